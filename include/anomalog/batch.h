@@ -1,0 +1,63 @@
+/**
+ * @file batch.h
+ * @brief A batch of log entries parsed from one request, with the arena that
+ *        owns every string in it.
+ *
+ * A batch is created by the HTTP thread that received the request, filled by
+ * one of the ingest parsers, handed to the writer, and freed by the HTTP
+ * thread once the writer has answered. All strings of all entries live in the
+ * batch's arena: freeing the batch frees them; no entry string is freed alone.
+ */
+#ifndef ANOMALOG_BATCH_H
+#define ANOMALOG_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** One log entry, normalised. Strings are NUL-terminated and owned by the batch. */
+typedef struct log_entry {
+    int64_t ts_ms;          /**< event time, milliseconds since the Unix epoch, UTC */
+    const char *level;      /**< canonical level (trace|debug|info|warn|error|fatal), another lowercase word, or NULL */
+    const char *service;    /**< never NULL once parsed */
+    const char *message;    /**< never NULL; may contain newlines (joined stack traces) */
+    size_t message_len;
+    const char *attributes; /**< compact JSON object text, or NULL when there are none */
+    long line;              /**< 1-based line of the body where the entry starts (text, NDJSON) or array index + 1 (JSON) */
+} log_entry;
+
+/** What the parsers changed or filled in; reported in the 202 answer. */
+typedef struct batch_stats {
+    long timestamp_defaulted;  /**< no timestamp: receive time used */
+    long service_defaulted;    /**< no service in the entry: query, header or "default" used */
+    long level_normalized;     /**< a level spelled another way (WARNING, err, 3) mapped to its canonical name */
+    long lines_joined;         /**< continuation lines joined to the entry before them */
+    long truncated;            /**< messages cut to the line-length limit */
+} batch_stats;
+
+typedef struct arena arena;
+
+typedef struct batch {
+    log_entry *entries;
+    size_t count;
+    size_t cap;
+    batch_stats stats;
+    int64_t received_ms;    /**< receive time of the request, ms since epoch */
+    arena *mem;             /**< owns every string of every entry */
+} batch;
+
+/** Creates an empty batch. Returns NULL when out of memory. */
+batch *batch_new(int64_t received_ms);
+
+/** Frees the batch, its entries and their strings. Accepts NULL. */
+void batch_free(batch *b);
+
+/** Appends a zeroed entry and returns it, or NULL when out of memory. */
+log_entry *batch_push(batch *b);
+
+/** Copies len bytes of s into the batch's arena, NUL-terminated. NULL when out of memory. */
+char *batch_strndup(batch *b, const char *s, size_t len);
+
+/** Reserves len bytes (uninitialised) in the batch's arena. NULL when out of memory. */
+void *batch_alloc(batch *b, size_t len);
+
+#endif

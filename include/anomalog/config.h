@@ -1,0 +1,49 @@
+/**
+ * @file config.h
+ * @brief Settings: embedded defaults, then the config file, then the
+ *        environment, then command-line flags, each overriding the one before.
+ *
+ * Every setting has one name in each source: `limits.max_body` in the YAML
+ * file, `ANOMALOG_MAX_BODY` in the environment, `--max-body` on the command
+ * line. A value that does not parse stops start-up with a message naming the
+ * source and the key; nothing falls back silently to a default.
+ */
+#ifndef ANOMALOG_CONFIG_H
+#define ANOMALOG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config {
+    char listen[256];            /**< host:port */
+    char db[4096];               /**< SQLite file */
+    int64_t window_ms;           /**< window length */
+    int64_t grace_ms;            /**< lateness allowed before a window closes */
+    int tz_offset_s;             /**< zone of timestamps written without one */
+    int durability_full;         /**< 1: fsync every commit (synchronous=FULL) */
+    uint64_t max_body;           /**< request body bytes, before and after gunzip */
+    uint64_t max_line;           /**< message bytes; longer ones are truncated */
+    uint64_t max_entries;        /**< entries per batch */
+    uint64_t queue_depth;        /**< batches waiting for the writer */
+    uint64_t max_txn_entries;    /**< entries per group commit */
+    uint64_t max_connections;    /**< concurrent HTTP connections */
+    int64_t connection_timeout_ms; /**< idle or slow connection timeout */
+    char config_file[4096];      /**< the file read, or empty */
+} config;
+
+/** Fills c with the embedded defaults. */
+void config_defaults(config *c);
+
+/**
+ * Loads the configuration: defaults, then the file named by --config or
+ * ANOMALOG_CONFIG, then ANOMALOG_* variables, then flags in argv.
+ * @param[in,out] argc, argv  recognised flags are removed; the rest stay in order
+ * @param[out] err  "ANOMALOG_WINDOW: invalid duration \"x\" (expected e.g. 5m, 300s)"
+ * @return 0, or -1 with err filled.
+ */
+int config_load(config *c, int *argc, char **argv, char *err, size_t errlen);
+
+/** Usage text of the flags, for --help. */
+const char *config_flags_help(void);
+
+#endif

@@ -1,0 +1,80 @@
+/**
+ * @file http.h
+ * @brief The HTTP server: routing, request limits, JSON answers.
+ *
+ * Only src/http/server.c includes microhttpd.h. Handlers take a plain
+ * http_request and fill a plain http_response, so their logic can be tested
+ * without a socket.
+ */
+#ifndef ANOMALOG_HTTP_H
+#define ANOMALOG_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anomalog/config.h"
+#include "anomalog/store.h"
+#include "anomalog/writer.h"
+
+/** What handlers may use: read-only after start-up. */
+typedef struct app {
+    const config *cfg;
+    store *st;
+    writer *wr;
+} app;
+
+#define HTTP_MAX_PARAMS 2
+
+typedef struct http_request {
+    const char *method;
+    const char *path;
+    const char *params[HTTP_MAX_PARAMS];  /**< {name} segments of the route, in order */
+    const char *body;                      /**< NULL when there is none */
+    size_t body_len;
+    int64_t received_ms;
+    /** Header (case-insensitive) or query argument, or NULL. */
+    const char *(*header)(const struct http_request *r, const char *name);
+    const char *(*query)(const struct http_request *r, const char *name);
+    void *conn;                            /**< for header()/query() */
+} http_request;
+
+typedef struct http_response {
+    int status;
+    json_t *json;               /**< owned; NULL for an empty body */
+    char retry_after[16];       /**< Retry-After header when not empty */
+    char allow[64];             /**< Allow header when not empty */
+} http_response;
+
+typedef struct http_server http_server;
+
+/**
+ * Starts serving on cfg->listen.
+ * @param[out] port  the port bound (useful with port 0)
+ */
+http_server *http_start(const app *a, int *port, char *err, size_t errlen);
+
+/** Stops accepting, lets requests in progress finish (up to a timeout), closes. Accepts NULL. */
+void http_stop(http_server *s);
+
+/** Fills r with an error answer {"error": {"code", "message"}}; returns the error object to add fields to. */
+json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Handlers, one file per endpoint family (src/http/<family>.c). */
+void http_ingest_post(const app *a, const http_request *rq, http_response *rs);
+void http_windows_list(const app *a, const http_request *rq, http_response *rs);
+void http_window_get(const app *a, const http_request *rq, http_response *rs);
+void http_healthz(const app *a, const http_request *rq, http_response *rs);
+void http_readyz(const app *a, const http_request *rq, http_response *rs);
+
+/**
+ * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).
+ * @return 0 when it answers 200, -1 otherwise with err filled.
+ */
+int http_healthcheck(const char *listen, char *err, size_t errlen);
+
+/** Dispatches rq to its route (fills params); answers 404/405 itself. */
+void http_dispatch(const app *a, http_request *rq, http_response *rs);
+
+#endif

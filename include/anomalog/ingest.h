@@ -1,0 +1,80 @@
+/**
+ * @file ingest.h
+ * @brief Parsers of ingest bodies: every wire format becomes a batch of log entries.
+ *
+ * Parsers run on the HTTP thread that received the request. They never touch
+ * the database: a body is either parsed whole into a batch or rejected with
+ * an ingest_error naming what and where, so a batch is atomic from the start.
+ * A parser never keeps a pointer into the body: every string it stores is
+ * copied into the batch's arena.
+ */
+#ifndef ANOMALOG_INGEST_H
+#define ANOMALOG_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anomalog/batch.h"
+
+typedef enum ingest_format {
+    INGEST_TEXT,    /**< text/plain: one entry per line, continuation lines joined */
+    INGEST_NDJSON,  /**< application/x-ndjson: one JSON object per line */
+    INGEST_JSON,    /**< application/json: one object or an array of objects */
+    INGEST_UNKNOWN
+} ingest_format;
+
+typedef struct ingest_opts {
+    const char *default_service;  /**< service for entries without one (query, header, or "default") */
+    int64_t received_ms;          /**< receive time: the timestamp of entries without one */
+    int tz_offset_s;              /**< offset applied to timestamps without a zone (0 = UTC) */
+    size_t max_line;              /**< longest message kept, in bytes; longer ones are truncated and counted */
+    size_t max_entries;           /**< more entries than this in one body is an error (413) */
+} ingest_opts;
+
+/** Why a body was refused. code is a stable machine-readable word. */
+typedef struct ingest_error {
+    int status;          /**< HTTP status to answer with: 400 or 413 */
+    const char *code;    /**< e.g. "invalid_json", "invalid_timestamp", "too_many_entries" */
+    char message[256];   /**< human-readable, names the field */
+    long line;           /**< 1-based line of the body at fault, or 0 */
+    long index;          /**< 0-based array index at fault for application/json arrays, or -1 */
+} ingest_error;
+
+/** Maps a Content-Type header value (parameters ignored, case-insensitive) to a format. */
+ingest_format ingest_format_from_content_type(const char *content_type);
+
+/**
+ * Parses body into b.
+ * @param[in]  fmt   the body format
+ * @param[in]  body  the (decompressed) body; need not be NUL-terminated
+ * @param[in]  len   its length
+ * @param[in]  o     options
+ * @param[out] b     entries are appended; on failure b may hold partial entries and must be freed
+ * @param[out] err   filled on failure
+ * @return 0 on success, -1 on a client error (err filled), -2 when out of memory.
+ */
+int ingest_parse(ingest_format fmt, const char *body, size_t len, const ingest_opts *o,
+                 batch *b, ingest_error *err);
+
+int ingest_parse_text(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
+int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
+int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
+
+/**
+ * Canonical name of a level word (case-insensitive): trace, debug, info, warn,
+ * error or fatal; NULL when the word is not a known level.
+ * WARNING→warn, ERR→error, CRIT/CRITICAL/ALERT/EMERG/PANIC→fatal, NOTICE→info.
+ */
+const char *ingest_level_canonical(const char *word, size_t len);
+
+/** Largest decompressed gzip body accepted is passed as max_out. */
+typedef enum gunzip_result { GUNZIP_OK = 0, GUNZIP_TOO_LARGE, GUNZIP_CORRUPT, GUNZIP_NOMEM } gunzip_result;
+
+/**
+ * Inflates a gzip (or zlib) body.
+ * @param[out] out     malloc'd buffer (caller frees) on GUNZIP_OK, NULL otherwise
+ * @param[out] out_len its length
+ */
+gunzip_result ingest_gunzip(const char *in, size_t in_len, size_t max_out, char **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * config.c — settings from defaults, a YAML file, the environment and flags.
+ *
+ * Threads: called once by main before any thread starts; the config struct
+ * is read-only afterwards.
+ *
+ * One table lists every setting with its name in each source, its kind and
+ * its bounds; the file reader, the environment reader and the flag parser all
+ * go through set_value(), so a setting parses the same way wherever it comes
+ * from and every error names where the bad value was found.
+ *
+ * The file is YAML, read with libyaml into a document; nested mappings
+ * flatten to dotted keys (`limits.max_body`). An unknown key is an error, so
+ * a typo is never a silently ignored setting.
+ */
+#include "anomalog/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "anomalog/timeutil.h"
+
+typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY } kind;
+
+typedef struct setting {
+    const char *key;   /* in the file */
+    const char *env;
+    const char *flag;
+    kind kind;
+    size_t off;
+    uint64_t min, max; /* K_SIZE, K_COUNT, K_DURATION (ms) */
+} setting;
+
+#define OFF(f) offsetof(config, f)
+static const setting settings[] = {
+    {"listen", "ANOMALOG_LISTEN", "--listen", K_LISTEN, OFF(listen), 0, 0},
+    {"db", "ANOMALOG_DB", "--db", K_PATH, OFF(db), 0, 0},
+    {"window", "ANOMALOG_WINDOW", "--window", K_DURATION, OFF(window_ms), 1000, 7ULL * 86400 * 1000},
+    {"grace", "ANOMALOG_GRACE", "--grace", K_DURATION, OFF(grace_ms), 1, 86400ULL * 1000},
+    {"timezone", "ANOMALOG_TIMEZONE", "--timezone", K_TZ, OFF(tz_offset_s), 0, 0},
+    {"durability", "ANOMALOG_DURABILITY", "--durability", K_DURABILITY, OFF(durability_full), 0, 0},
+    {"limits.max_body", "ANOMALOG_MAX_BODY", "--max-body", K_SIZE, OFF(max_body), 64, 1ULL << 30},
+    {"limits.max_line", "ANOMALOG_MAX_LINE", "--max-line", K_SIZE, OFF(max_line), 16, 16ULL << 20},
+    {"limits.max_entries", "ANOMALOG_MAX_ENTRIES", "--max-entries", K_COUNT, OFF(max_entries), 1, 10000000},
+    {"limits.queue_depth", "ANOMALOG_QUEUE_DEPTH", "--queue-depth", K_COUNT, OFF(queue_depth), 1, 65536},
+    {"limits.max_txn_entries", "ANOMALOG_MAX_TXN_ENTRIES", "--max-txn-entries", K_COUNT, OFF(max_txn_entries), 1,
+     10000000},
+    {"limits.max_connections", "ANOMALOG_MAX_CONNECTIONS", "--max-connections", K_COUNT, OFF(max_connections), 1,
+     65536},
+    {"limits.connection_timeout", "ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", K_DURATION,
+     OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->db, sizeof c->db, "./anomalog.db");
+    c->window_ms = 5 * 60 * 1000;
+    c->grace_ms = 30 * 1000;
+    c->max_body = 16u << 20;
+    c->max_line = 64u << 10;
+    c->max_entries = 100000;
+    c->queue_depth = 256;
+    c->max_txn_entries = 50000;
+    c->max_connections = 512;
+    c->connection_timeout_ms = 30 * 1000;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int valid_listen(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v)
+        return 0;
+    uint64_t port;
+    if (parse_u64(colon + 1, &port) || port > 65535)
+        return 0;
+    if (v[0] == '[') /* [::1]:8080 */
+        return colon[-1] == ']';
+    return memchr(v, ':', (size_t)(colon - v)) == NULL;
+}
+
+/* Sets one setting from text; `where` names the source for the error. */
+static int set_value(config *c, const setting *st, const char *v, const char *where, char *err, size_t errlen)
+{
+    char *field = (char *)c + st->off;
+    switch (st->kind) {
+    case K_LISTEN:
+        if (!valid_listen(v) || strlen(v) >= sizeof c->listen) {
+            snprintf(err, errlen, "%s: invalid address \"%s\" (expected host:port, e.g. 127.0.0.1:8080)", where, v);
+            return -1;
+        }
+        snprintf(c->listen, sizeof c->listen, "%s", v);
+        return 0;
+    case K_PATH:
+        if (!*v || strlen(v) >= sizeof c->db) {
+            snprintf(err, errlen, "%s: invalid path \"%s\"", where, v);
+            return -1;
+        }
+        snprintf(field, sizeof c->db, "%s", v);
+        return 0;
+    case K_DURATION: {
+        int64_t ms;
+        if (duration_parse_ms(v, &ms) || (uint64_t)ms < st->min || (uint64_t)ms > st->max) {
+            snprintf(err, errlen,
+                     "%s: invalid duration \"%s\" (expected e.g. 5m, 300s, 1h; between %llu ms and %llu ms)", where,
+                     v, (unsigned long long)st->min, (unsigned long long)st->max);
+            return -1;
+        }
+        *(int64_t *)field = ms;
+        return 0;
+    }
+    case K_SIZE:
+    case K_COUNT: {
+        uint64_t n;
+        int bad = st->kind == K_SIZE ? size_parse(v, &n) : parse_u64(v, &n);
+        if (bad || n < st->min || n > st->max) {
+            snprintf(err, errlen, "%s: invalid %s \"%s\" (expected %s between %llu and %llu)", where,
+                     st->kind == K_SIZE ? "size" : "number", v,
+                     st->kind == K_SIZE ? "a byte size such as 16MiB," : "an integer", (unsigned long long)st->min,
+                     (unsigned long long)st->max);
+            return -1;
+        }
+        *(uint64_t *)field = n;
+        return 0;
+    }
+    case K_TZ:
+        if (tz_offset_parse(v, (int *)field)) {
+            snprintf(err, errlen, "%s: invalid zone \"%s\" (expected UTC or an offset such as +02:00)", where, v);
+            return -1;
+        }
+        return 0;
+    case K_DURABILITY:
+        if (strcmp(v, "normal") == 0)
+            *(int *)field = 0;
+        else if (strcmp(v, "full") == 0)
+            *(int *)field = 1;
+        else {
+            snprintf(err, errlen, "%s: invalid durability \"%s\" (expected normal or full)", where, v);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- YAML file ------------------------------------------------------------ */
+
+static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *prefix, const char *file,
+                char *err, size_t errlen)
+{
+    if (node->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "%s: %s%sexpected a mapping (line %lu)", file, prefix, *prefix ? ": " : "",
+                 (unsigned long)node->start_mark.line + 1);
+        return -1;
+    }
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+        if (!k || !v || k->type != YAML_SCALAR_NODE) {
+            snprintf(err, errlen, "%s: keys must be plain words", file);
+            return -1;
+        }
+        char key[256];
+        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
+        unsigned long line = (unsigned long)k->start_mark.line + 1;
+        if (v->type == YAML_MAPPING_NODE) {
+            if (walk(c, doc, v, key, file, err, errlen))
+                return -1;
+            continue;
+        }
+        const setting *st = NULL;
+        for (size_t i = 0; i < NSETTINGS && !st; i++)
+            if (strcmp(settings[i].key, key) == 0)
+                st = &settings[i];
+        char where[600];
+        snprintf(where, sizeof where, "%s:%lu: %s", file, line, key);
+        if (!st) {
+            snprintf(err, errlen, "%s: unknown setting", where);
+            return -1;
+        }
+        if (v->type != YAML_SCALAR_NODE) {
+            snprintf(err, errlen, "%s: expected a single value", where);
+            return -1;
+        }
+        if (set_value(c, st, (const char *)v->data.scalar.value, where, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+static int load_file(config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    int rc = -1;
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%lu: %s", path, (unsigned long)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "invalid YAML");
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        rc = root ? walk(c, &doc, root, "", path, err, errlen) : 0; /* an empty file sets nothing */
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (rc == 0)
+        snprintf(c->config_file, sizeof c->config_file, "%s", path);
+    return rc;
+}
+
+/* ---- all sources ---------------------------------------------------------- */
+
+/* Finds "--flag value" or "--flag=value" at argv[i]; returns the value or NULL. */
+static const char *flag_value(char **argv, int argc, int *i, const char *flag, int *missing)
+{
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
+{
+    config_defaults(c);
+    /* The file comes first, whatever the order of the flags. */
+    const char *file = getenv("ANOMALOG_CONFIG");
+    for (int i = 1; i < *argc; i++) {
+        int missing = 0;
+        const char *v = flag_value(argv, *argc, &i, "--config", &missing);
+        if (missing) {
+            snprintf(err, errlen, "--config: missing value");
+            return -1;
+        }
+        if (v)
+            file = v;
+    }
+    if (file && *file && load_file(c, file, err, errlen))
+        return -1;
+    for (size_t k = 0; k < NSETTINGS; k++) {
+        const char *v = getenv(settings[k].env);
+        if (v && set_value(c, &settings[k], v, settings[k].env, err, errlen))
+            return -1;
+    }
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        int missing = 0, matched = 0;
+        if (flag_value(argv, *argc, &i, "--config", &missing))
+            continue;
+        for (size_t k = 0; k < NSETTINGS && !matched; k++) {
+            const char *v = flag_value(argv, *argc, &i, settings[k].flag, &missing);
+            if (missing) {
+                snprintf(err, errlen, "%s: missing value", settings[k].flag);
+                return -1;
+            }
+            if (v) {
+                matched = 1;
+                if (set_value(c, &settings[k], v, settings[k].flag, err, errlen))
+                    return -1;
+            }
+        }
+        if (!matched)
+            argv[out++] = argv[i];
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
+const char *config_flags_help(void)
+{
+    return "  --config FILE              YAML config file (ANOMALOG_CONFIG)\n"
+           "  --listen HOST:PORT         address to serve (ANOMALOG_LISTEN, default 127.0.0.1:8080)\n"
+           "  --db FILE                  SQLite database (ANOMALOG_DB, default ./anomalog.db)\n"
+           "  --window DURATION          window length (ANOMALOG_WINDOW, default 5m)\n"
+           "  --grace DURATION           lateness allowed (ANOMALOG_GRACE, default 30s)\n"
+           "  --timezone ZONE            zone of timestamps without one (ANOMALOG_TIMEZONE, default UTC)\n"
+           "  --durability normal|full   full fsyncs every commit (ANOMALOG_DURABILITY, default normal)\n"
+           "  --max-body SIZE            request body limit, also after gunzip (ANOMALOG_MAX_BODY, 16MiB)\n"
+           "  --max-line SIZE            longest message kept (ANOMALOG_MAX_LINE, 64KiB)\n"
+           "  --max-entries N            entries per batch (ANOMALOG_MAX_ENTRIES, 100000)\n"
+           "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 256)\n"
+           "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
+           "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
+           "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n";
+}

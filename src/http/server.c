@@ -1,0 +1,323 @@
+/*
+ * server.c — libmicrohttpd at the edge: sockets, bodies, limits, routing.
+ *
+ * Threads: libmicrohttpd runs one thread per connection (bounded by
+ * limits.max_connections). A connection's thread reads the body, parses it
+ * and waits for the writer's commit before answering; waiting there costs a
+ * blocked thread, not a blocked event loop, and keeps "answer after commit"
+ * a straight line of code.
+ *
+ * Bodies: accumulated into a buffer that grows up to limits.max_body; a
+ * Content-Length above the limit is refused before any byte is read, a
+ * chunked body is refused as soon as it crosses the limit (413).
+ *
+ * Routing: a table of {method, pattern, handler}; `{x}` in a pattern matches
+ * one path segment and lands in request.params. A path that matches with
+ * another method answers 405 with Allow.
+ *
+ * Shutdown: http_stop() stops accepting, waits for requests in progress (up
+ * to DRAIN_TIMEOUT_MS) so that every batch the writer commits is answered,
+ * then closes the remaining idle connections.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "anomalog/http.h"
+#include "anomalog/timeutil.h"
+
+#define DRAIN_TIMEOUT_MS 15000
+
+struct http_server {
+    struct MHD_Daemon *d;
+    const app *a;
+    atomic_int active; /* requests between first callback and completion */
+};
+
+typedef struct req_ctx {
+    char *buf;
+    size_t len, cap;
+    int64_t received_ms;
+    int answered;
+} req_ctx;
+
+typedef void (*handler_fn)(const app *, const http_request *, http_response *);
+
+typedef struct route {
+    const char *method;
+    const char *pattern;
+    handler_fn fn;
+} route;
+
+static const route routes[] = {
+    {"POST", "/ingest", http_ingest_post},
+    {"GET", "/windows", http_windows_list},
+    {"GET", "/windows/{id}", http_window_get},
+    {"GET", "/healthz", http_healthz},
+    {"GET", "/readyz", http_readyz},
+};
+
+json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_decref(r->json);
+    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    r->json = json_pack("{s:o}", "error", e);
+    r->status = status;
+    return e;
+}
+
+/* Matches path against pattern; fills params with pointers into scratch. */
+static int match(const char *pattern, const char *path, const char **params, char *scratch, size_t scratch_len)
+{
+    int np = 0;
+    size_t used = 0;
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *close = strchr(pattern, '}');
+            const char *seg_end = strchr(path, '/');
+            size_t n = seg_end ? (size_t)(seg_end - path) : strlen(path);
+            if (!close || n == 0 || np >= HTTP_MAX_PARAMS || used + n + 1 > scratch_len)
+                return 0;
+            memcpy(scratch + used, path, n);
+            scratch[used + n] = '\0';
+            params[np++] = scratch + used;
+            used += n + 1;
+            pattern = close + 1;
+            path += n;
+        } else if (*pattern++ != *path++) {
+            return 0;
+        }
+    }
+    return !*pattern && !*path;
+}
+
+void http_dispatch(const app *a, http_request *rq, http_response *rs)
+{
+    static _Thread_local char scratch[512];
+    char allow[64] = "";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const char *params[HTTP_MAX_PARAMS] = {0};
+        if (!match(routes[i].pattern, rq->path, params, scratch, sizeof scratch))
+            continue;
+        if (strcmp(routes[i].method, rq->method) == 0 ||
+            (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
+            memcpy(rq->params, params, sizeof params);
+            routes[i].fn(a, rq, rs);
+            return;
+        }
+        size_t n = strlen(allow);
+        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+    }
+    if (*allow) {
+        http_error(rs, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", rq->method, rq->path,
+                   allow);
+        snprintf(rs->allow, sizeof rs->allow, "%s", allow);
+    } else {
+        http_error(rs, 404, "not_found", "no endpoint at %s", rq->path);
+    }
+}
+
+static const char *lookup_header(const http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static const char *lookup_query(const http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs)
+{
+    char *text = rs->json ? json_dumps(rs->json, JSON_COMPACT) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    if (text) {
+        text[len] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
+        len++;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text ? text : (void *)"",
+                                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (rs->retry_after[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
+    if (rs->allow[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)rs->status, r);
+    MHD_destroy_response(r);
+    json_decref(rs->json);
+    rs->json = NULL;
+    return ret;
+}
+
+/* Answers an error while the body is still arriving; MHD then closes the connection. */
+static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, int status, const char *code, const char *msg)
+{
+    http_response rs = {0};
+    http_error(&rs, status, code, "%s", msg);
+    ctx->answered = 1;
+    return send_response(c, &rs);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    req_ctx *ctx = *con_cls;
+    const config *cfg = s->a->cfg;
+    if (!ctx) {
+        if (!(ctx = calloc(1, sizeof *ctx)))
+            return MHD_NO;
+        ctx->received_ms = time_now_ms();
+        *con_cls = ctx;
+        atomic_fetch_add(&s->active, 1);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "body of %s bytes is over the limit of %llu bytes", cl,
+                     (unsigned long long)cfg->max_body);
+            return refuse(c, ctx, 413, "body_too_large", msg);
+        }
+        return MHD_YES;
+    }
+    if (ctx->answered) {
+        *upload_size = 0; /* discard whatever still arrives */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (ctx->len + *upload_size > cfg->max_body) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "body is over the limit of %llu bytes", (unsigned long long)cfg->max_body);
+            *upload_size = 0;
+            return refuse(c, ctx, 413, "body_too_large", msg);
+        }
+        if (ctx->len + *upload_size > ctx->cap) {
+            size_t ncap = ctx->cap ? ctx->cap : 64 * 1024;
+            while (ncap < ctx->len + *upload_size)
+                ncap *= 2;
+            if (ncap > cfg->max_body)
+                ncap = cfg->max_body;
+            char *nb = realloc(ctx->buf, ncap);
+            if (!nb)
+                return MHD_NO;
+            ctx->buf = nb;
+            ctx->cap = ncap;
+        }
+        memcpy(ctx->buf + ctx->len, upload, *upload_size);
+        ctx->len += *upload_size;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    http_request rq = {
+        .method = method,
+        .path = url,
+        .body = ctx->buf,
+        .body_len = ctx->len,
+        .received_ms = ctx->received_ms,
+        .header = lookup_header,
+        .query = lookup_query,
+        .conn = c,
+    };
+    http_response rs = {.status = 200};
+    http_dispatch(s->a, &rq, &rs);
+    ctx->answered = 1;
+    free(ctx->buf);
+    ctx->buf = NULL;
+    return send_response(c, &rs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    http_server *s = cls;
+    req_ctx *ctx = *con_cls;
+    if (!ctx)
+        return;
+    free(ctx->buf);
+    free(ctx);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->active, 1);
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("anomalog: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+http_server *http_start(const app *a, int *port, char *err, size_t errlen)
+{
+    const config *cfg = a->cfg;
+    char host[256];
+    const char *colon = strrchr(cfg->listen, ':');
+    size_t hl = (size_t)(colon - cfg->listen);
+    if (cfg->listen[0] == '[') { /* [::1]:8080 */
+        memcpy(host, cfg->listen + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, cfg->listen, hl);
+        host[hl] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+    int gai = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai);
+    if (gai) {
+        snprintf(err, errlen, "listen address %s: %s", cfg->listen, gai_strerror(gai));
+        return NULL;
+    }
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        freeaddrinfo(ai);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->a = a;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->connection_timeout_ms + 999) / 1000),
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd,
+                            NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->d) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->listen);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : 0;
+    return s;
+}
+
+void http_stop(http_server *s)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t deadline = time_mono_ms() + DRAIN_TIMEOUT_MS;
+    while (atomic_load(&s->active) > 0 && time_mono_ms() < deadline)
+        usleep(10 * 1000);
+    MHD_stop_daemon(s->d);
+    free(s);
+}

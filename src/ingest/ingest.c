@@ -1,0 +1,300 @@
+/*
+ * ingest.c — what the ingest parsers share: choosing a parser from the
+ * Content-Type, level words, UTF-8 checks, error reports.
+ *
+ * Purpose: ingest_parse() dispatches a body to text.c or json.c by format;
+ * ingest_format_from_content_type() maps a header to a format. The helpers
+ * declared in ingest_internal.h keep the parsers consistent: one table of
+ * level words, one way to build an error message, one UTF-8 validator.
+ *
+ * Threads: called on the HTTP thread that owns the batch; no static mutable
+ * state, so any number of requests parse at once.
+ *
+ * Invariants: every error message is valid UTF-8 and fits ingest_error.message;
+ * every string stored in an entry lives in the batch's arena (never in the
+ * body, never in the options); canonical level names are static literals.
+ *
+ * Limits: unknown level words are kept to INGEST_LEVEL_MAX bytes; quoted
+ * values in error messages to 40 bytes.
+ */
+#include "ingest/ingest_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char DEFAULT_SERVICE[] = "default";
+
+/* --------------------------------------------------------------- formats */
+
+ingest_format ingest_format_from_content_type(const char *ct)
+{
+    static const struct {
+        const char *type;
+        ingest_format fmt;
+    } types[] = {
+        {"text/plain", INGEST_TEXT},
+        {"application/x-ndjson", INGEST_NDJSON},
+        {"application/jsonl", INGEST_NDJSON},
+        {"application/jsonlines", INGEST_NDJSON},
+        {"application/x-jsonlines", INGEST_NDJSON},
+        {"application/json", INGEST_JSON},
+    };
+    if (!ct)
+        return INGEST_UNKNOWN;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strlen(types[i].type) == n && strncasecmp(ct, types[i].type, n) == 0)
+            return types[i].fmt;
+    }
+    return INGEST_UNKNOWN;
+}
+
+int ingest_parse(ingest_format fmt, const char *body, size_t len, const ingest_opts *o, batch *b,
+                 ingest_error *err)
+{
+    switch (fmt) {
+    case INGEST_TEXT:
+        return ingest_parse_text(body, len, o, b, err);
+    case INGEST_NDJSON:
+        return ingest_parse_ndjson(body, len, o, b, err);
+    case INGEST_JSON:
+        return ingest_parse_json(body, len, o, b, err);
+    case INGEST_UNKNOWN:
+        break;
+    }
+    ingest_err_reset(err);
+    return ingest_err_set(err, 415, "unsupported_media_type", 0, -1,
+                          "unsupported Content-Type: use text/plain, application/x-ndjson or "
+                          "application/json");
+}
+
+/* ---------------------------------------------------------------- levels */
+
+const char *ingest_level_canonical(const char *word, size_t len)
+{
+    static const struct {
+        const char *word;
+        const char *canon;
+    } words[] = {
+        {"trace", "trace"},
+        {"debug", "debug"},     {"dbg", "debug"},       {"fine", "debug"},
+        {"finer", "debug"},     {"finest", "debug"},
+        {"info", "info"},       {"information", "info"}, {"informational", "info"},
+        {"notice", "info"},     {"inf", "info"},
+        {"warn", "warn"},       {"warning", "warn"},    {"wrn", "warn"},
+        {"error", "error"},     {"err", "error"},       {"severe", "error"},
+        {"fatal", "fatal"},     {"crit", "fatal"},      {"critical", "fatal"},
+        {"alert", "fatal"},     {"emerg", "fatal"},     {"emergency", "fatal"},
+        {"panic", "fatal"},     {"ftl", "fatal"},
+    };
+    if (!word || len == 0 || len > 13)
+        return NULL;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strlen(words[i].word) == len && strncasecmp(word, words[i].word, len) == 0)
+            return words[i].canon;
+    }
+    return NULL;
+}
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f' || ch == '\v';
+}
+
+int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out)
+{
+    while (len && is_space(*s)) {
+        s++;
+        len--;
+    }
+    while (len && is_space(s[len - 1]))
+        len--;
+    if (len == 0) {
+        *out = NULL;
+        return 0;
+    }
+    const char *canon = ingest_level_canonical(s, len);
+    if (canon) {
+        if (strlen(canon) != len || strncasecmp(canon, s, len) != 0)
+            c->b->stats.level_normalized++;
+        *out = canon;
+        return 0;
+    }
+    len = utf8_cut(s, len, INGEST_LEVEL_MAX);
+    char *w = batch_strndup(c->b, s, len);
+    if (!w)
+        return -2;
+    for (size_t i = 0; i < len; i++) {
+        if (w[i] >= 'A' && w[i] <= 'Z')
+            w[i] = (char)(w[i] - 'A' + 'a');
+    }
+    *out = w;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0) {
+        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (c < 0xF0) {
+        if (n < 3 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        return s[1] >= lo && s[1] <= hi ? 3 : 0;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        return s[1] >= lo && s[1] <= hi ? 4 : 0;
+    }
+    return 0;
+}
+
+int utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq_len(p + i, len - i);
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t cut = max;
+    /* back up over continuation bytes to the start of the character at the cut */
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+void ingest_err_reset(ingest_error *err)
+{
+    err->status = 0;
+    err->code = NULL;
+    err->message[0] = '\0';
+    err->line = 0;
+    err->index = -1;
+}
+
+int ingest_err_set(ingest_error *err, int status, const char *code, long line, long index,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    err->status = status;
+    err->code = code;
+    err->line = line;
+    err->index = index;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    /* jansson's error text may quote raw input: keep the message valid UTF-8 */
+    unsigned char *m = (unsigned char *)err->message;
+    size_t n = strlen(err->message), i = 0;
+    while (i < n) {
+        size_t k = utf8_seq_len(m + i, n - i);
+        if (!k) {
+            m[i++] = '?';
+        } else {
+            i += k;
+        }
+    }
+    return -1;
+}
+
+void ingest_snippet(char *dst, size_t dstlen, const char *s, size_t len)
+{
+    const size_t maxq = 40;
+    size_t o = 0, i = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    if (dstlen == 0)
+        return;
+    while (i < len && i < maxq) {
+        size_t k = p[i] < 0x20 || p[i] == 0x7f ? 0 : utf8_seq_len(p + i, len - i);
+        if (k == 0) {
+            if (o + 1 >= dstlen)
+                break;
+            dst[o++] = '?';
+            i++;
+            continue;
+        }
+        if (i + k > maxq || o + k >= dstlen)
+            break;
+        memcpy(dst + o, p + i, k);
+        o += k;
+        i += k;
+    }
+    if (i < len && o + 3 < dstlen) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+}
+
+/* --------------------------------------------------------------- context */
+
+void ingest_ctx_init(ingest_ctx *c, const ingest_opts *o, batch *b, ingest_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->o = o;
+    c->b = b;
+    c->err = err;
+    c->max_line = o->max_line ? o->max_line : SIZE_MAX;
+    c->max_entries = o->max_entries ? o->max_entries : SIZE_MAX;
+    ingest_err_reset(err);
+}
+
+const char *ingest_ctx_default_service(ingest_ctx *c)
+{
+    if (!c->default_service) {
+        const char *s = c->o->default_service && *c->o->default_service ? c->o->default_service
+                                                                         : DEFAULT_SERVICE;
+        c->default_service = batch_strndup(c->b, s, strlen(s));
+    }
+    return c->default_service;
+}
+
+const char *ingest_ctx_service(ingest_ctx *c, const char *s, size_t len)
+{
+    if (c->last_service && c->last_service_len == len && memcmp(c->last_service, s, len) == 0)
+        return c->last_service;
+    char *p = batch_strndup(c->b, s, len);
+    if (!p)
+        return NULL;
+    c->last_service = p;
+    c->last_service_len = len;
+    return p;
+}
+
+void ingest_skip_bom(const char **body, size_t *len)
+{
+    if (*len >= 3 && memcmp(*body, "\xEF\xBB\xBF", 3) == 0) {
+        *body += 3;
+        *len -= 3;
+    }
+}

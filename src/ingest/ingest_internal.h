@@ -1,0 +1,78 @@
+/*
+ * ingest_internal.h — helpers shared by the ingest parsers (text.c, json.c,
+ * ingest.c). Not part of the public surface: include only from src/ingest/.
+ */
+#ifndef ANOMALOG_INGEST_INTERNAL_H
+#define ANOMALOG_INGEST_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anomalog/batch.h"
+#include "anomalog/ingest.h"
+
+/** Longest unknown level word kept, in bytes. */
+#define INGEST_LEVEL_MAX 32
+/** Longest service name accepted, in bytes. */
+#define INGEST_SERVICE_MAX 128
+
+/** State of one ingest_parse_* call. */
+typedef struct ingest_ctx {
+    const ingest_opts *o;
+    batch *b;
+    ingest_error *err;
+    size_t max_line;            /**< o->max_line, or SIZE_MAX when 0 */
+    size_t max_entries;         /**< o->max_entries, or SIZE_MAX when 0 */
+    const char *default_service; /**< arena copy of o->default_service, made on first use */
+    const char *last_service;   /**< arena copy of the last explicit service, reused when repeated */
+    size_t last_service_len;
+} ingest_ctx;
+
+/** Fills c and resets err (status 0, code NULL, line 0, index -1). */
+void ingest_ctx_init(ingest_ctx *c, const ingest_opts *o, batch *b, ingest_error *err);
+
+/** The default service, copied into the arena once. NULL when out of memory. */
+const char *ingest_ctx_default_service(ingest_ctx *c);
+
+/** s[0..len) copied into the arena, or the previous copy when it is the same. NULL when out of memory. */
+const char *ingest_ctx_service(ingest_ctx *c, const char *s, size_t len);
+
+/** Resets err to "no error". */
+void ingest_err_reset(ingest_error *err);
+
+/**
+ * Fills err. The formatted message is cut to fit and made valid UTF-8
+ * (a byte that is not is replaced by '?'), so it can go into a JSON answer.
+ * @return -1, so callers can `return ingest_err_set(...)`.
+ */
+int ingest_err_set(ingest_error *err, int status, const char *code, long line, long index,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/**
+ * Copies at most 40 bytes of s into dst (dstlen bytes) for quoting in an error
+ * message: invalid UTF-8 and control bytes become '?', and "..." marks a cut.
+ */
+void ingest_snippet(char *dst, size_t dstlen, const char *s, size_t len);
+
+/** Length (1..4) of the valid UTF-8 sequence at s, or 0 when s[0..n) does not start with one. */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
+
+/** Largest cut <= max of valid UTF-8 s[0..len) that does not split a character. */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+
+/** 1 when s[0..len) is valid UTF-8 (NUL bytes included), else 0. */
+int utf8_valid(const char *s, size_t len);
+
+/**
+ * The level word s[0..len), normalised: a known word gives its canonical name
+ * (counted in level_normalized when that differs from the word in lowercase);
+ * an unknown word is lowercased, trimmed and cut to INGEST_LEVEL_MAX bytes in
+ * the arena; blank gives NULL.
+ * @return 0, or -2 when out of memory.
+ */
+int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out);
+
+/** Skips a UTF-8 byte order mark at the start of a body. */
+void ingest_skip_bom(const char **body, size_t *len);
+
+#endif

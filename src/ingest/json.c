@@ -1,0 +1,444 @@
+/*
+ * json.c — application/x-ndjson and application/json bodies.
+ *
+ * Purpose: NDJSON is one JSON object per line (blank lines skipped); JSON is
+ * one object or an array of objects. Both go through entry_from_object(),
+ * which reads the fields shippers use under their common names:
+ *   timestamp  timestamp, @timestamp, time, ts, date, datetime
+ *   message    message, msg, log, body, text
+ *   level      level, severity, lvl, loglevel, log.level
+ *   service    service, app, application, service.name, app_name, program
+ * The first name with a non-null value wins. `log.level` and `service.name`
+ * are also looked up nested (`{"log":{"level":...}}`, ECS style), and an
+ * object under `log` or `service` is such a namespace, never the message or
+ * the service itself. Every other top-level field, and the fields of an
+ * explicit `attributes` object (which win on conflict), become the entry's
+ * attributes, stored as compact JSON text.
+ *
+ * Threads: runs on the HTTP thread that owns the batch; jansson values are
+ * local to the call.
+ *
+ * Invariants: a body is parsed whole or refused; an error names the field
+ * and where (line for NDJSON and JSON syntax errors, array index for JSON
+ * arrays). jansson rejects invalid UTF-8 and "\u0000", so stored strings are
+ * valid UTF-8 without NUL bytes. Every jansson reference taken here is
+ * released on every path.
+ *
+ * Limits: max_entries per body (413), max_line bytes per message (cut at a
+ * character boundary and counted), service names of 1..128 bytes without
+ * control characters, unknown level words cut to 32 bytes; nesting depth is
+ * jansson's (2048).
+ */
+#include "ingest/ingest_internal.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalog/timeutil.h"
+
+static const char *const TS_ALIASES[] = {"timestamp", "@timestamp", "time", "ts", "date", "datetime", NULL};
+static const char *const MSG_ALIASES[] = {"message", "msg", "log", "body", "text", NULL};
+static const char *const LEVEL_ALIASES[] = {"level", "severity", "lvl", "loglevel", "log.level", NULL};
+static const char *const SVC_ALIASES[] = {"service", "app", "application", "service.name", "app_name",
+                                          "program", NULL};
+
+/* Where an entry came from, for error reports. */
+typedef struct entry_pos {
+    long line;        /* err->line: 1-based body line, or 0 */
+    long index;       /* err->index: array index, or -1 */
+    char prefix[32];  /* "line 3: ", "entry 2: " or "" */
+} entry_pos;
+
+/* A field found under one of its names. */
+typedef struct field {
+    const char *name;  /* the name it was found under */
+    json_t *value;     /* borrowed; NULL when absent */
+    int top;           /* 1 when name is a top-level key of the object (not nested) */
+} field;
+
+static int is_namespace(const char *name)
+{
+    return strcmp(name, "log") == 0 || strcmp(name, "service") == 0;
+}
+
+/* First alias with a non-null value. */
+static field find_field(json_t *obj, const char *const *aliases)
+{
+    field f = {NULL, NULL, 0};
+    for (const char *const *a = aliases; *a; a++) {
+        json_t *v = json_object_get(obj, *a);
+        if (v && json_is_object(v) && is_namespace(*a))
+            v = NULL;
+        if (v && !json_is_null(v)) {
+            f.name = *a;
+            f.value = v;
+            f.top = 1;
+            return f;
+        }
+        const char *dot = strchr(*a, '.');
+        if (dot) {
+            char parent[16];
+            size_t pn = (size_t)(dot - *a);
+            if (pn < sizeof parent) {
+                memcpy(parent, *a, pn);
+                parent[pn] = '\0';
+                json_t *p = json_object_get(obj, parent);
+                v = json_is_object(p) ? json_object_get(p, dot + 1) : NULL;
+                if (v && !json_is_null(v)) {
+                    f.name = *a;
+                    f.value = v;
+                    return f;
+                }
+            }
+        }
+    }
+    return f;
+}
+
+static int in_list(const char *key, const char *const *list)
+{
+    for (; *list; list++) {
+        if (strcmp(key, *list) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A top-level key that does not go into the attributes. */
+static int consumed(const char *key, json_t *val, const field *fs, size_t nfs)
+{
+    if (strcmp(key, "attributes") == 0)
+        return 1;
+    for (size_t i = 0; i < nfs; i++) {
+        if (fs[i].top && fs[i].name && strcmp(key, fs[i].name) == 0)
+            return 1;
+    }
+    /* a null under a field's name says "none": nothing worth keeping */
+    return json_is_null(val) && (in_list(key, TS_ALIASES) || in_list(key, MSG_ALIASES) ||
+                                 in_list(key, LEVEL_ALIASES) || in_list(key, SVC_ALIASES));
+}
+
+/* Copies text made by json_dumps into the arena and frees it. */
+static const char *dump_to_arena(batch *b, json_t *v, size_t flags)
+{
+    char *text = json_dumps(v, flags);
+    if (!text)
+        return NULL;
+    const char *copy = batch_strndup(b, text, strlen(text));
+    free(text);
+    return copy;
+}
+
+static int read_timestamp(ingest_ctx *c, const field *f, const entry_pos *at, int64_t *ms)
+{
+    json_t *v = f->value;
+    char what[80];
+    if (!v) {
+        c->b->stats.timestamp_defaulted++;
+        *ms = c->b->received_ms;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v), used;
+        if (time_parse_rfc3339(s, n, c->o->tz_offset_s, ms, &used) == 0 && used == n)
+            return 0;
+        if (time_parse_epoch_string(s, n, ms) == 0)
+            return 0;
+        char snip[64];
+        ingest_snippet(snip, sizeof snip, s, n);
+        snprintf(what, sizeof what, "\"%s\"", snip);
+    } else if (json_is_integer(v)) {
+        if (time_from_epoch_integer(json_integer_value(v), ms) == 0)
+            return 0;
+        snprintf(what, sizeof what, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        if (time_from_epoch_number(json_real_value(v), ms) == 0)
+            return 0;
+        snprintf(what, sizeof what, "%g", json_real_value(v));
+    } else {
+        snprintf(what, sizeof what, "%s", json_is_boolean(v) ? "a boolean"
+                                          : json_is_array(v) ? "an array" : "an object");
+    }
+    return ingest_err_set(c->err, 400, "invalid_timestamp", at->line, at->index,
+                          "%sfield \"%s\": cannot parse %s as RFC 3339 or epoch", at->prefix,
+                          f->name, what);
+}
+
+static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
+{
+    json_t *v = f->value;
+    const char *s;
+    size_t n;
+    char *text = NULL;
+
+    if (!v)
+        return ingest_err_set(c->err, 400, "missing_message", at->line, at->index,
+                              "%sno message: one of \"message\", \"msg\", \"log\", \"body\", "
+                              "\"text\" is required",
+                              at->prefix);
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        n = json_string_length(v);
+    } else if (json_is_number(v) || json_is_boolean(v)) {
+        text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (!text)
+            return -2;
+        s = text;
+        n = strlen(text);
+    } else {
+        return ingest_err_set(c->err, 400, "invalid_entry", at->line, at->index,
+                              "%sfield \"%s\": message must be a string", at->prefix, f->name);
+    }
+    if (n > c->max_line) {
+        n = utf8_cut(s, n, c->max_line);
+        c->b->stats.truncated++;
+    }
+    e->message = batch_strndup(c->b, s, n);
+    e->message_len = n;
+    free(text);
+    return e->message ? 0 : -2;
+}
+
+static int read_level(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
+{
+    static const char *const syslog[8] = {"fatal", "fatal", "fatal", "error",
+                                          "warn",  "info",  "info",  "debug"};
+    json_t *v = f->value;
+    if (!v) {
+        e->level = NULL;
+        return 0;
+    }
+    if (json_is_string(v))
+        return ingest_level_word(c, json_string_value(v), json_string_length(v), &e->level);
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n >= 0 && n <= 7) {
+            e->level = syslog[n];
+            c->b->stats.level_normalized++;
+            return 0;
+        }
+        /* bunyan and pino number their levels 10 (trace) .. 60 (fatal) */
+        if (n >= 10 && n <= 60 && n % 10 == 0) {
+            static const char *const pino[6] = {"trace", "debug", "info", "warn", "error", "fatal"};
+            e->level = pino[n / 10 - 1];
+            c->b->stats.level_normalized++;
+            return 0;
+        }
+    }
+    return ingest_err_set(c->err, 400, "invalid_level", at->line, at->index,
+                          "%sfield \"%s\": a level is a word or a syslog severity 0..7",
+                          at->prefix, f->name);
+}
+
+static int read_service(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
+{
+    json_t *v = f->value;
+    if (v && json_is_string(v) && json_string_length(v) > 0) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        int ok = n <= INGEST_SERVICE_MAX;
+        for (size_t i = 0; ok && i < n; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            ok = ch >= 0x20 && ch != 0x7f;
+        }
+        if (!ok) {
+            char snip[64];
+            ingest_snippet(snip, sizeof snip, s, n);
+            return ingest_err_set(c->err, 400, "invalid_service", at->line, at->index,
+                                  "%sfield \"%s\": \"%s\" is not a service name (1..%d bytes, no "
+                                  "control characters)",
+                                  at->prefix, f->name, snip, INGEST_SERVICE_MAX);
+        }
+        e->service = ingest_ctx_service(c, s, n);
+        return e->service ? 0 : -2;
+    }
+    if (v && !json_is_string(v))
+        return ingest_err_set(c->err, 400, "invalid_service", at->line, at->index,
+                              "%sfield \"%s\": a service name must be a string", at->prefix,
+                              f->name);
+    c->b->stats.service_defaulted++;
+    e->service = ingest_ctx_default_service(c);
+    return e->service ? 0 : -2;
+}
+
+/* Builds the attributes text: other top-level fields, then the `attributes` object. */
+static int read_attributes(ingest_ctx *c, json_t *obj, const field *fs, size_t nfs,
+                           const entry_pos *at, log_entry *e)
+{
+    json_t *attrs = json_object_get(obj, "attributes");
+    json_t *merged = NULL;
+    const char *key;
+    json_t *val;
+    int rc = 0;
+
+    if (attrs && json_is_null(attrs))
+        attrs = NULL;
+    if (attrs && !json_is_object(attrs))
+        return ingest_err_set(c->err, 400, "invalid_entry", at->line, at->index,
+                              "%sfield \"attributes\": must be an object", at->prefix);
+    json_object_foreach(obj, key, val) {
+        if (consumed(key, val, fs, nfs))
+            continue;
+        if (!merged && !(merged = json_object()))
+            return -2;
+        if (json_object_set(merged, key, val) < 0) { /* takes a new reference to val */
+            rc = -2;
+            goto out;
+        }
+    }
+    if (!merged) {
+        if (attrs && json_object_size(attrs) > 0) {
+            e->attributes = dump_to_arena(c->b, attrs, JSON_COMPACT);
+            rc = e->attributes ? 0 : -2;
+        }
+        goto out;
+    }
+    if (attrs && json_object_update(merged, attrs) < 0) {
+        rc = -2;
+        goto out;
+    }
+    e->attributes = dump_to_arena(c->b, merged, JSON_COMPACT);
+    rc = e->attributes ? 0 : -2;
+out:
+    json_decref(merged);
+    return rc;
+}
+
+/* Appends the entry described by obj. 0, -1 (err filled) or -2 (out of memory). */
+static int entry_from_object(ingest_ctx *c, json_t *obj, const entry_pos *at, long entry_line)
+{
+    field fs[4];
+    int64_t ts;
+    int rc;
+
+    fs[0] = find_field(obj, TS_ALIASES);
+    fs[1] = find_field(obj, MSG_ALIASES);
+    fs[2] = find_field(obj, LEVEL_ALIASES);
+    fs[3] = find_field(obj, SVC_ALIASES);
+
+    if ((rc = read_timestamp(c, &fs[0], at, &ts)) != 0)
+        return rc;
+    log_entry *e = batch_push(c->b);
+    if (!e)
+        return -2;
+    e->ts_ms = ts;
+    e->line = entry_line;
+    if ((rc = read_message(c, &fs[1], at, e)) != 0 || (rc = read_level(c, &fs[2], at, e)) != 0 ||
+        (rc = read_service(c, &fs[3], at, e)) != 0 ||
+        (rc = read_attributes(c, obj, fs, 4, at, e)) != 0)
+        return rc;
+    return 0;
+}
+
+static int is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\f' && s[i] != '\v')
+            return 0;
+    }
+    return 1;
+}
+
+int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b,
+                        ingest_error *err)
+{
+    ingest_ctx c;
+    size_t pos = 0;
+    long ln = 0;
+    int rc = 0;
+
+    ingest_ctx_init(&c, o, b, err);
+    ingest_skip_bom(&body, &len);
+    while (pos < len && rc == 0) {
+        const char *s = body + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        ln++;
+        if (is_blank(s, n))
+            continue;
+        if (b->count >= c.max_entries)
+            return ingest_err_set(err, 413, "too_many_entries", ln, -1,
+                                  "line %ld: too many entries (at most %zu in one request)", ln,
+                                  c.max_entries);
+        json_error_t jerr;
+        json_t *obj = json_loadb(s, n, 0, &jerr);
+        if (!obj)
+            return ingest_err_set(err, 400, "invalid_json", ln, -1, "line %ld: invalid JSON: %s",
+                                  ln, jerr.text);
+        entry_pos at = {.line = ln, .index = -1};
+        snprintf(at.prefix, sizeof at.prefix, "line %ld: ", ln);
+        if (!json_is_object(obj))
+            rc = ingest_err_set(err, 400, "invalid_entry", ln, -1,
+                                "line %ld: expected a JSON object, got an array", ln);
+        else
+            rc = entry_from_object(&c, obj, &at, ln);
+        json_decref(obj);
+    }
+    return rc;
+}
+
+static const char *json_type_name(json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "a value";
+}
+
+int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
+{
+    ingest_ctx c;
+    json_error_t jerr;
+    int rc = 0;
+
+    ingest_ctx_init(&c, o, b, err);
+    ingest_skip_bom(&body, &len);
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) {
+        long line = jerr.line > 0 ? jerr.line : 0;
+        return ingest_err_set(err, 400, "invalid_json", line, -1, "line %ld: invalid JSON: %s",
+                              line, jerr.text);
+    }
+    if (json_is_object(root)) {
+        entry_pos at = {.line = 0, .index = -1, .prefix = ""};
+        rc = entry_from_object(&c, root, &at, 1); /* max_entries is at least 1 */
+        goto out;
+    }
+    /* json_loadb without JSON_DECODE_ANY gives an object or an array */
+    size_t count = json_array_size(root);
+    if (count > c.max_entries) {
+        rc = ingest_err_set(err, 413, "too_many_entries", 0, (long)c.max_entries,
+                            "entry %zu: too many entries (at most %zu in one request)",
+                            c.max_entries, c.max_entries);
+        goto out;
+    }
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        json_t *el = json_array_get(root, i);
+        entry_pos at = {.line = 0, .index = (long)i};
+        snprintf(at.prefix, sizeof at.prefix, "entry %zu: ", i);
+        if (!json_is_object(el))
+            rc = ingest_err_set(err, 400, "invalid_entry", 0, (long)i,
+                                "entry %zu: expected a JSON object, got %s", i, json_type_name(el));
+        else
+            rc = entry_from_object(&c, el, &at, (long)i + 1);
+    }
+out:
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,730 @@
+/*
+ * store.c — the SQLite file: migrations, the write path, and read queries.
+ *
+ * Connections: one write connection (s->w), used only by the writer thread
+ * through store_write_batches(); and a pool of read connections that HTTP
+ * threads borrow for one query and give back. WAL mode lets readers run while
+ * the writer commits.
+ *
+ * Statements: each connection prepares its statements on first use from the
+ * SQL table below (indexed by an enum; a _Static_assert keeps the two the same
+ * length) and keeps them until the connection closes.
+ *
+ * Write path: the writer hands over several batches at once (group commit);
+ * they are written in one transaction. Service ids and window ids are cached
+ * in memory (bounded hash tables, cleared when full or after a rollback), so
+ * a steady stream costs one INSERT per entry plus one UPDATE per touched window
+ * per commit. Late lines are counted by the UPDATE itself, inside the
+ * transaction, from the window's status at that moment, so no cache can make
+ * a late line look on time.
+ *
+ * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
+ * with its row in schema_version. A database newer than the binary is refused.
+ */
+#include "anomalog/store.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anomalog/timeutil.h"
+#include "store/migrations.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define READ_POOL_MAX 16
+#define CACHE_SLOTS 4096 /* power of two; each of the two caches */
+
+enum stmt_id {
+    ST_SERVICE_INSERT,
+    ST_SERVICE_SELECT,
+    ST_SERVICE_TOUCH,
+    ST_WINDOW_INSERT,
+    ST_WINDOW_SELECT,
+    ST_WINDOW_ADD,
+    ST_LOG_INSERT,
+    ST_WINDOW_GET,
+    ST_WINDOWS_ALL,
+    ST_WINDOWS_SERVICE,
+    ST_COUNT_LOGS,
+    ST_PING,
+    ST__COUNT
+};
+
+static const char *const stmt_sql[] = {
+    [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
+                          "ON CONFLICT(name) DO NOTHING",
+    [ST_SERVICE_SELECT] = "SELECT id FROM services WHERE name = ?1",
+    [ST_SERVICE_TOUCH] = "UPDATE services SET watermark = max(coalesce(watermark, ?2), ?2), "
+                         "last_seen = max(last_seen, ?3) WHERE id = ?1",
+    [ST_WINDOW_INSERT] = "INSERT INTO windows(service_id, start_ms, end_ms) VALUES (?1, ?2, ?3) "
+                         "ON CONFLICT(service_id, start_ms) DO NOTHING",
+    [ST_WINDOW_SELECT] = "SELECT id FROM windows WHERE service_id = ?1 AND start_ms = ?2",
+    [ST_WINDOW_ADD] = "UPDATE windows SET line_count = line_count + ?2, "
+                      "late_count = late_count + CASE WHEN status = 'open' THEN 0 ELSE ?2 END, "
+                      "last_line_at = ?3 WHERE id = ?1",
+    [ST_LOG_INSERT] = "INSERT INTO logs(window_id, ts, level, message, attributes, received_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_WINDOW_GET] = "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count "
+                      "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.id = ?1",
+    [ST_WINDOWS_ALL] = "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count "
+                       "FROM windows w JOIN services s ON s.id = w.service_id "
+                       "WHERE (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
+                       "AND (?3 IS NULL OR w.status = ?3) "
+                       "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
+                       "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
+    [ST_WINDOWS_SERVICE] = "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count "
+                           "FROM windows w JOIN services s ON s.id = w.service_id "
+                           "WHERE s.name = ?7 AND w.service_id = (SELECT id FROM services WHERE name = ?7) "
+                           "AND (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
+                           "AND (?3 IS NULL OR w.status = ?3) "
+                           "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
+                           "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
+    [ST_COUNT_LOGS] = "SELECT count(*) FROM logs",
+    [ST_PING] = "SELECT max(version) FROM schema_version",
+};
+_Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST__COUNT, "one SQL text per statement id");
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
+} conn;
+
+/* Cache slot: services by name hash, windows by (service id, start). */
+typedef struct svc_slot {
+    char *name;
+    int64_t id;
+    int64_t max_ts;      /* pending watermark in the current transaction */
+    int touched;
+} svc_slot;
+
+typedef struct win_slot {
+    int64_t service_id, start_ms;  /* service_id 0: empty */
+    int64_t id;
+    int64_t pending;               /* lines added in the current transaction */
+} win_slot;
+
+struct store {
+    char *path;
+    conn w;
+    pthread_mutex_t pool_mu;
+    conn *pool[READ_POOL_MAX];
+    int pool_n;
+    int version;
+    svc_slot *svc;
+    win_slot *win;
+    size_t svc_used, win_used;
+    /* slots touched in the current transaction, to flush and reset */
+    size_t *svc_dirty, *win_dirty;
+    size_t svc_ndirty, win_ndirty;
+};
+
+static void set_err(char *err, size_t errlen, const char *what, sqlite3 *db)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static store_rc rc_of(int src)
+{
+    switch (src & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return STORE_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return STORE_BUSY;
+    default:
+        return STORE_ERROR;
+    }
+}
+
+/* Hands out the prepared statement id of c, reset and unbound. NULL on error. */
+static sqlite3_stmt *stmt(conn *c, enum stmt_id id)
+{
+    if (!c->st[id]) {
+        if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL) != SQLITE_OK)
+            return NULL;
+    } else {
+        sqlite3_reset(c->st[id]);
+        sqlite3_clear_bindings(c->st[id]);
+    }
+    return c->st[id];
+}
+
+static void conn_close(conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    sqlite3_close(c->db);
+    memset(c, 0, sizeof *c);
+}
+
+static int conn_open(conn *c, const char *path, int readonly, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (readonly ? 0 : SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        set_err(err, errlen, path, c->db);
+        conn_close(c);
+        return -1;
+    }
+    sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+    if (readonly && sqlite3_exec(c->db, "PRAGMA query_only = ON", NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "query_only", c->db);
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_schema_latest(void)
+{
+    return migrations_count ? migrations[migrations_count - 1].version : 0;
+}
+
+static int read_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int migrate(store *s, char *err, size_t errlen)
+{
+    sqlite3 *db = s->w.db;
+    if (exec(db,
+             "CREATE TABLE IF NOT EXISTS schema_version ("
+             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+             err, errlen))
+        return -1;
+    if (read_version(db, &s->version)) {
+        set_err(err, errlen, "reading schema_version", db);
+        return -1;
+    }
+    if (s->version > store_schema_latest()) {
+        snprintf(err, errlen, "database schema version %d is newer than this binary's %d: upgrade anomalog",
+                 s->version, store_schema_latest());
+        return -1;
+    }
+    for (int i = 0; i < migrations_count; i++) {
+        const struct migration *m = &migrations[i];
+        if (m->version <= s->version)
+            continue;
+        char what[512];
+        if (exec(db, "BEGIN IMMEDIATE", err, errlen))
+            return -1;
+        if (exec(db, m->sql, what, sizeof what)) {
+            snprintf(err, errlen, "migration %s: %s", m->name, what);
+            exec(db, "ROLLBACK", NULL, 0);
+            return -1;
+        }
+        sqlite3_stmt *ins;
+        int ok = sqlite3_prepare_v2(db, "INSERT INTO schema_version(version, name, applied_at) VALUES (?, ?, ?)",
+                                    -1, &ins, NULL) == SQLITE_OK;
+        if (ok) {
+            sqlite3_bind_int(ins, 1, m->version);
+            sqlite3_bind_text(ins, 2, m->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 3, time_now_ms());
+            ok = sqlite3_step(ins) == SQLITE_DONE;
+            sqlite3_finalize(ins);
+        }
+        if (!ok || exec(db, "COMMIT", what, sizeof what)) {
+            set_err(err, errlen, m->name, db);
+            exec(db, "ROLLBACK", NULL, 0);
+            return -1;
+        }
+        s->version = m->version;
+    }
+    return 0;
+}
+
+store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path)) || !(s->svc = calloc(CACHE_SLOTS, sizeof *s->svc)) ||
+        !(s->win = calloc(CACHE_SLOTS, sizeof *s->win)) ||
+        !(s->svc_dirty = calloc(CACHE_SLOTS, sizeof *s->svc_dirty)) ||
+        !(s->win_dirty = calloc(CACHE_SLOTS, sizeof *s->win_dirty))) {
+        snprintf(err, errlen, "out of memory");
+        store_close(s);
+        return STORE_ERROR;
+    }
+    pthread_mutex_init(&s->pool_mu, NULL);
+    if (conn_open(&s->w, path, 0, err, errlen)) {
+        store_close(s);
+        return STORE_ERROR;
+    }
+    char mode[64] = "";
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->w.db, "PRAGMA journal_mode = WAL", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+    }
+    if (strcmp(mode, "wal") != 0) {
+        snprintf(err, errlen, "%s: cannot switch to WAL mode (%s)", path, sqlite3_errmsg(s->w.db));
+        store_close(s);
+        return STORE_ERROR;
+    }
+    const char *sync = durability == STORE_DURABLE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    if (exec(s->w.db, sync, err, errlen) || migrate(s, err, errlen)) {
+        store_close(s);
+        return STORE_ERROR;
+    }
+    *out = s;
+    return STORE_OK;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->pool_n; i++) {
+        conn_close(s->pool[i]);
+        free(s->pool[i]);
+    }
+    if (s->w.db)
+        conn_close(&s->w);
+    if (s->svc)
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+            free(s->svc[i].name);
+    free(s->svc);
+    free(s->win);
+    free(s->svc_dirty);
+    free(s->win_dirty);
+    free(s->path);
+    pthread_mutex_destroy(&s->pool_mu);
+    free(s);
+}
+
+int store_schema_version(store *s)
+{
+    return s->version;
+}
+
+/* ---- write path ---------------------------------------------------------- */
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t hash_win(int64_t service_id, int64_t start)
+{
+    uint64_t h = (uint64_t)service_id * 0x9E3779B97F4A7C15ULL ^ (uint64_t)start * 0xC2B2AE3D27D4EB4FULL;
+    return h ^ (h >> 29);
+}
+
+static void caches_clear(store *s)
+{
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        free(s->svc[i].name);
+    memset(s->svc, 0, CACHE_SLOTS * sizeof *s->svc);
+    memset(s->win, 0, CACHE_SLOTS * sizeof *s->win);
+    s->svc_used = s->win_used = s->svc_ndirty = s->win_ndirty = 0;
+}
+
+/* Caches are cleared between transactions when 3/4 full, so a probe always ends. */
+static void caches_trim(store *s)
+{
+    if (s->svc_used > CACHE_SLOTS * 3 / 4 || s->win_used > CACHE_SLOTS * 3 / 4)
+        caches_clear(s);
+}
+
+static int select_id(conn *c, enum stmt_id id, int64_t *out)
+{
+    sqlite3_stmt *q = c->st[id];
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(q, 0);
+        return SQLITE_OK;
+    }
+    return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+}
+
+static int service_slot(store *s, const char *name, int64_t now, svc_slot **out)
+{
+    size_t len = strlen(name);
+    size_t i = hash_bytes(name, len) & (CACHE_SLOTS - 1);
+    while (s->svc[i].name) {
+        if (strcmp(s->svc[i].name, name) == 0) {
+            *out = &s->svc[i];
+            return SQLITE_OK;
+        }
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+    sqlite3_stmt *q = stmt(&s->w, ST_SERVICE_INSERT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(q, 1, name, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, now);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_DONE)
+        return rc;
+    q = stmt(&s->w, ST_SERVICE_SELECT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(q, 1, name, (int)len, SQLITE_STATIC);
+    int64_t id = 0;
+    if ((rc = select_id(&s->w, ST_SERVICE_SELECT, &id)) != SQLITE_OK)
+        return rc;
+    if (!(s->svc[i].name = strdup(name)))
+        return SQLITE_NOMEM;
+    s->svc[i].id = id;
+    s->svc_used++;
+    *out = &s->svc[i];
+    return SQLITE_OK;
+}
+
+static int window_slot(store *s, int64_t service_id, int64_t start, int64_t window_ms, win_slot **out)
+{
+    size_t i = hash_win(service_id, start) & (CACHE_SLOTS - 1);
+    while (s->win[i].service_id) {
+        if (s->win[i].service_id == service_id && s->win[i].start_ms == start) {
+            *out = &s->win[i];
+            return SQLITE_OK;
+        }
+        i = (i + 1) & (CACHE_SLOTS - 1);
+    }
+    sqlite3_stmt *q = stmt(&s->w, ST_WINDOW_INSERT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, service_id);
+    sqlite3_bind_int64(q, 2, start);
+    sqlite3_bind_int64(q, 3, start + window_ms);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_DONE)
+        return rc;
+    q = stmt(&s->w, ST_WINDOW_SELECT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, service_id);
+    sqlite3_bind_int64(q, 2, start);
+    int64_t id = 0;
+    if ((rc = select_id(&s->w, ST_WINDOW_SELECT, &id)) != SQLITE_OK)
+        return rc;
+    s->win[i] = (win_slot){.service_id = service_id, .start_ms = start, .id = id};
+    s->win_used++;
+    *out = &s->win[i];
+    return SQLITE_OK;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int write_entry(store *s, const log_entry *e, int64_t received, int64_t window_ms)
+{
+    svc_slot *sv = NULL;
+    int rc = service_slot(s, e->service, received, &sv);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (!sv->touched) {
+        sv->touched = 1;
+        sv->max_ts = e->ts_ms;
+        s->svc_dirty[s->svc_ndirty++] = (size_t)(sv - s->svc);
+    } else if (e->ts_ms > sv->max_ts) {
+        sv->max_ts = e->ts_ms;
+    }
+    win_slot *wn = NULL;
+    int64_t start = floor_div(e->ts_ms, window_ms) * window_ms;
+    if ((rc = window_slot(s, sv->id, start, window_ms, &wn)) != SQLITE_OK)
+        return rc;
+    if (wn->pending++ == 0)
+        s->win_dirty[s->win_ndirty++] = (size_t)(wn - s->win);
+
+    sqlite3_stmt *q = stmt(&s->w, ST_LOG_INSERT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, wn->id);
+    sqlite3_bind_int64(q, 2, e->ts_ms);
+    if (e->level)
+        sqlite3_bind_text(q, 3, e->level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, e->message, (int)e->message_len, SQLITE_STATIC);
+    if (e->attributes)
+        sqlite3_bind_text(q, 5, e->attributes, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 6, received);
+    rc = sqlite3_step(q);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int flush_counts(store *s, int64_t now)
+{
+    for (size_t k = 0; k < s->win_ndirty; k++) {
+        win_slot *wn = &s->win[s->win_dirty[k]];
+        sqlite3_stmt *q = stmt(&s->w, ST_WINDOW_ADD);
+        if (!q)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(q, 1, wn->id);
+        sqlite3_bind_int64(q, 2, wn->pending);
+        sqlite3_bind_int64(q, 3, now);
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    for (size_t k = 0; k < s->svc_ndirty; k++) {
+        svc_slot *sv = &s->svc[s->svc_dirty[k]];
+        sqlite3_stmt *q = stmt(&s->w, ST_SERVICE_TOUCH);
+        if (!q)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(q, 1, sv->id);
+        sqlite3_bind_int64(q, 2, sv->max_ts);
+        sqlite3_bind_int64(q, 3, now);
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static void pending_reset(store *s)
+{
+    for (size_t k = 0; k < s->win_ndirty; k++)
+        s->win[s->win_dirty[k]].pending = 0;
+    for (size_t k = 0; k < s->svc_ndirty; k++)
+        s->svc[s->svc_dirty[k]].touched = 0;
+    s->win_ndirty = s->svc_ndirty = 0;
+}
+
+store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t window_ms, char *err,
+                             size_t errlen)
+{
+    assert(window_ms > 0);
+    caches_trim(s);
+    int64_t now = time_now_ms();
+    int rc = sqlite3_exec(s->w.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "begin", s->w.db);
+        return rc_of(rc);
+    }
+    for (size_t b = 0; b < n && rc == SQLITE_OK; b++) {
+        const batch *bt = batches[b];
+        for (size_t i = 0; i < bt->count && rc == SQLITE_OK; i++) {
+            /* a cache that fills up inside one huge transaction is emptied and
+             * refilled from the database, whose rows this transaction can see */
+            if (s->svc_used > CACHE_SLOTS * 3 / 4 || s->win_used > CACHE_SLOTS * 3 / 4) {
+                if ((rc = flush_counts(s, now)) != SQLITE_OK)
+                    break;
+                pending_reset(s);
+                caches_clear(s);
+            }
+            rc = write_entry(s, &bt->entries[i], bt->received_ms, window_ms);
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = flush_counts(s, now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->w.db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "write", s->w.db);
+        store_rc out = rc_of(rc);
+        sqlite3_exec(s->w.db, "ROLLBACK", NULL, NULL, NULL);
+        caches_clear(s); /* ids inserted by the rolled-back transaction are gone */
+        return out == STORE_OK ? STORE_ERROR : out;
+    }
+    pending_reset(s);
+    return STORE_OK;
+}
+
+/* ---- read path ----------------------------------------------------------- */
+
+static conn *reader_get(store *s, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    conn *c = s->pool_n ? s->pool[--s->pool_n] : NULL;
+    pthread_mutex_unlock(&s->pool_mu);
+    if (c)
+        return c;
+    if (!(c = malloc(sizeof *c))) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (conn_open(c, s->path, 1, err, errlen)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void reader_put(store *s, conn *c)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_n < READ_POOL_MAX) {
+        s->pool[s->pool_n++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    if (c) {
+        conn_close(c);
+        free(c);
+    }
+}
+
+static void window_from_row(sqlite3_stmt *q, window_info *w)
+{
+    w->id = sqlite3_column_int64(q, 0);
+    snprintf(w->service, sizeof w->service, "%s", (const char *)sqlite3_column_text(q, 1));
+    w->start_ms = sqlite3_column_int64(q, 2);
+    w->end_ms = sqlite3_column_int64(q, 3);
+    snprintf(w->status, sizeof w->status, "%s", (const char *)sqlite3_column_text(q, 4));
+    w->line_count = sqlite3_column_int64(q, 5);
+    w->late_count = sqlite3_column_int64(q, 6);
+}
+
+store_rc store_windows_list(store *s, const window_query *wq, window_info **rows, size_t *n, int *has_more,
+                            char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    *has_more = 0;
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *q = stmt(c, wq->service ? ST_WINDOWS_SERVICE : ST_WINDOWS_ALL);
+    store_rc out = STORE_OK;
+    window_info *res = NULL;
+    if (!q) {
+        set_err(err, errlen, "prepare", c->db);
+        out = STORE_ERROR;
+        goto done;
+    }
+    if (wq->has_since)
+        sqlite3_bind_int64(q, 1, wq->since_ms);
+    if (wq->has_until)
+        sqlite3_bind_int64(q, 2, wq->until_ms);
+    if (wq->status)
+        sqlite3_bind_text(q, 3, wq->status, -1, SQLITE_STATIC);
+    if (wq->has_cursor) {
+        sqlite3_bind_int64(q, 4, wq->cursor_start);
+        sqlite3_bind_int64(q, 5, wq->cursor_id);
+    }
+    sqlite3_bind_int(q, 6, wq->limit + 1);
+    if (wq->service)
+        sqlite3_bind_text(q, 7, wq->service, -1, SQLITE_STATIC);
+    res = calloc((size_t)wq->limit + 1, sizeof *res);
+    if (!res) {
+        snprintf(err, errlen, "out of memory");
+        out = STORE_ERROR;
+        goto done;
+    }
+    int rc;
+    size_t k = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        window_from_row(q, &res[k++]);
+    if (rc != SQLITE_DONE) {
+        set_err(err, errlen, "list windows", c->db);
+        out = rc_of(rc) == STORE_OK ? STORE_ERROR : rc_of(rc);
+        free(res);
+        res = NULL;
+        goto done;
+    }
+    if (k > (size_t)wq->limit) {
+        *has_more = 1;
+        k = (size_t)wq->limit;
+    }
+    *rows = res;
+    *n = k;
+done:
+    if (q)
+        sqlite3_reset(q);
+    reader_put(s, c);
+    return out;
+}
+
+store_rc store_window_get(store *s, int64_t id, window_info *out, char *err, size_t errlen)
+{
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res;
+    sqlite3_stmt *q = stmt(c, ST_WINDOW_GET);
+    if (!q) {
+        set_err(err, errlen, "prepare", c->db);
+        res = STORE_ERROR;
+    } else {
+        sqlite3_bind_int64(q, 1, id);
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+            window_from_row(q, out);
+            res = STORE_OK;
+        } else if (rc == SQLITE_DONE) {
+            res = STORE_NOTFOUND;
+        } else {
+            set_err(err, errlen, "get window", c->db);
+            res = rc_of(rc) == STORE_OK ? STORE_ERROR : rc_of(rc);
+        }
+        sqlite3_reset(q);
+    }
+    reader_put(s, c);
+    return res;
+}
+
+store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
+{
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res = STORE_ERROR;
+    sqlite3_stmt *q = stmt(c, ST_COUNT_LOGS);
+    if (q && sqlite3_step(q) == SQLITE_ROW) {
+        *count = sqlite3_column_int64(q, 0);
+        res = STORE_OK;
+    } else {
+        set_err(err, errlen, "count", c->db);
+    }
+    if (q)
+        sqlite3_reset(q);
+    reader_put(s, c);
+    return res;
+}
+
+store_rc store_ping(store *s, char *err, size_t errlen)
+{
+    if (access(s->path, W_OK) != 0) {
+        snprintf(err, errlen, "%s is not writable", s->path);
+        return STORE_ERROR;
+    }
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    sqlite3_stmt *q = stmt(c, ST_PING);
+    store_rc res = q && sqlite3_step(q) == SQLITE_ROW ? STORE_OK : STORE_ERROR;
+    if (res != STORE_OK)
+        set_err(err, errlen, "ping", c->db);
+    if (q)
+        sqlite3_reset(q);
+    reader_put(s, c);
+    return res;
+}

@@ -1,0 +1,113 @@
+"""The command line and configuration: version, migrate, healthcheck, and
+start-up errors that name the bad setting; precedence file < env < flags."""
+import os
+import shutil
+import tempfile
+import unittest
+
+from harness import Server, ServerTest, db_rows, run_cli
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="anomalog-cli-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_version(self):
+        code, out, _ = run_cli(["version"])
+        self.assertEqual(code, 0)
+        self.assertRegex(out, r"^anomalog \d+\.\d+\.\d+\n$")
+
+    def test_migrate_creates_schema_and_is_idempotent(self):
+        db = os.path.join(self.dir, "m.db")
+        for _ in range(2):
+            code, out, err = run_cli(["migrate", "--db", db])
+            self.assertEqual(code, 0, err)
+            self.assertIn("schema version 1", out)
+        self.assertEqual(db_rows(db, "SELECT version, name FROM schema_version"), [(1, "001_init.sql")])
+        self.assertEqual(db_rows(db, "PRAGMA journal_mode"), [("wal",)])
+
+    def test_newer_database_is_refused(self):
+        db = os.path.join(self.dir, "m.db")
+        run_cli(["migrate", "--db", db])
+        import sqlite3
+        con = sqlite3.connect(db)
+        con.execute("INSERT INTO schema_version VALUES (999, '999_future.sql', 0)")
+        con.commit()
+        con.close()
+        code, _, err = run_cli(["migrate", "--db", db])
+        self.assertEqual(code, 1)
+        self.assertIn("newer than this binary", err)
+
+    def test_bad_values_name_their_source(self):
+        cases = [
+            ({"ANOMALOG_WINDOW": "abc"}, [], "ANOMALOG_WINDOW"),
+            ({"ANOMALOG_GRACE": "-5s"}, [], "ANOMALOG_GRACE"),
+            ({"ANOMALOG_LISTEN": "nohostport"}, [], "ANOMALOG_LISTEN"),
+            ({"ANOMALOG_MAX_BODY": "lots"}, [], "ANOMALOG_MAX_BODY"),
+            ({}, ["--window", "0s"], "--window"),
+            ({}, ["--queue-depth", "0"], "--queue-depth"),
+            ({}, ["--timezone", "Mars/Olympus"], "--timezone"),
+            ({}, ["--durability", "maybe"], "--durability"),
+            ({}, ["--window"], "--window: missing value"),
+            ({}, ["--bogus"], "unknown argument"),
+        ]
+        for env, args, needle in cases:
+            code, _, err = run_cli(["serve", "--db", os.path.join(self.dir, "x.db")] + args, env=env)
+            self.assertEqual(code, 2, (env, args, err))
+            self.assertIn(needle, err, (env, args))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "x.db")), "a bad config must not touch the db")
+
+    def test_config_file_errors_name_file_line_and_key(self):
+        path = os.path.join(self.dir, "c.yaml")
+        for text, needle in (("window: 5x\n", "c.yaml:1: window"),
+                             ("listen: 127.0.0.1:1\nlimits:\n  max_lines: 5\n", "c.yaml:3: limits.max_lines: unknown"),
+                             ("window: [1, 2\n", "c.yaml")):
+            with open(path, "w") as f:
+                f.write(text)
+            code, _, err = run_cli(["serve", "--config", path])
+            self.assertEqual(code, 2, err)
+            self.assertIn(needle, err)
+        code, _, err = run_cli(["serve", "--config", os.path.join(self.dir, "missing.yaml")])
+        self.assertEqual((code, "missing.yaml" in err), (2, True))
+
+    def test_unknown_command(self):
+        self.assertEqual(run_cli(["frobnicate"])[0], 2)
+        self.assertEqual(run_cli([])[0], 2)
+
+
+class PrecedenceTest(ServerTest):
+    autostart = False
+
+    def test_file_then_env_then_flags(self):
+        cfg = os.path.join(self.dir, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("window: 1m\ngrace: 10s\nlimits:\n  max_entries: 3\n")
+        # file: window 1m; env overrides to 2m; flag overrides max_entries to 5
+        srv = self.start_server(args=["--config", cfg, "--max-entries", "5"], env={"ANOMALOG_WINDOW": "2m"})
+        self.assertIn("window 120s, grace 10s", srv.stderr())
+        st, b, _ = srv.ingest("a\nb\nc\nd\ne\n", "text/plain")
+        self.assertEqual((st, b["accepted"]), (202, 5))
+        self.assertError(srv.ingest("a\n" * 6, "text/plain"), 413, "too_many_entries")
+
+    def test_healthcheck_command(self):
+        srv = self.start_server()
+        code, _, err = run_cli(["healthcheck", "--listen", "127.0.0.1:%d" % srv.port])
+        self.assertEqual(code, 0, err)
+        srv.stop()
+        code, _, err = run_cli(["healthcheck", "--listen", "127.0.0.1:%d" % srv.port])
+        self.assertEqual(code, 1)
+        self.assertIn("not ready", err)
+
+    def test_health_endpoints(self):
+        srv = self.start_server()
+        st, b, _ = srv.get("/healthz")
+        self.assertEqual((st, b["status"]), (200, "ok"))
+        st, b, _ = srv.get("/readyz")
+        self.assertEqual((st, b), (200, {"status": "ready", "checks": {"database": "ok", "writer": "ok"}}))
+
+
+if __name__ == "__main__":
+    unittest.main()
