@@ -27,15 +27,15 @@ typedef struct ingest_opts {
     const char *default_service;  /**< service for entries without one (query, header, or "default") */
     int64_t received_ms;          /**< receive time: the timestamp of entries without one */
     int tz_offset_s;              /**< offset applied to timestamps without a zone (0 = UTC) */
-    size_t max_line;              /**< longest message kept, in bytes; longer ones are truncated and counted */
-    size_t max_entries;           /**< more entries than this in one body is an error (413) */
+    size_t max_line;              /**< longest message kept, in bytes; longer ones are truncated and counted (0: no limit) */
+    size_t max_entries;           /**< more entries than this in one body is an error (413) (0: no limit) */
 } ingest_opts;
 
 /** Why a body was refused. code is a stable machine-readable word. */
 typedef struct ingest_error {
-    int status;          /**< HTTP status to answer with: 400 or 413 */
+    int status;          /**< HTTP status to answer with: 400 or 413 (415 from ingest_parse for INGEST_UNKNOWN) */
     const char *code;    /**< e.g. "invalid_json", "invalid_timestamp", "too_many_entries" */
-    char message[256];   /**< human-readable, names the field */
+    char message[256];   /**< human-readable, names the field; always valid UTF-8 */
     long line;           /**< 1-based line of the body at fault, or 0 */
     long index;          /**< 0-based array index at fault for application/json arrays, or -1 */
 } ingest_error;
@@ -72,8 +72,9 @@ typedef enum gunzip_result { GUNZIP_OK = 0, GUNZIP_TOO_LARGE, GUNZIP_CORRUPT, GU
 
 /**
  * Inflates a gzip (or zlib) body.
- * @param[out] out     malloc'd buffer (caller frees) on GUNZIP_OK, NULL otherwise
- * @param[out] out_len its length
+ * @param[out] out     malloc'd buffer (caller frees) on GUNZIP_OK, NULL otherwise;
+ *                     a NUL follows its last byte (not counted in out_len)
+ * @param[out] out_len its length (0 unless GUNZIP_OK)
  */
 gunzip_result ingest_gunzip(const char *in, size_t in_len, size_t max_out, char **out, size_t *out_len);
 

@@ -166,6 +166,28 @@ static int read_timestamp(ingest_ctx *c, const field *f, const entry_pos *at, in
                           f->name, what);
 }
 
+/*
+ * A number or boolean as JSON text (malloc'd): a real gets the fewest digits
+ * that read back as the same value (0.1, not 0.10000000000000001).
+ */
+static char *number_text(json_t *v)
+{
+    if (!json_is_real(v))
+        return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    for (int prec = 15; prec < 17; prec++) {
+        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(prec));
+        if (!t)
+            return NULL;
+        json_t *back = json_loads(t, JSON_DECODE_ANY, NULL);
+        int same = back && json_is_real(back) && json_real_value(back) == json_real_value(v);
+        json_decref(back);
+        if (same)
+            return t;
+        free(t);
+    }
+    return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(17));
+}
+
 static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
 {
     json_t *v = f->value;
@@ -182,7 +204,7 @@ static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_
         s = json_string_value(v);
         n = json_string_length(v);
     } else if (json_is_number(v) || json_is_boolean(v)) {
-        text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        text = number_text(v);
         if (!text)
             return -2;
         s = text;
@@ -332,6 +354,12 @@ static int entry_from_object(ingest_ctx *c, json_t *obj, const entry_pos *at, lo
     return 0;
 }
 
+/* jansson says "out of memory", or fails before it can say anything (lexer setup) */
+static int jansson_out_of_memory(const json_error_t *jerr)
+{
+    return json_error_code(jerr) == json_error_out_of_memory || jerr->text[0] == '\0';
+}
+
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -365,9 +393,12 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
                                   c.max_entries);
         json_error_t jerr;
         json_t *obj = json_loadb(s, n, 0, &jerr);
-        if (!obj)
+        if (!obj) {
+            if (jansson_out_of_memory(&jerr))
+                return -2;
             return ingest_err_set(err, 400, "invalid_json", ln, -1, "line %ld: invalid JSON: %s",
                                   ln, jerr.text);
+        }
         entry_pos at = {.line = ln, .index = -1};
         snprintf(at.prefix, sizeof at.prefix, "line %ld: ", ln);
         if (!json_is_object(obj))
@@ -411,6 +442,8 @@ int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch 
     ingest_skip_bom(&body, &len);
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root) {
+        if (jansson_out_of_memory(&jerr))
+            return -2;
         long line = jerr.line > 0 ? jerr.line : 0;
         return ingest_err_set(err, 400, "invalid_json", line, -1, "line %ld: invalid JSON: %s",
                               line, jerr.text);

@@ -8,7 +8,9 @@
  * default service. Lines that continue the entry before them are joined to it
  * with '\n' and kept verbatim:
  *   - indented lines (space or tab), and unindented `at `, `Caused by:`,
- *     `...`, `Suppressed:` lines: Java stack traces;
+ *     `...`, `Suppressed:` lines: Java stack traces; also the exception line
+ *     that heads a trace (`java.lang.IllegalStateException: boom`, a dotted
+ *     name ending in Exception, Error or Throwable) when a frame follows it;
  *   - `Traceback (most recent call last):` and, until the exception line that
  *     ends it, every indented or blank line of a Python traceback; the
  *     chaining lines ("During handling of the above exception, ..." and "The
@@ -296,6 +298,50 @@ static int is_java_continuation(const char *s, size_t n)
            starts_with(s, n, "Suppressed:");
 }
 
+static int is_ident_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '$';
+}
+
+static int ends_with(const char *s, size_t n, const char *lit)
+{
+    size_t ln = strlen(lit);
+    return n >= ln && memcmp(s + n - ln, lit, ln) == 0;
+}
+
+/*
+ * `java.lang.IllegalStateException: boom`, `System.IO.IOException`: a dotted
+ * class name ending in Exception, Error or Throwable, alone or before ':'.
+ */
+static int is_exception_header(const char *s, size_t n)
+{
+    size_t i = 0, seg = 0;
+    int dots = 0;
+    for (; i < n && s[i] != ':'; i++) {
+        if (s[i] == '.') {
+            if (i == seg)
+                return 0;
+            dots++;
+            seg = i + 1;
+        } else if (!is_ident_char(s[i]) || (i == seg && s[i] >= '0' && s[i] <= '9')) {
+            return 0;
+        }
+    }
+    if (dots == 0 || seg == i)
+        return 0;
+    return ends_with(s + seg, i - seg, "Exception") || ends_with(s + seg, i - seg, "Error") ||
+           ends_with(s + seg, i - seg, "Throwable");
+}
+
+/* The line starting at body[pos] is a stack frame: indented, or `at ...`. */
+static int next_is_frame(const char *body, size_t len, size_t pos)
+{
+    if (pos >= len)
+        return 0;
+    return body[pos] == ' ' || body[pos] == '\t' || starts_with(body + pos, len - pos, "at ");
+}
+
 int ingest_parse_text(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
     ingest_ctx c;
@@ -346,7 +392,8 @@ int ingest_parse_text(const char *body, size_t len, const ingest_opts *o, batch 
                 pending_from = (size_t)(s - body);
             continue;
         }
-        if (cur.open && (tb_header || tb_chain || is_java_continuation(s, n))) {
+        if (cur.open && (tb_header || tb_chain || is_java_continuation(s, n) ||
+                         (is_exception_header(s, n) && next_is_frame(body, len, pos)))) {
             /* blank lines between chained tracebacks belong to the entry */
             if (after_tb && (tb_header || tb_chain)) {
                 for (; pending_blank > 0 && rc == 0; pending_blank--) {

@@ -365,11 +365,13 @@ static int select_id(conn *c, enum stmt_id id, int64_t *out)
 {
     sqlite3_stmt *q = c->st[id];
     int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW)
         *out = sqlite3_column_int64(q, 0);
-        return SQLITE_OK;
-    }
-    return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    /* A statement left on a row keeps its read snapshot open past COMMIT; the
+     * next BEGIN IMMEDIATE would then fail with SQLITE_BUSY_SNAPSHOT as soon
+     * as another connection has written. Reset before returning. */
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
 }
 
 static int service_slot(store *s, const char *name, int64_t now, svc_slot **out)

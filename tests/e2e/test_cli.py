@@ -108,6 +108,26 @@ class PrecedenceTest(ServerTest):
         st, b, _ = srv.get("/readyz")
         self.assertEqual((st, b), (200, {"status": "ready", "checks": {"database": "ok", "writer": "ok"}}))
 
+    def test_database_refusing_writes_is_503_and_not_ready(self):
+        srv = self.start_server()
+        self.assertEqual(srv.ingest("before\n", "text/plain")[0], 202)
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.dir, "anomalog.db"))
+        con.execute("ALTER TABLE logs RENAME TO logs_gone")  # every insert now fails
+        con.commit()
+        st, b, h = srv.ingest("after\n", "text/plain")
+        self.assertEqual((st, b["error"]["code"], h.get("retry-after")), (503, "storage_unavailable", "5"), b)
+        st, b, _ = srv.get("/readyz")
+        self.assertEqual((st, b["status"]), (503, "not_ready"))
+        self.assertIn("logs", b["checks"]["writer"])
+        con.execute("ALTER TABLE logs_gone RENAME TO logs")  # the database heals: so does the service
+        con.commit()
+        con.close()
+        self.assertEqual(srv.ingest("again\n", "text/plain")[0], 202)
+        self.assertEqual(srv.get("/readyz")[0], 200)
+        rows = db_rows(os.path.join(self.dir, "anomalog.db"), "SELECT message FROM logs ORDER BY id")
+        self.assertEqual(rows, [("before",), ("again",)])
+
 
 if __name__ == "__main__":
     unittest.main()

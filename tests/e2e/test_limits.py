@@ -4,6 +4,7 @@ import gzip
 import http.client
 import json
 import threading
+import time
 import unittest
 
 from harness import ServerTest, ndjson
@@ -102,6 +103,36 @@ class QueueTest(ServerTest):
             self.assertEqual(b["error"]["code"], "queue_full")
             self.assertEqual(h.get("retry-after"), "1")
         self.assertEqual(self.db_count(), sum(accepted))
+
+
+class ConnectionLimitsTest(ServerTest):
+    server_args = ["--max-connections", "2", "--connection-timeout", "1s"]
+
+    def test_connections_over_the_limit_are_refused_until_one_closes(self):
+        import socket
+        held = [socket.create_connection(("127.0.0.1", self.srv.port)) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # let the server accept both
+            with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
+                self.srv.get("/healthz")
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.3)
+        self.assertEqual(self.srv.get("/healthz")[0], 200)
+
+    def test_slow_sender_is_cut_off_after_the_timeout(self):
+        import socket
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        s.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nabc")
+        s.settimeout(10)
+        t0 = time.time()
+        data = s.recv(4096)  # the server closes the connection: recv returns b"" (or an error answer)
+        waited = time.time() - t0
+        s.close()
+        self.assertLess(waited, 5)
+        self.assertNotIn(b"202", data)
+        self.assertEqual(self.db_count(), 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,272 @@
+/* Unit tests of store.c and writer.c on a real SQLite file in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "anomalog/store.h"
+#include "anomalog/writer.h"
+
+#define MIN 60000LL
+#define T0 1795514400000LL /* 2026-11-24T10:00:00Z */
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];
+    store *st;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/anomalog-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    char err[256];
+    assert_int_equal(store_open(f->path, STORE_DURABLE_NORMAL, &f->st, err, sizeof err), STORE_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->st);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void add(batch *b, const char *service, int64_t ts, const char *msg)
+{
+    log_entry *e = batch_push(b);
+    e->service = service;
+    e->ts_ms = ts;
+    e->message = msg;
+    e->message_len = msg ? strlen(msg) : 0;
+}
+
+static int64_t scalar(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_reopen_keeps_schema_version(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(store_schema_version(f->st), store_schema_latest());
+    store *again;
+    char err[256];
+    assert_int_equal(store_open(f->path, STORE_DURABLE_FULL, &again, err, sizeof err), STORE_OK);
+    assert_int_equal(store_schema_version(again), store_schema_latest());
+    store_close(again);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM schema_version"), store_schema_latest());
+}
+
+static void test_windows_are_aligned_and_counted(void **state)
+{
+    fixture *f = *state;
+    batch *b = batch_new(T0);
+    add(b, "api", T0 + 1, "a");
+    add(b, "api", T0 + 5 * MIN - 1, "b");
+    add(b, "api", T0 + 5 * MIN, "c");
+    add(b, "db", T0 - 1, "d"); /* previous window */
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+
+    window_info *rows;
+    size_t n;
+    int more;
+    window_query q = {.limit = 10};
+    assert_int_equal(store_windows_list(f->st, &q, &rows, &n, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_false(more);
+    assert_string_equal(rows[0].service, "api");
+    assert_int_equal(rows[0].start_ms, T0 + 5 * MIN);
+    assert_int_equal(rows[0].line_count, 1);
+    assert_int_equal(rows[1].start_ms, T0);
+    assert_int_equal(rows[1].end_ms, T0 + 5 * MIN);
+    assert_int_equal(rows[1].line_count, 2);
+    assert_string_equal(rows[2].service, "db");
+    assert_int_equal(rows[2].start_ms, T0 - 5 * MIN);
+    free(rows);
+    assert_int_equal(scalar(f->path, "SELECT watermark FROM services WHERE name = 'api'"), T0 + 5 * MIN);
+}
+
+static void test_late_lines_are_counted_not_dropped(void **state)
+{
+    fixture *f = *state;
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "on time");
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    exec_sql(f->path, "UPDATE windows SET status = 'closed'"); /* as the scheduler will */
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    window_info w;
+    assert_int_equal(store_window_get(f->st, 1, &w, err, sizeof err), STORE_OK);
+    assert_int_equal(w.line_count, 2);
+    assert_int_equal(w.late_count, 1);
+    assert_string_equal(w.status, "closed");
+    assert_int_equal(store_window_get(f->st, 99, &w, err, sizeof err), STORE_NOTFOUND);
+}
+
+/* More distinct windows in one transaction than the caches hold. */
+static void test_many_windows_in_one_transaction(void **state)
+{
+    fixture *f = *state;
+    batch *b = batch_new(T0);
+    for (int i = 0; i < 10000; i++)
+        add(b, (i % 2) ? "odd" : "even", T0 + (int64_t)(i % 5000) * MIN, "m");
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, &b, 1, MIN, err, sizeof err), STORE_OK);
+    assert_int_equal(store_write_batches(f->st, &b, 1, MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM windows"), 5000);
+    assert_int_equal(scalar(f->path, "SELECT sum(line_count) FROM windows"), 20000);
+    assert_int_equal(scalar(f->path, "SELECT max(line_count) FROM windows"), 4);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 20000);
+}
+
+/* A refused batch leaves nothing behind, and the caches stay right afterwards. */
+static void test_failed_group_stores_nothing(void **state)
+{
+    fixture *f = *state;
+    batch *good = batch_new(T0), *bad = batch_new(T0);
+    add(good, "new-service", T0 + 7 * MIN, "fine");
+    add(bad, "other", T0, "fine");
+    add(bad, "other", T0, NULL); /* NOT NULL constraint on logs.message */
+    batch *both[2] = {good, bad};
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, both, 2, 5 * MIN, err, sizeof err), STORE_ERROR);
+    assert_non_null(strstr(err, "NOT NULL"));
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 0);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM windows"), 0);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM services"), 0);
+    /* the service and window ids of the rolled-back transaction must not be reused from cache */
+    assert_int_equal(store_write_batches(f->st, &good, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs l JOIN windows w ON w.id = l.window_id "
+                                     "JOIN services s ON s.id = w.service_id WHERE s.name = 'new-service'"),
+                     1);
+    batch_free(good);
+    batch_free(bad);
+}
+
+static void test_paging_with_service_filter(void **state)
+{
+    fixture *f = *state;
+    batch *b = batch_new(T0);
+    for (int i = 0; i < 30; i++)
+        add(b, i % 3 ? "a" : "b", T0 + i * MIN, "m");
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, &b, 1, MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    window_query q = {.service = "a", .limit = 7};
+    int seen = 0, pages = 0, more = 1;
+    int64_t last = INT64_MAX;
+    while (more) {
+        window_info *rows;
+        size_t n;
+        assert_int_equal(store_windows_list(f->st, &q, &rows, &n, &more, err, sizeof err), STORE_OK);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(rows[i].service, "a");
+            assert_true(rows[i].start_ms < last);
+            last = rows[i].start_ms;
+        }
+        seen += (int)n;
+        pages++;
+        if (n) {
+            q.has_cursor = 1;
+            q.cursor_start = rows[n - 1].start_ms;
+            q.cursor_id = rows[n - 1].id;
+        }
+        free(rows);
+    }
+    assert_int_equal(seen, 20);
+    assert_int_equal(pages, 3);
+}
+
+/* The writer answers each submitter only after its batch is committed. */
+typedef struct sub_arg {
+    writer *w;
+    int k;
+    writer_rc rc;
+} sub_arg;
+
+static void *submitter(void *p)
+{
+    sub_arg *a = p;
+    batch *b = batch_new(T0);
+    for (int i = 0; i < 100; i++)
+        add(b, "w", T0 + a->k, "line");
+    a->rc = writer_submit(a->w, b, NULL, 0);
+    batch_free(b);
+    return NULL;
+}
+
+static void test_writer_group_commit(void **state)
+{
+    fixture *f = *state;
+    char err[256];
+    writer_opts o = {.queue_depth = 64, .max_txn_entries = 1000, .window_ms = MIN};
+    writer *w = writer_start(f->st, &o, err, sizeof err);
+    assert_non_null(w);
+    pthread_t th[32];
+    sub_arg args[32];
+    for (int i = 0; i < 32; i++) {
+        args[i] = (sub_arg){.w = w, .k = i};
+        pthread_create(&th[i], NULL, submitter, &args[i]);
+    }
+    for (int i = 0; i < 32; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, WRITER_OK);
+    }
+    writer_stats ws;
+    writer_get_stats(w, &ws);
+    assert_int_equal(ws.batches, 32);
+    assert_int_equal(ws.entries, 3200);
+    assert_true(ws.commits <= 32);
+    writer_stop(w);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 3200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windows_are_aligned_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_lines_are_counted_not_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_windows_in_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
