@@ -344,8 +344,9 @@ int size_parse(const char *s, uint64_t *bytes)
     size_t n = strlen(s);
     if (n >= sizeof unit)
         return -1;
-    for (size_t i = 0; i <= n; i++)
+    for (size_t i = 0; i < n; i++)
         unit[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    unit[n] = '\0';
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(unit, units[i].unit) == 0) {
             if (v > (UINT64_MAX >> units[i].shift))

@@ -15,9 +15,10 @@
  * one path segment and lands in request.params. A path that matches with
  * another method answers 405 with Allow.
  *
- * Shutdown: http_stop() stops accepting, waits for requests in progress (up
- * to DRAIN_TIMEOUT_MS) so that every batch the writer commits is answered,
- * then closes the remaining idle connections.
+ * Shutdown: http_stop() stops accepting, answers any new request on a
+ * kept-alive connection with 503 "stopping" and Connection: close, waits for
+ * requests already in progress (up to DRAIN_TIMEOUT_MS) so that every batch
+ * the writer commits is answered, then closes the idle connections.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -38,7 +39,8 @@
 struct http_server {
     struct MHD_Daemon *d;
     const app *a;
-    atomic_int active; /* requests between first callback and completion */
+    atomic_int active;   /* requests between first callback and completion */
+    atomic_int stopping; /* set by http_stop: new requests get 503 and Connection: close */
 };
 
 typedef struct req_ctx {
@@ -139,7 +141,7 @@ static const char *lookup_query(const http_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs)
+static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn)
 {
     char *text = rs->json ? json_dumps(rs->json, JSON_COMPACT) : NULL;
     size_t len = text ? strlen(text) : 0;
@@ -159,6 +161,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+    if (close_conn)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     json_decref(rs->json);
@@ -171,8 +175,10 @@ static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, int status
 {
     http_response rs = {0};
     http_error(&rs, status, code, "%s", msg);
+    if (status == 503)
+        snprintf(rs.retry_after, sizeof rs.retry_after, "5");
     ctx->answered = 1;
-    return send_response(c, &rs);
+    return send_response(c, &rs, 1);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -188,6 +194,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ctx->received_ms = time_now_ms();
         *con_cls = ctx;
         atomic_fetch_add(&s->active, 1);
+        if (atomic_load(&s->stopping)) /* a keep-alive connection asking after SIGTERM */
+            return refuse(c, ctx, 503, "stopping", "the service is shutting down: retry on another replica or later");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
             char msg[128];
@@ -240,7 +248,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     ctx->answered = 1;
     free(ctx->buf);
     ctx->buf = NULL;
-    return send_response(c, &rs);
+    return send_response(c, &rs, atomic_load(&s->stopping));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -312,6 +320,7 @@ void http_stop(http_server *s)
 {
     if (!s)
         return;
+    atomic_store(&s->stopping, 1);
     MHD_socket fd = MHD_quiesce_daemon(s->d);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

@@ -109,16 +109,46 @@ class DurabilityTest(ServerTest):
         self.assertEqual(sum(w["line_count"] for w in ws), sum(per.values()))
 
     def test_sigterm_under_load_drains_and_exits_0(self):
-        with Clients(self.srv) as cl:
+        with Clients(self.srv, n=8) as cl:  # keep-alive clients that never pause
             time.sleep(0.7)
+            t0 = time.time()
             self.srv.proc.send_signal(signal.SIGTERM)
             code = self.srv.proc.wait(30)
+            stop_s = time.time() - t0
         self.assertEqual(code, 0, self.srv.stderr())
+        # kept-alive connections are told to go away (503 stopping) instead of
+        # holding the drain open until its timeout cuts requests mid-flight
+        self.assertLess(stop_s, 5, "drain waited for its timeout")
         self.assertGreater(len(cl.acked), 0)
         per = self.assert_whole(cl.acked)
         # a clean stop stores exactly what was acknowledged: nothing committed goes unanswered
         self.assertEqual(sorted(per), sorted(cl.acked))
         self.assertIn("stopped after", self.srv.stderr())
+
+    def test_sigterm_finishes_requests_in_progress_and_turns_new_ones_away(self):
+        import socket
+        idle = self.srv.conn()
+        self.assertEqual(self.srv.request("GET", "/healthz", conn=idle)[0], 200)  # kept alive
+        body = batch_body("slow").encode()
+        slow = socket.create_connection(("127.0.0.1", self.srv.port))
+        slow.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[:100])
+        time.sleep(0.2)
+        self.srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # a new request on a kept-alive connection is turned away, told to close
+        st, b, h = self.srv.request("POST", "/ingest", batch_body("late"), {"Content-Type": "application/x-ndjson"},
+                                    conn=idle)
+        self.assertEqual((st, b["error"]["code"], h.get("connection")), (503, "stopping", "close"), b)
+        self.assertIsNone(self.srv.proc.poll(), "exited with a request in progress")
+        slow.sendall(body[100:])  # the request in progress completes and is answered
+        slow.settimeout(10)
+        answer = slow.recv(65536)
+        slow.close()
+        idle.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 202"), answer[:200])
+        self.assertEqual(self.srv.proc.wait(10), 0)
+        self.assertEqual(sorted(self.stored_batches()), ["slow"])
 
 
 if __name__ == "__main__":

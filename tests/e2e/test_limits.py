@@ -109,12 +109,16 @@ class ConnectionLimitsTest(ServerTest):
     server_args = ["--max-connections", "2", "--connection-timeout", "1s"]
 
     def test_connections_over_the_limit_are_refused_until_one_closes(self):
-        import socket
-        held = [socket.create_connection(("127.0.0.1", self.srv.port)) for _ in range(2)]
+        time.sleep(0.3)  # the readiness probe's connection is gone
+        held = []
+        for _ in range(2):  # two keep-alive connections that were served, so surely counted
+            c = self.srv.conn()
+            self.assertEqual(self.srv.request("GET", "/healthz", conn=c)[0], 200)
+            held.append(c)
         try:
-            time.sleep(0.2)  # let the server accept both
+            # over the limit a connection is not served: refused, or left in the backlog (timeout)
             with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
-                self.srv.get("/healthz")
+                self.srv.request("GET", "/healthz", conn=self.srv.conn(timeout=0.5))
         finally:
             for s in held:
                 s.close()

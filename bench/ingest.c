@@ -1,0 +1,1296 @@
+/*
+ * ingest.c — bench_ingest: how fast anomalog takes NDJSON over HTTP, measured
+ * against what SQLite itself can do with the same rows on the same machine.
+ *
+ * What it measures: (1) the limit: raw SQLite inserts of the log rows the
+ * server would store, into the project's real schema (created by store_open(),
+ * so tables and indexes are the migrations' own), WAL, synchronous=NORMAL,
+ * one prepared INSERT, 1,000 rows per transaction, window ids computed in
+ * memory — rows/s. (2) the project: the real `anomalog serve` binary on a
+ * loopback port and a fresh database, fed by C client threads, each with its
+ * own keep-alive libcurl handle, POSTing pre-generated NDJSON batches to
+ * /ingest: lines/s with batches of B lines (default 1000), then with batches
+ * of 10 (group commit: how much of the large-batch rate survives tiny
+ * requests), then a rate-limited phase at 80% of the measured peak (scheduled
+ * sends; latency is counted from the scheduled time, so a stall is not hidden
+ * by the client waiting for it) for p99 latency; the server's peak RSS (VmHWM,
+ * and VmRSS sampled every 100 ms); and, after SIGTERM, that the database holds
+ * exactly the number of lines the server acknowledged with 202.
+ *
+ * The rows are deterministic and realistic: 8 services, levels mostly info,
+ * access-log/cache/upstream/payment/auth messages of ~120 bytes, a third with
+ * an attributes object, event times spread over one hour (so about 100
+ * five-minute windows), ~220 bytes per NDJSON line. The client threads run on
+ * the same cores as the server; on a small machine they take a share of the
+ * CPU the server could otherwise use, which the paced phase also reports as
+ * the p99 from the actual send (service time without schedule lag).
+ *
+ * Why the limit is measured in the same run: a throughput figure on its own
+ * says as much about the machine (disk, CPU, noisy neighbours, the page
+ * cache) as about the code. Measuring the ceiling seconds before, on the same
+ * disk, with the same rows and schema, turns the figure into a ratio that is
+ * comparable across machines and runs: how much of what SQLite can do the
+ * service delivers once HTTP, parsing, queueing and group commit are added.
+ *
+ * It prints figures and never asserts a timing: the exit status is 0 unless
+ * the server could not be run or the stored row count does not match the
+ * acknowledged lines (1), or the command line is wrong (2).
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "anomalog/store.h"
+
+#define WINDOW_MS (5 * 60 * 1000)   /* the server's default window; passed explicitly too */
+#define SPAN_MS (60 * 60 * 1000)    /* event times spread over one hour */
+#define NSERVICES 8
+#define RAW_TXN_ROWS 1000
+#define SMALL_BATCH 10
+
+/* ---- options ------------------------------------------------------------- */
+
+typedef struct options {
+    double duration;   /* seconds per phase */
+    int connections;
+    int batch;
+    double rate;       /* paced phase: fraction of the measured peak */
+    const char *bin;
+    int json_only;
+    int keep;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_ingest [--duration S] [--connections N] [--batch N] [--rate F] [--bin PATH] [--json-only] [--keep]\n"
+            "  --duration S     seconds per phase (default 5; four phases)\n"
+            "  --connections N  client connections, one thread each (default 4)\n"
+            "  --batch N        lines per request in the peak phase (default 1000)\n"
+            "  --rate F         paced phase at F times the measured peak (default 0.8)\n"
+            "  --bin PATH       anomalog binary (default $ANOMALOG_BIN, else ../anomalog beside this program)\n"
+            "  --json-only      print only the JSON object on stdout\n"
+            "  --keep           keep the temporary directory (databases, server log)\n");
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void sleep_until(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench_ingest: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state; /* xorshift64*: deterministic rows across runs */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static unsigned rnd_below(unsigned n)
+{
+    return (unsigned)(rnd() % n);
+}
+
+/* snprintf for paths: a path that does not fit is fatal, never silently cut. */
+static void pathf(char *buf, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf(buf, cap, "%s%s", a, b);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "bench_ingest: path too long: %s%s\n", a, b);
+        exit(1);
+    }
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "bench_ingest: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static double pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t k = (size_t)ceil(p * (double)n);
+    if (k < 1)
+        k = 1;
+    if (k > n)
+        k = n;
+    return v[k - 1];
+}
+
+/* ---- the rows: one pool, used both as NDJSON bodies and as raw rows ------ */
+
+typedef struct row {
+    int64_t ts_ms;
+    int service;            /* 0..NSERVICES-1 */
+    const char *level;
+    char *message;
+    int message_len;
+    char *attributes;       /* compact JSON object, or NULL */
+} row;
+
+static int64_t base_ms; /* 2026-11-24T10:00:00Z */
+
+static const char *const users[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
+static const char *const upstreams[] = {"payments", "inventory", "search", "recommendations"};
+
+static void make_row(row *r, size_t i, size_t n)
+{
+    r->ts_ms = base_ms + (int64_t)((double)i * (double)SPAN_MS / (double)n) + rnd_below(50);
+    r->service = (int)rnd_below(NSERVICES);
+    unsigned lv = rnd_below(100);
+    r->level = lv < 70 ? "info" : lv < 85 ? "debug" : lv < 95 ? "warn" : "error";
+    char m[256];
+    unsigned long long rid = (unsigned long long)rnd();
+    const char *user = users[rnd_below(8)];
+    if (strcmp(r->level, "info") == 0) {
+        if (rnd_below(2))
+            snprintf(m, sizeof m, "GET /api/v1/users/%u 200 %ums user=%s request_id=%016llx bytes=%u ua=curl/8.4.0",
+                     10000 + rnd_below(90000), 1 + rnd_below(80), user, rid, 200 + rnd_below(8000));
+        else
+            snprintf(m, sizeof m, "POST /api/v1/orders 201 %ums user=%s request_id=%016llx order_id=%u items=%u total=%u.%02u",
+                     5 + rnd_below(200), user, rid, 100000 + rnd_below(900000), 1 + rnd_below(9),
+                     rnd_below(500), rnd_below(100));
+    } else if (strcmp(r->level, "debug") == 0) {
+        snprintf(m, sizeof m, "cache miss key=session:%016llx ttl=300 backend=redis-%u latency=%ums pool_in_use=%u/64",
+                 rid, rnd_below(3), rnd_below(5), rnd_below(64));
+    } else if (strcmp(r->level, "warn") == 0) {
+        snprintf(m, sizeof m, "upstream %s responded slowly: %ums (threshold 500ms), retrying attempt=%u request_id=%016llx",
+                 upstreams[rnd_below(4)], 500 + rnd_below(3000), 1 + rnd_below(3), rid);
+    } else if (rnd_below(2)) {
+        snprintf(m, sizeof m, "failed to charge card for order %u: gateway timeout after %ums request_id=%016llx user=%s",
+                 100000 + rnd_below(900000), 1000 + rnd_below(9000), rid, user);
+    } else {
+        snprintf(m, sizeof m, "authentication failed for user=%s from 10.%u.%u.%u: invalid password (attempt %u of 5)",
+                 user, rnd_below(256), rnd_below(256), rnd_below(256), 1 + rnd_below(5));
+    }
+    r->message = strdup(m);
+    r->message_len = (int)strlen(m);
+    r->attributes = NULL;
+    if (rnd_below(3) == 0) {
+        char a[160];
+        snprintf(a, sizeof a, "{\"host\":\"web-%u\",\"region\":\"eu-west-1\",\"trace_id\":\"%016llx%016llx\"}",
+                 rnd_below(12), (unsigned long long)rnd(), (unsigned long long)rnd());
+        if (!(r->attributes = strdup(a))) {
+            fprintf(stderr, "bench_ingest: out of memory\n");
+            exit(1);
+        }
+    }
+    if (!r->message) {
+        fprintf(stderr, "bench_ingest: out of memory\n");
+        exit(1);
+    }
+}
+
+/* Appends one NDJSON line for r to buf (capacity checked by the caller). */
+static size_t ndjson_line(const row *r, char *buf, size_t cap)
+{
+    time_t secs = (time_t)(r->ts_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char ts[80];
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(r->ts_ms % 1000));
+    int n = snprintf(buf, cap, "{\"timestamp\":\"%s\",\"level\":\"%s\",\"service\":\"svc-%d\",\"message\":\"%s\"%s%s}\n",
+                     ts, r->level, r->service, r->message, r->attributes ? ",\"attributes\":" : "",
+                     r->attributes ? r->attributes : "");
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+typedef struct bodyset {
+    char **body;
+    size_t *len;
+    size_t n;
+    int lines;        /* lines per body */
+    double avg_line;  /* bytes */
+} bodyset;
+
+/* Cuts the pool into bodies of `lines` consecutive rows each. */
+static void bodies_build(bodyset *bs, const row *rows, size_t nrows, int lines)
+{
+    bs->n = nrows / (size_t)lines;
+    bs->lines = lines;
+    bs->body = xmalloc(bs->n * sizeof *bs->body);
+    bs->len = xmalloc(bs->n * sizeof *bs->len);
+    size_t total = 0;
+    for (size_t b = 0; b < bs->n; b++) {
+        size_t cap = (size_t)lines * 512, used = 0;
+        char *p = xmalloc(cap);
+        for (int k = 0; k < lines; k++) {
+            size_t w = ndjson_line(&rows[b * (size_t)lines + (size_t)k], p + used, cap - used);
+            if (!w) {
+                fprintf(stderr, "bench_ingest: line too long\n");
+                exit(1);
+            }
+            used += w;
+        }
+        bs->body[b] = p;
+        bs->len[b] = used;
+        total += used;
+    }
+    bs->avg_line = (double)total / (double)(bs->n * (size_t)lines);
+}
+
+static void bodies_free(bodyset *bs)
+{
+    for (size_t b = 0; b < bs->n; b++)
+        free(bs->body[b]);
+    free(bs->body);
+    free(bs->len);
+}
+
+/* ---- 1. the limit: raw SQLite ------------------------------------------- */
+
+typedef struct raw_result {
+    double rows_per_s;
+    double txn_p50, txn_p99, txn_max; /* ms per 1,000-row transaction: SQLite's own stalls (checkpoints) */
+    long long rows;
+    double elapsed;
+    char err[512];
+} raw_result;
+
+static int raw_exec(sqlite3 *db, const char *sql, raw_result *res)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(res->err, sizeof res->err, "%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int raw_sqlite(const char *path, const row *rows, size_t nrows, double duration, raw_result *res)
+{
+    memset(res, 0, sizeof *res);
+    store *st = NULL;
+    char err[512];
+    if (store_open(path, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK) {
+        snprintf(res->err, sizeof res->err, "store_open %.200s: %.280s", path, err);
+        return -1;
+    }
+    store_close(st); /* the file now has the project's schema, in WAL mode */
+
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(res->err, sizeof res->err, "open %.300s: %.200s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    int rc = -1;
+    sqlite3_stmt *ins = NULL;
+    enum { NWIN = SPAN_MS / WINDOW_MS + 1 };
+    static int64_t win_id[NSERVICES][NWIN];
+    if (raw_exec(db, "PRAGMA journal_mode = WAL", res) || raw_exec(db, "PRAGMA synchronous = NORMAL", res))
+        goto out;
+
+    /* what the server does first: one service row per name, one window per
+     * (service, start) the rows fall into */
+    if (raw_exec(db, "BEGIN IMMEDIATE", res))
+        goto out;
+    int64_t now = wall_ms();
+    for (int s = 0; s < NSERVICES; s++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "INSERT INTO services(name, last_seen, created_at) VALUES ('svc-%d', %lld, %lld)",
+                 s, (long long)now, (long long)now);
+        if (raw_exec(db, sql, res))
+            goto out;
+        int64_t sid = sqlite3_last_insert_rowid(db);
+        for (int w = 0; w < NWIN; w++) {
+            int64_t start = base_ms + (int64_t)w * WINDOW_MS;
+            snprintf(sql, sizeof sql, "INSERT INTO windows(service_id, start_ms, end_ms) VALUES (%lld, %lld, %lld)",
+                     (long long)sid, (long long)start, (long long)(start + WINDOW_MS));
+            if (raw_exec(db, sql, res))
+                goto out;
+            win_id[s][w] = sqlite3_last_insert_rowid(db);
+        }
+    }
+    if (raw_exec(db, "COMMIT", res))
+        goto out;
+
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO logs(window_id, ts, level, message, attributes, received_at) "
+                           "VALUES (?,?,?,?,?,?)",
+                           -1, &ins, NULL) != SQLITE_OK) {
+        snprintf(res->err, sizeof res->err, "prepare: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    double t0 = now_s(), deadline = t0 + duration, t1 = t0;
+    size_t next = 0, ntx = 0, captx = 0;
+    double *txms = NULL;
+    long long n = 0;
+    while (t1 < deadline) {
+        double tb = t1;
+        if (raw_exec(db, "BEGIN", res))
+            goto out;
+        int64_t received = wall_ms();
+        for (int k = 0; k < RAW_TXN_ROWS; k++) {
+            const row *r = &rows[next];
+            next = next + 1 == nrows ? 0 : next + 1;
+            int64_t w = (r->ts_ms - base_ms) / WINDOW_MS; /* window id from memory, as the server's cache does */
+            sqlite3_reset(ins);
+            sqlite3_bind_int64(ins, 1, win_id[r->service][w]);
+            sqlite3_bind_int64(ins, 2, r->ts_ms);
+            sqlite3_bind_text(ins, 3, r->level, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 4, r->message, r->message_len, SQLITE_STATIC);
+            if (r->attributes)
+                sqlite3_bind_text(ins, 5, r->attributes, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(ins, 5);
+            sqlite3_bind_int64(ins, 6, received);
+            if (sqlite3_step(ins) != SQLITE_DONE) {
+                snprintf(res->err, sizeof res->err, "insert: %s", sqlite3_errmsg(db));
+                goto out;
+            }
+        }
+        if (raw_exec(db, "COMMIT", res))
+            goto out;
+        n += RAW_TXN_ROWS;
+        t1 = now_s();
+        if (ntx == captx) {
+            captx = captx ? captx * 2 : 4096;
+            double *nt = realloc(txms, captx * sizeof *nt);
+            if (!nt) {
+                free(txms);
+                snprintf(res->err, sizeof res->err, "out of memory");
+                goto out;
+            }
+            txms = nt;
+        }
+        txms[ntx++] = (t1 - tb) * 1000;
+    }
+    qsort(txms, ntx, sizeof *txms, cmp_double);
+    res->txn_p50 = pct(txms, ntx, 0.50);
+    res->txn_p99 = pct(txms, ntx, 0.99);
+    res->txn_max = ntx ? txms[ntx - 1] : 0;
+    free(txms);
+    res->rows = n;
+    res->elapsed = t1 - t0;
+    res->rows_per_s = (double)n / res->elapsed;
+    rc = 0;
+out:
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- 2. the server process ---------------------------------------------- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    int err_fd;              /* read end of the server's stderr+stdout */
+    FILE *log;               /* everything it printed */
+    pthread_t drain;
+    int drain_started;
+    atomic_long lines_after_ready;
+    char last_line[512];
+    pthread_mutex_t mu;
+    pthread_t sampler;
+    int sampler_started;
+    atomic_int sampler_stop;
+    atomic_long max_rss_kb;
+} server;
+
+/* Reads one line from fd into buf, waiting at most until deadline. 1 line, 0 EOF, -1 timeout/error. */
+static int read_line(int fd, char *buf, size_t cap, double deadline)
+{
+    size_t n = 0;
+    for (;;) {
+        double left = deadline - now_s();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, (int)(left * 1000) + 1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            return -1;
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r == 0)
+            return n ? 1 : 0;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (c == '\n') {
+            buf[n] = '\0';
+            return 1;
+        }
+        if (n + 1 < cap)
+            buf[n++] = c;
+    }
+}
+
+static void *drain_main(void *arg)
+{
+    server *s = arg;
+    char buf[4096];
+    char line[512];
+    size_t ln = 0;
+    ssize_t r;
+    while ((r = read(s->err_fd, buf, sizeof buf)) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        fwrite(buf, 1, (size_t)r, s->log);
+        for (ssize_t i = 0; i < r; i++) {
+            if (buf[i] == '\n') {
+                line[ln] = '\0';
+                atomic_fetch_add(&s->lines_after_ready, 1);
+                pthread_mutex_lock(&s->mu);
+                snprintf(s->last_line, sizeof s->last_line, "%.500s", line);
+                pthread_mutex_unlock(&s->mu);
+                ln = 0;
+            } else if (ln + 1 < sizeof line) {
+                line[ln++] = buf[i];
+            }
+        }
+    }
+    fflush(s->log);
+    return NULL;
+}
+
+static long proc_status_kb(pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            v = strtol(line + kl + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+static void *sampler_main(void *arg)
+{
+    server *s = arg;
+    while (!atomic_load(&s->sampler_stop)) {
+        long kb = proc_status_kb(s->pid, "VmRSS");
+        if (kb > atomic_load(&s->max_rss_kb))
+            atomic_store(&s->max_rss_kb, kb);
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+static size_t discard_body(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+static int readyz(int port)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return 0;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", port);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status == 200;
+}
+
+static int server_start(server *s, const char *bin, const char *dir, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->pid = -1;
+    s->err_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    char dbpath[PATH_MAX], logpath[PATH_MAX];
+    pathf(dbpath, sizeof dbpath, dir, "/bench.db");
+    pathf(logpath, sizeof logpath, dir, "/server.log");
+    if (!(s->log = fopen(logpath, "w"))) {
+        snprintf(err, errlen, "%.300s: %s", logpath, strerror(errno));
+        return -1;
+    }
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC)) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
+        if (getppid() != parent)
+            _exit(127);
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        char *const argv[] = {(char *)bin,       "serve",  "--listen", "127.0.0.1:0", "--db",
+                              dbpath,            "--window", "5m",      NULL};
+        execv(bin, argv);
+        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    s->pid = pid;
+    s->err_fd = fds[0];
+
+    char line[1024];
+    double deadline = now_s() + 20;
+    for (;;) {
+        int r = read_line(s->err_fd, line, sizeof line, deadline);
+        if (r <= 0) {
+            snprintf(err, errlen, "%.300s did not print \"listening on 127.0.0.1:PORT\" (%s)%s%.300s", bin,
+                     r == 0 ? "it exited" : "timeout", s->last_line[0] ? ": " : "", s->last_line);
+            return -1;
+        }
+        fprintf(s->log, "%s\n", line);
+        snprintf(s->last_line, sizeof s->last_line, "%.500s", line);
+        const char *p = strstr(line, "listening on 127.0.0.1:");
+        if (p) {
+            s->port = atoi(p + strlen("listening on 127.0.0.1:"));
+            break;
+        }
+    }
+    if (s->port <= 0) {
+        snprintf(err, errlen, "could not read the port from \"%.300s\"", line);
+        return -1;
+    }
+    if (pthread_create(&s->drain, NULL, drain_main, s) == 0)
+        s->drain_started = 1;
+    if (pthread_create(&s->sampler, NULL, sampler_main, s) == 0)
+        s->sampler_started = 1;
+
+    deadline = now_s() + 20;
+    while (!readyz(s->port)) {
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = -1;
+            snprintf(err, errlen, "the server exited before /readyz answered 200");
+            return -1;
+        }
+        if (now_s() > deadline) {
+            snprintf(err, errlen, "GET /readyz did not answer 200 within 20 s");
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+typedef struct stop_result {
+    int exited;          /* 1: exited on its own after SIGTERM */
+    int status;          /* wait status */
+    double seconds;      /* SIGTERM to exit */
+} stop_result;
+
+static void sampler_stop(server *s)
+{
+    if (s->sampler_started) {
+        atomic_store(&s->sampler_stop, 1);
+        pthread_join(s->sampler, NULL);
+        s->sampler_started = 0;
+    }
+}
+
+static void server_stop(server *s, stop_result *sr)
+{
+    memset(sr, 0, sizeof *sr);
+    sampler_stop(s);
+    if (s->pid > 0) {
+        double t0 = now_s();
+        kill(s->pid, SIGTERM);
+        for (;;) {
+            int st;
+            pid_t r = waitpid(s->pid, &st, WNOHANG);
+            if (r == s->pid) {
+                sr->exited = 1;
+                sr->status = st;
+                break;
+            }
+            if (now_s() - t0 > 30) {
+                kill(s->pid, SIGKILL);
+                waitpid(s->pid, &st, 0);
+                sr->status = st;
+                break;
+            }
+            usleep(10 * 1000);
+        }
+        sr->seconds = now_s() - t0;
+        s->pid = -1;
+    }
+    if (s->drain_started) {
+        pthread_join(s->drain, NULL);
+        s->drain_started = 0;
+    }
+    if (s->err_fd >= 0)
+        close(s->err_fd);
+    s->err_fd = -1;
+    if (s->log)
+        fclose(s->log);
+    s->log = NULL;
+}
+
+/* ---- 2. clients ------------------------------------------------------------ */
+
+typedef struct phase {
+    const bodyset *bs;
+    double t0, deadline;
+    double interval;     /* seconds between sends per connection; 0 = as fast as possible */
+    int connections;
+} phase;
+
+typedef struct client {
+    int idx;
+    CURL *h;
+    const phase *ph;
+    char resp[512];
+    size_t resp_len;
+    double *lat;         /* ms, one per 202 answer, from the (scheduled) start */
+    double *svc;         /* ms, from the moment the request was actually sent */
+    size_t nlat, caplat;
+    long long accepted, requests, errors;
+    double end;
+    char first_err[300];
+} client;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    client *c = ud;
+    size_t len = size * n, room = sizeof c->resp - 1 - c->resp_len;
+    size_t k = len < room ? len : room;
+    memcpy(c->resp + c->resp_len, p, k);
+    c->resp_len += k;
+    c->resp[c->resp_len] = '\0';
+    return len;
+}
+
+static void client_error(client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void client_error(client *c, const char *fmt, ...)
+{
+    c->errors++;
+    if (!c->first_err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->first_err, sizeof c->first_err, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void *client_main(void *arg)
+{
+    client *c = arg;
+    const phase *ph = c->ph;
+    const bodyset *bs = ph->bs;
+    size_t next = (size_t)c->idx * (bs->n / (size_t)ph->connections);
+    double sched = ph->t0 + (ph->interval > 0 ? ph->interval * c->idx / ph->connections : 0);
+    sleep_until(ph->t0);
+    for (;;) {
+        double start, sent;
+        if (ph->interval > 0) {
+            if (sched >= ph->deadline)
+                break;
+            sleep_until(sched);
+            start = sched; /* latency from the scheduled time: a stall is not hidden */
+            sched += ph->interval;
+            sent = now_s();
+        } else {
+            start = sent = now_s();
+            if (start >= ph->deadline)
+                break;
+        }
+        size_t b = next;
+        next = next + 1 == bs->n ? 0 : next + 1;
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, bs->body[b]);
+        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bs->len[b]);
+        c->resp_len = 0;
+        c->resp[0] = '\0';
+        CURLcode cr = curl_easy_perform(c->h);
+        double done = now_s();
+        c->requests++;
+        if (cr != CURLE_OK) {
+            client_error(c, "curl: %s", curl_easy_strerror(cr));
+            usleep(10 * 1000);
+            continue;
+        }
+        while (c->resp_len && (c->resp[c->resp_len - 1] == '\n' || c->resp[c->resp_len - 1] == '\r'))
+            c->resp[--c->resp_len] = '\0';
+        long status = 0;
+        curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 202) {
+            client_error(c, "HTTP %ld: %.200s", status, c->resp);
+            usleep(10 * 1000);
+            continue;
+        }
+        const char *acc = strstr(c->resp, "\"accepted\":");
+        long long n = acc ? strtoll(acc + 11, NULL, 10) : -1;
+        if (n != bs->lines) {
+            client_error(c, "202 with accepted=%lld for %d lines: %.200s", n, bs->lines, c->resp);
+            if (n > 0)
+                c->accepted += n;
+            continue;
+        }
+        c->accepted += n;
+        if (c->nlat == c->caplat) {
+            c->caplat = c->caplat ? c->caplat * 2 : 4096;
+            double *nl = realloc(c->lat, c->caplat * sizeof *nl);
+            if (nl)
+                c->lat = nl;
+            double *ns = nl ? realloc(c->svc, c->caplat * sizeof *ns) : NULL;
+            if (!ns) {
+                client_error(c, "out of memory");
+                break;
+            }
+            c->svc = ns;
+        }
+        c->svc[c->nlat] = (done - sent) * 1000;
+        c->lat[c->nlat++] = (done - start) * 1000;
+    }
+    c->end = now_s();
+    return NULL;
+}
+
+typedef struct phase_result {
+    int lines_per_req;
+    double lines_per_s;
+    double req_per_s;
+    double elapsed;
+    long long accepted, requests, errors;
+    double p50, p99, max;
+    double svc_p99;            /* from the actual send: differs from p99 only when paced */
+    double target_lines_per_s; /* rate-limited phase only */
+    char first_err[300];
+} phase_result;
+
+static void run_phase(client *cl, int nc, const bodyset *bs, double duration, double interval, phase_result *pr)
+{
+    memset(pr, 0, sizeof *pr);
+    phase ph = {.bs = bs, .interval = interval, .connections = nc};
+    ph.t0 = now_s() + 0.05;
+    ph.deadline = ph.t0 + duration;
+    pthread_t *th = xmalloc((size_t)nc * sizeof *th);
+    for (int i = 0; i < nc; i++) {
+        cl[i].ph = &ph;
+        cl[i].nlat = 0;
+        cl[i].accepted = cl[i].requests = cl[i].errors = 0;
+        cl[i].first_err[0] = '\0';
+        if (pthread_create(&th[i], NULL, client_main, &cl[i])) {
+            fprintf(stderr, "bench_ingest: pthread_create failed\n");
+            exit(1);
+        }
+    }
+    double end = ph.t0;
+    size_t nlat = 0;
+    for (int i = 0; i < nc; i++) {
+        pthread_join(th[i], NULL);
+        if (cl[i].end > end)
+            end = cl[i].end;
+        nlat += cl[i].nlat;
+        pr->accepted += cl[i].accepted;
+        pr->requests += cl[i].requests;
+        pr->errors += cl[i].errors;
+        if (!pr->first_err[0] && cl[i].first_err[0])
+            snprintf(pr->first_err, sizeof pr->first_err, "%s", cl[i].first_err);
+    }
+    free(th);
+    double *all = xmalloc(nlat * sizeof *all);
+    size_t k = 0;
+    for (int i = 0; i < nc; i++) {
+        if (cl[i].nlat)
+            memcpy(all + k, cl[i].lat, cl[i].nlat * sizeof *all);
+        k += cl[i].nlat;
+    }
+    qsort(all, nlat, sizeof *all, cmp_double);
+    pr->lines_per_req = bs->lines;
+    pr->elapsed = end - ph.t0;
+    pr->lines_per_s = pr->elapsed > 0 ? (double)pr->accepted / pr->elapsed : 0;
+    pr->req_per_s = pr->elapsed > 0 ? (double)pr->requests / pr->elapsed : 0;
+    pr->p50 = pct(all, nlat, 0.50);
+    pr->p99 = pct(all, nlat, 0.99);
+    pr->max = nlat ? all[nlat - 1] : 0;
+    k = 0;
+    for (int i = 0; i < nc; i++) {
+        if (cl[i].nlat)
+            memcpy(all + k, cl[i].svc, cl[i].nlat * sizeof *all);
+        k += cl[i].nlat;
+    }
+    qsort(all, nlat, sizeof *all, cmp_double);
+    pr->svc_p99 = pct(all, nlat, 0.99);
+    free(all);
+}
+
+static void phase_report(const char *name, const phase_result *pr)
+{
+    char from_send[64] = "";
+    if (pr->target_lines_per_s > 0)
+        snprintf(from_send, sizeof from_send, " (p99 %.1f ms from the actual send)", pr->svc_p99);
+    progress("%-16s %9.0f lines/s  %7.0f req/s  p50 %.1f ms  p99 %.1f ms%s  max %.1f ms  (%lld requests, %lld errors%s%s)",
+             name, pr->lines_per_s, pr->req_per_s, pr->p50, pr->p99, from_send, pr->max, pr->requests, pr->errors,
+             pr->errors ? "; first: " : "", pr->errors ? pr->first_err : "");
+}
+
+/* ---- verification ------------------------------------------------------- */
+
+static int count_rows(const char *path, long long *logs, long long *window_lines, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    *logs = *window_lines = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "open %.300s: %.200s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    const char *q[2] = {"SELECT count(*) FROM logs", "SELECT coalesce(sum(line_count), 0) FROM windows"};
+    long long *out[2] = {logs, window_lines};
+    int rc = 0;
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *s;
+        if (sqlite3_prepare_v2(db, q[i], -1, &s, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: %s", q[i], sqlite3_errmsg(db));
+            rc = -1;
+            break;
+        }
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *out[i] = sqlite3_column_int64(s, 0);
+        else {
+            snprintf(err, errlen, "%s: %s", q[i], sqlite3_errmsg(db));
+            rc = -1;
+        }
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static const char *default_bin(char *buf, size_t cap)
+{
+    const char *env = getenv("ANOMALOG_BIN");
+    if (env && *env && access(env, X_OK) == 0)
+        return env;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            pathf(buf, cap, self, "/../anomalog");
+            char real[PATH_MAX];
+            if (realpath(buf, real) && access(real, X_OK) == 0) {
+                pathf(buf, cap, real, "");
+                return buf;
+            }
+        }
+    }
+    if (env && *env)
+        return env; /* will fail with a clear message */
+    return "./anomalog";
+}
+
+static void remove_tree(const char *dir)
+{
+    static const char *const names[] = {"raw.db", "raw.db-wal", "raw.db-shm", "bench.db", "bench.db-wal",
+                                        "bench.db-shm", "server.log"};
+    char p[PATH_MAX];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "/%s", names[i]);
+        pathf(p, sizeof p, dir, name);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        char name[32];
+        const char *eq = strchr(a, '=');
+        if (eq && (size_t)(eq - a) < sizeof name) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+        }
+        int takes = !strcmp(name, "--duration") || !strcmp(name, "--connections") || !strcmp(name, "--batch") || !strcmp(name, "--rate") ||
+                    !strcmp(name, "--bin");
+        if (takes && !v) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "bench_ingest: %s needs a value\n", name);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        char *end = NULL;
+        if (!strcmp(name, "--duration")) {
+            o->duration = strtod(v, &end);
+            if (*end || !(o->duration > 0) || o->duration > 3600) {
+                fprintf(stderr, "bench_ingest: --duration: \"%s\" is not a number of seconds in (0, 3600]\n", v);
+                return -1;
+            }
+        } else if (!strcmp(name, "--connections")) {
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 1024) {
+                fprintf(stderr, "bench_ingest: --connections: \"%s\" is not in 1..1024\n", v);
+                return -1;
+            }
+            o->connections = (int)n;
+        } else if (!strcmp(name, "--batch")) {
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 100000) {
+                fprintf(stderr, "bench_ingest: --batch: \"%s\" is not in 1..100000\n", v);
+                return -1;
+            }
+            o->batch = (int)n;
+        } else if (!strcmp(name, "--rate")) {
+            o->rate = strtod(v, &end);
+            if (*end || !(o->rate > 0) || o->rate > 1) {
+                fprintf(stderr, "bench_ingest: --rate: \"%s\" is not a fraction in (0, 1]\n", v);
+                return -1;
+            }
+        } else if (!strcmp(name, "--bin")) {
+            o->bin = v;
+        } else if (!strcmp(a, "--json-only")) {
+            o->json_only = 1;
+        } else if (!strcmp(a, "--keep")) {
+            o->keep = 1;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "bench_ingest: unknown argument \"%s\"\n", a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.duration = 5, .connections = 4, .batch = 1000, .rate = 0.8};
+    if (parse_args(argc, argv, &o)) {
+        usage(stderr);
+        return 2;
+    }
+    char binbuf[PATH_MAX];
+    if (!o.bin)
+        o.bin = default_bin(binbuf, sizeof binbuf);
+    if (access(o.bin, X_OK) != 0) {
+        fprintf(stderr, "bench_ingest: server binary %s: %s (build it: cmake --build BUILD --target anomalog, or pass --bin)\n",
+                o.bin, strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    struct tm tm = {.tm_year = 2026 - 1900, .tm_mon = 10, .tm_mday = 24, .tm_hour = 10};
+    base_ms = (int64_t)timegm(&tm) * 1000;
+
+    /* One pool of rows: 16 large bodies' worth at least, and one per connection;
+     * a multiple of both body sizes. */
+    size_t per = (size_t)(o.batch > 1000 ? o.batch : 1000);
+    size_t nbig = o.connections > 16 ? (size_t)o.connections : 16;
+    size_t g = (size_t)o.batch, h = SMALL_BATCH;
+    while (h) { /* gcd */
+        size_t t = g % h;
+        g = h;
+        h = t;
+    }
+    size_t lcm = (size_t)o.batch / g * SMALL_BATCH;
+    size_t nrows = (per * nbig + lcm - 1) / lcm * lcm;
+    row *rows = xmalloc(nrows * sizeof *rows);
+    for (size_t i = 0; i < nrows; i++)
+        make_row(&rows[i], i, nrows);
+    bodyset big, small;
+    bodies_build(&big, rows, nrows, o.batch);
+    bodies_build(&small, rows, nrows, SMALL_BATCH);
+
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX];
+    pathf(dir, sizeof dir, tmp && *tmp ? tmp : "/tmp", "/anomalog-bench-XXXXXX");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench_ingest: mkdtemp %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    progress("%zu distinct rows, %.0f bytes per NDJSON line, %d connections, %.1f s per phase, server %s, dir %s",
+             nrows, big.avg_line, o.connections, o.duration, o.bin, dir);
+
+    /* 1. the limit */
+    char rawpath[PATH_MAX];
+    pathf(rawpath, sizeof rawpath, dir, "/raw.db");
+    raw_result raw;
+    if (raw_sqlite(rawpath, rows, nrows, o.duration, &raw)) {
+        fprintf(stderr, "bench_ingest: raw sqlite: %s\n", raw.err);
+        remove_tree(dir);
+        return 1;
+    }
+    progress("raw sqlite       %9.0f rows/s  (%lld rows in %.2f s, %d per transaction; per transaction p50 %.1f ms,"
+             " p99 %.1f ms, max %.1f ms)",
+             raw.rows_per_s, raw.rows, raw.elapsed, RAW_TXN_ROWS, raw.txn_p50, raw.txn_p99, raw.txn_max);
+    /* the raw database is no longer needed; free the disk before the server runs */
+    {
+        char p[PATH_MAX];
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            pathf(p, sizeof p, rawpath, sfx[i]);
+            unlink(p);
+        }
+    }
+
+    /* 2. the server */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    server srv;
+    char err[1024];
+    int failed = 0;
+    if (server_start(&srv, o.bin, dir, err, sizeof err)) {
+        fprintf(stderr, "bench_ingest: %s (server output kept in %s/server.log)\n", err, dir);
+        stop_result sr;
+        server_stop(&srv, &sr);
+        curl_global_cleanup();
+        return 1;
+    }
+    progress("server pid %d on 127.0.0.1:%d is ready", (int)srv.pid, srv.port);
+
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ingest", srv.port);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/x-ndjson");
+    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip: send the body at once */
+    client *cl = calloc((size_t)o.connections, sizeof *cl);
+    if (!cl || !hdrs) {
+        fprintf(stderr, "bench_ingest: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < o.connections; i++) {
+        cl[i].idx = i;
+        cl[i].h = curl_easy_init();
+        if (!cl[i].h) {
+            fprintf(stderr, "bench_ingest: curl_easy_init failed\n");
+            return 1;
+        }
+        curl_easy_setopt(cl[i].h, CURLOPT_URL, url);
+        curl_easy_setopt(cl[i].h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(cl[i].h, CURLOPT_POST, 1L);
+        curl_easy_setopt(cl[i].h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(cl[i].h, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(cl[i].h, CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(cl[i].h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(cl[i].h, CURLOPT_WRITEDATA, &cl[i]);
+    }
+
+    phase_result peak, tiny, paced;
+    char name[32];
+    snprintf(name, sizeof name, "batch=%d", o.batch);
+    run_phase(cl, o.connections, &big, o.duration, 0, &peak);
+    phase_report(name, &peak);
+    run_phase(cl, o.connections, &small, o.duration, 0, &tiny);
+    snprintf(name, sizeof name, "batch=%d", SMALL_BATCH);
+    phase_report(name, &tiny);
+    memset(&paced, 0, sizeof paced);
+    if (peak.lines_per_s > 0) {
+        double target = o.rate * peak.lines_per_s;
+        double interval = (double)o.connections * (double)o.batch / target;
+        run_phase(cl, o.connections, &big, o.duration, interval, &paced);
+        paced.target_lines_per_s = target;
+        snprintf(name, sizeof name, "@%.0f%% of peak", o.rate * 100);
+        phase_report(name, &paced);
+    }
+
+    sampler_stop(&srv); /* then VmHWM, which covers every sample */
+    long hwm_kb = proc_status_kb(srv.pid, "VmHWM");
+    long sampled_kb = atomic_load(&srv.max_rss_kb);
+    long lines_during = atomic_load(&srv.lines_after_ready);
+    stop_result sr;
+    server_stop(&srv, &sr); /* SIGTERM with the clients' keep-alive connections still open, as shippers leave them */
+    for (int i = 0; i < o.connections; i++) {
+        curl_easy_cleanup(cl[i].h);
+        free(cl[i].lat);
+        free(cl[i].svc);
+    }
+    free(cl);
+    curl_slist_free_all(hdrs);
+    curl_global_cleanup();
+    int clean_exit = sr.exited && WIFEXITED(sr.status) && WEXITSTATUS(sr.status) == 0;
+    progress("server stopped %s in %.2f s%s", clean_exit ? "cleanly" : "UNCLEANLY", sr.seconds,
+             !sr.exited ? " (killed after 30 s)" : "");
+
+    long long acked = peak.accepted + tiny.accepted + paced.accepted;
+    long long stored = -1, window_lines = -1;
+    char dbpath[PATH_MAX];
+    pathf(dbpath, sizeof dbpath, dir, "/bench.db");
+    if (count_rows(dbpath, &stored, &window_lines, err, sizeof err))
+        progress("verify: %s", err);
+    int ok = stored == acked;
+    int windows_ok = window_lines == stored;
+    progress("verify: %lld lines acknowledged, %lld rows in logs, windows.line_count sums to %lld: %s", acked,
+             stored, window_lines, ok ? "OK" : "MISMATCH");
+    long long errors = peak.errors + tiny.errors + paced.errors;
+    if (!ok || errors || !clean_exit)
+        failed = 1;
+
+    double ratio = raw.rows_per_s > 0 ? peak.lines_per_s / raw.rows_per_s : 0;
+    double batch_ratio = peak.lines_per_s > 0 ? tiny.lines_per_s / peak.lines_per_s : 0;
+    /* VmHWM can trail VmRSS by a little (the kernel syncs per-thread RSS
+     * counters lazily), so the peak is the larger of the two. */
+    double hwm_mib = hwm_kb / 1024.0, sampled_mib = sampled_kb / 1024.0;
+    double peak_mib = hwm_mib > sampled_mib ? hwm_mib : sampled_mib;
+
+    if (!o.json_only) {
+        char f1[64], f2[64], f3[64], f4[64], l1[64], l2[64];
+        snprintf(f1, sizeof f1, "%.0f lines/s", peak.lines_per_s);
+        snprintf(l1, sizeof l1, "raw sqlite %.0f/s", raw.rows_per_s);
+        snprintf(f2, sizeof f2, "%.0f lines/s", tiny.lines_per_s);
+        snprintf(l2, sizeof l2, "batch=%d %.0f/s", o.batch, peak.lines_per_s);
+        snprintf(f3, sizeof f3, "%.1f ms", paced.p99);
+        snprintf(f4, sizeof f4, "%.1f MiB", peak_mib);
+        char b1[32], b2[32];
+        snprintf(b1, sizeof b1, "ingest batch=%d", o.batch);
+        snprintf(b2, sizeof b2, "ingest batch=%d", SMALL_BATCH);
+        printf("%-22s %-15s %-22s %-7s %-10s %s\n", "benchmark", "figure", "limit (same run)", "ratio", "target",
+               "met");
+        printf("%-22s %-15s %-22s %-7.2f %-10s %s\n", b1, f1, l1, ratio, ">= 0.75", ratio >= 0.75 ? "yes" : "no");
+        printf("%-22s %-15s %-22s %-7.2f %-10s %s\n", b2, f2, l2, batch_ratio, ">= 0.50",
+               batch_ratio >= 0.50 ? "yes" : "no");
+        char b3[32];
+        snprintf(b3, sizeof b3, "p99 @%.0f%% peak", o.rate * 100);
+        printf("%-22s %-15s %-22s %-7s %-10s %s\n", b3, f3, "", "", "< 50 ms",
+               paced.requests && paced.p99 < 50 ? "yes" : "no");
+        printf("%-22s %-15s %-22s %-7s %-10s %s\n", "peak RSS", f4, "", "", "< 128 MiB",
+               peak_mib > 0 && peak_mib < 128 ? "yes" : "no");
+        printf("\n");
+        printf("latency batch=%d (unpaced): p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%.0f req/s)\n", o.batch,
+               peak.p50, peak.p99, peak.max, peak.req_per_s);
+        printf("latency batch=%d (unpaced): p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%.0f req/s)\n", SMALL_BATCH,
+               tiny.p50, tiny.p99, tiny.max, tiny.req_per_s);
+        printf("latency @%.0f%% (%.0f lines/s offered, %.0f achieved), from the scheduled send: p50 %.1f ms"
+               "  p99 %.1f ms  max %.1f ms; from the actual send: p99 %.1f ms\n",
+               o.rate * 100, paced.target_lines_per_s, paced.lines_per_s, paced.p50, paced.p99, paced.max, paced.svc_p99);
+        printf("raw sqlite, per %d-row transaction: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", RAW_TXN_ROWS,
+               raw.txn_p50, raw.txn_p99, raw.txn_max);
+        printf("RSS: VmHWM %.1f MiB, VmRSS sampled every 100 ms max %.1f MiB\n", hwm_mib, sampled_mib);
+        printf("errors: %lld (batch=%d %lld, batch=%d %lld, paced %lld)%s%s\n", errors, o.batch, peak.errors,
+               SMALL_BATCH, tiny.errors, paced.errors, errors ? "; first: " : "",
+               errors ? (peak.first_err[0] ? peak.first_err : tiny.first_err[0] ? tiny.first_err : paced.first_err)
+                      : "");
+        printf("stored: %lld acknowledged, %lld in logs, %lld in windows.line_count: %s%s\n", acked, stored,
+               window_lines, ok ? "OK" : "MISMATCH", windows_ok ? "" : " (window counts disagree)");
+        printf("server: SIGTERM to exit %.2f s, %s; %ld log lines after ready\n\n", sr.seconds,
+               clean_exit ? "exit 0" : "NOT a clean exit", lines_during);
+    }
+    printf("{\"bench\":\"ingest\",\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,"
+           "\"raw_sqlite_rows_per_s\":%.0f,\"raw_txn_p99_ms\":%.2f,\"raw_txn_max_ms\":%.2f,\"ingest_1000_lines_per_s\":%.0f,\"ratio\":%.3f,"
+           "\"ingest_10_lines_per_s\":%.0f,\"batch_ratio\":%.3f,"
+           "\"latency_1000_p50_ms\":%.2f,\"latency_1000_p99_ms\":%.2f,\"latency_1000_max_ms\":%.2f,"
+           "\"latency_10_p99_ms\":%.2f,"
+           "\"rate_fraction\":%.2f,\"rate_80_target_lines_per_s\":%.0f,\"rate_80_lines_per_s\":%.0f,"
+           "\"p99_at_80_ms\":%.2f,\"p50_at_80_ms\":%.2f,\"max_at_80_ms\":%.2f,\"p99_at_80_from_send_ms\":%.2f,"
+           "\"peak_rss_mib\":%.1f,\"vmhwm_mib\":%.1f,\"sampled_max_rss_mib\":%.1f,"
+           "\"errors\":%lld,\"acknowledged\":%lld,\"stored\":%lld,\"verify\":\"%s\","
+           "\"shutdown_s\":%.2f,\"clean_exit\":%s}\n",
+           o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
+           batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99, o.rate, paced.target_lines_per_s, paced.lines_per_s,
+           paced.p99, paced.p50, paced.max, paced.svc_p99, peak_mib, hwm_mib, sampled_mib, errors, acked, stored, ok ? "OK" : "MISMATCH",
+           sr.seconds, clean_exit ? "true" : "false");
+    fflush(stdout);
+
+    if (o.keep || failed)
+        progress("kept %s (server.log, bench.db)", dir);
+    else
+        remove_tree(dir);
+    bodies_free(&big);
+    bodies_free(&small);
+    for (size_t i = 0; i < nrows; i++) {
+        free(rows[i].message);
+        free(rows[i].attributes);
+    }
+    free(rows);
+    return ok ? 0 : 1;
+}
