@@ -11,13 +11,19 @@
  * the writer), then the writer commits what is queued, then the database
  * closes.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "anomalog/analyzer.h"
 #include "anomalog/config.h"
 #include "anomalog/http.h"
+#include "anomalog/ingest.h"
+#include "anomalog/llm.h"
+#include "anomalog/timeutil.h"
 #include "anomalog/store.h"
 #include "anomalog/writer.h"
 
@@ -27,11 +33,195 @@ static void usage(FILE *f)
             "usage: anomalog COMMAND [FLAGS]\n\n"
             "commands:\n"
             "  serve        run the service\n"
+            "  replay FILE  run parsing, windowing and analysis over a file, print each window's findings\n"
+            "               (--service NAME for lines without one; a temporary database unless --db is given)\n"
             "  migrate      apply database migrations and exit\n"
             "  healthcheck  exit 0 when the service on --listen is ready (for container health checks)\n"
             "  version      print the version\n\n"
             "flags (each overrides its environment variable, which overrides the config file):\n%s",
             config_flags_help());
+}
+
+#define SCHEDULER_TICK_MS 1000
+
+/* Service contexts of the config file go into the database; one set through the API is kept. */
+static int apply_contexts(store *st, const config *cfg)
+{
+    char err[256];
+    for (size_t i = 0; i < cfg->n_contexts; i++) {
+        if (store_service_set_context(st, cfg->contexts[i].name, cfg->contexts[i].context, "config", NULL, err,
+                                      sizeof err) != STORE_OK) {
+            fprintf(stderr, "anomalog: service %s: %s\n", cfg->contexts[i].name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nb = cap < ((size_t)1 << 31) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                snprintf(err, errlen, "%s: too large to replay at once (2 GiB at most)", path);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf && ferror(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static const char *health_upper(const char *h)
+{
+    return !strcmp(h, "normal") ? "NORMAL" : !strcmp(h, "degraded") ? "DEGRADED" : !strcmp(h, "critical") ? "CRITICAL"
+                                                                                                             : "UNKNOWN";
+}
+
+/*
+ * replay: the calibration run. Parses FILE (NDJSON when its first non-blank
+ * byte is '{', else text), stores it in a database of its own (temporary
+ * unless --db/ANOMALOG_DB names one), closes every window, analyses them all
+ * on this thread without notifying anyone, and prints each window's findings.
+ */
+static int cmd_replay(config *cfg, const char *file, const char *service)
+{
+    char err[1024], tmpdir[] = "/tmp/anomalog-replay-XXXXXX";
+    int rc = 1;
+    store *st = NULL;
+    batch *b = NULL;
+    json_t *arr = NULL;
+    size_t len = 0;
+    char *body = read_file(file, &len, err, sizeof err);
+    if (!body) {
+        fprintf(stderr, "anomalog: replay: %s\n", err);
+        return 1;
+    }
+    if (!cfg->db_set) {
+        if (!mkdtemp(tmpdir)) {
+            fprintf(stderr, "anomalog: replay: cannot create a temporary directory: %s\n", strerror(errno));
+            free(body);
+            return 1;
+        }
+        snprintf(cfg->db, sizeof cfg->db, "%s/replay.db", tmpdir);
+    }
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    ingest_format fmt = i < len && body[i] == '{' ? INGEST_NDJSON : INGEST_TEXT;
+    ingest_opts o = {.default_service = service ? service : "default",
+                     .received_ms = time_now_ms(),
+                     .tz_offset_s = cfg->tz_offset_s,
+                     .max_line = cfg->max_line,
+                     .max_entries = 0};
+    ingest_error perr = {.index = -1};
+    if (!(b = batch_new(o.received_ms)) || ingest_parse(fmt, body, len, &o, b, &perr) != 0) {
+        fprintf(stderr, "anomalog: replay: %s: %s\n", file, b ? perr.message : "out of memory");
+        goto out;
+    }
+    if (store_open(cfg->db, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK || apply_contexts(st, cfg) ||
+        store_write_batches(st, &b, 1, cfg->window_ms, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "anomalog: replay: %s\n", err);
+        goto out;
+    }
+    int closed = 0;
+    if (store_windows_close(st, time_now_ms(), cfg->grace_ms, 1, NULL, &closed, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "anomalog: replay: %s\n", err);
+        goto out;
+    }
+    fprintf(stderr, "anomalog: replay: %zu entries in %d window(s); analysing with %s\n", b->count, closed,
+            cfg->llm_url[0] && strcmp(cfg->llm_url, "none") ? cfg->llm_url : "no model");
+    while (analyzer_run_one(st, cfg, 0) != ANALYSIS_NONE)
+        ;
+
+    /* print oldest first: page through the newest-first listing and reverse */
+    window_query q = {.limit = 1000};
+    arr = json_array();
+    int more = 1;
+    while (more) {
+        window_info *rows;
+        size_t n;
+        if (store_windows_list(st, &q, &rows, &n, &more, err, sizeof err) != STORE_OK) {
+            fprintf(stderr, "anomalog: replay: %s\n", err);
+            goto out;
+        }
+        for (size_t k = 0; k < n; k++)
+            json_array_append_new(arr, json_pack("{s:I}", "id", (json_int_t)rows[k].id));
+        if (n) {
+            q.has_cursor = 1;
+            q.cursor_start = rows[n - 1].start_ms;
+            q.cursor_id = rows[n - 1].id;
+        }
+        free(rows);
+    }
+    long total = 0, critical = 0, failed = 0;
+    for (size_t k = json_array_size(arr); k-- > 0;) {
+        window_info w;
+        json_t *an = NULL;
+        int64_t id = json_integer_value(json_object_get(json_array_get(arr, k), "id"));
+        if (store_window_get(st, id, &w, err, sizeof err) != STORE_OK ||
+            store_window_anomalies(st, id, &an, err, sizeof err) != STORE_OK) {
+            fprintf(stderr, "anomalog: replay: %s\n", err);
+            goto out;
+        }
+        char s1[40], s2[40];
+        printf("%s %s .. %s (%lld lines)\n", w.service, time_format_rfc3339(w.start_ms, s1, sizeof s1),
+               time_format_rfc3339(w.end_ms, s2, sizeof s2), (long long)w.line_count);
+        printf("[%s] %zu anomaly(ies) detected\n", health_upper(w.health), json_array_size(an));
+        if (!strcmp(w.status, "failed")) {
+            printf("  analysis failed: %s\n", w.error);
+            failed++;
+        }
+        size_t j;
+        json_t *x;
+        json_array_foreach(an, j, x)
+        {
+            const char *sev = json_string_value(json_object_get(x, "severity"));
+            printf("  [%s] %s: %s\n", sev, json_string_value(json_object_get(x, "type")),
+                   json_string_value(json_object_get(x, "summary")));
+            total++;
+            critical += !strcmp(sev, "critical");
+        }
+        json_decref(an);
+    }
+    printf("summary: %zu window(s), %ld anomaly(ies), %ld critical, %ld window(s) not analysed\n",
+           json_array_size(arr), total, critical, failed);
+    rc = 0;
+out:
+    json_decref(arr);
+    store_close(st);
+    batch_free(b);
+    free(body);
+    if (!cfg->db_set) {
+        char p[4200];
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "%s/replay.db%s", tmpdir, sfx[k]);
+            unlink(p);
+        }
+        rmdir(tmpdir);
+    }
+    return rc;
 }
 
 static int cmd_migrate(const config *cfg)
@@ -63,6 +253,10 @@ static int cmd_serve(const config *cfg)
         fprintf(stderr, "anomalog: %s\n", err);
         return 1;
     }
+    if (apply_contexts(st, cfg)) {
+        store_close(st);
+        return 1;
+    }
     writer_opts wo = {
         .queue_depth = cfg->queue_depth,
         .max_txn_entries = cfg->max_txn_entries,
@@ -74,11 +268,19 @@ static int cmd_serve(const config *cfg)
         store_close(st);
         return 1;
     }
-    app a = {.cfg = cfg, .st = st, .wr = wr};
+    analyzer *an = analyzer_start(st, cfg, SCHEDULER_TICK_MS, err, sizeof err);
+    if (!an) {
+        fprintf(stderr, "anomalog: %s\n", err);
+        writer_stop(wr);
+        store_close(st);
+        return 1;
+    }
+    app a = {.cfg = cfg, .st = st, .wr = wr, .an = an};
     int port;
     http_server *srv = http_start(&a, &port, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "anomalog: %s\n", err);
+        analyzer_stop(an);
         writer_stop(wr);
         store_close(st);
         return 1;
@@ -93,6 +295,7 @@ static int cmd_serve(const config *cfg)
     sigwait(&sigs, &sig);
     fprintf(stderr, "anomalog: %s: draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv);
+    analyzer_stop(an);
     writer_stats ws;
     writer_get_stats(wr, &ws);
     writer_stop(wr);
@@ -120,12 +323,41 @@ int main(int argc, char **argv)
         fprintf(stderr, "anomalog: %s\n", err);
         return 2;
     }
+    if (strcmp(cmd, "replay") == 0) {
+        /* replay FILE [--service NAME]; the other flags were taken by config_load */
+        const char *file = NULL, *service = NULL;
+        for (int i = 1; i < n; i++) {
+            const char *arg = argv[1 + i];
+            if (strcmp(arg, "--service") == 0 && i + 1 < n)
+                service = argv[1 + ++i];
+            else if (strncmp(arg, "--service=", 10) == 0)
+                service = arg + 10;
+            else if (!file && arg[0] != '-')
+                file = arg;
+            else {
+                fprintf(stderr, "anomalog: replay: unknown argument \"%s\"\n", arg);
+                return 2;
+            }
+        }
+        if (!file) {
+            fprintf(stderr, "anomalog: replay: which file? (anomalog replay FILE [--service NAME])\n");
+            return 2;
+        }
+        llm_global_init();
+        int rc = cmd_replay(&cfg, file, service);
+        config_free(&cfg);
+        return rc;
+    }
     if (n > 1) {
         fprintf(stderr, "anomalog: %s: unknown argument \"%s\"\n", cmd, argv[2]);
         return 2;
     }
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(&cfg);
+    if (strcmp(cmd, "serve") == 0) {
+        llm_global_init();
+        int rc = cmd_serve(&cfg);
+        config_free(&cfg);
+        return rc;
+    }
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate(&cfg);
     if (strcmp(cmd, "healthcheck") == 0) {

@@ -28,8 +28,32 @@ typedef struct config {
     uint64_t max_txn_entries;    /**< entries per group commit */
     uint64_t max_connections;    /**< concurrent HTTP connections */
     int64_t connection_timeout_ms; /**< idle or slow connection timeout */
+    /* the model */
+    char llm_url[1024];          /**< base URL of an OpenAI-compatible API; empty or "none": no model */
+    char llm_model[256];
+    char llm_api_key[1024];      /**< bearer token, or empty */
+    int64_t llm_timeout_ms;      /**< one model call */
+    uint64_t llm_retries;        /**< further attempts on timeouts, 429, 5xx */
+    int llm_format;              /**< llm_format of llm.h: json_schema, json_object or none */
+    /* analysis */
+    uint64_t workers;            /**< analysis threads */
+    uint64_t max_lines;          /**< lines of a window put into the prompt */
+    uint64_t max_prompt_bytes;   /**< bytes of the user message */
+    uint64_t schema_retries;     /**< model calls again when an answer fails the schema */
+    int64_t retry_base_ms;       /**< first wait before a failed window is analysed again; doubles */
+    int64_t retry_max_ms;        /**< longest such wait */
+    /* services: what normal looks like for each, from the file */
+    struct service_context {
+        char *name;
+        char *context;
+    } *contexts;
+    size_t n_contexts;
+    int db_set;                  /**< db was given (file, env or flag), not the default */
     char config_file[4096];      /**< the file read, or empty */
 } config;
+
+/** Frees what config_load allocated (service contexts). */
+void config_free(config *c);
 
 /** Fills c with the embedded defaults. */
 void config_defaults(config *c);

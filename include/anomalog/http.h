@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "anomalog/analyzer.h"
 #include "anomalog/config.h"
 #include "anomalog/store.h"
 #include "anomalog/writer.h"
@@ -22,6 +23,7 @@ typedef struct app {
     const config *cfg;
     store *st;
     writer *wr;
+    analyzer *an;    /**< woken when windows are flushed; may be NULL */
 } app;
 
 #define HTTP_MAX_PARAMS 2
@@ -65,6 +67,10 @@ json_t *http_error(http_response *r, int status, const char *code, const char *f
 void http_ingest_post(const app *a, const http_request *rq, http_response *rs);
 void http_windows_list(const app *a, const http_request *rq, http_response *rs);
 void http_window_get(const app *a, const http_request *rq, http_response *rs);
+void http_windows_flush(const app *a, const http_request *rq, http_response *rs);
+void http_anomalies_list(const app *a, const http_request *rq, http_response *rs);
+void http_services_list(const app *a, const http_request *rq, http_response *rs);
+void http_service_put(const app *a, const http_request *rq, http_response *rs);
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
 
@@ -73,6 +79,16 @@ void http_readyz(const app *a, const http_request *rq, http_response *rs);
  * @return 0 when it answers 200, -1 otherwise with err filled.
  */
 int http_healthcheck(const char *listen, char *err, size_t errlen);
+
+/* Shared parameter parsing of the read endpoints (src/http/params.c). Each
+ * returns 0, or -1 after filling rs with a 400 invalid_parameter naming it. */
+int http_param_time(const http_request *rq, http_response *rs, const char *name, int *has, int64_t *ms);
+int http_param_limit(const http_request *rq, http_response *rs, int *limit);
+int http_param_cursor(const http_request *rq, http_response *rs, int *has, int64_t *start, int64_t *id);
+int http_param_enum(const http_request *rq, http_response *rs, const char *name, const char *const *allowed,
+                    const char **out);
+json_t *http_bad_param(http_response *rs, const char *name, const char *value, const char *why);
+int http_valid_service(const char *s);
 
 /** Dispatches rq to its route (fills params); answers 404/405 itself. */
 void http_dispatch(const app *a, http_request *rq, http_response *rs);

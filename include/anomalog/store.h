@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "anomalog/batch.h"
 
 typedef struct store store;
@@ -54,19 +56,26 @@ int store_schema_latest(void);
 store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t window_ms,
                              char *err, size_t errlen);
 
-/** A window as the API shows it. */
+/** A window as the API shows it. Text fields are empty and numbers -1 when not set. */
 typedef struct window_info {
     int64_t id;
     char service[129];
     int64_t start_ms, end_ms;
     char status[16];
     int64_t line_count, late_count;
+    char health[16];
+    int64_t anomaly_count;
+    char analyzer[16];
+    char model[128];
+    int64_t prompt_tokens, completion_tokens, latency_ms;
+    char error[512];
 } window_info;
 
 /** Filters of a window listing; NULL / 0 means "no filter". */
 typedef struct window_query {
     const char *service;
     const char *status;
+    const char *health;
     int has_since, has_until;
     int64_t since_ms, until_ms;   /**< lists windows with end > since and start < until */
     int has_cursor;
@@ -91,5 +100,116 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen);
 
 /** Checks a read connection answers and the file is writable. */
 store_rc store_ping(store *s, char *err, size_t errlen);
+
+/* ---- analysis ------------------------------------------------------------ */
+
+/**
+ * Closes open windows that are due: the service's watermark passed end + grace,
+ * or nothing arrived for grace of wall-clock time after max(end, last line).
+ * With force, closes every open window (of service, or of all when NULL).
+ * @param[out] closed  how many were closed
+ */
+store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service,
+                             int *closed, char *err, size_t errlen);
+
+/** Puts windows left in 'analyzing' by a crash back to 'closed'. Start-up only. */
+store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errlen);
+
+/** A window claimed for analysis. */
+typedef struct window_work {
+    int64_t id;
+    int64_t service_id;
+    char service[129];
+    int64_t start_ms, end_ms;
+    int64_t line_count;
+    int attempts;              /**< analyses started, this one included */
+    char *context;             /**< the service's context (malloc'd) or NULL */
+} window_work;
+
+/**
+ * Atomically moves the oldest closed window, else the oldest failed window
+ * due for retry (next_attempt_at <= now; only when retry_failed), to 'analyzing'.
+ * @return STORE_OK with w filled, STORE_NOTFOUND when there is none.
+ */
+store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen);
+
+void window_work_free(window_work *w);
+
+/** One stored line of a window. */
+typedef struct window_line {
+    int64_t ts_ms;
+    char *level;     /**< or NULL */
+    char *message;
+} window_line;
+
+/**
+ * The first max lines of a window by event time (malloc'd array; free with window_lines_free).
+ */
+store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
+                            size_t errlen);
+void window_lines_free(window_line *lines, size_t n);
+
+typedef struct analysis_meta {
+    const char *analyzer;       /**< "llm" */
+    const char *model;
+    int64_t prompt_tokens, completion_tokens, latency_ms;  /**< -1 when unknown */
+    const char *system_prompt, *user_prompt;              /**< the exact prompt, or NULL */
+} analysis_meta;
+
+/**
+ * Records a finished analysis in one transaction: the anomalies of verdict
+ * (validated {"health", "anomalies": [...]}), the window's health and counts,
+ * status 'analyzed'. Only a window in 'analyzing' is finished (STORE_NOTFOUND otherwise).
+ */
+store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,
+                             char *err, size_t errlen);
+
+/** Marks a window 'failed' (health 'unknown') with the reason, to be retried from next_attempt_ms. */
+store_rc store_window_fail(store *s, const window_work *w, const char *reason, int64_t next_attempt_ms,
+                           const analysis_meta *m, char *err, size_t errlen);
+
+/** Puts an 'analyzing' window back to 'closed' (analysis interrupted by shutdown). */
+store_rc store_window_release(store *s, const window_work *w, char *err, size_t errlen);
+
+/** Counts windows in a status (for tests, metrics and replay). */
+store_rc store_windows_count(store *s, const char *status, int64_t *n, char *err, size_t errlen);
+
+/* ---- reading: anomalies, prompts, services ---------------------------------- */
+
+typedef struct anomaly_query {
+    const char *service;
+    const char *type;
+    int min_severity;            /**< 0: any; 1..4 at least low..critical */
+    int has_since, has_until;
+    int64_t since_ms, until_ms;  /**< anomalies of windows with end > since and start < until */
+    int has_cursor;
+    int64_t cursor_start, cursor_id;
+    int limit;
+} anomaly_query;
+
+/**
+ * Lists anomalies newest first (by window start, then id) as API objects.
+ * @param[out] out  new JSON array
+ * @param[out] next_cursor  "<start>:<id>" when more follow, else empty
+ */
+store_rc store_anomalies_list(store *s, const anomaly_query *q, json_t **out, char *next_cursor, size_t curlen,
+                              char *err, size_t errlen);
+
+/** The anomalies of one window as a new JSON array. */
+store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char *err, size_t errlen);
+
+/** The exact prompt of a window's last analysis as {"system", "user"}, or STORE_NOTFOUND. */
+store_rc store_window_prompt(store *s, int64_t window_id, json_t **out, char *err, size_t errlen);
+
+/** All services as a new JSON array of {name, context, context_source, watermark, last_seen, created_at}. */
+store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen);
+
+/**
+ * Sets a service's context (creating the service if needed).
+ * source "api" always wins; source "config" does not overwrite a context set through the API.
+ * @param[out] service  the service as an API object (new reference), may be NULL
+ */
+store_rc store_service_set_context(store *s, const char *name, const char *context, const char *source,
+                                   json_t **service, char *err, size_t errlen);
 
 #endif

@@ -24,7 +24,7 @@
 
 #include "anomalog/timeutil.h"
 
-typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY } kind;
+typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT } kind;
 
 typedef struct setting {
     const char *key;   /* in the file */
@@ -53,6 +53,20 @@ static const setting settings[] = {
      65536},
     {"limits.connection_timeout", "ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", K_DURATION,
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
+    {"llm.url", "ANOMALOG_LLM_URL", "--llm-url", K_TEXT, OFF(llm_url), 0, sizeof(((config *)0)->llm_url)},
+    {"llm.model", "ANOMALOG_LLM_MODEL", "--llm-model", K_TEXT, OFF(llm_model), 1, sizeof(((config *)0)->llm_model)},
+    {"llm.api_key", "ANOMALOG_LLM_API_KEY", NULL, K_TEXT, OFF(llm_api_key), 0, sizeof(((config *)0)->llm_api_key)},
+    {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
+    {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
+    {"llm.response_format", "ANOMALOG_LLM_RESPONSE_FORMAT", "--llm-response-format", K_FORMAT, OFF(llm_format), 0, 0},
+    {"analysis.workers", "ANOMALOG_WORKERS", "--workers", K_COUNT, OFF(workers), 1, 64},
+    {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 1000000},
+    {"analysis.max_prompt_bytes", "ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
+     1024, 64ULL << 20},
+    {"analysis.schema_retries", "ANOMALOG_SCHEMA_RETRIES", "--schema-retries", K_COUNT, OFF(schema_retries), 0, 10},
+    {"analysis.retry_base", "ANOMALOG_RETRY_BASE", "--retry-base", K_DURATION, OFF(retry_base_ms), 100,
+     86400ULL * 1000},
+    {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -70,6 +84,28 @@ void config_defaults(config *c)
     c->max_txn_entries = 50000;
     c->max_connections = 512;
     c->connection_timeout_ms = 30 * 1000;
+    snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
+    snprintf(c->llm_model, sizeof c->llm_model, "llama3.2");
+    c->llm_timeout_ms = 120 * 1000;
+    c->llm_retries = 3;
+    c->llm_format = 0; /* json_schema */
+    c->workers = 2;
+    c->max_lines = 2000;
+    c->max_prompt_bytes = 256u << 10;
+    c->schema_retries = 2;
+    c->retry_base_ms = 30 * 1000;
+    c->retry_max_ms = 3600 * 1000;
+}
+
+void config_free(config *c)
+{
+    for (size_t i = 0; i < c->n_contexts; i++) {
+        free(c->contexts[i].name);
+        free(c->contexts[i].context);
+    }
+    free(c->contexts);
+    c->contexts = NULL;
+    c->n_contexts = 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -116,6 +152,7 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
             return -1;
         }
         snprintf(field, sizeof c->db, "%s", v);
+        c->db_set = 1;
         return 0;
     case K_DURATION: {
         int64_t ms;
@@ -148,6 +185,27 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
             return -1;
         }
         return 0;
+    case K_TEXT:
+        if (strlen(v) < st->min || strlen(v) >= st->max) {
+            snprintf(err, errlen, "%s: %s (at most %llu bytes)", where, strlen(v) < st->min ? "must not be empty" : "too long",
+                     (unsigned long long)st->max - 1);
+            return -1;
+        }
+        snprintf(field, st->max, "%s", v);
+        return 0;
+    case K_FORMAT:
+        if (strcmp(v, "json_schema") == 0)
+            *(int *)field = 0;
+        else if (strcmp(v, "json_object") == 0)
+            *(int *)field = 1;
+        else if (strcmp(v, "none") == 0)
+            *(int *)field = 2;
+        else {
+            snprintf(err, errlen, "%s: invalid response format \"%s\" (expected json_schema, json_object or none)",
+                     where, v);
+            return -1;
+        }
+        return 0;
     case K_DURABILITY:
         if (strcmp(v, "normal") == 0)
             *(int *)field = 0;
@@ -163,6 +221,53 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
 }
 
 /* ---- YAML file ------------------------------------------------------------ */
+
+/* services: {name: {context: "..."}} */
+static int load_services(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
+                         size_t errlen)
+{
+    unsigned long line = (unsigned long)node->start_mark.line + 1;
+    if (node->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "%s:%lu: services: expected a mapping of service names", file, line);
+        return -1;
+    }
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+        line = (unsigned long)k->start_mark.line + 1;
+        const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+        if (!*name || strlen(name) > 128 || !v || v->type != YAML_MAPPING_NODE) {
+            snprintf(err, errlen, "%s:%lu: services: each entry is a service name (1-128 bytes) with a mapping",
+                     file, line);
+            return -1;
+        }
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+            yaml_node_t *kk = yaml_document_get_node(doc, q->key);
+            yaml_node_t *vv = yaml_document_get_node(doc, q->value);
+            line = (unsigned long)kk->start_mark.line + 1;
+            if (kk->type != YAML_SCALAR_NODE || strcmp((const char *)kk->data.scalar.value, "context") != 0) {
+                snprintf(err, errlen, "%s:%lu: services.%s: unknown setting (a service takes: context)", file, line,
+                         name);
+                return -1;
+            }
+            if (vv->type != YAML_SCALAR_NODE || vv->data.scalar.length > 16384) {
+                snprintf(err, errlen, "%s:%lu: services.%s.context: expected text of at most 16384 bytes", file,
+                         line, name);
+                return -1;
+            }
+            struct service_context *n = realloc(c->contexts, (c->n_contexts + 1) * sizeof *n);
+            if (!n) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            c->contexts = n;
+            n[c->n_contexts].name = strdup(name);
+            n[c->n_contexts].context = strdup((const char *)vv->data.scalar.value);
+            c->n_contexts++;
+        }
+    }
+    return 0;
+}
 
 static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *prefix, const char *file,
                 char *err, size_t errlen)
@@ -182,6 +287,11 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
         char key[256];
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
         unsigned long line = (unsigned long)k->start_mark.line + 1;
+        if (strcmp(key, "services") == 0) {
+            if (load_services(c, doc, v, file, err, errlen))
+                return -1;
+            continue;
+        }
         if (v->type == YAML_MAPPING_NODE) {
             if (walk(c, doc, v, key, file, err, errlen))
                 return -1;
@@ -281,6 +391,8 @@ int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
         if (flag_value(argv, *argc, &i, "--config", &missing))
             continue;
         for (size_t k = 0; k < NSETTINGS && !matched; k++) {
+            if (!settings[k].flag)
+                continue;
             const char *v = flag_value(argv, *argc, &i, settings[k].flag, &missing);
             if (missing) {
                 snprintf(err, errlen, "%s: missing value", settings[k].flag);
@@ -315,5 +427,16 @@ const char *config_flags_help(void)
            "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 256)\n"
            "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
            "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
-           "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n";
+           "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n"
+           "  --llm-url URL              OpenAI-compatible base URL, or none (ANOMALOG_LLM_URL, http://localhost:11434/v1)\n"
+           "  --llm-model NAME           model (ANOMALOG_LLM_MODEL, llama3.2); key: ANOMALOG_LLM_API_KEY\n"
+           "  --llm-timeout DURATION     one model call (ANOMALOG_LLM_TIMEOUT, 120s)\n"
+           "  --llm-retries N            retries on timeout, 429, 5xx (ANOMALOG_LLM_RETRIES, 3)\n"
+           "  --llm-response-format F    json_schema, json_object or none (ANOMALOG_LLM_RESPONSE_FORMAT, json_schema)\n"
+           "  --workers N                analysis threads (ANOMALOG_WORKERS, 2)\n"
+           "  --max-lines N              window lines in a prompt (ANOMALOG_MAX_LINES, 2000)\n"
+           "  --max-prompt-bytes SIZE    prompt size cap (ANOMALOG_MAX_PROMPT_BYTES, 256KiB)\n"
+           "  --schema-retries N         model calls again on an invalid answer (ANOMALOG_SCHEMA_RETRIES, 2)\n"
+           "  --retry-base DURATION      first wait before a failed window is retried (ANOMALOG_RETRY_BASE, 30s)\n"
+           "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n";
 }

@@ -17,18 +17,6 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 
-/* Service names: 1..128 bytes, no control characters. */
-static int valid_service(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 128)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
 static void answer_parse_error(http_response *rs, const ingest_error *e)
 {
     json_t *obj = http_error(rs, e->status, e->code, "%s", e->message);
@@ -84,7 +72,7 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
     }
     if (!service || !*service)
         service = "default";
-    else if (!valid_service(service)) {
+    else if (!http_valid_service(service)) {
         json_t *e = http_error(rs, 400, "invalid_parameter", "%s: a service name is 1 to 128 bytes without control characters", where);
         json_object_set_new(e, "parameter", json_string(strcmp(where, "header X-Service") ? "service" : "X-Service"));
         free(inflated);

@@ -61,7 +61,11 @@ typedef struct route {
 static const route routes[] = {
     {"POST", "/ingest", http_ingest_post},
     {"GET", "/windows", http_windows_list},
+    {"POST", "/windows/flush", http_windows_flush},
     {"GET", "/windows/{id}", http_window_get},
+    {"GET", "/anomalies", http_anomalies_list},
+    {"GET", "/services", http_services_list},
+    {"PUT", "/services/{name}", http_service_put},
     {"GET", "/healthz", http_healthz},
     {"GET", "/readyz", http_readyz},
 };

@@ -1,6 +1,7 @@
 /*
- * windows.c — GET /windows (filtered, newest first, cursor paging) and
- * GET /windows/{id}.
+ * windows.c — GET /windows (filtered, newest first, cursor paging),
+ * GET /windows/{id} (with its anomalies and the exact prompt the model saw),
+ * POST /windows/flush (close every open window now).
  *
  * The cursor is "<start_ms>:<id>" of the last window of the previous page:
  * paging is stable while new windows appear at the top.
@@ -14,110 +15,56 @@
 #include "anomalog/http.h"
 #include "anomalog/timeutil.h"
 
-#define LIMIT_DEFAULT 100
-#define LIMIT_MAX 1000
+static const char *const statuses[] = {"open", "closed", "analyzing", "analyzed", "failed", NULL};
+static const char *const healths[] = {"normal", "degraded", "critical", "unknown", NULL};
 
-static const char *const statuses[] = {"open", "closed", "analyzing", "analyzed", "failed"};
+static json_t *text_or_null(const char *s)
+{
+    return *s ? json_string(s) : json_null();
+}
+
+static json_t *int_or_null(int64_t v)
+{
+    return v >= 0 ? json_integer(v) : json_null();
+}
 
 static json_t *window_json(const window_info *w)
 {
     char s[40], e[40];
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "id", (json_int_t)w->id, "service", w->service, "start",
-                     time_format_rfc3339(w->start_ms, s, sizeof s), "end", time_format_rfc3339(w->end_ms, e, sizeof e),
-                     "status", w->status, "line_count", (json_int_t)w->line_count, "late_count",
-                     (json_int_t)w->late_count);
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                     (json_int_t)w->id, "service", w->service, "start", time_format_rfc3339(w->start_ms, s, sizeof s),
+                     "end", time_format_rfc3339(w->end_ms, e, sizeof e), "status", w->status, "line_count",
+                     (json_int_t)w->line_count, "late_count", (json_int_t)w->late_count, "health",
+                     text_or_null(w->health), "anomaly_count", (json_int_t)w->anomaly_count, "analyzer",
+                     text_or_null(w->analyzer), "model", text_or_null(w->model), "prompt_tokens",
+                     int_or_null(w->prompt_tokens), "completion_tokens", int_or_null(w->completion_tokens),
+                     "latency_ms", int_or_null(w->latency_ms), "error", text_or_null(w->error));
 }
 
-static int parse_i64(const char *s, int64_t *out)
+static void storage_unavailable(http_response *rs, const char *err)
 {
-    if (!*s)
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* A time parameter: RFC 3339, or epoch seconds / ms (by magnitude). */
-static int parse_time_param(const char *v, int64_t *ms)
-{
-    size_t used;
-    if (time_parse_rfc3339(v, strlen(v), 0, ms, &used) == 0 && used == strlen(v))
-        return 0;
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || end == v || *end)
-        return -1;
-    return time_from_epoch_number(d, ms);
-}
-
-static int bad_param(http_response *rs, const char *name, const char *value, const char *why)
-{
-    json_t *e = http_error(rs, 400, "invalid_parameter", "%s: \"%s\" %s", name, value, why);
-    json_object_set_new(e, "parameter", json_string(name));
-    return -1;
+    http_error(rs, 503, "storage_unavailable", "%s", err);
+    snprintf(rs->retry_after, sizeof rs->retry_after, "1");
 }
 
 void http_windows_list(const app *a, const http_request *rq, http_response *rs)
 {
-    window_query q = {.limit = LIMIT_DEFAULT};
-    const char *v;
-    if ((v = rq->query(rq, "service")) && *v)
-        q.service = v;
-    if ((v = rq->query(rq, "status")) && *v) {
-        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && !q.status; i++)
-            if (strcmp(v, statuses[i]) == 0)
-                q.status = statuses[i];
-        if (!q.status) {
-            bad_param(rs, "status", v, "is not one of open, closed, analyzing, analyzed, failed");
-            return;
-        }
-    }
-    if ((v = rq->query(rq, "since")) && *v) {
-        if (parse_time_param(v, &q.since_ms)) {
-            bad_param(rs, "since", v, "is not an RFC 3339 time or epoch number");
-            return;
-        }
-        q.has_since = 1;
-    }
-    if ((v = rq->query(rq, "until")) && *v) {
-        if (parse_time_param(v, &q.until_ms)) {
-            bad_param(rs, "until", v, "is not an RFC 3339 time or epoch number");
-            return;
-        }
-        q.has_until = 1;
-    }
-    if ((v = rq->query(rq, "limit")) && *v) {
-        int64_t n;
-        if (parse_i64(v, &n) || n < 1 || n > LIMIT_MAX) {
-            bad_param(rs, "limit", v, "is not an integer from 1 to 1000");
-            return;
-        }
-        q.limit = (int)n;
-    }
-    if ((v = rq->query(rq, "cursor")) && *v) {
-        char extra;
-        long long st, id;
-        if (sscanf(v, "%lld:%lld%c", &st, &id, &extra) != 2) {
-            bad_param(rs, "cursor", v, "is not a cursor this service gave out");
-            return;
-        }
-        q.has_cursor = 1;
-        q.cursor_start = st;
-        q.cursor_id = id;
-    }
+    window_query q = {0};
+    const char *v = rq->query(rq, "service");
+    q.service = v && *v ? v : NULL;
+    if (http_param_enum(rq, rs, "status", statuses, &q.status) ||
+        http_param_enum(rq, rs, "health", healths, &q.health) ||
+        http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
+        http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
+        http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
+        return;
 
     window_info *rows;
     size_t n;
     int more;
     char err[256];
     if (store_windows_list(a->st, &q, &rows, &n, &more, err, sizeof err) != STORE_OK) {
-        http_error(rs, 503, "storage_unavailable", "%s", err);
-        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        storage_unavailable(rs, err);
         return;
     }
     json_t *arr = json_array();
@@ -136,24 +83,57 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
 
 void http_window_get(const app *a, const http_request *rq, http_response *rs)
 {
-    int64_t id;
-    if (parse_i64(rq->params[0], &id) || id < 1) {
-        bad_param(rs, "id", rq->params[0], "is not a window id");
+    char *end;
+    errno = 0;
+    long long id = strtoll(rq->params[0], &end, 10);
+    if (errno || *end || id < 1) {
+        http_bad_param(rs, "id", rq->params[0], "is not a window id");
         return;
     }
     window_info w;
     char err[256];
     switch (store_window_get(a->st, id, &w, err, sizeof err)) {
     case STORE_OK:
-        rs->status = 200;
-        rs->json = window_json(&w);
-        return;
+        break;
     case STORE_NOTFOUND:
-        http_error(rs, 404, "not_found", "no window %lld", (long long)id);
+        http_error(rs, 404, "not_found", "no window %lld", id);
         return;
     default:
-        http_error(rs, 503, "storage_unavailable", "%s", err);
-        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        storage_unavailable(rs, err);
         return;
     }
+    json_t *anomalies = NULL, *prompt = NULL;
+    store_rc prc;
+    if (store_window_anomalies(a->st, id, &anomalies, err, sizeof err) != STORE_OK ||
+        ((prc = store_window_prompt(a->st, id, &prompt, err, sizeof err)) != STORE_OK && prc != STORE_NOTFOUND)) {
+        json_decref(anomalies);
+        storage_unavailable(rs, err);
+        return;
+    }
+    rs->status = 200;
+    rs->json = window_json(&w);
+    json_object_set_new(rs->json, "anomalies", anomalies);
+    json_object_set_new(rs->json, "prompt", prompt ? prompt : json_null());
+}
+
+void http_windows_flush(const app *a, const http_request *rq, http_response *rs)
+{
+    const char *service = rq->query(rq, "service");
+    if (service && !*service)
+        service = NULL;
+    if (service && !http_valid_service(service)) {
+        http_bad_param(rs, "service", service, "is not a service name (1 to 128 bytes, no control characters)");
+        return;
+    }
+    char err[256];
+    int closed = 0;
+    if (store_windows_close(a->st, time_now_ms(), a->cfg->grace_ms, 1, service, &closed, err, sizeof err) !=
+        STORE_OK) {
+        storage_unavailable(rs, err);
+        return;
+    }
+    if (closed)
+        analyzer_wake(a->an);
+    rs->status = 200;
+    rs->json = json_pack("{s:i}", "closed", closed);
 }

@@ -51,8 +51,38 @@ enum stmt_id {
     ST_WINDOWS_SERVICE,
     ST_COUNT_LOGS,
     ST_PING,
+    ST_CLOSE_DUE,
+    ST_CLOSE_ALL,
+    ST_CLOSE_SERVICE,
+    ST_RECOVER,
+    ST_CLAIM_CLOSED,
+    ST_CLAIM_FAILED,
+    ST_CLAIM_SET,
+    ST_SERVICE_CONTEXT,
+    ST_LINES,
+    ST_ANOMALY_INSERT,
+    ST_FINISH,
+    ST_PROMPT_SAVE,
+    ST_FAIL,
+    ST_RELEASE,
+    ST_COUNT_STATUS,
+    ST_ANOMALIES_ALL,
+    ST_ANOMALIES_SERVICE,
+    ST_ANOMALIES_WINDOW,
+    ST_PROMPT_GET,
+    ST_SERVICES,
+    ST_SERVICE_GET,
+    ST_CONTEXT_SET,
     ST__COUNT
 };
+
+#define WINDOW_COLS                                                                                     \
+    "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count, w.health, "        \
+    "w.anomaly_count, w.analyzer, w.model, w.prompt_tokens, w.completion_tokens, w.latency_ms, w.error "
+
+#define ANOMALY_COLS                                                                                    \
+    "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
+    "a.evidence, a.recommended_action, a.created_at "
 
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
@@ -68,23 +98,75 @@ static const char *const stmt_sql[] = {
                       "last_line_at = ?3 WHERE id = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(window_id, ts, level, message, attributes, received_at) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_WINDOW_GET] = "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count "
+    [ST_WINDOW_GET] = WINDOW_COLS
                       "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.id = ?1",
-    [ST_WINDOWS_ALL] = "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count "
+    [ST_WINDOWS_ALL] = WINDOW_COLS
                        "FROM windows w JOIN services s ON s.id = w.service_id "
                        "WHERE (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
-                       "AND (?3 IS NULL OR w.status = ?3) "
+                       "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "
                        "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
                        "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
-    [ST_WINDOWS_SERVICE] = "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count "
+    [ST_WINDOWS_SERVICE] = WINDOW_COLS
                            "FROM windows w JOIN services s ON s.id = w.service_id "
                            "WHERE s.name = ?7 AND w.service_id = (SELECT id FROM services WHERE name = ?7) "
                            "AND (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
-                           "AND (?3 IS NULL OR w.status = ?3) "
+                           "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "
                            "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
                            "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
     [ST_COUNT_LOGS] = "SELECT count(*) FROM logs",
     [ST_PING] = "SELECT max(version) FROM schema_version",
+    [ST_CLOSE_DUE] = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' AND "
+                     "(end_ms + ?2 <= (SELECT watermark FROM services s WHERE s.id = windows.service_id) "
+                     "OR max(end_ms, coalesce(last_line_at, 0)) + ?2 <= ?1)",
+    [ST_CLOSE_ALL] = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open'",
+    [ST_CLOSE_SERVICE] = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' "
+                         "AND service_id = (SELECT id FROM services WHERE name = ?2)",
+    [ST_RECOVER] = "UPDATE windows SET status = 'closed' WHERE status = 'analyzing'",
+    [ST_CLAIM_CLOSED] = "SELECT id FROM windows WHERE status = 'closed' ORDER BY end_ms, id LIMIT 1",
+    [ST_CLAIM_FAILED] = "SELECT id FROM windows WHERE status = 'failed' AND next_attempt_at <= ?1 "
+                        "ORDER BY next_attempt_at, id LIMIT 1",
+    [ST_CLAIM_SET] = "UPDATE windows SET status = 'analyzing', attempts = attempts + 1 WHERE id = ?1 "
+                     "RETURNING service_id, start_ms, end_ms, line_count, attempts, "
+                     "(SELECT name FROM services s WHERE s.id = windows.service_id)",
+    [ST_SERVICE_CONTEXT] = "SELECT context FROM services WHERE id = ?1",
+    [ST_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
+    [ST_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
+                          "severity_rank, type, summary, evidence, recommended_action, created_at) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_FINISH] = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, "
+                  "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8, "
+                  "error = NULL, next_attempt_at = NULL, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
+    [ST_PROMPT_SAVE] = "INSERT INTO window_prompts(window_id, system_prompt, user_prompt) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT(window_id) DO UPDATE SET system_prompt = excluded.system_prompt, "
+                       "user_prompt = excluded.user_prompt",
+    [ST_FAIL] = "UPDATE windows SET status = 'failed', health = 'unknown', error = ?2, next_attempt_at = ?3, "
+                "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8 "
+                "WHERE id = ?1 AND status = 'analyzing'",
+    [ST_RELEASE] = "UPDATE windows SET status = 'closed', attempts = max(attempts - 1, 0) "
+                   "WHERE id = ?1 AND status = 'analyzing'",
+    [ST_COUNT_STATUS] = "SELECT count(*) FROM windows WHERE ?1 IS NULL OR status = ?1",
+    [ST_ANOMALIES_ALL] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
+                         "WHERE (?1 IS NULL OR a.window_end > ?1) AND (?2 IS NULL OR a.window_start < ?2) "
+                         "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "
+                         "AND (?5 IS NULL OR (a.window_start, a.id) < (?5, ?6)) "
+                         "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
+    [ST_ANOMALIES_SERVICE] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
+                             "WHERE a.service_id = (SELECT id FROM services WHERE name = ?8) "
+                             "AND (?1 IS NULL OR a.window_end > ?1) AND (?2 IS NULL OR a.window_start < ?2) "
+                             "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "
+                             "AND (?5 IS NULL OR (a.window_start, a.id) < (?5, ?6)) "
+                             "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
+    [ST_ANOMALIES_WINDOW] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
+                            "WHERE a.window_id = ?1 ORDER BY a.severity_rank DESC, a.id",
+    [ST_PROMPT_GET] = "SELECT system_prompt, user_prompt FROM window_prompts WHERE window_id = ?1",
+    [ST_SERVICES] = "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
+                    "ORDER BY name",
+    [ST_SERVICE_GET] = "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
+                       "WHERE name = ?1",
+    [ST_CONTEXT_SET] = "INSERT INTO services(name, last_seen, created_at, context, context_source) "
+                       "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
+                       "context_source = excluded.context_source "
+                       "WHERE excluded.context_source = 'api' OR coalesce(services.context_source, '') <> 'api'",
 };
 _Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST__COUNT, "one SQL text per statement id");
 
@@ -110,6 +192,8 @@ typedef struct win_slot {
 struct store {
     char *path;
     conn w;
+    conn bg;                 /* scheduler, analysis workers, service updates: short transactions */
+    pthread_mutex_t bg_mu;
     pthread_mutex_t pool_mu;
     conn *pool[READ_POOL_MAX];
     int pool_n;
@@ -275,6 +359,7 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
         return STORE_ERROR;
     }
     pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_mutex_init(&s->bg_mu, NULL);
     if (conn_open(&s->w, path, 0, err, errlen)) {
         store_close(s);
         return STORE_ERROR;
@@ -292,7 +377,8 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
         return STORE_ERROR;
     }
     const char *sync = durability == STORE_DURABLE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
-    if (exec(s->w.db, sync, err, errlen) || migrate(s, err, errlen)) {
+    if (exec(s->w.db, sync, err, errlen) || migrate(s, err, errlen) || conn_open(&s->bg, path, 0, err, errlen) ||
+        exec(s->bg.db, sync, err, errlen)) {
         store_close(s);
         return STORE_ERROR;
     }
@@ -310,6 +396,8 @@ void store_close(store *s)
     }
     if (s->w.db)
         conn_close(&s->w);
+    if (s->bg.db)
+        conn_close(&s->bg);
     if (s->svc)
         for (size_t i = 0; i < CACHE_SLOTS; i++)
             free(s->svc[i].name);
@@ -319,6 +407,7 @@ void store_close(store *s)
     free(s->win_dirty);
     free(s->path);
     pthread_mutex_destroy(&s->pool_mu);
+    pthread_mutex_destroy(&s->bg_mu);
     free(s);
 }
 
@@ -594,6 +683,17 @@ static void reader_put(store *s, conn *c)
     }
 }
 
+static void column_text(sqlite3_stmt *q, int col, char *buf, size_t len)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+static int64_t column_i64_or(sqlite3_stmt *q, int col, int64_t dflt)
+{
+    return sqlite3_column_type(q, col) == SQLITE_NULL ? dflt : sqlite3_column_int64(q, col);
+}
+
 static void window_from_row(sqlite3_stmt *q, window_info *w)
 {
     w->id = sqlite3_column_int64(q, 0);
@@ -603,6 +703,14 @@ static void window_from_row(sqlite3_stmt *q, window_info *w)
     snprintf(w->status, sizeof w->status, "%s", (const char *)sqlite3_column_text(q, 4));
     w->line_count = sqlite3_column_int64(q, 5);
     w->late_count = sqlite3_column_int64(q, 6);
+    column_text(q, 7, w->health, sizeof w->health);
+    w->anomaly_count = sqlite3_column_int64(q, 8);
+    column_text(q, 9, w->analyzer, sizeof w->analyzer);
+    column_text(q, 10, w->model, sizeof w->model);
+    w->prompt_tokens = column_i64_or(q, 11, -1);
+    w->completion_tokens = column_i64_or(q, 12, -1);
+    w->latency_ms = column_i64_or(q, 13, -1);
+    column_text(q, 14, w->error, sizeof w->error);
 }
 
 store_rc store_windows_list(store *s, const window_query *wq, window_info **rows, size_t *n, int *has_more,
@@ -635,6 +743,8 @@ store_rc store_windows_list(store *s, const window_query *wq, window_info **rows
     sqlite3_bind_int(q, 6, wq->limit + 1);
     if (wq->service)
         sqlite3_bind_text(q, 7, wq->service, -1, SQLITE_STATIC);
+    if (wq->health)
+        sqlite3_bind_text(q, 8, wq->health, -1, SQLITE_STATIC);
     res = calloc((size_t)wq->limit + 1, sizeof *res);
     if (!res) {
         snprintf(err, errlen, "out of memory");
@@ -729,4 +839,540 @@ store_rc store_ping(store *s, char *err, size_t errlen)
         sqlite3_reset(q);
     reader_put(s, c);
     return res;
+}
+
+/* ---- analysis: background connection -------------------------------------- */
+
+/*
+ * Everything below that writes runs on s->bg under s->bg_mu, in short
+ * transactions; SQLite serialises them with the writer's through the busy
+ * timeout. Reads of lines, anomalies and services use the reader pool.
+ */
+
+static store_rc fail_bg(store *s, char *err, size_t errlen, const char *what, int rc)
+{
+    set_err(err, errlen, what, s->bg.db);
+    if (!sqlite3_get_autocommit(s->bg.db))
+        sqlite3_exec(s->bg.db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->bg_mu);
+    store_rc r = rc_of(rc);
+    return r == STORE_OK ? STORE_ERROR : r;
+}
+
+store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service,
+                             int *closed, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    enum stmt_id id = !force ? ST_CLOSE_DUE : service ? ST_CLOSE_SERVICE : ST_CLOSE_ALL;
+    sqlite3_stmt *q = stmt(&s->bg, id);
+    if (!q)
+        return fail_bg(s, err, errlen, "prepare", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, now_ms);
+    if (id == ST_CLOSE_DUE)
+        sqlite3_bind_int64(q, 2, grace_ms);
+    else if (id == ST_CLOSE_SERVICE)
+        sqlite3_bind_text(q, 2, service, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "close windows", rc);
+    *closed = sqlite3_changes(s->bg.db);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    sqlite3_stmt *q = stmt(&s->bg, ST_RECOVER);
+    int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
+    if (rc != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "recover windows", rc);
+    *recovered = sqlite3_changes(s->bg.db);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+void window_work_free(window_work *w)
+{
+    if (w) {
+        free(w->context);
+        w->context = NULL;
+    }
+}
+
+store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "claim", rc);
+    int64_t id = 0;
+    sqlite3_stmt *q = stmt(&s->bg, ST_CLAIM_CLOSED);
+    rc = q ? select_id(&s->bg, ST_CLAIM_CLOSED, &id) : SQLITE_ERROR;
+    if (rc == SQLITE_NOTFOUND && retry_failed) {
+        q = stmt(&s->bg, ST_CLAIM_FAILED);
+        if (q)
+            sqlite3_bind_int64(q, 1, now_ms);
+        rc = q ? select_id(&s->bg, ST_CLAIM_FAILED, &id) : SQLITE_ERROR;
+    }
+    if (rc == SQLITE_NOTFOUND) {
+        sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL);
+        pthread_mutex_unlock(&s->bg_mu);
+        return STORE_NOTFOUND;
+    }
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "claim", rc);
+    q = stmt(&s->bg, ST_CLAIM_SET);
+    if (!q)
+        return fail_bg(s, err, errlen, "claim", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, id);
+    if ((rc = sqlite3_step(q)) != SQLITE_ROW)
+        return fail_bg(s, err, errlen, "claim", rc);
+    w->id = id;
+    w->service_id = sqlite3_column_int64(q, 0);
+    w->start_ms = sqlite3_column_int64(q, 1);
+    w->end_ms = sqlite3_column_int64(q, 2);
+    w->line_count = sqlite3_column_int64(q, 3);
+    w->attempts = sqlite3_column_int(q, 4);
+    column_text(q, 5, w->service, sizeof w->service);
+    sqlite3_reset(q);
+    q = stmt(&s->bg, ST_SERVICE_CONTEXT);
+    if (q) {
+        sqlite3_bind_int64(q, 1, w->service_id);
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+            w->context = strdup((const char *)sqlite3_column_text(q, 0));
+        sqlite3_reset(q);
+    }
+    if ((rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+        window_work_free(w);
+        return fail_bg(s, err, errlen, "claim", rc);
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+static void bind_text_or_null(sqlite3_stmt *q, int col, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(q, col, v, -1, SQLITE_STATIC);
+}
+
+static void bind_i64_or_null(sqlite3_stmt *q, int col, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(q, col, v);
+}
+
+static void bind_meta(sqlite3_stmt *q, int first, const analysis_meta *m)
+{
+    if (!m)
+        return;
+    bind_text_or_null(q, first, m->analyzer);
+    bind_text_or_null(q, first + 1, m->model);
+    bind_i64_or_null(q, first + 2, m->prompt_tokens);
+    bind_i64_or_null(q, first + 3, m->completion_tokens);
+    bind_i64_or_null(q, first + 4, m->latency_ms);
+}
+
+static int save_prompt(store *s, const window_work *w, const analysis_meta *m)
+{
+    if (!m || !m->system_prompt || !m->user_prompt)
+        return SQLITE_OK;
+    sqlite3_stmt *q = stmt(&s->bg, ST_PROMPT_SAVE);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, w->id);
+    sqlite3_bind_text(q, 2, m->system_prompt, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, m->user_prompt, -1, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+}
+
+store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,
+                             char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "finish", rc);
+    int64_t now = time_now_ms();
+    const json_t *list = json_object_get(verdict, "anomalies");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        sqlite3_stmt *q = stmt(&s->bg, ST_ANOMALY_INSERT);
+        if (!q)
+            return fail_bg(s, err, errlen, "finish", SQLITE_ERROR);
+        const char *sev = json_string_value(json_object_get(a, "severity"));
+        char *evidence = json_dumps(json_object_get(a, "evidence"), JSON_COMPACT);
+        sqlite3_bind_int64(q, 1, w->id);
+        sqlite3_bind_int64(q, 2, w->service_id);
+        sqlite3_bind_int64(q, 3, w->start_ms);
+        sqlite3_bind_int64(q, 4, w->end_ms);
+        bind_text_or_null(q, 5, sev);
+        sqlite3_bind_int(q, 6, !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1);
+        bind_text_or_null(q, 7, json_string_value(json_object_get(a, "type")));
+        bind_text_or_null(q, 8, json_string_value(json_object_get(a, "summary")));
+        bind_text_or_null(q, 9, evidence ? evidence : "[]");
+        bind_text_or_null(q, 10, json_string_value(json_object_get(a, "recommended_action")));
+        sqlite3_bind_int64(q, 11, now);
+        rc = sqlite3_step(q);
+        sqlite3_reset(q); /* evidence is bound static: unbind before freeing */
+        free(evidence);
+        if (rc != SQLITE_DONE)
+            return fail_bg(s, err, errlen, "store anomaly", rc);
+    }
+    sqlite3_stmt *q = stmt(&s->bg, ST_FINISH);
+    if (!q)
+        return fail_bg(s, err, errlen, "finish", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, w->id);
+    bind_text_or_null(q, 2, json_string_value(json_object_get(verdict, "health")));
+    sqlite3_bind_int64(q, 3, (int64_t)json_array_size(list));
+    bind_meta(q, 4, m);
+    sqlite3_bind_int64(q, 9, now);
+    if ((rc = sqlite3_step(q)) != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "finish", rc);
+    if (sqlite3_changes(s->bg.db) != 1) {
+        sqlite3_exec(s->bg.db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_unlock(&s->bg_mu);
+        snprintf(err, errlen, "window %lld is no longer being analysed", (long long)w->id);
+        return STORE_NOTFOUND;
+    }
+    if ((rc = save_prompt(s, w, m)) != SQLITE_OK || (rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        return fail_bg(s, err, errlen, "finish", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_window_fail(store *s, const window_work *w, const char *reason, int64_t next_attempt_ms,
+                           const analysis_meta *m, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "fail", rc);
+    sqlite3_stmt *q = stmt(&s->bg, ST_FAIL);
+    if (!q)
+        return fail_bg(s, err, errlen, "fail", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, w->id);
+    sqlite3_bind_text(q, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, next_attempt_ms);
+    bind_meta(q, 4, m);
+    if ((rc = sqlite3_step(q)) != SQLITE_DONE || (rc = save_prompt(s, w, m)) != SQLITE_OK ||
+        (rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        return fail_bg(s, err, errlen, "fail", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_window_release(store *s, const window_work *w, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    sqlite3_stmt *q = stmt(&s->bg, ST_RELEASE);
+    int rc = SQLITE_ERROR;
+    if (q) {
+        sqlite3_bind_int64(q, 1, w->id);
+        rc = sqlite3_step(q);
+    }
+    if (rc != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "release", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+/* ---- analysis: reads ------------------------------------------------------- */
+
+/* Runs fn over the rows of a reader statement; fn returns 0 to go on. */
+typedef int (*row_fn)(sqlite3_stmt *q, void *arg);
+
+static store_rc read_rows(store *s, enum stmt_id id, void (*bind)(sqlite3_stmt *, const void *), const void *barg,
+                          row_fn fn, void *arg, char *err, size_t errlen)
+{
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc out = STORE_OK;
+    sqlite3_stmt *q = stmt(c, id);
+    if (!q) {
+        set_err(err, errlen, "prepare", c->db);
+        out = STORE_ERROR;
+    } else {
+        if (bind)
+            bind(q, barg);
+        int rc;
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+            if (fn(q, arg))
+                break;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            set_err(err, errlen, "read", c->db);
+            out = rc_of(rc) == STORE_OK ? STORE_ERROR : rc_of(rc);
+        }
+        sqlite3_reset(q);
+    }
+    reader_put(s, c);
+    return out;
+}
+
+store_rc store_windows_count(store *s, const char *status, int64_t *n, char *err, size_t errlen)
+{
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res = STORE_ERROR;
+    sqlite3_stmt *q = stmt(c, ST_COUNT_STATUS);
+    if (q) {
+        if (status)
+            sqlite3_bind_text(q, 1, status, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            *n = sqlite3_column_int64(q, 0);
+            res = STORE_OK;
+        }
+        sqlite3_reset(q);
+    }
+    if (res != STORE_OK)
+        set_err(err, errlen, "count windows", c->db);
+    reader_put(s, c);
+    return res;
+}
+
+typedef struct lines_acc {
+    window_line *v;
+    size_t n, cap;
+    int oom;
+} lines_acc;
+
+static int line_row(sqlite3_stmt *q, void *arg)
+{
+    lines_acc *a = arg;
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 256;
+        window_line *nv = realloc(a->v, ncap * sizeof *nv);
+        if (!nv) {
+            a->oom = 1;
+            return 1;
+        }
+        a->v = nv;
+        a->cap = ncap;
+    }
+    window_line *l = &a->v[a->n];
+    l->ts_ms = sqlite3_column_int64(q, 0);
+    const unsigned char *lv = sqlite3_column_text(q, 1);
+    l->level = lv ? strdup((const char *)lv) : NULL;
+    const unsigned char *msg = sqlite3_column_text(q, 2);
+    l->message = strdup(msg ? (const char *)msg : "");
+    if (!l->message || (lv && !l->level)) {
+        free(l->level);
+        free(l->message);
+        a->oom = 1;
+        return 1;
+    }
+    a->n++;
+    return 0;
+}
+
+typedef struct lines_bind {
+    int64_t window_id;
+    size_t max;
+} lines_bind;
+
+static void bind_lines(sqlite3_stmt *q, const void *p)
+{
+    const lines_bind *b = p;
+    sqlite3_bind_int64(q, 1, b->window_id);
+    sqlite3_bind_int64(q, 2, (int64_t)b->max);
+}
+
+store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
+                            size_t errlen)
+{
+    lines_acc a = {0};
+    lines_bind b = {window_id, max};
+    store_rc rc = read_rows(s, ST_LINES, bind_lines, &b, line_row, &a, err, errlen);
+    if (rc == STORE_OK && a.oom) {
+        snprintf(err, errlen, "out of memory reading window lines");
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK) {
+        window_lines_free(a.v, a.n);
+        *lines = NULL;
+        *n = 0;
+        return rc;
+    }
+    *lines = a.v;
+    *n = a.n;
+    return STORE_OK;
+}
+
+void window_lines_free(window_line *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(lines[i].level);
+        free(lines[i].message);
+    }
+    free(lines);
+}
+
+static json_t *json_time(int64_t ms)
+{
+    char buf[40];
+    return json_string(time_format_rfc3339(ms, buf, sizeof buf));
+}
+
+typedef struct anomalies_acc {
+    json_t *arr;
+    int limit;          /* rows wanted; one more tells that more follow */
+    int64_t last_start, last_id;
+    int more;
+} anomalies_acc;
+
+static int anomaly_row(sqlite3_stmt *q, void *arg)
+{
+    anomalies_acc *a = arg;
+    if (a->limit >= 0 && (int)json_array_size(a->arr) == a->limit) {
+        a->more = 1;
+        return 1;
+    }
+    json_t *ev = json_loads((const char *)sqlite3_column_text(q, 8), 0, NULL);
+    json_t *o = json_pack("{s:I, s:I, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:s, s:o}", "id",
+                          (json_int_t)sqlite3_column_int64(q, 0), "window_id", (json_int_t)sqlite3_column_int64(q, 1),
+                          "service", (const char *)sqlite3_column_text(q, 2), "window_start",
+                          json_time(sqlite3_column_int64(q, 3)), "window_end", json_time(sqlite3_column_int64(q, 4)),
+                          "severity", (const char *)sqlite3_column_text(q, 5), "type",
+                          (const char *)sqlite3_column_text(q, 6), "summary", (const char *)sqlite3_column_text(q, 7),
+                          "evidence", ev ? ev : json_array(), "recommended_action",
+                          (const char *)sqlite3_column_text(q, 9), "created_at",
+                          json_time(sqlite3_column_int64(q, 10)));
+    if (o)
+        json_array_append_new(a->arr, o);
+    a->last_start = sqlite3_column_int64(q, 3);
+    a->last_id = sqlite3_column_int64(q, 0);
+    return 0;
+}
+
+static void bind_anomaly_query(sqlite3_stmt *q, const void *p)
+{
+    const anomaly_query *aq = p;
+    if (aq->has_since)
+        sqlite3_bind_int64(q, 1, aq->since_ms);
+    if (aq->has_until)
+        sqlite3_bind_int64(q, 2, aq->until_ms);
+    sqlite3_bind_int(q, 3, aq->min_severity);
+    if (aq->type)
+        sqlite3_bind_text(q, 4, aq->type, -1, SQLITE_STATIC);
+    if (aq->has_cursor) {
+        sqlite3_bind_int64(q, 5, aq->cursor_start);
+        sqlite3_bind_int64(q, 6, aq->cursor_id);
+    }
+    sqlite3_bind_int(q, 7, aq->limit + 1);
+    if (aq->service)
+        sqlite3_bind_text(q, 8, aq->service, -1, SQLITE_STATIC);
+}
+
+store_rc store_anomalies_list(store *s, const anomaly_query *aq, json_t **out, char *next_cursor, size_t curlen,
+                              char *err, size_t errlen)
+{
+    anomalies_acc a = {.arr = json_array(), .limit = aq->limit};
+    next_cursor[0] = '\0';
+    store_rc rc = read_rows(s, aq->service ? ST_ANOMALIES_SERVICE : ST_ANOMALIES_ALL, bind_anomaly_query, aq,
+                            anomaly_row, &a, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(a.arr);
+        return rc;
+    }
+    if (a.more)
+        snprintf(next_cursor, curlen, "%lld:%lld", (long long)a.last_start, (long long)a.last_id);
+    *out = a.arr;
+    return STORE_OK;
+}
+
+static void bind_id(sqlite3_stmt *q, const void *p)
+{
+    sqlite3_bind_int64(q, 1, *(const int64_t *)p);
+}
+
+store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char *err, size_t errlen)
+{
+    anomalies_acc a = {.arr = json_array(), .limit = -1};
+    store_rc rc = read_rows(s, ST_ANOMALIES_WINDOW, bind_id, &window_id, anomaly_row, &a, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(a.arr);
+        return rc;
+    }
+    *out = a.arr;
+    return STORE_OK;
+}
+
+static int prompt_row(sqlite3_stmt *q, void *arg)
+{
+    *(json_t **)arg = json_pack("{s:s, s:s}", "system", (const char *)sqlite3_column_text(q, 0), "user",
+                                (const char *)sqlite3_column_text(q, 1));
+    return 1;
+}
+
+store_rc store_window_prompt(store *s, int64_t window_id, json_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    store_rc rc = read_rows(s, ST_PROMPT_GET, bind_id, &window_id, prompt_row, out, err, errlen);
+    return rc == STORE_OK && !*out ? STORE_NOTFOUND : rc;
+}
+
+static json_t *json_text_or_null(sqlite3_stmt *q, int col)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+static int service_row(sqlite3_stmt *q, void *arg)
+{
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", (const char *)sqlite3_column_text(q, 0),
+                          "context", json_text_or_null(q, 1), "context_source", json_text_or_null(q, 2), "watermark",
+                          sqlite3_column_type(q, 3) == SQLITE_NULL ? json_null() : json_time(sqlite3_column_int64(q, 3)),
+                          "last_seen", json_time(sqlite3_column_int64(q, 4)), "created_at",
+                          json_time(sqlite3_column_int64(q, 5)));
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    store_rc rc = read_rows(s, ST_SERVICES, NULL, NULL, service_row, arr, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return STORE_OK;
+}
+
+static void bind_name(sqlite3_stmt *q, const void *p)
+{
+    sqlite3_bind_text(q, 1, p, -1, SQLITE_STATIC);
+}
+
+store_rc store_service_set_context(store *s, const char *name, const char *context, const char *source,
+                                   json_t **service, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    sqlite3_stmt *q = stmt(&s->bg, ST_CONTEXT_SET);
+    int rc = SQLITE_ERROR;
+    if (q) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, time_now_ms());
+        bind_text_or_null(q, 3, context);
+        sqlite3_bind_text(q, 4, source, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+    }
+    if (rc != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "set context", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    if (!service)
+        return STORE_OK;
+    json_t *arr = json_array();
+    store_rc r = read_rows(s, ST_SERVICE_GET, bind_name, name, service_row, arr, err, errlen);
+    *service = r == STORE_OK ? json_incref(json_array_get(arr, 0)) : NULL;
+    json_decref(arr);
+    return r;
 }

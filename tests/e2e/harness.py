@@ -186,3 +186,77 @@ class ServerTest(unittest.TestCase):
 
 def ndjson(rows):
     return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+FAKE_LLM_BIN = os.environ.get("FAKE_LLM_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tests", "fake", "fake_llm")
+
+
+class FakeLLM:
+    """The fake OpenAI-compatible server of tests/fake, scripted per test."""
+
+    def __init__(self, port=0):
+        self.port = port
+        self.proc = None
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen([FAKE_LLM_BIN, "--port", str(self.port)], stderr=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.proc.stderr.readline().decode()
+            m = re.search(r"listening on [^ ]+:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+                return self
+            if not line and self.proc.poll() is not None:
+                break
+        raise RuntimeError("fake_llm did not start")
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/v1" % self.port
+
+    def _call(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request(method, path, body=json.dumps(body) if body is not None else None,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            if r.status >= 300:
+                raise AssertionError("fake_llm %s %s: %d %s" % (method, path, r.status, data[:300]))
+            return json.loads(data) if data else None
+        finally:
+            c.close()
+
+    def script(self, steps, then="good"):
+        self._call("POST", "/_script", {"steps": steps, "then": then})
+
+    def requests(self):
+        return self._call("GET", "/_requests")
+
+    def chat_count(self):
+        return self._call("GET", "/_stats")["chat_requests"]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(pred, timeout=20, interval=0.1, what="condition"):
+    """Polls pred() until it returns a truthy value; returns it or fails."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))

@@ -25,8 +25,9 @@ class CliTest(unittest.TestCase):
         for _ in range(2):
             code, out, err = run_cli(["migrate", "--db", db])
             self.assertEqual(code, 0, err)
-            self.assertIn("schema version 1", out)
-        self.assertEqual(db_rows(db, "SELECT version, name FROM schema_version"), [(1, "001_init.sql")])
+            self.assertIn("schema version 2", out)
+        self.assertEqual(db_rows(db, "SELECT version, name FROM schema_version"),
+                         [(1, "001_init.sql"), (2, "002_analysis.sql")])
         self.assertEqual(db_rows(db, "PRAGMA journal_mode"), [("wal",)])
 
     def test_newer_database_is_refused(self):

@@ -1,0 +1,47 @@
+/**
+ * @file analyzer.h
+ * @brief Analysis workers: closed windows in, anomalies and health out.
+ *
+ * Each worker claims a closed window (or a failed one due for retry), builds
+ * its prompt from the window's lines and the service's context, asks the
+ * model, validates the answer, and records the result or the failure, all
+ * through the store. The window scheduler (a thread of this module) closes
+ * windows that are due and wakes the workers.
+ */
+#ifndef ANOMALOG_ANALYZER_H
+#define ANOMALOG_ANALYZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anomalog/config.h"
+#include "anomalog/store.h"
+
+typedef struct analyzer analyzer;
+
+typedef enum analysis_outcome {
+    ANALYSIS_NONE = 0,     /**< nothing to do */
+    ANALYSIS_ANALYZED,
+    ANALYSIS_FAILED,
+    ANALYSIS_INTERRUPTED   /**< stopped by shutdown; the window went back to closed */
+} analysis_outcome;
+
+/**
+ * Starts cfg->workers analysis threads and the window scheduler (ticking every
+ * tick_ms; 0 for none). Windows left 'analyzing' by a crash are put back first.
+ */
+analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, char *err, size_t errlen);
+
+/** Wakes the workers (windows were closed). */
+void analyzer_wake(analyzer *a);
+
+/** Stops the scheduler and the workers (a model call in progress is cancelled). Accepts NULL. */
+void analyzer_stop(analyzer *a);
+
+/**
+ * Analyses one claimable window on the calling thread (replay, tests).
+ * @param retry_failed  also take failed windows due for retry
+ */
+analysis_outcome analyzer_run_one(store *st, const config *cfg, int retry_failed);
+
+#endif

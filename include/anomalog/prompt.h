@@ -1,0 +1,47 @@
+/**
+ * @file prompt.h
+ * @brief The prompt of one window: system prompt, schema, service context,
+ *        and the window's lines delimited as data.
+ *
+ * Log text is attacker-controlled. The lines go between two marker lines
+ * carrying a random nonce drawn per prompt (from getrandom), which log text
+ * cannot predict; the system prompt tells the model that everything between
+ * the markers is data, never instructions, and any marker-looking text inside
+ * is part of the data. Each line is prefixed with its index so the model can
+ * quote evidence exactly.
+ */
+#ifndef ANOMALOG_PROMPT_H
+#define ANOMALOG_PROMPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct prompt_line {
+    int64_t ts_ms;
+    const char *level;     /**< may be NULL */
+    const char *message;   /**< may contain newlines (stack traces) */
+} prompt_line;
+
+typedef struct prompt_input {
+    const char *service;
+    const char *context;        /**< what normal looks like for the service, or NULL */
+    int64_t start_ms, end_ms;
+    const prompt_line *lines;
+    size_t n_lines;             /**< lines given (already capped) */
+    size_t total_lines;         /**< lines in the window; > n_lines when capped */
+    size_t max_bytes;           /**< cap of the user message; lines past it are left out and counted */
+} prompt_input;
+
+typedef struct prompt {
+    char *system;   /**< malloc'd */
+    char *user;     /**< malloc'd */
+    char nonce[33]; /**< hex nonce of the data markers */
+    size_t lines_included;
+} prompt;
+
+/** Builds the prompt. @return 0, or -1 when out of memory. */
+int prompt_build(const prompt_input *in, prompt *out);
+
+void prompt_free(prompt *p);
+
+#endif

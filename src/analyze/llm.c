@@ -1,0 +1,656 @@
+/*
+ * llm.c — the chat-completions client (Ollama, llama.cpp server, vLLM,
+ * OpenAI and anything else that speaks the OpenAI API) on libcurl.
+ *
+ * Purpose: llm_chat() sends one system and one user message to
+ * POST {base_url}/chat/completions and returns the assistant's content with
+ * the token counts. The request body is built with jansson: model,
+ * temperature, the two messages, "stream": false and, depending on the
+ * format, a response_format asking for JSON (json_schema with the verdict
+ * schema in strict mode, json_object, or none). Only this module and the
+ * notifiers include curl.h.
+ *
+ * Retries: connection failures, timeouts, broken transfers, 408, 429 and
+ * 5xx are retried up to o->retries times. Between attempts the wait is full
+ * jitter, uniform in [0, min(backoff_max, backoff_base * 2^attempt)]; after
+ * a 429 or 503 carrying Retry-After (seconds or an HTTP date, which curl
+ * turns into seconds) it is max(Retry-After, jitter), capped at backoff_max.
+ * Any other 4xx is LLM_REJECTED at once (bad key, unknown model), a 2xx
+ * that is not a chat-completions envelope is LLM_BAD_RESPONSE (the caller
+ * decides whether to ask again), and redirects are not followed.
+ *
+ * Threads: any number of threads may call llm_chat() at once: each call has
+ * its own easy handle, buffers and result, and the jitter comes from a
+ * per-thread xorshift generator seeded from getrandom() (or the clock and
+ * the thread's address when that fails). llm_global_init() must have run
+ * before the first thread starts.
+ *
+ * Cancellation: when o->cancel is set, a backoff wait ends within
+ * LLM_SLEEP_STEP_MS and a transfer within curl's progress interval (the
+ * progress callback aborts it); the call returns LLM_CANCELLED.
+ *
+ * Invariants: every path through llm_chat() fills *out (content only on
+ * LLM_OK) and frees everything else at its single exit. The API key goes
+ * into one header and nowhere else: no error text, log line or result holds
+ * it, and its header buffer is wiped before it is freed.
+ *
+ * Limits: the response body is capped at o->max_response bytes (after
+ * content decoding); a longer one aborts the transfer and is a bad
+ * response. Error texts quote at most LLM_BODY_QUOTE bytes of the server's
+ * answer (its error.message when it is JSON), cleaned to printable UTF-8.
+ */
+#include "anomalog/llm.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "anomalog/timeutil.h"
+
+#define LLM_SLEEP_STEP_MS 20
+#define LLM_BODY_QUOTE 200
+#define LLM_URL_MAX 2048
+#define LLM_KEY_MAX 4096
+
+#ifndef ANOMALOG_VERSION
+#define ANOMALOG_VERSION "dev"
+#endif
+
+/* ---- randomness ------------------------------------------------------------ */
+
+static _Thread_local uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+    if (rng_state == 0) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || seed == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            seed = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+                   ((uint64_t)(uintptr_t)&rng_state * UINT64_C(0x9e3779b97f4a7c15));
+            if (seed == 0)
+                seed = UINT64_C(0x2545f4914f6cdd1d);
+        }
+        rng_state = seed;
+    }
+    /* xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * UINT64_C(0x2545f4914f6cdd1d);
+}
+
+/* Uniform in [0, max] (modulo bias is irrelevant for a backoff). */
+static int64_t rng_upto(int64_t max)
+{
+    if (max <= 0)
+        return 0;
+    return (int64_t)(rng_next() % ((uint64_t)max + 1));
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static void set_err(llm_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(llm_result *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    /* a cut may have split a character */
+    size_t n = strlen(r->error);
+    if (n == sizeof r->error - 1) {
+        while (n > 0 && ((unsigned char)r->error[n - 1] & 0xC0) == 0x80)
+            n--;
+        if (n > 0 && ((unsigned char)r->error[n - 1] & 0xC0) == 0xC0)
+            n--;
+        r->error[n] = '\0';
+    }
+}
+
+static int cancelled(const llm_opts *o)
+{
+    return o->cancel && atomic_load(o->cancel);
+}
+
+/*
+ * A quotable copy of s[0..len): at most max bytes, whitespace runs folded to
+ * one space, other control bytes and non-ASCII bytes replaced by '?' (so the
+ * result is printable ASCII whatever the server sent).
+ */
+static void quote(char *dst, size_t dstlen, const char *s, size_t len, size_t max)
+{
+    size_t o = 0;
+    int space = 0;
+    for (size_t i = 0; i < len && i < max && o + 1 < dstlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            space = o > 0;
+            continue;
+        }
+        if (space && o + 2 < dstlen)
+            dst[o++] = ' ';
+        space = 0;
+        dst[o++] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
+    }
+    dst[o] = '\0';
+}
+
+/* ---- response buffer ------------------------------------------------------------ */
+
+typedef struct body_buf {
+    char *p;
+    size_t len, cap, max;
+    int too_big;
+} body_buf;
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    body_buf *b = userp;
+    size_t n = size * nmemb;
+    if (n > b->max - b->len) {
+        b->too_big = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 16384;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        if (ncap > b->max + 1)
+            ncap = b->max + 1;
+        char *np = realloc(b->p, ncap);
+        if (!np)
+            return 0;
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return n;
+}
+
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return cancelled(userp) ? 1 : 0;
+}
+
+/* ---- request ------------------------------------------------------------------ */
+
+/*
+ * The request body as compact JSON into *text (malloc'd). @return LLM_OK, or
+ * LLM_REJECTED (a message is not valid UTF-8) / LLM_UNAVAILABLE (out of
+ * memory) with r->error set and *text NULL.
+ */
+static llm_rc request_body(const llm_opts *o, const char *system, const char *user, const json_t *schema, llm_result *r,
+                           char **text)
+{
+    llm_rc rc = LLM_UNAVAILABLE;
+    json_t *body = json_object(), *messages = json_array(), *sys = json_object(), *usr = json_object();
+    json_t *rf = NULL;
+    int failed;
+
+    *text = NULL;
+    if (!body || !messages || !sys || !usr) {
+        set_err(r, "out of memory building the request");
+        goto out;
+    }
+    json_t *sys_text = json_string(system), *usr_text = json_string(user);
+    if (!sys_text || !usr_text) {
+        json_decref(sys_text);
+        json_decref(usr_text);
+        set_err(r, "the %s message is not valid UTF-8", !sys_text ? "system" : "user");
+        rc = LLM_REJECTED;
+        goto out;
+    }
+    /* each _set_new / _append_new steals its value, even when it fails */
+    failed = json_object_set_new(sys, "role", json_string("system"));
+    failed |= json_object_set_new(sys, "content", sys_text);
+    failed |= json_object_set_new(usr, "role", json_string("user"));
+    failed |= json_object_set_new(usr, "content", usr_text);
+    failed |= json_array_append_new(messages, sys);
+    failed |= json_array_append_new(messages, usr);
+    sys = usr = NULL;
+    failed |= json_object_set_new(body, "model", json_string(o->model));
+    failed |= json_object_set_new(body, "temperature", json_real(o->temperature));
+    failed |= json_object_set_new(body, "messages", messages);
+    messages = NULL;
+    failed |= json_object_set_new(body, "stream", json_false());
+
+    switch (o->format) {
+    case LLM_FORMAT_JSON_SCHEMA:
+        if (schema) {
+            /* json_deep_copy: the schema is borrowed and may be shared between threads */
+            rf = json_pack("{s:s, s:{s:s, s:b, s:o}}", "type", "json_schema", "json_schema", "name", "window_verdict",
+                           "strict", 1, "schema", json_deep_copy(schema));
+            break;
+        }
+        /* no schema to send: ask for a JSON object instead */
+        /* fall through */
+    case LLM_FORMAT_JSON_OBJECT:
+        rf = json_pack("{s:s}", "type", "json_object");
+        break;
+    case LLM_FORMAT_NONE:
+        break;
+    }
+    if (o->format != LLM_FORMAT_NONE)
+        failed |= json_object_set_new(body, "response_format", rf); /* steals rf */
+    if (failed) {
+        set_err(r, "out of memory building the request");
+        goto out;
+    }
+    if (!(*text = json_dumps(body, JSON_COMPACT))) {
+        set_err(r, "out of memory building the request");
+        goto out;
+    }
+    rc = LLM_OK;
+out:
+    json_decref(body);
+    json_decref(messages);
+    json_decref(sys);
+    json_decref(usr);
+    return rc;
+}
+
+/* ---- answer --------------------------------------------------------------------- */
+
+/* Error text of a non-2xx answer: error.message (or similar) when JSON, else the body's start. */
+static void http_error(llm_result *r, int status, const body_buf *b)
+{
+    char q[LLM_BODY_QUOTE + 1] = "";
+    json_t *root = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
+    const char *msg = NULL;
+    if (json_is_object(root)) {
+        json_t *e = json_object_get(root, "error");
+        if (json_is_object(e))
+            msg = json_string_value(json_object_get(e, "message"));
+        else if (json_is_string(e))
+            msg = json_string_value(e);
+        if (!msg)
+            msg = json_string_value(json_object_get(root, "message"));
+        if (!msg)
+            msg = json_string_value(json_object_get(root, "detail"));
+    }
+    if (msg)
+        quote(q, sizeof q, msg, strlen(msg), LLM_BODY_QUOTE);
+    else if (b->len)
+        quote(q, sizeof q, b->p, b->len, LLM_BODY_QUOTE);
+    json_decref(root);
+    set_err(r, "HTTP %d from the model server%s%s", status, q[0] ? ": " : "", q);
+}
+
+/* Reads a 2xx chat-completions envelope into r: LLM_OK or LLM_BAD_RESPONSE. */
+static llm_rc parse_envelope(const body_buf *b, llm_result *r)
+{
+    llm_rc rc = LLM_BAD_RESPONSE;
+    json_error_t je;
+    char q[64];
+    json_t *root = json_loadb(b->p ? b->p : "", b->len, 0, &je);
+
+    if (!json_is_object(root)) {
+        quote(q, sizeof q, b->p ? b->p : "", b->len, 40);
+        set_err(r, "the answer is not a JSON object (%s): \"%s\"", root ? "other JSON" : je.text, q);
+        goto out;
+    }
+    json_t *usage = json_object_get(root, "usage");
+    json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
+    r->prompt_tokens = json_is_integer(pt) ? (long)json_integer_value(pt) : -1;
+    r->completion_tokens = json_is_integer(ct) ? (long)json_integer_value(ct) : -1;
+
+    json_t *choices = json_object_get(root, "choices");
+    json_t *msg = json_object_get(json_array_get(choices, 0), "message");
+    json_t *content = json_object_get(msg, "content");
+    if (json_is_string(content)) {
+        if (!(r->content = strdup(json_string_value(content)))) {
+            set_err(r, "out of memory copying the answer");
+            goto out;
+        }
+        rc = LLM_OK;
+        goto out;
+    }
+    if (!json_is_object(msg)) {
+        json_t *e = json_object_get(root, "error");
+        const char *em = json_is_object(e) ? json_string_value(json_object_get(e, "message")) : json_string_value(e);
+        if (em) {
+            quote(q, sizeof q, em, strlen(em), sizeof q - 1);
+            set_err(r, "the model server answered with an error: %s", q);
+        } else {
+            set_err(r, "the answer has no choices[0].message");
+        }
+    } else if (json_object_get(msg, "tool_calls") && !json_is_null(json_object_get(msg, "tool_calls"))) {
+        set_err(r, "choices[0].message.content is %s: the model answered with tool_calls instead",
+                content ? "null" : "missing");
+    } else if (json_is_string(json_object_get(msg, "reasoning")) ||
+               json_is_string(json_object_get(msg, "reasoning_content"))) {
+        set_err(r, "choices[0].message.content is %s: the model only produced reasoning (out of tokens?)",
+                content ? "null" : "missing");
+    } else {
+        set_err(r, "choices[0].message.content is %s", content ? "not a string" : "missing");
+    }
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- attempts ---------------------------------------------------------------------- */
+
+typedef enum attempt_kind { ATTEMPT_DONE, ATTEMPT_RETRY } attempt_kind;
+
+static int curl_retryable(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST: /* a compose service whose name is not up yet */
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Sleeps ms in small steps; 1 when cancelled meanwhile. */
+static int sleep_cancellable(const llm_opts *o, int64_t ms)
+{
+    int64_t end = time_mono_ms() + ms;
+    for (;;) {
+        if (cancelled(o))
+            return 1;
+        int64_t left = end - time_mono_ms();
+        if (left <= 0)
+            return 0;
+        if (left > LLM_SLEEP_STEP_MS)
+            left = LLM_SLEEP_STEP_MS;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* The wait before attempt `attempt + 1`. */
+static int64_t backoff_ms(const llm_opts *o, int attempt, int status, long retry_after_s)
+{
+    int64_t max = o->backoff_max_ms > 0 ? o->backoff_max_ms : 0;
+    int64_t cap = o->backoff_base_ms > 0 ? o->backoff_base_ms : 0;
+    for (int i = 0; i < attempt && cap < max; i++)
+        cap *= 2;
+    if (cap > max)
+        cap = max;
+    int64_t wait = rng_upto(cap);
+    if ((status == 429 || status == 503) && retry_after_s > 0) {
+        int64_t ra = retry_after_s > INT64_MAX / 1000 ? INT64_MAX : (int64_t)retry_after_s * 1000;
+        if (ra > wait)
+            wait = ra;
+        if (wait > max)
+            wait = max;
+    }
+    return wait;
+}
+
+/* Sets the options that stay the same for every attempt. */
+static CURLcode setup_handle(CURL *h, const llm_opts *o, const char *url, const char *body, struct curl_slist *hdrs,
+                             body_buf *resp, char *curl_err)
+{
+    CURLcode c = CURLE_OK;
+#define SETOPT(opt, val)                                                                                               \
+    do {                                                                                                               \
+        if (c == CURLE_OK)                                                                                             \
+            c = curl_easy_setopt(h, opt, val);                                                                         \
+    } while (0)
+    SETOPT(CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SETOPT(CURLOPT_POST, 1L);
+    SETOPT(CURLOPT_POSTFIELDS, body);
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    SETOPT(CURLOPT_HTTPHEADER, hdrs);
+    SETOPT(CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
+    SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, resp);
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(resp->max > (size_t)INT64_MAX ? INT64_MAX : resp->max));
+    SETOPT(CURLOPT_TIMEOUT_MS, (long)(o->timeout_ms > 0 ? o->timeout_ms : 0));
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 0));
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_NOPROGRESS, 0L);
+    SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(CURLOPT_XFERINFODATA, (void *)(uintptr_t)o);
+    SETOPT(CURLOPT_ERRORBUFFER, curl_err);
+#undef SETOPT
+    return c;
+}
+
+/*
+ * One HTTP attempt. Sets *rc and returns ATTEMPT_DONE when the call is over
+ * (success, bad answer, rejection, cancel), or ATTEMPT_RETRY with
+ * r->http_status and *retry_after_s set when a further attempt may help.
+ */
+static attempt_kind attempt(CURL *h, body_buf *resp, char *curl_err, llm_result *r, llm_rc *rc, long *retry_after_s)
+{
+    long status = 0;
+    int64_t t0 = time_mono_ms();
+
+    resp->len = 0;
+    resp->too_big = 0;
+    if (resp->p)
+        resp->p[0] = '\0';
+    curl_err[0] = '\0';
+    *retry_after_s = 0;
+    r->attempts++;
+
+    CURLcode c = curl_easy_perform(h);
+    r->latency_ms = time_mono_ms() - t0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    r->http_status = (int)status;
+
+    if (c == CURLE_ABORTED_BY_CALLBACK) {
+        set_err(r, "cancelled");
+        *rc = LLM_CANCELLED;
+        return ATTEMPT_DONE;
+    }
+    if (resp->too_big || c == CURLE_FILESIZE_EXCEEDED) {
+        set_err(r, "the answer is larger than %zu bytes", resp->max);
+        *rc = LLM_BAD_RESPONSE;
+        return ATTEMPT_DONE;
+    }
+    if (c != CURLE_OK) {
+        set_err(r, "%s: %s", curl_easy_strerror(c), curl_err[0] ? curl_err : "no detail");
+        if (curl_retryable(c)) {
+            *rc = LLM_UNAVAILABLE;
+            return ATTEMPT_RETRY;
+        }
+        /* a malformed URL, TLS trouble, out of memory...: retrying will not help */
+        *rc = c == CURLE_URL_MALFORMAT || c == CURLE_UNSUPPORTED_PROTOCOL ? LLM_REJECTED : LLM_UNAVAILABLE;
+        return ATTEMPT_DONE;
+    }
+    if (status >= 200 && status < 300) {
+        *rc = parse_envelope(resp, r);
+        return ATTEMPT_DONE;
+    }
+    http_error(r, (int)status, resp);
+    if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
+        curl_off_t ra = 0;
+        if ((status == 429 || status == 503) && curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            *retry_after_s = ra > (curl_off_t)LONG_MAX ? LONG_MAX : (long)ra;
+        *rc = LLM_UNAVAILABLE;
+        return ATTEMPT_RETRY;
+    }
+    /* other 4xx, and 1xx/3xx (redirects are not followed) */
+    *rc = LLM_REJECTED;
+    return ATTEMPT_DONE;
+}
+
+/* ---- public ------------------------------------------------------------------------ */
+
+void llm_global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void llm_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+void llm_opts_defaults(llm_opts *o)
+{
+    assert(o);
+    memset(o, 0, sizeof *o);
+    o->base_url = "http://localhost:11434/v1";
+    o->model = "llama3.2";
+    o->api_key = NULL;
+    o->timeout_ms = 120000;
+    o->connect_timeout_ms = 5000;
+    o->retries = 3;
+    o->backoff_base_ms = 1000;
+    o->backoff_max_ms = 30000;
+    o->format = LLM_FORMAT_JSON_SCHEMA;
+    o->temperature = 0.1;
+    o->max_response = (size_t)4 << 20;
+    o->cancel = NULL;
+}
+
+llm_rc llm_chat(const llm_opts *o, const char *system, const char *user, const json_t *schema, llm_result *out)
+{
+    llm_rc rc = LLM_REJECTED;
+    CURL *h = NULL;
+    struct curl_slist *hdrs = NULL, *tmp;
+    char *body = NULL, url[LLM_URL_MAX], curl_err[CURL_ERROR_SIZE];
+    char auth[LLM_KEY_MAX + 32];
+    body_buf resp = {NULL, 0, 0, 0, 0};
+    size_t base_len;
+    long retry_after_s;
+
+    assert(o && out);
+    memset(out, 0, sizeof *out);
+    out->prompt_tokens = out->completion_tokens = -1;
+    auth[0] = '\0';
+    resp.max = o->max_response ? o->max_response : ((size_t)4 << 20);
+    if (resp.max > SIZE_MAX / 2)
+        resp.max = SIZE_MAX / 2;
+
+    if (!o->base_url || !o->base_url[0]) {
+        set_err(out, "no base URL given");
+        goto out;
+    }
+    if (!o->model || !o->model[0]) {
+        set_err(out, "no model given");
+        goto out;
+    }
+    if (!system || !user) {
+        set_err(out, "no %s message given", !system ? "system" : "user");
+        goto out;
+    }
+    if (!isfinite(o->temperature) || o->temperature < 0) {
+        set_err(out, "temperature must be a finite number >= 0");
+        goto out;
+    }
+    base_len = strlen(o->base_url);
+    while (base_len > 0 && o->base_url[base_len - 1] == '/')
+        base_len--;
+    if (base_len + sizeof "/chat/completions" > sizeof url) {
+        set_err(out, "base URL longer than %d bytes", LLM_URL_MAX - 32);
+        goto out;
+    }
+    memcpy(url, o->base_url, base_len);
+    memcpy(url + base_len, "/chat/completions", sizeof "/chat/completions");
+
+    if (o->api_key && o->api_key[0]) {
+        size_t klen = strlen(o->api_key);
+        if (klen > LLM_KEY_MAX) {
+            set_err(out, "API key longer than %d bytes", LLM_KEY_MAX);
+            goto out;
+        }
+        for (size_t i = 0; i < klen; i++) {
+            unsigned char ch = (unsigned char)o->api_key[i];
+            if (ch < 0x20 || ch == 0x7f) {
+                set_err(out, "API key contains a control character");
+                goto out;
+            }
+        }
+        memcpy(auth, "Authorization: Bearer ", 22);
+        memcpy(auth + 22, o->api_key, klen + 1);
+    }
+
+    if ((rc = request_body(o, system, user, schema, out, &body)) != LLM_OK)
+        goto out;
+    rc = LLM_UNAVAILABLE;
+    if (!(tmp = curl_slist_append(hdrs, "Content-Type: application/json")) || !(hdrs = tmp) ||
+        !(tmp = curl_slist_append(hdrs, "Accept: application/json")) || !(hdrs = tmp) ||
+        !(tmp = curl_slist_append(hdrs, "Expect:")) || !(hdrs = tmp) ||
+        (auth[0] && (!(tmp = curl_slist_append(hdrs, auth)) || !(hdrs = tmp)))) {
+        set_err(out, "out of memory building the request headers");
+        goto out;
+    }
+    if (!(h = curl_easy_init())) {
+        set_err(out, "cannot create a curl handle");
+        goto out;
+    }
+    curl_err[0] = '\0';
+    CURLcode c = setup_handle(h, o, url, body, hdrs, &resp, curl_err);
+    if (c != CURLE_OK) {
+        set_err(out, "curl setup failed: %s", curl_easy_strerror(c));
+        goto out;
+    }
+
+    for (int i = 0;; i++) {
+        if (cancelled(o)) {
+            set_err(out, "cancelled");
+            rc = LLM_CANCELLED;
+            goto out;
+        }
+        if (attempt(h, &resp, curl_err, out, &rc, &retry_after_s) == ATTEMPT_DONE)
+            goto out;
+        if (i >= o->retries) {
+            char last[sizeof out->error];
+            memcpy(last, out->error, sizeof last);
+            set_err(out, "%d attempt(s) failed, the last with %s", out->attempts, last);
+            goto out;
+        }
+        if (sleep_cancellable(o, backoff_ms(o, i, out->http_status, retry_after_s))) {
+            set_err(out, "cancelled");
+            rc = LLM_CANCELLED;
+            goto out;
+        }
+    }
+out:
+    if (rc != LLM_OK) {
+        free(out->content);
+        out->content = NULL;
+    }
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    explicit_bzero(auth, sizeof auth);
+    free(body);
+    free(resp.p);
+    return rc;
+}
+
+void llm_result_free(llm_result *r)
+{
+    if (!r)
+        return;
+    free(r->content);
+    r->content = NULL;
+}
