@@ -198,6 +198,34 @@ class AnalysisTest(ServerTest):
         self.assertEqual(srv.stop(), 0)
         self.assertEqual(db_rows(db, "SELECT status FROM windows ORDER BY start_ms"), [("analyzed",), ("closed",)])
 
+    def test_failed_window_survives_a_restart_and_is_retried(self):
+        db = os.path.join(self.dir, "anomalog.db")
+        self.llm.script([], then="garbage")
+        srv = self.serve("--retry-base", "3s")
+        srv.ingest(lines("api", T0, n_error=2))
+        srv.request("POST", "/windows/flush")
+        wid = self.only_window(srv)
+        wait_for(lambda: self.window(srv, wid)["status"] == "failed", what="failed")
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
+        self.assertEqual(db_rows(db, "SELECT status, health FROM windows"), [("failed", "unknown")])
+        self.llm.script([], then="good")
+        srv = self.serve("--retry-base", "3s")
+        w = self.analyzed(srv, wid, timeout=30)
+        self.assertEqual((w["health"], w["anomaly_count"]), ("degraded", 1))
+
+    def test_prompt_is_capped_by_max_lines_and_response_format_is_configurable(self):
+        srv = self.serve("--max-lines", "5", "--llm-response-format", "json_object")
+        srv.ingest(lines("api", T0, n_info=20))
+        srv.request("POST", "/windows/flush")
+        w = self.analyzed(srv, self.only_window(srv))
+        user = w["prompt"]["user"]
+        self.assertIn("GET /health 200 4ms", user)
+        self.assertNotIn("GET /health 200 5ms", user)
+        self.assertIn("5 of 20", user)
+        body = self.llm.requests()[-1]["body"]
+        self.assertEqual(body["response_format"], {"type": "json_object"})
+
     def test_windows_close_by_watermark_and_by_quiet_time(self):
         srv = self.serve("--grace", "2s")
         now = int(time.time())
