@@ -23,6 +23,7 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 #include "anomalog/llm.h"
+#include "anomalog/miner.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/store.h"
 #include "anomalog/writer.h"
@@ -35,6 +36,8 @@ static void usage(FILE *f)
             "  serve        run the service\n"
             "  replay FILE  run parsing, windowing and analysis over a file, print each window's findings\n"
             "               (--service NAME for lines without one; a temporary database unless --db is given)\n"
+            "  digest FILE  print the digest of each window of a file, as the model would be sent it\n"
+            "  templates FILE [--summary]  mine templates: each line's template id, or the templates by count\n"
             "  migrate      apply database migrations and exit\n"
             "  healthcheck  exit 0 when the service on --listen is ready (for container health checks)\n"
             "  version      print the version\n\n"
@@ -104,11 +107,12 @@ static const char *health_upper(const char *h)
  * unless --db/ANOMALOG_DB names one), closes every window, analyses them all
  * on this thread without notifying anyone, and prints each window's findings.
  */
-static int cmd_replay(config *cfg, const char *file, const char *service)
+static int cmd_replay(config *cfg, const char *file, const char *service, int digest_only)
 {
     char err[1024], tmpdir[] = "/tmp/anomalog-replay-XXXXXX";
     int rc = 1;
     store *st = NULL;
+    analyzer *an = NULL;
     batch *b = NULL;
     json_t *arr = NULL;
     size_t len = 0;
@@ -149,10 +153,16 @@ static int cmd_replay(config *cfg, const char *file, const char *service)
         fprintf(stderr, "anomalog: replay: %s\n", err);
         goto out;
     }
-    fprintf(stderr, "anomalog: replay: %zu entries in %d window(s); analysing with %s\n", b->count, closed,
-            cfg->llm_url[0] && strcmp(cfg->llm_url, "none") ? cfg->llm_url : "no model");
-    while (analyzer_run_one(st, cfg, 0) != ANALYSIS_NONE)
-        ;
+    if (!(an = analyzer_start(st, cfg, 0, 0, err, sizeof err))) {
+        fprintf(stderr, "anomalog: %s: %s\n", digest_only ? "digest" : "replay", err);
+        goto out;
+    }
+    if (!digest_only) {
+        fprintf(stderr, "anomalog: replay: %zu entries in %d window(s); analysing with %s\n", b->count, closed,
+                cfg->llm_url[0] && strcmp(cfg->llm_url, "none") ? cfg->llm_url : "the baseline only (no model)");
+        while (analyzer_run_one(an, 0) != ANALYSIS_NONE)
+            ;
+    }
 
     /* print oldest first: page through the newest-first listing and reverse */
     window_query q = {.limit = 1000};
@@ -177,24 +187,35 @@ static int cmd_replay(config *cfg, const char *file, const char *service)
     long total = 0, critical = 0, failed = 0;
     for (size_t k = json_array_size(arr); k-- > 0;) {
         window_info w;
-        json_t *an = NULL;
+        json_t *an_list = NULL;
         int64_t id = json_integer_value(json_object_get(json_array_get(arr, k), "id"));
         if (store_window_get(st, id, &w, err, sizeof err) != STORE_OK ||
-            store_window_anomalies(st, id, &an, err, sizeof err) != STORE_OK) {
+            store_window_anomalies(st, id, &an_list, err, sizeof err) != STORE_OK) {
             fprintf(stderr, "anomalog: replay: %s\n", err);
             goto out;
         }
         char s1[40], s2[40];
         printf("%s %s .. %s (%lld lines)\n", w.service, time_format_rfc3339(w.start_ms, s1, sizeof s1),
                time_format_rfc3339(w.end_ms, s2, sizeof s2), (long long)w.line_count);
-        printf("[%s] %zu anomaly(ies) detected\n", health_upper(w.health), json_array_size(an));
+        if (digest_only) {
+            char *text = analyzer_digest_text(an, id, err, sizeof err);
+            json_decref(an_list);
+            if (!text) {
+                fprintf(stderr, "anomalog: digest: %s\n", err);
+                goto out;
+            }
+            printf("%s\n", text);
+            free(text);
+            continue;
+        }
+        printf("[%s] %zu anomaly(ies) detected\n", health_upper(w.health), json_array_size(an_list));
         if (!strcmp(w.status, "failed")) {
             printf("  analysis failed: %s\n", w.error);
             failed++;
         }
         size_t j;
         json_t *x;
-        json_array_foreach(an, j, x)
+        json_array_foreach(an_list, j, x)
         {
             const char *sev = json_string_value(json_object_get(x, "severity"));
             printf("  [%s] %s: %s\n", sev, json_string_value(json_object_get(x, "type")),
@@ -202,13 +223,18 @@ static int cmd_replay(config *cfg, const char *file, const char *service)
             total++;
             critical += !strcmp(sev, "critical");
         }
-        json_decref(an);
+        json_decref(an_list);
+    }
+    if (digest_only) {
+        rc = 0;
+        goto out;
     }
     printf("summary: %zu window(s), %ld anomaly(ies), %ld critical, %ld window(s) not analysed\n",
            json_array_size(arr), total, critical, failed);
     rc = 0;
 out:
     json_decref(arr);
+    analyzer_stop(an);
     store_close(st);
     batch_free(b);
     free(body);
@@ -268,7 +294,7 @@ static int cmd_serve(const config *cfg)
         store_close(st);
         return 1;
     }
-    analyzer *an = analyzer_start(st, cfg, SCHEDULER_TICK_MS, err, sizeof err);
+    analyzer *an = analyzer_start(st, cfg, SCHEDULER_TICK_MS, cfg->workers, err, sizeof err);
     if (!an) {
         fprintf(stderr, "anomalog: %s\n", err);
         writer_stop(wr);
@@ -323,7 +349,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "anomalog: %s\n", err);
         return 2;
     }
-    if (strcmp(cmd, "replay") == 0) {
+    if (strcmp(cmd, "templates") == 0)
+        return templates_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay") == 0 || strcmp(cmd, "digest") == 0) {
         /* replay FILE [--service NAME]; the other flags were taken by config_load */
         const char *file = NULL, *service = NULL;
         for (int i = 1; i < n; i++) {
@@ -335,16 +363,16 @@ int main(int argc, char **argv)
             else if (!file && arg[0] != '-')
                 file = arg;
             else {
-                fprintf(stderr, "anomalog: replay: unknown argument \"%s\"\n", arg);
+                fprintf(stderr, "anomalog: %s: unknown argument \"%s\"\n", cmd, arg);
                 return 2;
             }
         }
         if (!file) {
-            fprintf(stderr, "anomalog: replay: which file? (anomalog replay FILE [--service NAME])\n");
+            fprintf(stderr, "anomalog: %s: which file? (anomalog %s FILE [--service NAME])\n", cmd, cmd);
             return 2;
         }
         llm_global_init();
-        int rc = cmd_replay(&cfg, file, service);
+        int rc = cmd_replay(&cfg, file, service, strcmp(cmd, "digest") == 0);
         config_free(&cfg);
         return rc;
     }

@@ -27,10 +27,12 @@ typedef enum analysis_outcome {
 } analysis_outcome;
 
 /**
- * Starts cfg->workers analysis threads and the window scheduler (ticking every
- * tick_ms; 0 for none). Windows left 'analyzing' by a crash are put back first.
+ * Starts `threads` analysis threads (0: none, for analyzer_run_one) and the
+ * window scheduler (ticking every tick_ms; 0 for none). Windows left
+ * 'analyzing' by a crash are put back first. Compiles the redaction rules;
+ * a bad pattern is an error naming it.
  */
-analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, char *err, size_t errlen);
+analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t threads, char *err, size_t errlen);
 
 /** Wakes the workers (windows were closed). */
 void analyzer_wake(analyzer *a);
@@ -39,9 +41,15 @@ void analyzer_wake(analyzer *a);
 void analyzer_stop(analyzer *a);
 
 /**
- * Analyses one claimable window on the calling thread (replay, tests).
+ * Analyses one claimable window on the calling thread (replay).
  * @param retry_failed  also take failed windows due for retry
  */
-analysis_outcome analyzer_run_one(store *st, const config *cfg, int retry_failed);
+analysis_outcome analyzer_run_one(analyzer *a, int retry_failed);
+
+/**
+ * Builds the digest of one closed window without calling a model and without
+ * recording anything (anomalog digest). @return malloc'd text, or NULL with err.
+ */
+char *analyzer_digest_text(analyzer *a, int64_t window_id, char *err, size_t errlen);
 
 #endif

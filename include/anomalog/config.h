@@ -37,11 +37,23 @@ typedef struct config {
     int llm_format;              /**< llm_format of llm.h: json_schema, json_object or none */
     /* analysis */
     uint64_t workers;            /**< analysis threads */
-    uint64_t max_lines;          /**< lines of a window put into the prompt */
+    uint64_t max_lines;          /**< lines of a window read for its digest (the rest are counted) */
     uint64_t max_prompt_bytes;   /**< bytes of the user message */
     uint64_t schema_retries;     /**< model calls again when an answer fails the schema */
     int64_t retry_base_ms;       /**< first wait before a failed window is analysed again; doubles */
     int64_t retry_max_ms;        /**< longest such wait */
+    /* digest and baseline */
+    uint64_t exemplars;          /**< exemplar lines per notable template */
+    uint64_t token_budget;       /**< estimated tokens of a digest */
+    uint64_t history_windows;    /**< windows of history beside a digest */
+    uint64_t max_templates;      /**< templates kept per service (least recently seen evicted) */
+    int skip_quiet;              /**< skip the model for windows with nothing new or unusual */
+    int fallback_baseline;       /**< 1: a model failure leaves the baseline's findings (analyzed by baseline);
+                                      0: the window fails and is retried */
+    /* redaction */
+    int redact_ips;
+    char **redact_patterns;      /**< PCRE2 patterns ("name=regex" names the kind) */
+    size_t n_redact_patterns;
     /* services: what normal looks like for each, from the file */
     struct service_context {
         char *name;

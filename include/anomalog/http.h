@@ -69,6 +69,7 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs);
 void http_window_get(const app *a, const http_request *rq, http_response *rs);
 void http_windows_flush(const app *a, const http_request *rq, http_response *rs);
 void http_anomalies_list(const app *a, const http_request *rq, http_response *rs);
+void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs);
 void http_services_list(const app *a, const http_request *rq, http_response *rs);
 void http_service_put(const app *a, const http_request *rq, http_response *rs);
 void http_healthz(const app *a, const http_request *rq, http_response *rs);

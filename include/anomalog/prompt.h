@@ -30,6 +30,7 @@ typedef struct prompt_input {
     size_t n_lines;             /**< lines given (already capped) */
     size_t total_lines;         /**< lines in the window; > n_lines when capped */
     size_t max_bytes;           /**< cap of the user message; lines past it are left out and counted */
+    const char *digest;         /**< when set, the data section is this digest instead of the lines */
 } prompt_input;
 
 typedef struct prompt {

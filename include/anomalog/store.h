@@ -150,15 +150,20 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
 void window_lines_free(window_line *lines, size_t n);
 
 typedef struct analysis_meta {
-    const char *analyzer;       /**< "llm" */
+    const char *analyzer;       /**< "llm" or "baseline": the window's analyzer */
     const char *model;
     int64_t prompt_tokens, completion_tokens, latency_ms;  /**< -1 when unknown */
     const char *system_prompt, *user_prompt;              /**< the exact prompt, or NULL */
+    const char *digest;                                   /**< the digest, or NULL */
+    const json_t *redactions;                             /**< counts per kind, or NULL */
+    const char *note;                                     /**< kept in the window's error field on finish
+                                                               (why the model's answer is missing), or NULL */
 } analysis_meta;
 
 /**
  * Records a finished analysis in one transaction: the anomalies of verdict
- * (validated {"health", "anomalies": [...]}), the window's health and counts,
+ * (validated {"health", "anomalies": [...]}; an anomaly may carry "analyzer"
+ * (default m->analyzer) and "template_ids"), the window's health and counts,
  * status 'analyzed'. Only a window in 'analyzing' is finished (STORE_NOTFOUND otherwise).
  */
 store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,
@@ -170,6 +175,9 @@ store_rc store_window_fail(store *s, const window_work *w, const char *reason, i
 
 /** Puts an 'analyzing' window back to 'closed' (analysis interrupted by shutdown). */
 store_rc store_window_release(store *s, const window_work *w, char *err, size_t errlen);
+
+/** The service id of a window. */
+store_rc store_window_service_id(store *s, int64_t window_id, int64_t *service_id, char *err, size_t errlen);
 
 /** Counts windows in a status (for tests, metrics and replay). */
 store_rc store_windows_count(store *s, const char *status, int64_t *n, char *err, size_t errlen);
@@ -211,5 +219,58 @@ store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen);
  */
 store_rc store_service_set_context(store *s, const char *name, const char *context, const char *source,
                                    json_t **service, char *err, size_t errlen);
+
+/* ---- templates: the service's history for digests and the baseline ------- */
+
+/** A template as persisted. */
+typedef struct store_template {
+    int64_t id;
+    const char *text;
+    uint64_t count;       /**< lines in the window being recorded / total when loaded */
+    int max_level;        /**< 0 unknown .. 6 fatal */
+} store_template;
+
+/** Calls fn for every template of a service (to restore its miner). */
+store_rc store_templates_load(store *s, int64_t service_id,
+                              void (*fn)(void *arg, int64_t id, const char *text, uint64_t total), void *arg,
+                              char *err, size_t errlen);
+
+/** History of one template over a span of earlier windows. */
+typedef struct template_history {
+    int64_t id;
+    int known;          /**< first seen before the window */
+    int benign;
+    int64_t lines;      /**< lines over the span */
+    int windows;        /**< windows of the span that had it */
+} template_history;
+
+/**
+ * The history of every template of a service over the windows starting in
+ * [from_ms, before_ms), sorted by id (malloc'd; caller frees); and, over the
+ * same span, how many windows were digested and their mean error lines.
+ */
+store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, int64_t before_ms,
+                                template_history **rows, size_t *n, int *depth, double *error_avg, char *err,
+                                size_t errlen);
+
+/**
+ * Records a digested window in one transaction: templates upserted (text,
+ * level, first/last seen, totals), their counts in this window, the window's
+ * error lines. Recording the same window again changes no total.
+ */
+store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
+                                const store_template *t, size_t n, long error_lines, char *err, size_t errlen);
+
+/** Marks templates of a service known-benign. */
+store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids, size_t n, char *err,
+                                size_t errlen);
+
+/**
+ * Records feedback on an anomaly; a false positive marks its templates benign.
+ * @param[out] out  the anomaly as an API object (new reference)
+ * @return STORE_NOTFOUND when there is no such anomaly
+ */
+store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdict, const char *note, json_t **out,
+                                char *err, size_t errlen);
 
 #endif

@@ -29,14 +29,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anomalog/digest.h"
 #include "anomalog/llm.h"
+#include "anomalog/miner.h"
+#include "anomalog/redact.h"
 #include "anomalog/prompt.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/verdict.h"
 
+typedef struct svc_miner {
+    int64_t service_id;
+    miner *m;
+    pthread_mutex_t mu;      /* one window of a service is digested at a time */
+    struct svc_miner *next;
+} svc_miner;
+
 struct analyzer {
     store *st;
     const config *cfg;
+    redactor *red;
     int64_t tick_ms;
     atomic_int stop;
     pthread_mutex_t mu;
@@ -46,6 +57,8 @@ struct analyzer {
     int has_sched;
     pthread_t *workers;
     size_t n_workers;
+    pthread_mutex_t reg_mu; /* guards miners */
+    svc_miner *miners;
 };
 
 static int model_configured(const config *cfg)
@@ -67,8 +80,202 @@ static void add_usage(int64_t *acc, long v)
         *acc = (*acc < 0 ? 0 : *acc) + v;
 }
 
-static analysis_outcome analyze(store *st, const config *cfg, const atomic_int *cancel, int retry_failed)
+static void restore_one(void *arg, int64_t id, const char *text, uint64_t total)
 {
+    miner_restore(arg, id, text, total);
+}
+
+/* The service's miner, restored from its templates on first use. */
+static svc_miner *service_miner(analyzer *a, int64_t service_id, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&a->reg_mu);
+    svc_miner *sm = a->miners;
+    while (sm && sm->service_id != service_id)
+        sm = sm->next;
+    if (!sm && (sm = calloc(1, sizeof *sm))) {
+        miner_opts o = miner_opts_defaults();
+        o.max_templates = a->cfg->max_templates;
+        sm->service_id = service_id;
+        if (!(sm->m = miner_new(&o)) ||
+            store_templates_load(a->st, service_id, restore_one, sm->m, err, errlen) != STORE_OK) {
+            if (!sm->m)
+                snprintf(err, errlen, "out of memory");
+            miner_free(sm->m);
+            free(sm);
+            sm = NULL;
+        } else {
+            pthread_mutex_init(&sm->mu, NULL);
+            sm->next = a->miners;
+            a->miners = sm;
+        }
+    } else if (!sm) {
+        snprintf(err, errlen, "out of memory");
+    }
+    pthread_mutex_unlock(&a->reg_mu);
+    return sm;
+}
+
+typedef struct hist_lookup {
+    template_history *rows;
+    size_t n;
+    int windows;
+} hist_lookup;
+
+static int hist_cmp(const void *k, const void *e)
+{
+    int64_t a = *(const int64_t *)k, b = ((const template_history *)e)->id;
+    return (a > b) - (a < b);
+}
+
+static int history_of(void *arg, int64_t id, digest_history *out)
+{
+    hist_lookup *h = arg;
+    const template_history *r = bsearch(&id, h->rows, h->n, sizeof *h->rows, hist_cmp);
+    if (!r)
+        return -1;
+    out->known = r->known;
+    out->benign = r->benign;
+    out->trailing_avg = (double)r->lines / (h->windows > 0 ? h->windows : 1);
+    out->windows_seen = r->windows;
+    return 0;
+}
+
+/*
+ * Digests a claimed window with its service's miner and history; with record
+ * set, persists its templates so the next window sees them as history.
+ */
+static int build_digest(analyzer *a, const window_work *w, const window_line *lines, size_t n, prompt_line *pl,
+                        int record, digest *d, char *err, size_t errlen)
+{
+    const config *cfg = a->cfg;
+    svc_miner *sm = service_miner(a, w->service_id, err, errlen);
+    if (!sm)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        pl[i] = (prompt_line){.ts_ms = lines[i].ts_ms, .level = lines[i].level, .message = lines[i].message};
+    int rc = -1;
+    hist_lookup h = {0};
+    int depth = 0;
+    double err_avg = -1;
+    int64_t len = w->end_ms - w->start_ms;
+    pthread_mutex_lock(&sm->mu);
+    if (store_template_history(a->st, w->service_id, w->start_ms - (int64_t)cfg->history_windows * len, w->start_ms,
+                               &h.rows, &h.n, &depth, &err_avg, err, errlen) != STORE_OK)
+        goto out;
+    h.windows = depth > 0 ? depth : 1; /* a rate is per window of history that exists */
+    digest_opts o;
+    digest_opts_defaults(&o);
+    o.exemplars = cfg->exemplars;
+    o.token_budget = cfg->token_budget;
+    o.history_windows = (int)cfg->history_windows;
+    o.redact = a->red;
+    digest_input in = {.service = w->service,
+                       .start_ms = w->start_ms,
+                       .end_ms = w->end_ms,
+                       .lines = pl,
+                       .n_lines = n,
+                       .total_lines = (size_t)w->line_count > n ? (size_t)w->line_count : n,
+                       .m = sm->m,
+                       .history = history_of,
+                       .history_arg = &h,
+                       .trailing_error_avg = err_avg,
+                       .history_depth = depth};
+    if (digest_build(&in, &o, d) != 0) {
+        snprintf(err, errlen, "out of memory building the digest");
+        goto out;
+    }
+    if (record) {
+        store_template *t = calloc(d->n_templates ? d->n_templates : 1, sizeof *t);
+        if (!t) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < d->n_templates; i++)
+            t[i] = (store_template){.id = d->templates[i].id, .text = d->templates[i].text,
+                                    .count = d->templates[i].count, .max_level = d->templates[i].max_level};
+        store_rc src = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, d->n_templates,
+                                              d->error_lines, err, errlen);
+        free(t);
+        if (src != STORE_OK)
+            goto out;
+    }
+    rc = 0;
+out:
+    pthread_mutex_unlock(&sm->mu);
+    free(h.rows);
+    return rc;
+}
+
+static const char *health_of(const json_t *anomalies)
+{
+    int worst = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(anomalies, i, x)
+    {
+        int r = verdict_severity_rank(json_string_value(json_object_get(x, "severity")));
+        worst = r > worst ? r : worst;
+    }
+    return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";
+}
+
+/* Template ids behind a model's evidence lines: the window lines each quotes. */
+static void tag_templates(json_t *anomaly, const digest *d, const prompt_line *pl, size_t n)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(anomaly, "evidence"), i, ev)
+    {
+        const char *e = json_string_value(ev);
+        for (size_t k = 0; e && k < n && k < 200000; k++) {
+            const char *msg = pl[k].message;
+            size_t fl = strcspn(msg, "\n");
+            if (fl >= 8 && memmem(e, strlen(e), msg, fl)) {
+                int dup = 0;
+                size_t j;
+                json_t *x;
+                json_array_foreach(ids, j, x) dup |= json_integer_value(x) == d->line_tids[k];
+                if (!dup)
+                    json_array_append_new(ids, json_integer(d->line_tids[k]));
+                break;
+            }
+        }
+    }
+    json_object_set_new(anomaly, "template_ids", ids);
+}
+
+/* The model's anomalies, then the baseline's findings of a type the model did not report. */
+static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, size_t n)
+{
+    json_t *list = json_object_get(verdict, "anomalies");
+    size_t i, j;
+    json_t *x, *y;
+    json_array_foreach(list, i, x)
+    {
+        json_object_set_new(x, "analyzer", json_string("llm"));
+        tag_templates(x, d, pl, n);
+    }
+    size_t n_model = json_array_size(list);
+    json_array_foreach(d->findings, i, x)
+    {
+        const char *type = json_string_value(json_object_get(x, "type"));
+        int covered = 0;
+        for (j = 0; j < n_model && (y = json_array_get(list, j)); j++)
+            covered |= strcmp(type, json_string_value(json_object_get(y, "type"))) == 0;
+        if (!covered) {
+            json_t *c = json_deep_copy(x);
+            json_object_set_new(c, "analyzer", json_string("baseline"));
+            json_array_append_new(list, c);
+        }
+    }
+    return verdict;
+}
+
+static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry_failed)
+{
+    store *st = a->st;
+    const config *cfg = a->cfg;
     char err[512];
     window_work w;
     store_rc rc = store_window_claim(st, time_now_ms(), retry_failed, &w, err, sizeof err);
@@ -85,6 +292,7 @@ static analysis_outcome analyze(store *st, const config *cfg, const atomic_int *
     size_t n = 0;
     prompt_line *pl = NULL;
     prompt p = {0};
+    digest d = {0};
     json_t *schema = NULL, *verdict = NULL;
     analysis_meta m = {.analyzer = "llm", .model = cfg->llm_model, .prompt_tokens = -1,
                        .completion_tokens = -1, .latency_ms = -1};
@@ -97,62 +305,82 @@ static analysis_outcome analyze(store *st, const config *cfg, const atomic_int *
         snprintf(reason, sizeof reason, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        pl[i] = (prompt_line){.ts_ms = lines[i].ts_ms, .level = lines[i].level, .message = lines[i].message};
-    prompt_input in = {
-        .service = w.service,
-        .context = w.context,
-        .start_ms = w.start_ms,
-        .end_ms = w.end_ms,
-        .lines = pl,
-        .n_lines = n,
-        .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
-        .max_bytes = cfg->max_prompt_bytes,
-    };
-    if (prompt_build(&in, &p) != 0) {
-        snprintf(reason, sizeof reason, "out of memory building the prompt");
+    if (build_digest(a, &w, lines, n, pl, 1, &d, err, sizeof err) != 0) {
+        snprintf(reason, sizeof reason, "digest: %s", err);
         goto out;
     }
-    m.system_prompt = p.system;
-    m.user_prompt = p.user;
-    if (!model_configured(cfg)) {
-        snprintf(reason, sizeof reason, "no model configured (set ANOMALOG_LLM_URL)");
-        goto out;
-    }
+    m.digest = d.text;
+    m.redactions = d.redactions;
 
-    llm_opts o;
-    llm_opts_defaults(&o);
-    o.base_url = cfg->llm_url;
-    o.model = cfg->llm_model;
-    o.api_key = cfg->llm_api_key;
-    o.timeout_ms = cfg->llm_timeout_ms;
-    o.retries = (int)cfg->llm_retries;
-    o.format = (llm_format)cfg->llm_format;
-    o.cancel = cancel;
-    schema = verdict_schema();
-    for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
-        llm_result r;
-        llm_rc lrc = llm_chat(&o, p.system, p.user, schema, &r);
-        add_usage(&m.prompt_tokens, r.prompt_tokens);
-        add_usage(&m.completion_tokens, r.completion_tokens);
-        add_usage(&m.latency_ms, (long)r.latency_ms);
-        if (lrc == LLM_CANCELLED) {
-            llm_result_free(&r);
-            out = ANALYSIS_INTERRUPTED;
+    int use_model = model_configured(cfg) && !(cfg->skip_quiet && d.quiet && n > 0);
+    if (use_model) {
+        prompt_input in = {
+            .service = w.service,
+            .context = w.context,
+            .start_ms = w.start_ms,
+            .end_ms = w.end_ms,
+            .lines = pl,
+            .n_lines = n,
+            .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
+            .max_bytes = cfg->max_prompt_bytes,
+            .digest = d.text,
+        };
+        if (prompt_build(&in, &p) != 0) {
+            snprintf(reason, sizeof reason, "out of memory building the prompt");
             goto out;
         }
-        if (lrc != LLM_OK) {
-            snprintf(reason, sizeof reason, "model: %s", r.error);
+        m.system_prompt = p.system;
+        m.user_prompt = p.user;
+        llm_opts o;
+        llm_opts_defaults(&o);
+        o.base_url = cfg->llm_url;
+        o.model = cfg->llm_model;
+        o.api_key = cfg->llm_api_key;
+        o.timeout_ms = cfg->llm_timeout_ms;
+        o.retries = (int)cfg->llm_retries;
+        o.format = (llm_format)cfg->llm_format;
+        o.cancel = cancel;
+        schema = verdict_schema();
+        for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
+            llm_result r;
+            llm_rc lrc = llm_chat(&o, p.system, p.user, schema, &r);
+            add_usage(&m.prompt_tokens, r.prompt_tokens);
+            add_usage(&m.completion_tokens, r.completion_tokens);
+            add_usage(&m.latency_ms, (long)r.latency_ms);
+            if (lrc == LLM_CANCELLED) {
+                llm_result_free(&r);
+                out = ANALYSIS_INTERRUPTED;
+                goto out;
+            }
+            if (lrc != LLM_OK) {
+                snprintf(reason, sizeof reason, "model: %s", r.error);
+                llm_result_free(&r);
+                break;
+            }
+            char verr[512];
+            verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
             llm_result_free(&r);
-            break;
+            if (verdict)
+                break;
+            snprintf(reason, sizeof reason, "answer failed the schema after %llu call(s): %s",
+                     (unsigned long long)attempt + 1, verr);
         }
-        char verr[512];
-        verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
-        llm_result_free(&r);
         if (verdict)
-            break;
-        snprintf(reason, sizeof reason, "answer failed the schema after %llu call(s): %s",
-                 (unsigned long long)attempt + 1, verr);
+            merge(verdict, &d, pl, n);
+    }
+    if (!verdict && (!use_model || cfg->fallback_baseline)) {
+        /* the baseline's findings stand on their own */
+        json_t *list = json_deep_copy(d.findings);
+        size_t i;
+        json_t *x;
+        json_array_foreach(list, i, x) json_object_set_new(x, "analyzer", json_string("baseline"));
+        verdict = json_pack("{s:s, s:o}", "health", health_of(list), "anomalies", list);
+        m.analyzer = "baseline";
+        m.model = NULL;
+        m.note = !model_configured(cfg) ? NULL : !use_model ? NULL : reason;
+        if (!use_model) {
+            m.system_prompt = m.user_prompt = NULL;
+        }
     }
     if (verdict) {
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
@@ -175,16 +403,48 @@ out:
     json_decref(verdict);
     json_decref(schema);
     prompt_free(&p);
+    digest_free(&d);
     free(pl);
     window_lines_free(lines, n);
     window_work_free(&w);
     return out;
 }
 
-analysis_outcome analyzer_run_one(store *st, const config *cfg, int retry_failed)
+analysis_outcome analyzer_run_one(analyzer *a, int retry_failed)
 {
     static const atomic_int never = 0;
-    return analyze(st, cfg, &never, retry_failed);
+    return analyze(a, &never, retry_failed);
+}
+
+char *analyzer_digest_text(analyzer *a, int64_t window_id, char *err, size_t errlen)
+{
+    window_info wi;
+    if (store_window_get(a->st, window_id, &wi, err, errlen) != STORE_OK)
+        return NULL;
+    window_work w = {.id = window_id, .start_ms = wi.start_ms, .end_ms = wi.end_ms, .line_count = wi.line_count};
+    snprintf(w.service, sizeof w.service, "%s", wi.service);
+    /* the service id: the first claimable path does not apply here; look it up through a window query */
+    window_line *lines = NULL;
+    size_t n = 0;
+    char *text = NULL;
+    prompt_line *pl = NULL;
+    digest d = {0};
+    if (store_window_service_id(a->st, window_id, &w.service_id, err, errlen) != STORE_OK ||
+        store_window_lines(a->st, window_id, a->cfg->max_lines, &lines, &n, err, errlen) != STORE_OK)
+        goto out;
+    if (!(pl = calloc(n ? n : 1, sizeof *pl))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (build_digest(a, &w, lines, n, pl, 1, &d, err, errlen) == 0) {
+        text = d.text;
+        d.text = NULL;
+    }
+out:
+    digest_free(&d);
+    free(pl);
+    window_lines_free(lines, n);
+    return text;
 }
 
 /* Waits until woken or timeout_ms passed, unless a wakeup happened since seen. */
@@ -211,7 +471,7 @@ static void *worker_main(void *arg)
     analyzer *a = arg;
     int seen = 0;
     while (!atomic_load(&a->stop)) {
-        analysis_outcome o = analyze(a->st, a->cfg, &a->stop, 1);
+        analysis_outcome o = analyze(a, &a->stop, 1);
         if (o == ANALYSIS_NONE)
             wait_for_work(a, &seen, 1000); /* failed windows come due without a wakeup */
     }
@@ -245,7 +505,7 @@ void analyzer_wake(analyzer *a)
     pthread_mutex_unlock(&a->mu);
 }
 
-analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, char *err, size_t errlen)
+analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t threads, char *err, size_t errlen)
 {
     int recovered = 0;
     if (store_windows_recover(st, &recovered, err, errlen) != STORE_OK)
@@ -253,7 +513,7 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, char *er
     if (recovered)
         fprintf(stderr, "anomalog: %d window(s) interrupted in analysis are queued again\n", recovered);
     analyzer *a = calloc(1, sizeof *a);
-    if (!a || !(a->workers = calloc(cfg->workers, sizeof *a->workers))) {
+    if (!a || !(a->workers = calloc(threads ? threads : 1, sizeof *a->workers))) {
         free(a);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -263,7 +523,17 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, char *er
     a->tick_ms = tick_ms;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
-    for (size_t i = 0; i < cfg->workers; i++) {
+    pthread_mutex_init(&a->reg_mu, NULL);
+    redact_opts ro = {.ip_addresses = cfg->redact_ips,
+                      .patterns = (const char *const *)cfg->redact_patterns,
+                      .n_patterns = cfg->n_redact_patterns};
+    char rerr[512];
+    if (!(a->red = redactor_new(&ro, rerr, sizeof rerr))) {
+        snprintf(err, errlen, "redaction.patterns: %s", rerr);
+        analyzer_stop(a);
+        return NULL;
+    }
+    for (size_t i = 0; i < threads; i++) {
         if (pthread_create(&a->workers[i], NULL, worker_main, a) != 0) {
             snprintf(err, errlen, "cannot start analysis worker");
             analyzer_stop(a);
@@ -294,6 +564,15 @@ void analyzer_stop(analyzer *a)
         pthread_join(a->workers[i], NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
+    while (a->miners) {
+        svc_miner *next = a->miners->next;
+        miner_free(a->miners->m);
+        pthread_mutex_destroy(&a->miners->mu);
+        free(a->miners);
+        a->miners = next;
+    }
+    pthread_mutex_destroy(&a->reg_mu);
+    redactor_free(a->red);
     free(a->workers);
     free(a);
 }

@@ -24,7 +24,7 @@
 
 #include "anomalog/timeutil.h"
 
-typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT } kind;
+typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK } kind;
 
 typedef struct setting {
     const char *key;   /* in the file */
@@ -60,13 +60,21 @@ static const setting settings[] = {
     {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
     {"llm.response_format", "ANOMALOG_LLM_RESPONSE_FORMAT", "--llm-response-format", K_FORMAT, OFF(llm_format), 0, 0},
     {"analysis.workers", "ANOMALOG_WORKERS", "--workers", K_COUNT, OFF(workers), 1, 64},
-    {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 1000000},
+    {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
     {"analysis.max_prompt_bytes", "ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
      1024, 64ULL << 20},
     {"analysis.schema_retries", "ANOMALOG_SCHEMA_RETRIES", "--schema-retries", K_COUNT, OFF(schema_retries), 0, 10},
     {"analysis.retry_base", "ANOMALOG_RETRY_BASE", "--retry-base", K_DURATION, OFF(retry_base_ms), 100,
      86400ULL * 1000},
     {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
+    {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
+    {"analysis.on_model_failure", "ANOMALOG_ON_MODEL_FAILURE", "--on-model-failure", K_FALLBACK, OFF(fallback_baseline),
+     0, 0},
+    {"digest.exemplars", "ANOMALOG_EXEMPLARS", "--exemplars", K_COUNT, OFF(exemplars), 1, 8},
+    {"digest.token_budget", "ANOMALOG_TOKEN_BUDGET", "--token-budget", K_COUNT, OFF(token_budget), 200, 1000000},
+    {"digest.history_windows", "ANOMALOG_HISTORY_WINDOWS", "--history-windows", K_COUNT, OFF(history_windows), 1, 10000},
+    {"digest.max_templates", "ANOMALOG_MAX_TEMPLATES", "--max-templates", K_COUNT, OFF(max_templates), 10, 10000000},
+    {"redaction.ip_addresses", "ANOMALOG_REDACT_IPS", "--redact-ips", K_BOOL, OFF(redact_ips), 0, 0},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -90,11 +98,17 @@ void config_defaults(config *c)
     c->llm_retries = 3;
     c->llm_format = 0; /* json_schema */
     c->workers = 2;
-    c->max_lines = 2000;
+    c->max_lines = 1000000;
     c->max_prompt_bytes = 256u << 10;
     c->schema_retries = 2;
     c->retry_base_ms = 30 * 1000;
     c->retry_max_ms = 3600 * 1000;
+    c->skip_quiet = 1;
+    c->fallback_baseline = 1;
+    c->exemplars = 3;
+    c->token_budget = 3000;
+    c->history_windows = 12;
+    c->max_templates = 5000;
 }
 
 void config_free(config *c)
@@ -106,6 +120,11 @@ void config_free(config *c)
     free(c->contexts);
     c->contexts = NULL;
     c->n_contexts = 0;
+    for (size_t i = 0; i < c->n_redact_patterns; i++)
+        free(c->redact_patterns[i]);
+    free(c->redact_patterns);
+    c->redact_patterns = NULL;
+    c->n_redact_patterns = 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -206,6 +225,26 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
             return -1;
         }
         return 0;
+    case K_BOOL:
+        if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1"))
+            *(int *)field = 1;
+        else if (!strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "0"))
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: invalid switch \"%s\" (expected true or false)", where, v);
+            return -1;
+        }
+        return 0;
+    case K_FALLBACK:
+        if (!strcmp(v, "baseline"))
+            *(int *)field = 1;
+        else if (!strcmp(v, "retry"))
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: invalid choice \"%s\" (expected baseline or retry)", where, v);
+            return -1;
+        }
+        return 0;
     case K_DURABILITY:
         if (strcmp(v, "normal") == 0)
             *(int *)field = 0;
@@ -287,6 +326,26 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
         char key[256];
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
         unsigned long line = (unsigned long)k->start_mark.line + 1;
+        if (strcmp(key, "redaction.patterns") == 0) {
+            if (v->type != YAML_SEQUENCE_NODE) {
+                snprintf(err, errlen, "%s:%lu: redaction.patterns: expected a list of regular expressions", file, line);
+                return -1;
+            }
+            for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+                yaml_node_t *pn = yaml_document_get_node(doc, *it);
+                char **np = realloc(c->redact_patterns, (c->n_redact_patterns + 1) * sizeof *np);
+                if (!pn || pn->type != YAML_SCALAR_NODE || !np) {
+                    if (np)
+                        c->redact_patterns = np;
+                    snprintf(err, errlen, "%s:%lu: redaction.patterns: each item is one regular expression", file,
+                             line);
+                    return -1;
+                }
+                c->redact_patterns = np;
+                np[c->n_redact_patterns++] = strdup((const char *)pn->data.scalar.value);
+            }
+            continue;
+        }
         if (strcmp(key, "services") == 0) {
             if (load_services(c, doc, v, file, err, errlen))
                 return -1;
@@ -434,9 +493,16 @@ const char *config_flags_help(void)
            "  --llm-retries N            retries on timeout, 429, 5xx (ANOMALOG_LLM_RETRIES, 3)\n"
            "  --llm-response-format F    json_schema, json_object or none (ANOMALOG_LLM_RESPONSE_FORMAT, json_schema)\n"
            "  --workers N                analysis threads (ANOMALOG_WORKERS, 2)\n"
-           "  --max-lines N              window lines in a prompt (ANOMALOG_MAX_LINES, 2000)\n"
+           "  --max-lines N              window lines read for its digest (ANOMALOG_MAX_LINES, 1000000)\n"
            "  --max-prompt-bytes SIZE    prompt size cap (ANOMALOG_MAX_PROMPT_BYTES, 256KiB)\n"
            "  --schema-retries N         model calls again on an invalid answer (ANOMALOG_SCHEMA_RETRIES, 2)\n"
            "  --retry-base DURATION      first wait before a failed window is retried (ANOMALOG_RETRY_BASE, 30s)\n"
-           "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n";
+           "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n"
+           "  --skip-quiet-windows B     no model call for windows with nothing new (ANOMALOG_SKIP_QUIET_WINDOWS, true)\n"
+           "  --on-model-failure M       baseline (its findings stand) or retry (ANOMALOG_ON_MODEL_FAILURE, baseline)\n"
+           "  --exemplars N              exemplar lines per notable template (ANOMALOG_EXEMPLARS, 3)\n"
+           "  --token-budget N           estimated tokens of a digest (ANOMALOG_TOKEN_BUDGET, 3000)\n"
+           "  --history-windows N        windows of history in a digest (ANOMALOG_HISTORY_WINDOWS, 12)\n"
+           "  --max-templates N          templates kept per service (ANOMALOG_MAX_TEMPLATES, 5000)\n"
+           "  --redact-ips B             also redact IP addresses (ANOMALOG_REDACT_IPS, false)\n";
 }

@@ -4,6 +4,9 @@
  * first by window start, cursor paging like /windows.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "anomalog/http.h"
 #include "anomalog/verdict.h"
@@ -33,4 +36,56 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
     }
     rs->status = 200;
     rs->json = json_pack("{s:o, s:o}", "anomalies", arr, "next_cursor", cursor[0] ? json_string(cursor) : json_null());
+}
+
+/*
+ * POST /anomalies/{id}/feedback {"verdict": "false_positive"|"true_positive", "note": "..."}:
+ * a false positive marks the templates behind the anomaly known-benign for its
+ * service: later digests say so, and the baseline does not raise them again.
+ */
+void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs)
+{
+    char *end;
+    long long id = strtoll(rq->params[0], &end, 10);
+    if (*end || id < 1) {
+        http_bad_param(rs, "id", rq->params[0], "is not an anomaly id");
+        return;
+    }
+    const char *ctype = rq->header(rq, "Content-Type");
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+        http_error(rs, 415, "unsupported_media_type", "send application/json {\"verdict\": ..., \"note\": ...}");
+        return;
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, 0, &jerr);
+    if (!body) {
+        json_t *e = http_error(rs, 400, "invalid_json", "invalid JSON: %s", jerr.text);
+        json_object_set_new(e, "line", json_integer(jerr.line));
+        return;
+    }
+    const char *verdict = json_string_value(json_object_get(body, "verdict"));
+    json_t *note = json_object_get(body, "note");
+    if (!json_is_object(body) || !verdict ||
+        (strcmp(verdict, "false_positive") != 0 && strcmp(verdict, "true_positive") != 0) ||
+        (note && !json_is_string(note) && !json_is_null(note)) || json_string_length(note) > 4096) {
+        http_error(rs, 400, "invalid_entry",
+                   "expected {\"verdict\": \"false_positive\" or \"true_positive\", \"note\": text of at most 4096 bytes}");
+        json_decref(body);
+        return;
+    }
+    json_t *out = NULL;
+    char err[256];
+    switch (store_anomaly_feedback(a->st, id, verdict, json_string_value(note), &out, err, sizeof err)) {
+    case STORE_OK:
+        rs->status = 200;
+        rs->json = out;
+        break;
+    case STORE_NOTFOUND:
+        http_error(rs, 404, "not_found", "no anomaly %lld", id);
+        break;
+    default:
+        http_error(rs, 503, "storage_unavailable", "%s", err);
+        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+    }
+    json_decref(body);
 }

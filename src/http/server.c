@@ -64,6 +64,7 @@ static const route routes[] = {
     {"POST", "/windows/flush", http_windows_flush},
     {"GET", "/windows/{id}", http_window_get},
     {"GET", "/anomalies", http_anomalies_list},
+    {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback},
     {"GET", "/services", http_services_list},
     {"PUT", "/services/{name}", http_service_put},
     {"GET", "/healthz", http_healthz},

@@ -113,7 +113,14 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
     rs->status = 200;
     rs->json = window_json(&w);
     json_object_set_new(rs->json, "anomalies", anomalies);
-    json_object_set_new(rs->json, "prompt", prompt ? prompt : json_null());
+    /* the digest stands on its own (a window the baseline analysed has one and no prompt) */
+    json_object_set(rs->json, "digest", prompt ? json_object_get(prompt, "digest") : json_null());
+    json_object_set(rs->json, "redactions", prompt ? json_object_get(prompt, "redactions") : json_null());
+    json_t *sys = prompt ? json_object_get(prompt, "system") : NULL;
+    json_object_set_new(rs->json, "prompt",
+                        json_is_string(sys) ? json_pack("{s:O, s:O}", "system", sys, "user", json_object_get(prompt, "user"))
+                                            : json_null());
+    json_decref(prompt);
 }
 
 void http_windows_flush(const app *a, const http_request *rq, http_response *rs)

@@ -73,6 +73,18 @@ enum stmt_id {
     ST_SERVICES,
     ST_SERVICE_GET,
     ST_CONTEXT_SET,
+    ST_TEMPLATES_LOAD,
+    ST_TEMPLATES_KNOWN,
+    ST_TEMPLATE_COUNTS,
+    ST_WINDOW_HISTORY,
+    ST_TEMPLATE_UPSERT,
+    ST_TEMPLATE_COUNT_INSERT,
+    ST_TEMPLATE_TOTAL,
+    ST_WINDOW_ERRORS,
+    ST_TEMPLATE_BENIGN,
+    ST_FEEDBACK,
+    ST_ANOMALY_GET,
+    ST_WINDOW_SERVICE_ID,
     ST__COUNT
 };
 
@@ -82,7 +94,7 @@ enum stmt_id {
 
 #define ANOMALY_COLS                                                                                    \
     "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
-    "a.evidence, a.recommended_action, a.created_at "
+    "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note "
 
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
@@ -122,7 +134,10 @@ static const char *const stmt_sql[] = {
     [ST_CLOSE_SERVICE] = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' "
                          "AND service_id = (SELECT id FROM services WHERE name = ?2)",
     [ST_RECOVER] = "UPDATE windows SET status = 'closed' WHERE status = 'analyzing'",
-    [ST_CLAIM_CLOSED] = "SELECT id FROM windows WHERE status = 'closed' ORDER BY end_ms, id LIMIT 1",
+    /* a service's windows are analysed in order: each one's history is the windows before it */
+    [ST_CLAIM_CLOSED] = "SELECT id FROM windows w WHERE status = 'closed' AND NOT EXISTS (SELECT 1 FROM windows p "
+                        "WHERE p.service_id = w.service_id AND p.start_ms < w.start_ms "
+                        "AND p.status IN ('closed', 'analyzing')) ORDER BY end_ms, id LIMIT 1",
     [ST_CLAIM_FAILED] = "SELECT id FROM windows WHERE status = 'failed' AND next_attempt_at <= ?1 "
                         "ORDER BY next_attempt_at, id LIMIT 1",
     [ST_CLAIM_SET] = "UPDATE windows SET status = 'analyzing', attempts = attempts + 1 WHERE id = ?1 "
@@ -131,14 +146,15 @@ static const char *const stmt_sql[] = {
     [ST_SERVICE_CONTEXT] = "SELECT context FROM services WHERE id = ?1",
     [ST_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
     [ST_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
-                          "severity_rank, type, summary, evidence, recommended_action, created_at) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                          "severity_rank, type, summary, evidence, recommended_action, created_at, analyzer, "
+                          "template_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_FINISH] = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, "
                   "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8, "
-                  "error = NULL, next_attempt_at = NULL, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
-    [ST_PROMPT_SAVE] = "INSERT INTO window_prompts(window_id, system_prompt, user_prompt) VALUES (?1, ?2, ?3) "
-                       "ON CONFLICT(window_id) DO UPDATE SET system_prompt = excluded.system_prompt, "
-                       "user_prompt = excluded.user_prompt",
+                  "error = ?10, next_attempt_at = NULL, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
+    [ST_PROMPT_SAVE] = "INSERT INTO window_prompts(window_id, system_prompt, user_prompt, digest) "
+                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(window_id) DO UPDATE SET "
+                       "system_prompt = excluded.system_prompt, user_prompt = excluded.user_prompt, "
+                       "digest = excluded.digest",
     [ST_FAIL] = "UPDATE windows SET status = 'failed', health = 'unknown', error = ?2, next_attempt_at = ?3, "
                 "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8 "
                 "WHERE id = ?1 AND status = 'analyzing'",
@@ -158,11 +174,32 @@ static const char *const stmt_sql[] = {
                              "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
     [ST_ANOMALIES_WINDOW] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
                             "WHERE a.window_id = ?1 ORDER BY a.severity_rank DESC, a.id",
-    [ST_PROMPT_GET] = "SELECT system_prompt, user_prompt FROM window_prompts WHERE window_id = ?1",
+    [ST_PROMPT_GET] = "SELECT p.system_prompt, p.user_prompt, p.digest, w.redactions FROM window_prompts p "
+                      "JOIN windows w ON w.id = p.window_id WHERE p.window_id = ?1",
     [ST_SERVICES] = "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
                     "ORDER BY name",
     [ST_SERVICE_GET] = "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
                        "WHERE name = ?1",
+    [ST_TEMPLATES_LOAD] = "SELECT id, text, total FROM templates WHERE service_id = ?1 ORDER BY id",
+    [ST_TEMPLATES_KNOWN] = "SELECT id, first_seen < ?2, benign FROM templates WHERE service_id = ?1 ORDER BY id",
+    [ST_TEMPLATE_COUNTS] = "SELECT template_id, sum(count), count(*) FROM template_counts WHERE service_id = ?1 "
+                           "AND window_start >= ?2 AND window_start < ?3 GROUP BY template_id",
+    [ST_WINDOW_HISTORY] = "SELECT count(*), avg(error_lines) FROM windows WHERE service_id = ?1 AND start_ms >= ?2 "
+                          "AND start_ms < ?3 AND error_lines IS NOT NULL",
+    [ST_TEMPLATE_UPSERT] = "INSERT INTO templates(service_id, id, text, max_level, first_seen, last_seen, total) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0) ON CONFLICT(service_id, id) DO UPDATE SET "
+                           "text = excluded.text, max_level = max(max_level, excluded.max_level), "
+                           "first_seen = min(first_seen, excluded.first_seen), "
+                           "last_seen = max(last_seen, excluded.last_seen)",
+    [ST_TEMPLATE_COUNT_INSERT] = "INSERT OR IGNORE INTO template_counts(service_id, window_start, template_id, count) "
+                                 "VALUES (?1, ?2, ?3, ?4)",
+    [ST_TEMPLATE_TOTAL] = "UPDATE templates SET total = total + ?3 WHERE service_id = ?1 AND id = ?2",
+    [ST_WINDOW_ERRORS] = "UPDATE windows SET error_lines = ?2 WHERE id = ?1",
+    [ST_TEMPLATE_BENIGN] = "UPDATE templates SET benign = 1 WHERE service_id = ?1 AND id = ?2",
+    [ST_FEEDBACK] = "UPDATE anomalies SET feedback = ?2, feedback_note = ?3, feedback_at = ?4 WHERE id = ?1 "
+                    "RETURNING service_id, template_ids",
+    [ST_ANOMALY_GET] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id WHERE a.id = ?1",
+    [ST_WINDOW_SERVICE_ID] = "SELECT service_id FROM windows WHERE id = ?1",
     [ST_CONTEXT_SET] = "INSERT INTO services(name, last_seen, created_at, context, context_source) "
                        "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
                        "context_source = excluded.context_source "
@@ -977,15 +1014,29 @@ static void bind_meta(sqlite3_stmt *q, int first, const analysis_meta *m)
 
 static int save_prompt(store *s, const window_work *w, const analysis_meta *m)
 {
-    if (!m || !m->system_prompt || !m->user_prompt)
+    if (!m || ((!m->system_prompt || !m->user_prompt) && !m->digest))
         return SQLITE_OK;
     sqlite3_stmt *q = stmt(&s->bg, ST_PROMPT_SAVE);
     if (!q)
         return SQLITE_ERROR;
     sqlite3_bind_int64(q, 1, w->id);
-    sqlite3_bind_text(q, 2, m->system_prompt, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, m->user_prompt, -1, SQLITE_STATIC);
-    return sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    sqlite3_bind_text(q, 2, m->system_prompt ? m->system_prompt : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, m->user_prompt ? m->user_prompt : "", -1, SQLITE_STATIC);
+    bind_text_or_null(q, 4, m->digest);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_DONE || !m->redactions)
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    char *red = json_dumps(m->redactions, JSON_COMPACT);
+    sqlite3_stmt *u;
+    rc = sqlite3_prepare_v2(s->bg.db, "UPDATE windows SET redactions = ?2 WHERE id = ?1", -1, &u, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(u, 1, w->id);
+        bind_text_or_null(u, 2, red);
+        rc = sqlite3_step(u) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_finalize(u);
+    }
+    free(red);
+    return rc;
 }
 
 store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,
@@ -1017,9 +1068,15 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
         bind_text_or_null(q, 9, evidence ? evidence : "[]");
         bind_text_or_null(q, 10, json_string_value(json_object_get(a, "recommended_action")));
         sqlite3_bind_int64(q, 11, now);
+        const char *an = json_string_value(json_object_get(a, "analyzer"));
+        bind_text_or_null(q, 12, an ? an : m && m->analyzer ? m->analyzer : "llm");
+        json_t *tids = json_object_get(a, "template_ids");
+        char *tids_text = json_array_size(tids) ? json_dumps(tids, JSON_COMPACT) : NULL;
+        bind_text_or_null(q, 13, tids_text);
         rc = sqlite3_step(q);
         sqlite3_reset(q); /* evidence is bound static: unbind before freeing */
         free(evidence);
+        free(tids_text);
         if (rc != SQLITE_DONE)
             return fail_bg(s, err, errlen, "store anomaly", rc);
     }
@@ -1031,6 +1088,8 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
     sqlite3_bind_int64(q, 3, (int64_t)json_array_size(list));
     bind_meta(q, 4, m);
     sqlite3_bind_int64(q, 9, now);
+    if (m)
+        bind_text_or_null(q, 10, m->note);
     if ((rc = sqlite3_step(q)) != SQLITE_DONE)
         return fail_bg(s, err, errlen, "finish", rc);
     if (sqlite3_changes(s->bg.db) != 1) {
@@ -1226,6 +1285,8 @@ typedef struct anomalies_acc {
     int more;
 } anomalies_acc;
 
+static json_t *json_text_or_null(sqlite3_stmt *q, int col);
+
 static int anomaly_row(sqlite3_stmt *q, void *arg)
 {
     anomalies_acc *a = arg;
@@ -1243,6 +1304,11 @@ static int anomaly_row(sqlite3_stmt *q, void *arg)
                           "evidence", ev ? ev : json_array(), "recommended_action",
                           (const char *)sqlite3_column_text(q, 9), "created_at",
                           json_time(sqlite3_column_int64(q, 10)));
+    if (o) {
+        json_object_set_new(o, "analyzer", json_text_or_null(q, 11));
+        json_object_set_new(o, "feedback", json_text_or_null(q, 12));
+        json_object_set_new(o, "feedback_note", json_text_or_null(q, 13));
+    }
     if (o)
         json_array_append_new(a->arr, o);
     a->last_start = sqlite3_column_int64(q, 3);
@@ -1303,10 +1369,16 @@ store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char 
     return STORE_OK;
 }
 
+static json_t *json_text_or_null(sqlite3_stmt *q, int col);
+
 static int prompt_row(sqlite3_stmt *q, void *arg)
 {
-    *(json_t **)arg = json_pack("{s:s, s:s}", "system", (const char *)sqlite3_column_text(q, 0), "user",
-                                (const char *)sqlite3_column_text(q, 1));
+    const unsigned char *red = sqlite3_column_text(q, 3);
+    json_t *r = red ? json_loads((const char *)red, 0, NULL) : NULL;
+    const unsigned char *sys = sqlite3_column_text(q, 0);
+    *(json_t **)arg = json_pack("{s:o, s:o, s:o, s:o}", "system", sys && *sys ? json_string((const char *)sys) : json_null(),
+                                "user", sys && *sys ? json_text_or_null(q, 1) : json_null(), "digest",
+                                json_text_or_null(q, 2), "redactions", r ? r : json_null());
     return 1;
 }
 
@@ -1375,4 +1447,270 @@ store_rc store_service_set_context(store *s, const char *name, const char *conte
     *service = r == STORE_OK ? json_incref(json_array_get(arr, 0)) : NULL;
     json_decref(arr);
     return r;
+}
+
+/* ---- templates ------------------------------------------------------------- */
+
+typedef struct load_arg {
+    void (*fn)(void *, int64_t, const char *, uint64_t);
+    void *arg;
+} load_arg;
+
+static int template_load_row(sqlite3_stmt *q, void *p)
+{
+    load_arg *a = p;
+    a->fn(a->arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
+          (uint64_t)sqlite3_column_int64(q, 2));
+    return 0;
+}
+
+store_rc store_templates_load(store *s, int64_t service_id,
+                              void (*fn)(void *arg, int64_t id, const char *text, uint64_t total), void *arg,
+                              char *err, size_t errlen)
+{
+    load_arg a = {fn, arg};
+    return read_rows(s, ST_TEMPLATES_LOAD, bind_id, &service_id, template_load_row, &a, err, errlen);
+}
+
+typedef struct hist_acc {
+    template_history *v;
+    size_t n, cap;
+    int oom;
+} hist_acc;
+
+static int hist_known_row(sqlite3_stmt *q, void *p)
+{
+    hist_acc *a = p;
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 256;
+        template_history *nv = realloc(a->v, nc * sizeof *nv);
+        if (!nv) {
+            a->oom = 1;
+            return 1;
+        }
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n++] = (template_history){.id = sqlite3_column_int64(q, 0), .known = sqlite3_column_int(q, 1),
+                                      .benign = sqlite3_column_int(q, 2)};
+    return 0;
+}
+
+static int hist_cmp(const void *x, const void *y)
+{
+    int64_t a = ((const template_history *)x)->id, b = ((const template_history *)y)->id;
+    return (a > b) - (a < b);
+}
+
+typedef struct span_bind {
+    int64_t service_id, from, before;
+} span_bind;
+
+static void bind_span(sqlite3_stmt *q, const void *p)
+{
+    const span_bind *b = p;
+    sqlite3_bind_int64(q, 1, b->service_id);
+    sqlite3_bind_int64(q, 2, b->from);
+    sqlite3_bind_int64(q, 3, b->before);
+}
+
+static void bind_known(sqlite3_stmt *q, const void *p)
+{
+    const span_bind *b = p;
+    sqlite3_bind_int64(q, 1, b->service_id);
+    sqlite3_bind_int64(q, 2, b->before);
+}
+
+static int hist_count_row(sqlite3_stmt *q, void *p)
+{
+    hist_acc *a = p;
+    template_history key = {.id = sqlite3_column_int64(q, 0)};
+    template_history *h = bsearch(&key, a->v, a->n, sizeof *a->v, hist_cmp);
+    if (h) {
+        h->lines = sqlite3_column_int64(q, 1);
+        h->windows = sqlite3_column_int(q, 2);
+    }
+    return 0;
+}
+
+typedef struct depth_out {
+    int depth;
+    double avg;
+} depth_out;
+
+static int depth_row(sqlite3_stmt *q, void *p)
+{
+    depth_out *d = p;
+    d->depth = sqlite3_column_int(q, 0);
+    d->avg = sqlite3_column_type(q, 1) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 1);
+    return 1;
+}
+
+store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, int64_t before_ms,
+                                template_history **rows, size_t *n, int *depth, double *error_avg, char *err,
+                                size_t errlen)
+{
+    hist_acc a = {0};
+    span_bind b = {service_id, from_ms, before_ms};
+    depth_out d = {0, -1};
+    store_rc rc = read_rows(s, ST_TEMPLATES_KNOWN, bind_known, &b, hist_known_row, &a, err, errlen);
+    if (rc == STORE_OK && a.oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc == STORE_OK)
+        rc = read_rows(s, ST_TEMPLATE_COUNTS, bind_span, &b, hist_count_row, &a, err, errlen);
+    if (rc == STORE_OK)
+        rc = read_rows(s, ST_WINDOW_HISTORY, bind_span, &b, depth_row, &d, err, errlen);
+    if (rc != STORE_OK) {
+        free(a.v);
+        return rc;
+    }
+    *rows = a.v;
+    *n = a.n;
+    *depth = d.depth;
+    *error_avg = d.avg;
+    return STORE_OK;
+}
+
+store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
+                                const store_template *t, size_t n, long error_lines, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "templates", rc);
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *q = stmt(&s->bg, ST_TEMPLATE_UPSERT);
+        if (!q)
+            return fail_bg(s, err, errlen, "templates", SQLITE_ERROR);
+        sqlite3_bind_int64(q, 1, service_id);
+        sqlite3_bind_int64(q, 2, t[i].id);
+        sqlite3_bind_text(q, 3, t[i].text, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 4, t[i].max_level);
+        sqlite3_bind_int64(q, 5, window_start);
+        if ((rc = sqlite3_step(q)) != SQLITE_DONE)
+            return fail_bg(s, err, errlen, "templates", rc);
+        q = stmt(&s->bg, ST_TEMPLATE_COUNT_INSERT);
+        if (!q)
+            return fail_bg(s, err, errlen, "templates", SQLITE_ERROR);
+        sqlite3_bind_int64(q, 1, service_id);
+        sqlite3_bind_int64(q, 2, window_start);
+        sqlite3_bind_int64(q, 3, t[i].id);
+        sqlite3_bind_int64(q, 4, (int64_t)t[i].count);
+        if ((rc = sqlite3_step(q)) != SQLITE_DONE)
+            return fail_bg(s, err, errlen, "templates", rc);
+        if (sqlite3_changes(s->bg.db) == 1) { /* first time this window is recorded */
+            q = stmt(&s->bg, ST_TEMPLATE_TOTAL);
+            if (!q)
+                return fail_bg(s, err, errlen, "templates", SQLITE_ERROR);
+            sqlite3_bind_int64(q, 1, service_id);
+            sqlite3_bind_int64(q, 2, t[i].id);
+            sqlite3_bind_int64(q, 3, (int64_t)t[i].count);
+            if ((rc = sqlite3_step(q)) != SQLITE_DONE)
+                return fail_bg(s, err, errlen, "templates", rc);
+        }
+    }
+    sqlite3_stmt *q = stmt(&s->bg, ST_WINDOW_ERRORS);
+    if (!q)
+        return fail_bg(s, err, errlen, "templates", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, window_id);
+    sqlite3_bind_int64(q, 2, error_lines);
+    if ((rc = sqlite3_step(q)) != SQLITE_DONE || (rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        return fail_bg(s, err, errlen, "templates", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+static int mark_benign(store *s, int64_t service_id, const int64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *q = stmt(&s->bg, ST_TEMPLATE_BENIGN);
+        if (!q)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(q, 1, service_id);
+        sqlite3_bind_int64(q, 2, ids[i]);
+        int rc = sqlite3_step(q);
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids, size_t n, char *err,
+                                size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = mark_benign(s, service_id, ids, n);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "benign", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdict, const char *note, json_t **out,
+                                char *err, size_t errlen)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "feedback", rc);
+    sqlite3_stmt *q = stmt(&s->bg, ST_FEEDBACK);
+    if (!q)
+        return fail_bg(s, err, errlen, "feedback", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, anomaly_id);
+    sqlite3_bind_text(q, 2, verdict, -1, SQLITE_STATIC);
+    bind_text_or_null(q, 3, note);
+    sqlite3_bind_int64(q, 4, time_now_ms());
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        sqlite3_exec(s->bg.db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_unlock(&s->bg_mu);
+        return STORE_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW)
+        return fail_bg(s, err, errlen, "feedback", rc);
+    int64_t service_id = sqlite3_column_int64(q, 0);
+    const unsigned char *tids = sqlite3_column_text(q, 1);
+    json_t *ids = tids ? json_loads((const char *)tids, 0, NULL) : NULL;
+    sqlite3_reset(q);
+    if (strcmp(verdict, "false_positive") == 0 && json_array_size(ids)) {
+        size_t k = json_array_size(ids), i;
+        int64_t v[64];
+        json_t *x;
+        size_t m = 0;
+        json_array_foreach(ids, i, x) if (m < 64 && json_is_integer(x)) v[m++] = json_integer_value(x);
+        (void)k;
+        rc = mark_benign(s, service_id, v, m);
+    } else {
+        rc = SQLITE_OK;
+    }
+    json_decref(ids);
+    if (rc != SQLITE_OK || (rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        return fail_bg(s, err, errlen, "feedback", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    anomalies_acc a = {.arr = json_array(), .limit = -1};
+    store_rc r = read_rows(s, ST_ANOMALY_GET, bind_id, &anomaly_id, anomaly_row, &a, err, errlen);
+    if (r == STORE_OK)
+        *out = json_incref(json_array_get(a.arr, 0));
+    json_decref(a.arr);
+    return r;
+}
+
+static int id_row(sqlite3_stmt *q, void *arg)
+{
+    *(int64_t *)arg = sqlite3_column_int64(q, 0);
+    return 1;
+}
+
+store_rc store_window_service_id(store *s, int64_t window_id, int64_t *service_id, char *err, size_t errlen)
+{
+    *service_id = 0;
+    store_rc rc = read_rows(s, ST_WINDOW_SERVICE_ID, bind_id, &window_id, id_row, service_id, err, errlen);
+    if (rc == STORE_OK && !*service_id) {
+        snprintf(err, errlen, "no window %lld", (long long)window_id);
+        return STORE_NOTFOUND;
+    }
+    return rc;
 }

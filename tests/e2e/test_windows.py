@@ -33,7 +33,8 @@ class WindowsTest(ServerTest):
             ("db", "2026-11-24T10:00:00.000Z", "2026-11-24T10:05:00.000Z", 1, "open", 0),
         ])
         st, one, _ = self.srv.get("/windows/%d" % ws[1]["id"])
-        self.assertEqual((st, one.pop("anomalies"), one.pop("prompt")), (200, [], None))
+        self.assertEqual((st, one.pop("anomalies"), one.pop("prompt"), one.pop("digest"), one.pop("redactions")),
+                         (200, [], None, None, None))
         self.assertEqual(one, ws[1])
 
     def test_counts_grow_across_batches(self):

@@ -337,6 +337,8 @@ typedef struct entry {
     size_t rest_len;
     bool error, fatal, auth;
     bool open;
+    long weight;          /* lines it stands for: 1, or a digest template's count */
+    bool want_exemplar;   /* a digest template: its first exemplar line becomes the evidence */
 } entry;
 
 static void entry_flush(entry *e, finding *f)
@@ -346,19 +348,19 @@ static void entry_flush(entry *e, finding *f)
     e->open = false;
     json_t *line = json_stringn(e->rest, e->rest_len);
     if (e->error || e->fatal) {
-        f->errors++;
+        f->errors += e->weight;
         if (e->fatal)
-            f->fatals++;
+            f->fatals += e->weight;
         if (line && json_array_size(f->error_evidence) < MAX_EVIDENCE)
             json_array_append(f->error_evidence, line);
     }
     if (e->auth) {
-        f->auths++;
+        f->auths += e->weight;
         if (line && json_array_size(f->auth_evidence) < MAX_EVIDENCE)
             json_array_append(f->auth_evidence, line);
     }
     if (e->error || e->fatal || e->auth)
-        f->flagged++;
+        f->flagged += e->weight;
     json_decref(line);
 }
 
@@ -369,6 +371,8 @@ static void entry_start(entry *e, const char *rest, size_t len)
     e->open = true;
     e->rest = rest;
     e->rest_len = len;
+    e->weight = 1;
+    e->want_exemplar = false;
     e->error = e->fatal = false;
     e->auth = is_auth_text(rest, len);
 
@@ -415,6 +419,32 @@ static size_t index_prefix(const char *line, size_t len)
     return i;
 }
 
+/* "T<digits> <level> x<count> ...: text": returns the offset of text (0 when not such a line). */
+static size_t digest_template_line(const char *line, size_t len, long *count)
+{
+    size_t i = 1;
+    if (len < 4 || line[0] != 'T' || !(line[1] >= '0' && line[1] <= '9'))
+        return 0;
+    while (i < len && line[i] >= '0' && line[i] <= '9')
+        i++;
+    if (i >= len || line[i] != ' ')
+        return 0;
+    i++;
+    while (i < len && line[i] != ' ')
+        i++; /* level */
+    if (i + 2 >= len || line[i + 1] != 'x')
+        return 0;
+    i += 2;
+    long n = 0;
+    while (i < len && line[i] >= '0' && line[i] <= '9')
+        n = n * 10 + (line[i++] - '0');
+    const char *colon = memmem(line + i, len - i, ": ", 2);
+    if (!colon)
+        return 0;
+    *count = n;
+    return (size_t)(colon - line) + 2;
+}
+
 static void scan_logs(const char *text, size_t len, finding *f)
 {
     const char *nonce = NULL;
@@ -447,9 +477,24 @@ static void scan_logs(const char *text, size_t len, finding *f)
             continue;
         }
         size_t pre = index_prefix(line, ll);
+        long count = 0;
+        size_t text_at = 0;
         if (pre > 0) {
             entry_flush(&e, f);
             entry_start(&e, line + pre, ll - pre);
+        } else if ((text_at = digest_template_line(line, ll, &count)) > 0) {
+            /* a digest's "T12 error x40 10:00..10:04 ...: text" stands for count lines */
+            entry_flush(&e, f);
+            entry_start(&e, line + 1 + strcspn(line + 1, " "), ll - 1 - strcspn(line + 1, " "));
+            e.auth = is_auth_text(line + text_at, ll - text_at);
+            e.weight = count;
+            e.want_exemplar = true;
+        } else if (e.open && e.want_exemplar && ll > 5 && memcmp(line, "    ", 4) == 0 && line[4] >= '0' &&
+                   line[4] <= '9') {
+            e.rest = line + 4; /* the template's first exemplar: the evidence line */
+            e.rest_len = ll - 4;
+            e.auth = e.auth || is_auth_text(line, ll);
+            e.want_exemplar = false;
         } else if (e.open && is_auth_text(line, ll)) {
             e.auth = true; /* continuation line of a multi-line message */
         }

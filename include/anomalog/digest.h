@@ -1,0 +1,90 @@
+/**
+ * @file digest.h
+ * @brief The digest of a closed window: every line accounted for, within a
+ *        token budget, with the service's history beside it; and the baseline
+ *        detector that reads the same statistics without a model.
+ *
+ * The caller mines the window's lines with the service's miner (digest_build
+ * does it, holding no lock of its own: the caller serialises per service),
+ * gives the history of the templates it saw, and gets back the rendered text
+ * the model is sent, the per-template statistics to persist, and the
+ * baseline's findings in the anomaly schema.
+ */
+#ifndef ANOMALOG_DIGEST_H
+#define ANOMALOG_DIGEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "anomalog/miner.h"
+#include "anomalog/prompt.h"
+#include "anomalog/redact.h"
+
+/** Level ranks: 0 unknown, 1 trace, 2 debug, 3 info, 4 warn, 5 error, 6 fatal. */
+int digest_level_rank(const char *level);
+const char *digest_level_name(int rank);
+
+/** What the store knows of a template from the windows before this one. */
+typedef struct digest_history {
+    int known;            /**< seen in an earlier window */
+    double trailing_avg;  /**< mean lines per window over the last history_windows windows */
+    int windows_seen;     /**< of those windows, how many had it */
+    int benign;           /**< marked known-benign through feedback */
+} digest_history;
+
+/** Looks a template up; returns 0 and fills out, or -1 when the store has nothing on it. */
+typedef int (*digest_history_fn)(void *arg, int64_t template_id, digest_history *out);
+
+typedef struct digest_opts {
+    size_t exemplars;        /**< distinct exemplar lines per notable template (K), default 3 */
+    size_t token_budget;     /**< estimated prompt tokens of the rendered digest, default 3000 */
+    int history_windows;     /**< N windows of history, default 12 */
+    const redactor *redact;  /**< applied to every line and value shown; NULL for none */
+} digest_opts;
+
+void digest_opts_defaults(digest_opts *o);
+
+typedef struct digest_input {
+    const char *service;
+    int64_t start_ms, end_ms;
+    const prompt_line *lines;    /**< the window's lines, by time */
+    size_t n_lines;
+    size_t total_lines;          /**< lines in the window (>= n_lines when the read was capped) */
+    miner *m;                    /**< the service's miner; the caller holds its lock */
+    digest_history_fn history;   /**< may be NULL: no history */
+    void *history_arg;
+    double trailing_error_avg;   /**< error lines per window over the last N windows; < 0 unknown */
+    int history_depth;           /**< how many earlier windows that history covers (0: first window) */
+} digest_input;
+
+/** One template of the window, as persisted. */
+typedef struct digest_template {
+    int64_t id;
+    char *text;
+    uint64_t count;
+    int max_level;
+    int64_t first_ts, last_ts;
+} digest_template;
+
+typedef struct digest {
+    char *text;                  /**< rendered, redacted, within the budget (malloc'd) */
+    size_t est_tokens;           /**< conservative estimate of text's tokens */
+    json_t *findings;            /**< baseline findings: array of anomaly objects, each with "template_ids" */
+    json_t *redactions;          /**< counts per kind of what redaction replaced */
+    int64_t *line_tids;          /**< template id of each input line */
+    digest_template *templates;  /**< every template of the window */
+    size_t n_templates;
+    size_t n_new;                /**< templates never seen before this window */
+    size_t n_changed;            /**< known templates whose rate is far from usual */
+    long level_totals[7];
+    long error_lines;            /**< error + fatal */
+    int quiet;                   /**< nothing new, nothing unusual, no finding: the model may be skipped */
+} digest;
+
+/** Builds the digest. @return 0, or -1 when out of memory (d is then empty). */
+int digest_build(const digest_input *in, const digest_opts *o, digest *d);
+
+void digest_free(digest *d);
+
+#endif

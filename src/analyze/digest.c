@@ -1,0 +1,687 @@
+/*
+ * digest.c — a closed window compressed to what matters, under a token
+ * budget, and the baseline detector that reads the same statistics.
+ *
+ * Threads: called by an analysis worker holding its service's miner lock;
+ * no state of its own outside the digest being built.
+ *
+ * Steps: (1) mine every line's first line (a stack trace is grouped by its
+ * head; the whole message stays available as an exemplar) and gather, per
+ * template, its count, time span, highest level, up to K distinct exemplars,
+ * and the shapes of its variable values; (2) look each template up in the
+ * service's history: new, rate against the trailing average, windows seen;
+ * (3) derive the baseline's findings; (4) render, then shrink to the budget by
+ * dropping the least informative parts first: exemplars of common templates,
+ * then extra exemplars of notable ones, then common templates themselves
+ * (folded into one line with their count); a notable template (warning or
+ * higher, new, rare, rate changed, or carrying an unusual value) always keeps
+ * its line and one exemplar.
+ *
+ * Unusual values: for a template with many lines, a variable value whose shape
+ * (character classes, runs collapsed: "alice" → "a", "../../etc" → ".9/..") is
+ * carried by under 1% of its lines is shown verbatim with its line: an attack
+ * hides in the value of an ordinary-looking line.
+ *
+ * Every line and value shown passes through redaction first.
+ *
+ * Bounds: exemplar text EXEMPLAR_MAX bytes (a stack trace keeps its first line
+ * and its last exception / "Caused by:" line), PARAM_POSITIONS value positions
+ * per template, SHAPES_MAX shapes per position, the rendered text the budget.
+ */
+#include "anomalog/digest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "anomalog/timeutil.h"
+
+#define MAX_PARAMS 16
+#define PARAM_POSITIONS 4
+#define SHAPES_MAX 8
+#define SHAPE_LEN 24
+#define EXEMPLAR_MAX 1500
+#define UNUSUAL_MIN_COUNT 20
+#define RATE_MIN_COUNT 10
+#define RATE_FACTOR 5.0
+#define TOKENS_PER_BYTE_DIV 3 /* logs tokenise worse than prose: ~3 bytes a token */
+
+static const char *const level_names[] = {"", "trace", "debug", "info", "warn", "error", "fatal"};
+
+int digest_level_rank(const char *level)
+{
+    if (!level || !*level)
+        return 0;
+    for (int i = 1; i < 7; i++)
+        if (strcasecmp(level, level_names[i]) == 0)
+            return i;
+    if (!strcasecmp(level, "warning"))
+        return 4;
+    if (!strcasecmp(level, "critical") || !strcasecmp(level, "crit") || !strcasecmp(level, "emerg") ||
+        !strcasecmp(level, "alert") || !strcasecmp(level, "panic"))
+        return 6;
+    if (!strcasecmp(level, "err") || !strcasecmp(level, "severe"))
+        return 5;
+    if (!strcasecmp(level, "notice"))
+        return 3;
+    return 0;
+}
+
+const char *digest_level_name(int rank)
+{
+    return rank > 0 && rank < 7 ? level_names[rank] : "-";
+}
+
+void digest_opts_defaults(digest_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->exemplars = 3;
+    o->token_budget = 3000;
+    o->history_windows = 12;
+}
+
+/* A line without a level may still say it in its first words (loghub-style content). */
+static int infer_level(const char *msg, size_t len)
+{
+    static const struct {
+        const char *w;
+        int rank;
+    } words[] = {{"FATAL", 6}, {"CRITICAL", 6}, {"PANIC", 6}, {"ERROR", 5}, {"SEVERE", 5},
+                 {"WARNING", 4}, {"WARN", 4},   {"INFO", 3},  {"DEBUG", 2}, {"TRACE", 1}};
+    size_t scan = len < 80 ? len : 80;
+    for (size_t i = 0; i < scan; i++) {
+        if (i && (msg[i - 1] >= 'A' && msg[i - 1] <= 'Z'))
+            continue;
+        for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
+            size_t wl = strlen(words[k].w);
+            if (i + wl <= len && memcmp(msg + i, words[k].w, wl) == 0 &&
+                (i + wl == len || !(msg[i + wl] >= 'A' && msg[i + wl] <= 'Z')))
+                return words[k].rank;
+        }
+    }
+    return 0;
+}
+
+typedef struct shape_slot {
+    char shape[SHAPE_LEN];
+    uint32_t count;
+    size_t line;       /* first line carrying it */
+} shape_slot;
+
+typedef struct tstat {
+    int64_t id;
+    uint64_t count;
+    int max_level;
+    int64_t first_ts, last_ts;
+    size_t ex[8];        /* exemplar line indices (distinct messages) */
+    size_t n_ex;
+    shape_slot shapes[PARAM_POSITIONS][SHAPES_MAX];
+    int n_shapes[PARAM_POSITIONS];
+    int overflow[PARAM_POSITIONS];
+    digest_history h;
+    int has_h;
+    /* derived */
+    int is_new, rare, changed, unusual, notable, benign;
+    double ratio;
+    char *text;          /* redacted template text */
+} tstat;
+
+static void shape_of(const char *v, size_t len, char *out)
+{
+    size_t o = 0;
+    char prev = 0;
+    for (size_t i = 0; i < len && o + 1 < SHAPE_LEN; i++) {
+        unsigned char c = (unsigned char)v[i];
+        char k = c >= '0' && c <= '9' ? '9' : c >= 'a' && c <= 'z' ? 'a' : c >= 'A' && c <= 'Z' ? 'A' : c >= 0x80 ? 'u' : (char)c;
+        if (k != prev || !(k == '9' || k == 'a' || k == 'A' || k == 'u'))
+            out[o++] = k;
+        prev = k;
+    }
+    out[o] = '\0';
+}
+
+/* Open-addressed map template id → index into the stats array. */
+typedef struct tmap {
+    int64_t *keys;
+    size_t *vals;
+    size_t cap, used;
+} tmap;
+
+static int tmap_grow(tmap *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 256;
+    int64_t *nk = calloc(ncap, sizeof *nk);
+    size_t *nv = calloc(ncap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        size_t j = (size_t)((uint64_t)m->keys[i] * 0x9E3779B97F4A7C15ULL >> 7) & (ncap - 1);
+        while (nk[j])
+            j = (j + 1) & (ncap - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = nk;
+    m->vals = nv;
+    m->cap = ncap;
+    return 0;
+}
+
+/* Returns the slot for id (keys[slot] == id or 0 when absent). */
+static size_t tmap_slot(const tmap *m, int64_t id)
+{
+    size_t j = (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL >> 7) & (m->cap - 1);
+    while (m->keys[j] && m->keys[j] != id)
+        j = (j + 1) & (m->cap - 1);
+    return j;
+}
+
+static size_t first_line_len(const char *msg)
+{
+    const char *nl = strchr(msg, '\n');
+    return nl ? (size_t)(nl - msg) : strlen(msg);
+}
+
+/* ---- growable text with a hard cap ---------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = b->cap ? b->cap * 2 : 4096;
+        while (ncap < b->len + (size_t)n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    sb_printf(b, "%.*s", (int)n, s);
+}
+
+/* ---- exemplars ------------------------------------------------------------ */
+
+/* Writes one line as the window shows it, shortened: a long stack trace keeps
+ * its first line and its last exception line. Continuation lines are indented. */
+static void put_line(sbuf *b, const prompt_line *l, const char *msg, size_t max)
+{
+    char ts[40];
+    sb_printf(b, "    %s %s ", time_format_rfc3339(l->ts_ms, ts, sizeof ts), l->level && *l->level ? l->level : "-");
+    size_t len = strlen(msg);
+    size_t head = first_line_len(msg);
+    if (len <= max) {
+        for (size_t i = 0; i < len; i++) {
+            if (msg[i] == '\n')
+                sb_put(b, "\n        ", 9);
+            else
+                sb_put(b, &msg[i], 1);
+        }
+        sb_put(b, "\n", 1);
+        return;
+    }
+    /* the tail: the last line that names the exception ("Caused by:", "Error:", "Exception") */
+    const char *tail = NULL;
+    for (const char *p = msg + len; p > msg + head;) {
+        const char *e = p;
+        while (p > msg && p[-1] != '\n')
+            p--;
+        size_t n = (size_t)(e - p);
+        if (n && (memmem(p, n, "Caused by:", 10) || memmem(p, n, "Exception", 9) || memmem(p, n, "Error", 5))) {
+            tail = p;
+            break;
+        }
+        if (p > msg)
+            p--;
+    }
+    size_t hn = head < max ? head : max;
+    sb_put(b, msg, hn);
+    if (hn < head)
+        sb_put(b, "…", 3);
+    if (tail) {
+        size_t tn = first_line_len(tail);
+        sb_printf(b, "\n        … (%zu bytes omitted) …\n        %.*s", len - head - tn, (int)(tn < max ? tn : max), tail);
+    } else if (head < len) {
+        sb_printf(b, "\n        … (%zu more bytes)", len - head);
+    }
+    sb_put(b, "\n", 1);
+}
+
+/* ---- the build ------------------------------------------------------------ */
+
+typedef struct ctx {
+    const digest_input *in;
+    const digest_opts *o;
+    redact_session *rs;
+    tstat *t;
+    size_t nt, capt;
+    size_t *order;        /* render order */
+    char **red_lines;     /* redacted message per line index, on demand */
+} ctx;
+
+static const char *line_text(ctx *c, size_t i)
+{
+    if (!c->o->redact)
+        return c->in->lines[i].message;
+    if (!c->red_lines[i]) {
+        const char *m = c->in->lines[i].message;
+        c->red_lines[i] = redact_text(c->o->redact, c->rs, m, strlen(m), NULL);
+    }
+    return c->red_lines[i] ? c->red_lines[i] : "<redaction failed>";
+}
+
+static const char *classify(const char *text)
+{
+    static const struct {
+        const char *kw;
+        const char *type;
+    } rules[] = {
+        {"password", "auth_failure"},   {"authentication", "auth_failure"}, {"unauthorized", "auth_failure"},
+        {"invalid user", "auth_failure"}, {"login", "auth_failure"},       {"denied", "auth_failure"},
+        {"forbidden", "auth_failure"},  {"injection", "security"},          {"traversal", "security"},
+        {"attack", "security"},         {"timeout", "latency"},             {"timed out", "latency"},
+        {"slow", "latency"},            {"latency", "latency"},             {"out of memory", "resource"},
+        {"no space", "resource"},       {"disk full", "resource"},          {"too many open files", "resource"},
+        {"exhausted", "resource"},      {"quota", "resource"},              {"certificate", "config"},
+        {"config", "config"},           {"version", "config"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (strcasestr(text, rules[i].kw))
+            return rules[i].type;
+    return "error_spike";
+}
+
+static void add_finding(ctx *c, json_t *findings, const char *severity, const char *type, const tstat *t,
+                        const char *summary)
+{
+    json_t *ev = json_array();
+    if (t) {
+        for (size_t k = 0; k < t->n_ex && k < 3; k++) {
+            const prompt_line *l = &c->in->lines[t->ex[k]];
+            const char *msg = line_text(c, t->ex[k]);
+            char ts[40];
+            json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
+                                                   l->level && *l->level ? l->level : "-",
+                                                   (int)first_line_len(msg), msg));
+        }
+    }
+    json_t *ids = json_array();
+    if (t)
+        json_array_append_new(ids, json_integer(t->id));
+    json_array_append_new(findings, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "severity", severity, "type", type,
+                                              "summary", summary, "evidence", ev, "recommended_action",
+                                              t ? "Look at the lines of this template and what changed before it appeared."
+                                                : "Look at the error lines of this window and what changed before them.",
+                                              "template_ids", ids));
+}
+
+static void baseline(ctx *c, digest *d)
+{
+    const digest_input *in = c->in;
+    int n = c->o->history_windows;
+    char s[600];
+    /* error burst against the service's usual */
+    if (d->error_lines >= 10 && in->history_depth > 0 && in->trailing_error_avg >= 0 &&
+        d->error_lines >= RATE_FACTOR * (in->trailing_error_avg + 1)) {
+        snprintf(s, sizeof s, "Burst of %ld error lines in %s, against %.1f per window over the last %d windows.",
+                 d->error_lines, in->service, in->trailing_error_avg, n);
+        int crit = d->error_lines >= 100 && d->error_lines >= 20 * (in->trailing_error_avg + 1);
+        add_finding(c, d->findings, crit ? "critical" : "high", "error_spike", NULL, s);
+        /* evidence: the first error lines of the window */
+        json_t *f = json_array_get(d->findings, json_array_size(d->findings) - 1);
+        json_t *ev = json_object_get(f, "evidence");
+        for (size_t i = 0; i < in->n_lines && json_array_size(ev) < 3; i++) {
+            const prompt_line *l = &in->lines[i];
+            int r = digest_level_rank(l->level);
+            if (!r)
+                r = infer_level(l->message, first_line_len(l->message));
+            if (r >= 5) {
+                const char *msg = line_text(c, i);
+                char ts[40];
+                json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
+                                                       l->level && *l->level ? l->level : "-",
+                                                       (int)first_line_len(msg), msg));
+            }
+        }
+    }
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        if (t->benign)
+            continue;
+        const char *text = t->text ? t->text : "";
+        const char *type = classify(text);
+        if (t->is_new && t->max_level >= 4 && in->history_depth > 0) {
+            snprintf(s, sizeof s, "New %s message in %s: \"%.300s\" (%llu line%s).", digest_level_name(t->max_level),
+                     in->service, text, (unsigned long long)t->count, t->count == 1 ? "" : "s");
+            add_finding(c, d->findings, t->max_level >= 6 ? "high" : t->max_level == 5 ? "medium" : "low", type, t, s);
+        } else if (t->changed && (t->max_level >= 4 || t->ratio >= 4 * RATE_FACTOR)) {
+            snprintf(s, sizeof s, "\"%.300s\" in %s: %llu lines, %.1fx its usual %.1f per window.", text, in->service,
+                     (unsigned long long)t->count, t->ratio, t->h.trailing_avg);
+            add_finding(c, d->findings, t->max_level >= 5 ? "high" : "medium", type, t, s);
+        } else if (!t->is_new && t->has_h && t->count <= 5 && t->h.windows_seen + 1 >= 3 &&
+                   (t->max_level >= 4 || strcmp(type, "auth_failure") == 0 || strcmp(type, "security") == 0) &&
+                   t->h.windows_seen * 2 <= (in->history_depth > n ? n : in->history_depth)) {
+            snprintf(s, sizeof s,
+                     "\"%.300s\" keeps recurring in %s: %llu line(s) now, in %d of the last %d windows: a slow, "
+                     "persistent failure or probe.",
+                     text, in->service, (unsigned long long)t->count, t->h.windows_seen + 1, n + 1);
+            add_finding(c, d->findings, "medium", type, t, s);
+        }
+    }
+}
+
+static int by_priority(const void *a, const void *b, void *arg)
+{
+    const tstat *t = arg;
+    const tstat *x = &t[*(const size_t *)a], *y = &t[*(const size_t *)b];
+    if (x->notable != y->notable)
+        return y->notable - x->notable;
+    if (x->max_level != y->max_level)
+        return y->max_level - x->max_level;
+    if (x->is_new != y->is_new)
+        return y->is_new - x->is_new;
+    return x->count < y->count ? 1 : x->count > y->count ? -1 : (x->id > y->id) - (x->id < y->id);
+}
+
+typedef struct render_plan {
+    size_t common_ex;     /* exemplars per common template */
+    size_t notable_ex;    /* exemplars per notable template (>= 1) */
+    size_t common_shown;  /* common templates listed; the rest folded */
+    size_t line_max;      /* bytes of an exemplar */
+} render_plan;
+
+static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
+{
+    const digest_input *in = c->in;
+    char s1[40], s2[40];
+    sb_printf(b, "Window digest of %s, %s to %s: %zu lines", in->service,
+              time_format_rfc3339(in->start_ms, s1, sizeof s1), time_format_rfc3339(in->end_ms, s2, sizeof s2),
+              in->total_lines);
+    if (in->total_lines > in->n_lines)
+        sb_printf(b, " (the first %zu summarised)", in->n_lines);
+    sb_printf(b, ", %zu templates (%zu new, %zu at an unusual rate).\n", c->nt, d->n_new, d->n_changed);
+    sb_printf(b, "Lines by level:");
+    for (int r = 6; r >= 0; r--)
+        if (d->level_totals[r])
+            sb_printf(b, " %s %ld", r ? level_names[r] : "unknown", d->level_totals[r]);
+    sb_printf(b, "\nHistory: %d earlier window(s) of this service", in->history_depth);
+    if (in->trailing_error_avg >= 0)
+        sb_printf(b, ", %.1f error lines per window on average", in->trailing_error_avg);
+    sb_printf(b, ".\n");
+    size_t nf = json_array_size(d->findings);
+    if (nf) {
+        sb_printf(b, "Baseline findings (statistics, no model; hints to check against the lines):\n");
+        for (size_t i = 0; i < nf; i++) {
+            json_t *f = json_array_get(d->findings, i);
+            sb_printf(b, "- [%s] %s: %s\n", json_string_value(json_object_get(f, "severity")),
+                      json_string_value(json_object_get(f, "type")), json_string_value(json_object_get(f, "summary")));
+        }
+    }
+    sb_printf(b, "Templates (<*> and <…> mark values that vary), most informative first:\n");
+    size_t common_listed = 0, folded = 0;
+    uint64_t folded_lines = 0;
+    for (size_t k = 0; k < c->nt; k++) {
+        tstat *t = &c->t[c->order[k]];
+        if (!t->notable && common_listed >= p->common_shown) {
+            folded++;
+            folded_lines += t->count;
+            continue;
+        }
+        if (!t->notable)
+            common_listed++;
+        sb_printf(b, "T%lld %s x%llu %s..%s", (long long)t->id, t->max_level ? level_names[t->max_level] : "-",
+                  (unsigned long long)t->count, time_format_rfc3339(t->first_ts, s1, sizeof s1) + 11,
+                  time_format_rfc3339(t->last_ts, s2, sizeof s2) + 11);
+        if (t->is_new)
+            sb_printf(b, " NEW");
+        else if (t->has_h)
+            sb_printf(b, " usual %.1f/window (x%.1f), seen in %d/%d windows", t->h.trailing_avg, t->ratio,
+                      t->h.windows_seen, c->o->history_windows);
+        if (t->benign)
+            sb_printf(b, " known-benign");
+        sb_printf(b, ": %s\n", t->text ? t->text : "");
+        size_t want = t->notable ? p->notable_ex : p->common_ex;
+        size_t shown = 0;
+        for (size_t e = 0; e < t->n_ex && shown < want; e++, shown++)
+            put_line(b, &in->lines[t->ex[e]], line_text(c, t->ex[e]), p->line_max);
+        if (t->count > shown)
+            sb_printf(b, "    (%llu more line%s not shown)\n", (unsigned long long)(t->count - shown),
+                      t->count - shown == 1 ? "" : "s");
+        if (t->unusual) {
+            for (int pos = 0; pos < PARAM_POSITIONS; pos++) {
+                for (int k2 = 0; k2 < t->n_shapes[pos]; k2++) {
+                    shape_slot *sl = &t->shapes[pos][k2];
+                    if ((uint64_t)sl->count * 100 >= t->count || t->overflow[pos])
+                        continue;
+                    const char *msg = line_text(c, sl->line);
+                    sb_printf(b, "    unusual value (%u of %llu lines):\n", sl->count, (unsigned long long)t->count);
+                    put_line(b, &in->lines[sl->line], msg, p->line_max);
+                }
+            }
+        }
+    }
+    if (folded)
+        sb_printf(b, "… and %zu more common template%s (%llu lines), nothing new or unusual in them.\n", folded,
+                  folded == 1 ? "" : "s", (unsigned long long)folded_lines);
+}
+
+int digest_build(const digest_input *in, const digest_opts *o, digest *d)
+{
+    memset(d, 0, sizeof *d);
+    ctx c = {.in = in, .o = o};
+    tmap map = {0};
+    int rc = -1;
+    sbuf b = {0};
+    d->findings = json_array();
+    if (!d->findings || tmap_grow(&map) || (o->redact && !(c.rs = redact_session_new())) ||
+        !(d->line_tids = calloc(in->n_lines ? in->n_lines : 1, sizeof *d->line_tids)) ||
+        !(c.red_lines = calloc(in->n_lines ? in->n_lines : 1, sizeof *c.red_lines)))
+        goto out;
+
+    miner_param params[MAX_PARAMS];
+    for (size_t i = 0; i < in->n_lines; i++) {
+        const prompt_line *l = &in->lines[i];
+        size_t len = first_line_len(l->message);
+        size_t np = 0;
+        int64_t id = miner_add(in->m, l->message, len, NULL, params, MAX_PARAMS, &np);
+        if (id < 0)
+            goto out;
+        d->line_tids[i] = id;
+        int lvl = digest_level_rank(l->level);
+        if (!lvl)
+            lvl = infer_level(l->message, len);
+        d->level_totals[lvl]++;
+        if (lvl >= 5)
+            d->error_lines++;
+        if ((map.used + 1) * 2 > map.cap && tmap_grow(&map))
+            goto out;
+        size_t slot = tmap_slot(&map, id);
+        tstat *t;
+        if (!map.keys[slot]) {
+            if (c.nt == c.capt) {
+                size_t nc = c.capt ? c.capt * 2 : 64;
+                tstat *nt = realloc(c.t, nc * sizeof *nt);
+                if (!nt)
+                    goto out;
+                c.t = nt;
+                c.capt = nc;
+            }
+            map.keys[slot] = id;
+            map.vals[slot] = c.nt;
+            map.used++;
+            t = &c.t[c.nt++];
+            memset(t, 0, sizeof *t);
+            t->id = id;
+            t->first_ts = l->ts_ms;
+        } else {
+            t = &c.t[map.vals[slot]];
+        }
+        t->count++;
+        t->last_ts = l->ts_ms;
+        if (lvl > t->max_level)
+            t->max_level = lvl;
+        if (t->n_ex < o->exemplars && t->n_ex < 8) {
+            int dup = 0;
+            for (size_t e = 0; e < t->n_ex && !dup; e++)
+                dup = strcmp(in->lines[t->ex[e]].message, l->message) == 0;
+            if (!dup)
+                t->ex[t->n_ex++] = i;
+        }
+        for (size_t p = 0; p < np && p < PARAM_POSITIONS; p++) {
+            char sh[SHAPE_LEN];
+            shape_of(params[p].s, params[p].len, sh);
+            int k, ns = t->n_shapes[p];
+            for (k = 0; k < ns && strcmp(t->shapes[p][k].shape, sh) != 0; k++)
+                ;
+            if (k < ns) {
+                t->shapes[p][k].count++;
+            } else if (ns < SHAPES_MAX) {
+                shape_slot *sl = &t->shapes[p][ns];
+                memcpy(sl->shape, sh, SHAPE_LEN);
+                sl->count = 1;
+                sl->line = i;
+                t->n_shapes[p]++;
+            } else {
+                t->overflow[p] = 1;
+            }
+        }
+    }
+
+    for (size_t i = 0; i < c.nt; i++) {
+        tstat *t = &c.t[i];
+        const char *text = miner_template_text(in->m, t->id);
+        if (text && o->redact)
+            t->text = redact_text(o->redact, c.rs, text, strlen(text), NULL);
+        else if (text)
+            t->text = strdup(text);
+        t->has_h = in->history && in->history(in->history_arg, t->id, &t->h) == 0;
+        t->is_new = !t->has_h || !t->h.known;
+        t->benign = t->has_h && t->h.benign;
+        t->ratio = t->has_h ? (double)t->count / (t->h.trailing_avg > 0 ? t->h.trailing_avg : 1.0) : 0;
+        t->changed = !t->is_new && t->count >= RATE_MIN_COUNT && t->count >= RATE_FACTOR * (t->h.trailing_avg + 1);
+        t->rare = !t->is_new && t->has_h && (t->count <= 2 || t->h.windows_seen * 4 <= in->history_depth);
+        if (t->count >= UNUSUAL_MIN_COUNT)
+            for (int p = 0; p < PARAM_POSITIONS; p++)
+                for (int k = 0; k < t->n_shapes[p] && !t->overflow[p]; k++)
+                    if ((uint64_t)t->shapes[p][k].count * 100 < t->count)
+                        t->unusual = 1;
+        t->notable = t->max_level >= 4 || t->is_new || t->rare || t->changed || t->unusual;
+        d->n_new += (size_t)t->is_new;
+        d->n_changed += (size_t)t->changed;
+    }
+    baseline(&c, d);
+    d->quiet = d->n_new == 0 && d->n_changed == 0 && json_array_size(d->findings) == 0;
+    for (size_t i = 0; i < c.nt; i++)
+        d->quiet = d->quiet && !c.t[i].unusual;
+
+    if (!(c.order = malloc((c.nt ? c.nt : 1) * sizeof *c.order)))
+        goto out;
+    for (size_t i = 0; i < c.nt; i++)
+        c.order[i] = i;
+    qsort_r(c.order, c.nt, sizeof *c.order, by_priority, c.t);
+
+    /* shrink until the estimate fits: each plan drops less informative parts than the next */
+    size_t budget_bytes = o->token_budget * TOKENS_PER_BYTE_DIV;
+    render_plan plans[] = {
+        {o->exemplars, o->exemplars, SIZE_MAX, EXEMPLAR_MAX},
+        {0, o->exemplars, SIZE_MAX, EXEMPLAR_MAX},
+        {0, 1, SIZE_MAX, EXEMPLAR_MAX},
+        {0, 1, 20, 600},
+        {0, 1, 5, 300},
+        {0, 1, 0, 200},
+    };
+    for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+        b.len = 0;
+        render(&c, d, &plans[k], &b);
+        if (b.oom)
+            goto out;
+        if (b.len <= budget_bytes)
+            break;
+    }
+    if (b.len > budget_bytes) {
+        /* notable templates alone are over the budget: cut, on a line boundary, and say so */
+        size_t cut = budget_bytes > 80 ? budget_bytes - 80 : budget_bytes;
+        while (cut > 0 && b.p[cut] != '\n')
+            cut--;
+        b.len = cut;
+        sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c.nt);
+    }
+    d->text = b.p;
+    b.p = NULL;
+    d->est_tokens = (strlen(d->text) + TOKENS_PER_BYTE_DIV - 1) / TOKENS_PER_BYTE_DIV;
+    d->redactions = c.rs ? redact_session_counts(c.rs) : json_object();
+    if (!(d->templates = calloc(c.nt ? c.nt : 1, sizeof *d->templates)))
+        goto out;
+    for (size_t i = 0; i < c.nt; i++) {
+        const char *text = miner_template_text(in->m, c.t[i].id); /* persisted raw: stored lines are raw too */
+        d->templates[i] = (digest_template){.id = c.t[i].id, .text = strdup(text ? text : ""), .count = c.t[i].count,
+                                            .max_level = c.t[i].max_level, .first_ts = c.t[i].first_ts,
+                                            .last_ts = c.t[i].last_ts};
+    }
+    d->n_templates = c.nt;
+    rc = 0;
+out:
+    if (rc)
+        digest_free(d);
+    free(b.p);
+    for (size_t i = 0; i < c.nt; i++)
+        free(c.t[i].text);
+    free(c.t);
+    free(c.order);
+    if (c.red_lines)
+        for (size_t i = 0; i < in->n_lines; i++)
+            free(c.red_lines[i]);
+    free(c.red_lines);
+    redact_session_free(c.rs);
+    free(map.keys);
+    free(map.vals);
+    return rc;
+}
+
+void digest_free(digest *d)
+{
+    if (!d)
+        return;
+    free(d->text);
+    json_decref(d->findings);
+    json_decref(d->redactions);
+    for (size_t i = 0; i < d->n_templates; i++)
+        free(d->templates[i].text);
+    free(d->templates);
+    free(d->line_tids);
+    memset(d, 0, sizeof *d);
+}
