@@ -130,7 +130,7 @@ static int hist_cmp(const void *k, const void *e)
 static int history_of(void *arg, int64_t id, digest_history *out)
 {
     hist_lookup *h = arg;
-    const template_history *r = bsearch(&id, h->rows, h->n, sizeof *h->rows, hist_cmp);
+    const template_history *r = h->n ? bsearch(&id, h->rows, h->n, sizeof *h->rows, hist_cmp) : NULL;
     if (!r)
         return -1;
     out->known = r->known;

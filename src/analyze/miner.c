@@ -460,6 +460,24 @@ static size_t glued_unit(const char *s, size_t n, size_t j)
     return (size_t)-1;
 }
 
+/* A number whose digits start at i: returns the end of its digits (with
+ * fraction and exponent when they end the run or take a unit, else without)
+ * in *num_end and the end of its glued unit (== *num_end without one); or
+ * (size_t)-1 when the run is no number (`2kSOSP`, `1st`). */
+static size_t number_at(const char *s, size_t n, size_t i, size_t *num_end)
+{
+    size_t j = number_end(s, n, i);
+    size_t u = ends_run(s, n, j) ? j : glued_unit(s, n, j);
+    size_t d = i + digits_at(s, n, i);
+    if (u == (size_t)-1 && j > d) {
+        /* `31.1a2b…`: the fraction was the start of another field */
+        j = d;
+        u = ends_run(s, n, j) ? j : glued_unit(s, n, j);
+    }
+    *num_end = j;
+    return u;
+}
+
 /*
  * Masks the core s[0..n) into o: placeholders for variable runs, literal bytes
  * otherwise. Sets var/weight/field in ti; counts placeholders in *nph and
@@ -488,8 +506,8 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
             bool sign = (c == '-' || c == '+') && (i == 0 || !is_alnum((unsigned char)s[i - 1]));
             bool cmp = (c == '<' || c == '>' || c == '~') && i == 0;
             if ((sign || cmp) && i + 1 < n && is_digit((unsigned char)s[i + 1])) {
-                size_t j = number_end(s, n, i + 1);
-                size_t u = ends_run(s, n, j) ? j : glued_unit(s, n, j);
+                size_t j;
+                size_t u = number_at(s, n, i + 1, &j);
                 if (u != (size_t)-1) {
                     out_ph(o, PH_NUM);
                     if (u > j) {
@@ -535,8 +553,8 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
         size_t d = digits_at(s, n, i);
         if (d > 0) {
             /* a number: digits, an optional fraction, an optional glued unit */
-            size_t j = number_end(s, n, i);
-            size_t u = ends_run(s, n, j) ? j : glued_unit(s, n, j);
+            size_t j;
+            size_t u = number_at(s, n, i, &j);
             if (u != (size_t)-1) {
                 out_ph(o, PH_NUM);
                 if (u > j) {
@@ -762,10 +780,11 @@ static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
 
 /* ---- raw token splitting -------------------------------------------------- */
 
-/* Next raw token in s[*pos..n): skips whitespace; a token that opens a quote
- * (at its start or right after '=') extends to the closing quote, within
- * QUOTE_MAX bytes, then to the next whitespace. Returns false at the end. */
-static bool next_raw(const char *s, size_t n, size_t *pos, size_t *ts, size_t *tl)
+/* Next raw token in s[*pos..n): skips whitespace; with quotes set, a token
+ * that opens a quote (at its start or right after `key=`) extends to the
+ * closing quote, within QUOTE_MAX bytes, then to the next whitespace.
+ * Returns false at the end. */
+static bool next_raw(const char *s, size_t n, size_t *pos, size_t *ts, size_t *tl, bool quotes)
 {
     size_t i = *pos;
     while (i < n && is_space((unsigned char)s[i]))
@@ -777,7 +796,8 @@ static bool next_raw(const char *s, size_t n, size_t *pos, size_t *ts, size_t *t
     size_t st = i;
     while (i < n && !is_space((unsigned char)s[i])) {
         char c = s[i];
-        if ((c == '"' || c == '\'') && (i == st || key_len(s + st, n - st) == i - 1 - st)) {
+        if (quotes && (c == '"' || c == '\'') &&
+            (i == st || (i - st >= 2 && key_len(s + st, n - st) == i - 1 - st))) {
             size_t q = quote_close(s, n, i);
             if (q) {
                 i = q + 1;
@@ -1165,8 +1185,12 @@ static void tokenize(miner *m, const char *s, size_t n, tok_mode mode)
 {
     obuf o = {m->scratch, 0, m->scratch_cap, false};
     size_t ntok = 0, maxt = m->o.max_tokens;
+    /* a template's tokens hold no whitespace (a quoted string is `"<*>"`), and
+     * generalising can leave quotes that would pair up differently: template
+     * text is split at spaces only */
+    bool quotes = mode == TOK_MESSAGE;
     size_t pos = 0, ts = 0, tl = 0;
-    bool have = next_raw(s, n, &pos, &ts, &tl);
+    bool have = next_raw(s, n, &pos, &ts, &tl, quotes);
     while (have) {
         size_t nts = 0, ntl = 0, npos = pos;
         bool have_next;
@@ -1193,7 +1217,7 @@ static void tokenize(miner *m, const char *s, size_t n, tok_mode mode)
         size_t off = o.len;
         mask_token(s + ts, tl, &o, &ti);
         size_t rend = ts + tl;
-        have_next = next_raw(s, n, &npos, &nts, &ntl);
+        have_next = next_raw(s, n, &npos, &nts, &ntl, quotes);
 
         /* a number followed by a unit word: one token */
         if (have_next && ti.pure && ti.kind == PH_NUM && !ti.trail) {
@@ -1206,7 +1230,7 @@ static void tokenize(miner *m, const char *s, size_t n, tok_mode mode)
                 ti.trail = ub < ntl;
                 ti.weight = true; /* the unit is a constant word */
                 rend = nts + ntl;
-                have_next = next_raw(s, n, &npos, &nts, &ntl);
+                have_next = next_raw(s, n, &npos, &nts, &ntl, quotes);
             }
         }
         t->off = (uint32_t)off;

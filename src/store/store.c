@@ -1525,7 +1525,7 @@ static int hist_count_row(sqlite3_stmt *q, void *p)
 {
     hist_acc *a = p;
     template_history key = {.id = sqlite3_column_int64(q, 0)};
-    template_history *h = bsearch(&key, a->v, a->n, sizeof *a->v, hist_cmp);
+    template_history *h = a->n ? bsearch(&key, a->v, a->n, sizeof *a->v, hist_cmp) : NULL;
     if (h) {
         h->lines = sqlite3_column_int64(q, 1);
         h->windows = sqlite3_column_int(q, 2);

@@ -163,6 +163,12 @@ class ServerTest(unittest.TestCase):
         for s in self.servers:
             s.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # a sanitizer report in any server's stderr fails the test, even when the test passed
+        for s in self.servers:
+            log = s.stderr()
+            for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+                if marker in log:
+                    self.fail("server reported %r:\n%s" % (marker, log[-4000:]))
 
     def start_server(self, args=None, env=None, db=None):
         s = Server(self.dir, args if args is not None else self.server_args,

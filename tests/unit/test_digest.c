@@ -1,0 +1,260 @@
+/* Unit tests of digest.c: budget, what must survive it, unusual values, the
+ * baseline's rules against a scripted history. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "anomalog/digest.h"
+
+#define T0 1795514400000LL
+
+typedef struct lines {
+    prompt_line *v;
+    char **msgs;
+    size_t n, cap;
+} lines;
+
+static void add(lines *l, int64_t ts, const char *level, const char *fmt, ...)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        l->msgs = realloc(l->msgs, l->cap * sizeof *l->msgs);
+    }
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    l->msgs[l->n] = strdup(buf);
+    l->v[l->n] = (prompt_line){.ts_ms = ts, .level = level, .message = l->msgs[l->n]};
+    l->n++;
+}
+
+static void lines_free(lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->msgs[i]);
+    free(l->msgs);
+    free(l->v);
+}
+
+/* History: every template id below known_below is known, seen in `seen` windows at `avg` a window. */
+typedef struct hist {
+    int64_t known_below;
+    double avg;
+    int seen;
+    int64_t benign_id;
+} hist;
+
+static int history(void *arg, int64_t id, digest_history *out)
+{
+    hist *h = arg;
+    if (id >= h->known_below)
+        return -1;
+    *out = (digest_history){.known = 1, .trailing_avg = h->avg, .windows_seen = h->seen, .benign = id == h->benign_id};
+    return 0;
+}
+
+static void routine(lines *l, int n, unsigned seed)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        switch (seed >> 16 & 3) {
+        case 0:
+            add(l, T0 + i, "info", "GET /api/v1/items/%u 200 %ums", seed % 100000, seed % 300);
+            break;
+        case 1:
+            add(l, T0 + i, "info", "user %s logged in from 10.0.%u.%u", (seed & 64) ? "alice" : "bob", seed % 250,
+                (seed >> 8) % 250);
+            break;
+        case 2:
+            add(l, T0 + i, "debug", "cache refresh took %u ms for %u keys", seed % 90, seed % 5000);
+            break;
+        default:
+            add(l, T0 + i, "info", "worker %u heartbeat", seed % 16);
+        }
+    }
+}
+
+static digest_input input(lines *l, miner *m, hist *h)
+{
+    return (digest_input){.service = "api", .start_ms = T0, .end_ms = T0 + 300000, .lines = l->v, .n_lines = l->n,
+                          .total_lines = l->n, .m = m, .history = h ? history : NULL, .history_arg = h,
+                          .trailing_error_avg = h ? 0.5 : -1, .history_depth = h ? 12 : 0};
+}
+
+static void test_budget_keeps_every_notable_template(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    lines l = {0};
+    routine(&l, 100000, 42);
+    add(&l, T0 + 500, "warn", "disk usage 93%% on /var/lib/pg");
+    add(&l, T0 + 600, "error", "replica lag 45s exceeds 30s");
+    digest_opts o;
+    digest_opts_defaults(&o);
+    o.token_budget = 800;
+    digest_input in = input(&l, m, NULL);
+    digest d;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_true(strlen(d.text) <= 800 * 3);
+    assert_true(d.est_tokens <= 800);
+    assert_non_null(strstr(d.text, "100002 lines"));
+    assert_non_null(strstr(d.text, "disk usage 93% on /var/lib/pg"));
+    assert_non_null(strstr(d.text, "replica lag 45s exceeds 30s"));
+    assert_int_equal(d.error_lines, 1);
+    assert_int_equal(d.level_totals[4], 1);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < d.n_templates; i++)
+        sum += d.templates[i].count;
+    assert_int_equal(sum, 100002); /* every line accounted for */
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&l);
+}
+
+static void test_unusual_value_is_shown(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    lines l = {0};
+    for (int i = 0; i < 500; i++)
+        add(&l, T0 + i, "info", "login ok for user u%d", i % 40);
+    add(&l, T0 + 900, "info", "login ok for user admin'/**/OR/**/'1'='1");
+    hist h = {.known_below = 1000, .avg = 480, .seen = 12};
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest_input in = input(&l, m, &h);
+    digest d;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_non_null(strstr(d.text, "unusual value"));
+    assert_non_null(strstr(d.text, "admin'/**/OR/**/'1'='1"));
+    assert_false(d.quiet);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&l);
+}
+
+static void test_quiet_window_and_baseline_rules(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    /* teach the miner the routine templates, as earlier windows would have */
+    lines warm = {0};
+    routine(&warm, 2000, 7);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest d;
+    digest_input in = input(&warm, m, NULL);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    digest_free(&d);
+    int64_t known_below = (int64_t)miner_size(m) + 1;
+
+    /* the same routine at its usual rate: quiet, no finding */
+    lines calm = {0};
+    routine(&calm, 2000, 9);
+    hist h = {.known_below = known_below, .avg = 500, .seen = 12};
+    in = input(&calm, m, &h);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_true(d.quiet);
+    assert_int_equal(json_array_size(d.findings), 0);
+    digest_free(&d);
+
+    /* a new error template and a burst: findings, not quiet */
+    lines bad = {0};
+    routine(&bad, 2000, 11);
+    for (int i = 0; i < 60; i++)
+        add(&bad, T0 + 3000 + i, "error", "payment provider timeout after %d ms", 3000 + i);
+    in = input(&bad, m, &h);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_false(d.quiet);
+    char *all = json_dumps(d.findings, 0);
+    assert_non_null(strstr(all, "Burst of 60 error lines"));
+    assert_non_null(strstr(all, "New error message"));
+    assert_non_null(strstr(all, "\"latency\"")); /* "timeout" classifies as latency */
+    free(all);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&warm);
+    lines_free(&calm);
+    lines_free(&bad);
+}
+
+static void test_benign_templates_are_not_raised(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    lines l = {0};
+    for (int i = 0; i < 50; i++)
+        add(&l, T0 + i, "warn", "nightly reindex of shard %d", i);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest d;
+    digest_input in = input(&l, m, NULL);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    int64_t id = d.templates[0].id;
+    digest_free(&d);
+    hist h = {.known_below = id + 1, .avg = 1, .seen = 2, .benign_id = id}; /* 50x its usual: a rate jump */
+    in = input(&l, m, &h);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_int_equal(json_array_size(d.findings), 0);
+    assert_non_null(strstr(d.text, "known-benign"));
+    digest_free(&d);
+    h.benign_id = -1;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_int_equal(json_array_size(d.findings), 1);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&l);
+}
+
+static void test_stack_trace_keeps_head_and_cause(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    lines l = {0};
+    char *trace = malloc(20000);
+    size_t n = (size_t)snprintf(trace, 20000, "request failed\njava.lang.RuntimeException: wrapper");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(trace + n, 20000 - n, "\n\tat com.acme.Frame%d.call(Frame.java:%d)", i, i);
+    snprintf(trace + n, 20000 - n, "\nCaused by: java.sql.SQLException: connection reset");
+    add(&l, T0, "error", "%s", "x"); /* placeholder replaced below */
+    free(l.msgs[0]);
+    l.msgs[0] = trace;
+    l.v[0].message = trace;
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest_input in = input(&l, m, NULL);
+    digest d;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_non_null(strstr(d.text, "request failed"));
+    assert_non_null(strstr(d.text, "Caused by: java.sql.SQLException: connection reset"));
+    assert_true(strlen(d.text) < 4000);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_budget_keeps_every_notable_template),
+        cmocka_unit_test(test_unusual_value_is_shown),
+        cmocka_unit_test(test_quiet_window_and_baseline_rules),
+        cmocka_unit_test(test_benign_templates_are_not_raised),
+        cmocka_unit_test(test_stack_trace_keeps_head_and_cause),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
