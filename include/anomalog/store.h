@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "anomalog/batch.h"
+#include "anomalog/route.h"
 
 typedef struct store store;
 
@@ -158,10 +159,14 @@ typedef struct analysis_meta {
     const json_t *redactions;                             /**< counts per kind, or NULL */
     const char *note;                                     /**< kept in the window's error field on finish
                                                                (why the model's answer is missing), or NULL */
+    const route_config *routing;                          /**< suppression and notifications on finish;
+                                                               NULL: neither (replay) */
 } analysis_meta;
 
 /**
  * Records a finished analysis in one transaction: the anomalies of verdict
+ * (with m->routing: each one suppressed by an open interval of its (service,
+ * type), or opening one and queueing a notification per matching destination),
  * (validated {"health", "anomalies": [...]}; an anomaly may carry "analyzer"
  * (default m->analyzer) and "template_ids"), the window's health and counts,
  * status 'analyzed'. Only a window in 'analyzing' is finished (STORE_NOTFOUND otherwise).
@@ -272,5 +277,54 @@ store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids
  */
 store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdict, const char *note, json_t **out,
                                 char *err, size_t errlen);
+
+/* ---- notifications: the outbox ------------------------------------------------ */
+
+/** A notification claimed for delivery. */
+typedef struct outbox_item {
+    int64_t id, anomaly_id, created_at;
+    char destination[129];
+    char kind[16];
+    char dedup_key[300];
+    char *payload;        /**< malloc'd; free with outbox_item_free */
+    int attempts;         /**< deliveries tried before this one */
+} outbox_item;
+
+void outbox_item_free(outbox_item *it);
+
+/**
+ * Claims the pending notification due first (next_attempt_at <= now) for
+ * lease_ms: a sender that dies holding it loses it after the lease (or at
+ * the next start, see store_outbox_recover).
+ * @return STORE_OK with it filled, STORE_NOTFOUND when none is due.
+ */
+store_rc store_outbox_claim(store *s, int64_t now_ms, int64_t lease_ms, outbox_item *it, char *err, size_t errlen);
+
+/**
+ * Records one delivery attempt and its outcome: "sent", "failed" (given up),
+ * or "retry" (due again at next_attempt_ms).
+ * @param http_status  the answer's status, or -1 when there was none
+ */
+store_rc store_outbox_record(store *s, int64_t id, int64_t now_ms, int http_status, const char *outcome,
+                             const char *error, int64_t next_attempt_ms, char *err, size_t errlen);
+
+/** Start-up: notifications claimed by a sender that died are due now. */
+store_rc store_outbox_recover(store *s, int64_t now_ms, int *recovered, char *err, size_t errlen);
+
+/**
+ * Lists notifications newest first.
+ * @param status  NULL or pending|sent|failed|dry_run
+ * @param cursor  0, or list those with a smaller id
+ * @param[out] next_cursor  the id to pass next, or 0 when no more follow
+ */
+store_rc store_notifications_list(store *s, const char *status, int64_t cursor, int limit, json_t **out,
+                                  int64_t *next_cursor, char *err, size_t errlen);
+
+/** {"pending", "sent", "failed", "dry_run", "attempts": {"sent", "retry", "failed"}} as a new object. */
+store_rc store_outbox_counts(store *s, json_t **out, char *err, size_t errlen);
+
+/** Open suppression intervals (until > now) as a new array of {service, type, opened_by, severity, opened_at,
+ *  until, suppressed}. */
+store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *err, size_t errlen);
 
 #endif

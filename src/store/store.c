@@ -85,6 +85,17 @@ enum stmt_id {
     ST_FEEDBACK,
     ST_ANOMALY_GET,
     ST_WINDOW_SERVICE_ID,
+    ST_SUPPRESSION_GET,
+    ST_SUPPRESSION_OPEN,
+    ST_ANOMALY_SUPPRESS,
+    ST_OUTBOX_INSERT,
+    ST_OUTBOX_CLAIM,
+    ST_OUTBOX_ATTEMPT,
+    ST_OUTBOX_RESULT,
+    ST_OUTBOX_RECOVER,
+    ST_NOTIFICATIONS,
+    ST_OUTBOX_COUNTS,
+    ST_SUPPRESSIONS,
     ST__COUNT
 };
 
@@ -94,7 +105,8 @@ enum stmt_id {
 
 #define ANOMALY_COLS                                                                                    \
     "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
-    "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note "
+    "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
+    "a.suppressed_by "
 
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
@@ -200,6 +212,37 @@ static const char *const stmt_sql[] = {
                     "RETURNING service_id, template_ids",
     [ST_ANOMALY_GET] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id WHERE a.id = ?1",
     [ST_WINDOW_SERVICE_ID] = "SELECT service_id FROM windows WHERE id = ?1",
+    [ST_SUPPRESSION_GET] = "SELECT opened_by, severity_rank, opened_at, until_ms FROM suppressions "
+                           "WHERE service_id = ?1 AND type = ?2",
+    [ST_SUPPRESSION_OPEN] = "INSERT INTO suppressions(service_id, type, opened_by, severity_rank, opened_at, until_ms) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(service_id, type) DO UPDATE SET "
+                            "opened_by = excluded.opened_by, severity_rank = excluded.severity_rank, "
+                            "opened_at = excluded.opened_at, until_ms = excluded.until_ms",
+    [ST_ANOMALY_SUPPRESS] = "UPDATE anomalies SET suppressed = 1, suppressed_by = ?2 WHERE id = ?1",
+    [ST_OUTBOX_INSERT] = "INSERT INTO outbox(anomaly_id, destination, kind, dedup_key, payload, status, "
+                         "next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    [ST_OUTBOX_CLAIM] = "UPDATE outbox SET claimed_at = ?1, next_attempt_at = ?1 + ?2 WHERE id = (SELECT id FROM outbox "
+                        "WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT 1) "
+                        "RETURNING id, anomaly_id, destination, kind, dedup_key, payload, attempts, created_at",
+    [ST_OUTBOX_ATTEMPT] = "INSERT INTO delivery_attempts(outbox_id, at, http_status, outcome, error) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_OUTBOX_RESULT] = "UPDATE outbox SET attempts = attempts + 1, claimed_at = NULL, "
+                         "status = CASE ?2 WHEN 'retry' THEN 'pending' ELSE ?2 END, "
+                         "sent_at = CASE WHEN ?2 = 'sent' THEN ?3 END, "
+                         "next_attempt_at = CASE WHEN ?2 = 'retry' THEN ?4 END, last_error = ?5 WHERE id = ?1",
+    [ST_OUTBOX_RECOVER] = "UPDATE outbox SET claimed_at = NULL, next_attempt_at = ?1 "
+                          "WHERE status = 'pending' AND claimed_at IS NOT NULL",
+    [ST_NOTIFICATIONS] = "SELECT o.id, o.anomaly_id, o.destination, o.kind, o.dedup_key, o.status, o.attempts, "
+                         "o.next_attempt_at, o.created_at, o.sent_at, o.last_error, o.payload, s.name, a.severity, "
+                         "a.type, a.window_id FROM outbox o JOIN anomalies a ON a.id = o.anomaly_id "
+                         "JOIN services s ON s.id = a.service_id WHERE (?1 IS NULL OR o.status = ?1) "
+                         "AND (?2 IS NULL OR o.id < ?2) ORDER BY o.id DESC LIMIT ?3",
+    [ST_OUTBOX_COUNTS] = "SELECT 'status', status, count(*) FROM outbox GROUP BY status UNION ALL "
+                         "SELECT 'attempt', outcome, count(*) FROM delivery_attempts GROUP BY outcome",
+    [ST_SUPPRESSIONS] = "SELECT s.name, p.type, p.opened_by, a.severity, p.opened_at, p.until_ms, "
+                        "(SELECT count(*) FROM anomalies x WHERE x.suppressed_by = p.opened_by) "
+                        "FROM suppressions p JOIN services s ON s.id = p.service_id "
+                        "JOIN anomalies a ON a.id = p.opened_by WHERE p.until_ms > ?1 ORDER BY p.until_ms DESC",
     [ST_CONTEXT_SET] = "INSERT INTO services(name, last_seen, created_at, context, context_source) "
                        "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
                        "context_source = excluded.context_source "
@@ -1039,6 +1082,103 @@ static int save_prompt(store *s, const window_work *w, const analysis_meta *m)
     return rc;
 }
 
+static int severity_rank_of(const char *sev)
+{
+    return !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1;
+}
+
+/*
+ * Suppression and the outbox for one anomaly just inserted, inside the
+ * finish transaction: within an open interval of its (service, type) and not
+ * more severe than the anomaly that opened it, the anomaly is marked
+ * suppressed; otherwise it opens a new interval and one outbox row per
+ * matching destination is written, its body built now.
+ */
+static int route_anomaly(store *s, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+                         const route_config *rt)
+{
+    const char *type = json_string_value(json_object_get(a, "type"));
+    const char *sev = json_string_value(json_object_get(a, "severity"));
+    int rank = severity_rank_of(sev);
+    if (!type || !sev)
+        return SQLITE_OK;
+    sqlite3_stmt *q = stmt(&s->bg, ST_SUPPRESSION_GET);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, w->service_id);
+    sqlite3_bind_text(q, 2, type, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        int64_t opened_by = sqlite3_column_int64(q, 0), until = sqlite3_column_int64(q, 3);
+        int open_rank = sqlite3_column_int(q, 1);
+        sqlite3_reset(q);
+        if (until > now && rank <= open_rank) {
+            sqlite3_stmt *u = stmt(&s->bg, ST_ANOMALY_SUPPRESS);
+            if (!u)
+                return SQLITE_ERROR;
+            sqlite3_bind_int64(u, 1, anomaly_id);
+            sqlite3_bind_int64(u, 2, opened_by);
+            rc = sqlite3_step(u);
+            return rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+    } else if (rc != SQLITE_DONE) {
+        return rc;
+    }
+    sqlite3_reset(q);
+    int64_t until = now + route_suppress_ms(rt, w->service, type);
+    q = stmt(&s->bg, ST_SUPPRESSION_OPEN);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, w->service_id);
+    sqlite3_bind_text(q, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, anomaly_id);
+    sqlite3_bind_int(q, 4, rank);
+    sqlite3_bind_int64(q, 5, now);
+    sqlite3_bind_int64(q, 6, until);
+    if ((rc = sqlite3_step(q)) != SQLITE_DONE)
+        return rc;
+
+    const route_dest *dests[32];
+    size_t nd = route_match(rt, w->service, type, rank, dests, sizeof dests / sizeof dests[0]);
+    char dedup[300], link[1200];
+    snprintf(dedup, sizeof dedup, "anomalog:%s:%s:%lld", w->service, type, (long long)now);
+    snprintf(link, sizeof link, "%s/windows/%lld", rt->public_url, (long long)w->id);
+    const char *summary = json_string_value(json_object_get(a, "summary"));
+    const char *action = json_string_value(json_object_get(a, "recommended_action"));
+    json_t *ev = json_object_get(a, "evidence");
+    json_t *empty = json_array();
+    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type,
+                      .severity = sev, .summary = summary ? summary : "", .recommended_action = action ? action : "",
+                      .analyzer = json_string_value(json_object_get(a, "analyzer")),
+                      .evidence = json_is_array(ev) ? ev : empty, .window_start_ms = w->start_ms,
+                      .window_end_ms = w->end_ms, .until_ms = until, .dedup_key = dedup, .link = link};
+    rc = SQLITE_OK;
+    for (size_t i = 0; i < nd && rc == SQLITE_OK; i++) {
+        json_t *body = route_payload(dests[i]->kind, &n);
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(body);
+        q = stmt(&s->bg, ST_OUTBOX_INSERT);
+        if (!text || !q) {
+            free(text);
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        sqlite3_bind_int64(q, 1, anomaly_id);
+        sqlite3_bind_text(q, 2, dests[i]->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, dest_kind_name(dests[i]->kind), -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, dedup, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 5, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 6, rt->dry_run ? "dry_run" : "pending", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 7, now);
+        int r = sqlite3_step(q);
+        sqlite3_reset(q);
+        free(text);
+        rc = r == SQLITE_DONE ? SQLITE_OK : r;
+    }
+    json_decref(empty);
+    return rc;
+}
+
 store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,
                              char *err, size_t errlen)
 {
@@ -1062,7 +1202,7 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
         sqlite3_bind_int64(q, 3, w->start_ms);
         sqlite3_bind_int64(q, 4, w->end_ms);
         bind_text_or_null(q, 5, sev);
-        sqlite3_bind_int(q, 6, !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1);
+        sqlite3_bind_int(q, 6, severity_rank_of(sev));
         bind_text_or_null(q, 7, json_string_value(json_object_get(a, "type")));
         bind_text_or_null(q, 8, json_string_value(json_object_get(a, "summary")));
         bind_text_or_null(q, 9, evidence ? evidence : "[]");
@@ -1079,6 +1219,9 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
         free(tids_text);
         if (rc != SQLITE_DONE)
             return fail_bg(s, err, errlen, "store anomaly", rc);
+        if (m && m->routing && (rc = route_anomaly(s, w, a, sqlite3_last_insert_rowid(s->bg.db), now, m->routing)) !=
+                                   SQLITE_OK)
+            return fail_bg(s, err, errlen, "route anomaly", rc);
     }
     sqlite3_stmt *q = stmt(&s->bg, ST_FINISH);
     if (!q)
@@ -1308,6 +1451,10 @@ static int anomaly_row(sqlite3_stmt *q, void *arg)
         json_object_set_new(o, "analyzer", json_text_or_null(q, 11));
         json_object_set_new(o, "feedback", json_text_or_null(q, 12));
         json_object_set_new(o, "feedback_note", json_text_or_null(q, 13));
+        json_object_set_new(o, "suppressed", json_boolean(sqlite3_column_int(q, 14)));
+        json_object_set_new(o, "suppressed_by", sqlite3_column_type(q, 15) == SQLITE_NULL
+                                                    ? json_null()
+                                                    : json_integer(sqlite3_column_int64(q, 15)));
     }
     if (o)
         json_array_append_new(a->arr, o);
@@ -1713,4 +1860,222 @@ store_rc store_window_service_id(store *s, int64_t window_id, int64_t *service_i
         return STORE_NOTFOUND;
     }
     return rc;
+}
+
+/* ---- notifications: the outbox ------------------------------------------------ */
+
+void outbox_item_free(outbox_item *it)
+{
+    if (it) {
+        free(it->payload);
+        it->payload = NULL;
+    }
+}
+
+store_rc store_outbox_claim(store *s, int64_t now_ms, int64_t lease_ms, outbox_item *it, char *err, size_t errlen)
+{
+    memset(it, 0, sizeof *it);
+    pthread_mutex_lock(&s->bg_mu);
+    sqlite3_stmt *q = stmt(&s->bg, ST_OUTBOX_CLAIM);
+    if (!q)
+        return fail_bg(s, err, errlen, "outbox claim", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, now_ms);
+    sqlite3_bind_int64(q, 2, lease_ms);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(q);
+        pthread_mutex_unlock(&s->bg_mu);
+        return STORE_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW)
+        return fail_bg(s, err, errlen, "outbox claim", rc);
+    it->id = sqlite3_column_int64(q, 0);
+    it->anomaly_id = sqlite3_column_int64(q, 1);
+    column_text(q, 2, it->destination, sizeof it->destination);
+    column_text(q, 3, it->kind, sizeof it->kind);
+    column_text(q, 4, it->dedup_key, sizeof it->dedup_key);
+    const unsigned char *p = sqlite3_column_text(q, 5);
+    it->payload = strdup(p ? (const char *)p : "");
+    it->attempts = sqlite3_column_int(q, 6);
+    it->created_at = sqlite3_column_int64(q, 7);
+    rc = sqlite3_step(q); /* RETURNING: finish the statement so the update is applied */
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE || !it->payload) {
+        free(it->payload);
+        it->payload = NULL;
+        return fail_bg(s, err, errlen, "outbox claim", rc == SQLITE_DONE ? SQLITE_NOMEM : rc);
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_outbox_record(store *s, int64_t id, int64_t now_ms, int http_status, const char *outcome,
+                             const char *error, int64_t next_attempt_ms, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "outbox record", rc);
+    sqlite3_stmt *q = stmt(&s->bg, ST_OUTBOX_ATTEMPT);
+    if (!q)
+        return fail_bg(s, err, errlen, "outbox record", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, now_ms);
+    if (http_status >= 0)
+        sqlite3_bind_int(q, 3, http_status);
+    sqlite3_bind_text(q, 4, outcome, -1, SQLITE_STATIC);
+    bind_text_or_null(q, 5, error);
+    if ((rc = sqlite3_step(q)) != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "outbox record", rc);
+    q = stmt(&s->bg, ST_OUTBOX_RESULT);
+    if (!q)
+        return fail_bg(s, err, errlen, "outbox record", SQLITE_ERROR);
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_text(q, 2, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, now_ms);
+    sqlite3_bind_int64(q, 4, next_attempt_ms);
+    bind_text_or_null(q, 5, error);
+    if ((rc = sqlite3_step(q)) != SQLITE_DONE || (rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        return fail_bg(s, err, errlen, "outbox record", rc);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_outbox_recover(store *s, int64_t now_ms, int *recovered, char *err, size_t errlen)
+{
+    *recovered = 0;
+    pthread_mutex_lock(&s->bg_mu);
+    sqlite3_stmt *q = stmt(&s->bg, ST_OUTBOX_RECOVER);
+    int rc = SQLITE_ERROR;
+    if (q) {
+        sqlite3_bind_int64(q, 1, now_ms);
+        rc = sqlite3_step(q);
+    }
+    if (rc != SQLITE_DONE)
+        return fail_bg(s, err, errlen, "outbox recover", rc);
+    *recovered = sqlite3_changes(s->bg.db);
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+typedef struct notif_acc {
+    json_t *arr;
+    int limit;
+    int64_t last_id;
+    int more;
+} notif_acc;
+
+static json_t *json_time_or_null(sqlite3_stmt *q, int col)
+{
+    return sqlite3_column_type(q, col) == SQLITE_NULL ? json_null() : json_time(sqlite3_column_int64(q, col));
+}
+
+static int notification_row(sqlite3_stmt *q, void *arg)
+{
+    notif_acc *a = arg;
+    if ((int)json_array_size(a->arr) == a->limit) {
+        a->more = 1;
+        return 1;
+    }
+    const unsigned char *p = sqlite3_column_text(q, 11);
+    json_t *payload = p ? json_loads((const char *)p, 0, NULL) : NULL;
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
+                          (json_int_t)sqlite3_column_int64(q, 0), "anomaly_id", (json_int_t)sqlite3_column_int64(q, 1),
+                          "window_id", (json_int_t)sqlite3_column_int64(q, 15), "service",
+                          (const char *)sqlite3_column_text(q, 12), "severity", (const char *)sqlite3_column_text(q, 13),
+                          "type", (const char *)sqlite3_column_text(q, 14), "destination",
+                          (const char *)sqlite3_column_text(q, 2), "kind", (const char *)sqlite3_column_text(q, 3),
+                          "dedup_key", (const char *)sqlite3_column_text(q, 4), "status",
+                          (const char *)sqlite3_column_text(q, 5), "attempts", sqlite3_column_int(q, 6),
+                          "next_attempt_at", json_time_or_null(q, 7), "created_at", json_time_or_null(q, 8), "sent_at",
+                          json_time_or_null(q, 9), "last_error", json_text_or_null(q, 10), "payload",
+                          payload ? payload : json_null());
+    if (o)
+        json_array_append_new(a->arr, o);
+    a->last_id = sqlite3_column_int64(q, 0);
+    return 0;
+}
+
+typedef struct notif_bind {
+    const char *status;
+    int64_t cursor;
+    int limit;
+} notif_bind;
+
+static void bind_notifications(sqlite3_stmt *q, const void *p)
+{
+    const notif_bind *b = p;
+    if (b->status)
+        sqlite3_bind_text(q, 1, b->status, -1, SQLITE_STATIC);
+    if (b->cursor > 0)
+        sqlite3_bind_int64(q, 2, b->cursor);
+    sqlite3_bind_int(q, 3, b->limit + 1);
+}
+
+store_rc store_notifications_list(store *s, const char *status, int64_t cursor, int limit, json_t **out,
+                                  int64_t *next_cursor, char *err, size_t errlen)
+{
+    notif_acc a = {.arr = json_array(), .limit = limit};
+    notif_bind b = {status, cursor, limit};
+    *next_cursor = 0;
+    store_rc rc = read_rows(s, ST_NOTIFICATIONS, bind_notifications, &b, notification_row, &a, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(a.arr);
+        return rc;
+    }
+    if (a.more)
+        *next_cursor = a.last_id;
+    *out = a.arr;
+    return STORE_OK;
+}
+
+static int count_row(sqlite3_stmt *q, void *arg)
+{
+    json_t *o = arg;
+    const char *what = (const char *)sqlite3_column_text(q, 0), *name = (const char *)sqlite3_column_text(q, 1);
+    json_t *into = strcmp(what, "status") == 0 ? o : json_object_get(o, "attempts");
+    json_object_set_new(into, name, json_integer(sqlite3_column_int64(q, 2)));
+    return 0;
+}
+
+store_rc store_outbox_counts(store *s, json_t **out, char *err, size_t errlen)
+{
+    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "pending", 0, "sent", 0, "failed", 0, "dry_run", 0,
+                          "attempts", "sent", 0, "retry", 0, "failed", 0);
+    store_rc rc = read_rows(s, ST_OUTBOX_COUNTS, NULL, NULL, count_row, o, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return STORE_OK;
+}
+
+static int suppression_row(sqlite3_stmt *q, void *arg)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:I}", "service", (const char *)sqlite3_column_text(q, 0),
+                          "type", (const char *)sqlite3_column_text(q, 1), "opened_by",
+                          (json_int_t)sqlite3_column_int64(q, 2), "severity", (const char *)sqlite3_column_text(q, 3),
+                          "opened_at", json_time(sqlite3_column_int64(q, 4)), "until",
+                          json_time(sqlite3_column_int64(q, 5)), "suppressed", (json_int_t)sqlite3_column_int64(q, 6));
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+static void bind_now(sqlite3_stmt *q, const void *p)
+{
+    sqlite3_bind_int64(q, 1, *(const int64_t *)p);
+}
+
+store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    store_rc rc = read_rows(s, ST_SUPPRESSIONS, bind_now, &now_ms, suppression_row, arr, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return STORE_OK;
 }
