@@ -24,6 +24,7 @@
 #include "anomalog/ingest.h"
 #include "anomalog/llm.h"
 #include "anomalog/miner.h"
+#include "anomalog/notifier.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/store.h"
 #include "anomalog/writer.h"
@@ -33,7 +34,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: anomalog COMMAND [FLAGS]\n\n"
             "commands:\n"
-            "  serve        run the service\n"
+            "  serve        run the service (--dry-run: record notifications without sending them)\n"
             "  replay FILE  run parsing, windowing and analysis over a file, print each window's findings\n"
             "               (--service NAME for lines without one; a temporary database unless --db is given)\n"
             "  digest FILE  print the digest of each window of a file, as the model would be sent it\n"
@@ -294,9 +295,18 @@ static int cmd_serve(const config *cfg)
         store_close(st);
         return 1;
     }
+    /* the sender first: the analyzer may queue notifications as soon as it starts */
+    notifier *nt = NULL;
+    if (!cfg->routing.dry_run && !(nt = notifier_start(st, cfg, err, sizeof err))) {
+        fprintf(stderr, "anomalog: %s\n", err);
+        writer_stop(wr);
+        store_close(st);
+        return 1;
+    }
     analyzer *an = analyzer_start(st, cfg, SCHEDULER_TICK_MS, cfg->workers, err, sizeof err);
     if (!an) {
         fprintf(stderr, "anomalog: %s\n", err);
+        notifier_stop(nt);
         writer_stop(wr);
         store_close(st);
         return 1;
@@ -307,12 +317,17 @@ static int cmd_serve(const config *cfg)
     if (!srv) {
         fprintf(stderr, "anomalog: %s\n", err);
         analyzer_stop(an);
+        notifier_stop(nt);
         writer_stop(wr);
         store_close(st);
         return 1;
     }
     char host[256];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen);
+    if (cfg->routing.n_dests || cfg->routing.dry_run)
+        fprintf(stderr, "anomalog: %zu destination(s), %zu route(s)%s, suppressing repeats for %llds%s\n",
+                cfg->routing.n_dests, cfg->routing.n_rules, cfg->routing.n_rules ? "" : " (the defaults)",
+                (long long)cfg->routing.suppress_ms / 1000, cfg->routing.dry_run ? "; dry run: nothing is sent" : "");
     fprintf(stderr, "anomalog %s: listening on %s:%d (db %s, schema %d, window %llds, grace %llds)\n",
             ANOMALOG_VERSION, host, port, cfg->db, store_schema_version(st), (long long)cfg->window_ms / 1000,
             (long long)cfg->grace_ms / 1000);
@@ -322,6 +337,7 @@ static int cmd_serve(const config *cfg)
     fprintf(stderr, "anomalog: %s: draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv);
     analyzer_stop(an);
+    notifier_stop(nt);
     writer_stats ws;
     writer_get_stats(wr, &ws);
     writer_stop(wr);
@@ -344,6 +360,16 @@ int main(int argc, char **argv)
     }
     static config cfg;
     char err[1024];
+    /* --dry-run (serve) takes no value, so it is taken out before the settings' flags are read */
+    int dry_run = 0, k = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0 && strcmp(cmd, "serve") == 0)
+            dry_run = 1;
+        else
+            argv[k++] = argv[i];
+    }
+    argc = k;
+    argv[argc] = NULL;
     int n = argc - 1;
     if (config_load(&cfg, &n, argv + 1, err, sizeof err)) {
         fprintf(stderr, "anomalog: %s\n", err);
@@ -381,6 +407,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(cmd, "serve") == 0) {
+        cfg.routing.enabled = 1; /* replay and digest never notify */
+        cfg.routing.dry_run = dry_run;
         llm_global_init();
         int rc = cmd_serve(&cfg);
         config_free(&cfg);

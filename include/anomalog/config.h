@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "anomalog/route.h"
+
 typedef struct config {
     char listen[256];            /**< host:port */
     char db[4096];               /**< SQLite file */
@@ -60,6 +62,12 @@ typedef struct config {
         char *context;
     } *contexts;
     size_t n_contexts;
+    /* routing: destinations, routes, suppression (see route.h) */
+    route_config routing;
+    int64_t notify_retry_base_ms;  /**< first wait before a failed delivery is tried again; doubles, with jitter */
+    int64_t notify_retry_max_ms;   /**< longest such wait (a longer Retry-After is honoured) */
+    int64_t notify_give_up_ms;     /**< a notification not delivered after this long is marked failed */
+    int64_t notify_timeout_ms;     /**< one delivery attempt */
     int db_set;                  /**< db was given (file, env or flag), not the default */
     char config_file[4096];      /**< the file read, or empty */
 } config;

@@ -72,6 +72,8 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs);
 void http_services_list(const app *a, const http_request *rq, http_response *rs);
 void http_service_put(const app *a, const http_request *rq, http_response *rs);
+void http_notifications_list(const app *a, const http_request *rq, http_response *rs);
+void http_suppressions_list(const app *a, const http_request *rq, http_response *rs);
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
 

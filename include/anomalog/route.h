@@ -54,6 +54,7 @@ typedef struct route_config {
     size_t n_per_service, n_per_type;
     char public_url[1024]; /**< links to windows: <public_url>/windows/<id> */
     int dry_run;         /**< record what would be sent, send nothing */
+    int enabled;         /**< suppression and notifications on (serve); off in replay */
 } route_config;
 
 /** Frees what a route_config holds (not the struct). Accepts NULL. */

@@ -383,6 +383,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         }
     }
     if (verdict) {
+        m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
             out = ANALYSIS_ANALYZED;

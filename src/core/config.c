@@ -24,7 +24,7 @@
 
 #include "anomalog/timeutil.h"
 
-typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK } kind;
+typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE } kind;
 
 typedef struct setting {
     const char *key;   /* in the file */
@@ -75,6 +75,18 @@ static const setting settings[] = {
     {"digest.history_windows", "ANOMALOG_HISTORY_WINDOWS", "--history-windows", K_COUNT, OFF(history_windows), 1, 10000},
     {"digest.max_templates", "ANOMALOG_MAX_TEMPLATES", "--max-templates", K_COUNT, OFF(max_templates), 10, 10000000},
     {"redaction.ip_addresses", "ANOMALOG_REDACT_IPS", "--redact-ips", K_BOOL, OFF(redact_ips), 0, 0},
+    {"suppress", "ANOMALOG_SUPPRESS", "--suppress", K_DURATION, OFF(routing.suppress_ms), 0, 7ULL * 86400 * 1000},
+    {"route_mode", "ANOMALOG_ROUTE_MODE", NULL, K_ROUTE_MODE, OFF(routing.match_all), 0, 0},
+    {"public_url", "ANOMALOG_PUBLIC_URL", "--public-url", K_TEXT, OFF(routing.public_url), 1,
+     sizeof(((config *)0)->routing.public_url)},
+    {"notify.retry_base", "ANOMALOG_NOTIFY_RETRY_BASE", "--notify-retry-base", K_DURATION, OFF(notify_retry_base_ms),
+     10, 3600ULL * 1000},
+    {"notify.retry_max", "ANOMALOG_NOTIFY_RETRY_MAX", "--notify-retry-max", K_DURATION, OFF(notify_retry_max_ms), 10,
+     86400ULL * 1000},
+    {"notify.give_up", "ANOMALOG_NOTIFY_GIVE_UP", "--notify-give-up", K_DURATION, OFF(notify_give_up_ms), 1000,
+     30ULL * 86400 * 1000},
+    {"notify.timeout", "ANOMALOG_NOTIFY_TIMEOUT", "--notify-timeout", K_DURATION, OFF(notify_timeout_ms), 100,
+     600ULL * 1000},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -109,6 +121,12 @@ void config_defaults(config *c)
     c->token_budget = 3000;
     c->history_windows = 12;
     c->max_templates = 5000;
+    c->routing.suppress_ms = 20 * 60 * 1000;
+    c->routing.match_all = 1;
+    c->notify_retry_base_ms = 5 * 1000;
+    c->notify_retry_max_ms = 5 * 60 * 1000;
+    c->notify_give_up_ms = 24LL * 3600 * 1000;
+    c->notify_timeout_ms = 10 * 1000;
 }
 
 void config_free(config *c)
@@ -125,6 +143,7 @@ void config_free(config *c)
     free(c->redact_patterns);
     c->redact_patterns = NULL;
     c->n_redact_patterns = 0;
+    route_config_free(&c->routing);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -245,6 +264,16 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
             return -1;
         }
         return 0;
+    case K_ROUTE_MODE:
+        if (!strcmp(v, "all"))
+            *(int *)field = 1;
+        else if (!strcmp(v, "first"))
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: invalid route mode \"%s\" (expected first or all)", where, v);
+            return -1;
+        }
+        return 0;
     case K_DURABILITY:
         if (strcmp(v, "normal") == 0)
             *(int *)field = 0;
@@ -308,6 +337,223 @@ static int load_services(config *c, yaml_document_t *doc, yaml_node_t *node, con
     return 0;
 }
 
+/* ---- routing: destinations, routes, suppression intervals ------------------- */
+
+static const char *scalar(yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int severity_rank(const char *s)
+{
+    return !s ? -1 : !strcmp(s, "low") ? 1 : !strcmp(s, "medium") ? 2 : !strcmp(s, "high") ? 3
+                                                                  : !strcmp(s, "critical") ? 4 : -1;
+}
+
+/* destinations: {name: {type, url, routing_key, secret, path}} */
+static int load_destinations(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
+                             size_t errlen)
+{
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        unsigned long line = (unsigned long)k->start_mark.line + 1;
+        const char *name = scalar(k);
+        if (!name || !*name || strlen(name) > 128 || !v || v->type != YAML_MAPPING_NODE) {
+            snprintf(err, errlen, "%s:%lu: destinations: each entry is a name (1-128 bytes) with a mapping", file, line);
+            return -1;
+        }
+        const char *fields[5] = {0}; /* type url routing_key secret path */
+        static const char *const names[5] = {"type", "url", "routing_key", "secret", "path"};
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+            const char *fk = scalar(yaml_document_get_node(doc, q->key));
+            const char *fv = scalar(yaml_document_get_node(doc, q->value));
+            int found = -1;
+            for (int i = 0; i < 5 && fk; i++)
+                if (!strcmp(fk, names[i]))
+                    found = i;
+            if (found < 0 || !fv) {
+                snprintf(err, errlen, "%s:%lu: destinations.%s: unknown or empty setting \"%s\" (a destination "
+                         "takes: type, url, routing_key, secret, path)", file, line, name, fk ? fk : "");
+                return -1;
+            }
+            fields[found] = fv;
+        }
+        int dk = dest_kind_parse(fields[0]);
+        if (dk < 0) {
+            snprintf(err, errlen, "%s:%lu: destinations.%s.type: expected pagerduty, slack, alertmanager, webhook or "
+                     "file", file, line, name);
+            return -1;
+        }
+        route_dest *d = route_dest_add(&c->routing, name, (dest_kind)dk);
+        if (!d || (fields[1] && !(d->url = strdup(fields[1]))) || (fields[2] && !(d->routing_key = strdup(fields[2]))) ||
+            (fields[3] && !(d->secret = strdup(fields[3]))) || (fields[4] && !(d->path = strdup(fields[4])))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (dk == DEST_PAGERDUTY && !d->url && !(d->url = strdup("https://events.pagerduty.com/v2/enqueue"))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* routes: [{match: {severity, severity_at_least, service, type}, to: [names] or name}] */
+static int load_routes(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err, size_t errlen)
+{
+    if (node->type != YAML_SEQUENCE_NODE) {
+        snprintf(err, errlen, "%s:%lu: routes: expected a list of {match: ..., to: [...]}", file,
+                 (unsigned long)node->start_mark.line + 1);
+        return -1;
+    }
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *r = yaml_document_get_node(doc, *it);
+        unsigned long line = (unsigned long)r->start_mark.line + 1;
+        route_rule *nr = realloc(c->routing.rules, (c->routing.n_rules + 1) * sizeof *nr);
+        if (!nr) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        c->routing.rules = nr;
+        route_rule *rule = &nr[c->routing.n_rules++];
+        memset(rule, 0, sizeof *rule);
+        if (r->type != YAML_MAPPING_NODE) {
+            snprintf(err, errlen, "%s:%lu: routes: each route is a mapping {match: ..., to: [...]}", file, line);
+            return -1;
+        }
+        for (yaml_node_pair_t *p = r->data.mapping.pairs.start; p < r->data.mapping.pairs.top; p++) {
+            const char *k = scalar(yaml_document_get_node(doc, p->key));
+            yaml_node_t *v = yaml_document_get_node(doc, p->value);
+            if (k && !strcmp(k, "match") && v->type == YAML_MAPPING_NODE) {
+                for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+                    const char *mk = scalar(yaml_document_get_node(doc, q->key));
+                    const char *mv = scalar(yaml_document_get_node(doc, q->value));
+                    int bad = !mk || !mv;
+                    if (!bad && !strcmp(mk, "severity"))
+                        bad = (rule->severity = severity_rank(mv)) < 0;
+                    else if (!bad && !strcmp(mk, "severity_at_least"))
+                        bad = (rule->severity_min = severity_rank(mv)) < 0;
+                    else if (!bad && !strcmp(mk, "service"))
+                        bad = !(rule->service = strdup(mv));
+                    else if (!bad && !strcmp(mk, "type"))
+                        bad = !(rule->type = strdup(mv));
+                    else
+                        bad = 1;
+                    if (bad) {
+                        snprintf(err, errlen, "%s:%lu: routes: match takes severity or severity_at_least "
+                                 "(low, medium, high, critical), service and type; got \"%s\"", file, line,
+                                 mk ? mk : "");
+                        return -1;
+                    }
+                }
+            } else if (k && !strcmp(k, "to")) {
+                yaml_node_item_t *a = NULL, *b = NULL;
+                yaml_node_item_t one = p->value;
+                if (v->type == YAML_SEQUENCE_NODE) {
+                    a = v->data.sequence.items.start;
+                    b = v->data.sequence.items.top;
+                } else {
+                    a = &one;
+                    b = &one + 1;
+                }
+                for (; a < b; a++) {
+                    const char *name = scalar(yaml_document_get_node(doc, *a));
+                    char **nt = realloc(rule->to, (rule->n_to + 1) * sizeof *nt);
+                    if (nt)
+                        rule->to = nt;
+                    if (!name || !nt || !(nt[rule->n_to] = strdup(name))) {
+                        snprintf(err, errlen, "%s:%lu: routes: to is a destination name or a list of them", file, line);
+                        return -1;
+                    }
+                    rule->n_to++;
+                }
+            } else {
+                snprintf(err, errlen, "%s:%lu: routes: a route takes match (a mapping) and to", file, line);
+                return -1;
+            }
+        }
+        if (!rule->n_to) {
+            snprintf(err, errlen, "%s:%lu: routes: a route needs to: [destination, ...]", file, line);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_intervals(route_interval **v, size_t *n, yaml_document_t *doc, yaml_node_t *node, const char *key,
+                          const char *file, char *err, size_t errlen)
+{
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        const char *name = scalar(k), *val = scalar(yaml_document_get_node(doc, p->value));
+        int64_t ms;
+        if (!name || !val || duration_parse_ms(val, &ms) || ms < 0 || ms > 7LL * 86400 * 1000) {
+            snprintf(err, errlen, "%s:%lu: %s: expected name: duration (e.g. 30m, at most 7d)", file,
+                     (unsigned long)k->start_mark.line + 1, key);
+            return -1;
+        }
+        route_interval *nv = realloc(*v, (*n + 1) * sizeof *nv);
+        if (!nv || !(nv[*n].name = strdup(name))) {
+            if (nv)
+                *v = nv;
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        *v = nv;
+        nv[(*n)++].ms = ms;
+    }
+    return 0;
+}
+
+static int load_routing(config *c, yaml_document_t *doc, const char *key, yaml_node_t *v, const char *file,
+                        char *err, size_t errlen)
+{
+    if (!strcmp(key, "routes"))
+        return load_routes(c, doc, v, file, err, errlen);
+    if (v->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "%s:%lu: %s: expected a mapping", file, (unsigned long)v->start_mark.line + 1, key);
+        return -1;
+    }
+    if (!strcmp(key, "destinations"))
+        return load_destinations(c, doc, v, file, err, errlen);
+    if (!strcmp(key, "suppress_per_service"))
+        return load_intervals(&c->routing.per_service, &c->routing.n_per_service, doc, v, key, file, err, errlen);
+    return load_intervals(&c->routing.per_type, &c->routing.n_per_type, doc, v, key, file, err, errlen);
+}
+
+/* Destinations enabled by the environment alone (named after their kind). */
+static int env_destinations(config *c, char *err, size_t errlen)
+{
+    static const struct {
+        const char *env;
+        dest_kind kind;
+    } envs[] = {{"ANOMALOG_PAGERDUTY_ROUTING_KEY", DEST_PAGERDUTY}, {"ANOMALOG_SLACK_WEBHOOK_URL", DEST_SLACK},
+                {"ANOMALOG_ALERTMANAGER_URL", DEST_ALERTMANAGER},   {"ANOMALOG_WEBHOOK_URL", DEST_WEBHOOK},
+                {"ANOMALOG_ALERT_FILE", DEST_FILE}};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        const char *v = getenv(envs[i].env);
+        if (!v || !*v)
+            continue;
+        route_dest *d = route_dest_add(&c->routing, dest_kind_name(envs[i].kind), envs[i].kind);
+        int oom = !d;
+        if (d && envs[i].kind == DEST_PAGERDUTY) {
+            const char *u = getenv("ANOMALOG_PAGERDUTY_URL");
+            oom = !(d->routing_key = strdup(v)) ||
+                  !(d->url = strdup(u && *u ? u : "https://events.pagerduty.com/v2/enqueue"));
+        } else if (d && envs[i].kind == DEST_FILE) {
+            oom = !(d->path = strdup(v));
+        } else if (d) {
+            const char *sec = envs[i].kind == DEST_WEBHOOK ? getenv("ANOMALOG_WEBHOOK_SECRET") : NULL;
+            oom = !(d->url = strdup(v)) || (sec && *sec && !(d->secret = strdup(sec)));
+        }
+        if (oom) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *prefix, const char *file,
                 char *err, size_t errlen)
 {
@@ -344,6 +590,12 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
                 c->redact_patterns = np;
                 np[c->n_redact_patterns++] = strdup((const char *)pn->data.scalar.value);
             }
+            continue;
+        }
+        if (strcmp(key, "destinations") == 0 || strcmp(key, "routes") == 0 ||
+            strcmp(key, "suppress_per_service") == 0 || strcmp(key, "suppress_per_type") == 0) {
+            if (load_routing(c, doc, key, v, file, err, errlen))
+                return -1;
             continue;
         }
         if (strcmp(key, "services") == 0) {
@@ -468,6 +720,10 @@ int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
     }
     *argc = out;
     argv[out] = NULL;
+    if (env_destinations(c, err, errlen) || route_config_check(&c->routing, err, errlen))
+        return -1;
+    if (!c->routing.public_url[0])
+        snprintf(c->routing.public_url, sizeof c->routing.public_url, "http://%s", c->listen);
     return 0;
 }
 
@@ -504,5 +760,15 @@ const char *config_flags_help(void)
            "  --token-budget N           estimated tokens of a digest (ANOMALOG_TOKEN_BUDGET, 3000)\n"
            "  --history-windows N        windows of history in a digest (ANOMALOG_HISTORY_WINDOWS, 12)\n"
            "  --max-templates N          templates kept per service (ANOMALOG_MAX_TEMPLATES, 5000)\n"
-           "  --redact-ips B             also redact IP addresses (ANOMALOG_REDACT_IPS, false)\n";
+           "  --redact-ips B             also redact IP addresses (ANOMALOG_REDACT_IPS, false)\n"
+           "  --suppress DURATION        no repeat of a (service, type) notification within (ANOMALOG_SUPPRESS, 20m)\n"
+           "  --public-url URL           base of links in notifications (ANOMALOG_PUBLIC_URL, http://LISTEN)\n"
+           "  --notify-retry-base DUR    first wait before a delivery is retried (ANOMALOG_NOTIFY_RETRY_BASE, 5s)\n"
+           "  --notify-retry-max DUR     longest such wait (ANOMALOG_NOTIFY_RETRY_MAX, 5m)\n"
+           "  --notify-give-up DUR       undelivered after this long: failed (ANOMALOG_NOTIFY_GIVE_UP, 24h)\n"
+           "  --notify-timeout DUR       one delivery attempt (ANOMALOG_NOTIFY_TIMEOUT, 10s)\n"
+           "  --dry-run                  (serve) record notifications without sending them\n"
+           "  destinations by environment: ANOMALOG_PAGERDUTY_ROUTING_KEY (+ANOMALOG_PAGERDUTY_URL),\n"
+           "  ANOMALOG_SLACK_WEBHOOK_URL, ANOMALOG_ALERTMANAGER_URL, ANOMALOG_WEBHOOK_URL (+ANOMALOG_WEBHOOK_SECRET),\n"
+           "  ANOMALOG_ALERT_FILE\n";
 }

@@ -65,6 +65,8 @@ static const route routes[] = {
     {"GET", "/windows/{id}", http_window_get},
     {"GET", "/anomalies", http_anomalies_list},
     {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback},
+    {"GET", "/notifications", http_notifications_list},
+    {"GET", "/suppressions", http_suppressions_list},
     {"GET", "/services", http_services_list},
     {"PUT", "/services/{name}", http_service_put},
     {"GET", "/healthz", http_healthz},
