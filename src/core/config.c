@@ -172,6 +172,17 @@ static int valid_listen(const char *v)
     return memchr(v, ':', (size_t)(colon - v)) == NULL;
 }
 
+/* A duration, where zero ("0", "0s", "0m") is allowed: a suppression interval of none. */
+static int parse_duration0(const char *v, int64_t *ms)
+{
+    size_t z = strspn(v, "0");
+    if (z > 0 && (!v[z] || !strcmp(v + z, "s") || !strcmp(v + z, "ms") || !strcmp(v + z, "m") || !strcmp(v + z, "h"))) {
+        *ms = 0;
+        return 0;
+    }
+    return duration_parse_ms(v, ms);
+}
+
 /* Sets one setting from text; `where` names the source for the error. */
 static int set_value(config *c, const setting *st, const char *v, const char *where, char *err, size_t errlen)
 {
@@ -194,7 +205,7 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
         return 0;
     case K_DURATION: {
         int64_t ms;
-        if (duration_parse_ms(v, &ms) || (uint64_t)ms < st->min || (uint64_t)ms > st->max) {
+        if (parse_duration0(v, &ms) || (uint64_t)ms < st->min || (uint64_t)ms > st->max) {
             snprintf(err, errlen,
                      "%s: invalid duration \"%s\" (expected e.g. 5m, 300s, 1h; between %llu ms and %llu ms)", where,
                      v, (unsigned long long)st->min, (unsigned long long)st->max);
@@ -487,7 +498,7 @@ static int load_intervals(route_interval **v, size_t *n, yaml_document_t *doc, y
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         const char *name = scalar(k), *val = scalar(yaml_document_get_node(doc, p->value));
         int64_t ms;
-        if (!name || !val || duration_parse_ms(val, &ms) || ms < 0 || ms > 7LL * 86400 * 1000) {
+        if (!name || !val || parse_duration0(val, &ms) || ms < 0 || ms > 7LL * 86400 * 1000) {
             snprintf(err, errlen, "%s:%lu: %s: expected name: duration (e.g. 30m, at most 7d)", file,
                      (unsigned long)k->start_mark.line + 1, key);
             return -1;
