@@ -100,6 +100,16 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Aborts a delivery in progress when the service stops; the row is retried at the next start. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return atomic_load(&((notifier *)arg)->stop) ? 1 : 0;
+}
+
 static void hmac_hex(const char *key, const char *body, size_t len, char *out /* 65 */)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -167,6 +177,9 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &rb);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, nt);
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         snprintf(at->error, sizeof at->error, "%s", curl_easy_strerror(cc));
@@ -237,7 +250,10 @@ static void deliver(notifier *nt, outbox_item *it)
     snprintf(msg, sizeof msg, "%s", at.error);
     if (at.error[0]) {
         next = now + backoff(nt, it->attempts + 1, at.retry_after_ms);
-        if (at.permanent) {
+        if (atomic_load(&nt->stop)) {
+            outcome = "retry"; /* interrupted by shutdown: due again at the next start */
+            next = now;
+        } else if (at.permanent) {
             outcome = "failed";
         } else if (next - it->created_at > nt->cfg->notify_give_up_ms) {
             outcome = "failed";

@@ -267,6 +267,32 @@ class RoutingTest(ServerTest):
         time.sleep(0.5)
         self.assertEqual(len(pd.got()), 3)  # delivered once, never again
 
+    def test_a_refusal_fails_at_once_and_an_outage_past_the_give_up_age_fails(self):
+        bad = Receiver(default=400, body=b"invalid payload").start()
+        self.addCleanup(bad.stop)
+        down = Receiver()  # never listening
+        cfg = os.path.join(self.dir, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("destinations:\n  bad: {type: webhook, url: '%s'}\n  down: {type: slack, url: '%s'}\n"
+                    "routes:\n  - match: {type: security}\n    to: bad\n  - match: {type: latency}\n    to: down\n"
+                    % (bad.url, down.url))
+        srv = self.serve("--config", cfg, "--notify-give-up", "1s")
+        self.answer(("critical", "security"), ("high", "latency"))
+        self.analyse(srv, "api", [T0])
+        failed = wait_for(lambda: (lambda f: f if len(f) == 2 else None)(self.notifications(srv, "failed")),
+                          what="both failed")
+        by = {n["destination"]: n for n in failed}
+        self.assertEqual(by["bad"]["attempts"], 1)
+        self.assertIn("HTTP 400", by["bad"]["last_error"])
+        self.assertGreaterEqual(by["down"]["attempts"], 2)
+        self.assertIn("gave up after", by["down"]["last_error"])
+        self.assertEqual(len(bad.got()), 1)
+        c = srv.get("/notifications")[1]["counters"]
+        self.assertEqual((c["failed"], c["sent"], c["pending"]), (2, 0, 0))
+        self.assertGreaterEqual(c["attempts"]["retry"], 1)
+        st, b, _ = srv.get("/notifications?status=bogus")
+        self.assertEqual(st, 400)
+
     def test_pending_notifications_survive_a_restart(self):
         hook = Receiver()  # down
         self.addCleanup(hook.stop)
