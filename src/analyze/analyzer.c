@@ -2,20 +2,30 @@
  * analyzer.c — the analysis workers and the window scheduler.
  *
  * Threads: cfg->workers worker threads and one scheduler thread, all started
- * by analyzer_start(). They share nothing but the store (each claim, finish
- * and fail is one transaction there) and a condition variable the scheduler
- * and POST /windows/flush use to wake idle workers.
+ * by analyzer_start(). They share the store (each claim, record, finish and
+ * fail is one transaction there), the per-service miners (each behind its
+ * own mutex, so one window of a service is digested at a time) and a
+ * condition variable that the scheduler and POST /windows/flush use to wake
+ * idle workers.
  *
  * Scheduler: every tick it closes the windows that are due (the service's
  * watermark passed end + grace, or nothing arrived for grace of wall-clock
  * time after the window's end and its last line) and wakes the workers.
  *
- * One analysis: claim (closed → analyzing), read up to max_lines lines, build
- * the prompt, call the model; an answer that fails the schema is asked again
- * up to schema_retries times; then finish (→ analyzed, anomalies stored) or
- * fail (→ failed with the reason, retried after retry_base doubling up to
- * retry_max). Window state lives only in the database: a crash leaves at most
- * an 'analyzing' window, put back to 'closed' at the next start; a finish only
+ * One analysis: claim (closed → analyzing; a service's windows in order, so
+ * each one's history is complete), read up to max_lines lines, digest them
+ * with the service's miner and history and record its templates, then:
+ *  - no model configured, or a quiet window (nothing new or unusual) with
+ *    skip_quiet_windows: the baseline's findings are the result;
+ *  - otherwise ask the model with the digest; an answer that fails the schema
+ *    is asked again up to schema_retries times; the model's anomalies are
+ *    kept with the baseline's findings of types it did not report (the
+ *    baseline is never talked out of a finding);
+ *  - the model fails: with on_model_failure baseline, the baseline's findings
+ *    stand (analyzer "baseline", the reason kept in error); with retry, the
+ *    window fails and is retried after retry_base doubling up to retry_max.
+ * Window state lives only in the database: a crash leaves at most an
+ * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
  *
  * Shutdown: analyzer_stop() sets the cancel flag the model client watches;
