@@ -375,8 +375,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "anomalog: %s\n", err);
         return 2;
     }
-    if (strcmp(cmd, "templates") == 0)
-        return templates_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "templates") == 0) /* config_load left the other arguments in argv[1..n] */
+        return templates_main(n, argv + 1);
     if (strcmp(cmd, "replay") == 0 || strcmp(cmd, "digest") == 0) {
         /* replay FILE [--service NAME]; the other flags were taken by config_load */
         const char *file = NULL, *service = NULL;

@@ -2,20 +2,30 @@
  * analyzer.c — the analysis workers and the window scheduler.
  *
  * Threads: cfg->workers worker threads and one scheduler thread, all started
- * by analyzer_start(). They share nothing but the store (each claim, finish
- * and fail is one transaction there) and a condition variable the scheduler
- * and POST /windows/flush use to wake idle workers.
+ * by analyzer_start(). They share the store (each claim, record, finish and
+ * fail is one transaction there), the per-service miners (each behind its
+ * own mutex, so one window of a service is digested at a time) and a
+ * condition variable that the scheduler and POST /windows/flush use to wake
+ * idle workers.
  *
  * Scheduler: every tick it closes the windows that are due (the service's
  * watermark passed end + grace, or nothing arrived for grace of wall-clock
  * time after the window's end and its last line) and wakes the workers.
  *
- * One analysis: claim (closed → analyzing), read up to max_lines lines, build
- * the prompt, call the model; an answer that fails the schema is asked again
- * up to schema_retries times; then finish (→ analyzed, anomalies stored) or
- * fail (→ failed with the reason, retried after retry_base doubling up to
- * retry_max). Window state lives only in the database: a crash leaves at most
- * an 'analyzing' window, put back to 'closed' at the next start; a finish only
+ * One analysis: claim (closed → analyzing; a service's windows in order, so
+ * each one's history is complete), read up to max_lines lines, digest them
+ * with the service's miner and history and record its templates, then:
+ *  - no model configured, or a quiet window (nothing new or unusual) with
+ *    skip_quiet_windows: the baseline's findings are the result;
+ *  - otherwise ask the model with the digest; an answer that fails the schema
+ *    is asked again up to schema_retries times; the model's anomalies are
+ *    kept with the baseline's findings of types it did not report (the
+ *    baseline is never talked out of a finding);
+ *  - the model fails: with on_model_failure baseline, the baseline's findings
+ *    stand (analyzer "baseline", the reason kept in error); with retry, the
+ *    window fails and is retried after retry_base doubling up to retry_max.
+ * Window state lives only in the database: a crash leaves at most an
+ * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
  *
  * Shutdown: analyzer_stop() sets the cancel flag the model client watches;
@@ -219,6 +229,39 @@ static const char *health_of(const json_t *anomalies)
     return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";
 }
 
+/*
+ * Whether an evidence line quotes raw: the evidence was copied from the
+ * redacted digest, so each <kind:N> placeholder in it stands for any text;
+ * the pieces between placeholders must appear in raw in order.
+ */
+static int quotes(const char *evidence, const char *raw, size_t raw_len)
+{
+    const char *e = evidence, *r = raw, *end = raw + raw_len;
+    size_t matched = 0;
+    while (*e) {
+        const char *ph = strchr(e, '<');
+        const char *close = ph ? strchr(ph, '>') : NULL;
+        int is_ph = close && memchr(ph, ':', (size_t)(close - ph)) && close - ph < 40;
+        const char *piece_end = is_ph ? ph : e + strlen(e);
+        size_t n = (size_t)(piece_end - e);
+        if (n) {
+            const char *f = memmem(r, (size_t)(end - r), e, n);
+            if (!f)
+                return 0;
+            r = f + n;
+            matched += n;
+        }
+        if (!is_ph) {
+            if (!ph)
+                break;
+            e = piece_end;
+            continue;
+        }
+        e = close + 1;
+    }
+    return matched >= 8;
+}
+
 /* Template ids behind a model's evidence lines: the window lines each quotes. */
 static void tag_templates(json_t *anomaly, const digest *d, const prompt_line *pl, size_t n)
 {
@@ -228,10 +271,14 @@ static void tag_templates(json_t *anomaly, const digest *d, const prompt_line *p
     json_array_foreach(json_object_get(anomaly, "evidence"), i, ev)
     {
         const char *e = json_string_value(ev);
-        for (size_t k = 0; e && k < n && k < 200000; k++) {
+        /* the evidence is "timestamp level message": match its message part */
+        const char *msgpart = e;
+        for (int sp = 0; msgpart && sp < 2; sp++)
+            msgpart = (msgpart = strchr(msgpart, ' ')) ? msgpart + 1 : NULL;
+        for (size_t k = 0; msgpart && k < n && k < 200000; k++) {
             const char *msg = pl[k].message;
             size_t fl = strcspn(msg, "\n");
-            if (fl >= 8 && memmem(e, strlen(e), msg, fl)) {
+            if (quotes(msgpart, msg, fl)) {
                 int dup = 0;
                 size_t j;
                 json_t *x;
@@ -294,8 +341,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     prompt p = {0};
     digest d = {0};
     json_t *schema = NULL, *verdict = NULL;
-    analysis_meta m = {.analyzer = "llm", .model = cfg->llm_model, .prompt_tokens = -1,
-                       .completion_tokens = -1, .latency_ms = -1};
+    analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
 
     if (store_window_lines(st, w.id, cfg->max_lines, &lines, &n, err, sizeof err) != STORE_OK) {
         snprintf(reason, sizeof reason, "reading lines: %s", err);
@@ -331,6 +377,8 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         }
         m.system_prompt = p.system;
         m.user_prompt = p.user;
+        m.analyzer = "llm";
+        m.model = cfg->llm_model;
         llm_opts o;
         llm_opts_defaults(&o);
         o.base_url = cfg->llm_url;
@@ -365,8 +413,16 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             snprintf(reason, sizeof reason, "answer failed the schema after %llu call(s): %s",
                      (unsigned long long)attempt + 1, verr);
         }
-        if (verdict)
+        if (verdict) {
             merge(verdict, &d, pl, n);
+            /* baseline findings kept beside the model's can only make the health worse */
+            const char *mh = json_string_value(json_object_get(verdict, "health"));
+            const char *bh = health_of(json_object_get(verdict, "anomalies"));
+            int rank_m = !strcmp(mh, "critical") ? 2 : !strcmp(mh, "degraded") ? 1 : 0;
+            int rank_b = !strcmp(bh, "critical") ? 2 : !strcmp(bh, "degraded") ? 1 : 0;
+            if (rank_b > rank_m)
+                json_object_set_new(verdict, "health", json_string(bh));
+        }
     }
     if (!verdict && (!use_model || cfg->fallback_baseline)) {
         /* the baseline's findings stand on their own */

@@ -358,7 +358,7 @@ static void baseline(ctx *c, digest *d)
     if (d->error_lines >= 10 && in->history_depth > 0 && in->trailing_error_avg >= 0 &&
         d->error_lines >= RATE_FACTOR * (in->trailing_error_avg + 1)) {
         snprintf(s, sizeof s, "Burst of %ld error lines in %s, against %.1f per window over the last %d windows.",
-                 d->error_lines, in->service, in->trailing_error_avg, n);
+                 d->error_lines, in->service, in->trailing_error_avg, in->history_depth < n ? in->history_depth : n);
         int crit = d->error_lines >= 100 && d->error_lines >= 20 * (in->trailing_error_avg + 1);
         add_finding(c, d->findings, crit ? "critical" : "high", "error_spike", NULL, s);
         /* evidence: the first error lines of the window */

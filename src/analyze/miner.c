@@ -291,10 +291,12 @@ static size_t alnum_at(const char *s, size_t n, size_t i)
     return j - i;
 }
 
-/* The alphanumeric run at i ends at j: is it delimited there? */
+/* The alphanumeric run at i ends at j: is it delimited there? A placeholder
+ * stands for an alphanumeric run, so it does not delimit: `e1:db8::<HEX>` is
+ * read as `e1:db8::1a2b3c4d5e` was, which keeps the masking idempotent. */
 static inline bool ends_run(const char *s, size_t n, size_t j)
 {
-    return j >= n || !is_alnum((unsigned char)s[j]);
+    return j >= n || (!is_alnum((unsigned char)s[j]) && !(s[j] == '<' && ph_at(s + j, n - j) != PH_NONE));
 }
 
 /* UUID 8-4-4-4-12 at i; returns its length or 0. */

@@ -7,52 +7,56 @@
  * config's extra patterns match) are replaced by placeholders `<kind:N>`,
  * numbered per kind and per session so one value always reads the same
  * within a window. The forms each detector recognises are listed in
- * redact.h.
+ * redact.h; the caller keeps the raw text.
  *
- * How: the text is scanned once per detector, left to right; each detector
- * appends spans [start, end) with a kind. Built-in detectors are hand-written
- * scanners (no regex), each a single pass whose lookaround is bounded by a
- * small constant or skipped over afterwards, so they cost linear time on any
- * input. The extra patterns run through PCRE2, line by line, under a budget
- * (below). Spans are then sorted and overlapping ones merged into one
- * (nothing is ever half-redacted because two rules disagreed about where a
- * value ends); the merged span takes the kind with the highest priority:
- * private_key, jwt, aws_key, secret, card, email, ip, then the extra
- * patterns in config order. Placeholders already in the text (`<kind:N>`)
- * are protected: they are cut out of every span, so redacting an already
- * redacted text never renumbers or nests them. What remains of each span is
- * one value: hashed with its kind, looked up in the session, and written as
- * its placeholder.
+ * How: placeholders already in the text (`<kind:N>`) are found first and
+ * protected. The built-in detectors then scan a copy in which each of them is
+ * a run of '#' (inert: not a key, not an address, not a value's start, but a
+ * value running into one runs through it). Each detector is a hand-written
+ * single pass, no regex, whose lookaround is bounded by a small constant or
+ * skipped over afterwards, so all of them cost linear time on any input.
+ * They append spans [start, end) with a kind. Extra patterns run through
+ * PCRE2 line by line (below). Spans are sorted and overlapping ones merged
+ * (nothing is half-redacted because two rules disagree on where a value
+ * ends); a merged span takes the kind with the highest priority: private_key,
+ * jwt, aws_key, secret, card, email, ip, then the extra patterns in order.
+ * The protected placeholders are cut out of each span; what remains is one
+ * value, identified by kind, length and two hashes, and written as its
+ * placeholder.
  *
- * Extra patterns are compiled with automatic callouts; the callout counts
- * matcher steps (backtracking included) against a budget of
- * REDACT_PCRE_WORK_FIXED + REDACT_PCRE_WORK_PER_BYTE per byte of the line,
- * shared by all searches of one pattern over that line. PCRE2's own
- * match_limit (per start position), depth and heap limits stay as a second
- * line of defence. Auto-possessification is off so that a greedy repeat's
- * retreat is metered too. When any limit hits (or PCRE2 fails in any other
- * way), the pattern cannot say whether the rest of the line holds a match:
- * the rest of the line from where the search stood is redacted as the
- * pattern's kind (fail safe: over-redact, never leak).
+ * Extra patterns: compiled in UTF mode with automatic callouts and without
+ * auto-possessification. Each line is split into its maximal valid UTF-8
+ * fragments (checked here once, so PCRE2 is told not to re-check the rest of
+ * the subject on every call, which would be quadratic); invalid sequences
+ * never match and no match crosses one. The callout counts matcher steps,
+ * backtracking included, against a budget of REDACT_PCRE_WORK_FIXED +
+ * REDACT_PCRE_WORK_PER_BYTE per byte of the line, shared by every search of
+ * one pattern over that line; PCRE2's match limit (per start position),
+ * depth and heap limits stay as a second line of defence. When any of them
+ * hits, or PCRE2 fails in any other way, the pattern cannot say whether the
+ * rest of the line holds a match, so the rest of the line from where the
+ * search stood is redacted as the pattern's kind: fail safe, over-redact,
+ * never leak.
  *
- * Threads: a redactor is read-only after redactor_new(); PCRE2 code is shared
- * and each call makes its own match data and match context, so any number of
- * threads may redact with one redactor. A session is one thread's at a time.
+ * Threads: a redactor is read-only after redactor_new(); its PCRE2 code is
+ * shared and each call makes its own match data and match context, so any
+ * number of threads may redact with one redactor. A session is used by one
+ * thread at a time.
  *
  * Invariants: the output is NUL-terminated; bytes outside spans are copied
- * unchanged; spans start and end on ASCII delimiters or valid UTF-8 character
- * boundaries (PCRE2 runs in UTF mode with invalid sequences as barriers), so
- * valid UTF-8 in gives valid UTF-8 out. A placeholder present in the input
- * appears unchanged in the output. The session stores no secret bytes: a
- * value is known by its kind, length and two 64-bit hashes.
+ * unchanged; spans start and end on ASCII delimiters or UTF-8 character
+ * boundaries, so valid UTF-8 in gives valid UTF-8 out. Every placeholder of
+ * the input is in the output, unchanged, in order. The session holds no
+ * secret bytes, only hashes.
  *
- * Limits: each span grows to at most one placeholder (<= REDACT_KIND_MAX + 13
- * bytes), so the output is at most 37 times the input plus one byte. Spans
- * cost a few words each while a call runs. A session remembers up to
- * REDACT_SESSION_MAX_VALUES distinct values; past that, new values still get
- * new numbers but are not remembered (a repeat gets another number). Keys
- * longer than REDACT_KEY_MAX bytes are not recognised as keys; email local
- * parts are at most 64 bytes, domains 255.
+ * Limits: a span becomes one placeholder of at most REDACT_KIND_MAX + 13
+ * bytes, so the output is at most 37 bytes per input byte. Spans cost a few
+ * words each while a call runs. A session remembers REDACT_SESSION_MAX_VALUES
+ * distinct values; past that, new values still get new numbers but are not
+ * remembered (a repeat gets another number). Keys longer than REDACT_KEY_MAX
+ * bytes are not keys; email local parts are at most 64 bytes and domains 255.
+ * Explicitly possessive quantifiers and atomic groups in extra patterns scan
+ * without callouts, so they are bounded only per start position.
  */
 #include "anomalog/redact.h"
 
@@ -75,7 +79,7 @@
 #define REDACT_PCRE_MATCH_LIMIT 1000000u
 #define REDACT_PCRE_DEPTH_LIMIT 20000u
 #define REDACT_PCRE_HEAP_LIMIT_KIB 8192u
-#define REDACT_PLACEHOLDER_MAX (REDACT_KIND_MAX + 13) /* '<' kind ':' 10 digits '>' NUL */
+#define REDACT_PLACEHOLDER_MAX (REDACT_KIND_MAX + 13) /* '<' kind ':' 10 digits '>' */
 #define REDACT_ERR_SNIPPET 60
 
 /* Built-in kinds, in the redactor's kind table at these indices. */
@@ -494,14 +498,23 @@ static size_t try_key_value(const char *t, size_t n, size_t ks, size_t ke, span_
     int kc = key_class(t + ks, ke - ks);
     if (kc == KEY_NO)
         return ke;
+    if (ks > 0 && t[ks - 1] == '<' && ke < n && t[ke] == '>') { /* XML: <password>pw</password> */
+        size_t ve = ke + 1;
+        while (ve < n && t[ve] != '<' && t[ve] != '\n')
+            ve++;
+        if (ve > ke + 1 && !(kc == KEY_DIR && (t[ke + 1] == '/' || t[ke + 1] == '~')))
+            add_builtin(out, ke + 1, ve, K_SECRET);
+        return ve;
+    }
     size_t j = ke;
     /* the key's closing quote: ", ' or \" (any number of backslashes) */
     size_t b = j;
     while (b < n && t[b] == '\\')
         b++;
-    if (b < n && (t[b] == '"' || t[b] == '\''))
+    int key_quoted = b < n && (t[b] == '"' || t[b] == '\'');
+    if (key_quoted)
         j = b + 1;
-    int space_before = 0;
+    int space_before = 0, space_after = 0;
     char sep;
     while (j < n && is_blank(AT(t, j))) {
         j++;
@@ -523,8 +536,10 @@ static size_t try_key_value(const char *t, size_t n, size_t ks, size_t ke, span_
     } else {
         return ke;
     }
-    while (j < n && is_blank(AT(t, j)))
+    while (j < n && is_blank(AT(t, j))) {
         j++;
+        space_after = 1;
+    }
     if (j >= n)
         return j;
     /* opening quote */
@@ -577,8 +592,8 @@ static size_t try_key_value(const char *t, size_t n, size_t ks, size_t ke, span_
             add_builtin(out, cs, cend, K_SECRET);
         return q ? resume : cend;
     }
-    if (kc == KEY_WEAK && !q && sep == ':')
-        return resume; /* "(auth:SIMPLE)", "auth: ok": a word, not a credential */
+    if (sep == ':' && !q && (kc == KEY_WEAK || (!key_quoted && !space_after)))
+        return resume; /* "auth: ok", "(auth:SIMPLE)", "pam_unix(passwd:chauthtok)": words, not credentials */
     add_builtin(out, vs, ve, K_SECRET);
     return resume;
 }
@@ -1174,13 +1189,12 @@ redactor *redactor_new(const redact_opts *o, char *err, size_t errlen)
         pcre2_set_newline(cc, PCRE2_NEWLINE_ANYCRLF);
         for (size_t i = 0; i < o->n_patterns; i++)
             if (compile_pattern(r, i, o->patterns[i], cc, err, errlen))
-                goto fail;
+                goto out; /* err says which and why */
     }
     result = 0;
 out:
     if (result && err && errlen && !err[0])
         set_err(err, errlen, "redaction: out of memory");
-fail:
     pcre2_compile_context_free(cc);
     if (result) {
         redactor_free(r);

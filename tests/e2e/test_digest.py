@@ -48,7 +48,7 @@ class TemplatesCliTest(unittest.TestCase):
         self.assertEqual(len(ids), 3)
         self.assertEqual(ids[0], ids[2])
         self.assertNotEqual(ids[0], ids[1])
-        code, out, err = run_cli(["templates", path, "--summary"])
+        code, out, err = run_cli(["templates", path, "--summary", "--window", "5m"])  # serve's flags are ignored
         self.assertEqual(code, 0, err)
         first = out.splitlines()[0].split("\t")
         self.assertEqual((first[0], first[1]), (ids[0], "2"))
@@ -140,6 +140,13 @@ class DigestTest(ServerTest):
         self.assertEqual(w["redactions"]["secret"] >= 2, True, w["redactions"])
         # the same value keeps its placeholder: both lines show <email:1>
         self.assertEqual(len(re.findall(r"<email:1>", w["digest"])) >= 1, True)
+        # feedback on the model's anomaly reaches its template, though the model quoted redacted text
+        a = [x for x in w["anomalies"] if x["analyzer"] == "llm"][0]
+        st, b, _ = srv.request("POST", "/anomalies/%d/feedback" % a["id"], json.dumps({"verdict": "false_positive"}),
+                               {"Content-Type": "application/json"})
+        self.assertEqual(st, 200, b)
+        benign = db_rows(os.path.join(self.dir, "anomalog.db"), "SELECT text FROM templates WHERE benign = 1")
+        self.assertTrue(benign, "no template marked benign")
         # stored raw lines stay as received
         self.assertIn(("login failed password=hunter2 for alice@example.com from 198.51.100.23",),
                       db_rows(os.path.join(self.dir, "anomalog.db"), "SELECT message FROM logs"))
@@ -199,6 +206,9 @@ class DigestTest(ServerTest):
         self.assertTrue(an)
         self.assertEqual({a["analyzer"] for a in an}, {"baseline"})
         self.assertTrue(any("Burst" in a["summary"] for a in an), an)
+        # and the window's health is the baseline's, not the model's "normal"
+        third = srv.get("/windows?limit=1")[1]["windows"][0]
+        self.assertEqual((third["analyzer"], third["health"]), ("llm", "degraded"))
 
     def test_prompt_tokens_stay_bounded_as_volume_grows(self):
         llm = FakeLLM().start()
