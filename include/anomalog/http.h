@@ -15,6 +15,7 @@
 
 #include "anomalog/analyzer.h"
 #include "anomalog/config.h"
+#include "anomalog/ingest.h"
 #include "anomalog/store.h"
 #include "anomalog/writer.h"
 
@@ -76,6 +77,24 @@ void http_notifications_list(const app *a, const http_request *rq, http_response
 void http_suppressions_list(const app *a, const http_request *rq, http_response *rs);
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
+
+/* What every ingest endpoint shares (src/http/ingest.c). Each returns 0, or -1
+ * after filling rs with the error answer. */
+/** Gunzips the body when Content-Encoding says so; *owned (caller frees) holds the inflated copy or NULL. */
+int http_ingest_inflate(const app *a, const http_request *rq, http_response *rs, const char **body, size_t *len,
+                       char **owned);
+/** The service of entries without one: ?service=, then X-Service, then "default". */
+int http_ingest_default_service(const http_request *rq, http_response *rs, const char **out);
+/** Parser options from the config for a request. */
+ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service);
+/**
+ * Answers a parse result (prc/perr as from ingest_parse) or, when it succeeded, submits b to the writer and
+ * answers 202 {"accepted",...} after the commit, or 503 with Retry-After. b may be NULL when prc is -2.
+ */
+int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const ingest_error *perr);
+
+/* Shipper-native endpoints (src/http/loki.c, ...). */
+void http_loki_push(const app *a, const http_request *rq, http_response *rs);
 
 /**
  * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).

@@ -61,6 +61,15 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
 int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
 
 /**
+ * Loki push bodies (src/ingest/loki.c): {"streams":[{"stream":{labels},"values":[["<ns>","line",{meta}]]}]}
+ * and the (already snappy-decompressed) protobuf PushRequest. Labels service_name, service, app, job give
+ * the service; level, detected_level, severity the level; the rest become attributes. Same contract as
+ * ingest_parse(); err->index is the stream's index.
+ */
+int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
+int ingest_parse_loki_proto(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
+
+/**
  * Canonical name of a level word (case-insensitive): trace, debug, info, warn,
  * error or fatal; NULL when the word is not a known level.
  * WARNING→warn, ERR→error, CRIT/CRITICAL/ALERT/EMERG/PANIC→fatal, NOTICE→info.
@@ -77,5 +86,12 @@ typedef enum gunzip_result { GUNZIP_OK = 0, GUNZIP_TOO_LARGE, GUNZIP_CORRUPT, GU
  * @param[out] out_len its length (0 unless GUNZIP_OK)
  */
 gunzip_result ingest_gunzip(const char *in, size_t in_len, size_t max_out, char **out, size_t *out_len);
+
+/**
+ * Decompresses a raw snappy block (not the framing format), refusing before
+ * allocating when its declared length is over max_out. Same contract as
+ * ingest_gunzip().
+ */
+gunzip_result ingest_unsnappy(const char *in, size_t in_len, size_t max_out, char **out, size_t *out_len);
 
 #endif

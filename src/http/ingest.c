@@ -10,6 +10,7 @@
  * when the database refuses). Whatever the answer, a batch is stored whole or
  * not at all.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,9 +27,111 @@ static void answer_parse_error(http_response *rs, const ingest_error *e)
         json_object_set_new(obj, "index", json_integer(e->index));
 }
 
-void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
+int http_ingest_inflate(const app *a, const http_request *rq, http_response *rs, const char **body, size_t *len,
+                       char **owned)
 {
     const config *cfg = a->cfg;
+    *owned = NULL;
+    *body = rq->body ? rq->body : "";
+    *len = rq->body_len;
+    const char *enc = rq->header(rq, "Content-Encoding");
+    if (!enc || !*enc || strcasecmp(enc, "identity") == 0)
+        return 0;
+    if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
+        http_error(rs, 415, "unsupported_encoding", "Content-Encoding \"%s\" is not supported (use gzip)", enc);
+        return -1;
+    }
+    switch (ingest_gunzip(*body, *len, cfg->max_body, owned, len)) {
+    case GUNZIP_OK:
+        *body = *owned;
+        return 0;
+    case GUNZIP_TOO_LARGE:
+        http_error(rs, 413, "body_too_large", "decompressed body is over the limit of %llu bytes",
+                   (unsigned long long)cfg->max_body);
+        return -1;
+    case GUNZIP_CORRUPT:
+        http_error(rs, 400, "invalid_gzip", "body is not valid gzip");
+        return -1;
+    case GUNZIP_NOMEM:
+        http_error(rs, 500, "internal", "out of memory");
+        return -1;
+    }
+    return -1;
+}
+
+int http_ingest_default_service(const http_request *rq, http_response *rs, const char **out)
+{
+    const char *service = rq->query(rq, "service");
+    const char *where = "query parameter service";
+    if (!service || !*service) {
+        service = rq->header(rq, "X-Service");
+        where = "header X-Service";
+    }
+    if (!service || !*service) {
+        service = "default";
+    } else if (!http_valid_service(service)) {
+        json_t *e = http_error(rs, 400, "invalid_parameter",
+                               "%s: a service name is 1 to 128 bytes without control characters", where);
+        json_object_set_new(e, "parameter", json_string(strcmp(where, "header X-Service") ? "service" : "X-Service"));
+        return -1;
+    }
+    *out = service;
+    return 0;
+}
+
+ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service)
+{
+    ingest_opts o = {
+        .default_service = service,
+        .received_ms = rq->received_ms,
+        .tz_offset_s = a->cfg->tz_offset_s,
+        .max_line = a->cfg->max_line,
+        .max_entries = a->cfg->max_entries,
+    };
+    return o;
+}
+
+int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const ingest_error *perr)
+{
+    const config *cfg = a->cfg;
+    if (prc == -1) {
+        answer_parse_error(rs, perr);
+        return -1;
+    }
+    if (prc != 0) {
+        http_error(rs, 500, "internal", "out of memory while parsing");
+        return -1;
+    }
+    char werr[256] = "";
+    writer_rc wrc = b->count ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
+    switch (wrc) {
+    case WRITER_OK:
+        rs->status = 202;
+        rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count,
+                             "normalized", "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted,
+                             "service_defaulted", (json_int_t)b->stats.service_defaulted, "level_normalized",
+                             (json_int_t)b->stats.level_normalized, "lines_joined",
+                             (json_int_t)b->stats.lines_joined, "truncated", (json_int_t)b->stats.truncated);
+        return 0;
+    case WRITER_FULL:
+        http_error(rs, 503, "queue_full", "the writer queue is full (%llu batches): retry later",
+                   (unsigned long long)cfg->queue_depth);
+        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        break;
+    case WRITER_STOPPING:
+        http_error(rs, 503, "stopping", "the service is shutting down: retry on another replica or later");
+        snprintf(rs->retry_after, sizeof rs->retry_after, "5");
+        break;
+    case WRITER_FAILED:
+        http_error(rs, 503, "storage_unavailable", "the database refused the batch: %s", werr);
+        snprintf(rs->retry_after, sizeof rs->retry_after, "5");
+        break;
+    }
+    return -1;
+}
+
+void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
+{
     const char *ctype = rq->header(rq, "Content-Type");
     ingest_format fmt = ingest_format_from_content_type(ctype);
     if (fmt == INGEST_UNKNOWN) {
@@ -38,88 +141,20 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
         return;
     }
 
-    const char *body = rq->body ? rq->body : "";
-    size_t len = rq->body_len;
+    const char *body, *service;
+    size_t len;
     char *inflated = NULL;
-    const char *enc = rq->header(rq, "Content-Encoding");
-    if (enc && *enc && strcasecmp(enc, "identity") != 0) {
-        if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
-            http_error(rs, 415, "unsupported_encoding", "Content-Encoding \"%s\" is not supported (use gzip)", enc);
-            return;
-        }
-        switch (ingest_gunzip(body, len, cfg->max_body, &inflated, &len)) {
-        case GUNZIP_OK:
-            body = inflated;
-            break;
-        case GUNZIP_TOO_LARGE:
-            http_error(rs, 413, "body_too_large", "decompressed body is over the limit of %llu bytes",
-                       (unsigned long long)cfg->max_body);
-            return;
-        case GUNZIP_CORRUPT:
-            http_error(rs, 400, "invalid_gzip", "body is not valid gzip");
-            return;
-        case GUNZIP_NOMEM:
-            http_error(rs, 500, "internal", "out of memory");
-            return;
-        }
-    }
-
-    const char *service = rq->query(rq, "service");
-    const char *where = "query parameter service";
-    if (!service || !*service) {
-        service = rq->header(rq, "X-Service");
-        where = "header X-Service";
-    }
-    if (!service || !*service)
-        service = "default";
-    else if (!http_valid_service(service)) {
-        json_t *e = http_error(rs, 400, "invalid_parameter", "%s: a service name is 1 to 128 bytes without control characters", where);
-        json_object_set_new(e, "parameter", json_string(strcmp(where, "header X-Service") ? "service" : "X-Service"));
+    if (http_ingest_inflate(a, rq, rs, &body, &len, &inflated) != 0)
+        return;
+    if (http_ingest_default_service(rq, rs, &service) != 0) {
         free(inflated);
         return;
     }
-
-    ingest_opts o = {
-        .default_service = service,
-        .received_ms = rq->received_ms,
-        .tz_offset_s = cfg->tz_offset_s,
-        .max_line = cfg->max_line,
-        .max_entries = cfg->max_entries,
-    };
+    ingest_opts o = http_ingest_opts(a, rq, service);
     batch *b = batch_new(rq->received_ms);
     ingest_error perr = {.index = -1};
     int prc = b ? ingest_parse(fmt, body, len, &o, b, &perr) : -2;
     free(inflated);
-    if (prc == -1) {
-        answer_parse_error(rs, &perr);
-    } else if (prc != 0) {
-        http_error(rs, 500, "internal", "out of memory while parsing");
-    } else {
-        char werr[256] = "";
-        writer_rc wrc = b->count ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
-        switch (wrc) {
-        case WRITER_OK:
-            rs->status = 202;
-            rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count,
-                                 "normalized", "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted,
-                                 "service_defaulted", (json_int_t)b->stats.service_defaulted, "level_normalized",
-                                 (json_int_t)b->stats.level_normalized, "lines_joined",
-                                 (json_int_t)b->stats.lines_joined, "truncated", (json_int_t)b->stats.truncated);
-            break;
-        case WRITER_FULL:
-            http_error(rs, 503, "queue_full", "the writer queue is full (%llu batches): retry later",
-                       (unsigned long long)cfg->queue_depth);
-            snprintf(rs->retry_after, sizeof rs->retry_after, "1");
-            break;
-        case WRITER_STOPPING:
-            http_error(rs, 503, "stopping", "the service is shutting down: retry on another replica or later");
-            snprintf(rs->retry_after, sizeof rs->retry_after, "5");
-            break;
-        case WRITER_FAILED:
-            http_error(rs, 503, "storage_unavailable", "the database refused the batch: %s", werr);
-            snprintf(rs->retry_after, sizeof rs->retry_after, "5");
-            break;
-        }
-    }
+    http_ingest_commit(a, rs, b, prc, &perr);
     batch_free(b);
 }

@@ -60,6 +60,7 @@ typedef struct route {
 
 static const route routes[] = {
     {"POST", "/ingest", http_ingest_post},
+    {"POST", "/loki/api/v1/push", http_loki_push},
     {"GET", "/windows", http_windows_list},
     {"POST", "/windows/flush", http_windows_flush},
     {"GET", "/windows/{id}", http_window_get},
