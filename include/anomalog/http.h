@@ -47,6 +47,10 @@ typedef struct http_response {
     json_t *json;               /**< owned; NULL for an empty body */
     char retry_after[16];       /**< Retry-After header when not empty */
     char allow[64];             /**< Allow header when not empty */
+    char *raw;                  /**< owned (malloc'd) non-JSON body, sent instead of json when content_type is set */
+    size_t raw_len;
+    const char *content_type;   /**< static; Content-Type of raw (may be set with raw NULL: an empty body) */
+    const char *extra_header[2]; /**< static name and value of one more header, or NULL */
 } http_response;
 
 typedef struct http_server http_server;
@@ -95,6 +99,7 @@ int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const
 
 /* Shipper-native endpoints (src/http/loki.c, ...). */
 void http_loki_push(const app *a, const http_request *rq, http_response *rs);
+void http_otlp_logs(const app *a, const http_request *rq, http_response *rs);
 
 /**
  * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).

@@ -87,6 +87,22 @@ typedef enum gunzip_result { GUNZIP_OK = 0, GUNZIP_TOO_LARGE, GUNZIP_CORRUPT, GU
  */
 gunzip_result ingest_gunzip(const char *in, size_t in_len, size_t max_out, char **out, size_t *out_len);
 
+/** Records refused alone by a parser that allows partial success (OTLP). */
+typedef struct ingest_rejects {
+    long count;          /**< records not stored */
+    char message[256];   /**< why the first one was refused; valid UTF-8 */
+} ingest_rejects;
+
+/**
+ * OTLP/HTTP logs (src/ingest/otlp.c): ExportLogsServiceRequest as JSON or protobuf. A record that cannot be
+ * stored is skipped and counted in rej (OTLP's partial success); the others are appended. A body that is
+ * not an export request is refused whole (-1, err filled). Otherwise as ingest_parse().
+ */
+int ingest_parse_otlp_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                           ingest_rejects *rej);
+int ingest_parse_otlp_proto(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                            ingest_rejects *rej);
+
 /**
  * Decompresses a raw snappy block (not the framing format), refusing before
  * allocating when its declared length is over max_out. Same contract as

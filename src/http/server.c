@@ -61,6 +61,7 @@ typedef struct route {
 static const route routes[] = {
     {"POST", "/ingest", http_ingest_post},
     {"POST", "/loki/api/v1/push", http_loki_push},
+    {"POST", "/v1/logs", http_otlp_logs},
     {"GET", "/windows", http_windows_list},
     {"POST", "/windows/flush", http_windows_flush},
     {"GET", "/windows/{id}", http_window_get},
@@ -151,9 +152,16 @@ static const char *lookup_query(const http_request *r, const char *name)
 
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn)
 {
-    char *text = rs->json ? json_dumps(rs->json, JSON_COMPACT) : NULL;
-    size_t len = text ? strlen(text) : 0;
-    if (text) {
+    char *text = NULL;
+    size_t len = 0;
+    if (rs->content_type) { /* a non-JSON answer (a protobuf reply) */
+        text = rs->raw;
+        len = rs->raw_len;
+        rs->raw = NULL;
+        if (!text && !(text = malloc(1)))
+            return MHD_NO;
+    } else if (rs->json && (text = json_dumps(rs->json, JSON_COMPACT))) {
+        len = strlen(text);
         text[len] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
         len++;
     }
@@ -164,7 +172,9 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
         return MHD_NO;
     }
     if (text)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type ? rs->content_type : "application/json");
+    if (rs->extra_header[0] && rs->extra_header[1])
+        MHD_add_response_header(r, rs->extra_header[0], rs->extra_header[1]);
     if (rs->retry_after[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->allow[0])

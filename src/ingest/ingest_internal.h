@@ -75,4 +75,22 @@ int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out
 /** Skips a UTF-8 byte order mark at the start of a body. */
 void ingest_skip_bom(const char **body, size_t *len);
 
+/*
+ * Protobuf wire format, read by hand (src/ingest/pb.c): a reader is a byte
+ * range; every length is checked against what remains of it.
+ */
+typedef struct pb {
+    const unsigned char *p, *end;
+} pb;
+
+/** Reads a varint of at most 10 bytes. 0, or -1 when truncated or too long. */
+int pb_varint(pb *r, uint64_t *v);
+
+/**
+ * Reads one field: its number and wire type, and a varint (type 0) or a
+ * little-endian fixed64/fixed32 (types 1, 5) into *v, or a length-delimited
+ * value (type 2) into *sub. 0, or -1 when malformed (groups are refused).
+ */
+int pb_next(pb *r, uint32_t *field, int *wt, uint64_t *v, pb *sub);
+
 #endif

@@ -275,61 +275,6 @@ out:
 
 /* ------------------------------------------------------------- protobuf */
 
-typedef struct pb {
-    const unsigned char *p, *end;
-} pb;
-
-static int pb_varint(pb *r, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
-        if (r->p >= r->end)
-            return -1;
-        unsigned char byte = *r->p++;
-        x |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return -1; /* more than 10 bytes */
-}
-
-/* Reads one field: a varint into *v, or a length-delimited value into *sub; skips fixed32/64. */
-static int pb_next(pb *r, uint32_t *field, int *wt, uint64_t *v, pb *sub)
-{
-    uint64_t key;
-    if (pb_varint(r, &key) != 0 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
-        return -1;
-    *field = (uint32_t)(key >> 3);
-    *wt = (int)(key & 7);
-    switch (*wt) {
-    case 0:
-        return pb_varint(r, v);
-    case 1:
-        if (r->end - r->p < 8)
-            return -1;
-        r->p += 8;
-        return 0;
-    case 5:
-        if (r->end - r->p < 4)
-            return -1;
-        r->p += 4;
-        return 0;
-    case 2: {
-        uint64_t n;
-        if (pb_varint(r, &n) != 0 || n > (uint64_t)(r->end - r->p))
-            return -1;
-        sub->p = r->p;
-        sub->end = r->p + n;
-        r->p += n;
-        return 0;
-    }
-    default:
-        return -1; /* groups are not used by this schema */
-    }
-}
-
 static int pb_bad(ingest_ctx *c, const char *what)
 {
     return ingest_err_set(c->err, 400, "invalid_protobuf", 0, -1, "body is not a Loki PushRequest: %s", what);

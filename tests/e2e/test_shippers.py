@@ -119,5 +119,123 @@ class LokiLimitsTest(ServerTest):
         self.assertEqual(b["error"]["code"], "body_too_large")
 
 
+def field_fixed64(num, v):
+    return varint(num << 3 | 1) + v.to_bytes(8, "little")
+
+
+def any_string(s):
+    return field_bytes(1, s)
+
+
+def kv(key, anyvalue):
+    return field_bytes(1, key) + field_bytes(2, anyvalue)
+
+
+def otlp_proto(resources):
+    """resources: [({attr: str}, [record bytes])] -> ExportLogsServiceRequest bytes."""
+    req = b""
+    for attrs, records in resources:
+        res = b"".join(field_bytes(1, kv(k, any_string(v))) for k, v in attrs.items())
+        scope = field_bytes(1, field_bytes(1, "my.scope")) + b"".join(field_bytes(2, r) for r in records)
+        req += field_bytes(1, field_bytes(1, res) + field_bytes(2, scope))
+    return req
+
+
+def read_fields(data):
+    """Top-level protobuf fields of data as {number: value} (varints and bytes only)."""
+    out, i = {}, 0
+    while i < len(data):
+        key, i = read_varint(data, i)
+        if key & 7 == 0:
+            out[key >> 3], i = read_varint(data, i)
+        else:
+            n, i = read_varint(data, i)
+            out[key >> 3] = data[i:i + n]
+            i += n
+    return out
+
+
+def read_varint(data, i):
+    v = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+
+
+class OtlpTest(ServerTest):
+    logs = LokiPushTest.logs
+
+    def post(self, body, ctype, gz=False):
+        h = {"Content-Type": ctype}
+        if gz:
+            body = gzip.compress(body if isinstance(body, bytes) else body.encode())
+            h["Content-Encoding"] = "gzip"
+        return self.srv.request("POST", "/v1/logs", body, h)
+
+    def test_json_as_the_spec_shows(self):
+        body = {"resourceLogs": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}},
+                                        {"key": "host.name", "value": {"stringValue": "h1"}}]},
+            "scopeLogs": [{"scope": {"name": "s"}, "logRecords": [
+                {"timeUnixNano": "1795514400123000000", "severityNumber": 17, "severityText": "Error",
+                 "body": {"stringValue": "payment declined"},
+                 "attributes": [{"key": "order", "value": {"intValue": "42"}},
+                                {"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "a"}]}}}],
+                 "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174"},
+                {"observedTimeUnixNano": "1795514401000000000", "severityNumber": 13,
+                 "body": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": True}}]}}}]}]}]}
+        st, b, _ = self.post(json.dumps(body), "application/json")
+        self.assertEqual((st, b), (200, {}))
+        rows = self.logs()
+        self.assertEqual(rows[0][:4], (1795514400123, "error", "checkout", "payment declined"))
+        self.assertEqual(json.loads(rows[0][4]), {"host.name": "h1", "order": 42, "tags": ["a"],
+                                                  "trace_id": "5b8efff798038103d269b633813fc60c",
+                                                  "span_id": "eee19b7ec3c1b174"})
+        self.assertEqual(rows[1][:4], (1795514401000, "warn", "checkout", '{"k":true}'))
+
+    def test_json_partial_success(self):
+        body = {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            {"timeUnixNano": "1795514400000000000", "body": {"stringValue": "kept"}},
+            {"timeUnixNano": "yesterday", "body": {"stringValue": "bad time"}},
+            {"body": "not an AnyValue"}]}]}]}
+        st, b, _ = self.post(json.dumps(body), "application/json", gz=True)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(b["partialSuccess"]["rejectedLogRecords"], 2)
+        self.assertIn("timeUnixNano", b["partialSuccess"]["errorMessage"])
+        self.assertEqual([r[2:4] for r in self.logs()], [("default", "kept")])
+
+    def test_protobuf_gzip_as_the_collector_sends_it(self):
+        rec = (field_fixed64(1, 1795514400500000000) + field_varint(2, 9) + field_bytes(3, "INFO")
+               + field_bytes(5, any_string("user logged in"))
+               + field_bytes(6, kv("user", any_string("bob")))
+               + field_bytes(6, kv("n", field_varint(3, 7)))
+               + field_bytes(9, bytes.fromhex("5b8efff798038103d269b633813fc60c")))
+        bad = field_bytes(5, field_bytes(1, b"\xff\xfe"))  # a body string that is not UTF-8
+        st, b, h = self.post(otlp_proto([({"service.name": "auth"}, [rec, bad])]), "application/x-protobuf",
+                             gz=True)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(h["content-type"], "application/x-protobuf")
+        partial = read_fields(read_fields(b)[1])
+        self.assertEqual(partial[1], 1)
+        self.assertIn(b"UTF-8", partial[2])
+        rows = self.logs()
+        self.assertEqual(rows[0][:4], (1795514400500, "info", "auth", "user logged in"))
+        self.assertEqual(json.loads(rows[0][4]), {"user": "bob", "n": 7,
+                                                  "trace_id": "5b8efff798038103d269b633813fc60c"})
+        st, b, h = self.post(otlp_proto([({"service.name": "auth"}, [rec])]), "application/x-protobuf")
+        self.assertEqual((st, b), (200, b""))
+
+    def test_refusals(self):
+        self.assertError(self.post("{", "application/json"), 400, "invalid_json")
+        self.assertError(self.post('{"resourceLogs": 3}', "application/json"), 400, "invalid_otlp")
+        self.assertError(self.post(b"\x0a\x05\x01", "application/x-protobuf"), 400, "invalid_protobuf")
+        self.assertError(self.post("x", "text/plain"), 415, "unsupported_media_type")
+        self.assertEqual(self.db_count(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,108 @@
+/*
+ * otlp.c — POST /v1/logs: OTLP/HTTP logs, so the OpenTelemetry Collector's
+ * otlphttp exporter (protobuf, usually gzip) and SDKs (JSON or protobuf)
+ * need only an endpoint.
+ *
+ * Threads: the connection's thread, blocking in the writer like /ingest.
+ *
+ * Answers follow the OTLP/HTTP spec: 200 with an ExportLogsServiceResponse in
+ * the request's encoding (an empty message, or partial_success with
+ * rejected_log_records and error_message when some records could not be
+ * stored); 400 for a body that will never succeed (senders must not retry);
+ * 413; 503 with Retry-After under pressure (senders retry it). Error bodies
+ * are anomalog's JSON errors, not google.rpc.Status: OTLP clients act on the
+ * status code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "anomalog/http.h"
+#include "anomalog/ingest.h"
+
+static int is_type(const char *ct, const char *want)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    return strlen(want) == n && strncasecmp(ct, want, n) == 0;
+}
+
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        unsigned char byte = v & 0x7f;
+        v >>= 7;
+        p[n++] = byte | (v ? 0x80 : 0);
+    } while (v);
+    return n;
+}
+
+/* ExportLogsServiceResponse{partial_success = 1: {rejected_log_records = 1, error_message = 2}} */
+static void answer_proto(http_response *rs, const ingest_rejects *rej)
+{
+    rs->status = 200;
+    rs->content_type = "application/x-protobuf";
+    if (!rej->count)
+        return;
+    unsigned char inner[300], *out = malloc(320);
+    size_t msg_len = strlen(rej->message), n = 0, m = 0;
+    if (!out)
+        return;
+    inner[n++] = 0x08;
+    n += put_varint(inner + n, (uint64_t)rej->count);
+    inner[n++] = 0x12;
+    n += put_varint(inner + n, msg_len);
+    memcpy(inner + n, rej->message, msg_len);
+    n += msg_len;
+    out[m++] = 0x0a;
+    m += put_varint(out + m, n);
+    memcpy(out + m, inner, n);
+    rs->raw = (char *)out;
+    rs->raw_len = m + n;
+}
+
+void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
+{
+    const char *ctype = rq->header(rq, "Content-Type");
+    int proto = is_type(ctype, "application/x-protobuf");
+    if (!proto && !is_type(ctype, "application/json")) {
+        http_error(rs, 415, "unsupported_media_type",
+                   "Content-Type %s%s%s is not understood (use application/x-protobuf or application/json)",
+                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
+        return;
+    }
+    const char *body, *service;
+    size_t len;
+    char *owned = NULL;
+    if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0)
+        return;
+    if (http_ingest_default_service(rq, rs, &service) != 0) {
+        free(owned);
+        return;
+    }
+    ingest_opts o = http_ingest_opts(a, rq, service);
+    batch *b = batch_new(rq->received_ms);
+    ingest_error perr = {.index = -1};
+    ingest_rejects rej = {0};
+    int prc = !b ? -2 : proto ? ingest_parse_otlp_proto(body, len, &o, b, &perr, &rej)
+                              : ingest_parse_otlp_json(body, len, &o, b, &perr, &rej);
+    free(owned);
+    if (http_ingest_commit(a, rs, b, prc, &perr) == 0) {
+        json_decref(rs->json);
+        rs->json = NULL;
+        if (proto) {
+            answer_proto(rs, &rej);
+        } else {
+            rs->status = 200;
+            rs->json = rej.count ? json_pack("{s:{s:I, s:s}}", "partialSuccess", "rejectedLogRecords",
+                                             (json_int_t)rej.count, "errorMessage", rej.message)
+                                 : json_object();
+        }
+    }
+    batch_free(b);
+}
