@@ -100,6 +100,11 @@ int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const
 /* Shipper-native endpoints (src/http/loki.c, ...). */
 void http_loki_push(const app *a, const http_request *rq, http_response *rs);
 void http_otlp_logs(const app *a, const http_request *rq, http_response *rs);
+void http_es_bulk(const app *a, const http_request *rq, http_response *rs);
+void http_es_root(const app *a, const http_request *rq, http_response *rs);
+void http_es_license(const app *a, const http_request *rq, http_response *rs);
+/** 1 when a GET / is an API client's version probe (Accept without text/html), 0 when a browser's. */
+int http_es_probe_wanted(const http_request *rq);
 
 /**
  * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).

@@ -103,6 +103,16 @@ int ingest_parse_otlp_json(const char *body, size_t len, const ingest_opts *o, b
 int ingest_parse_otlp_proto(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
                             ingest_rejects *rej);
 
+struct json_t;
+/**
+ * Elasticsearch bulk NDJSON (src/ingest/esbulk.c). Appends one item per action to items (a jansson array,
+ * borrowed), in order: {"<action>": {"_index", "status": 201|400, "error"?}}; 201 items are the batch's
+ * entries, in order. url_index (may be NULL) is the {index} of /{index}/_bulk. A malformed action line
+ * refuses the body whole (-1). Otherwise as ingest_parse().
+ */
+int ingest_parse_es_bulk(const char *body, size_t len, const ingest_opts *o, const char *url_index, batch *b,
+                         ingest_error *err, struct json_t *items);
+
 /**
  * Decompresses a raw snappy block (not the framing format), refusing before
  * allocating when its declared length is over max_out. Same contract as

@@ -62,6 +62,12 @@ static const route routes[] = {
     {"POST", "/ingest", http_ingest_post},
     {"POST", "/loki/api/v1/push", http_loki_push},
     {"POST", "/v1/logs", http_otlp_logs},
+    {"POST", "/_bulk", http_es_bulk},
+    {"PUT", "/_bulk", http_es_bulk},
+    {"POST", "/{index}/_bulk", http_es_bulk},
+    {"PUT", "/{index}/_bulk", http_es_bulk},
+    {"GET", "/_license", http_es_license},
+    {"GET", "/", http_es_root}, /* the Elasticsearch version probe; see elastic.c before adding a page here */
     {"GET", "/windows", http_windows_list},
     {"POST", "/windows/flush", http_windows_flush},
     {"GET", "/windows/{id}", http_window_get},

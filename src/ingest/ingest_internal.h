@@ -72,6 +72,14 @@ int utf8_valid(const char *s, size_t len);
  */
 int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out);
 
+struct json_t;
+/**
+ * Appends the entry described by a JSON object, read as NDJSON lines are
+ * (field aliases, attributes); errors name body line `line`. 0, -1 or -2.
+ * On -1 an entry may have been pushed: the caller drops it if it goes on.
+ */
+int ingest_json_entry(ingest_ctx *c, struct json_t *obj, long line);
+
 /** Skips a UTF-8 byte order mark at the start of a body. */
 void ingest_skip_bom(const char **body, size_t *len);
 

@@ -354,6 +354,13 @@ static int entry_from_object(ingest_ctx *c, json_t *obj, const entry_pos *at, lo
     return 0;
 }
 
+int ingest_json_entry(ingest_ctx *c, json_t *obj, long line)
+{
+    entry_pos at = {.line = line, .index = -1};
+    snprintf(at.prefix, sizeof at.prefix, "line %ld: ", line);
+    return entry_from_object(c, obj, &at, line);
+}
+
 /* jansson says "out of memory", or fails before it can say anything (lexer setup) */
 static int jansson_out_of_memory(const json_error_t *jerr)
 {

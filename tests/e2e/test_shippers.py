@@ -237,5 +237,63 @@ class OtlpTest(ServerTest):
         self.assertEqual(self.db_count(), 0)
 
 
+class ElasticTest(ServerTest):
+    logs = LokiPushTest.logs
+
+    def bulk(self, lines, path="/_bulk", ctype="application/x-ndjson"):
+        body = "".join(json.dumps(x) + "\n" for x in lines)
+        return self.srv.request("POST", path, body, {"Content-Type": ctype})
+
+    def test_bulk_as_fluent_bit_and_filebeat_send_it(self):
+        st, b, h = self.bulk([
+            {"create": {"_index": "payments"}},
+            {"@timestamp": "2026-11-24T10:00:00.250Z", "log": "card declined", "level": "warn", "k8s": {"pod": "p"}},
+            {"index": {"_index": "logs-x", "_type": "_doc"}},
+            {"@timestamp": "2026-11-24T10:00:01Z", "message": "ok", "service": "api"},
+            {"delete": {"_index": "payments", "_id": "1"}},
+            {"index": {}},
+            ["not", "an", "object"],
+        ], path="/fallback/_bulk")
+        self.assertEqual(st, 200, b)
+        self.assertEqual(h["x-elastic-product"], "Elasticsearch")
+        self.assertTrue(b["errors"])
+        self.assertIsInstance(b["took"], int)
+        self.assertEqual([list(i)[0] for i in b["items"]], ["create", "index", "delete", "index"])
+        self.assertEqual([list(i.values())[0]["status"] for i in b["items"]], [201, 201, 400, 400])
+        self.assertEqual(b["items"][3]["index"]["error"]["type"], "mapper_parsing_exception")
+        rows = self.logs()
+        self.assertEqual(rows[0][:4], (1795514400250, "warn", "payments", "card declined"))
+        self.assertEqual(json.loads(rows[0][4]), {"k8s": {"pod": "p"}})
+        self.assertEqual(rows[1][2:4], ("api", "ok"))
+        self.assertEqual(len(rows), 2)
+
+    def test_bulk_as_rsyslog_sends_it(self):
+        # omelasticsearch: Content-Type application/json, "_type" in the action line, no index in the URL
+        st, b, _ = self.bulk([{"index": {"_index": "system", "_type": "events"}},
+                              {"message": " sshd[1]: hello", "host": "h"}], ctype="application/json")
+        self.assertEqual(st, 200, b)
+        self.assertFalse(b["errors"])
+        self.assertEqual(b["items"], [{"index": {"_index": "system", "status": 201}}])
+        self.assertEqual(self.logs()[0][2], "system")
+
+    def test_bad_action_lines_refuse_the_body(self):
+        self.assertError(self.bulk([{"index": {}, "create": {}}, {"message": "x"}]), 400, "invalid_bulk")
+        self.assertError(self.srv.request("POST", "/_bulk", "{nope\n", {"Content-Type": "application/x-ndjson"}),
+                         400, "invalid_json")
+        self.assertError(self.bulk([{"index": {}}]), 400, "invalid_bulk")
+        self.assertEqual(self.db_count(), 0)
+
+    def test_probes(self):
+        st, b, h = self.srv.request("GET", "/", headers={"Accept": "application/json"})
+        self.assertEqual(st, 200)
+        self.assertEqual(b["version"]["number"], "8.11.0")
+        self.assertEqual(b["tagline"], "You Know, for Search")
+        self.assertEqual(h["x-elastic-product"], "Elasticsearch")
+        st, b, h = self.srv.request("GET", "/_license")
+        self.assertEqual((st, b["license"]["status"], h["x-elastic-product"]), (200, "active", "Elasticsearch"))
+        st, _, _ = self.srv.request("GET", "/", headers={"Accept": "text/html,application/xhtml+xml"})
+        self.assertEqual(st, 404)
+
+
 if __name__ == "__main__":
     unittest.main()

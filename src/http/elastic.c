@@ -1,0 +1,101 @@
+/*
+ * elastic.c — the Elasticsearch surface bulk clients need: POST /_bulk and
+ * /{index}/_bulk, and the probes some send first (GET / for the version,
+ * GET /_license for the product check Filebeat makes since 7.13).
+ *
+ * Threads: the connection's thread, blocking in the writer like /ingest.
+ *
+ * Answers: bulk answers {"took", "errors", "items"} with one item per action,
+ * in order (rsyslog's omelasticsearch treats a reply without items as an
+ * error, Fluent Bit retries items whose status is not 200/201/409, Filebeat
+ * drops 4xx items). Under pressure the whole request gets 503/429 with
+ * Retry-After, which every one of them retries. Every answer here carries
+ * X-Elastic-Product: Elasticsearch, which newer clients check.
+ *
+ * GET / is shared with the built-in dashboard (another module): it answers
+ * the JSON version document only when the request looks like an API client,
+ * that is when its Accept header does not ask for text/html.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalog/http.h"
+#include "anomalog/ingest.h"
+#include "anomalog/timeutil.h"
+
+#define ES_VERSION "8.11.0"
+
+static void product(http_response *rs)
+{
+    rs->extra_header[0] = "X-Elastic-Product";
+    rs->extra_header[1] = "Elasticsearch";
+}
+
+int http_es_probe_wanted(const http_request *rq)
+{
+    const char *accept = rq->header(rq, "Accept");
+    return !accept || !strstr(accept, "text/html");
+}
+
+void http_es_root(const app *a, const http_request *rq, http_response *rs)
+{
+    (void)a;
+    if (!http_es_probe_wanted(rq)) {
+        http_error(rs, 404, "not_found", "no page at /: this build serves the Elasticsearch version probe only");
+        return;
+    }
+    product(rs);
+    rs->status = 200;
+    rs->json = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:s}", "name", "anomalog",
+                         "cluster_name", "anomalog", "cluster_uuid", "anomalog", "version", "number", ES_VERSION,
+                         "build_flavor", "default", "build_type", "deb", "lucene_version", "9.8.0",
+                         "minimum_wire_compatibility_version", "7.17.0", "minimum_index_compatibility_version",
+                         "7.0.0", "tagline", "You Know, for Search");
+}
+
+void http_es_license(const app *a, const http_request *rq, http_response *rs)
+{
+    (void)a;
+    (void)rq;
+    product(rs);
+    rs->status = 200;
+    rs->json = json_pack("{s:{s:s, s:s, s:s}}", "license", "status", "active", "type", "basic", "uid",
+                         "anomalog");
+}
+
+void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
+{
+    const char *body, *service;
+    size_t len;
+    char *owned = NULL;
+    int64_t t0 = time_mono_ms();
+    product(rs);
+    if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0)
+        return;
+    if (http_ingest_default_service(rq, rs, &service) != 0) {
+        free(owned);
+        return;
+    }
+    ingest_opts o = http_ingest_opts(a, rq, service);
+    batch *b = batch_new(rq->received_ms);
+    json_t *items = json_array();
+    ingest_error perr = {.index = -1};
+    int prc = !b || !items ? -2 : ingest_parse_es_bulk(body, len, &o, rq->params[0], b, &perr, items);
+    free(owned);
+    if (http_ingest_commit(a, rs, b, prc, &perr) == 0) {
+        int errors = 0;
+        size_t i;
+        json_t *x;
+        json_array_foreach(items, i, x) {
+            json_t *st = json_object_get(json_object_iter_value(json_object_iter(x)), "status");
+            errors |= json_integer_value(st) >= 300;
+        }
+        json_decref(rs->json);
+        rs->status = 200;
+        rs->json = json_pack("{s:I, s:b, s:O}", "took", (json_int_t)(time_mono_ms() - t0), "errors", errors,
+                             "items", items);
+    }
+    json_decref(items);
+    batch_free(b);
+}
