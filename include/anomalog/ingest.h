@@ -20,6 +20,7 @@ typedef enum ingest_format {
     INGEST_TEXT,    /**< text/plain: one entry per line, continuation lines joined */
     INGEST_NDJSON,  /**< application/x-ndjson: one JSON object per line */
     INGEST_JSON,    /**< application/json: one object or an array of objects */
+    INGEST_SYSLOG,  /**< text/plain with ?format=syslog: RFC 5424 or RFC 3164 lines */
     INGEST_UNKNOWN
 } ingest_format;
 
@@ -59,6 +60,8 @@ int ingest_parse(ingest_format fmt, const char *body, size_t len, const ingest_o
 int ingest_parse_text(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
 int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
 int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
+/** Syslog lines, RFC 5424 or RFC 3164 (src/ingest/syslog.c). */
+int ingest_parse_syslog(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
 
 /**
  * Loki push bodies (src/ingest/loki.c): {"streams":[{"stream":{labels},"values":[["<ns>","line",{meta}]]}]}

@@ -134,6 +134,14 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
     ingest_format fmt = ingest_format_from_content_type(ctype);
+    const char *format = rq->query(rq, "format");
+    if (format && *format) {
+        if (strcmp(format, "syslog") != 0) {
+            http_bad_param(rs, "format", format, "the one body format chosen by name is syslog");
+            return;
+        }
+        fmt = INGEST_SYSLOG; /* whatever the Content-Type: shippers often cannot set it */
+    }
     if (fmt == INGEST_UNKNOWN) {
         http_error(rs, 415, "unsupported_media_type",
                    "Content-Type %s%s%s is not understood (use text/plain, application/x-ndjson or application/json)",

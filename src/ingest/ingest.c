@@ -63,6 +63,8 @@ int ingest_parse(ingest_format fmt, const char *body, size_t len, const ingest_o
         return ingest_parse_ndjson(body, len, o, b, err);
     case INGEST_JSON:
         return ingest_parse_json(body, len, o, b, err);
+    case INGEST_SYSLOG:
+        return ingest_parse_syslog(body, len, o, b, err);
     case INGEST_UNKNOWN:
         break;
     }

@@ -295,5 +295,22 @@ class ElasticTest(ServerTest):
         self.assertEqual(st, 404)
 
 
+class SyslogTest(ServerTest):
+    logs = LokiPushTest.logs
+
+    def test_syslog_lines_as_syslog_ng_batches_them(self):
+        body = ("<165>1 2026-11-24T10:00:00Z web1 nginx 12 - - GET /health 200\n"
+                "<34>Nov 24 10:00:01 host1 sshd[42]: Failed password for bob\n")
+        st, b, _ = self.srv.ingest(body, "text/plain", "?format=syslog")
+        self.assertEqual((st, b["accepted"]), (202, 2), b)
+        rows = self.logs()
+        self.assertEqual(rows[0][:4], (1795514400000, "info", "nginx", "GET /health 200"))
+        self.assertEqual(json.loads(rows[0][4]), {"host": "web1", "pid": "12", "facility": "local4"})
+        self.assertEqual(rows[1][1:4], ("fatal", "sshd", "Failed password for bob"))
+
+    def test_unknown_format(self):
+        self.assertError(self.srv.ingest("x", "text/plain", "?format=gelf"), 400, "invalid_parameter")
+
+
 if __name__ == "__main__":
     unittest.main()

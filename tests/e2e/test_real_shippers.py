@@ -1,0 +1,104 @@
+"""Real shippers from Debian's packages, started here on loopback: syslog-ng's
+http() destination (batched syslog lines to /ingest?format=syslog) and
+rsyslog's omelasticsearch (bulk to /_bulk). Each delivers a known file of
+lines; every line must be stored exactly once.
+
+A shipper that is not installed skips its test (scripts/deps.sh installs
+syslog-ng; rsyslog runs unpacked, scripts/deps.sh unpacks it under /opt/rsyslog)."""
+import os
+import shutil
+import subprocess
+import time
+import unittest
+
+from harness import ServerTest, db_rows, wait_for
+
+N_LINES = 500
+
+
+def write_lines(path, tag):
+    with open(path, "w") as f:
+        for i in range(N_LINES):
+            f.write("%s line %04d user=u%d took %dms\n" % (tag, i, i % 7, i * 3 % 97))
+
+
+class RealShipperTest(ServerTest):
+    def stored(self):
+        return db_rows(os.path.join(self.dir, "anomalog.db"),
+                       "SELECT s.name, l.message, l.level FROM logs l JOIN windows w ON w.id = l.window_id "
+                       "JOIN services s ON s.id = w.service_id ORDER BY l.id")
+
+    def run_shipper(self, cmd, tag, service):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=self.dir)
+        try:
+            wait_for(lambda: self.db_count() >= N_LINES or proc.poll() is not None, timeout=60,
+                     what="%d lines from %s" % (N_LINES, cmd[0]))
+            time.sleep(1.5)  # anything sent twice would arrive now
+        finally:
+            proc.terminate()
+            try:
+                out = proc.communicate(timeout=10)[0].decode(errors="replace")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out = proc.communicate()[0].decode(errors="replace")
+        rows = self.stored()
+        msgs = [r[1] for r in rows]
+        self.assertEqual(len(rows), N_LINES, out[-3000:])
+        self.assertEqual(len(set(msgs)), N_LINES, "a line was stored twice")
+        self.assertEqual(sorted(msgs), ["%s line %04d user=u%d took %dms" % (tag, i, i % 7, i * 3 % 97)
+                                        for i in range(N_LINES)])
+        self.assertEqual({r[0] for r in rows}, {service})
+        return rows
+
+    @unittest.skipUnless(shutil.which("syslog-ng"), "syslog-ng is not installed")
+    def test_syslog_ng_http_destination(self):
+        src = os.path.join(self.dir, "in.log")
+        write_lines(src, "sng")
+        conf = os.path.join(self.dir, "syslog-ng.conf")
+        with open(conf, "w") as f:
+            f.write("""@version: 3.38
+options { stats-freq(0); };
+source s_in { file("%(src)s" flags(no-parse) follow-freq(0.1)); };
+rewrite r_app { set("checkout" value("PROGRAM")); };
+destination d_anomalog {
+  http(url("http://127.0.0.1:%(port)d/ingest?format=syslog")
+       method("POST")
+       headers("Content-Type: text/plain")
+       body("<${PRI}>1 ${ISODATE} ${HOST} ${PROGRAM} ${PID:--} - - ${MSG}")
+       batch-lines(64) batch-timeout(200) delimiter("\\n"));
+};
+log { source(s_in); rewrite(r_app); destination(d_anomalog); };
+""" % {"src": src, "port": self.srv.port})
+        d = self.dir
+        rows = self.run_shipper(["syslog-ng", "-F", "-f", conf, "-R", d + "/persist", "-p", d + "/pid",
+                                 "-c", d + "/ctl", "--no-caps"], "sng", "checkout")
+        self.assertTrue(all(r[2] for r in rows), "every line has a level from PRI")
+
+    @unittest.skipUnless(os.path.exists(os.environ.get("RSYSLOG_ROOT", "/opt/rsyslog") + "/usr/sbin/rsyslogd"),
+                         "rsyslog is not unpacked (scripts/deps.sh does it)")
+    def test_rsyslog_omelasticsearch_bulk(self):
+        root = os.environ.get("RSYSLOG_ROOT", "/opt/rsyslog")
+        src = os.path.join(self.dir, "in.log")
+        write_lines(src, "rsl")
+        conf = os.path.join(self.dir, "rsyslog.conf")
+        with open(conf, "w") as f:
+            f.write("""global(workDirectory="%(dir)s")
+module(load="imfile")
+module(load="omelasticsearch")
+template(name="doc" type="list" option.jsonf="on") {
+  property(outname="@timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
+  property(outname="message" name="msg" format="jsonf")
+  property(outname="host" name="hostname" format="jsonf")
+}
+input(type="imfile" File="%(src)s" Tag="billing" freshStartTail="off")
+action(type="omelasticsearch" server="127.0.0.1" serverport="%(port)d" template="doc"
+       searchIndex="billing" bulkmode="on" maxbytes="20k" queue.type="linkedlist"
+       queue.dequeuebatchsize="100" action.resumeRetryCount="-1")
+""" % {"dir": self.dir, "src": src, "port": self.srv.port})
+        self.run_shipper([root + "/usr/sbin/rsyslogd", "-n", "-f", conf, "-M",
+                          root + "/usr/lib/x86_64-linux-gnu/rsyslog", "-i", self.dir + "/rsyslog.pid"],
+                         "rsl", "billing")
+
+
+if __name__ == "__main__":
+    unittest.main()
