@@ -68,6 +68,9 @@ typedef struct config {
     int64_t notify_retry_max_ms;   /**< longest such wait (a longer Retry-After is honoured) */
     int64_t notify_give_up_ms;     /**< a notification not delivered after this long is marked failed */
     int64_t notify_timeout_ms;     /**< one delivery attempt */
+    /* authentication (see src/http/auth.c): empty means open */
+    char ingest_token[256];      /**< bearer token for the ingest endpoints */
+    char read_token[256];        /**< bearer token for the read endpoints */
     int db_set;                  /**< db was given (file, env or flag), not the default */
     char config_file[4096];      /**< the file read, or empty */
 } config;

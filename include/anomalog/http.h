@@ -122,6 +122,15 @@ int http_param_enum(const http_request *rq, http_response *rs, const char *name,
 json_t *http_bad_param(http_response *rs, const char *name, const char *value, const char *why);
 int http_valid_service(const char *s);
 
+/** Who may call a route: readers (the default), writers, or anyone (health, probes). */
+typedef enum http_access { HTTP_ACCESS_READ = 0, HTTP_ACCESS_INGEST, HTTP_ACCESS_OPEN } http_access;
+
+/**
+ * 1 when the Authorization header value (may be NULL) carries the token the access needs (Bearer, Basic
+ * with the token as password, or ApiKey), or when that token is not configured; else 0.
+ */
+int http_authorized(const config *cfg, http_access access, const char *authorization);
+
 /** Dispatches rq to its route (fills params); answers 404/405 itself. */
 void http_dispatch(const app *a, http_request *rq, http_response *rs);
 

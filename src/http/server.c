@@ -56,29 +56,34 @@ typedef struct route {
     const char *method;
     const char *pattern;
     handler_fn fn;
+    http_access access; /* left out: readers */
 } route;
 
+#define INGEST HTTP_ACCESS_INGEST
+#define OPEN HTTP_ACCESS_OPEN
+#define READ HTTP_ACCESS_READ
+
 static const route routes[] = {
-    {"POST", "/ingest", http_ingest_post},
-    {"POST", "/loki/api/v1/push", http_loki_push},
-    {"POST", "/v1/logs", http_otlp_logs},
-    {"POST", "/_bulk", http_es_bulk},
-    {"PUT", "/_bulk", http_es_bulk},
-    {"POST", "/{index}/_bulk", http_es_bulk},
-    {"PUT", "/{index}/_bulk", http_es_bulk},
-    {"GET", "/_license", http_es_license},
-    {"GET", "/", http_es_root}, /* the Elasticsearch version probe; see elastic.c before adding a page here */
-    {"GET", "/windows", http_windows_list},
-    {"POST", "/windows/flush", http_windows_flush},
-    {"GET", "/windows/{id}", http_window_get},
-    {"GET", "/anomalies", http_anomalies_list},
-    {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback},
-    {"GET", "/notifications", http_notifications_list},
-    {"GET", "/suppressions", http_suppressions_list},
-    {"GET", "/services", http_services_list},
-    {"PUT", "/services/{name}", http_service_put},
-    {"GET", "/healthz", http_healthz},
-    {"GET", "/readyz", http_readyz},
+    {"POST", "/ingest", http_ingest_post, INGEST},
+    {"POST", "/loki/api/v1/push", http_loki_push, INGEST},
+    {"POST", "/v1/logs", http_otlp_logs, INGEST},
+    {"POST", "/_bulk", http_es_bulk, INGEST},
+    {"PUT", "/_bulk", http_es_bulk, INGEST},
+    {"POST", "/{index}/_bulk", http_es_bulk, INGEST},
+    {"PUT", "/{index}/_bulk", http_es_bulk, INGEST},
+    {"GET", "/_license", http_es_license, OPEN},
+    {"GET", "/", http_es_root, OPEN}, /* the Elasticsearch version probe; see elastic.c before adding a page here */
+    {"GET", "/windows", http_windows_list, READ},
+    {"POST", "/windows/flush", http_windows_flush, READ},
+    {"GET", "/windows/{id}", http_window_get, READ},
+    {"GET", "/anomalies", http_anomalies_list, READ},
+    {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback, READ},
+    {"GET", "/notifications", http_notifications_list, READ},
+    {"GET", "/suppressions", http_suppressions_list, READ},
+    {"GET", "/services", http_services_list, READ},
+    {"PUT", "/services/{name}", http_service_put, READ},
+    {"GET", "/healthz", http_healthz, OPEN},
+    {"GET", "/readyz", http_readyz, OPEN},
 };
 
 json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
@@ -131,6 +136,13 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
         if (strcmp(routes[i].method, rq->method) == 0 ||
             (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             memcpy(rq->params, params, sizeof params);
+            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"))) {
+                http_error(rs, 401, "unauthorized", "%s needs the %s token: Authorization: Bearer <token>", rq->path,
+                           routes[i].access == HTTP_ACCESS_INGEST ? "ingest" : "read");
+                rs->extra_header[0] = "WWW-Authenticate";
+                rs->extra_header[1] = "Bearer realm=\"anomalog\"";
+                return;
+            }
             routes[i].fn(a, rq, rs);
             return;
         }

@@ -312,5 +312,30 @@ class SyslogTest(ServerTest):
         self.assertError(self.srv.ingest("x", "text/plain", "?format=gelf"), 400, "invalid_parameter")
 
 
+class AuthTest(ServerTest):
+    server_env = {"ANOMALOG_INGEST_TOKEN": "in-tok", "ANOMALOG_READ_TOKEN": "rd-tok"}
+
+    def test_tokens(self):
+        body = '{"message": "x"}'
+        st, b, h = self.srv.ingest(body, "application/json")
+        self.assertEqual((st, b["error"]["code"]), (401, "unauthorized"))
+        self.assertIn("Bearer", h["www-authenticate"])
+        self.assertEqual(self.srv.ingest(body, "application/json", headers={"Authorization": "Bearer rd-tok"})[0], 401)
+        self.assertEqual(self.srv.ingest(body, "application/json", headers={"Authorization": "Bearer in-tok"})[0], 202)
+        # Loki and Elasticsearch clients send basic auth: the token is the password
+        loki = {"streams": [{"stream": {}, "values": [["1795514400000000000", "y"]]}]}
+        st, _, _ = self.srv.request("POST", "/loki/api/v1/push", json.dumps(loki),
+                                    {"Content-Type": "application/json", "Authorization": "Basic dTppbi10b2s="})
+        self.assertEqual(st, 204)
+        st, _, _ = self.srv.request("POST", "/_bulk", '{"index":{}}\n{"message":"z"}\n',
+                                    {"Content-Type": "application/x-ndjson"})
+        self.assertEqual(st, 401)
+        self.assertEqual(self.srv.get("/windows")[0], 401)
+        self.assertEqual(self.srv.request("GET", "/windows", headers={"Authorization": "Bearer rd-tok"})[0], 200)
+        for path in ("/healthz", "/readyz", "/_license"):
+            self.assertEqual(self.srv.get(path)[0], 200, path)
+        self.assertEqual(self.db_count(), 2)
+
+
 if __name__ == "__main__":
     unittest.main()

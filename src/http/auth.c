@@ -1,0 +1,94 @@
+/*
+ * auth.c — bearer tokens for writers and readers.
+ *
+ * Two tokens, each optional (config auth.ingest_token / ANOMALOG_INGEST_TOKEN,
+ * auth.read_token / ANOMALOG_READ_TOKEN): when set, the ingest endpoints
+ * (/ingest, Loki, OTLP, bulk) or the read endpoints (everything else but
+ * /healthz, /readyz and the Elasticsearch probes) need it. The forms shippers
+ * can send all map onto the same token:
+ *   Authorization: Bearer <token>
+ *   Authorization: Basic base64(<any user>:<token>)   (Loki and ES clients' basic auth)
+ *   Authorization: ApiKey <token> or ApiKey base64(<id>:<token>)   (Elasticsearch API keys)
+ * Comparisons take time independent of where the strings differ.
+ *
+ * Threads: pure functions over the read-only config.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "anomalog/http.h"
+
+/* 1 when a[0..an) equals b (NUL-terminated), in time that depends only on the lengths. */
+static int same(const char *a, size_t an, const char *b)
+{
+    size_t bn = strlen(b);
+    unsigned char diff = an != bn;
+    for (size_t i = 0; i < bn; i++)
+        diff |= (unsigned char)(i < an ? a[i] : 0) ^ (unsigned char)b[i];
+    return diff == 0;
+}
+
+/* Decodes standard base64 into out (at most outlen bytes). Its length, or -1 when malformed or too long. */
+static long b64_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    while (n && s[n - 1] == '=')
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= outlen)
+                return -1;
+            out[o++] = (char)(acc >> bits & 0xff);
+        }
+    }
+    return (long)o;
+}
+
+/* Does the header carry token? */
+static int carries(const char *h, const char *token)
+{
+    char dec[512];
+    long n;
+    const char *colon;
+    if (!h)
+        return 0;
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ')
+            h++;
+        return same(h, strlen(h), token);
+    }
+    int basic = strncasecmp(h, "Basic ", 6) == 0;
+    if (!basic && strncasecmp(h, "ApiKey ", 7) != 0)
+        return 0;
+    h += basic ? 6 : 7;
+    while (*h == ' ')
+        h++;
+    if (!basic && same(h, strlen(h), token))
+        return 1;
+    if ((n = b64_decode(h, strlen(h), dec, sizeof dec)) < 0)
+        return 0;
+    if (!(colon = memchr(dec, ':', (size_t)n)))
+        return 0;
+    return same(colon + 1, (size_t)(dec + n - colon - 1), token);
+}
+
+int http_authorized(const config *cfg, http_access access, const char *authorization)
+{
+    const char *token = access == HTTP_ACCESS_INGEST ? cfg->ingest_token
+                        : access == HTTP_ACCESS_READ ? cfg->read_token : "";
+    return !*token || carries(authorization, token);
+}

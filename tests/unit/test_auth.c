@@ -1,0 +1,58 @@
+/*
+ * test_auth.c — which Authorization headers carry a token: Bearer, Basic
+ * (token as password), ApiKey (raw or id:key), and what never does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "anomalog/http.h"
+
+static void test_forms(void **state)
+{
+    (void)state;
+    static config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    strcpy(cfg.ingest_token, "s3cret");
+    static const struct {
+        const char *header;
+        int ok;
+    } cases[] = {
+        {"Bearer s3cret", 1},
+        {"bearer   s3cret", 1},
+        {"Basic dXNlcjpzM2NyZXQ=", 1},   /* user:s3cret */
+        {"Basic OnMzY3JldA==", 1},       /* :s3cret */
+        {"ApiKey s3cret", 1},
+        {"ApiKey aWQ6czNjcmV0", 1},      /* id:s3cret */
+        {"Bearer s3cre", 0},
+        {"Bearer s3cret2", 0},
+        {"Bearer ", 0},
+        {"s3cret", 0},
+        {"Basic czNjcmV0", 0},           /* s3cret without a user: no colon */
+        {"Basic dXNlcjpvdGhlcg==", 0},   /* user:other */
+        {"Basic !!!!", 0},
+        {"Digest s3cret", 0},
+        {NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (http_authorized(&cfg, HTTP_ACCESS_INGEST, cases[i].header) != cases[i].ok)
+            fail_msg("%s: expected %d", cases[i].header ? cases[i].header : "(none)", cases[i].ok);
+    }
+    /* the read token is not set: reading is open; health and probes always are */
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, NULL));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_OPEN, NULL));
+    strcpy(cfg.read_token, "r");
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer s3cret"));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer r"));
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer r"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_forms)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
