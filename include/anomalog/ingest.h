@@ -30,6 +30,7 @@ typedef struct ingest_opts {
     int tz_offset_s;              /**< offset applied to timestamps without a zone (0 = UTC) */
     size_t max_line;              /**< longest message kept, in bytes; longer ones are truncated and counted (0: no limit) */
     size_t max_entries;           /**< more entries than this in one body is an error (413) (0: no limit) */
+    const char *service_labels;   /**< Loki labels naming the service, comma-separated, first wins (NULL: default) */
 } ingest_opts;
 
 /** Why a body was refused. code is a stable machine-readable word. */

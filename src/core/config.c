@@ -55,6 +55,8 @@ static const setting settings[] = {
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
     {"llm.url", "ANOMALOG_LLM_URL", "--llm-url", K_TEXT, OFF(llm_url), 0, sizeof(((config *)0)->llm_url)},
     {"llm.model", "ANOMALOG_LLM_MODEL", "--llm-model", K_TEXT, OFF(llm_model), 1, sizeof(((config *)0)->llm_model)},
+    {"loki.service_labels", "ANOMALOG_LOKI_SERVICE_LABELS", "--loki-service-labels", K_TEXT, OFF(loki_service_labels),
+     1, sizeof(((config *)0)->loki_service_labels)},
     {"auth.ingest_token", "ANOMALOG_INGEST_TOKEN", NULL, K_TEXT, OFF(ingest_token), 0,
      sizeof(((config *)0)->ingest_token)},
     {"auth.read_token", "ANOMALOG_READ_TOKEN", NULL, K_TEXT, OFF(read_token), 0, sizeof(((config *)0)->read_token)},
@@ -98,6 +100,7 @@ void config_defaults(config *c)
     memset(c, 0, sizeof *c);
     snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
     snprintf(c->db, sizeof c->db, "./anomalog.db");
+    snprintf(c->loki_service_labels, sizeof c->loki_service_labels, "service_name,service,app,job");
     c->window_ms = 5 * 60 * 1000;
     c->grace_ms = 30 * 1000;
     c->max_body = 16u << 20;
@@ -757,6 +760,8 @@ const char *config_flags_help(void)
            "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
            "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
            "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n"
+           "  --loki-service-labels L    Loki labels naming the service, first wins (ANOMALOG_LOKI_SERVICE_LABELS,\n"
+           "                             service_name,service,app,job)\n"
            "  --llm-url URL              OpenAI-compatible base URL, or none (ANOMALOG_LLM_URL, http://localhost:11434/v1)\n"
            "  --llm-model NAME           model (ANOMALOG_LLM_MODEL, llama3.2); key: ANOMALOG_LLM_API_KEY\n"
            "  --llm-timeout DURATION     one model call (ANOMALOG_LLM_TIMEOUT, 120s)\n"

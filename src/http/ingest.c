@@ -87,6 +87,7 @@ ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *s
         .tz_offset_s = a->cfg->tz_offset_s,
         .max_line = a->cfg->max_line,
         .max_entries = a->cfg->max_entries,
+        .service_labels = a->cfg->loki_service_labels,
     };
     return o;
 }

@@ -6,7 +6,8 @@
  * set of labels with entries (timestamp in nanoseconds, line, optional
  * structured metadata). Both decoders reduce a stream to a jansson object of
  * labels and hand every entry to loki_entry(), so they map fields the same:
- *   service   first non-empty label of service_name, service, app, job
+ *   service   first non-empty label of service_name, service, app, job (or the
+ *             comma-separated list in ingest_opts.service_labels)
  *   level     structured metadata, then labels: level, detected_level, severity
  *   message   the line (cut to max_line)
  *   attributes every other label and structured metadata pair (metadata wins)
@@ -36,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const SERVICE_LABELS[] = {"service_name", "service", "app", "job", NULL};
+static const char DEFAULT_SERVICE_LABELS[] = "service_name,service,app,job";
 static const char *const LEVEL_LABELS[] = {"level", "detected_level", "severity", NULL};
 
 /* ------------------------------------------------------------- snappy */
@@ -78,6 +79,24 @@ static json_t *first_label(json_t *obj, const char *const *names, const char **w
     return NULL;
 }
 
+/* First label named in the comma-separated list with a non-empty string value; its name into which. */
+static json_t *first_label_in(json_t *obj, const char *list, char *which, size_t whichlen)
+{
+    while (*list) {
+        size_t n = strcspn(list, ",");
+        if (n > 0 && n < whichlen) {
+            memcpy(which, list, n);
+            which[n] = '\0';
+            json_t *v = json_object_get(obj, which);
+            if (v && json_is_string(v) && json_string_length(v) > 0)
+                return v;
+        }
+        list += n + (list[n] == ',');
+    }
+    which[0] = '\0';
+    return NULL;
+}
+
 /*
  * Appends one entry. labels and meta (may be NULL) are borrowed objects of
  * strings; line need not be NUL-terminated.
@@ -85,7 +104,8 @@ static json_t *first_label(json_t *obj, const char *const *names, const char **w
 static int loki_entry(ingest_ctx *c, json_t *labels, json_t *meta, int has_ts, int64_t ts_ms, const char *line,
                       size_t n, long stream)
 {
-    const char *svc_key = NULL, *lvl_key = NULL;
+    const char *lvl_key = NULL;
+    char svc_key[INGEST_SERVICE_MAX + 1] = "";
     int rc = 0;
     json_t *attrs = NULL;
 
@@ -113,7 +133,9 @@ static int loki_entry(ingest_ctx *c, json_t *labels, json_t *meta, int has_ts, i
         return -2;
     e->message_len = n;
 
-    json_t *sv = first_label(labels, SERVICE_LABELS, &svc_key);
+    const char *svc_labels = c->o->service_labels && *c->o->service_labels ? c->o->service_labels
+                                                                            : DEFAULT_SERVICE_LABELS;
+    json_t *sv = first_label_in(labels, svc_labels, svc_key, sizeof svc_key);
     if (sv) {
         const char *s = json_string_value(sv);
         size_t sn = json_string_length(sv);
@@ -148,7 +170,7 @@ static int loki_entry(ingest_ctx *c, json_t *labels, json_t *meta, int has_ts, i
     const char *key;
     json_t *val;
     json_object_foreach(labels, key, val) {
-        if ((svc_key && strcmp(key, svc_key) == 0) || (lvl_key && strcmp(key, lvl_key) == 0))
+        if ((svc_key[0] && strcmp(key, svc_key) == 0) || (lvl_key && strcmp(key, lvl_key) == 0))
             continue;
         if ((!attrs && !(attrs = json_object())) || json_object_set(attrs, key, val) < 0) {
             rc = -2;

@@ -108,6 +108,19 @@ class LokiPushTest(ServerTest):
         self.assertEqual(self.db_count(), 0)
 
 
+class LokiLabelsTest(ServerTest):
+    server_env = {"ANOMALOG_LOKI_SERVICE_LABELS": "team,app"}
+
+    def test_configured_service_labels(self):
+        body = {"streams": [{"stream": {"service_name": "ignored", "team": "payments"},
+                             "values": [["1795514400000000000", "x"]]}]}
+        st, _, _ = self.srv.request("POST", "/loki/api/v1/push", json.dumps(body), {"Content-Type": "application/json"})
+        self.assertEqual(st, 204)
+        rows = LokiPushTest.logs(self)
+        self.assertEqual(rows[0][2], "payments")
+        self.assertEqual(json.loads(rows[0][4]), {"service_name": "ignored"})
+
+
 class LokiLimitsTest(ServerTest):
     server_args = ("--max-body", "4096")
 

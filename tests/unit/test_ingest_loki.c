@@ -140,6 +140,20 @@ static void test_json_push(void **state)
     batch_free(b);
 }
 
+static void test_configured_service_labels(void **state)
+{
+    (void)state;
+    const char *body = "{\"streams\":[{\"stream\":{\"app\":\"a\",\"team\":\"payments\"},"
+                       "\"values\":[[\"1\",\"x\"]]},{\"stream\":{\"app\":\"a\"},\"values\":[[\"1\",\"y\"]]}]}";
+    ingest_opts o = opts();
+    o.service_labels = ",team,,nope";
+    batch *b = parse_ok(0, body, strlen(body), &o);
+    assert_string_equal(b->entries[0].service, "payments");
+    assert_string_equal(b->entries[0].attributes, "{\"app\":\"a\"}");
+    assert_string_equal(b->entries[1].service, "dflt"); /* app is not in the configured list */
+    batch_free(b);
+}
+
 static void test_json_errors(void **state)
 {
     (void)state;
@@ -275,7 +289,8 @@ static void test_proto_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_push),  cmocka_unit_test(test_json_errors),  cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_json_push),  cmocka_unit_test(test_configured_service_labels),
+        cmocka_unit_test(test_json_errors),  cmocka_unit_test(test_limits),
         cmocka_unit_test(test_proto_push), cmocka_unit_test(test_proto_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
