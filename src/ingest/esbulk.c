@@ -118,8 +118,11 @@ int ingest_parse_es_bulk(const char *body, size_t len, const ingest_opts *o, con
         char action[8];
         snprintf(action, sizeof action, "%s", name);
         char index_copy[256] = "";
-        if (index)
-            snprintf(index_copy, sizeof index_copy, "%s", index);
+        if (index) { /* cut at a character boundary: the name goes back in the item */
+            size_t in = utf8_cut(index, strlen(index), sizeof index_copy - 1);
+            memcpy(index_copy, index, in);
+            index_copy[in] = '\0';
+        }
         json_decref(act);
 
         const char *ds = NULL;

@@ -71,6 +71,27 @@ static void test_items_and_services(void **state)
     json_decref(items);
 }
 
+static void test_long_index_names(void **state)
+{
+    (void)state;
+    /* 200 two-byte characters: over 255 bytes, cut between characters; over 128, not a service */
+    char body[1024] = "{\"index\":{\"_index\":\"";
+    for (int i = 0; i < 200; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\"}}\n{\"message\":\"x\"}\n");
+    ingest_opts o = opts();
+    batch *b;
+    ingest_error err;
+    json_t *items;
+    assert_int_equal(run(body, &o, NULL, &b, &err, &items), 0);
+    assert_int_equal(status_of(items, 0), 201);
+    const char *ix = json_string_value(json_object_get(json_object_get(json_array_get(items, 0), "index"), "_index"));
+    assert_int_equal(strlen(ix), 254);
+    assert_string_equal(b->entries[0].service, "default");
+    batch_free(b);
+    json_decref(items);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -105,6 +126,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_items_and_services),
+        cmocka_unit_test(test_long_index_names),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
