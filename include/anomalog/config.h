@@ -72,6 +72,11 @@ typedef struct config {
     /* authentication (see src/http/auth.c): empty means open */
     char ingest_token[256];      /**< bearer token for the ingest endpoints */
     char read_token[256];        /**< bearer token for the read endpoints */
+    struct ingest_token {        /**< more ingest tokens (auth.tokens in the file) */
+        char *token;
+        char *service;           /**< every entry sent with the token lands in this service; NULL: unbound */
+    } *tokens;
+    size_t n_tokens;
     int db_set;                  /**< db was given (file, env or flag), not the default */
     char config_file[4096];      /**< the file read, or empty */
 } config;

@@ -40,6 +40,7 @@ typedef struct http_request {
     const char *(*header)(const struct http_request *r, const char *name);
     const char *(*query)(const struct http_request *r, const char *name);
     void *conn;                            /**< for header()/query() */
+    const char *bound_service;             /**< set by dispatch: the service the ingest token is bound to, or NULL */
 } http_request;
 
 typedef struct http_response {
@@ -92,10 +93,12 @@ int http_ingest_default_service(const http_request *rq, http_response *rs, const
 /** Parser options from the config for a request. */
 ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service);
 /**
- * Answers a parse result (prc/perr as from ingest_parse) or, when it succeeded, submits b to the writer and
+ * Answers a parse result (prc/perr as from ingest_parse) or, when it succeeded, puts every entry in
+ * rq->bound_service when set, submits b to the writer and
  * answers 202 {"accepted",...} after the commit, or 503 with Retry-After. b may be NULL when prc is -2.
  */
-int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const ingest_error *perr);
+int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, batch *b, int prc,
+                       const ingest_error *perr);
 
 /* Shipper-native endpoints (src/http/loki.c, ...). */
 void http_loki_push(const app *a, const http_request *rq, http_response *rs);
@@ -126,10 +129,11 @@ int http_valid_service(const char *s);
 typedef enum http_access { HTTP_ACCESS_READ = 0, HTTP_ACCESS_INGEST, HTTP_ACCESS_OPEN } http_access;
 
 /**
- * 1 when the Authorization header value (may be NULL) carries the token the access needs (Bearer, Basic
- * with the token as password, or ApiKey), or when that token is not configured; else 0.
+ * 1 when the Authorization header value (may be NULL) carries a token the access needs (Bearer, Basic
+ * with the token as password, or ApiKey), or when no such token is configured; else 0.
+ * @param[out] bound_service  the service an auth.tokens token is bound to, else NULL (points into cfg)
  */
-int http_authorized(const config *cfg, http_access access, const char *authorization);
+int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service);
 
 /** Dispatches rq to its route (fills params); answers 404/405 itself. */
 void http_dispatch(const app *a, http_request *rq, http_response *rs);

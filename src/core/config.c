@@ -150,6 +150,13 @@ void config_free(config *c)
     c->redact_patterns = NULL;
     c->n_redact_patterns = 0;
     route_config_free(&c->routing);
+    for (size_t i = 0; i < c->n_tokens; i++) {
+        free(c->tokens[i].token);
+        free(c->tokens[i].service);
+    }
+    free(c->tokens);
+    c->tokens = NULL;
+    c->n_tokens = 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -350,6 +357,57 @@ static int load_services(config *c, yaml_document_t *doc, yaml_node_t *node, con
             n[c->n_contexts].context = strdup((const char *)vv->data.scalar.value);
             c->n_contexts++;
         }
+    }
+    return 0;
+}
+
+/* auth.tokens: [{token: "...", service: "..."}]: more ingest tokens, each optionally bound to a service */
+static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
+                       size_t errlen)
+{
+    unsigned long line = (unsigned long)node->start_mark.line + 1;
+    if (node->type != YAML_SEQUENCE_NODE) {
+        snprintf(err, errlen, "%s:%lu: auth.tokens: expected a list of {token, service}", file, line);
+        return -1;
+    }
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *m = yaml_document_get_node(doc, *it);
+        const char *token = NULL, *service = NULL;
+        line = m ? (unsigned long)m->start_mark.line + 1 : line;
+        if (!m || m->type != YAML_MAPPING_NODE) {
+            snprintf(err, errlen, "%s:%lu: auth.tokens: each item is a mapping with token and optional service",
+                     file, line);
+            return -1;
+        }
+        for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < m->data.mapping.pairs.top; q++) {
+            yaml_node_t *kk = yaml_document_get_node(doc, q->key), *vv = yaml_document_get_node(doc, q->value);
+            const char *k = kk->type == YAML_SCALAR_NODE ? (const char *)kk->data.scalar.value : "";
+            const char *v = vv->type == YAML_SCALAR_NODE ? (const char *)vv->data.scalar.value : NULL;
+            line = (unsigned long)kk->start_mark.line + 1;
+            if (strcmp(k, "token") == 0 && v && *v && strlen(v) < 256) {
+                token = v;
+            } else if (strcmp(k, "service") == 0 && v && *v && strlen(v) <= 128) {
+                service = v;
+            } else {
+                snprintf(err, errlen,
+                         "%s:%lu: auth.tokens.%s: a token is 1-255 bytes, a service 1-128 (and nothing else)", file,
+                         line, k);
+                return -1;
+            }
+        }
+        if (!token) {
+            snprintf(err, errlen, "%s:%lu: auth.tokens: an item has no token", file, line);
+            return -1;
+        }
+        struct ingest_token *n = realloc(c->tokens, (c->n_tokens + 1) * sizeof *n);
+        if (!n) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        c->tokens = n;
+        n[c->n_tokens].token = strdup(token);
+        n[c->n_tokens].service = service ? strdup(service) : NULL;
+        c->n_tokens++;
     }
     return 0;
 }
@@ -612,6 +670,11 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
         if (strcmp(key, "destinations") == 0 || strcmp(key, "routes") == 0 ||
             strcmp(key, "suppress_per_service") == 0 || strcmp(key, "suppress_per_type") == 0) {
             if (load_routing(c, doc, key, v, file, err, errlen))
+                return -1;
+            continue;
+        }
+        if (strcmp(key, "auth.tokens") == 0) {
+            if (load_tokens(c, doc, v, file, err, errlen))
                 return -1;
             continue;
         }

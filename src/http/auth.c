@@ -9,6 +9,9 @@
  *   Authorization: Bearer <token>
  *   Authorization: Basic base64(<any user>:<token>)   (Loki and ES clients' basic auth)
  *   Authorization: ApiKey <token> or ApiKey base64(<id>:<token>)   (Elasticsearch API keys)
+ * auth.tokens in the file adds ingest tokens, each optionally bound to a
+ * service: every entry sent with a bound token lands in that service,
+ * whatever the body says (a team's token writes only its own service).
  * Comparisons take time independent of where the strings differ.
  *
  * Threads: pure functions over the read-only config.
@@ -86,9 +89,21 @@ static int carries(const char *h, const char *token)
     return same(colon + 1, (size_t)(dec + n - colon - 1), token);
 }
 
-int http_authorized(const config *cfg, http_access access, const char *authorization)
+int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service)
 {
-    const char *token = access == HTTP_ACCESS_INGEST ? cfg->ingest_token
-                        : access == HTTP_ACCESS_READ ? cfg->read_token : "";
-    return !*token || carries(authorization, token);
+    *bound_service = NULL;
+    if (access == HTTP_ACCESS_OPEN)
+        return 1;
+    if (access == HTTP_ACCESS_READ)
+        return !cfg->read_token[0] || carries(authorization, cfg->read_token);
+    if (!cfg->ingest_token[0] && cfg->n_tokens == 0)
+        return 1;
+    int ok = cfg->ingest_token[0] && carries(authorization, cfg->ingest_token);
+    for (size_t i = 0; i < cfg->n_tokens; i++) { /* all of them, whichever matches */
+        if (carries(authorization, cfg->tokens[i].token) && !ok) {
+            ok = 1;
+            *bound_service = cfg->tokens[i].service;
+        }
+    }
+    return ok;
 }

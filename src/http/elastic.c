@@ -83,7 +83,7 @@ void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
     ingest_error perr = {.index = -1};
     int prc = !b || !items ? -2 : ingest_parse_es_bulk(body, len, &o, rq->params[0], b, &perr, items);
     free(owned);
-    if (http_ingest_commit(a, rs, b, prc, &perr) == 0) {
+    if (http_ingest_commit(a, rq, rs, b, prc, &perr) == 0) {
         int errors = 0;
         size_t i;
         json_t *x;

@@ -92,7 +92,8 @@ ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *s
     return o;
 }
 
-int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const ingest_error *perr)
+int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, batch *b, int prc,
+                       const ingest_error *perr)
 {
     const config *cfg = a->cfg;
     if (prc == -1) {
@@ -102,6 +103,15 @@ int http_ingest_commit(const app *a, http_response *rs, batch *b, int prc, const
     if (prc != 0) {
         http_error(rs, 500, "internal", "out of memory while parsing");
         return -1;
+    }
+    if (rq->bound_service && b->count) { /* a bound token writes only its own service */
+        const char *svc = batch_strndup(b, rq->bound_service, strlen(rq->bound_service));
+        if (!svc) {
+            http_error(rs, 500, "internal", "out of memory while parsing");
+            return -1;
+        }
+        for (size_t i = 0; i < b->count; i++)
+            b->entries[i].service = svc;
     }
     char werr[256] = "";
     writer_rc wrc = b->count ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
@@ -164,6 +174,6 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
     ingest_error perr = {.index = -1};
     int prc = b ? ingest_parse(fmt, body, len, &o, b, &perr) : -2;
     free(inflated);
-    http_ingest_commit(a, rs, b, prc, &perr);
+    http_ingest_commit(a, rq, rs, b, prc, &perr);
     batch_free(b);
 }

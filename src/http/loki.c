@@ -77,7 +77,7 @@ void http_loki_push(const app *a, const http_request *rq, http_response *rs)
     int prc = !b ? -2 : proto ? ingest_parse_loki_proto(body, len, &o, b, &perr)
                               : ingest_parse_loki_json(body, len, &o, b, &perr);
     free(owned);
-    if (http_ingest_commit(a, rs, b, prc, &perr) == 0) {
+    if (http_ingest_commit(a, rq, rs, b, prc, &perr) == 0) {
         rs->status = 204; /* Loki answers a push with 204 and no body */
         json_decref(rs->json);
         rs->json = NULL;

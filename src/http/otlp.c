@@ -92,7 +92,7 @@ void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
     int prc = !b ? -2 : proto ? ingest_parse_otlp_proto(body, len, &o, b, &perr, &rej)
                               : ingest_parse_otlp_json(body, len, &o, b, &perr, &rej);
     free(owned);
-    if (http_ingest_commit(a, rs, b, prc, &perr) == 0) {
+    if (http_ingest_commit(a, rq, rs, b, prc, &perr) == 0) {
         json_decref(rs->json);
         rs->json = NULL;
         if (proto) {

@@ -136,7 +136,7 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
         if (strcmp(routes[i].method, rq->method) == 0 ||
             (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             memcpy(rq->params, params, sizeof params);
-            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"))) {
+            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service)) {
                 http_error(rs, 401, "unauthorized", "%s needs the %s token: Authorization: Bearer <token>", rq->path,
                            routes[i].access == HTTP_ACCESS_INGEST ? "ingest" : "read");
                 rs->extra_header[0] = "WWW-Authenticate";

@@ -350,5 +350,30 @@ class AuthTest(ServerTest):
         self.assertEqual(self.db_count(), 2)
 
 
+class BoundTokenTest(ServerTest):
+    autostart = False
+
+    def test_a_bound_token_writes_only_its_service(self):
+        conf = os.path.join(self.dir, "anomalog.yaml")
+        with open(conf, "w") as f:
+            f.write("auth:\n  tokens:\n    - token: team-a\n      service: payments\n    - token: shared\n")
+        self.srv = self.start_server(args=["--config", conf])
+        rows = [{"message": "a", "service": "someone-else"}]
+        h = {"Authorization": "Bearer team-a"}
+        self.assertEqual(self.srv.ingest(json.dumps(rows), "application/json", headers=h)[0], 202)
+        h = {"Authorization": "Bearer shared"}
+        self.assertEqual(self.srv.ingest(json.dumps(rows), "application/json", headers=h)[0], 202)
+        self.assertEqual(self.srv.ingest(json.dumps(rows), "application/json")[0], 401)
+        self.assertEqual([r[2] for r in LokiPushTest.logs(self)], ["payments", "someone-else"])
+
+    def test_bad_token_list_is_a_startup_error(self):
+        conf = os.path.join(self.dir, "anomalog.yaml")
+        with open(conf, "w") as f:
+            f.write("auth:\n  tokens:\n    - service: payments\n")
+        with self.assertRaises(RuntimeError) as cm:
+            self.start_server(args=["--config", conf])
+        self.assertIn("auth.tokens", str(cm.exception))
+
+
 if __name__ == "__main__":
     unittest.main()

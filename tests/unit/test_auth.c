@@ -17,6 +17,7 @@ static void test_forms(void **state)
     (void)state;
     static config cfg;
     memset(&cfg, 0, sizeof cfg);
+    const char *bound;
     strcpy(cfg.ingest_token, "s3cret");
     static const struct {
         const char *header;
@@ -39,16 +40,32 @@ static void test_forms(void **state)
         {NULL, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (http_authorized(&cfg, HTTP_ACCESS_INGEST, cases[i].header) != cases[i].ok)
+        if (http_authorized(&cfg, HTTP_ACCESS_INGEST, cases[i].header, &bound) != cases[i].ok)
             fail_msg("%s: expected %d", cases[i].header ? cases[i].header : "(none)", cases[i].ok);
     }
     /* the read token is not set: reading is open; health and probes always are */
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, NULL));
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_OPEN, NULL));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, NULL, &bound));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_OPEN, NULL, &bound));
     strcpy(cfg.read_token, "r");
-    assert_false(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer s3cret"));
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer r"));
-    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer r"));
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer s3cret", &bound));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer r", &bound));
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer r", &bound));
+
+    /* listed tokens, one bound to a service; the main token stays unbound */
+    struct ingest_token list[2] = {{"team-a", "payments"}, {"any", NULL}};
+    cfg.tokens = list;
+    cfg.n_tokens = 2;
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer team-a", &bound));
+    assert_string_equal(bound, "payments");
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer any", &bound));
+    assert_null(bound);
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer s3cret", &bound));
+    assert_null(bound);
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer team-b", &bound));
+    cfg.ingest_token[0] = '\0'; /* a list alone closes ingestion too */
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, NULL, &bound));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Basic eDp0ZWFtLWE=", &bound)); /* x:team-a */
+    assert_string_equal(bound, "payments");
 }
 
 int main(void)
