@@ -586,7 +586,7 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
                       .n_patterns = cfg->n_redact_patterns};
     char rerr[512];
     if (!(a->red = redactor_new(&ro, rerr, sizeof rerr))) {
-        snprintf(err, errlen, "redaction.patterns: %s", rerr);
+        snprintf(err, errlen, "%s", rerr);
         analyzer_stop(a);
         return NULL;
     }
