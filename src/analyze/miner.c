@@ -597,14 +597,13 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
     }
 }
 
-static inline bool is_lead_punct(const char *s, size_t n, size_t i)
+/* Leading punctuation: opening brackets. ('<' stays in the core, where it is
+ * a comparator before a number, `<1`, or a placeholder's start, or a
+ * literal: reading it one way before masking and another after would make
+ * the masking of a template differ from the message's.) */
+static inline bool is_lead_punct(unsigned char c)
 {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '(' || c == '[' || c == '{')
-        return true;
-    if (c == '<') /* `<1` is a comparator, `<NUM>` a placeholder */
-        return !(i + 1 < n && (is_digit((unsigned char)s[i + 1]) || s[i + 1] == '=')) && ph_at(s + i, n - i) == PH_NONE;
-    return false;
+    return c == '(' || c == '[' || c == '{';
 }
 
 static inline bool is_trail_punct(unsigned char c)
@@ -676,7 +675,7 @@ static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
 
     /* leading and trailing punctuation */
     size_t a = 0, b = n;
-    while (a < b && is_lead_punct(s, n, a))
+    while (a < b && is_lead_punct((unsigned char)s[a]))
         a++;
     while (b > a && is_trail_punct((unsigned char)s[b - 1])) {
         /* a closing '>' of a placeholder belongs to the core */
