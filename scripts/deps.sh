@@ -8,6 +8,7 @@ PKGS=(
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
   libcmocka-dev zlib1g-dev libyaml-dev libpcre2-dev libssl-dev
   prometheus-alertmanager prometheus
+  chromium
   python3 sqlite3 curl
 )
 

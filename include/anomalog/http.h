@@ -83,6 +83,8 @@ void http_suppressions_list(const app *a, const http_request *rq, http_response 
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
 void http_metrics_get(const app *a, const http_request *rq, http_response *rs);
+void http_ui_index(const app *a, const http_request *rq, http_response *rs);
+void http_ui_asset(const app *a, const http_request *rq, http_response *rs);
 
 /**
  * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).

@@ -73,6 +73,8 @@ static const route routes[] = {
     {"GET", "/healthz", http_healthz},
     {"GET", "/readyz", http_readyz},
     {"GET", "/metrics", http_metrics_get},
+    {"GET", "/", http_ui_index},
+    {"GET", "/ui/{file}", http_ui_asset},
 };
 
 json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
