@@ -7,7 +7,8 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
   libcmocka-dev zlib1g-dev libyaml-dev libpcre2-dev libssl-dev
-  prometheus-alertmanager
+  prometheus-alertmanager prometheus
+  chromium
   python3 sqlite3 curl
 )
 

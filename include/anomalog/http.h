@@ -44,6 +44,12 @@ typedef struct http_request {
 typedef struct http_response {
     int status;
     json_t *json;               /**< owned; NULL for an empty body */
+    /** A non-JSON body (text, HTML, JS, CSS), used when json is NULL: malloc'd and
+     *  owned unless body_static; content_type names it. */
+    const char *body;
+    size_t body_len;
+    int body_static;
+    const char *content_type;   /**< static string */
     char retry_after[16];       /**< Retry-After header when not empty */
     char allow[64];             /**< Allow header when not empty */
 } http_response;
@@ -76,6 +82,9 @@ void http_notifications_list(const app *a, const http_request *rq, http_response
 void http_suppressions_list(const app *a, const http_request *rq, http_response *rs);
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
+void http_metrics_get(const app *a, const http_request *rq, http_response *rs);
+void http_ui_index(const app *a, const http_request *rq, http_response *rs);
+void http_ui_asset(const app *a, const http_request *rq, http_response *rs);
 
 /**
  * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).

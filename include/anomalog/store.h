@@ -99,6 +99,12 @@ store_rc store_window_get(store *s, int64_t id, window_info *out, char *err, siz
 /** Total entries stored (for tests and readiness). */
 store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen);
 
+/**
+ * Gauges for GET /metrics: windows by status (open, closed, analyzing,
+ * analyzed, failed, in that order) and the database size in bytes.
+ */
+store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen);
+
 /** Checks a read connection answers and the file is writable. */
 store_rc store_ping(store *s, char *err, size_t errlen);
 

@@ -38,9 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "anomalog/digest.h"
 #include "anomalog/llm.h"
+#include "anomalog/metrics.h"
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
 #include "anomalog/prompt.h"
@@ -334,6 +336,8 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     }
 
     analysis_outcome out = ANALYSIS_FAILED;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     char reason[768] = "";
     window_line *lines = NULL;
     size_t n = 0;
@@ -395,6 +399,12 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             add_usage(&m.prompt_tokens, r.prompt_tokens);
             add_usage(&m.completion_tokens, r.completion_tokens);
             add_usage(&m.latency_ms, (long)r.latency_ms);
+            metrics_tokens(r.prompt_tokens, r.completion_tokens);
+            if (lrc != LLM_OK)
+                metrics_model_call(lrc == LLM_CANCELLED     ? "cancelled"
+                                   : lrc == LLM_REJECTED    ? "rejected"
+                                   : lrc == LLM_BAD_RESPONSE ? "bad_response"
+                                                             : "unavailable");
             if (lrc == LLM_CANCELLED) {
                 llm_result_free(&r);
                 out = ANALYSIS_INTERRUPTED;
@@ -407,6 +417,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             }
             char verr[512];
             verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
+            metrics_model_call(verdict ? "ok" : "invalid_answer");
             llm_result_free(&r);
             if (verdict)
                 break;
@@ -443,12 +454,22 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
             out = ANALYSIS_ANALYZED;
+            size_t i;
+            json_t *x;
+            json_array_foreach(json_object_get(verdict, "anomalies"), i, x)
+                metrics_anomaly(json_string_value(json_object_get(x, "severity")),
+                                json_string_value(json_object_get(x, "type")));
         } else {
             snprintf(reason, sizeof reason, "storing the result: %s", err);
             out = ANALYSIS_FAILED;
         }
     }
 out:
+    if (out != ANALYSIS_INTERRUPTED) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        metrics_analysis_observe((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
     if (out == ANALYSIS_INTERRUPTED) {
         store_window_release(st, &w, err, sizeof err);
     } else if (out == ANALYSIS_FAILED) {

@@ -16,6 +16,7 @@
 
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
+#include "anomalog/metrics.h"
 
 static void answer_parse_error(http_response *rs, const ingest_error *e)
 {
@@ -26,7 +27,7 @@ static void answer_parse_error(http_response *rs, const ingest_error *e)
         json_object_set_new(obj, "index", json_integer(e->index));
 }
 
-void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
+static void ingest_post(const app *a, const http_request *rq, http_response *rs)
 {
     const config *cfg = a->cfg;
     const char *ctype = rq->header(rq, "Content-Type");
@@ -99,6 +100,7 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
         writer_rc wrc = b->count ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
         switch (wrc) {
         case WRITER_OK:
+            metrics_ingested("/ingest", b);
             rs->status = 202;
             rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count,
                                  "normalized", "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted,
@@ -122,4 +124,11 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
         }
     }
     batch_free(b);
+}
+
+void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
+{
+    ingest_post(a, rq, rs);
+    if (rs->status >= 400) /* every refusal counts once, by its error code */
+        metrics_rejected("/ingest", json_string_value(json_object_get(json_object_get(rs->json, "error"), "code")));
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "anomalog/http.h"
+#include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
 
 #define DRAIN_TIMEOUT_MS 15000
@@ -71,6 +72,9 @@ static const route routes[] = {
     {"PUT", "/services/{name}", http_service_put},
     {"GET", "/healthz", http_healthz},
     {"GET", "/readyz", http_readyz},
+    {"GET", "/metrics", http_metrics_get},
+    {"GET", "/", http_ui_index},
+    {"GET", "/ui/{file}", http_ui_asset},
 };
 
 json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
@@ -152,18 +156,26 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
 {
     char *text = rs->json ? json_dumps(rs->json, JSON_COMPACT) : NULL;
     size_t len = text ? strlen(text) : 0;
+    const char *ctype = text ? "application/json" : NULL;
+    enum MHD_ResponseMemoryMode mode = text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT;
     if (text) {
         text[len] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
         len++;
+    } else if (rs->body) { /* text, HTML, assets: ownership moves to MHD unless static */
+        text = (char *)rs->body;
+        len = rs->body_len;
+        ctype = rs->content_type;
+        mode = rs->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE;
+        rs->body = NULL;
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text ? text : (void *)"",
-                                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text ? text : (void *)"", mode);
     if (!r) {
-        free(text);
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(text);
         return MHD_NO;
     }
-    if (text)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (rs->retry_after[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->allow[0])
@@ -182,6 +194,8 @@ static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, int status
 {
     http_response rs = {0};
     http_error(&rs, status, code, "%s", msg);
+    if (status == 413)
+        metrics_rejected("/ingest", code);
     if (status == 503)
         snprintf(rs.retry_after, sizeof rs.retry_after, "5");
     ctx->answered = 1;

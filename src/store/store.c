@@ -96,6 +96,8 @@ enum stmt_id {
     ST_NOTIFICATIONS,
     ST_OUTBOX_COUNTS,
     ST_SUPPRESSIONS,
+    ST_WINDOW_STATUS_COUNTS,
+    ST_DB_SIZE,
     ST__COUNT
 };
 
@@ -139,6 +141,8 @@ static const char *const stmt_sql[] = {
                            "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
     [ST_COUNT_LOGS] = "SELECT count(*) FROM logs",
     [ST_PING] = "SELECT max(version) FROM schema_version",
+    [ST_WINDOW_STATUS_COUNTS] = "SELECT status, count(*) FROM windows GROUP BY status",
+    [ST_DB_SIZE] = "SELECT c.page_count * s.page_size FROM pragma_page_count() c, pragma_page_size() s",
     [ST_CLOSE_DUE] = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' AND "
                      "(end_ms + ?2 <= (SELECT watermark FROM services s WHERE s.id = windows.service_id) "
                      "OR max(end_ms, coalesce(last_line_at, 0)) + ?2 <= ?1)",
@@ -898,6 +902,38 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
     }
     if (q)
         sqlite3_reset(q);
+    reader_put(s, c);
+    return res;
+}
+
+store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen)
+{
+    static const char *const statuses[5] = {"open", "closed", "analyzing", "analyzed", "failed"};
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res = STORE_ERROR;
+    for (int i = 0; i < 5; i++)
+        windows[i] = 0;
+    sqlite3_stmt *q = stmt(c, ST_WINDOW_STATUS_COUNTS);
+    int step = SQLITE_DONE;
+    while (q && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *st = (const char *)sqlite3_column_text(q, 0);
+        for (int i = 0; st && i < 5; i++)
+            if (!strcmp(st, statuses[i]))
+                windows[i] = sqlite3_column_int64(q, 1);
+    }
+    if (q)
+        sqlite3_reset(q);
+    sqlite3_stmt *z = q && step == SQLITE_DONE ? stmt(c, ST_DB_SIZE) : NULL;
+    if (z && sqlite3_step(z) == SQLITE_ROW) {
+        *db_bytes = sqlite3_column_int64(z, 0);
+        res = STORE_OK;
+    } else {
+        set_err(err, errlen, "metrics", c->db);
+    }
+    if (z)
+        sqlite3_reset(z);
     reader_put(s, c);
     return res;
 }
