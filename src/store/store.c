@@ -57,6 +57,7 @@ enum stmt_id {
     ST_RECOVER,
     ST_CLAIM_CLOSED,
     ST_CLAIM_FAILED,
+    ST_CLAIM_REANALYZE,
     ST_CLAIM_SET,
     ST_SERVICE_CONTEXT,
     ST_LINES,
@@ -156,9 +157,12 @@ static const char *const stmt_sql[] = {
                         "AND p.status IN ('closed', 'analyzing')) ORDER BY end_ms, id LIMIT 1",
     [ST_CLAIM_FAILED] = "SELECT id FROM windows WHERE status = 'failed' AND next_attempt_at <= ?1 "
                         "ORDER BY next_attempt_at, id LIMIT 1",
+    /* windows the baseline covered for a failed model, due to be read by the model again */
+    [ST_CLAIM_REANALYZE] = "SELECT id FROM windows WHERE status = 'analyzed' AND next_attempt_at <= ?1 "
+                           "ORDER BY next_attempt_at, id LIMIT 1",
     [ST_CLAIM_SET] = "UPDATE windows SET status = 'analyzing', attempts = attempts + 1 WHERE id = ?1 "
                      "RETURNING service_id, start_ms, end_ms, line_count, attempts, "
-                     "(SELECT name FROM services s WHERE s.id = windows.service_id)",
+                     "(SELECT name FROM services s WHERE s.id = windows.service_id), health",
     [ST_SERVICE_CONTEXT] = "SELECT context FROM services WHERE id = ?1",
     [ST_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
     [ST_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
@@ -166,7 +170,7 @@ static const char *const stmt_sql[] = {
                           "template_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_FINISH] = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, "
                   "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8, "
-                  "error = ?10, next_attempt_at = NULL, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
+                  "error = ?10, next_attempt_at = ?11, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
     [ST_PROMPT_SAVE] = "INSERT INTO window_prompts(window_id, system_prompt, user_prompt, digest) "
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(window_id) DO UPDATE SET "
                        "system_prompt = excluded.system_prompt, user_prompt = excluded.user_prompt, "
@@ -1032,6 +1036,13 @@ store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_w
             sqlite3_bind_int64(q, 1, now_ms);
         rc = q ? select_id(&s->bg, ST_CLAIM_FAILED, &id) : SQLITE_ERROR;
     }
+    if (rc == SQLITE_NOTFOUND && retry_failed) {
+        q = stmt(&s->bg, ST_CLAIM_REANALYZE);
+        if (q)
+            sqlite3_bind_int64(q, 1, now_ms);
+        rc = q ? select_id(&s->bg, ST_CLAIM_REANALYZE, &id) : SQLITE_ERROR;
+        w->reanalysis = rc == SQLITE_OK;
+    }
     if (rc == SQLITE_NOTFOUND) {
         sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL);
         pthread_mutex_unlock(&s->bg_mu);
@@ -1052,6 +1063,7 @@ store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_w
     w->line_count = sqlite3_column_int64(q, 3);
     w->attempts = sqlite3_column_int(q, 4);
     column_text(q, 5, w->service, sizeof w->service);
+    column_text(q, 6, w->health, sizeof w->health);
     sqlite3_reset(q);
     q = stmt(&s->bg, ST_SERVICE_CONTEXT);
     if (q) {
@@ -1269,6 +1281,8 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
     sqlite3_bind_int64(q, 9, now);
     if (m)
         bind_text_or_null(q, 10, m->note);
+    if (m && m->reanalyze_at > 0)
+        sqlite3_bind_int64(q, 11, m->reanalyze_at);
     if ((rc = sqlite3_step(q)) != SQLITE_DONE)
         return fail_bg(s, err, errlen, "finish", rc);
     if (sqlite3_changes(s->bg.db) != 1) {
