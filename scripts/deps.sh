@@ -7,8 +7,9 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
   libcmocka-dev zlib1g-dev libyaml-dev libpcre2-dev libssl-dev libsnappy-dev
-  prometheus-alertmanager
+  prometheus-alertmanager prometheus
   syslog-ng-core syslog-ng-mod-http libestr0 libfastjson4
+  chromium
   python3 sqlite3 curl
 )
 

@@ -46,11 +46,15 @@ typedef struct http_request {
 typedef struct http_response {
     int status;
     json_t *json;               /**< owned; NULL for an empty body */
+    /** A non-JSON body (text, HTML, JS, CSS, protobuf), used when json is NULL: malloc'd and
+     *  owned unless body_static; content_type names it. content_type may be set with body NULL:
+     *  an empty body of that type. */
+    const char *body;
+    size_t body_len;
+    int body_static;
+    const char *content_type;   /**< static string */
     char retry_after[16];       /**< Retry-After header when not empty */
     char allow[64];             /**< Allow header when not empty */
-    char *raw;                  /**< owned (malloc'd) non-JSON body, sent instead of json when content_type is set */
-    size_t raw_len;
-    const char *content_type;   /**< static; Content-Type of raw (may be set with raw NULL: an empty body) */
     const char *extra_header[2]; /**< static name and value of one more header, or NULL */
 } http_response;
 
@@ -82,6 +86,12 @@ void http_notifications_list(const app *a, const http_request *rq, http_response
 void http_suppressions_list(const app *a, const http_request *rq, http_response *rs);
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
+void http_metrics_get(const app *a, const http_request *rq, http_response *rs);
+void http_ui_index(const app *a, const http_request *rq, http_response *rs);
+void http_ui_asset(const app *a, const http_request *rq, http_response *rs);
+/** GET /: the dashboard (http_ui_index) for a browser, the Elasticsearch version probe (http_es_root) when
+ *  http_es_probe_wanted(). */
+void http_root_get(const app *a, const http_request *rq, http_response *rs);
 
 /* What every ingest endpoint shares (src/http/ingest.c). Each returns 0, or -1
  * after filling rs with the error answer. */
@@ -95,16 +105,21 @@ ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *s
 /**
  * Answers a parse result (prc/perr as from ingest_parse) or, when it succeeded, puts every entry in
  * rq->bound_service when set, submits b to the writer and
- * answers 202 {"accepted",...} after the commit, or 503 with Retry-After. b may be NULL when prc is -2.
+ * answers 202 {"accepted",...} after the commit (counted in the metrics under endpoint), or 503 with Retry-After. b may be NULL when prc is -2.
  */
-int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, batch *b, int prc,
-                       const ingest_error *perr);
+int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint, batch *b,
+                       int prc, const ingest_error *perr);
+/** Counts rs in anomalog_ingest_rejected_batches_total{endpoint} when it is a refusal (status >= 400). */
+void http_ingest_count_rejection(const char *endpoint, const http_response *rs);
+/** The metrics endpoint label of an ingest path ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk" for
+ *  both bulk routes), or NULL when path is no ingest route. */
+const char *http_ingest_endpoint(const char *path);
 
 /* Shipper-native endpoints (src/http/loki.c, ...). */
 void http_loki_push(const app *a, const http_request *rq, http_response *rs);
 void http_otlp_logs(const app *a, const http_request *rq, http_response *rs);
 void http_es_bulk(const app *a, const http_request *rq, http_response *rs);
-void http_es_root(const app *a, const http_request *rq, http_response *rs);
+void http_es_root(const app *a, const http_request *rq, http_response *rs); /**< the version document, always */
 void http_es_license(const app *a, const http_request *rq, http_response *rs);
 /** 1 when a GET / is an API client's version probe (Accept without text/html), 0 when a browser's. */
 int http_es_probe_wanted(const http_request *rq);

@@ -13,6 +13,10 @@
  * No rule is specific to a dataset or a product: the masking is about token
  * shapes only, and one configuration serves every service.
  *
+ * The first depth-2 tokens route (Drain's prior that they name the event):
+ * a plain word that varies there splits a template by its values, while
+ * numbers, masked values and bracketed tags (`(alice)`, `[geo]`) do not.
+ *
  * A miner is one service's template store. It is not thread-safe: one thread
  * at a time (callers lock, or keep one miner per thread). Distinct miners are
  * independent.
@@ -36,7 +40,8 @@ typedef struct miner miner;
  *  one generic configuration measured in tests/unit/test_miner.c. */
 typedef struct miner_opts {
     int depth;              /**< prefix tree depth, >= 3 (Drain's depth: the first depth-2 tokens route); default 4 */
-    double similarity;      /**< share of a message's tokens that must equal a template's constant tokens, 0..1 */
+    double similarity;      /**< a message joins its most similar template when more than this share of
+                                 its tokens equal the template's constant tokens, 0..1 (0.5: a strict majority) */
     size_t max_templates;   /**< live templates kept; the least recently seen is evicted past it (>= 1) */
     size_t max_tokens;      /**< tokens per message (>= 2); the rest joins the last token */
     size_t max_bytes;       /**< bytes of a message considered (>= 16); the rest is ignored */
@@ -44,7 +49,8 @@ typedef struct miner_opts {
 } miner_opts;
 
 /** The generic configuration: depth 4, similarity 0.5, 4096 templates,
- *  128 tokens, 4096 bytes, 100 children. */
+ *  128 tokens, 4096 bytes, 100 children. It is the one measured by
+ *  tests/unit/test_miner.c on the loghub samples and on generated logs. */
 miner_opts miner_opts_defaults(void);
 
 /**
@@ -107,13 +113,18 @@ void miner_foreach(const miner *m, miner_each_fn fn, void *arg);
 /**
  * Re-inserts a known template (from the database) with its id and count, so
  * that ids stay stable across restarts. The text is one miner_template_text()
- * returned; it is tokenised again the way messages are, so later messages
- * find it. The restored template counts as the most recently seen; ids
- * assigned afterwards continue above the largest id ever restored or
- * assigned. Restoring past max_templates evicts as miner_add() does.
+ * returned; it is tokenised again (split at spaces, placeholders read back),
+ * which gives the same template, so later messages find it. A text from an
+ * older version of the rules is accepted as it reads now. Restore before
+ * adding messages, oldest id first: a template restored next to an equal
+ * live one is found after it. The restored template counts as the most
+ * recently seen; ids assigned afterwards continue above the largest id ever
+ * restored or assigned. Restoring past max_templates evicts as miner_add()
+ * does.
  *
- * @return 0, or -1 when out of memory, when id <= 0, or when id is already
- *         live or already taken by another template.
+ * @return 0, or -1 when out of memory (nothing changed), when id <= 0 or is
+ *         live already, or when the text is NULL or longer than the miner
+ *         tokenises (6 * max_bytes + 64 bytes).
  */
 int miner_restore(miner *m, int64_t id, const char *template_text, uint64_t count);
 

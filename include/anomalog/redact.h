@@ -15,20 +15,26 @@
  * - `secret`: the value after a sensitive key, the key kept visible
  *   (`password=<secret:1>`, `"token": "<secret:2>"`): `key=value`,
  *   `key = value`, `key: value`, `key => value`, JSON and Python-dict forms
- *   with single, double or backslash-escaped quotes (the quotes stay).
- *   A key is sensitive when its last word (split at `_ - .` and camelCase) is
- *   password, passwd, pwd, pass, passphrase, secret(s), token, auth,
- *   authorization, credential(s), or ends in password/passwd/pwd/secret/
- *   token/apikey/accesskey/secretkey/privatekey, or is `key` after api,
- *   access, secret, private, signing, master, encryption, app, auth or
+ *   with single, double or backslash-escaped quotes (the quotes stay), and
+ *   `<password>value</password>`. A key is sensitive when its last word
+ *   (split at `_ - .` and camelCase) is password, passwd, pwd, passphrase,
+ *   secret(s), token, auth, authorization or credential(s), or `pass` after
+ *   another word (`db_pass`), or ends in password, passwd, pwd, secret,
+ *   token, apikey, accesskey, secretkey or privatekey, or is `key` after
+ *   api, access, secret, private, signing, master, encryption, app, auth or
  *   account (`X-Api-Key`, `clientSecret`, `AWS_SECRET_ACCESS_KEY`,
- *   `access_token`). `Authorization: Bearer xyz` and `Basic xyz` keep the
- *   scheme; a bare `Bearer <token>` is redacted when the token looks like one
- *   (8+ characters with a digit, punctuation or mixed case). URL userinfo
- *   `scheme://user:pass@host` loses the password. Not redacted: prose
- *   (`password changed for user bob`, `token bucket refilled`), empty values,
- *   unquoted null/true/false, a nested object or array (its own keys are
- *   looked at), `PWD=/home/bob` (a directory), `prompt_tokens=12`.
+ *   `access_token`). `Authorization: Bearer xyz` and `Basic xyz` (also
+ *   Token, Negotiate, NTLM, ApiKey) keep the scheme. A bare `Bearer <token>`
+ *   is redacted when the token looks like one (8+ characters with a digit,
+ *   punctuation or mixed case). URL userinfo `scheme://user:pass@host` loses
+ *   the password. Not redacted: prose (`password changed for user bob`,
+ *   `token bucket refilled`), empty values (`token= uid=0`), unquoted
+ *   null/true/false/none/nil, a nested object or array (its own keys are
+ *   looked at), a path after a pwd key (`PWD=/home/bob`), other last words
+ *   (`prompt_tokens=12`, `token_ttl=5m`), an unquoted `key:value` with no
+ *   space after the colon (`pam_unix(passwd:chauthtok)`), `auth: word`
+ *   (`auth=x` and `"auth": "x"` are redacted), path components
+ *   (`/etc/passwd: ...`).
  * - `jwt`: three (or more) base64url segments, the first starting `eyJ`.
  * - `aws_key`: `AKIA`/`ASIA` and 16 of [A-Z0-9], as a whole word.
  * - `private_key`: `-----BEGIN ... PRIVATE KEY-----` to the matching END line,
@@ -41,8 +47,14 @@
  * - `ip`: IPv4 and IPv6 addresses, only when redact_opts::ip_addresses is set.
  * - extra patterns: see redact_opts::patterns.
  *
+ * Overlapping finds merge into one placeholder (never half a value left
+ * visible); the kind is the first of private_key, jwt, aws_key, secret,
+ * card, email, ip, then the extra patterns in order. A value's identity is
+ * its exact text (a card's digits only), per kind.
+ *
  * Text that already looks like a placeholder (`<word:N>`) is never redacted
- * again, so redacting redacted text keeps every placeholder as it is.
+ * again, so redacting redacted text keeps every placeholder as it is. Such
+ * text in raw input is kept as is too, and may read like a generated one.
  *
  * Threads: a redactor is immutable after redactor_new() and may be used by
  * any number of threads at once; a session belongs to one thread at a time.

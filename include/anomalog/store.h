@@ -99,6 +99,12 @@ store_rc store_window_get(store *s, int64_t id, window_info *out, char *err, siz
 /** Total entries stored (for tests and readiness). */
 store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen);
 
+/**
+ * Gauges for GET /metrics: windows by status (open, closed, analyzing,
+ * analyzed, failed, in that order) and the database size in bytes.
+ */
+store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen);
+
 /** Checks a read connection answers and the file is writable. */
 store_rc store_ping(store *s, char *err, size_t errlen);
 
@@ -124,12 +130,15 @@ typedef struct window_work {
     int64_t start_ms, end_ms;
     int64_t line_count;
     int attempts;              /**< analyses started, this one included */
+    int reanalysis;            /**< analysed by the baseline before; the model reads it again now */
+    char health[16];           /**< health before this analysis (re-analysis), or empty */
     char *context;             /**< the service's context (malloc'd) or NULL */
 } window_work;
 
 /**
  * Atomically moves the oldest closed window, else the oldest failed window
- * due for retry (next_attempt_at <= now; only when retry_failed), to 'analyzing'.
+ * due for retry (next_attempt_at <= now; only when retry_failed), else an
+ * analysed window due to be read by the model again, to 'analyzing'.
  * @return STORE_OK with w filled, STORE_NOTFOUND when there is none.
  */
 store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen);
@@ -157,6 +166,7 @@ typedef struct analysis_meta {
     const char *system_prompt, *user_prompt;              /**< the exact prompt, or NULL */
     const char *digest;                                   /**< the digest, or NULL */
     const json_t *redactions;                             /**< counts per kind, or NULL */
+    int64_t reanalyze_at;                                 /**< > 0: have the model read the window again from then */
     const char *note;                                     /**< kept in the window's error field on finish
                                                                (why the model's answer is missing), or NULL */
     const route_config *routing;                          /**< suppression and notifications on finish;

@@ -22,8 +22,10 @@
  *    kept with the baseline's findings of types it did not report (the
  *    baseline is never talked out of a finding);
  *  - the model fails: with on_model_failure baseline, the baseline's findings
- *    stand (analyzer "baseline", the reason kept in error); with retry, the
- *    window fails and is retried after retry_base doubling up to retry_max.
+ *    stand (analyzer "baseline", the reason kept in error) and, with
+ *    reanalyze, the model reads the window again once it answers (after
+ *    retry_base doubling up to retry_max; the baseline's findings are not
+ *    recorded twice); with retry, the window fails and is retried the same way.
  * Window state lives only in the database: a crash leaves at most an
  * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
@@ -38,9 +40,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "anomalog/digest.h"
 #include "anomalog/llm.h"
+#include "anomalog/metrics.h"
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
 #include "anomalog/prompt.h"
@@ -293,7 +297,7 @@ static void tag_templates(json_t *anomaly, const digest *d, const prompt_line *p
 }
 
 /* The model's anomalies, then the baseline's findings of a type the model did not report. */
-static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, size_t n)
+static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, size_t n, int baseline_stored)
 {
     json_t *list = json_object_get(verdict, "anomalies");
     size_t i, j;
@@ -304,6 +308,8 @@ static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, si
         tag_templates(x, d, pl, n);
     }
     size_t n_model = json_array_size(list);
+    if (baseline_stored) /* a re-analysis: the baseline's findings were recorded the first time */
+        return verdict;
     json_array_foreach(d->findings, i, x)
     {
         const char *type = json_string_value(json_object_get(x, "type"));
@@ -334,6 +340,8 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     }
 
     analysis_outcome out = ANALYSIS_FAILED;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     char reason[768] = "";
     window_line *lines = NULL;
     size_t n = 0;
@@ -358,7 +366,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     m.digest = d.text;
     m.redactions = d.redactions;
 
-    int use_model = model_configured(cfg) && !(cfg->skip_quiet && d.quiet && n > 0);
+    int use_model = model_configured(cfg) && (w.reanalysis || !(cfg->skip_quiet && d.quiet && n > 0));
     if (use_model) {
         prompt_input in = {
             .service = w.service,
@@ -395,6 +403,12 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             add_usage(&m.prompt_tokens, r.prompt_tokens);
             add_usage(&m.completion_tokens, r.completion_tokens);
             add_usage(&m.latency_ms, (long)r.latency_ms);
+            metrics_tokens(r.prompt_tokens, r.completion_tokens);
+            if (lrc != LLM_OK)
+                metrics_model_call(lrc == LLM_CANCELLED     ? "cancelled"
+                                   : lrc == LLM_REJECTED    ? "rejected"
+                                   : lrc == LLM_BAD_RESPONSE ? "bad_response"
+                                                             : "unavailable");
             if (lrc == LLM_CANCELLED) {
                 llm_result_free(&r);
                 out = ANALYSIS_INTERRUPTED;
@@ -407,6 +421,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             }
             char verr[512];
             verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
+            metrics_model_call(verdict ? "ok" : "invalid_answer");
             llm_result_free(&r);
             if (verdict)
                 break;
@@ -414,26 +429,29 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
                      (unsigned long long)attempt + 1, verr);
         }
         if (verdict) {
-            merge(verdict, &d, pl, n);
+            merge(verdict, &d, pl, n, w.reanalysis);
             /* baseline findings kept beside the model's can only make the health worse */
             const char *mh = json_string_value(json_object_get(verdict, "health"));
-            const char *bh = health_of(json_object_get(verdict, "anomalies"));
+            const char *bh = w.reanalysis && w.health[0] ? w.health : health_of(json_object_get(verdict, "anomalies"));
             int rank_m = !strcmp(mh, "critical") ? 2 : !strcmp(mh, "degraded") ? 1 : 0;
             int rank_b = !strcmp(bh, "critical") ? 2 : !strcmp(bh, "degraded") ? 1 : 0;
             if (rank_b > rank_m)
                 json_object_set_new(verdict, "health", json_string(bh));
         }
     }
-    if (!verdict && (!use_model || cfg->fallback_baseline)) {
-        /* the baseline's findings stand on their own */
-        json_t *list = json_deep_copy(d.findings);
+    if (!verdict && (!use_model || cfg->fallback_baseline || w.reanalysis)) {
+        /* the baseline's findings stand on their own (recorded once: a re-analysis adds none) */
+        json_t *list = w.reanalysis ? json_array() : json_deep_copy(d.findings);
         size_t i;
         json_t *x;
         json_array_foreach(list, i, x) json_object_set_new(x, "analyzer", json_string("baseline"));
-        verdict = json_pack("{s:s, s:o}", "health", health_of(list), "anomalies", list);
+        verdict = json_pack("{s:s, s:o}", "health", w.reanalysis && w.health[0] ? w.health : health_of(list),
+                            "anomalies", list);
         m.analyzer = "baseline";
         m.model = NULL;
         m.note = !model_configured(cfg) ? NULL : !use_model ? NULL : reason;
+        if (use_model && (cfg->reanalyze || w.reanalysis)) /* the model failed: read it again once it is back */
+            m.reanalyze_at = time_now_ms() + retry_delay(cfg, w.attempts);
         if (!use_model) {
             m.system_prompt = m.user_prompt = NULL;
         }
@@ -443,12 +461,22 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
             out = ANALYSIS_ANALYZED;
+            size_t i;
+            json_t *x;
+            json_array_foreach(json_object_get(verdict, "anomalies"), i, x)
+                metrics_anomaly(json_string_value(json_object_get(x, "severity")),
+                                json_string_value(json_object_get(x, "type")));
         } else {
             snprintf(reason, sizeof reason, "storing the result: %s", err);
             out = ANALYSIS_FAILED;
         }
     }
 out:
+    if (out != ANALYSIS_INTERRUPTED) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        metrics_analysis_observe((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
     if (out == ANALYSIS_INTERRUPTED) {
         store_window_release(st, &w, err, sizeof err);
     } else if (out == ANALYSIS_FAILED) {
@@ -586,7 +614,7 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
                       .n_patterns = cfg->n_redact_patterns};
     char rerr[512];
     if (!(a->red = redactor_new(&ro, rerr, sizeof rerr))) {
-        snprintf(err, errlen, "redaction.patterns: %s", rerr);
+        snprintf(err, errlen, "%s", rerr);
         analyzer_stop(a);
         return NULL;
     }

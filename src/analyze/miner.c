@@ -5,55 +5,72 @@
  *
  * Purpose: miner_add() turns one message into a template id. The message is
  * tokenised once into a scratch buffer owned by the miner (no allocation per
- * line): each whitespace-separated token is split into leading punctuation,
- * a core and trailing punctuation, and inside the core the variable parts are
- * replaced by placeholders, by shape only:
- *   - numbers, signed or with a comparator (`-127`, `<1`, `2.65`), also as
- *     delimited runs inside names (`blk_-695…`, `rdd_42_8`, `slave-07`) and
- *     with an attached unit (`160ms`, `64KB`, `100%`) -> <NUM>; digits glued
- *     to letters otherwise stay (`ssh2`, `SOCKS5`, `log4j`);
- *   - 0x-hex and hex runs of 7+ characters with a digit and a letter -> <HEX>;
+ * line): each whitespace-separated token is split into leading brackets, a
+ * core and trailing punctuation, and inside the core the variable parts are
+ * replaced by placeholders, by shape only — no rule names a product's words:
+ *   - numbers, signed or with a comparator (`-127`, `<1`, `2.65`, `1.5e3`),
+ *     also as delimited runs inside names (`blk_-695…`, `rdd_42_8`,
+ *     `slave-07`) and with a glued unit (`160ms`, `64KB`, `100%`) -> <NUM>;
+ *     digits glued to letters otherwise stay (`ssh2`, `SOCKS5`, `log4j`);
+ *   - 0x-hex, and hex runs of 7+ characters with a digit and a letter -> <HEX>;
  *     UUIDs -> <UUID>; IPv4, IPv6 -> <IP>; MAC addresses -> <HEX>;
- *   - ISO dates and times, clock times and durations (`17:41:44,747`,
- *     `04:50`, `2015-10-18`) -> <TS>;
- *   - the value of key=value (`user=root` -> `user=<*>`);
+ *   - ISO dates and times, clock times and durations, and other runs of
+ *     numbers joined by `:`, `-` or `/` (`17:41:44,747`, `04:50`,
+ *     `2015-10-18`, `17/06/09`) -> <TS>; `<IP>:<NUM>` stays as it is;
+ *   - the value of key=value, whatever its shape (`user=root` -> `user=<*>`);
  *   - quoted strings, also spanning spaces (`'x'`, `"a b"`) -> "<*>".
- * Then three token-sequence rules, again about shapes only:
- *   - a number followed by a measurement unit word (`5 ms`, `1.2 KB`,
- *     `2717 bytes`) is one token, `<NUM> KB`;
+ * Then four rules over the token sequence, again about shapes only:
+ *   - a number followed by a measurement unit (`5 ms`, `1.2 KB`, `2717
+ *     bytes`) is one token, `<NUM> KB`;
  *   - a parenthesised value right after a value restates it (`2717 bytes
- *     (2.65 KB)`) and joins it, so optional restatements do not change the
- *     token count;
- *   - a run of identical masked tokens (a list of ids) is one token.
+ *     (2.65 KB)`) and joins it, so an optional restatement does not change
+ *     the token count;
+ *   - a list of values (`[1,` `2,` `3]`) is one value (`[<NUM>]`);
+ *   - a run of identical masked tokens (`blk_1 blk_2 …`) is one token.
  * Placeholder texts in the input (`<NUM>`, `<*>`, …) are read as
- * placeholders, which makes the masking idempotent: a template's text,
- * tokenised again (template mode: no restatement or run rules), gives the
- * template's own tokens back. miner_restore() relies on that.
+ * placeholders, so the masking is idempotent: a template's text, tokenised
+ * again in template mode (split at spaces only; no restatement, list or run
+ * rules), gives the template's own tokens back. miner_restore() relies on
+ * that, and fuzz_miner checks it.
  *
- * The tree: level 1 is the token count, then one level per token for the first
- * depth-2 tokens, keyed by the token's hash; a token with a placeholder or a
- * digit goes to the node's `<*>` child, and so does a new token once a node
- * has max_children children. A leaf holds templates of equal length. A
- * message matches a template exactly when every template token equals its
- * token or is `<*>`; otherwise the similarity is the number of equal tokens
- * that carry a letter or digit outside placeholders, over the token count,
- * and the most similar template at or above opts.similarity takes the message
- * and generalises: its differing positions become `<*>`. Its id does not
- * change. Tokens compare by 64-bit hash first, bytes only when hashes agree.
+ * The tree: level 0 is the token count, then one level per token for the
+ * first depth-2 tokens, keyed by the token's hash. A token with a placeholder
+ * or a digit, or wrapped in brackets (`(alice)`, `[geo]`: a tag or a value),
+ * goes to the node's `<*>` child, and so does a new token once a node has
+ * max_children children. A leaf holds templates of equal length, in creation
+ * order. At the last level the token's own leaf and the `<*>` leaf are
+ * searched. A template takes a message exactly when every template token
+ * equals the message's (same text, or the same skeleton: placeholders of any
+ * type alike) or is `<*>`; the first such template, oldest first, wins.
+ * Otherwise the template with the most equal tokens that carry a letter or
+ * digit outside placeholders takes it if those are more than
+ * opts.similarity of all its tokens (a strict majority by default), and
+ * generalises: differing positions become `<*>`, a placeholder whose type
+ * differs becomes `<*>` in place. Its id does not change. Tokens compare by
+ * 64-bit hash first, bytes only when the hashes agree.
+ *
+ * Known limit, by design: the first depth-2 tokens are taken as the event's
+ * signature (Drain's prior) — it is what keeps `Failed password …` apart from
+ * `Failed none …` and `Accepted …` apart from `Failed …` in real logs — so a
+ * plain word that varies there (`alice logged in`, `ALERT denied: …`) splits
+ * its template by value. Bracketed, numeric and masked tokens do not.
  *
  * Threads: none inside; a miner is used by one thread at a time.
  *
  * Invariants: every live template is in the id map, in the LRU list and in
  * exactly one leaf; a tree node exists only while it has a template or a
  * child below it; ids are assigned increasing from next_id and never reused;
- * a template's tokens and text agree (text = token texts joined by spaces).
+ * a template's tokens and text agree (text = token texts joined by spaces);
+ * an operation that runs out of memory changes nothing.
  *
  * Limits: max_bytes of a message (cut at a UTF-8 boundary), max_tokens
- * tokens, max_templates live templates (the least recently seen is evicted),
- * max_children children per node, quoted strings of at most QUOTE_MAX bytes.
- * A masked token is at most 5 times its raw bytes (a 1-byte number becomes
- * `<NUM>`), so the scratch buffer is sized 6 * max_bytes and a template text
- * stays under 5 * max_bytes + max_tokens bytes.
+ * tokens (the rest joins the last, which becomes <*>), max_templates live
+ * templates (the least recently seen is evicted), max_children children per
+ * node, quoted strings of at most QUOTE_MAX bytes. A masked token is at most
+ * 5 times its raw bytes (a 1-byte number becomes `<NUM>`), so the scratch
+ * buffer is sized 6 * max_bytes + 64 and a template text stays under
+ * 5 * max_bytes + max_tokens bytes; miner_restore() refuses a text that
+ * would not fit the scratch buffer.
  */
 #include "anomalog/miner.h"
 
@@ -84,10 +101,17 @@ static ph_kind ph_at(const char *s, size_t n)
 {
     if (n < 3 || s[0] != '<')
         return PH_NONE;
-    for (int k = PH_NUM; k <= PH_ANY; k++)
-        if (n >= PH_TEXT[k].n && memcmp(s, PH_TEXT[k].s, PH_TEXT[k].n) == 0)
-            return (ph_kind)k;
-    return PH_NONE;
+    ph_kind k;
+    switch (s[1]) {
+    case 'N': k = PH_NUM; break;
+    case 'H': k = PH_HEX; break;
+    case 'U': k = PH_UUID; break;
+    case 'I': k = PH_IP; break;
+    case 'T': k = PH_TS; break;
+    case '*': k = PH_ANY; break;
+    default: return PH_NONE;
+    }
+    return n >= PH_TEXT[k].n && memcmp(s, PH_TEXT[k].s, PH_TEXT[k].n) == 0 ? k : PH_NONE;
 }
 
 /* The skeleton of a masked token is its text with every placeholder read as
@@ -131,25 +155,52 @@ static bool skel_equal(const char *a, size_t an, const char *b, size_t bn)
 
 /* ---- character classes ---------------------------------------------------- */
 
+/* One table lookup per byte on the hot path. Bytes >= 0x80 (UTF-8 and
+ * anything else) count as letters; controls, NUL and space separate tokens. */
+enum { C_SPACE = 1, C_DIGIT = 2, C_ALPHA = 4, C_HEX = 8, C_TRAIL = 16 };
+static const unsigned char CT[256] = {
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,
+     1, 16,  0,  0,  0,  0,  0,  0,  0, 16,  0,  0, 16,  0, 16,  0,
+    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 16, 16,  0,  0, 16, 16,
+     0, 12, 12, 12, 12, 12, 12,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  0,  0, 16,  0,  0,
+     0, 12, 12, 12, 12, 12, 12,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  0,  0, 16,  0,  1,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+     4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+};
+
 static inline bool is_space(unsigned char c)
 {
-    return c <= 0x20 || c == 0x7f; /* controls, NUL and space all separate tokens */
+    return CT[c] & C_SPACE;
 }
 static inline bool is_digit(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return CT[c] & C_DIGIT;
 }
 static inline bool is_alpha(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+    return CT[c] & C_ALPHA;
 }
 static inline bool is_alnum(unsigned char c)
 {
-    return is_digit(c) || is_alpha(c);
+    return CT[c] & (C_DIGIT | C_ALPHA);
 }
 static inline bool is_hex(unsigned char c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return CT[c] & C_HEX;
+}
+/* Trailing punctuation: ) ] } , ; : . ! ? > */
+static inline bool is_trail_punct(unsigned char c)
+{
+    return CT[c] & C_TRAIL;
 }
 static inline char lower(unsigned char c)
 {
@@ -246,7 +297,10 @@ static inline void out_bytes(obuf *o, const char *s, size_t n)
         o->full = true;
         return;
     }
-    memcpy(o->p + o->len, s, n);
+    if (n == 1)
+        o->p[o->len] = s[0];
+    else
+        memcpy(o->p + o->len, s, n);
     o->len += n;
 }
 static inline void out_ph(obuf *o, ph_kind k)
@@ -279,14 +333,6 @@ static size_t hex_at(const char *s, size_t n, size_t i)
 {
     size_t j = i;
     while (j < n && is_hex((unsigned char)s[j]))
-        j++;
-    return j - i;
-}
-
-static size_t alnum_at(const char *s, size_t n, size_t i)
-{
-    size_t j = i;
-    while (j < n && is_alnum((unsigned char)s[j]))
         j++;
     return j - i;
 }
@@ -372,6 +418,8 @@ static size_t ipv6_mac_at(const char *s, size_t n, size_t i, ph_kind *kind)
         for (size_t k = j; k < j + h; k++)
             digit |= is_digit((unsigned char)s[k]);
         groups += h > 0;
+        if (groups > 8 || colons > 8)
+            return 0; /* longer than any address: stop (and keep the scan bounded) */
         j += h;
         if (j < n && s[j] == ':') {
             if (j + 1 < n && s[j + 1] == ':') {
@@ -448,8 +496,9 @@ static size_t number_end(const char *s, size_t n, size_t i)
     return j;
 }
 
-/* After a number at [i, j): an optional glued unit (`ms`, `KB`). Returns the
- * end of the unit when the unit ends the run, else j (no unit). */
+/* After a number ending at j, where the run goes on: a glued unit (`ms`,
+ * `KB`) that ends the run. Returns the end of the unit, or (size_t)-1. (`%`
+ * needs nothing: it ends the run and stays a literal after <NUM>.) */
 static size_t glued_unit(const char *s, size_t n, size_t j)
 {
     size_t a = j;
@@ -457,8 +506,6 @@ static size_t glued_unit(const char *s, size_t n, size_t j)
         a++;
     if (a > j && ends_run(s, n, a) && is_unit_suffix(s + j, a - j))
         return a;
-    if (j < n && s[j] == '%')
-        return j; /* '%' is punctuation: kept as a literal after <NUM> */
     return (size_t)-1;
 }
 
@@ -527,33 +574,34 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
             i++;
             continue;
         }
-        /* start of an alphanumeric run */
-        size_t len;
-        ph_kind k = PH_NONE;
-        if ((len = uuid_at(s, n, i)) != 0)
-            k = PH_UUID;
-        else if ((len = iso_at(s, n, i)) != 0)
-            k = PH_TS;
-        else if ((len = ipv4_at(s, n, i)) != 0)
-            k = PH_IP;
-        else if ((len = ipv6_mac_at(s, n, i, &k)) != 0)
-            ;
-        else if (c == '0' && i + 2 < n && (s[i + 1] == 'x' || s[i + 1] == 'X') && hex_at(s, n, i + 2) > 0 &&
-                 ends_run(s, n, i + 2 + hex_at(s, n, i + 2))) {
-            k = PH_HEX;
-            len = 2 + hex_at(s, n, i + 2);
+        /* start of an alphanumeric run: the shapes spanning separators first
+         * (they all start with a hex digit) */
+        if (CT[c] & C_HEX) {
+            size_t len;
+            ph_kind k = PH_NONE;
+            if ((len = uuid_at(s, n, i)) != 0)
+                k = PH_UUID;
+            else if (is_digit(c) && (len = iso_at(s, n, i)) != 0)
+                k = PH_TS;
+            else if (is_digit(c) && (len = ipv4_at(s, n, i)) != 0)
+                k = PH_IP;
+            else if ((len = ipv6_mac_at(s, n, i, &k)) != 0)
+                ;
+            else if (c == '0' && i + 2 < n && (s[i + 1] == 'x' || s[i + 1] == 'X') && hex_at(s, n, i + 2) > 0 &&
+                     ends_run(s, n, i + 2 + hex_at(s, n, i + 2))) {
+                k = PH_HEX;
+                len = 2 + hex_at(s, n, i + 2);
+            }
+            if (k != PH_NONE) {
+                out_ph(o, k);
+                ti->var = ti->field = true;
+                ++*nph;
+                *last_kind = k;
+                i += len;
+                continue;
+            }
         }
-        if (k != PH_NONE) {
-            out_ph(o, k);
-            ti->var = ti->field = true;
-            ++*nph;
-            *last_kind = k;
-            i += len;
-            continue;
-        }
-        size_t run = alnum_at(s, n, i);
-        size_t d = digits_at(s, n, i);
-        if (d > 0) {
+        if (is_digit(c)) {
             /* a number: digits, an optional fraction, an optional glued unit */
             size_t j;
             size_t u = number_at(s, n, i, &j);
@@ -570,47 +618,44 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
                 continue;
             }
         }
+        /* the run, in one pass: its length, whether all hex, with digits, letters */
+        unsigned char all = 0xff, any = 0;
+        size_t j = i;
+        while (j < n && (CT[(unsigned char)s[j]] & (C_DIGIT | C_ALPHA))) {
+            all &= CT[(unsigned char)s[j]];
+            any |= CT[(unsigned char)s[j]];
+            j++;
+        }
+        size_t run = j - i;
         /* a long hex run with both digits and letters: an id or a hash */
-        if (run >= HEX_RUN_MIN && hex_at(s, n, i) == run) {
-            bool dig = false, let = false;
-            for (size_t j = i; j < i + run; j++) {
-                if (is_digit((unsigned char)s[j]))
-                    dig = true;
-                else
-                    let = true;
-            }
-            if (dig && let) {
-                out_ph(o, PH_HEX);
-                ti->var = ti->field = true;
-                ++*nph;
-                *last_kind = PH_HEX;
-                i += run;
-                continue;
-            }
+        bool letters = false;
+        if (run >= HEX_RUN_MIN && (all & C_HEX) && (any & C_DIGIT)) {
+            for (size_t k = i; k < j && !letters; k++)
+                letters = !is_digit((unsigned char)s[k]);
+        }
+        if (letters && ends_run(s, n, j)) {
+            out_ph(o, PH_HEX);
+            ti->var = ti->field = true;
+            ++*nph;
+            *last_kind = PH_HEX;
+            i = j;
+            continue;
         }
         /* a word: literal */
-        for (size_t j = i; j < i + run; j++)
-            ti->field |= is_digit((unsigned char)s[j]);
+        ti->field |= (any & C_DIGIT) != 0;
         out_bytes(o, s + i, run);
         *literal_alnum = true;
-        i += run;
+        i = j;
     }
 }
 
-static inline bool is_lead_punct(const char *s, size_t n, size_t i)
+/* Leading punctuation: opening brackets. ('<' stays in the core, where it is
+ * a comparator before a number, `<1`, or a placeholder's start, or a
+ * literal: reading it one way before masking and another after would make
+ * the masking of a template differ from the message's.) */
+static inline bool is_lead_punct(unsigned char c)
 {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '(' || c == '[' || c == '{')
-        return true;
-    if (c == '<') /* `<1` is a comparator, `<NUM>` a placeholder */
-        return !(i + 1 < n && (is_digit((unsigned char)s[i + 1]) || s[i + 1] == '=')) && ph_at(s + i, n - i) == PH_NONE;
-    return false;
-}
-
-static inline bool is_trail_punct(unsigned char c)
-{
-    return c == ')' || c == ']' || c == '}' || c == ',' || c == ';' || c == ':' || c == '.' || c == '!' ||
-           c == '?' || c == '>';
+    return c == '(' || c == '[' || c == '{';
 }
 
 /* The closing quote of the quote at s[i] when only trailing punctuation
@@ -660,7 +705,6 @@ static inline bool is_value_sep(char c)
 static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
 {
     memset(ti, 0, sizeof *ti);
-    size_t start = o->len;
 
     /* a quoted string: the quotes stay, the content is a value */
     if (n >= 3 && (s[0] == '"' || s[0] == '\'')) {
@@ -676,13 +720,14 @@ static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
 
     /* leading and trailing punctuation */
     size_t a = 0, b = n;
-    while (a < b && is_lead_punct(s, n, a))
+    while (a < b && is_lead_punct((unsigned char)s[a]))
         a++;
     while (b > a && is_trail_punct((unsigned char)s[b - 1])) {
-        /* a closing '>' of a placeholder belongs to the core */
+        /* a closing '>' of a placeholder belongs to the core (a placeholder
+         * is at most 6 bytes: the look back is bounded) */
         if (s[b - 1] == '>') {
             size_t k = b - 1;
-            while (k > a && s[k] != '<')
+            while (k > a && k + PH_TEXT[PH_UUID].n > b && s[k] != '<')
                 k--;
             if (s[k] == '<' && ph_at(s + k, b - k) != PH_NONE && PH_TEXT[ph_at(s + k, b - k)].n == b - k)
                 break;
@@ -777,7 +822,6 @@ static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
         ti->weight = lit;
     }
     out_bytes(o, s + b, n - b);
-    (void)start;
 }
 
 /* ---- raw token splitting -------------------------------------------------- */
@@ -796,10 +840,12 @@ static bool next_raw(const char *s, size_t n, size_t *pos, size_t *ts, size_t *t
         return false;
     }
     size_t st = i;
+    size_t kl = (size_t)-1; /* the token's key=, looked for once */
     while (i < n && !is_space((unsigned char)s[i])) {
         char c = s[i];
-        if (quotes && (c == '"' || c == '\'') &&
-            (i == st || (i - st >= 2 && key_len(s + st, n - st) == i - 1 - st))) {
+        if (quotes && (c == '"' || c == '\'') && i > st && kl == (size_t)-1)
+            kl = key_len(s + st, n - st);
+        if (quotes && (c == '"' || c == '\'') && (i == st || (kl > 0 && kl == i - 1 - st))) {
             size_t q = quote_close(s, n, i);
             if (q) {
                 i = q + 1;

@@ -56,7 +56,8 @@
  * remembered (a repeat gets another number). Keys longer than REDACT_KEY_MAX
  * bytes are not keys; email local parts are at most 64 bytes and domains 255.
  * Explicitly possessive quantifiers and atomic groups in extra patterns scan
- * without callouts, so they are bounded only per start position.
+ * without callouts: each may cost up to the line's length per start position
+ * unmetered.
  */
 #include "anomalog/redact.h"
 
@@ -384,7 +385,7 @@ enum { KEY_NO, KEY_YES, KEY_DIR, KEY_WEAK };
  * camelCase), and the word before it for "key". */
 static int key_class(const char *k, size_t kl)
 {
-    static const char *const exact[] = {"password", "passwd", "pwd", "passphrase", "secret", "secrets",
+    static const char *const exact[] = {"password", "passwd", "passphrase", "secret", "secrets",
                                         "token", "authorization", "credential", "credentials", NULL};
     static const char *const suffix[] = {"password", "passwd",    "secret",    "token",      "apikey",
                                          "accesskey", "secretkey", "privatekey", "passphrase", NULL};
@@ -392,7 +393,7 @@ static int key_class(const char *k, size_t kl)
                                             "master", "app",    "encryption", "auth",    "account", NULL};
     char w[2][REDACT_KEY_MAX + 1]; /* w[1]: last word, w[0]: the one before */
     size_t wl[2] = {0, 0};
-    int cur = -1; /* words seen, capped: shift w[1] into w[0] on each new word */
+    int started = 0; /* a word has begun; each new one shifts w[1] into w[0] */
     for (size_t i = 0; i < kl; i++) {
         unsigned char c = AT(k, i);
         if (!is_alnum(c)) /* _ - . */
@@ -402,22 +403,22 @@ static int key_class(const char *k, size_t kl)
             unsigned char p = AT(k, i - 1);
             boundary = is_lower(p) || is_digit(p) || (is_upper(p) && i + 1 < kl && is_lower(AT(k, i + 1)));
         }
-        if (boundary || cur < 0) {
-            if (cur >= 0) {
+        if (boundary || !started) {
+            if (started) {
                 memcpy(w[0], w[1], wl[1]);
                 wl[0] = wl[1];
             }
-            cur = 1;
+            started = 1;
             wl[1] = 0;
         }
         w[1][wl[1]++] = (char)to_lower(c);
     }
-    if (cur < 0 || wl[1] == 0)
+    if (!started)
         return KEY_NO;
     const char *last = w[1];
     size_t ll = wl[1];
-    if ((ll >= 3 && memcmp(last + ll - 3, "pwd", 3) == 0))
-        return KEY_DIR;
+    if (ll >= 3 && memcmp(last + ll - 3, "pwd", 3) == 0)
+        return KEY_DIR; /* PWD=/home/bob is a directory; pwd=x a password */
     if (word_in(last, ll, exact) || word_ends_with(last, ll, suffix))
         return KEY_YES;
     if (ll == 4 && memcmp(last, "auth", 4) == 0)

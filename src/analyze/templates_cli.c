@@ -14,9 +14,14 @@
  *
  * Threads: the calling thread only.
  *
- * Limits: a line is read into a fixed buffer of LINE_KEEP bytes; the rest of
- * a longer line is read and dropped (the miner considers only its first
- * max_bytes bytes anyway), so one endless line cannot exhaust memory. The
+ * Invariants: without --summary, output line k belongs to input line k (an
+ * empty line is a message too: its template is the empty one, `<id> `).
+ *
+ * Limits: a line is read into a fixed buffer of the miner's max_bytes + 1
+ * bytes; the rest of a longer line is read and dropped (the miner considers
+ * only its first max_bytes bytes anyway), so one endless line cannot exhaust
+ * memory. Output lines are single lines: control bytes separate tokens, so
+ * no template holds a line break. The
  * miner keeps up to CLI_MAX_TEMPLATES templates (the least recently seen is
  * evicted past that, and a later line like it gets a new id).
  *

@@ -73,6 +73,7 @@ static const setting settings[] = {
      86400ULL * 1000},
     {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
+    {"analysis.reanalyze", "ANOMALOG_REANALYZE", "--reanalyze", K_BOOL, OFF(reanalyze), 0, 0},
     {"analysis.on_model_failure", "ANOMALOG_ON_MODEL_FAILURE", "--on-model-failure", K_FALLBACK, OFF(fallback_baseline),
      0, 0},
     {"digest.exemplars", "ANOMALOG_EXEMPLARS", "--exemplars", K_COUNT, OFF(exemplars), 1, 8},
@@ -838,6 +839,7 @@ const char *config_flags_help(void)
            "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n"
            "  --skip-quiet-windows B     no model call for windows with nothing new (ANOMALOG_SKIP_QUIET_WINDOWS, true)\n"
            "  --on-model-failure M       baseline (its findings stand) or retry (ANOMALOG_ON_MODEL_FAILURE, baseline)\n"
+           "  --reanalyze B              model reads baseline-covered windows once it answers (ANOMALOG_REANALYZE, false)\n"
            "  --exemplars N              exemplar lines per notable template (ANOMALOG_EXEMPLARS, 3)\n"
            "  --token-budget N           estimated tokens of a digest (ANOMALOG_TOKEN_BUDGET, 3000)\n"
            "  --history-windows N        windows of history in a digest (ANOMALOG_HISTORY_WINDOWS, 12)\n"

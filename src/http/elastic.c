@@ -41,10 +41,7 @@ int http_es_probe_wanted(const http_request *rq)
 void http_es_root(const app *a, const http_request *rq, http_response *rs)
 {
     (void)a;
-    if (!http_es_probe_wanted(rq)) {
-        http_error(rs, 404, "not_found", "no page at /: this build serves the Elasticsearch version probe only");
-        return;
-    }
+    (void)rq;
     product(rs);
     rs->status = 200;
     rs->json = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:s}", "name", "anomalog",
@@ -64,7 +61,7 @@ void http_es_license(const app *a, const http_request *rq, http_response *rs)
                          "anomalog");
 }
 
-void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
+static void es_bulk(const app *a, const http_request *rq, http_response *rs)
 {
     const char *body, *service;
     size_t len;
@@ -83,7 +80,7 @@ void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
     ingest_error perr = {.index = -1};
     int prc = !b || !items ? -2 : ingest_parse_es_bulk(body, len, &o, rq->params[0], b, &perr, items);
     free(owned);
-    if (http_ingest_commit(a, rq, rs, b, prc, &perr) == 0) {
+    if (http_ingest_commit(a, rq, rs, "/_bulk", b, prc, &perr) == 0) {
         int errors = 0;
         size_t i;
         json_t *x;
@@ -98,4 +95,10 @@ void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
     }
     json_decref(items);
     batch_free(b);
+}
+
+void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
+{
+    es_bulk(a, rq, rs);
+    http_ingest_count_rejection("/_bulk", rs);
 }

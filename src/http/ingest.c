@@ -17,6 +17,7 @@
 
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
+#include "anomalog/metrics.h"
 
 static void answer_parse_error(http_response *rs, const ingest_error *e)
 {
@@ -92,8 +93,8 @@ ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *s
     return o;
 }
 
-int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, batch *b, int prc,
-                       const ingest_error *perr)
+int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint, batch *b,
+                       int prc, const ingest_error *perr)
 {
     const config *cfg = a->cfg;
     if (prc == -1) {
@@ -117,6 +118,7 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
     writer_rc wrc = b->count ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
     switch (wrc) {
     case WRITER_OK:
+        metrics_ingested(endpoint, b);
         rs->status = 202;
         rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count,
                              "normalized", "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted,
@@ -141,7 +143,7 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
     return -1;
 }
 
-void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
+static void ingest_post(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
     ingest_format fmt = ingest_format_from_content_type(ctype);
@@ -174,6 +176,32 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
     ingest_error perr = {.index = -1};
     int prc = b ? ingest_parse(fmt, body, len, &o, b, &perr) : -2;
     free(inflated);
-    http_ingest_commit(a, rq, rs, b, prc, &perr);
+    http_ingest_commit(a, rq, rs, "/ingest", b, prc, &perr);
     batch_free(b);
+}
+
+void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
+{
+    ingest_post(a, rq, rs);
+    http_ingest_count_rejection("/ingest", rs);
+}
+
+void http_ingest_count_rejection(const char *endpoint, const http_response *rs)
+{
+    if (rs->status >= 400) /* every refusal counts once, by its error code */
+        metrics_rejected(endpoint, json_string_value(json_object_get(json_object_get(rs->json, "error"), "code")));
+}
+
+const char *http_ingest_endpoint(const char *path)
+{
+    static const char *const fixed[] = {"/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk"};
+    if (!path)
+        return NULL;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(path, fixed[i]) == 0)
+            return fixed[i];
+    size_t n = strlen(path);
+    if (n > 7 && path[0] == '/' && strcmp(path + n - 6, "/_bulk") == 0 && !memchr(path + 1, '/', n - 7))
+        return "/_bulk"; /* /{index}/_bulk: one series whatever the index */
+    return NULL;
 }

@@ -28,7 +28,7 @@ static int is_type(const char *ct, const char *want)
     return strlen(want) == n && strncasecmp(ct, want, n) == 0;
 }
 
-void http_loki_push(const app *a, const http_request *rq, http_response *rs)
+static void loki_push(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
     int proto = is_type(ctype, "application/x-protobuf");
@@ -77,10 +77,16 @@ void http_loki_push(const app *a, const http_request *rq, http_response *rs)
     int prc = !b ? -2 : proto ? ingest_parse_loki_proto(body, len, &o, b, &perr)
                               : ingest_parse_loki_json(body, len, &o, b, &perr);
     free(owned);
-    if (http_ingest_commit(a, rq, rs, b, prc, &perr) == 0) {
+    if (http_ingest_commit(a, rq, rs, "/loki/api/v1/push", b, prc, &perr) == 0) {
         rs->status = 204; /* Loki answers a push with 204 and no body */
         json_decref(rs->json);
         rs->json = NULL;
     }
     batch_free(b);
+}
+
+void http_loki_push(const app *a, const http_request *rq, http_response *rs)
+{
+    loki_push(a, rq, rs);
+    http_ingest_count_rejection("/loki/api/v1/push", rs);
 }

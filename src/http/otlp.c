@@ -62,11 +62,11 @@ static void answer_proto(http_response *rs, const ingest_rejects *rej)
     out[m++] = 0x0a;
     m += put_varint(out + m, n);
     memcpy(out + m, inner, n);
-    rs->raw = (char *)out;
-    rs->raw_len = m + n;
+    rs->body = (char *)out;
+    rs->body_len = m + n;
 }
 
-void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
+static void otlp_logs(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
     int proto = is_type(ctype, "application/x-protobuf");
@@ -92,7 +92,7 @@ void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
     int prc = !b ? -2 : proto ? ingest_parse_otlp_proto(body, len, &o, b, &perr, &rej)
                               : ingest_parse_otlp_json(body, len, &o, b, &perr, &rej);
     free(owned);
-    if (http_ingest_commit(a, rq, rs, b, prc, &perr) == 0) {
+    if (http_ingest_commit(a, rq, rs, "/v1/logs", b, prc, &perr) == 0) {
         json_decref(rs->json);
         rs->json = NULL;
         if (proto) {
@@ -105,4 +105,10 @@ void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
         }
     }
     batch_free(b);
+}
+
+void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
+{
+    otlp_logs(a, rq, rs);
+    http_ingest_count_rejection("/v1/logs", rs);
 }

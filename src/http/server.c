@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "anomalog/http.h"
+#include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
 
 #define DRAIN_TIMEOUT_MS 15000
@@ -72,7 +73,7 @@ static const route routes[] = {
     {"POST", "/{index}/_bulk", http_es_bulk, INGEST},
     {"PUT", "/{index}/_bulk", http_es_bulk, INGEST},
     {"GET", "/_license", http_es_license, OPEN},
-    {"GET", "/", http_es_root, OPEN}, /* the Elasticsearch version probe; see elastic.c before adding a page here */
+    {"GET", "/", http_root_get, OPEN}, /* the dashboard page for browsers, the Elasticsearch version probe else */
     {"GET", "/windows", http_windows_list, READ},
     {"POST", "/windows/flush", http_windows_flush, READ},
     {"GET", "/windows/{id}", http_window_get, READ},
@@ -84,6 +85,8 @@ static const route routes[] = {
     {"PUT", "/services/{name}", http_service_put, READ},
     {"GET", "/healthz", http_healthz, OPEN},
     {"GET", "/readyz", http_readyz, OPEN},
+    {"GET", "/metrics", http_metrics_get, READ}, /* scrapers send the read token when one is set */
+    {"GET", "/ui/{file}", http_ui_asset, OPEN},  /* the page's script and styles; its API calls need the token */
 };
 
 json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
@@ -172,25 +175,29 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
 {
     char *text = NULL;
     size_t len = 0;
-    if (rs->content_type) { /* a non-JSON answer (a protobuf reply) */
-        text = rs->raw;
-        len = rs->raw_len;
-        rs->raw = NULL;
-        if (!text && !(text = malloc(1)))
-            return MHD_NO;
-    } else if (rs->json && (text = json_dumps(rs->json, JSON_COMPACT))) {
+    const char *ctype = NULL;
+    enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
+    if (rs->json && (text = json_dumps(rs->json, JSON_COMPACT))) {
         len = strlen(text);
+        ctype = "application/json";
+        mode = MHD_RESPMEM_MUST_FREE;
         text[len] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
         len++;
+    } else if (rs->body || rs->content_type) { /* text, HTML, assets, protobuf: ownership moves to MHD unless static */
+        text = (char *)rs->body; /* NULL: an empty body of content_type */
+        len = rs->body ? rs->body_len : 0;
+        ctype = rs->content_type;
+        mode = rs->body && !rs->body_static ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT;
+        rs->body = NULL;
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text ? text : (void *)"",
-                                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text ? text : (void *)"", mode);
     if (!r) {
-        free(text);
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(text);
         return MHD_NO;
     }
-    if (text)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type ? rs->content_type : "application/json");
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (rs->extra_header[0] && rs->extra_header[1])
         MHD_add_response_header(r, rs->extra_header[0], rs->extra_header[1]);
     if (rs->retry_after[0])
@@ -207,10 +214,14 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
 }
 
 /* Answers an error while the body is still arriving; MHD then closes the connection. */
-static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, int status, const char *code, const char *msg)
+static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, const char *url, int status, const char *code,
+                              const char *msg)
 {
     http_response rs = {0};
     http_error(&rs, status, code, "%s", msg);
+    const char *endpoint = http_ingest_endpoint(url);
+    if (status == 413 && endpoint) /* counted under the ingest route the body was sent to */
+        metrics_rejected(endpoint, code);
     if (status == 503)
         snprintf(rs.retry_after, sizeof rs.retry_after, "5");
     ctx->answered = 1;
@@ -231,13 +242,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = ctx;
         atomic_fetch_add(&s->active, 1);
         if (atomic_load(&s->stopping)) /* a keep-alive connection asking after SIGTERM */
-            return refuse(c, ctx, 503, "stopping", "the service is shutting down: retry on another replica or later");
+            return refuse(c, ctx, url, 503, "stopping", "the service is shutting down: retry on another replica or later");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
             char msg[128];
             snprintf(msg, sizeof msg, "body of %s bytes is over the limit of %llu bytes", cl,
                      (unsigned long long)cfg->max_body);
-            return refuse(c, ctx, 413, "body_too_large", msg);
+            return refuse(c, ctx, url, 413, "body_too_large", msg);
         }
         return MHD_YES;
     }
@@ -250,7 +261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             char msg[128];
             snprintf(msg, sizeof msg, "body is over the limit of %llu bytes", (unsigned long long)cfg->max_body);
             *upload_size = 0;
-            return refuse(c, ctx, 413, "body_too_large", msg);
+            return refuse(c, ctx, url, 413, "body_too_large", msg);
         }
         if (ctx->len + *upload_size > ctx->cap) {
             size_t ncap = ctx->cap ? ctx->cap : 64 * 1024;

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
 
 #define IDLE_POLL_MS 200
@@ -266,6 +267,7 @@ static void deliver(notifier *nt, outbox_item *it)
     if (store_outbox_record(nt->st, it->id, now, at.http_status, outcome, at.error[0] ? msg : NULL, next, err,
                             sizeof err) != STORE_OK)
         fprintf(stderr, "anomalog: notify: recording delivery %lld: %s\n", (long long)it->id, err);
+    metrics_notification(it->destination, outcome);
     if (!strcmp(outcome, "sent")) {
         atomic_fetch_add(&nt->sent, 1);
     } else if (!strcmp(outcome, "retry")) {

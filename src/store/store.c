@@ -57,6 +57,7 @@ enum stmt_id {
     ST_RECOVER,
     ST_CLAIM_CLOSED,
     ST_CLAIM_FAILED,
+    ST_CLAIM_REANALYZE,
     ST_CLAIM_SET,
     ST_SERVICE_CONTEXT,
     ST_LINES,
@@ -96,6 +97,8 @@ enum stmt_id {
     ST_NOTIFICATIONS,
     ST_OUTBOX_COUNTS,
     ST_SUPPRESSIONS,
+    ST_WINDOW_STATUS_COUNTS,
+    ST_DB_SIZE,
     ST__COUNT
 };
 
@@ -139,6 +142,8 @@ static const char *const stmt_sql[] = {
                            "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
     [ST_COUNT_LOGS] = "SELECT count(*) FROM logs",
     [ST_PING] = "SELECT max(version) FROM schema_version",
+    [ST_WINDOW_STATUS_COUNTS] = "SELECT status, count(*) FROM windows GROUP BY status",
+    [ST_DB_SIZE] = "SELECT c.page_count * s.page_size FROM pragma_page_count() c, pragma_page_size() s",
     [ST_CLOSE_DUE] = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' AND "
                      "(end_ms + ?2 <= (SELECT watermark FROM services s WHERE s.id = windows.service_id) "
                      "OR max(end_ms, coalesce(last_line_at, 0)) + ?2 <= ?1)",
@@ -152,9 +157,12 @@ static const char *const stmt_sql[] = {
                         "AND p.status IN ('closed', 'analyzing')) ORDER BY end_ms, id LIMIT 1",
     [ST_CLAIM_FAILED] = "SELECT id FROM windows WHERE status = 'failed' AND next_attempt_at <= ?1 "
                         "ORDER BY next_attempt_at, id LIMIT 1",
+    /* windows the baseline covered for a failed model, due to be read by the model again */
+    [ST_CLAIM_REANALYZE] = "SELECT id FROM windows WHERE status = 'analyzed' AND next_attempt_at <= ?1 "
+                           "ORDER BY next_attempt_at, id LIMIT 1",
     [ST_CLAIM_SET] = "UPDATE windows SET status = 'analyzing', attempts = attempts + 1 WHERE id = ?1 "
                      "RETURNING service_id, start_ms, end_ms, line_count, attempts, "
-                     "(SELECT name FROM services s WHERE s.id = windows.service_id)",
+                     "(SELECT name FROM services s WHERE s.id = windows.service_id), health",
     [ST_SERVICE_CONTEXT] = "SELECT context FROM services WHERE id = ?1",
     [ST_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
     [ST_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
@@ -162,7 +170,7 @@ static const char *const stmt_sql[] = {
                           "template_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_FINISH] = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, "
                   "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8, "
-                  "error = ?10, next_attempt_at = NULL, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
+                  "error = ?10, next_attempt_at = ?11, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
     [ST_PROMPT_SAVE] = "INSERT INTO window_prompts(window_id, system_prompt, user_prompt, digest) "
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(window_id) DO UPDATE SET "
                        "system_prompt = excluded.system_prompt, user_prompt = excluded.user_prompt, "
@@ -902,6 +910,38 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
     return res;
 }
 
+store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen)
+{
+    static const char *const statuses[5] = {"open", "closed", "analyzing", "analyzed", "failed"};
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res = STORE_ERROR;
+    for (int i = 0; i < 5; i++)
+        windows[i] = 0;
+    sqlite3_stmt *q = stmt(c, ST_WINDOW_STATUS_COUNTS);
+    int step = SQLITE_DONE;
+    while (q && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *st = (const char *)sqlite3_column_text(q, 0);
+        for (int i = 0; st && i < 5; i++)
+            if (!strcmp(st, statuses[i]))
+                windows[i] = sqlite3_column_int64(q, 1);
+    }
+    if (q)
+        sqlite3_reset(q);
+    sqlite3_stmt *z = q && step == SQLITE_DONE ? stmt(c, ST_DB_SIZE) : NULL;
+    if (z && sqlite3_step(z) == SQLITE_ROW) {
+        *db_bytes = sqlite3_column_int64(z, 0);
+        res = STORE_OK;
+    } else {
+        set_err(err, errlen, "metrics", c->db);
+    }
+    if (z)
+        sqlite3_reset(z);
+    reader_put(s, c);
+    return res;
+}
+
 store_rc store_ping(store *s, char *err, size_t errlen)
 {
     if (access(s->path, W_OK) != 0) {
@@ -996,6 +1036,13 @@ store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_w
             sqlite3_bind_int64(q, 1, now_ms);
         rc = q ? select_id(&s->bg, ST_CLAIM_FAILED, &id) : SQLITE_ERROR;
     }
+    if (rc == SQLITE_NOTFOUND && retry_failed) {
+        q = stmt(&s->bg, ST_CLAIM_REANALYZE);
+        if (q)
+            sqlite3_bind_int64(q, 1, now_ms);
+        rc = q ? select_id(&s->bg, ST_CLAIM_REANALYZE, &id) : SQLITE_ERROR;
+        w->reanalysis = rc == SQLITE_OK;
+    }
     if (rc == SQLITE_NOTFOUND) {
         sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL);
         pthread_mutex_unlock(&s->bg_mu);
@@ -1016,6 +1063,7 @@ store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_w
     w->line_count = sqlite3_column_int64(q, 3);
     w->attempts = sqlite3_column_int(q, 4);
     column_text(q, 5, w->service, sizeof w->service);
+    column_text(q, 6, w->health, sizeof w->health);
     sqlite3_reset(q);
     q = stmt(&s->bg, ST_SERVICE_CONTEXT);
     if (q) {
@@ -1233,6 +1281,8 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
     sqlite3_bind_int64(q, 9, now);
     if (m)
         bind_text_or_null(q, 10, m->note);
+    if (m && m->reanalyze_at > 0)
+        sqlite3_bind_int64(q, 11, m->reanalyze_at);
     if ((rc = sqlite3_step(q)) != SQLITE_DONE)
         return fail_bg(s, err, errlen, "finish", rc);
     if (sqlite3_changes(s->bg.db) != 1) {

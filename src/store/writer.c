@@ -25,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "anomalog/metrics.h"
 
 typedef struct submission {
     batch *b;
@@ -69,12 +72,21 @@ static void finish(writer *w, submission **subs, size_t n, writer_rc rc, const c
     pthread_mutex_unlock(&w->mu);
 }
 
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void commit_group(writer *w, submission **subs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         w->group[i] = subs[i]->b;
     char err[256] = "";
+    double t0 = mono_seconds();
     store_rc rc = store_write_batches(w->st, w->group, n, w->o.window_ms, err, sizeof err);
+    metrics_commit_observe(mono_seconds() - t0);
     if (rc == STORE_OK) {
         w->last_ok = 1;
         finish(w, subs, n, WRITER_OK, NULL);

@@ -210,6 +210,31 @@ class DigestTest(ServerTest):
         third = srv.get("/windows?limit=1")[1]["windows"][0]
         self.assertEqual((third["analyzer"], third["health"]), ("llm", "degraded"))
 
+    def test_model_reads_again_what_the_baseline_covered_once_it_is_back(self):
+        llm = FakeLLM().start()
+        self.addCleanup(llm.stop)
+        llm.script([], then={"mode": "status", "status": 503})
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--reanalyze", "true",
+                                      "--llm-retries", "0", "--retry-base", "1s", "--retry-max", "1s"])
+        rng = random.Random(11)
+        srv.ingest(ndjson(busy_window(T0, 100, rng, extra=[(5 + i * 0.1, "error", "ledger write failed: deadlock")
+                                                            for i in range(5)])))
+        srv.request("POST", "/windows/flush")
+        wid = srv.get("/windows")[1]["windows"][0]["id"]
+        w = wait_for(lambda: (lambda x: x if x["status"] == "analyzed" else None)(srv.get("/windows/%d" % wid)[1]),
+                     what="baseline analysis")
+        self.assertEqual(w["analyzer"], "baseline")
+        self.assertIn("503", w["error"])
+        first = len(w["anomalies"])
+        llm.script([], then="good")  # the model is back
+        w = wait_for(lambda: (lambda x: x if x["analyzer"] == "llm" else None)(srv.get("/windows/%d" % wid)[1]),
+                     timeout=20, what="re-analysis by the model")
+        self.assertEqual((w["status"], w["health"], w["error"]), ("analyzed", "degraded", None))
+        self.assertEqual(len([a for a in w["anomalies"] if a["analyzer"] == "llm"]), 1)
+        self.assertEqual(len([a for a in w["anomalies"] if a["analyzer"] == "baseline"]), first)
+        time.sleep(1.5)
+        self.assertEqual(srv.get("/windows/%d" % wid)[1]["anomaly_count"], first + 1)  # read once more, not again
+
     def test_prompt_tokens_stay_bounded_as_volume_grows(self):
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)

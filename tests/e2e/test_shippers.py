@@ -304,8 +304,11 @@ class ElasticTest(ServerTest):
         self.assertEqual(h["x-elastic-product"], "Elasticsearch")
         st, b, h = self.srv.request("GET", "/_license")
         self.assertEqual((st, b["license"]["status"], h["x-elastic-product"]), (200, "active", "Elasticsearch"))
-        st, _, _ = self.srv.request("GET", "/", headers={"Accept": "text/html,application/xhtml+xml"})
-        self.assertEqual(st, 404)
+        st, page, h = self.srv.request("GET", "/", headers={"Accept": "text/html,application/xhtml+xml"})
+        self.assertEqual(st, 200)  # a browser gets the dashboard on the same route
+        self.assertTrue(h["content-type"].startswith("text/html"), h)
+        self.assertNotIn("x-elastic-product", h)
+        self.assertIn(b"<html", page.lower() if isinstance(page, bytes) else page.encode().lower())
 
 
 class SyslogTest(ServerTest):
@@ -345,8 +348,13 @@ class AuthTest(ServerTest):
         self.assertEqual(st, 401)
         self.assertEqual(self.srv.get("/windows")[0], 401)
         self.assertEqual(self.srv.request("GET", "/windows", headers={"Authorization": "Bearer rd-tok"})[0], 200)
-        for path in ("/healthz", "/readyz", "/_license"):
+        for path in ("/healthz", "/readyz", "/_license", "/", "/ui/app.js", "/ui/app.css"):
             self.assertEqual(self.srv.get(path)[0], 200, path)
+        st, _, h = self.srv.request("GET", "/", headers={"Accept": "text/html"})  # the page is open; its API calls
+        self.assertEqual((st, h["content-type"].split(";")[0]), (200, "text/html"))  # send the read token
+        self.assertEqual(self.srv.get("/metrics")[0], 401)  # scrapers send the read token
+        self.assertEqual(self.srv.request("GET", "/metrics", headers={"Authorization": "Bearer rd-tok"})[0], 200)
+        self.assertEqual(self.srv.request("GET", "/metrics", headers={"Authorization": "Bearer in-tok"})[0], 401)
         self.assertEqual(self.db_count(), 2)
 
 

@@ -113,6 +113,7 @@ static const row SECRET_ROWS[] = {
     {"{\"password\":\"hunter2\",\"user\":\"bob\"}", "{\"password\":\"<secret:1>\",\"user\":\"bob\"}"},
     {"{\"password\": \"hunter2\", \"token\" : \"t\"}", "{\"password\": \"<secret:1>\", \"token\" : \"<secret:2>\"}"},
     {"{\"token\": 12345}", "{\"token\": <secret:1>}"},
+    {"{\"token\":12345,\"pwd\":\"/x\",password:\"pw\"}", "{\"token\":<secret:1>,\"pwd\":\"/x\",password:\"<secret:2>\"}"},
     {"{\"token\": null, \"password\": \"\", \"secret\": true}", "{\"token\": null, \"password\": \"\", \"secret\": true}"},
     {"{\"credentials\": {\"user\": \"bob\", \"password\": \"pw\"}}",
      "{\"credentials\": {\"user\": \"bob\", \"password\": \"<secret:1>\"}}"},
@@ -121,6 +122,9 @@ static const row SECRET_ROWS[] = {
     {"msg=\"{\\\"password\\\":\\\"pw\\\",\\\"user\\\":\\\"bob\\\"}\"",
      "msg=\"{\\\"password\\\":\\\"<secret:1>\\\",\\\"user\\\":\\\"bob\\\"}\""},
     {"{'password': 'pw', 'token': None}", "{'password': '<secret:1>', 'token': None}"},
+    /* XML elements */
+    {"<user>bob</user><password>pw 1</password>", "<user>bob</user><password><secret:1></password>"},
+    {"<password></password><token/>", "<password></password><token/>"},
     /* Authorization headers keep the scheme */
     {"Authorization: Bearer abc.def-123", "Authorization: Bearer <secret:1>"},
     {"authorization: Basic dXNlcjpwYXNz", "authorization: Basic <secret:1>"},
@@ -267,6 +271,8 @@ static const char *const ORDINARY[] = {
     "tests pass=12 fail=0",
     "sudo: bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls",
     "open /etc/passwd: permission denied",
+    "passwd[812]: pam_unix(passwd:chauthtok): password changed for bob",
+    "token:abc is not key: value, nor is password:x",
     "request_id=550e8400-e29b-41d4-a716-446655440000 took 15ms",
     "uuid 123e4567-e89b-12d3-a456-426614174000 duration=250ms at 12:30:45.123",
     "order 4111111111111112 and ref 1234567812345670 and 41111111111111111111",

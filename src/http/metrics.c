@@ -1,0 +1,41 @@
+/*
+ * metrics.c — GET /metrics: the counters of src/core/metrics.c plus the
+ * gauges read at scrape time (writer queue, windows by status, database
+ * size), in the Prometheus text format 0.0.4.
+ *
+ * Threads: the connection's thread; two short reads on a pooled reader
+ * connection. A database that does not answer leaves its gauges out of the
+ * scrape rather than failing it, so the counters stay visible when it breaks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "anomalog/http.h"
+#include "anomalog/metrics.h"
+
+void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
+{
+    (void)rq;
+    metrics_gauges g = {.database_bytes = -1, .windows = {-1, -1, -1, -1, -1}};
+    writer_stats ws;
+    writer_get_stats(a->wr, &ws);
+    g.writer_queue_depth = (int64_t)ws.queued;
+    g.writer_alive = ws.alive;
+    char err[256];
+    if (store_metrics(a->st, g.windows, &g.database_bytes, err, sizeof err) != STORE_OK) {
+        for (int i = 0; i < 5; i++)
+            g.windows[i] = -1;
+        g.database_bytes = -1;
+        fprintf(stderr, "anomalog: metrics: %s\n", err);
+    }
+    size_t len = 0;
+    char *text = metrics_render(&g, &len);
+    if (!text) {
+        http_error(rs, 500, "internal", "out of memory rendering metrics");
+        return;
+    }
+    rs->status = 200;
+    rs->body = text;
+    rs->body_len = len;
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
