@@ -19,7 +19,7 @@
  * most lines, as in real services), and variable values of every kind the
  * miner masks: IPv4 and ports, numbers, durations, sizes with units, UUIDs,
  * hex ids, ISO timestamps, paths with ids, quoted strings, key=value pairs,
- * and plain-word variables (user names, states). About 90 bytes per line.
+ * and plain-word variables (user names, states). About 70 bytes per line.
  * Each line is `svc-NN message`; the service field is split off before the
  * miner sees the message, and the limit pass hashes the whole line.
  *

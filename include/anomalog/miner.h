@@ -39,13 +39,13 @@ typedef struct miner miner;
 /** Tuning of a miner. Start from miner_opts_defaults(); the defaults are the
  *  one generic configuration measured in tests/unit/test_miner.c. */
 typedef struct miner_opts {
-    int depth;              /**< prefix tree depth, >= 3 (Drain's depth: the first depth-2 tokens route); default 4 */
+    int depth;              /**< prefix tree depth, 3..64 (Drain's depth: the first depth-2 tokens route); default 4 */
     double similarity;      /**< a message joins its most similar template when more than this share of
                                  its tokens equal the template's constant tokens, 0..1 (0.5: a strict majority) */
     size_t max_templates;   /**< live templates kept; the least recently seen is evicted past it (>= 1) */
-    size_t max_tokens;      /**< tokens per message (>= 2); the rest joins the last token */
-    size_t max_bytes;       /**< bytes of a message considered (>= 16); the rest is ignored */
-    size_t max_children;    /**< children per tree node before new tokens share the `<*>` branch (>= 2) */
+    size_t max_tokens;      /**< tokens per message, 2..65535; the rest joins the last token */
+    size_t max_bytes;       /**< bytes of a message considered, 16..64 MiB; the rest is ignored */
+    size_t max_children;    /**< children per tree node before new tokens share the `<*>` branch, 2..2^30 */
 } miner_opts;
 
 /** The generic configuration: depth 4, similarity 0.5, 4096 templates,

@@ -546,6 +546,15 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
                 ti->var = true;
                 ++*nph;
                 *last_kind = k;
+                /* `<NUM>ms` reads back as `160ms` did: the unit stays glued
+                 * (else `<NUM>d:b8::1` would start a new run, an address) */
+                size_t u;
+                if (k == PH_NUM && i < n && is_alpha((unsigned char)s[i]) &&
+                    (u = glued_unit(s, n, i)) != (size_t)-1) {
+                    out_bytes(o, s + i, u - i);
+                    *literal_alnum = true;
+                    i = u;
+                }
                 continue;
             }
         }

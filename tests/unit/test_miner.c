@@ -738,7 +738,7 @@ static void test_ga_table(void **state)
     if (synthetic_ga >= 0)
         print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedA", synthetic_ga, "-", "see test");
     if (synthetic_ga_b >= 0)
-        print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedB", synthetic_ga_b, "-", "held out");
+        print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedB", synthetic_ga_b, "-", "see test");
     print_message("\n");
     assert_true(all);
 }
@@ -1132,6 +1132,7 @@ static void test_restore_idempotent(void **state)
         {"[1]:2 fe80::1%e1:db8::1a2b3c4d5e:e:1.2]", NULL},
         {"<1a2b3c4d:5 ok", NULL},
         {"<deadbeef1> <5> <NUM>> <<7", NULL},
+        {"conn [2001d:b8::ff0...se 5ms <NUM>ms", NULL},
         /* generalising the middle token removes a quote */
         {"{a \",x-----B on\",\"s\":\"b.  bcom\"}", "{a \",x-----B off\",\"s\":\"b.  bcom\"}"},
         {"took 5 ms then 7 KB (7 KB) then [1, 2] \"q q\" k='v w' 2026-01-02T03:04:05Z", NULL},
