@@ -24,7 +24,7 @@
 
 #include "anomalog/timeutil.h"
 
-typedef enum kind { K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE } kind;
+typedef enum kind { K_TEXTFMT, K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE } kind;
 
 typedef struct setting {
     const char *key;   /* in the file */
@@ -73,6 +73,7 @@ static const setting settings[] = {
      86400ULL * 1000},
     {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
+    {"ingest.text_format", "ANOMALOG_TEXT_FORMAT", "--text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
     {"analysis.reanalyze", "ANOMALOG_REANALYZE", "--reanalyze", K_BOOL, OFF(reanalyze), 0, 0},
     {"analysis.on_model_failure", "ANOMALOG_ON_MODEL_FAILURE", "--on-model-failure", K_FALLBACK, OFF(fallback_baseline),
      0, 0},
@@ -269,6 +270,13 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
             return -1;
         }
         return 0;
+    case K_TEXTFMT:
+        if (!strcmp(v, "plain") || !strcmp(v, "syslog")) {
+            *(int *)field = v[0] == 's';
+            return 0;
+        }
+        snprintf(err, errlen, "%s: invalid text format \"%s\" (expected plain or syslog)", where, v);
+        return -1;
     case K_BOOL:
         if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1"))
             *(int *)field = 1;
@@ -839,6 +847,7 @@ const char *config_flags_help(void)
            "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n"
            "  --skip-quiet-windows B     no model call for windows with nothing new (ANOMALOG_SKIP_QUIET_WINDOWS, true)\n"
            "  --on-model-failure M       baseline (its findings stand) or retry (ANOMALOG_ON_MODEL_FAILURE, baseline)\n"
+           "  --text-format F            plain or syslog: how text/plain bodies on /ingest are read (ANOMALOG_TEXT_FORMAT, plain)\n"
            "  --reanalyze B              model reads baseline-covered windows once it answers (ANOMALOG_REANALYZE, false)\n"
            "  --exemplars N              exemplar lines per notable template (ANOMALOG_EXEMPLARS, 3)\n"
            "  --token-budget N           estimated tokens of a digest (ANOMALOG_TOKEN_BUDGET, 3000)\n"

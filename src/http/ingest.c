@@ -154,6 +154,8 @@ static void ingest_post(const app *a, const http_request *rq, http_response *rs)
             return;
         }
         fmt = INGEST_SYSLOG; /* whatever the Content-Type: shippers often cannot set it */
+    } else if (fmt == INGEST_TEXT && a->cfg->text_syslog) {
+        fmt = INGEST_SYSLOG; /* ingest.text_format: syslog makes every text/plain body syslog */
     }
     if (fmt == INGEST_UNKNOWN) {
         http_error(rs, 415, "unsupported_media_type",

@@ -328,6 +328,18 @@ class SyslogTest(ServerTest):
         self.assertError(self.srv.ingest("x", "text/plain", "?format=gelf"), 400, "invalid_parameter")
 
 
+class SyslogByConfigTest(ServerTest):
+    server_args = ["--text-format", "syslog"]
+
+    def test_text_bodies_are_syslog_when_configured(self):
+        st, b, _ = self.srv.ingest("<34>Nov 24 10:00:01 host1 sshd[42]: Failed password for bob\n", "text/plain")
+        self.assertEqual((st, b["accepted"]), (202, 1), b)
+        rows = db_rows(os.path.join(self.dir, "anomalog.db"), "SELECT message FROM logs")
+        self.assertEqual(rows, [("Failed password for bob",)])
+        # NDJSON is untouched by the setting
+        self.assertEqual(self.srv.ingest('{"message": "plain json"}\n')[0], 202)
+
+
 class AuthTest(ServerTest):
     server_env = {"ANOMALOG_INGEST_TOKEN": "in-tok", "ANOMALOG_READ_TOKEN": "rd-tok"}
 
