@@ -19,6 +19,8 @@
  */
 #include "ingest/ingest_internal.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,4 +301,14 @@ void ingest_skip_bom(const char **body, size_t *len)
         *body += 3;
         *len -= 3;
     }
+}
+
+const char *ingest_dump_json(batch *b, json_t *v, size_t flags)
+{
+    char *text = json_dumps(v, flags);
+    if (!text)
+        return NULL;
+    const char *copy = batch_strndup(b, text, strlen(text));
+    free(text);
+    return copy;
 }

@@ -83,6 +83,9 @@ int ingest_json_entry(ingest_ctx *c, struct json_t *obj, long line);
 /** Skips a UTF-8 byte order mark at the start of a body. */
 void ingest_skip_bom(const char **body, size_t *len);
 
+/** Copies json_dumps(v, flags) into the batch's arena; NULL when out of memory. */
+const char *ingest_dump_json(batch *b, struct json_t *v, size_t flags);
+
 /*
  * Protobuf wire format, read by hand (src/ingest/pb.c): a reader is a byte
  * range; every length is checked against what remains of it.

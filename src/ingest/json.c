@@ -120,16 +120,6 @@ static int consumed(const char *key, json_t *val, const field *fs, size_t nfs)
 }
 
 /* Copies text made by json_dumps into the arena and frees it. */
-static const char *dump_to_arena(batch *b, json_t *v, size_t flags)
-{
-    char *text = json_dumps(v, flags);
-    if (!text)
-        return NULL;
-    const char *copy = batch_strndup(b, text, strlen(text));
-    free(text);
-    return copy;
-}
-
 static int read_timestamp(ingest_ctx *c, const field *f, const entry_pos *at, int64_t *ms)
 {
     json_t *v = f->value;
@@ -312,7 +302,7 @@ static int read_attributes(ingest_ctx *c, json_t *obj, const field *fs, size_t n
     }
     if (!merged) {
         if (attrs && json_object_size(attrs) > 0) {
-            e->attributes = dump_to_arena(c->b, attrs, JSON_COMPACT);
+            e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT);
             rc = e->attributes ? 0 : -2;
         }
         goto out;
@@ -321,7 +311,7 @@ static int read_attributes(ingest_ctx *c, json_t *obj, const field *fs, size_t n
         rc = -2;
         goto out;
     }
-    e->attributes = dump_to_arena(c->b, merged, JSON_COMPACT);
+    e->attributes = ingest_dump_json(c->b, merged, JSON_COMPACT);
     rc = e->attributes ? 0 : -2;
 out:
     json_decref(merged);

@@ -170,17 +170,8 @@ static int otlp_entry(ingest_ctx *c, json_t *res_attrs, const char *svc, size_t 
             goto out;
         }
     }
-    if (attrs && json_object_size(attrs) > 0) {
-        char *t = json_dumps(attrs, JSON_COMPACT);
-        if (!t) {
-            rc = -2;
-            goto out;
-        }
-        e->attributes = batch_strndup(c->b, t, strlen(t));
-        free(t);
-        if (!e->attributes)
-            rc = -2;
-    }
+    if (attrs && json_object_size(attrs) > 0 && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT)))
+        rc = -2;
 out:
     json_decref(attrs);
     return rc;

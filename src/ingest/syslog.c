@@ -254,12 +254,8 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
         rc = -2;
         goto out;
     }
-    if (attrs) {
-        char *t = json_dumps(attrs, JSON_COMPACT);
-        if (!t || !(e->attributes = batch_strndup(c->b, t, strlen(t))))
-            rc = -2;
-        free(t);
-    }
+    if (attrs && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT)))
+        rc = -2;
 out:
     json_decref(attrs);
     return rc;
