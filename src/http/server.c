@@ -15,6 +15,10 @@
  * one path segment and lands in request.params. A path that matches with
  * another method answers 405 with Allow.
  *
+ * Request ids: every answer carries X-Request-Id: the request's own header
+ * when it sent a sane one (1..128 printable ASCII characters), else 16 random
+ * hex characters drawn when the request arrived.
+ *
  * Shutdown: http_stop() stops accepting, answers any new request on a
  * kept-alive connection with 503 "stopping" and Connection: close, waits for
  * requests already in progress (up to DRAIN_TIMEOUT_MS) so that every batch
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +54,7 @@ typedef struct req_ctx {
     size_t len, cap;
     int64_t received_ms;
     int answered;
+    char request_id[129]; /* echoed in X-Request-Id on whatever answer the request gets */
 } req_ctx;
 
 typedef void (*handler_fn)(const app *, const http_request *, http_response *);
@@ -171,7 +177,38 @@ static const char *lookup_query(const http_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn)
+#define REQUEST_ID_MAX 128
+
+/* The request's X-Request-Id when it is 1..REQUEST_ID_MAX printable ASCII characters, else a fresh one. */
+static void request_id_for(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1])
+{
+    const char *in = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = 0;
+    if (in) {
+        while (n <= REQUEST_ID_MAX && in[n] >= 0x20 && in[n] <= 0x7e)
+            n++;
+        if (n >= 1 && n <= REQUEST_ID_MAX && !in[n]) {
+            memcpy(out, in, n);
+            out[n] = '\0';
+            return;
+        }
+    }
+    unsigned char rnd[8];
+    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+        static atomic_uint_fast64_t counter;
+        uint64_t v = (uint64_t)time_now_ms() ^ ((uint64_t)atomic_fetch_add(&counter, 1) << 40);
+        memcpy(rnd, &v, sizeof rnd);
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        out[2 * i] = hex[rnd[i] >> 4];
+        out[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    out[2 * sizeof rnd] = '\0';
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn,
+                                     const char *request_id)
 {
     char *text = NULL;
     size_t len = 0;
@@ -204,6 +241,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+    if (request_id && *request_id)
+        MHD_add_response_header(r, "X-Request-Id", request_id);
     if (close_conn)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)rs->status, r);
@@ -225,7 +264,7 @@ static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, const char
     if (status == 503)
         snprintf(rs.retry_after, sizeof rs.retry_after, "5");
     ctx->answered = 1;
-    return send_response(c, &rs, 1);
+    return send_response(c, &rs, 1, ctx->request_id);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -239,6 +278,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(ctx = calloc(1, sizeof *ctx)))
             return MHD_NO;
         ctx->received_ms = time_now_ms();
+        request_id_for(c, ctx->request_id);
         *con_cls = ctx;
         atomic_fetch_add(&s->active, 1);
         if (atomic_load(&s->stopping)) /* a keep-alive connection asking after SIGTERM */
@@ -295,7 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     ctx->answered = 1;
     free(ctx->buf);
     ctx->buf = NULL;
-    return send_response(c, &rs, atomic_load(&s->stopping));
+    return send_response(c, &rs, atomic_load(&s->stopping), ctx->request_id);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)

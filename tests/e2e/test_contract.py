@@ -58,6 +58,7 @@ class ContractTest(ServerTest):
         srv = srv or self.srv
         st, data, hdrs = srv.request(method, path, body, headers)
         self.assertEqual(st, status, (method, path, data))
+        self.assertTrue(hdrs.get("x-request-id"), "%s %s %d: no X-Request-Id" % (method, path, status))
         tpl = self.template_of(path)
         op = self.doc["paths"][tpl].get(method.lower())
         self.assertIsNotNone(op, "%s %s is not in openapi.yaml" % (method, tpl))
