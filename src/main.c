@@ -23,6 +23,7 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 #include "anomalog/llm.h"
+#include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
 #include "anomalog/timeutil.h"
@@ -55,7 +56,7 @@ static int apply_contexts(store *st, const config *cfg)
     for (size_t i = 0; i < cfg->n_contexts; i++) {
         if (store_service_set_context(st, cfg->contexts[i].name, cfg->contexts[i].context, "config", NULL, err,
                                       sizeof err) != STORE_OK) {
-            fprintf(stderr, "anomalog: service %s: %s\n", cfg->contexts[i].name, err);
+            log_msg(LOG_ERROR | LOG_BARE, "config", "service %s: %s", cfg->contexts[i].name, err);
             return -1;
         }
     }
@@ -119,12 +120,12 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
     size_t len = 0;
     char *body = read_file(file, &len, err, sizeof err);
     if (!body) {
-        fprintf(stderr, "anomalog: replay: %s\n", err);
+        log_msg(LOG_ERROR, "replay", "%s", err);
         return 1;
     }
     if (!cfg->db_set) {
         if (!mkdtemp(tmpdir)) {
-            fprintf(stderr, "anomalog: replay: cannot create a temporary directory: %s\n", strerror(errno));
+            log_msg(LOG_ERROR, "replay", "cannot create a temporary directory: %s", strerror(errno));
             free(body);
             return 1;
         }
@@ -141,25 +142,25 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
                      .max_entries = 0};
     ingest_error perr = {.index = -1};
     if (!(b = batch_new(o.received_ms)) || ingest_parse(fmt, body, len, &o, b, &perr) != 0) {
-        fprintf(stderr, "anomalog: replay: %s: %s\n", file, b ? perr.message : "out of memory");
+        log_msg(LOG_ERROR, "replay", "%s: %s", file, b ? perr.message : "out of memory");
         goto out;
     }
     if (store_open(cfg->db, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK || apply_contexts(st, cfg) ||
         store_write_batches(st, &b, 1, cfg->window_ms, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "anomalog: replay: %s\n", err);
+        log_msg(LOG_ERROR, "replay", "%s", err);
         goto out;
     }
     int closed = 0;
     if (store_windows_close(st, time_now_ms(), cfg->grace_ms, 1, NULL, &closed, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "anomalog: replay: %s\n", err);
+        log_msg(LOG_ERROR, "replay", "%s", err);
         goto out;
     }
     if (!(an = analyzer_start(st, cfg, 0, 0, err, sizeof err))) {
-        fprintf(stderr, "anomalog: %s: %s\n", digest_only ? "digest" : "replay", err);
+        log_msg(LOG_ERROR, digest_only ? "digest" : "replay", "%s", err);
         goto out;
     }
     if (!digest_only) {
-        fprintf(stderr, "anomalog: replay: %zu entries in %d window(s); analysing with %s\n", b->count, closed,
+        log_msg(LOG_INFO, "replay", "%zu entries in %d window(s); analysing with %s", b->count, closed,
                 cfg->llm_url[0] && strcmp(cfg->llm_url, "none") ? cfg->llm_url : "the baseline only (no model)");
         while (analyzer_run_one(an, 0) != ANALYSIS_NONE)
             ;
@@ -173,7 +174,7 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
         window_info *rows;
         size_t n;
         if (store_windows_list(st, &q, &rows, &n, &more, err, sizeof err) != STORE_OK) {
-            fprintf(stderr, "anomalog: replay: %s\n", err);
+            log_msg(LOG_ERROR, "replay", "%s", err);
             goto out;
         }
         for (size_t k = 0; k < n; k++)
@@ -192,7 +193,7 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
         int64_t id = json_integer_value(json_object_get(json_array_get(arr, k), "id"));
         if (store_window_get(st, id, &w, err, sizeof err) != STORE_OK ||
             store_window_anomalies(st, id, &an_list, err, sizeof err) != STORE_OK) {
-            fprintf(stderr, "anomalog: replay: %s\n", err);
+            log_msg(LOG_ERROR, "replay", "%s", err);
             goto out;
         }
         char s1[40], s2[40];
@@ -202,7 +203,7 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
             char *text = analyzer_digest_text(an, id, err, sizeof err);
             json_decref(an_list);
             if (!text) {
-                fprintf(stderr, "anomalog: digest: %s\n", err);
+                log_msg(LOG_ERROR, "digest", "%s", err);
                 goto out;
             }
             printf("%s\n", text);
@@ -256,7 +257,7 @@ static int cmd_migrate(const config *cfg)
     char err[512];
     store *st;
     if (store_open(cfg->db, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "anomalog: %s\n", err);
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         return 1;
     }
     printf("%s: schema version %d\n", cfg->db, store_schema_version(st));
@@ -277,7 +278,7 @@ static int cmd_serve(const config *cfg)
     store *st;
     if (store_open(cfg->db, cfg->durability_full ? STORE_DURABLE_FULL : STORE_DURABLE_NORMAL, &st, err,
                    sizeof err) != STORE_OK) {
-        fprintf(stderr, "anomalog: %s\n", err);
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         return 1;
     }
     if (apply_contexts(st, cfg)) {
@@ -291,21 +292,21 @@ static int cmd_serve(const config *cfg)
     };
     writer *wr = writer_start(st, &wo, err, sizeof err);
     if (!wr) {
-        fprintf(stderr, "anomalog: %s\n", err);
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         store_close(st);
         return 1;
     }
     /* the sender first: the analyzer may queue notifications as soon as it starts */
     notifier *nt = NULL;
     if (!cfg->routing.dry_run && !(nt = notifier_start(st, cfg, err, sizeof err))) {
-        fprintf(stderr, "anomalog: %s\n", err);
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         writer_stop(wr);
         store_close(st);
         return 1;
     }
     analyzer *an = analyzer_start(st, cfg, SCHEDULER_TICK_MS, cfg->workers, err, sizeof err);
     if (!an) {
-        fprintf(stderr, "anomalog: %s\n", err);
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         notifier_stop(nt);
         writer_stop(wr);
         store_close(st);
@@ -315,7 +316,7 @@ static int cmd_serve(const config *cfg)
     int port;
     http_server *srv = http_start(&a, &port, err, sizeof err);
     if (!srv) {
-        fprintf(stderr, "anomalog: %s\n", err);
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         analyzer_stop(an);
         notifier_stop(nt);
         writer_stop(wr);
@@ -325,16 +326,17 @@ static int cmd_serve(const config *cfg)
     char host[256];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen);
     if (cfg->routing.n_dests || cfg->routing.dry_run)
-        fprintf(stderr, "anomalog: %zu destination(s), %zu route(s)%s, suppressing repeats for %llds%s\n",
+        log_msg(LOG_INFO | LOG_BARE, "notify", "%zu destination(s), %zu route(s)%s, suppressing repeats for %llds%s",
                 cfg->routing.n_dests, cfg->routing.n_rules, cfg->routing.n_rules ? "" : " (the defaults)",
                 (long long)cfg->routing.suppress_ms / 1000, cfg->routing.dry_run ? "; dry run: nothing is sent" : "");
-    fprintf(stderr, "anomalog %s: listening on %s:%d (db %s, schema %d, window %llds, grace %llds)\n",
-            ANOMALOG_VERSION, host, port, cfg->db, store_schema_version(st), (long long)cfg->window_ms / 1000,
+    /* LOG_NOTICE: never filtered; the harness and supervisors read the port from this line */
+    log_msg(LOG_NOTICE | LOG_BARE | LOG_VERSIONED, "main", "listening on %s:%d (db %s, schema %d, window %llds, grace %llds)",
+            host, port, cfg->db, store_schema_version(st), (long long)cfg->window_ms / 1000,
             (long long)cfg->grace_ms / 1000);
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    fprintf(stderr, "anomalog: %s: draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_msg(LOG_NOTICE | LOG_BARE, "main", "%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv);
     analyzer_stop(an);
     notifier_stop(nt);
@@ -342,7 +344,7 @@ static int cmd_serve(const config *cfg)
     writer_get_stats(wr, &ws);
     writer_stop(wr);
     store_close(st);
-    fprintf(stderr, "anomalog: stopped after %llu entries in %llu batches\n", (unsigned long long)ws.entries,
+    log_msg(LOG_NOTICE | LOG_BARE, "main", "stopped after %llu entries in %llu batches", (unsigned long long)ws.entries,
             (unsigned long long)ws.batches);
     return 0;
 }
@@ -375,6 +377,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "anomalog: %s\n", err);
         return 2;
     }
+    log_init(cfg.log_json, cfg.log_level);
     if (strcmp(cmd, "templates") == 0) /* config_load left the other arguments in argv[1..n] */
         return templates_main(n, argv + 1);
     if (strcmp(cmd, "replay") == 0 || strcmp(cmd, "digest") == 0) {

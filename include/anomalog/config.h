@@ -50,6 +50,8 @@ typedef struct config {
     uint64_t history_windows;    /**< windows of history beside a digest */
     uint64_t max_templates;      /**< templates kept per service (least recently seen evicted) */
     int skip_quiet;              /**< skip the model for windows with nothing new or unusual */
+    int log_json;                /**< log.format: 1 json (one object per line on stderr), 0 text */
+    int log_level;               /**< log.level: LOG_DEBUG … LOG_ERROR of anomalog/log.h */
     int text_syslog;             /**< text/plain bodies on /ingest are syslog lines (ingest.text_format: syslog) */
     int reanalyze;               /**< have the model read windows the baseline covered for it, once it answers */
     int fallback_baseline;       /**< 1: a model failure leaves the baseline's findings (analyzed by baseline);

@@ -45,6 +45,7 @@
 #include "anomalog/digest.h"
 #include "anomalog/llm.h"
 #include "anomalog/metrics.h"
+#include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
 #include "anomalog/prompt.h"
@@ -335,7 +336,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     if (rc == STORE_NOTFOUND)
         return ANALYSIS_NONE;
     if (rc != STORE_OK) {
-        fprintf(stderr, "anomalog: analysis: claim: %s\n", err);
+        log_msg(LOG_ERROR, "analysis", "claim: %s", err);
         return ANALYSIS_NONE;
     }
 
@@ -482,8 +483,8 @@ out:
     } else if (out == ANALYSIS_FAILED) {
         int64_t next = time_now_ms() + retry_delay(cfg, w.attempts);
         if (store_window_fail(st, &w, reason, next, &m, err, sizeof err) != STORE_OK)
-            fprintf(stderr, "anomalog: analysis: window %lld: cannot record failure: %s\n", (long long)w.id, err);
-        fprintf(stderr, "anomalog: analysis: window %lld (%s) failed: %s\n", (long long)w.id, w.service, reason);
+            log_msg(LOG_ERROR, "analysis", "window %lld: cannot record failure: %s", (long long)w.id, err);
+        log_msg(LOG_WARN, "analysis", "window %lld (%s) failed: %s", (long long)w.id, w.service, reason);
     }
     json_decref(verdict);
     json_decref(schema);
@@ -572,7 +573,7 @@ static void *scheduler_main(void *arg)
         int closed = 0;
         if (store_windows_close(a->st, time_now_ms(), a->cfg->grace_ms, 0, NULL, &closed, err, sizeof err) !=
             STORE_OK)
-            fprintf(stderr, "anomalog: scheduler: %s\n", err);
+            log_msg(LOG_ERROR, "scheduler", "%s", err);
         else if (closed)
             analyzer_wake(a);
         wait_for_work(a, &seen, a->tick_ms);
@@ -596,7 +597,7 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
     if (store_windows_recover(st, &recovered, err, errlen) != STORE_OK)
         return NULL;
     if (recovered)
-        fprintf(stderr, "anomalog: %d window(s) interrupted in analysis are queued again\n", recovered);
+        log_msg(LOG_WARN | LOG_BARE, "analysis", "%d window(s) interrupted in analysis are queued again", recovered);
     analyzer *a = calloc(1, sizeof *a);
     if (!a || !(a->workers = calloc(threads ? threads : 1, sizeof *a->workers))) {
         free(a);

@@ -24,7 +24,7 @@
 
 #include "anomalog/timeutil.h"
 
-typedef enum kind { K_TEXTFMT, K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE } kind;
+typedef enum kind { K_TEXTFMT, K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE, K_LOGFMT, K_LOGLEVEL } kind;
 
 typedef struct setting {
     const char *key;   /* in the file */
@@ -74,6 +74,8 @@ static const setting settings[] = {
     {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
     {"ingest.text_format", "ANOMALOG_TEXT_FORMAT", "--text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
+    {"log.format", "ANOMALOG_LOG_FORMAT", "--log-format", K_LOGFMT, OFF(log_json), 0, 0},
+    {"log.level", "ANOMALOG_LOG_LEVEL", "--log-level", K_LOGLEVEL, OFF(log_level), 0, 0},
     {"analysis.reanalyze", "ANOMALOG_REANALYZE", "--reanalyze", K_BOOL, OFF(reanalyze), 0, 0},
     {"analysis.on_model_failure", "ANOMALOG_ON_MODEL_FAILURE", "--on-model-failure", K_FALLBACK, OFF(fallback_baseline),
      0, 0},
@@ -125,6 +127,8 @@ void config_defaults(config *c)
     c->retry_max_ms = 3600 * 1000;
     c->skip_quiet = 1;
     c->fallback_baseline = 1;
+    c->log_json = 0;
+    c->log_level = 1; /* LOG_INFO */
     c->exemplars = 3;
     c->token_budget = 3000;
     c->history_windows = 12;
@@ -277,6 +281,23 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
         }
         snprintf(err, errlen, "%s: invalid text format \"%s\" (expected plain or syslog)", where, v);
         return -1;
+    case K_LOGFMT:
+        if (!strcmp(v, "text") || !strcmp(v, "json")) {
+            *(int *)field = v[0] == 'j';
+            return 0;
+        }
+        snprintf(err, errlen, "%s: invalid log format \"%s\" (expected text or json)", where, v);
+        return -1;
+    case K_LOGLEVEL: {
+        static const char *const names[] = {"debug", "info", "warn", "error"}; /* LOG_DEBUG … LOG_ERROR */
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(v, names[i])) {
+                *(int *)field = i;
+                return 0;
+            }
+        snprintf(err, errlen, "%s: invalid log level \"%s\" (expected debug, info, warn or error)", where, v);
+        return -1;
+    }
     case K_BOOL:
         if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1"))
             *(int *)field = 1;
@@ -847,6 +868,8 @@ const char *config_flags_help(void)
            "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n"
            "  --skip-quiet-windows B     no model call for windows with nothing new (ANOMALOG_SKIP_QUIET_WINDOWS, true)\n"
            "  --on-model-failure M       baseline (its findings stand) or retry (ANOMALOG_ON_MODEL_FAILURE, baseline)\n"
+           "  --log-format F             text or json, one object per stderr line (ANOMALOG_LOG_FORMAT, text)\n"
+           "  --log-level L              debug, info, warn or error (ANOMALOG_LOG_LEVEL, info)\n"
            "  --text-format F            plain or syslog: how text/plain bodies on /ingest are read (ANOMALOG_TEXT_FORMAT, plain)\n"
            "  --reanalyze B              model reads baseline-covered windows once it answers (ANOMALOG_REANALYZE, false)\n"
            "  --exemplars N              exemplar lines per notable template (ANOMALOG_EXEMPLARS, 3)\n"

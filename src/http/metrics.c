@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "anomalog/http.h"
+#include "anomalog/log.h"
 #include "anomalog/metrics.h"
 
 void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
@@ -26,7 +27,7 @@ void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
         for (int i = 0; i < 5; i++)
             g.windows[i] = -1;
         g.database_bytes = -1;
-        fprintf(stderr, "anomalog: metrics: %s\n", err);
+        log_msg(LOG_ERROR, "metrics", "%s", err);
     }
     size_t len = 0;
     char *text = metrics_render(&g, &len);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "anomalog/http.h"
+#include "anomalog/log.h"
 #include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
 
@@ -355,8 +356,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    fputs("anomalog: http: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    log_vmsg(LOG_WARN, "http", fmt, ap);
 }
 
 http_server *http_start(const app *a, int *port, char *err, size_t errlen)

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "anomalog/metrics.h"
+#include "anomalog/log.h"
 #include "anomalog/timeutil.h"
 
 #define IDLE_POLL_MS 200
@@ -266,7 +267,7 @@ static void deliver(notifier *nt, outbox_item *it)
     char err[256];
     if (store_outbox_record(nt->st, it->id, now, at.http_status, outcome, at.error[0] ? msg : NULL, next, err,
                             sizeof err) != STORE_OK)
-        fprintf(stderr, "anomalog: notify: recording delivery %lld: %s\n", (long long)it->id, err);
+        log_msg(LOG_ERROR, "notify", "recording delivery %lld: %s", (long long)it->id, err);
     metrics_notification(it->destination, outcome);
     if (!strcmp(outcome, "sent")) {
         atomic_fetch_add(&nt->sent, 1);
@@ -274,7 +275,7 @@ static void deliver(notifier *nt, outbox_item *it)
         atomic_fetch_add(&nt->retried, 1);
     } else {
         atomic_fetch_add(&nt->failed, 1);
-        fprintf(stderr, "anomalog: notify: %s (%s) for anomaly %lld failed: %s\n", it->destination, it->kind,
+        log_msg(LOG_ERROR, "notify", "%s (%s) for anomaly %lld failed: %s", it->destination, it->kind,
                 (long long)it->anomaly_id, msg);
     }
 }
@@ -307,7 +308,7 @@ static void *sender_main(void *arg)
             continue;
         }
         if (rc != STORE_NOTFOUND)
-            fprintf(stderr, "anomalog: notify: %s\n", err);
+            log_msg(LOG_ERROR, "notify", "%s", err);
         idle(nt, IDLE_POLL_MS);
     }
     return NULL;
@@ -319,7 +320,7 @@ notifier *notifier_start(store *st, const config *cfg, char *err, size_t errlen)
     if (store_outbox_recover(st, time_now_ms(), &recovered, err, errlen) != STORE_OK)
         return NULL;
     if (recovered)
-        fprintf(stderr, "anomalog: %d notification(s) interrupted in delivery are due again\n", recovered);
+        log_msg(LOG_WARN | LOG_BARE, "notify", "%d notification(s) interrupted in delivery are due again", recovered);
     notifier *nt = calloc(1, sizeof *nt);
     if (!nt) {
         snprintf(err, errlen, "out of memory");

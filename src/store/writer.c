@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "anomalog/metrics.h"
+#include "anomalog/log.h"
 
 typedef struct submission {
     batch *b;
@@ -101,7 +102,7 @@ static void commit_group(writer *w, submission **subs, size_t n)
     w->last_ok = 0;
     snprintf(w->last_error, sizeof w->last_error, "%s", err);
     pthread_mutex_unlock(&w->mu);
-    fprintf(stderr, "anomalog: writer: batch of %zu entries refused: %s\n", subs[0]->b->count, err);
+    log_msg(LOG_ERROR, "writer", "batch of %zu entries refused: %s", subs[0]->b->count, err);
     finish(w, subs, 1, WRITER_FAILED, err);
 }
 

@@ -1,0 +1,215 @@
+/*
+ * log.c — anomalog's own diagnostics (see anomalog/log.h).
+ *
+ * A line is built whole in memory and written with one write(2): with
+ * O_APPEND files and pipes (up to PIPE_BUF) that keeps concurrent lines
+ * apart without a lock. JSON strings are escaped by hand so that a message
+ * carrying invalid UTF-8 (an error quoting a client's bytes) still gives a
+ * valid line: such bytes become U+FFFD.
+ */
+#include "anomalog/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anomalog/timeutil.h"
+
+static int g_json = 0;
+static int g_min = LOG_INFO;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "notice"};
+
+void log_init(int json, int min_level)
+{
+    g_json = json ? 1 : 0;
+    if (min_level < LOG_DEBUG)
+        min_level = LOG_DEBUG;
+    if (min_level > LOG_ERROR)
+        min_level = LOG_ERROR;
+    g_min = min_level;
+}
+
+int log_enabled(int level)
+{
+    level &= LOG_LEVEL_MASK;
+    return level >= LOG_NOTICE || level >= g_min;
+}
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf;
+
+static void put(buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0xff >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static void put_json_string(buf *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    put(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(b, e, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[8];
+            const char *sh = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            if (sh)
+                puts_(b, sh);
+            else {
+                snprintf(e, sizeof e, "\\u%04x", c);
+                puts_(b, e);
+            }
+            i++;
+        } else {
+            size_t l = utf8_len(u + i, n - i);
+            if (l) {
+                put(b, s + i, l);
+                i += l;
+            } else {
+                puts_(b, "\\ufffd");
+                i++;
+            }
+        }
+    }
+    put(b, "\"", 1);
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void log_vmsg(int level, const char *component, const char *fmt, va_list ap)
+{
+    if (!log_enabled(level))
+        return;
+    int bare = (level & LOG_BARE) != 0, versioned = (level & LOG_VERSIONED) != 0;
+    level &= LOG_LEVEL_MASK;
+    if (level > LOG_NOTICE)
+        level = LOG_ERROR;
+    if (!component || !*component)
+        component = "main";
+
+    char small[512];
+    char *msg = small;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) {
+        snprintf(small, sizeof small, "(unformattable message: %s)", fmt);
+    } else if ((size_t)n >= sizeof small) {
+        char *big = malloc((size_t)n + 1);
+        if (big) {
+            vsnprintf(big, (size_t)n + 1, fmt, ap);
+            msg = big;
+        } /* else the truncated text in small */
+    }
+    size_t ml = strlen(msg);
+    while (ml > 0 && msg[ml - 1] == '\n') /* callers need not end with a newline; a trailing one is not doubled */
+        msg[--ml] = '\0';
+
+    buf b = {0};
+    if (g_json) {
+        char ts[40];
+        time_format_rfc3339(time_now_ms(), ts, sizeof ts);
+        puts_(&b, "{\"ts\":\"");
+        puts_(&b, ts);
+        puts_(&b, "\",\"level\":\"");
+        puts_(&b, level_names[level]);
+        puts_(&b, "\",\"component\":");
+        put_json_string(&b, component);
+        puts_(&b, ",\"msg\":");
+        put_json_string(&b, msg);
+        puts_(&b, "}\n");
+    } else {
+        puts_(&b, versioned ? "anomalog " ANOMALOG_VERSION ": " : "anomalog: ");
+        if (!bare) {
+            puts_(&b, component);
+            puts_(&b, ": ");
+        }
+        puts_(&b, msg);
+        puts_(&b, "\n");
+    }
+    if (!b.oom && b.p)
+        write_all(b.p, b.len);
+    else /* no memory for the line: the message alone, still one write */
+        write_all(msg, strlen(msg)), write_all("\n", 1);
+    free(b.p);
+    if (msg != small)
+        free(msg);
+}
+
+void log_msg(int level, const char *component, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, component, fmt, ap);
+    va_end(ap);
+}
