@@ -138,6 +138,8 @@ int http_param_cursor(const http_request *rq, http_response *rs, int *has, int64
 int http_param_enum(const http_request *rq, http_response *rs, const char *name, const char *const *allowed,
                     const char **out);
 json_t *http_bad_param(http_response *rs, const char *name, const char *value, const char *why);
+/** 503 storage_unavailable with Retry-After: 1, err as the message. */
+void http_storage_unavailable(http_response *rs, const char *err);
 int http_valid_service(const char *s);
 
 /** Who may call a route: readers (the default), writers, or anyone (health, probes). */

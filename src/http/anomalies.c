@@ -30,8 +30,7 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
     json_t *arr;
     char cursor[64], err[256];
     if (store_anomalies_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
-        http_error(rs, 503, "storage_unavailable", "%s", err);
-        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        http_storage_unavailable(rs, err);
         return;
     }
     rs->status = 200;
@@ -84,8 +83,7 @@ void http_anomaly_feedback(const app *a, const http_request *rq, http_response *
         http_error(rs, 404, "not_found", "no anomaly %lld", id);
         break;
     default:
-        http_error(rs, 503, "storage_unavailable", "%s", err);
-        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        http_storage_unavailable(rs, err);
     }
     json_decref(body);
 }

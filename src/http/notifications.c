@@ -13,12 +13,6 @@
 
 static const char *const statuses[] = {"pending", "sent", "failed", "dry_run", NULL};
 
-static void storage_error(http_response *rs, const char *err)
-{
-    http_error(rs, 503, "storage_unavailable", "%s", err);
-    snprintf(rs->retry_after, sizeof rs->retry_after, "1");
-}
-
 void http_notifications_list(const app *a, const http_request *rq, http_response *rs)
 {
     const char *status = NULL;
@@ -42,7 +36,7 @@ void http_notifications_list(const app *a, const http_request *rq, http_response
     if (store_notifications_list(a->st, status, cursor, limit, &arr, &next, err, sizeof err) != STORE_OK ||
         store_outbox_counts(a->st, &counts, err, sizeof err) != STORE_OK) {
         json_decref(arr);
-        storage_error(rs, err);
+        http_storage_unavailable(rs, err);
         return;
     }
     char cur[32];
@@ -58,7 +52,7 @@ void http_suppressions_list(const app *a, const http_request *rq, http_response 
     json_t *arr;
     char err[256];
     if (store_suppressions_list(a->st, time_now_ms(), &arr, err, sizeof err) != STORE_OK) {
-        storage_error(rs, err);
+        http_storage_unavailable(rs, err);
         return;
     }
     rs->status = 200;

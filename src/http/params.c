@@ -21,6 +21,12 @@ json_t *http_bad_param(http_response *rs, const char *name, const char *value, c
     return e;
 }
 
+void http_storage_unavailable(http_response *rs, const char *err)
+{
+    http_error(rs, 503, "storage_unavailable", "%s", err);
+    snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+}
+
 int http_valid_service(const char *s)
 {
     size_t n = strlen(s);

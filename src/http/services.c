@@ -17,8 +17,7 @@ void http_services_list(const app *a, const http_request *rq, http_response *rs)
     json_t *arr;
     char err[256];
     if (store_services_list(a->st, &arr, err, sizeof err) != STORE_OK) {
-        http_error(rs, 503, "storage_unavailable", "%s", err);
-        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        http_storage_unavailable(rs, err);
         return;
     }
     rs->status = 200;
@@ -57,8 +56,7 @@ void http_service_put(const app *a, const http_request *rq, http_response *rs)
     json_t *svc = NULL;
     char err[256];
     if (store_service_set_context(a->st, name, json_string_value(ctx), "api", &svc, err, sizeof err) != STORE_OK) {
-        http_error(rs, 503, "storage_unavailable", "%s", err);
-        snprintf(rs->retry_after, sizeof rs->retry_after, "1");
+        http_storage_unavailable(rs, err);
     } else {
         rs->status = 200;
         rs->json = svc;

@@ -41,12 +41,6 @@ static json_t *window_json(const window_info *w)
                      "latency_ms", int_or_null(w->latency_ms), "error", text_or_null(w->error));
 }
 
-static void storage_unavailable(http_response *rs, const char *err)
-{
-    http_error(rs, 503, "storage_unavailable", "%s", err);
-    snprintf(rs->retry_after, sizeof rs->retry_after, "1");
-}
-
 void http_windows_list(const app *a, const http_request *rq, http_response *rs)
 {
     window_query q = {0};
@@ -64,7 +58,7 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
     int more;
     char err[256];
     if (store_windows_list(a->st, &q, &rows, &n, &more, err, sizeof err) != STORE_OK) {
-        storage_unavailable(rs, err);
+        http_storage_unavailable(rs, err);
         return;
     }
     json_t *arr = json_array();
@@ -99,7 +93,7 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
         http_error(rs, 404, "not_found", "no window %lld", id);
         return;
     default:
-        storage_unavailable(rs, err);
+        http_storage_unavailable(rs, err);
         return;
     }
     json_t *anomalies = NULL, *prompt = NULL;
@@ -107,7 +101,7 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
     if (store_window_anomalies(a->st, id, &anomalies, err, sizeof err) != STORE_OK ||
         ((prc = store_window_prompt(a->st, id, &prompt, err, sizeof err)) != STORE_OK && prc != STORE_NOTFOUND)) {
         json_decref(anomalies);
-        storage_unavailable(rs, err);
+        http_storage_unavailable(rs, err);
         return;
     }
     rs->status = 200;
@@ -136,7 +130,7 @@ void http_windows_flush(const app *a, const http_request *rq, http_response *rs)
     int closed = 0;
     if (store_windows_close(a->st, time_now_ms(), a->cfg->grace_ms, 1, service, &closed, err, sizeof err) !=
         STORE_OK) {
-        storage_unavailable(rs, err);
+        http_storage_unavailable(rs, err);
         return;
     }
     if (closed)
