@@ -86,6 +86,7 @@ enum stmt_id {
     ST_FEEDBACK,
     ST_ANOMALY_GET,
     ST_WINDOW_SERVICE_ID,
+    ST_WINDOW_REDACTIONS,
     ST_SUPPRESSION_GET,
     ST_SUPPRESSION_OPEN,
     ST_ANOMALY_SUPPRESS,
@@ -220,6 +221,7 @@ static const char *const stmt_sql[] = {
                     "RETURNING service_id, template_ids",
     [ST_ANOMALY_GET] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id WHERE a.id = ?1",
     [ST_WINDOW_SERVICE_ID] = "SELECT service_id FROM windows WHERE id = ?1",
+    [ST_WINDOW_REDACTIONS] = "UPDATE windows SET redactions = ?2 WHERE id = ?1",
     [ST_SUPPRESSION_GET] = "SELECT opened_by, severity_rank, opened_at, until_ms FROM suppressions "
                            "WHERE service_id = ?1 AND type = ?2",
     [ST_SUPPRESSION_OPEN] = "INSERT INTO suppressions(service_id, type, opened_by, severity_rank, opened_at, until_ms) "
@@ -1118,13 +1120,13 @@ static int save_prompt(store *s, const window_work *w, const analysis_meta *m)
     if (rc != SQLITE_DONE || !m->redactions)
         return rc == SQLITE_DONE ? SQLITE_OK : rc;
     char *red = json_dumps(m->redactions, JSON_COMPACT);
-    sqlite3_stmt *u;
-    rc = sqlite3_prepare_v2(s->bg.db, "UPDATE windows SET redactions = ?2 WHERE id = ?1", -1, &u, NULL);
-    if (rc == SQLITE_OK) {
+    sqlite3_stmt *u = stmt(&s->bg, ST_WINDOW_REDACTIONS);
+    rc = SQLITE_ERROR;
+    if (u) {
         sqlite3_bind_int64(u, 1, w->id);
         bind_text_or_null(u, 2, red);
         rc = sqlite3_step(u) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        sqlite3_finalize(u);
+        sqlite3_reset(u); /* red is bound static: unbind before freeing */
     }
     free(red);
     return rc;
