@@ -4,7 +4,8 @@
  * dispatch.c is a thin dispatcher: every public function of store.h calls the
  * entry of the same name in the store's ops table. A backend's own struct
  * starts with a `store` (whose only field is the ops pointer) and casts.
- * The SQLite backend is sqlite.c, the PostgreSQL one pg.c.
+ * The SQLite backend is sqlite.c, the PostgreSQL one pg.c; rows.c holds what
+ * both share (rows into API objects, notification bodies).
  */
 #ifndef ANOMALOG_STORE_BACKEND_H
 #define ANOMALOG_STORE_BACKEND_H
@@ -22,7 +23,7 @@ typedef struct store_ops {
     store_rc (*ping)(store *s, char *err, size_t errlen);
     store_rc (*windows_close)(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service, int *closed, char *err, size_t errlen);
     store_rc (*windows_recover)(store *s, int *recovered, char *err, size_t errlen);
-    store_rc (*window_claim)(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen);
+    store_rc (*window_claim)(store *s, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err, size_t errlen);
     store_rc (*window_lines)(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err, size_t errlen);
     store_rc (*window_finish)(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m, char *err, size_t errlen);
     store_rc (*window_fail)(store *s, const window_work *w, const char *reason, int64_t next_attempt_ms, const analysis_meta *m, char *err, size_t errlen);
@@ -53,5 +54,8 @@ struct store {
 
 /* Opens the SQLite file at path (sqlite.c). */
 store_rc store_sqlite_open(const char *path, store_durability durability, store **out, char *err, size_t errlen);
+
+/* Connects to the PostgreSQL database at a libpq URI (pg.c). */
+store_rc store_pg_open(const char *url, store_durability durability, store **out, char *err, size_t errlen);
 
 #endif

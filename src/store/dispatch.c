@@ -5,15 +5,48 @@
  */
 #include "anomalog/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/backend.h"
 #include "store/migrations.h"
 
+static int is_pg(const char *path)
+{
+    return !strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13);
+}
+
 store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
 {
-    return store_sqlite_open(path, durability, out, err, errlen);
+    return is_pg(path) ? store_pg_open(path, durability, out, err, errlen)
+                       : store_sqlite_open(path, durability, out, err, errlen);
+}
+
+const char *store_location(const char *path, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", path);
+    if (!is_pg(path))
+        return buf;
+    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
+    char *auth = strstr(buf, "://") + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
+    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (at && colon && (!slash || at < slash)) {
+        char rest[1024];
+        snprintf(rest, sizeof rest, "%s", at);
+        snprintf(colon, len - (size_t)(colon - buf), ":***%s", rest);
+    }
+    /* ...?password=secret&... */
+    for (char *p = strstr(buf, "password="); p; p = strstr(p, "password=")) {
+        p += 9;
+        char *end = p + strcspn(p, "&");
+        if (end - p != 3 || strncmp(p, "***", 3)) {
+            char rest[1024];
+            snprintf(rest, sizeof rest, "%s", end);
+            snprintf(p, len - (size_t)(p - buf), "***%s", rest);
+        }
+    }
+    return buf;
 }
 
 void store_close(store *s)
@@ -72,9 +105,10 @@ store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errle
     return s->ops->windows_recover(s, recovered, err, errlen);
 }
 
-store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen)
+store_rc store_window_claim(store *s, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err,
+                            size_t errlen)
 {
-    return s->ops->window_claim(s, now_ms, retry_failed, w, err, errlen);
+    return s->ops->window_claim(s, now_ms, lease_ms, retry_failed, w, err, errlen);
 }
 
 store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err, size_t errlen)

@@ -1033,9 +1033,10 @@ static store_rc sq_windows_recover(store *base, int *recovered, char *err, size_
     return STORE_OK;
 }
 
-static store_rc sq_window_claim(store *base, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen)
+static store_rc sq_window_claim(store *base, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err, size_t errlen)
 {
     sq *s = (sq *)base;
+    (void)lease_ms; /* one process holds the file: no claim outlives it */
     memset(w, 0, sizeof *w);
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
