@@ -774,7 +774,6 @@ store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t 
             set_err(err, errlen, "write", s->w.db);
         sqlite3_exec(s->w.db, "ROLLBACK", NULL, NULL, NULL);
         caches_clear(s); /* ids inserted by the rolled-back transaction are gone */
-        pending_reset(s);
         if (rc != SQLITE_NOTFOUND)
             break;
     }
