@@ -46,6 +46,8 @@ typedef struct store_ops {
     store_rc (*notifications_list)(store *s, const char *status, int64_t cursor, int limit, json_t **out, int64_t *next_cursor, char *err, size_t errlen);
     store_rc (*outbox_counts)(store *s, json_t **out, char *err, size_t errlen);
     store_rc (*suppressions_list)(store *s, int64_t now_ms, json_t **out, char *err, size_t errlen);
+    store_rc (*expire_lines)(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err, size_t errlen);
+    store_rc (*expire_windows)(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err, size_t errlen);
 } store_ops;
 
 struct store {

@@ -221,6 +221,18 @@ store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *e
     return s->ops->suppressions_list(s, now_ms, out, err, errlen);
 }
 
+store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
+                            size_t errlen)
+{
+    return s->ops->expire_lines(s, before_ms, max_rows, out, more, err, errlen);
+}
+
+store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                              char *err, size_t errlen)
+{
+    return s->ops->expire_windows(s, before_ms, max_rows, out, more, err, errlen);
+}
+
 void window_work_free(window_work *w)
 {
     if (w) {

@@ -107,6 +107,17 @@ enum pg_stmt {
     PS_NOTIFICATIONS,
     PS_OUTBOX_COUNTS,
     PS_SUPPRESSIONS,
+    PS_EXPIRE_LINES_NEXT,
+    PS_EXPIRE_WINDOW_LINES,
+    PS_EXPIRE_LINES_DONE,
+    PS_EXPIRE_WINDOW_NEXT,
+    PS_EXPIRE_ATTEMPTS,
+    PS_EXPIRE_OUTBOX,
+    PS_EXPIRE_ANOMALIES,
+    PS_EXPIRE_PROMPT,
+    PS_EXPIRE_TEMPLATE_COUNTS,
+    PS_EXPIRE_WINDOW,
+    PS_EXPIRE_SUPPRESSIONS,
     PS__COUNT
 };
 
@@ -145,7 +156,8 @@ static const char *const pg_sql[] = {
                          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service_id, start_ms) DO UPDATE SET "
                          "line_count = windows.line_count + excluded.line_count, "
                          "late_count = windows.late_count + CASE WHEN windows.status = 'open' THEN 0 "
-                         "ELSE excluded.line_count END, last_line_at = excluded.last_line_at RETURNING id",
+                         "ELSE excluded.line_count END, last_line_at = excluded.last_line_at, lines_expired = 0 "
+                         "RETURNING id",
     [PS_WINDOW_GET] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.id = $1",
     [PS_WINDOWS_ALL] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id "
                                    "WHERE ($7::text IS NULL OR s.name = $7::text) " WINDOW_FILTERS,
@@ -274,6 +286,23 @@ static const char *const pg_sql[] = {
                         "FROM suppressions p JOIN services s ON s.id = p.service_id "
                         "JOIN anomalies a ON a.id = p.opened_by WHERE p.until_ms > $1::bigint "
                         "ORDER BY p.until_ms DESC",
+    /* retention (see 008_retention.sql); replicas skip the windows another one is expiring */
+    [PS_EXPIRE_LINES_NEXT] = "SELECT id FROM windows WHERE lines_expired = 0 AND end_ms <= $1::bigint "
+                             "AND status IN ('analyzed', 'failed') ORDER BY end_ms LIMIT 1 FOR UPDATE SKIP LOCKED",
+    [PS_EXPIRE_WINDOW_LINES] = "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE window_id = $1 LIMIT $2)",
+    [PS_EXPIRE_LINES_DONE] = "UPDATE windows SET lines_expired = 1 WHERE id = $1",
+    [PS_EXPIRE_WINDOW_NEXT] = "SELECT id, service_id, start_ms FROM windows WHERE start_ms < $1::bigint "
+                              "AND end_ms <= $1::bigint AND status <> 'analyzing' "
+                              "AND coalesce(analyzed_at, closed_at, end_ms) <= $1::bigint "
+                              "ORDER BY start_ms LIMIT 1 FOR UPDATE SKIP LOCKED",
+    [PS_EXPIRE_ATTEMPTS] = "DELETE FROM delivery_attempts WHERE outbox_id IN (SELECT o.id FROM anomalies a "
+                           "JOIN outbox o ON o.anomaly_id = a.id WHERE a.window_id = $1)",
+    [PS_EXPIRE_OUTBOX] = "DELETE FROM outbox WHERE anomaly_id IN (SELECT id FROM anomalies WHERE window_id = $1)",
+    [PS_EXPIRE_ANOMALIES] = "DELETE FROM anomalies WHERE window_id = $1",
+    [PS_EXPIRE_PROMPT] = "DELETE FROM window_prompts WHERE window_id = $1",
+    [PS_EXPIRE_TEMPLATE_COUNTS] = "DELETE FROM template_counts WHERE service_id = $1 AND window_start = $2",
+    [PS_EXPIRE_WINDOW] = "DELETE FROM windows WHERE id = $1",
+    [PS_EXPIRE_SUPPRESSIONS] = "DELETE FROM suppressions WHERE until_ms < $1",
 };
 _Static_assert(sizeof pg_sql / sizeof pg_sql[0] == PS__COUNT, "one SQL text per statement id");
 
@@ -1689,6 +1718,122 @@ static store_rc pg_outbox_recover(store *base, int64_t now_ms, int *recovered, c
     return rc;
 }
 
+/* ---- retention ------------------------------------------------------------ */
+
+/* Same bounds as the SQLite backend: max_rows rows and EXPIRE_VISITS windows per transaction. */
+#define EXPIRE_VISITS 256
+
+static int64_t expired_total(const store_expired *e)
+{
+    return e->logs + e->windows + e->anomalies + e->outbox + e->delivery_attempts + e->window_prompts +
+           e->template_counts + e->suppressions;
+}
+
+/* Statement id with $1 = a (and $2 = b when nargs is 2); adds the rows it changed to *changes. */
+static store_rc bg_del(pg *s, enum pg_stmt id, int nargs, int64_t a, int64_t b, int64_t *changes, char *err,
+                       size_t errlen)
+{
+    params p = {.n = 0};
+    p_i64(&p, a);
+    if (nargs > 1)
+        p_i64(&p, b);
+    long n = 0;
+    store_rc rc = run0(&s->bg, id, &p, &n, err, errlen);
+    if (changes)
+        *changes += n;
+    return rc;
+}
+
+static store_rc expire_end(pg *s, store_rc rc, store_expired *out, char *err, size_t errlen)
+{
+    if (rc == STORE_OK)
+        rc = bg_commit(s, err, errlen);
+    else
+        rc = bg_fail(s, rc);
+    if (rc != STORE_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+static store_rc pg_expire_lines(store *base, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                char *err, size_t errlen)
+{
+    pg *s = (pg *)base;
+    memset(out, 0, sizeof *out);
+    *more = 0;
+    pthread_mutex_lock(&s->bg_mu);
+    store_rc rc = exec_sql(&s->bg, "BEGIN", err, errlen);
+    params cut = {.n = 0};
+    p_i64(&cut, before_ms);
+    for (int visits = 0; rc == STORE_OK; visits++) {
+        if (out->logs >= max_rows || visits == EXPIRE_VISITS) {
+            *more = 1;
+            break;
+        }
+        int64_t id = 0;
+        if ((rc = bg_pick(s, PS_EXPIRE_LINES_NEXT, &cut, &id, err, errlen)) != STORE_OK || !id)
+            break;
+        int64_t want = max_rows - out->logs, got = 0;
+        rc = bg_del(s, PS_EXPIRE_WINDOW_LINES, 2, id, want, &got, err, errlen);
+        out->logs += got;
+        if (rc == STORE_OK && got < want) /* none left: the window is done */
+            rc = bg_del(s, PS_EXPIRE_LINES_DONE, 1, id, 0, NULL, err, errlen);
+    }
+    return expire_end(s, rc, out, err, errlen);
+}
+
+static store_rc pg_expire_windows(store *base, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                  char *err, size_t errlen)
+{
+    pg *s = (pg *)base;
+    memset(out, 0, sizeof *out);
+    *more = 0;
+    pthread_mutex_lock(&s->bg_mu);
+    store_rc rc = exec_sql(&s->bg, "BEGIN", err, errlen);
+    params cut = {.n = 0};
+    p_i64(&cut, before_ms);
+    for (int visits = 0; rc == STORE_OK; visits++) {
+        if (expired_total(out) >= max_rows || visits == EXPIRE_VISITS) {
+            *more = 1;
+            break;
+        }
+        PGresult *r = run(&s->bg, PS_EXPIRE_WINDOW_NEXT, &cut, &rc, err, errlen);
+        if (!r)
+            break;
+        if (!PQntuples(r)) {
+            PQclear(r);
+            break;
+        }
+        store_row row = pg_row(r, 0);
+        int64_t id = row_i64(&row, 0), service_id = row_i64(&row, 1), start = row_i64(&row, 2);
+        PQclear(r);
+        /* its lines first, within the budget; the window goes once none is left */
+        int64_t want = max_rows - expired_total(out), got = 0;
+        rc = bg_del(s, PS_EXPIRE_WINDOW_LINES, 2, id, want, &got, err, errlen);
+        out->logs += got;
+        if (rc == STORE_OK && got == want) {
+            *more = 1;
+            break;
+        }
+        if (rc == STORE_OK)
+            rc = bg_del(s, PS_EXPIRE_ATTEMPTS, 1, id, 0, &out->delivery_attempts, err, errlen);
+        if (rc == STORE_OK)
+            rc = bg_del(s, PS_EXPIRE_OUTBOX, 1, id, 0, &out->outbox, err, errlen);
+        if (rc == STORE_OK)
+            rc = bg_del(s, PS_EXPIRE_ANOMALIES, 1, id, 0, &out->anomalies, err, errlen);
+        if (rc == STORE_OK)
+            rc = bg_del(s, PS_EXPIRE_PROMPT, 1, id, 0, &out->window_prompts, err, errlen);
+        if (rc == STORE_OK)
+            rc = bg_del(s, PS_EXPIRE_TEMPLATE_COUNTS, 2, service_id, start, &out->template_counts, err, errlen);
+        if (rc == STORE_OK)
+            rc = bg_del(s, PS_EXPIRE_WINDOW, 1, id, 0, &out->windows, err, errlen);
+    }
+    /* suppression intervals that ended before the cutoff, once the windows are done */
+    if (rc == STORE_OK && !*more)
+        rc = bg_del(s, PS_EXPIRE_SUPPRESSIONS, 1, before_ms, 0, &out->suppressions, err, errlen);
+    return expire_end(s, rc, out, err, errlen);
+}
+
 static const store_ops pg_ops = {
     .close = pg_close,
     .schema_version = pg_schema_version,
@@ -1723,4 +1868,6 @@ static const store_ops pg_ops = {
     .notifications_list = pg_notifications_list,
     .outbox_counts = pg_outbox_counts,
     .suppressions_list = pg_suppressions_list,
+    .expire_lines = pg_expire_lines,
+    .expire_windows = pg_expire_windows,
 };
