@@ -11,6 +11,9 @@
 #ifndef ANOMALOG_CONFIG_H
 #define ANOMALOG_CONFIG_H
 
+/** Most notification sender threads (notify.senders). */
+#define NOTIFY_MAX_SENDERS 32
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +75,7 @@ typedef struct config {
     int64_t notify_retry_max_ms;   /**< longest such wait (a longer Retry-After is honoured) */
     int64_t notify_give_up_ms;     /**< a notification not delivered after this long is marked failed */
     int64_t notify_timeout_ms;     /**< one delivery attempt */
+    uint64_t notify_senders;       /**< sender threads: a hung receiver holds up one of them, not the others */
     char loki_service_labels[512]; /**< Loki stream labels naming the service, comma-separated, first wins */
     /* authentication (see src/http/auth.c): empty means open */
     char ingest_token[256];      /**< bearer token for the ingest endpoints */

@@ -96,6 +96,7 @@ static const setting settings[] = {
      30ULL * 86400 * 1000},
     {"notify.timeout", "ANOMALOG_NOTIFY_TIMEOUT", "--notify-timeout", K_DURATION, OFF(notify_timeout_ms), 100,
      600ULL * 1000},
+    {"notify.senders", "ANOMALOG_NOTIFY_SENDERS", "--notify-senders", K_COUNT, OFF(notify_senders), 1, NOTIFY_MAX_SENDERS},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -139,6 +140,7 @@ void config_defaults(config *c)
     c->notify_retry_max_ms = 5 * 60 * 1000;
     c->notify_give_up_ms = 24LL * 3600 * 1000;
     c->notify_timeout_ms = 10 * 1000;
+    c->notify_senders = 4;
 }
 
 void config_free(config *c)
@@ -883,6 +885,7 @@ const char *config_flags_help(void)
            "  --notify-retry-max DUR     longest such wait (ANOMALOG_NOTIFY_RETRY_MAX, 5m)\n"
            "  --notify-give-up DUR       undelivered after this long: failed (ANOMALOG_NOTIFY_GIVE_UP, 24h)\n"
            "  --notify-timeout DUR       one delivery attempt (ANOMALOG_NOTIFY_TIMEOUT, 10s)\n"
+           "  --notify-senders N         notifications delivered at once (ANOMALOG_NOTIFY_SENDERS, 4)\n"
            "  --dry-run                  (serve) record notifications without sending them\n"
            "  destinations by environment: ANOMALOG_PAGERDUTY_ROUTING_KEY (+ANOMALOG_PAGERDUTY_URL),\n"
            "  ANOMALOG_SLACK_WEBHOOK_URL, ANOMALOG_ALERTMANAGER_URL, ANOMALOG_WEBHOOK_URL (+ANOMALOG_WEBHOOK_SECRET),\n"
