@@ -180,7 +180,9 @@ typedef struct analysis_meta {
  * (with m->routing: each one suppressed by an open interval of its (service,
  * type), or opening one and queueing a notification per matching destination),
  * (validated {"health", "anomalies": [...]}; an anomaly may carry "analyzer"
- * (default m->analyzer) and "template_ids"), the window's health and counts,
+ * (default m->analyzer), "template_ids" and "evidence_verified" (default
+ * true; false: recorded, but neither suppressed nor routed, and it opens no
+ * suppression interval)), the window's health and counts,
  * status 'analyzed'. Only a window in 'analyzing' is finished (STORE_NOTFOUND otherwise).
  */
 store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,

@@ -123,7 +123,7 @@ enum stmt_id {
 #define ANOMALY_COLS                                                                                    \
     "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
     "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
-    "a.suppressed_by "
+    "a.suppressed_by, a.evidence_verified "
 
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
@@ -181,7 +181,7 @@ static const char *const stmt_sql[] = {
     [ST_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
     [ST_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
                           "severity_rank, type, summary, evidence, recommended_action, created_at, analyzer, "
-                          "template_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                          "template_ids, evidence_verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_FINISH] = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, "
                   "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8, "
                   "error = ?10, next_attempt_at = ?11, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
@@ -1309,13 +1309,16 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
         json_t *tids = json_object_get(a, "template_ids");
         char *tids_text = json_array_size(tids) ? json_dumps(tids, JSON_COMPACT) : NULL;
         bind_text_or_null(q, 13, tids_text);
+        /* a baseline finding is built from the window's lines; a model's is verified by the analyzer */
+        int verified = !json_is_false(json_object_get(a, "evidence_verified"));
+        sqlite3_bind_int(q, 14, verified);
         rc = sqlite3_step(q);
         sqlite3_reset(q); /* evidence is bound static: unbind before freeing */
         free(evidence);
         free(tids_text);
         if (rc != SQLITE_DONE)
             return fail_bg(s, err, errlen, "store anomaly", rc);
-        if (m && m->routing && (rc = route_anomaly(s, w, a, sqlite3_last_insert_rowid(s->bg.db), now, m->routing)) !=
+        if (verified && m && m->routing && (rc = route_anomaly(s, w, a, sqlite3_last_insert_rowid(s->bg.db), now, m->routing)) !=
                                    SQLITE_OK)
             return fail_bg(s, err, errlen, "route anomaly", rc);
     }
@@ -1553,6 +1556,7 @@ static int anomaly_row(sqlite3_stmt *q, void *arg)
         json_object_set_new(o, "suppressed_by", sqlite3_column_type(q, 15) == SQLITE_NULL
                                                     ? json_null()
                                                     : json_integer(sqlite3_column_int64(q, 15)));
+        json_object_set_new(o, "evidence_verified", json_boolean(sqlite3_column_int(q, 16)));
     }
     if (o)
         json_array_append_new(a->arr, o);
