@@ -15,6 +15,10 @@
  * one path segment and lands in request.params. A path that matches with
  * another method answers 405 with Allow.
  *
+ * Idempotency: a request to an ingest route that carries Idempotency-Key
+ * goes through http_idem_begin()/http_idem_end() (idempotency.c) around its
+ * handler, once it is authorized.
+ *
  * Request ids: every answer carries X-Request-Id: the request's own header
  * when it sent a sane one (1..128 printable ASCII characters), else 16 random
  * hex characters drawn when the request arrived.
@@ -146,14 +150,23 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
         if (strcmp(routes[i].method, rq->method) == 0 ||
             (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             memcpy(rq->params, params, sizeof params);
-            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service)) {
+            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service,
+                                 &rq->token)) {
                 http_error(rs, 401, "unauthorized", "%s needs the %s token: Authorization: Bearer <token>", rq->path,
                            routes[i].access == HTTP_ACCESS_INGEST ? "ingest" : "read");
                 rs->extra_header[0] = "WWW-Authenticate";
                 rs->extra_header[1] = "Bearer realm=\"anomalog\"";
                 return;
             }
+            http_idem key;
+            int keyed = routes[i].access == HTTP_ACCESS_INGEST ? http_idem_begin(a, rq, rs, &key) : 0;
+            if (keyed < 0) { /* answered: a bad or busy key, or the answer recorded for it */
+                http_ingest_count_rejection(http_ingest_endpoint(rq->path), rs);
+                return;
+            }
             routes[i].fn(a, rq, rs);
+            if (keyed)
+                http_idem_end(&key);
             return;
         }
         size_t n = strlen(allow);
@@ -208,6 +221,28 @@ static void request_id_for(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1
     out[2 * sizeof rnd] = '\0';
 }
 
+char *http_json_text(const json_t *j, size_t *len)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    *len = strlen(text);
+    text[(*len)++] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
+    return text;
+}
+
+void http_response_clear(http_response *r)
+{
+    json_decref(r->json);
+    r->json = NULL;
+    if (r->body && !r->body_static)
+        free((char *)r->body);
+    r->body = NULL;
+    r->body_len = 0;
+    r->body_static = 0;
+    r->content_type = NULL;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn,
                                      const char *request_id)
 {
@@ -215,12 +250,9 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
     size_t len = 0;
     const char *ctype = NULL;
     enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
-    if (rs->json && (text = json_dumps(rs->json, JSON_COMPACT))) {
-        len = strlen(text);
+    if (rs->json && (text = http_json_text(rs->json, &len))) {
         ctype = "application/json";
         mode = MHD_RESPMEM_MUST_FREE;
-        text[len] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
-        len++;
     } else if (rs->body || rs->content_type) { /* text, HTML, assets, protobuf: ownership moves to MHD unless static */
         text = (char *)rs->body; /* NULL: an empty body of content_type */
         len = rs->body ? rs->body_len : 0;
@@ -242,6 +274,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+    if (rs->replayed)
+        MHD_add_response_header(r, "Idempotent-Replayed", "true");
     if (request_id && *request_id)
         MHD_add_response_header(r, "X-Request-Id", request_id);
     if (close_conn)
