@@ -8,8 +8,17 @@
  * a straight line of code.
  *
  * Bodies: accumulated into a buffer that grows up to limits.max_body; a
- * Content-Length above the limit is refused before any byte is read, a
- * chunked body is refused as soon as it crosses the limit (413).
+ * Content-Length above the limit is refused before any byte is read (413).
+ * A body already arriving cannot be answered (libmicrohttpd queues no
+ * answer before the whole body is read), so one that crosses the limit
+ * (chunked) is cut off: the connection is closed, the refusal logged and
+ * counted.
+ *
+ * Slow senders: libmicrohttpd closes a connection idle for
+ * limits.connection_timeout (headers or body stalled); a body that keeps
+ * trickling in is cut off the same way once it has taken longer than
+ * limits.request_timeout since its headers. Connections beyond
+ * limits.max_connections are not accepted until one goes.
  *
  * Routing: a table of {method, pattern, handler}; `{x}` in a pattern matches
  * one path segment and lands in request.params. A path that matches with
@@ -58,6 +67,7 @@ typedef struct req_ctx {
     char *buf;
     size_t len, cap;
     int64_t received_ms;
+    int64_t started_mono_ms; /* for limits.request_timeout */
     int answered;
     char request_id[129]; /* echoed in X-Request-Id on whatever answer the request gets */
 } req_ctx;
@@ -287,7 +297,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
     return ret;
 }
 
-/* Answers an error while the body is still arriving; MHD then closes the connection. */
+/* Answers an error before any of the body is read (the first call); MHD then closes the connection. */
 static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, const char *url, int status, const char *code,
                               const char *msg)
 {
@@ -302,6 +312,21 @@ static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, const char
     return send_response(c, &rs, 1, ctx->request_id);
 }
 
+/* Set on a connection's thread by cut_off(): MHD's own line about the closing is then not logged (ours says why). */
+static _Thread_local int cut_off_here;
+
+/* Gives up on a body while it arrives: no answer can be queued then, so the connection is closed. */
+static enum MHD_Result cut_off(req_ctx *ctx, const char *url, const char *code, const char *msg)
+{
+    const char *endpoint = http_ingest_endpoint(url);
+    if (endpoint)
+        metrics_rejected(endpoint, code);
+    log_msg(LOG_WARN, "http", "%s: %s: closing the connection (request %s)", url, msg, ctx->request_id);
+    ctx->answered = 1;
+    cut_off_here = 1;
+    return MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -313,6 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(ctx = calloc(1, sizeof *ctx)))
             return MHD_NO;
         ctx->received_ms = time_now_ms();
+        ctx->started_mono_ms = time_mono_ms();
         request_id_for(c, ctx->request_id);
         *con_cls = ctx;
         atomic_fetch_add(&s->active, 1);
@@ -332,11 +358,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
+        if (time_mono_ms() - ctx->started_mono_ms > cfg->request_timeout_ms) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the body took longer than %llds to arrive",
+                     (long long)cfg->request_timeout_ms / 1000);
+            return cut_off(ctx, url, "request_timeout", msg);
+        }
         if (ctx->len + *upload_size > cfg->max_body) {
             char msg[128];
             snprintf(msg, sizeof msg, "body is over the limit of %llu bytes", (unsigned long long)cfg->max_body);
-            *upload_size = 0;
-            return refuse(c, ctx, url, 413, "body_too_large", msg);
+            return cut_off(ctx, url, "body_too_large", msg);
         }
         if (ctx->len + *upload_size > ctx->cap) {
             size_t ncap = ctx->cap ? ctx->cap : 64 * 1024;
@@ -390,7 +421,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    log_vmsg(LOG_WARN, "http", fmt, ap);
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    int ours = cut_off_here && strncmp(line, "Application reported internal error", 35) == 0;
+    cut_off_here = 0;
+    if (!ours)
+        log_msg(LOG_WARN, "http", "%s", line);
 }
 
 http_server *http_start(const app *a, int *port, char *err, size_t errlen)
