@@ -35,6 +35,7 @@ class Server:
         self.proc = None
         self.listen_port = port
         self.port = None
+        self._pump = None
         self.log = []
         self._log_lock = threading.Lock()
 
@@ -57,7 +58,8 @@ class Server:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not ready.wait(timeout) or self.port is None:
             self.kill()
             raise RuntimeError("server did not start: " + "".join(self.log))
@@ -122,6 +124,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("server did not stop within %ss" % timeout)
+        if self._pump:
+            self._pump.join(10)  # every line the process wrote is in self.log
         return self.proc.returncode
 
     def kill(self):
