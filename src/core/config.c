@@ -51,6 +51,8 @@ static const setting settings[] = {
      10000000},
     {"limits.max_connections", "ANOMALOG_MAX_CONNECTIONS", "--max-connections", K_COUNT, OFF(max_connections), 1,
      65536},
+    {"limits.max_connections_per_ip", "ANOMALOG_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", K_COUNT,
+     OFF(max_connections_per_ip), 0, 65536},
     {"limits.connection_timeout", "ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", K_DURATION,
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
     {"limits.request_timeout", "ANOMALOG_REQUEST_TIMEOUT", "--request-timeout", K_DURATION, OFF(request_timeout_ms),
@@ -858,6 +860,8 @@ const char *config_flags_help(void)
            "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 256)\n"
            "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
            "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
+           "  --max-connections-per-ip N  concurrent connections from one address, 0: no limit\n"
+           "                             (ANOMALOG_MAX_CONNECTIONS_PER_IP, 0)\n"
            "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n"
            "  --request-timeout DUR      time to receive a request body, however it trickles (ANOMALOG_REQUEST_TIMEOUT, 120s)\n"
            "  --idempotency-ttl DUR      how long an ingest Idempotency-Key is kept (ANOMALOG_IDEMPOTENCY_TTL, 24h)\n"

@@ -18,7 +18,10 @@
  * limits.connection_timeout (headers or body stalled); a body that keeps
  * trickling in is cut off the same way once it has taken longer than
  * limits.request_timeout since its headers. Connections beyond
- * limits.max_connections are not accepted until one goes.
+ * limits.max_connections are not accepted until one goes. Headers that
+ * trickle in have no deadline of their own (libmicrohttpd has none), only
+ * the idle timeout per byte and their size limit: limits.max_connections_per_ip
+ * keeps one address from holding every connection that way.
  *
  * Routing: a table of {method, pattern, handler}; `{x}` in a pattern matches
  * one path segment and lands in request.params. A path that matches with
@@ -460,6 +463,7 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen)
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->connection_timeout_ms + 999) / 1000),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     freeaddrinfo(ai);

@@ -316,5 +316,42 @@ class HostileTest(ServerTest):
         self.assertEqual([len(m) for m in self.messages("app")], [64 << 10])
 
 
+
+class PerAddressTest(ServerTest):
+    server_args = ["--llm-url", "none", "--max-connections-per-ip", "2"]
+
+    def connect_from(self, source):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", self.srv.port))
+        return s
+
+    def healthz_from(self, source):
+        s = self.connect_from(source)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return read_until_closed(s, timeout=5)[0]
+        finally:
+            s.close()
+
+    def test_one_address_cannot_hold_every_connection(self):
+        time.sleep(0.3)  # the readiness probe's connection is gone
+        # headers trickling in from 127.0.0.2: no deadline but the idle timeout, so a limit per address
+        held = [self.connect_from("127.0.0.2") for _ in range(2)]
+        try:
+            for s in held:
+                s.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.2)
+            self.assertNotIn(b"200 OK", self.healthz_from("127.0.0.2"))  # its third is not served
+            for _ in range(3):  # everyone else is
+                self.assertIn(b"200 OK", self.healthz_from("127.0.0.1"))
+            st, b, _ = self.srv.ingest(ndjson([{"message": "from another address"}]))
+            self.assertEqual(st, 202, b)
+        finally:
+            for s in held:
+                s.close()
+        wait_for(lambda: b"200 OK" in self.healthz_from("127.0.0.2"), timeout=5, what="127.0.0.2 served again")
+
+
 if __name__ == "__main__":
     unittest.main()
