@@ -291,6 +291,7 @@ static int cmd_serve(const config *cfg)
         .queue_depth = cfg->queue_depth,
         .max_txn_entries = cfg->max_txn_entries,
         .window_ms = cfg->window_ms,
+        .idempotency_ttl_ms = cfg->idempotency_ttl_ms,
     };
     writer *wr = writer_start(st, &wo, err, sizeof err);
     if (!wr) {

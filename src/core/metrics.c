@@ -50,7 +50,7 @@ typedef struct mhist {
 } mhist;
 
 static mslot ingest_slots[METRICS_MAX_SERVICES + OVERFLOW_RESERVE];
-static mslot reject_slots[48];
+static mslot reject_slots[128]; /* 4 endpoints x the error codes an ingest route can answer */
 static mslot notify_slots[64];
 static mtable ingest_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof ingest_slots / sizeof ingest_slots[0], ingest_slots};
 static mtable reject_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof reject_slots / sizeof reject_slots[0], reject_slots};

@@ -18,7 +18,9 @@
  * a steady stream costs one INSERT per entry plus one UPDATE per touched window
  * per commit. Late lines are counted by the UPDATE itself, inside the
  * transaction, from the window's status at that moment, so no cache can make
- * a late line look on time.
+ * a late line look on time. A batch's Idempotency-Key (batch.idem) is
+ * written in the same transaction as its lines, so the two are committed or
+ * rolled back together.
  *
  * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
  * with its row in schema_version. A database newer than the binary is refused.
@@ -113,6 +115,9 @@ enum stmt_id {
     ST_EXPIRE_TEMPLATE_COUNTS,
     ST_EXPIRE_WINDOW,
     ST_EXPIRE_SUPPRESSIONS,
+    ST_IDEM_PUT,
+    ST_IDEM_GET,
+    ST_IDEM_PRUNE,
     ST__COUNT
 };
 
@@ -288,6 +293,15 @@ static const char *const stmt_sql[] = {
                        "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
                        "context_source = excluded.context_source "
                        "WHERE excluded.context_source = 'api' OR coalesce(services.context_source, '') <> 'api'",
+    /* an expired key not yet pruned is replaced, as if it had been */
+    [ST_IDEM_PUT] = "INSERT INTO idempotency_keys(scope, key, endpoint, body_sha256, status, content_type, body, "
+                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(scope, key) DO UPDATE SET "
+                    "endpoint = excluded.endpoint, body_sha256 = excluded.body_sha256, status = excluded.status, "
+                    "content_type = excluded.content_type, body = excluded.body, created_at = excluded.created_at",
+    [ST_IDEM_GET] = "SELECT endpoint, body_sha256, status, content_type, body, created_at FROM idempotency_keys "
+                    "WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
+    [ST_IDEM_PRUNE] = "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
+                      "WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
 };
 _Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST__COUNT, "one SQL text per statement id");
 
@@ -692,6 +706,25 @@ static int write_entry(store *s, const log_entry *e, int64_t received, int64_t w
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Records a batch's Idempotency-Key in the transaction of its entries. */
+static int write_idempotency(store *s, const batch_idempotency *k)
+{
+    sqlite3_stmt *q = stmt(&s->w, ST_IDEM_PUT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(q, 1, k->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, k->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, k->endpoint, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 4, k->body_sha256, sizeof k->body_sha256, SQLITE_STATIC);
+    sqlite3_bind_int(q, 5, k->status);
+    if (k->content_type)
+        sqlite3_bind_text(q, 6, k->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(q, 7, k->body ? k->body : "", k->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 8, k->created_ms);
+    int rc = sqlite3_step(q);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int flush_counts(store *s, int64_t now)
 {
     for (size_t k = 0; k < s->win_ndirty; k++) {
@@ -761,6 +794,8 @@ store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t 
                 }
                 rc = write_entry(s, &bt->entries[i], bt->received_ms, window_ms);
             }
+            if (rc == SQLITE_OK && bt->idem)
+                rc = write_idempotency(s, bt->idem);
         }
         if (rc == SQLITE_OK)
             rc = flush_counts(s, now);
@@ -782,6 +817,26 @@ store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t 
         return out == STORE_OK ? STORE_ERROR : out;
     }
     pending_reset(s);
+    return STORE_OK;
+}
+
+store_rc store_idempotency_prune(store *s, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen)
+{
+    *deleted = 0;
+    sqlite3_stmt *q = stmt(&s->w, ST_IDEM_PRUNE);
+    if (!q) {
+        set_err(err, errlen, "prune idempotency keys", s->w.db);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_int64(q, 1, before_ms);
+    sqlite3_bind_int(q, 2, limit);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        set_err(err, errlen, "prune idempotency keys", s->w.db);
+        return rc_of(rc) == STORE_OK ? STORE_ERROR : rc_of(rc);
+    }
+    *deleted = sqlite3_changes(s->w.db);
     return STORE_OK;
 }
 
@@ -951,6 +1006,75 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
         res = STORE_OK;
     } else {
         set_err(err, errlen, "count", c->db);
+    }
+    if (q)
+        sqlite3_reset(q);
+    reader_put(s, c);
+    return res;
+}
+
+void idempotency_record_free(idempotency_record *r)
+{
+    if (!r)
+        return;
+    free(r->endpoint);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static char *dup_column(sqlite3_stmt *q, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(q, col);
+    size_t n = (size_t)sqlite3_column_bytes(q, col);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    if (n)
+        memcpy(out, p, n);
+    out[n] = '\0';
+    if (len)
+        *len = n;
+    return out;
+}
+
+store_rc store_idempotency_get(store *s, const char *scope, const char *key, int64_t after_ms,
+                               idempotency_record *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res = STORE_ERROR;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_GET);
+    int rc = SQLITE_ERROR;
+    if (q) {
+        sqlite3_bind_text(q, 1, scope, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, after_ms);
+        rc = sqlite3_step(q);
+    }
+    if (rc == SQLITE_DONE) {
+        res = STORE_NOTFOUND;
+    } else if (rc == SQLITE_ROW) {
+        const void *sha = sqlite3_column_blob(q, 1);
+        if (sha && sqlite3_column_bytes(q, 1) == (int)sizeof out->body_sha256)
+            memcpy(out->body_sha256, sha, sizeof out->body_sha256);
+        out->status = sqlite3_column_int(q, 2);
+        const unsigned char *ct = sqlite3_column_text(q, 3);
+        if (ct)
+            snprintf(out->content_type, sizeof out->content_type, "%s", (const char *)ct);
+        out->created_ms = sqlite3_column_int64(q, 5);
+        out->endpoint = dup_column(q, 0, NULL);
+        out->body = dup_column(q, 4, &out->body_len);
+        if (out->endpoint && out->body) {
+            res = STORE_OK;
+        } else {
+            idempotency_record_free(out);
+            snprintf(err, errlen, "out of memory");
+        }
+    } else {
+        set_err(err, errlen, "idempotency key", c->db);
+        res = rc_of(rc) == STORE_BUSY ? STORE_BUSY : STORE_ERROR;
     }
     if (q)
         sqlite3_reset(q);

@@ -3,7 +3,8 @@ with a temporary SQLite file and talks HTTP to it.
 
 The binary comes from $ANOMALOG_BIN (set by CTest). The server is started with
 --listen 127.0.0.1:0 and the port is read from its "listening on" line, so
-tests never race for a port.
+tests never race for a port. A test that restarts a server where its clients
+expect it passes the port the first one got (start_server(port=...)).
 """
 import gzip
 import http.client
@@ -26,20 +27,22 @@ BIN = os.environ.get("ANOMALOG_BIN") or os.path.join(
 class Server:
     """One anomalog process. Its stderr is collected in self.log."""
 
-    def __init__(self, workdir, args=(), env=None, db=None):
+    def __init__(self, workdir, args=(), env=None, db=None, port=0):
         self.workdir = workdir
         self.db = db or os.path.join(workdir, "anomalog.db")
         self.args = list(args)
         self.env = env or {}
         self.proc = None
+        self.listen_port = port
         self.port = None
+        self._pump = None
         self.log = []
         self._log_lock = threading.Lock()
 
     def start(self, timeout=15):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMALOG_")}
         env.update(self.env)
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--db", self.db] + self.args
+        cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.listen_port, "--db", self.db] + self.args
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env=env, cwd=self.workdir)
         ready = threading.Event()
@@ -121,6 +124,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("server did not stop within %ss" % timeout)
+        if self._pump:
+            self._pump.join(10)  # every line the process wrote is in self.log
         return self.proc.returncode
 
     def finish(self, timeout=20):
@@ -191,9 +196,9 @@ class ServerTest(unittest.TestCase):
                 if marker in log:
                     self.fail("server reported %r:\n%s" % (marker, log[-4000:]))
 
-    def start_server(self, args=None, env=None, db=None):
+    def start_server(self, args=None, env=None, db=None, port=0):
         s = Server(self.dir, args if args is not None else self.server_args,
-                   env if env is not None else self.server_env, db=db)
+                   env if env is not None else self.server_env, db=db, port=port)
         self.servers.append(s)
         return s.start()
 
