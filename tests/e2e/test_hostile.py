@@ -134,7 +134,8 @@ class HostileTest(ServerTest):
             t0 = time.time()
             st, b, _ = self.srv.ingest("meanwhile %d\n" % i, "text/plain", query="?service=meanwhile")
             self.assertEqual(st, 202, b)
-            self.assertLess(time.time() - t0, 0.5)
+            # under the connection timeout (1s): not held up behind the stalled ones (slack for a loaded CI)
+            self.assertLess(time.time() - t0, 0.9)
             time.sleep(0.1)
         for t in threads:
             t.join(15)
