@@ -221,8 +221,9 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
         json_array_foreach(an_list, j, x)
         {
             const char *sev = json_string_value(json_object_get(x, "severity"));
-            printf("  [%s] %s: %s\n", sev, json_string_value(json_object_get(x, "type")),
-                   json_string_value(json_object_get(x, "summary")));
+            printf("  [%s] %s: %s%s\n", sev, json_string_value(json_object_get(x, "type")),
+                   json_string_value(json_object_get(x, "summary")),
+                   json_is_true(json_object_get(x, "evidence_verified")) ? "" : " (evidence not found in the window)");
             total++;
             critical += !strcmp(sev, "critical");
         }
@@ -291,6 +292,7 @@ static int cmd_serve(const config *cfg)
         .queue_depth = cfg->queue_depth,
         .max_txn_entries = cfg->max_txn_entries,
         .window_ms = cfg->window_ms,
+        .idempotency_ttl_ms = cfg->idempotency_ttl_ms,
     };
     writer *wr = writer_start(st, &wo, err, sizeof err);
     if (!wr) {

@@ -36,6 +36,25 @@ typedef struct batch_stats {
 
 typedef struct arena arena;
 
+/**
+ * An Idempotency-Key to record with a batch, in the same transaction as its
+ * entries (see store_write_batches): the key, what identifies the request,
+ * and the answer a retry with the same key gets instead of storing the
+ * entries again. Every pointer is borrowed from the submitting HTTP thread,
+ * which outlives the commit.
+ */
+typedef struct batch_idempotency {
+    const char *scope;             /**< whose key: "" when ingest is open, else the token's name */
+    const char *key;               /**< 1..255 printable ASCII bytes */
+    const char *endpoint;          /**< request path */
+    unsigned char body_sha256[32]; /**< SHA-256 of the request body as sent */
+    int status;                    /**< the answer */
+    const char *content_type;      /**< NULL: empty body */
+    const char *body;
+    size_t body_len;
+    int64_t created_ms;
+} batch_idempotency;
+
 typedef struct batch {
     log_entry *entries;
     size_t count;
@@ -43,6 +62,7 @@ typedef struct batch {
     batch_stats stats;
     int64_t received_ms;    /**< receive time of the request, ms since epoch */
     arena *mem;             /**< owns every string of every entry */
+    const batch_idempotency *idem; /**< recorded with the entries, or NULL (borrowed) */
 } batch;
 
 /** Creates an empty batch. Returns NULL when out of memory. */

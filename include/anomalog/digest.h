@@ -80,11 +80,36 @@ typedef struct digest {
     long level_totals[7];
     long error_lines;            /**< error + fatal */
     int quiet;                   /**< nothing new, nothing unusual, no finding: the model may be skipped */
+    /* private: the window's redaction, kept so that quotes are compared with what the digest showed */
+    const redactor *red;
+    redact_session *rs;
 } digest;
 
 /** Builds the digest. @return 0, or -1 when out of memory (d is then empty). */
 int digest_build(const digest_input *in, const digest_opts *o, digest *d);
 
 void digest_free(digest *d);
+
+/**
+ * Finds the window line an evidence line quotes (the model copies evidence
+ * from the redacted digest). An evidence line quotes line k when it is that
+ * line as the digest shows it, "timestamp LEVEL message", where:
+ * - the timestamp may be left out; when given (first word, RFC 3339, any
+ *   spelling of the same millisecond) it must be line k's;
+ * - the level may be left out; when given it must be line k's, in any case
+ *   ("-" for a line without one);
+ * - the message must be one line of line k's message after redaction (the
+ *   same <kind:N> placeholders the digest showed), exactly, surrounding space
+ *   aside; a quote ending in "…" or "..." may stop there, after at least
+ *   DIGEST_QUOTE_MIN_PREFIX bytes (the digest shortens long lines that way).
+ * Costs one comparison of timestamps per window line, and a redaction per
+ * candidate line.
+ * @param[in] lines  the n lines the digest was built from
+ * @param[out] index the first line quoted
+ * @return 1 when a line is quoted, 0 when none is (or out of memory).
+ */
+int digest_find_quote(digest *d, const prompt_line *lines, size_t n, const char *evidence, size_t *index);
+
+#define DIGEST_QUOTE_MIN_PREFIX 16
 
 #endif

@@ -28,6 +28,21 @@ typedef struct app {
 } app;
 
 #define HTTP_MAX_PARAMS 2
+#define HTTP_IDEM_KEY_MAX 255 /**< bytes of an Idempotency-Key */
+
+/**
+ * An ingest request that carries an Idempotency-Key, between http_idem_begin()
+ * and http_idem_end() (src/http/idempotency.c). Lives on the dispatching
+ * thread's stack; while it does, the same key of the same scope is "in flight".
+ */
+typedef struct http_idem {
+    char scope[32];                  /**< "" (ingest open), "auth.ingest_token" or "auth.tokens[N]" */
+    char key[HTTP_IDEM_KEY_MAX + 1];
+    unsigned char body_sha256[32];   /**< of the body as sent */
+    const char *endpoint;            /**< the request path */
+    struct http_idem *next;          /**< in the in-flight table */
+    unsigned bucket;
+} http_idem;
 
 typedef struct http_request {
     const char *method;
@@ -41,6 +56,8 @@ typedef struct http_request {
     const char *(*query)(const struct http_request *r, const char *name);
     void *conn;                            /**< for header()/query() */
     const char *bound_service;             /**< set by dispatch: the service the ingest token is bound to, or NULL */
+    int token;                             /**< set by dispatch: the token that authorized it (see http_authorized) */
+    const http_idem *idem;                 /**< set by dispatch: the request's Idempotency-Key, or NULL */
 } http_request;
 
 typedef struct http_response {
@@ -56,6 +73,7 @@ typedef struct http_response {
     char retry_after[16];       /**< Retry-After header when not empty */
     char allow[64];             /**< Allow header when not empty */
     const char *extra_header[2]; /**< static name and value of one more header, or NULL */
+    int replayed;               /**< 1: the answer recorded for the Idempotency-Key (Idempotent-Replayed: true) */
 } http_response;
 
 typedef struct http_server http_server;
@@ -68,6 +86,12 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen);
 
 /** Stops accepting, lets requests in progress finish (up to a timeout), closes. Accepts NULL. */
 void http_stop(http_server *s);
+
+/** A JSON answer's body exactly as sent: compact, with a trailing newline. malloc'd (caller frees), or NULL. */
+char *http_json_text(const json_t *j, size_t *len);
+
+/** Frees the body of r (json or a non-static body) and forgets its content type. */
+void http_response_clear(http_response *r);
 
 /** Fills r with an error answer {"error": {"code", "message"}}; returns the error object to add fields to. */
 json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
@@ -102,13 +126,17 @@ int http_ingest_inflate(const app *a, const http_request *rq, http_response *rs,
 int http_ingest_default_service(const http_request *rq, http_response *rs, const char **out);
 /** Parser options from the config for a request. */
 ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service);
+/** Turns the default answer to a stored batch (202 {"accepted",...}) into an endpoint's own answer. */
+typedef void (*http_ingest_answer_fn)(http_response *rs, void *arg);
 /**
  * Answers a parse result (prc/perr as from ingest_parse) or, when it succeeded, puts every entry in
- * rq->bound_service when set, submits b to the writer and
- * answers 202 {"accepted",...} after the commit (counted in the metrics under endpoint), or 503 with Retry-After. b may be NULL when prc is -2.
+ * rq->bound_service when set, fills rs with the success answer (202 {"accepted",...}, then answer(rs, arg)
+ * when answer is not NULL), records it with rq->idem's key in the batch's transaction, submits b to the
+ * writer, and keeps that answer once the commit succeeded (counted in the metrics under endpoint), or
+ * replaces it with 503 and Retry-After. b may be NULL when prc is -2.
  */
 int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint, batch *b,
-                       int prc, const ingest_error *perr);
+                       int prc, const ingest_error *perr, http_ingest_answer_fn answer, void *arg);
 /** Counts rs in anomalog_ingest_rejected_batches_total{endpoint} when it is a refusal (status >= 400). */
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs);
 /** The metrics endpoint label of an ingest path ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk" for
@@ -121,6 +149,8 @@ void http_otlp_logs(const app *a, const http_request *rq, http_response *rs);
 void http_es_bulk(const app *a, const http_request *rq, http_response *rs);
 void http_es_root(const app *a, const http_request *rq, http_response *rs); /**< the version document, always */
 void http_es_license(const app *a, const http_request *rq, http_response *rs);
+/** Marks rs as an Elasticsearch answer (X-Elastic-Product), as newer bulk clients check. */
+void http_es_product(http_response *rs);
 /** 1 when a GET / is an API client's version probe (Accept without text/html), 0 when a browser's. */
 int http_es_probe_wanted(const http_request *rq);
 
@@ -149,8 +179,28 @@ typedef enum http_access { HTTP_ACCESS_READ = 0, HTTP_ACCESS_INGEST, HTTP_ACCESS
  * 1 when the Authorization header value (may be NULL) carries a token the access needs (Bearer, Basic
  * with the token as password, or ApiKey), or when no such token is configured; else 0.
  * @param[out] bound_service  the service an auth.tokens token is bound to, else NULL (points into cfg)
+ * @param[out] token  which token it carried: -1 none needed, 0 auth.ingest_token or auth.read_token,
+ *                    N + 1 auth.tokens[N]
  */
-int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service);
+int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service,
+                    int *token);
+
+/**
+ * Idempotency-Key of an ingest request (src/http/idempotency.c), called by dispatch once the request
+ * is authorized. A key recorded with a committed batch of the same scope is answered from the record;
+ * else the key is marked in flight until http_idem_end().
+ * @return 0: no key; 1: a fresh key, in flight (rq->idem points to k); -1: rs is filled (400 bad key,
+ *         409 in flight, 422 reused with another body or endpoint, the replayed answer, 503)
+ */
+int http_idem_begin(const app *a, http_request *rq, http_response *rs, http_idem *k);
+/** The key is no longer in flight. */
+void http_idem_end(http_idem *k);
+/**
+ * Fills rec with rq->idem's key and the answer rs (a batch's record, see batch_idempotency).
+ * @param[out] owned  bytes rec points to (caller frees after the commit), or NULL
+ * @return 0, or -1 when out of memory
+ */
+int http_idem_record(const http_request *rq, const http_response *rs, batch_idempotency *rec, char **owned);
 
 /** Dispatches rq to its route (fills params); answers 404/405 itself. */
 void http_dispatch(const app *a, http_request *rq, http_response *rs);

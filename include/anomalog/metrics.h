@@ -33,6 +33,8 @@ void metrics_model_call(const char *outcome);
 void metrics_tokens(long prompt, long completion);
 /** One anomaly recorded; unknown severity or type values count as "unknown". */
 void metrics_anomaly(const char *severity, const char *type);
+/** One model anomaly recorded whose evidence does not quote the window (so not routed). */
+void metrics_evidence_unverified(void);
 /** One delivery attempt to `destination` ended with `outcome` (sent, retry, failed). */
 void metrics_notification(const char *destination, const char *outcome);
 

@@ -57,12 +57,45 @@ int store_schema_latest(void);
 /**
  * Writes the entries of n batches in one transaction (the writer's group commit):
  * each entry goes to the window [floor(ts/window_ms)*window_ms, +window_ms) of its
- * service; window line counts, late counts and service watermarks are updated.
+ * service; window line counts, late counts and service watermarks are updated;
+ * a batch's Idempotency-Key (b->idem) is recorded with it.
  * All or nothing: on failure nothing of any batch is stored.
  * Writer thread only.
  */
 store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t window_ms,
                              char *err, size_t errlen);
+
+/* ---- Idempotency-Key of ingest requests ------------------------------------
+ * A batch's key (batch.idem) is written by store_write_batches in the batch's
+ * own transaction. */
+
+/** A recorded key, as store_idempotency_get reads it. */
+typedef struct idempotency_record {
+    char *endpoint;                /**< malloc'd */
+    unsigned char body_sha256[32];
+    int status;
+    char content_type[64];         /**< empty: none */
+    char *body;                    /**< malloc'd, NUL-terminated after body_len bytes */
+    size_t body_len;
+    int64_t created_ms;
+} idempotency_record;
+
+/** Frees what the record holds. Accepts NULL. */
+void idempotency_record_free(idempotency_record *r);
+
+/**
+ * The key of scope recorded after after_ms (older ones have expired).
+ * @param[out] out  filled on STORE_OK (free with idempotency_record_free); zeroed otherwise
+ * @return STORE_OK, STORE_NOTFOUND, or an error
+ */
+store_rc store_idempotency_get(store *s, const char *scope, const char *key, int64_t after_ms,
+                               idempotency_record *out, char *err, size_t errlen);
+
+/**
+ * Deletes up to limit keys recorded at or before before_ms, oldest first. Writer thread only.
+ * @param[out] deleted  how many were
+ */
+store_rc store_idempotency_prune(store *s, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen);
 
 /** A window as the API shows it. Text fields are empty and numbers -1 when not set. */
 typedef struct window_info {
@@ -194,7 +227,9 @@ typedef struct analysis_meta {
  * (with m->routing: each one suppressed by an open interval of its (service,
  * type), or opening one and queueing a notification per matching destination),
  * (validated {"health", "anomalies": [...]}; an anomaly may carry "analyzer"
- * (default m->analyzer) and "template_ids"), the window's health and counts,
+ * (default m->analyzer), "template_ids" and "evidence_verified" (default
+ * true; false: recorded, but neither suppressed nor routed, and it opens no
+ * suppression interval)), the window's health and counts,
  * status 'analyzed'. Only a window in 'analyzing' is finished (STORE_NOTFOUND otherwise).
  */
 store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,

@@ -6,6 +6,7 @@
  * the writer has committed it (or failed to). The writer takes everything
  * queued, up to a cap of entries, and commits it in one transaction (group
  * commit), so the cost of a commit is shared by every request waiting on it.
+ * Between commits (at most once a second) it prunes expired Idempotency-Keys.
  */
 #ifndef ANOMALOG_WRITER_H
 #define ANOMALOG_WRITER_H
@@ -22,6 +23,7 @@ typedef struct writer_opts {
     size_t queue_depth;      /**< batches waiting beyond which submit answers WRITER_FULL */
     size_t max_txn_entries;  /**< entries per transaction, at least one batch */
     int64_t window_ms;       /**< window length */
+    int64_t idempotency_ttl_ms; /**< Idempotency-Keys older than this are pruned, a few at a time */
 } writer_opts;
 
 typedef enum writer_rc {

@@ -235,66 +235,40 @@ static const char *health_of(const json_t *anomalies)
 }
 
 /*
- * Whether an evidence line quotes raw: the evidence was copied from the
- * redacted digest, so each <kind:N> placeholder in it stands for any text;
- * the pieces between placeholders must appear in raw in order.
+ * Checks a model anomaly's evidence against the window: "evidence_verified"
+ * is true when it has evidence and every line of it quotes a line of the
+ * window (digest_find_quote); "template_ids" are the templates of the lines
+ * quoted. An anomaly whose evidence is not verified is recorded but routed
+ * to no one: a model that invents its evidence, or was talked into it by log
+ * text, pages nobody.
  */
-static int quotes(const char *evidence, const char *raw, size_t raw_len)
-{
-    const char *e = evidence, *r = raw, *end = raw + raw_len;
-    size_t matched = 0;
-    while (*e) {
-        const char *ph = strchr(e, '<');
-        const char *close = ph ? strchr(ph, '>') : NULL;
-        int is_ph = close && memchr(ph, ':', (size_t)(close - ph)) && close - ph < 40;
-        const char *piece_end = is_ph ? ph : e + strlen(e);
-        size_t n = (size_t)(piece_end - e);
-        if (n) {
-            const char *f = memmem(r, (size_t)(end - r), e, n);
-            if (!f)
-                return 0;
-            r = f + n;
-            matched += n;
-        }
-        if (!is_ph) {
-            if (!ph)
-                break;
-            e = piece_end;
-            continue;
-        }
-        e = close + 1;
-    }
-    return matched >= 8;
-}
-
-/* Template ids behind a model's evidence lines: the window lines each quotes. */
-static void tag_templates(json_t *anomaly, const digest *d, const prompt_line *pl, size_t n)
+static void check_evidence(json_t *anomaly, digest *d, const prompt_line *pl, size_t n)
 {
     json_t *ids = json_array();
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(anomaly, "evidence"), i, ev)
+    json_t *evidence = json_object_get(anomaly, "evidence");
+    int verified = json_array_size(evidence) > 0;
+    size_t i, k, j;
+    json_t *ev, *x;
+    json_array_foreach(evidence, i, ev)
     {
-        const char *e = json_string_value(ev);
-        /* the evidence is "timestamp level message": match its message part */
-        const char *msgpart = e;
-        for (int sp = 0; msgpart && sp < 2; sp++)
-            msgpart = (msgpart = strchr(msgpart, ' ')) ? msgpart + 1 : NULL;
-        for (size_t k = 0; msgpart && k < n && k < 200000; k++) {
-            const char *msg = pl[k].message;
-            size_t fl = strcspn(msg, "\n");
-            if (quotes(msgpart, msg, fl)) {
-                int dup = 0;
-                size_t j;
-                json_t *x;
-                json_array_foreach(ids, j, x) dup |= json_integer_value(x) == d->line_tids[k];
-                if (!dup)
-                    json_array_append_new(ids, json_integer(d->line_tids[k]));
-                break;
-            }
+        if (!digest_find_quote(d, pl, n, json_string_value(ev), &k)) {
+            verified = 0;
+            continue;
         }
+        int dup = 0;
+        json_array_foreach(ids, j, x) dup |= json_integer_value(x) == d->line_tids[k];
+        if (!dup)
+            json_array_append_new(ids, json_integer(d->line_tids[k]));
     }
     json_object_set_new(anomaly, "template_ids", ids);
+    json_object_set_new(anomaly, "evidence_verified", json_boolean(verified));
+}
+
+/* A baseline finding: built from the window's own lines, verified by construction. */
+static void mark_baseline(json_t *finding)
+{
+    json_object_set_new(finding, "analyzer", json_string("baseline"));
+    json_object_set_new(finding, "evidence_verified", json_true());
 }
 
 /* Replaces the string v (if it is one) by its redacted text. */
@@ -338,7 +312,7 @@ static int redact_answer(const redactor *red, json_t *verdict)
 }
 
 /* The model's anomalies, then the baseline's findings of a type the model did not report. */
-static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, size_t n, int baseline_stored)
+static json_t *merge(json_t *verdict, digest *d, const prompt_line *pl, size_t n, int baseline_stored)
 {
     json_t *list = json_object_get(verdict, "anomalies");
     size_t i, j;
@@ -346,7 +320,7 @@ static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, si
     json_array_foreach(list, i, x)
     {
         json_object_set_new(x, "analyzer", json_string("llm"));
-        tag_templates(x, d, pl, n);
+        check_evidence(x, d, pl, n);
     }
     size_t n_model = json_array_size(list);
     if (baseline_stored) /* a re-analysis: the baseline's findings were recorded the first time */
@@ -359,7 +333,7 @@ static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, si
             covered |= strcmp(type, json_string_value(json_object_get(y, "type"))) == 0;
         if (!covered) {
             json_t *c = json_deep_copy(x);
-            json_object_set_new(c, "analyzer", json_string("baseline"));
+            mark_baseline(c);
             json_array_append_new(list, c);
         }
     }
@@ -490,7 +464,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         json_t *list = w.reanalysis ? json_array() : json_deep_copy(d.findings);
         size_t i;
         json_t *x;
-        json_array_foreach(list, i, x) json_object_set_new(x, "analyzer", json_string("baseline"));
+        json_array_foreach(list, i, x) mark_baseline(x);
         verdict = json_pack("{s:s, s:o}", "health", w.reanalysis && w.health[0] ? w.health : health_of(list),
                             "anomalies", list);
         m.analyzer = "baseline";
@@ -510,8 +484,12 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             size_t i;
             json_t *x;
             json_array_foreach(json_object_get(verdict, "anomalies"), i, x)
+            {
                 metrics_anomaly(json_string_value(json_object_get(x, "severity")),
                                 json_string_value(json_object_get(x, "type")));
+                if (!json_is_true(json_object_get(x, "evidence_verified")))
+                    metrics_evidence_unverified();
+            }
         } else {
             snprintf(reason, sizeof reason, "storing the result: %s", err);
             out = ANALYSIS_FAILED;

@@ -22,7 +22,10 @@
  * carried by under 1% of its lines is shown verbatim with its line: an attack
  * hides in the value of an ordinary-looking line.
  *
- * Every line and value shown passes through redaction first.
+ * Every line and value shown passes through redaction first. The window's
+ * redaction session outlives the build (it is the digest's), so that
+ * digest_find_quote() can compare a model's evidence with a line exactly as
+ * the digest showed it, placeholders included.
  *
  * Bounds: exemplar text EXEMPLAR_MAX bytes (a stack trace keeps its first line
  * and its last exception / "Caused by:" line), PARAM_POSITIONS value positions
@@ -666,7 +669,12 @@ out:
         for (size_t i = 0; i < in->n_lines; i++)
             free(c.red_lines[i]);
     free(c.red_lines);
-    redact_session_free(c.rs);
+    if (rc == 0 && c.rs) { /* kept for digest_find_quote */
+        d->red = o->redact;
+        d->rs = c.rs;
+    } else {
+        redact_session_free(c.rs);
+    }
     free(map.keys);
     free(map.vals);
     return rc;
@@ -683,5 +691,103 @@ void digest_free(digest *d)
         free(d->templates[i].text);
     free(d->templates);
     free(d->line_tids);
+    redact_session_free(d->rs);
     memset(d, 0, sizeof *d);
+}
+
+/* ---- quotes ---------------------------------------------------------------- */
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Whether q[0..qn) is one line of text, surrounding space aside (with prefix, the start of one). */
+static int quotes_text(const char *text, const char *q, size_t qn, int prefix)
+{
+    for (const char *p = text;;) {
+        size_t a = 0, b = strcspn(p, "\n");
+        const char *next = p[b] ? p + b + 1 : NULL;
+        while (a < b && is_blank(p[a]))
+            a++;
+        while (b > a && is_blank(p[b - 1]))
+            b--;
+        if ((prefix ? b - a >= qn : b - a == qn) && memcmp(p + a, q, qn) == 0)
+            return 1;
+        if (!next)
+            return 0;
+        p = next;
+    }
+}
+
+/* Whether quote q[0..qn) (prefix or whole) is a line of message m as the digest showed it. */
+static int quotes_message(digest *d, const char *m, const char *q, size_t qn, int prefix, int cheap_check)
+{
+    /* the text before the first placeholder is the same in the raw message: a cheap first test */
+    const char *lt = memchr(q, '<', qn);
+    size_t lit = lt ? (size_t)(lt - q) : qn;
+    if (cheap_check && lit && !memmem(m, strlen(m), q, lit))
+        return 0;
+    if (!d->red)
+        return quotes_text(m, q, qn, prefix);
+    char *r = redact_text(d->red, d->rs, m, strlen(m), NULL);
+    int ok = r && quotes_text(r, q, qn, prefix);
+    free(r);
+    return ok;
+}
+
+int digest_find_quote(digest *d, const prompt_line *lines, size_t n, const char *evidence, size_t *index)
+{
+    const char *e = evidence;
+    size_t len = strlen(e);
+    while (len && is_blank(*e))
+        e++, len--;
+    while (len && is_blank(e[len - 1]))
+        len--;
+    /* an optional leading timestamp */
+    int64_t ts = 0;
+    size_t tok = strcspn(e, " \t"), used = 0;
+    int has_ts = tok <= len && time_parse_rfc3339(e, tok, 0, &ts, &used) == 0 && used == tok;
+    if (has_ts) {
+        e += tok;
+        len -= tok;
+        while (len && is_blank(*e))
+            e++, len--;
+    }
+    /* a trailing ellipsis: the quote may stop early */
+    int prefix = 0;
+    if (len >= 3 && (memcmp(e + len - 3, "\xE2\x80\xA6", 3) == 0 || memcmp(e + len - 3, "...", 3) == 0)) {
+        len -= 3;
+        while (len && is_blank(e[len - 1]))
+            len--;
+        prefix = 1;
+    }
+    if (len == 0)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        const prompt_line *l = &lines[k];
+        if (has_ts && l->ts_ms != ts)
+            continue;
+        const char *lv = l->level && *l->level ? l->level : "-";
+        size_t lvn = strlen(lv);
+        /* the message is the whole rest, or what follows the line's own level */
+        for (int skip = 0; skip < 2; skip++) {
+            const char *q = e;
+            size_t qn = len;
+            if (skip) {
+                if (qn <= lvn || strncasecmp(q, lv, lvn) != 0 || !is_blank(q[lvn]))
+                    break;
+                q += lvn;
+                qn -= lvn;
+                while (qn && is_blank(*q))
+                    q++, qn--;
+            }
+            if (qn && (!prefix || qn >= DIGEST_QUOTE_MIN_PREFIX) &&
+                quotes_message(d, l->message, q, qn, prefix, !has_ts)) {
+                *index = k;
+                return 1;
+            }
+        }
+    }
+    return 0;
 }

@@ -19,7 +19,10 @@
  * such (CR, LF, VT, FF, NEL, U+2028, U+2029) all become indented
  * continuations; other control bytes become '?', invalid UTF-8 U+FFFD, so
  * both messages are valid UTF-8 (jansson refuses anything else when the
- * request is built).
+ * request is built). A window sent as a digest keeps the digest's own lines
+ * (LF; the digest indents log text's LFs and starts every line of its own
+ * with a fixed word), and every other line break in it, which can only come
+ * from log text, becomes an indented continuation the same way.
  *
  * Threads: no shared state; any thread may build prompts concurrently.
  *
@@ -176,10 +179,11 @@ static size_t line_break_len(const unsigned char *s, size_t n)
 }
 
 /*
- * Appends s[0..n) made safe: each line break becomes `brk`, other control
- * bytes '?', invalid UTF-8 U+FFFD. Line breaks at the end are dropped.
+ * Appends s[0..n) made safe: each line break becomes `brk` (a bare LF becomes
+ * `lf` instead when it is not NULL), other control bytes '?', invalid UTF-8
+ * U+FFFD. Line breaks at the end are dropped.
  */
-static sb_rc sb_clean(sbuf *b, const char *str, size_t n, const char *brk)
+static sb_rc sb_clean(sbuf *b, const char *str, size_t n, const char *brk, const char *lf)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, run = 0; /* s[i-run..i) is a pending run of plain bytes */
@@ -193,7 +197,7 @@ static sb_rc sb_clean(sbuf *b, const char *str, size_t n, const char *brk)
         size_t k = line_break_len(s + i, n - i);
         const char *repl = NULL;
         if (k) {
-            repl = brk;
+            repl = lf && s[i] == '\n' ? lf : brk;
         } else if (s[i] < 0x20 ? s[i] != '\t' : s[i] == 0x7f) {
             repl = "?";
             k = 1;
@@ -397,7 +401,7 @@ static sb_rc build_header(sbuf *b, const prompt_input *in, const char *nonce, si
     time_format_rfc3339(in->end_ms, end, sizeof end);
     rc = sb_str(b, "Service: ");
     if (rc == SB_OK)
-        rc = sb_clean(b, service, cut_len(service, strlen(service), PROMPT_SERVICE_MAX), " ");
+        rc = sb_clean(b, service, cut_len(service, strlen(service), PROMPT_SERVICE_MAX), " ", NULL);
     if (rc == SB_OK)
         rc = sb_printf(b, "\nWindow: %s to %s (UTC, %llu s)\n", start, end, (unsigned long long)span_s);
     if (rc == SB_OK && in->digest)
@@ -413,7 +417,7 @@ static sb_rc build_header(sbuf *b, const prompt_input *in, const char *nonce, si
                        "service:\n<<<CONTEXT nonce=%s>>>\n",
                        nonce);
         if (rc == SB_OK)
-            rc = sb_clean(b, in->context, keep, "\n");
+            rc = sb_clean(b, in->context, keep, "\n", NULL);
         if (rc == SB_OK && keep < clen)
             rc = sb_str(b, "\n[context cut for size]");
         if (rc == SB_OK)
@@ -458,7 +462,7 @@ static sb_rc add_line(sbuf *b, size_t index, const prompt_line *l)
 
     sb_rc rc = sb_printf(b, "[%zu] %s %s ", index, ts, level);
     if (rc == SB_OK && l->message)
-        rc = sb_clean(b, l->message, strlen(l->message), "\n" PROMPT_INDENT);
+        rc = sb_clean(b, l->message, strlen(l->message), "\n" PROMPT_INDENT, NULL);
     if (rc == SB_OK)
         rc = sb_str(b, "\n");
     return rc;
@@ -510,9 +514,12 @@ int prompt_build(const prompt_input *in, prompt *out)
     fixed = head.len + tail.len;
     body.max = cap > fixed ? cap - fixed : 0;
     if (in->digest) {
-        /* the digest is already within its own budget; the byte cap still holds */
+        /* the digest is already within its own budget; the byte cap still holds. Its LFs are its
+         * own lines (log text's LFs are indented by it); any other line break comes from log
+         * text and becomes an indented continuation, so log text never starts a line here either */
         size_t dl = strlen(in->digest);
-        if (sb_clean(&body, in->digest, cut_len(in->digest, dl, body.max > 64 ? body.max - 64 : 0), "\n") == SB_NOMEM ||
+        if (sb_clean(&body, in->digest, cut_len(in->digest, dl, body.max > 64 ? body.max - 64 : 0), "\n" PROMPT_INDENT,
+                     "\n") == SB_NOMEM ||
             sb_str(&body, "\n") == SB_NOMEM)
             goto out;
         out->lines_included = in->n_lines;

@@ -51,8 +51,12 @@ static const setting settings[] = {
      10000000},
     {"limits.max_connections", "ANOMALOG_MAX_CONNECTIONS", "--max-connections", K_COUNT, OFF(max_connections), 1,
      65536},
+    {"limits.max_connections_per_ip", "ANOMALOG_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", K_COUNT,
+     OFF(max_connections_per_ip), 0, 65536},
     {"limits.connection_timeout", "ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", K_DURATION,
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
+    {"limits.request_timeout", "ANOMALOG_REQUEST_TIMEOUT", "--request-timeout", K_DURATION, OFF(request_timeout_ms),
+     1000, 3600ULL * 1000},
     {"llm.url", "ANOMALOG_LLM_URL", "--llm-url", K_TEXT, OFF(llm_url), 0, sizeof(((config *)0)->llm_url)},
     {"llm.model", "ANOMALOG_LLM_MODEL", "--llm-model", K_TEXT, OFF(llm_model), 1, sizeof(((config *)0)->llm_model)},
     {"loki.service_labels", "ANOMALOG_LOKI_SERVICE_LABELS", "--loki-service-labels", K_TEXT, OFF(loki_service_labels),
@@ -74,6 +78,8 @@ static const setting settings[] = {
     {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
     {"analysis.lease", "ANOMALOG_LEASE", "--lease", K_DURATION, OFF(lease_ms), 1000, 86400ULL * 1000},
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
+    {"ingest.idempotency_ttl", "ANOMALOG_IDEMPOTENCY_TTL", "--idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
+     1000, 30ULL * 86400 * 1000},
     {"ingest.text_format", "ANOMALOG_TEXT_FORMAT", "--text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
     {"log.format", "ANOMALOG_LOG_FORMAT", "--log-format", K_LOGFMT, OFF(log_json), 0, 0},
     {"log.level", "ANOMALOG_LOG_LEVEL", "--log-level", K_LOGLEVEL, OFF(log_level), 0, 0},
@@ -121,6 +127,8 @@ void config_defaults(config *c)
     c->max_txn_entries = 50000;
     c->max_connections = 512;
     c->connection_timeout_ms = 30 * 1000;
+    c->request_timeout_ms = 120 * 1000;
+    c->idempotency_ttl_ms = 24LL * 3600 * 1000;
     snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
     snprintf(c->llm_model, sizeof c->llm_model, "llama3.2");
     c->llm_timeout_ms = 120 * 1000;
@@ -864,7 +872,11 @@ const char *config_flags_help(void)
            "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 256)\n"
            "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
            "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
+           "  --max-connections-per-ip N  concurrent connections from one address, 0: no limit\n"
+           "                             (ANOMALOG_MAX_CONNECTIONS_PER_IP, 0)\n"
            "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n"
+           "  --request-timeout DUR      time to receive a request body, however it trickles (ANOMALOG_REQUEST_TIMEOUT, 120s)\n"
+           "  --idempotency-ttl DUR      how long an ingest Idempotency-Key is kept (ANOMALOG_IDEMPOTENCY_TTL, 24h)\n"
            "  --loki-service-labels L    Loki labels naming the service, first wins (ANOMALOG_LOKI_SERVICE_LABELS,\n"
            "                             service_name,service,app,job)\n"
            "  --llm-url URL              OpenAI-compatible base URL, or none (ANOMALOG_LLM_URL, http://localhost:11434/v1)\n"

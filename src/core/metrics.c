@@ -50,7 +50,7 @@ typedef struct mhist {
 } mhist;
 
 static mslot ingest_slots[METRICS_MAX_SERVICES + OVERFLOW_RESERVE];
-static mslot reject_slots[48];
+static mslot reject_slots[128]; /* 4 endpoints x the error codes an ingest route can answer */
 static mslot notify_slots[64];
 static mtable ingest_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof ingest_slots / sizeof ingest_slots[0], ingest_slots};
 static mtable reject_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof reject_slots / sizeof reject_slots[0], reject_slots};
@@ -76,6 +76,7 @@ static const char *const types[] = {"error_spike", "auth_failure", "latency", "s
 #define N_SEV (sizeof severities / sizeof severities[0])
 #define N_TYPE (sizeof types / sizeof types[0])
 static atomic_ullong anomalies[N_SEV][N_TYPE];
+static atomic_ullong evidence_unverified;
 
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
 
@@ -213,6 +214,11 @@ void metrics_anomaly(const char *severity, const char *type)
     add(&anomalies[s < N_SEV ? s : N_SEV - 1][t < N_TYPE ? t : N_TYPE - 1], 1);
 }
 
+void metrics_evidence_unverified(void)
+{
+    add(&evidence_unverified, 1);
+}
+
 void metrics_notification(const char *destination, const char *outcome)
 {
     size_t o = index_of(notify_outcomes, 3, outcome);
@@ -331,6 +337,9 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
             if (s < N_SEV - 1 || get(&anomalies[s][t]))
                 fprintf(f, "anomalog_anomalies_total{severity=\"%s\",type=\"%s\"} %llu\n", severities[s], types[t],
                         get(&anomalies[s][t]));
+    head(f, "anomalog_evidence_unverified_total", "counter",
+         "Model anomalies whose evidence is not in the window: recorded, never routed.");
+    fprintf(f, "anomalog_evidence_unverified_total %llu\n", get(&evidence_unverified));
 
     head(f, "anomalog_notifications_total", "counter", "Notification delivery attempts, by destination and outcome.");
     size_t nn = atomic_load_explicit(&notify_t.n, memory_order_acquire);
@@ -387,4 +396,5 @@ void metrics_reset(void)
     for (size_t s = 0; s < N_SEV; s++)
         for (size_t t = 0; t < N_TYPE; t++)
             atomic_store(&anomalies[s][t], 0);
+    atomic_store(&evidence_unverified, 0);
 }

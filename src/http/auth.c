@@ -89,20 +89,29 @@ static int carries(const char *h, const char *token)
     return same(colon + 1, (size_t)(dec + n - colon - 1), token);
 }
 
-int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service)
+int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service,
+                    int *token)
 {
     *bound_service = NULL;
+    *token = -1;
     if (access == HTTP_ACCESS_OPEN)
         return 1;
-    if (access == HTTP_ACCESS_READ)
-        return !cfg->read_token[0] || carries(authorization, cfg->read_token);
+    if (access == HTTP_ACCESS_READ) {
+        if (!cfg->read_token[0])
+            return 1;
+        *token = 0;
+        return carries(authorization, cfg->read_token);
+    }
     if (!cfg->ingest_token[0] && cfg->n_tokens == 0)
         return 1;
     int ok = cfg->ingest_token[0] && carries(authorization, cfg->ingest_token);
+    if (ok)
+        *token = 0;
     for (size_t i = 0; i < cfg->n_tokens; i++) { /* all of them, whichever matches */
         if (carries(authorization, cfg->tokens[i].token) && !ok) {
             ok = 1;
             *bound_service = cfg->tokens[i].service;
+            *token = (int)i + 1;
         }
     }
     return ok;

@@ -26,7 +26,7 @@
 
 #define ES_VERSION "8.11.0"
 
-static void product(http_response *rs)
+void http_es_product(http_response *rs)
 {
     rs->extra_header[0] = "X-Elastic-Product";
     rs->extra_header[1] = "Elasticsearch";
@@ -42,7 +42,7 @@ void http_es_root(const app *a, const http_request *rq, http_response *rs)
 {
     (void)a;
     (void)rq;
-    product(rs);
+    http_es_product(rs);
     rs->status = 200;
     rs->json = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:s}", "name", "anomalog",
                          "cluster_name", "anomalog", "cluster_uuid", "anomalog", "version", "number", ES_VERSION,
@@ -55,10 +55,32 @@ void http_es_license(const app *a, const http_request *rq, http_response *rs)
 {
     (void)a;
     (void)rq;
-    product(rs);
+    http_es_product(rs);
     rs->status = 200;
     rs->json = json_pack("{s:{s:s, s:s, s:s}}", "license", "status", "active", "type", "basic", "uid",
                          "anomalog");
+}
+
+typedef struct bulk_answer {
+    json_t *items;
+    int64_t t0;
+} bulk_answer;
+
+/* {"took", "errors", "items"}: one item per action, in order */
+static void answer_items(http_response *rs, void *arg)
+{
+    const bulk_answer *ba = arg;
+    int errors = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(ba->items, i, x) {
+        json_t *st = json_object_get(json_object_iter_value(json_object_iter(x)), "status");
+        errors |= json_integer_value(st) >= 300;
+    }
+    json_decref(rs->json);
+    rs->status = 200;
+    rs->json = json_pack("{s:I, s:b, s:O}", "took", (json_int_t)(time_mono_ms() - ba->t0), "errors", errors,
+                         "items", ba->items);
 }
 
 static void es_bulk(const app *a, const http_request *rq, http_response *rs)
@@ -67,7 +89,7 @@ static void es_bulk(const app *a, const http_request *rq, http_response *rs)
     size_t len;
     char *owned = NULL;
     int64_t t0 = time_mono_ms();
-    product(rs);
+    http_es_product(rs);
     if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0)
         return;
     if (http_ingest_default_service(rq, rs, &service) != 0) {
@@ -80,19 +102,8 @@ static void es_bulk(const app *a, const http_request *rq, http_response *rs)
     ingest_error perr = {.index = -1};
     int prc = !b || !items ? -2 : ingest_parse_es_bulk(body, len, &o, rq->params[0], b, &perr, items);
     free(owned);
-    if (http_ingest_commit(a, rq, rs, "/_bulk", b, prc, &perr) == 0) {
-        int errors = 0;
-        size_t i;
-        json_t *x;
-        json_array_foreach(items, i, x) {
-            json_t *st = json_object_get(json_object_iter_value(json_object_iter(x)), "status");
-            errors |= json_integer_value(st) >= 300;
-        }
-        json_decref(rs->json);
-        rs->status = 200;
-        rs->json = json_pack("{s:I, s:b, s:O}", "took", (json_int_t)(time_mono_ms() - t0), "errors", errors,
-                             "items", items);
-    }
+    bulk_answer ba = {.items = items, .t0 = t0};
+    http_ingest_commit(a, rq, rs, "/_bulk", b, prc, &perr, answer_items, &ba);
     json_decref(items);
     batch_free(b);
 }

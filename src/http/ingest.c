@@ -8,7 +8,9 @@
  * limit (413 / 400), default service (400), parse (400 / 413, naming the line
  * or index), then the writer (503 with Retry-After when full or stopping, or
  * when the database refuses). Whatever the answer, a batch is stored whole or
- * not at all.
+ * not at all. Every ingest endpoint commits through http_ingest_commit(),
+ * which also records the request's Idempotency-Key (idempotency.c) with the
+ * batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +96,7 @@ ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *s
 }
 
 int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint, batch *b,
-                       int prc, const ingest_error *perr)
+                       int prc, const ingest_error *perr, http_ingest_answer_fn answer, void *arg)
 {
     const config *cfg = a->cfg;
     if (prc == -1) {
@@ -114,18 +116,37 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
         for (size_t i = 0; i < b->count; i++)
             b->entries[i].service = svc;
     }
+    /* the answer exists before the commit: an Idempotency-Key records it in the batch's transaction */
+    rs->status = 202;
+    rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count, "normalized",
+                         "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted, "service_defaulted",
+                         (json_int_t)b->stats.service_defaulted, "level_normalized",
+                         (json_int_t)b->stats.level_normalized, "lines_joined", (json_int_t)b->stats.lines_joined,
+                         "truncated", (json_int_t)b->stats.truncated);
+    if (answer)
+        answer(rs, arg);
+    batch_idempotency rec;
+    char *owned = NULL;
+    if (rq->idem) {
+        if (http_idem_record(rq, rs, &rec, &owned) != 0) {
+            http_response_clear(rs);
+            http_error(rs, 500, "internal", "out of memory");
+            return -1;
+        }
+        b->idem = &rec;
+    }
     char werr[256] = "";
-    writer_rc wrc = b->count ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
+    writer_rc wrc = b->count || b->idem ? writer_submit(a->wr, b, werr, sizeof werr) : WRITER_OK;
+    b->idem = NULL;
+    free(owned);
+    if (wrc == WRITER_OK) {
+        metrics_ingested(endpoint, b);
+        return 0;
+    }
+    http_response_clear(rs);
     switch (wrc) {
     case WRITER_OK:
-        metrics_ingested(endpoint, b);
-        rs->status = 202;
-        rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count,
-                             "normalized", "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted,
-                             "service_defaulted", (json_int_t)b->stats.service_defaulted, "level_normalized",
-                             (json_int_t)b->stats.level_normalized, "lines_joined",
-                             (json_int_t)b->stats.lines_joined, "truncated", (json_int_t)b->stats.truncated);
-        return 0;
+        break;
     case WRITER_FULL:
         http_error(rs, 503, "queue_full", "the writer queue is full (%llu batches): retry later",
                    (unsigned long long)cfg->queue_depth);
@@ -178,7 +199,7 @@ static void ingest_post(const app *a, const http_request *rq, http_response *rs)
     ingest_error perr = {.index = -1};
     int prc = b ? ingest_parse(fmt, body, len, &o, b, &perr) : -2;
     free(inflated);
-    http_ingest_commit(a, rq, rs, "/ingest", b, prc, &perr);
+    http_ingest_commit(a, rq, rs, "/ingest", b, prc, &perr, NULL, NULL);
     batch_free(b);
 }
 

@@ -28,6 +28,14 @@ static int is_type(const char *ct, const char *want)
     return strlen(want) == n && strncasecmp(ct, want, n) == 0;
 }
 
+static void answer_204(http_response *rs, void *arg)
+{
+    (void)arg;
+    rs->status = 204; /* Loki answers a push with 204 and no body */
+    json_decref(rs->json);
+    rs->json = NULL;
+}
+
 static void loki_push(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
@@ -77,11 +85,7 @@ static void loki_push(const app *a, const http_request *rq, http_response *rs)
     int prc = !b ? -2 : proto ? ingest_parse_loki_proto(body, len, &o, b, &perr)
                               : ingest_parse_loki_json(body, len, &o, b, &perr);
     free(owned);
-    if (http_ingest_commit(a, rq, rs, "/loki/api/v1/push", b, prc, &perr) == 0) {
-        rs->status = 204; /* Loki answers a push with 204 and no body */
-        json_decref(rs->json);
-        rs->json = NULL;
-    }
+    http_ingest_commit(a, rq, rs, "/loki/api/v1/push", b, prc, &perr, answer_204, NULL);
     batch_free(b);
 }
 

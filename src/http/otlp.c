@@ -66,6 +66,27 @@ static void answer_proto(http_response *rs, const ingest_rejects *rej)
     rs->body_len = m + n;
 }
 
+typedef struct otlp_answer {
+    int proto;
+    const ingest_rejects *rej;
+} otlp_answer;
+
+/* 200 with an ExportLogsServiceResponse in the request's encoding */
+static void answer_export(http_response *rs, void *arg)
+{
+    const otlp_answer *o = arg;
+    json_decref(rs->json);
+    rs->json = NULL;
+    if (o->proto) {
+        answer_proto(rs, o->rej);
+    } else {
+        rs->status = 200;
+        rs->json = o->rej->count ? json_pack("{s:{s:I, s:s}}", "partialSuccess", "rejectedLogRecords",
+                                             (json_int_t)o->rej->count, "errorMessage", o->rej->message)
+                                 : json_object();
+    }
+}
+
 static void otlp_logs(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
@@ -92,18 +113,8 @@ static void otlp_logs(const app *a, const http_request *rq, http_response *rs)
     int prc = !b ? -2 : proto ? ingest_parse_otlp_proto(body, len, &o, b, &perr, &rej)
                               : ingest_parse_otlp_json(body, len, &o, b, &perr, &rej);
     free(owned);
-    if (http_ingest_commit(a, rq, rs, "/v1/logs", b, prc, &perr) == 0) {
-        json_decref(rs->json);
-        rs->json = NULL;
-        if (proto) {
-            answer_proto(rs, &rej);
-        } else {
-            rs->status = 200;
-            rs->json = rej.count ? json_pack("{s:{s:I, s:s}}", "partialSuccess", "rejectedLogRecords",
-                                             (json_int_t)rej.count, "errorMessage", rej.message)
-                                 : json_object();
-        }
-    }
+    otlp_answer ans = {.proto = proto, .rej = &rej};
+    http_ingest_commit(a, rq, rs, "/v1/logs", b, prc, &perr, answer_export, &ans);
     batch_free(b);
 }
 

@@ -8,12 +8,28 @@
  * a straight line of code.
  *
  * Bodies: accumulated into a buffer that grows up to limits.max_body; a
- * Content-Length above the limit is refused before any byte is read, a
- * chunked body is refused as soon as it crosses the limit (413).
+ * Content-Length above the limit is refused before any byte is read (413).
+ * A body already arriving cannot be answered (libmicrohttpd queues no
+ * answer before the whole body is read), so one that crosses the limit
+ * (chunked) is cut off: the connection is closed, the refusal logged and
+ * counted.
+ *
+ * Slow senders: libmicrohttpd closes a connection idle for
+ * limits.connection_timeout (headers or body stalled); a body that keeps
+ * trickling in is cut off the same way once it has taken longer than
+ * limits.request_timeout since its headers. Connections beyond
+ * limits.max_connections are not accepted until one goes. Headers that
+ * trickle in have no deadline of their own (libmicrohttpd has none), only
+ * the idle timeout per byte and their size limit: limits.max_connections_per_ip
+ * keeps one address from holding every connection that way.
  *
  * Routing: a table of {method, pattern, handler}; `{x}` in a pattern matches
  * one path segment and lands in request.params. A path that matches with
  * another method answers 405 with Allow.
+ *
+ * Idempotency: a request to an ingest route that carries Idempotency-Key
+ * goes through http_idem_begin()/http_idem_end() (idempotency.c) around its
+ * handler, once it is authorized.
  *
  * Request ids: every answer carries X-Request-Id: the request's own header
  * when it sent a sane one (1..128 printable ASCII characters), else 16 random
@@ -54,6 +70,7 @@ typedef struct req_ctx {
     char *buf;
     size_t len, cap;
     int64_t received_ms;
+    int64_t started_mono_ms; /* for limits.request_timeout */
     int answered;
     char request_id[129]; /* echoed in X-Request-Id on whatever answer the request gets */
 } req_ctx;
@@ -146,14 +163,23 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
         if (strcmp(routes[i].method, rq->method) == 0 ||
             (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             memcpy(rq->params, params, sizeof params);
-            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service)) {
+            if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service,
+                                 &rq->token)) {
                 http_error(rs, 401, "unauthorized", "%s needs the %s token: Authorization: Bearer <token>", rq->path,
                            routes[i].access == HTTP_ACCESS_INGEST ? "ingest" : "read");
                 rs->extra_header[0] = "WWW-Authenticate";
                 rs->extra_header[1] = "Bearer realm=\"anomalog\"";
                 return;
             }
+            http_idem key;
+            int keyed = routes[i].access == HTTP_ACCESS_INGEST ? http_idem_begin(a, rq, rs, &key) : 0;
+            if (keyed < 0) { /* answered: a bad or busy key, or the answer recorded for it */
+                http_ingest_count_rejection(http_ingest_endpoint(rq->path), rs);
+                return;
+            }
             routes[i].fn(a, rq, rs);
+            if (keyed)
+                http_idem_end(&key);
             return;
         }
         size_t n = strlen(allow);
@@ -208,6 +234,28 @@ static void request_id_for(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1
     out[2 * sizeof rnd] = '\0';
 }
 
+char *http_json_text(const json_t *j, size_t *len)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    if (!text)
+        return NULL;
+    *len = strlen(text);
+    text[(*len)++] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
+    return text;
+}
+
+void http_response_clear(http_response *r)
+{
+    json_decref(r->json);
+    r->json = NULL;
+    if (r->body && !r->body_static)
+        free((char *)r->body);
+    r->body = NULL;
+    r->body_len = 0;
+    r->body_static = 0;
+    r->content_type = NULL;
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn,
                                      const char *request_id)
 {
@@ -215,12 +263,9 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
     size_t len = 0;
     const char *ctype = NULL;
     enum MHD_ResponseMemoryMode mode = MHD_RESPMEM_PERSISTENT;
-    if (rs->json && (text = json_dumps(rs->json, JSON_COMPACT))) {
-        len = strlen(text);
+    if (rs->json && (text = http_json_text(rs->json, &len))) {
         ctype = "application/json";
         mode = MHD_RESPMEM_MUST_FREE;
-        text[len] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
-        len++;
     } else if (rs->body || rs->content_type) { /* text, HTML, assets, protobuf: ownership moves to MHD unless static */
         text = (char *)rs->body; /* NULL: an empty body of content_type */
         len = rs->body ? rs->body_len : 0;
@@ -242,6 +287,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
+    if (rs->replayed)
+        MHD_add_response_header(r, "Idempotent-Replayed", "true");
     if (request_id && *request_id)
         MHD_add_response_header(r, "X-Request-Id", request_id);
     if (close_conn)
@@ -253,7 +300,7 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs
     return ret;
 }
 
-/* Answers an error while the body is still arriving; MHD then closes the connection. */
+/* Answers an error before any of the body is read (the first call); MHD then closes the connection. */
 static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, const char *url, int status, const char *code,
                               const char *msg)
 {
@@ -268,6 +315,21 @@ static enum MHD_Result refuse(struct MHD_Connection *c, req_ctx *ctx, const char
     return send_response(c, &rs, 1, ctx->request_id);
 }
 
+/* Set on a connection's thread by cut_off(): MHD's own line about the closing is then not logged (ours says why). */
+static _Thread_local int cut_off_here;
+
+/* Gives up on a body while it arrives: no answer can be queued then, so the connection is closed. */
+static enum MHD_Result cut_off(req_ctx *ctx, const char *url, const char *code, const char *msg)
+{
+    const char *endpoint = http_ingest_endpoint(url);
+    if (endpoint)
+        metrics_rejected(endpoint, code);
+    log_msg(LOG_WARN, "http", "%s: %s: closing the connection (request %s)", url, msg, ctx->request_id);
+    ctx->answered = 1;
+    cut_off_here = 1;
+    return MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -279,6 +341,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(ctx = calloc(1, sizeof *ctx)))
             return MHD_NO;
         ctx->received_ms = time_now_ms();
+        ctx->started_mono_ms = time_mono_ms();
         request_id_for(c, ctx->request_id);
         *con_cls = ctx;
         atomic_fetch_add(&s->active, 1);
@@ -298,11 +361,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
+        if (time_mono_ms() - ctx->started_mono_ms > cfg->request_timeout_ms) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the body took longer than %llds to arrive",
+                     (long long)cfg->request_timeout_ms / 1000);
+            return cut_off(ctx, url, "request_timeout", msg);
+        }
         if (ctx->len + *upload_size > cfg->max_body) {
             char msg[128];
             snprintf(msg, sizeof msg, "body is over the limit of %llu bytes", (unsigned long long)cfg->max_body);
-            *upload_size = 0;
-            return refuse(c, ctx, url, 413, "body_too_large", msg);
+            return cut_off(ctx, url, "body_too_large", msg);
         }
         if (ctx->len + *upload_size > ctx->cap) {
             size_t ncap = ctx->cap ? ctx->cap : 64 * 1024;
@@ -356,7 +424,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    log_vmsg(LOG_WARN, "http", fmt, ap);
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    int ours = cut_off_here && strncmp(line, "Application reported internal error", 35) == 0;
+    cut_off_here = 0;
+    if (!ours)
+        log_msg(LOG_WARN, "http", "%s", line);
 }
 
 http_server *http_start(const app *a, int *port, char *err, size_t errlen)
@@ -390,6 +463,7 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen)
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->connection_timeout_ms + 999) / 1000),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     freeaddrinfo(ai);

@@ -184,6 +184,49 @@ int utf8_valid(const char *s, size_t len)
     return 1;
 }
 
+size_t utf8_clean_prefix(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t k = p[i] == 0 ? 0 : p[i] < 0x80 ? 1 : utf8_seq_len(p + i, len - i);
+        if (!k)
+            break;
+        i += k;
+    }
+    return i;
+}
+
+char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *out_len, int *cut)
+{
+    /* each bad byte becomes three: the copy is at most 3 * len, and never more than max */
+    size_t cap = len <= max / 3 ? len * 3 : max;
+    char *out = batch_alloc(b, cap + 1);
+    size_t n = 0, i = 0;
+    *cut = 0;
+    if (!out)
+        return NULL;
+    while (i < len) {
+        size_t k = utf8_clean_prefix(s + i, len - i);
+        size_t take = utf8_cut(s + i, k, cap - n);
+        memcpy(out + n, s + i, take);
+        n += take;
+        i += take;
+        if (take < k || (i < len && cap - n < 3)) {
+            *cut = 1;
+            break;
+        }
+        if (i < len) {
+            memcpy(out + n, UTF8_REPLACEMENT, 3);
+            n += 3;
+            i++;
+        }
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
 size_t utf8_cut(const char *s, size_t len, size_t max)
 {
     if (len <= max)

@@ -63,6 +63,22 @@ size_t utf8_cut(const char *s, size_t len, size_t max);
 /** 1 when s[0..len) is valid UTF-8 (NUL bytes included), else 0. */
 int utf8_valid(const char *s, size_t len);
 
+/** Length of the longest prefix of s[0..len) that is valid UTF-8 without NUL bytes. */
+size_t utf8_clean_prefix(const char *s, size_t len);
+
+/**
+ * Log text as it comes (text/plain and syslog lines): copies s[0..len) into the
+ * batch's arena with each byte that is not part of valid UTF-8, and each NUL,
+ * replaced by U+FFFD, cut at max bytes on a character boundary.
+ * @param[out] out_len  bytes copied
+ * @param[out] cut      1 when the text was cut at max
+ * @return the NUL-terminated copy, or NULL when out of memory
+ */
+char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *out_len, int *cut);
+
+/** U+FFFD, what ingest_text_copy() puts for a bad byte. */
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD"
+
 /**
  * The level word s[0..len), normalised: a known word gives its canonical name
  * (counted in level_normalized when that differs from the word in lowercase);

@@ -13,6 +13,10 @@
  * the zone is the configured timezone. A line that is neither is kept whole
  * as the message, with the receive time, like text/plain.
  *
+ * A message is taken as it comes, like a text/plain line: bytes that are
+ * not valid UTF-8, and NUL bytes, become U+FFFD (legacy senders write
+ * Latin-1; refusing the batch would lose its good lines with the bad one).
+ *
  * Threads: the HTTP thread that owns the batch. Limits: max_entries lines
  * (413), max_line per message, service names of 1..128 bytes without
  * control characters (else the default service).
@@ -220,10 +224,6 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
             goto out;
     }
 
-    if (!utf8_valid(msg.p, msg.n) || memchr(msg.p, '\0', msg.n)) {
-        rc = ingest_err_set(c->err, 400, "invalid_utf8", ln, -1, "line %ld: not valid UTF-8 text", ln);
-        goto out;
-    }
     log_entry *e = batch_push(c->b);
     if (!e) {
         rc = -2;
@@ -234,16 +234,12 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
     if (!has_ts)
         c->b->stats.timestamp_defaulted++;
     e->level = pri >= 0 ? LEVELS[pri & 7] : NULL;
-    size_t mn = msg.n;
-    if (mn > c->max_line) {
-        mn = utf8_cut(msg.p, mn, c->max_line);
-        c->b->stats.truncated++;
-    }
-    if (!(e->message = batch_strndup(c->b, msg.p, mn))) {
+    int cut;
+    if (!(e->message = ingest_text_copy(c->b, msg.p, msg.n, c->max_line, &e->message_len, &cut))) {
         rc = -2;
         goto out;
     }
-    e->message_len = mn;
+    c->b->stats.truncated += cut;
     if (valid_service(app)) {
         e->service = ingest_ctx_service(c, app.p, app.n);
     } else {

@@ -89,24 +89,19 @@ static int mb_put(msgbuf *m, const char *s, size_t n)
 /* Appends s[0..n) with invalid UTF-8 and NUL bytes replaced by U+FFFD. */
 static int mb_append(msgbuf *m, const char *s, size_t n)
 {
-    static const char REPL[] = "\xEF\xBF\xBD";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0, i = 0;
+    size_t i = 0;
     while (i < n && !m->truncated) {
-        if (p[i] != 0 && p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = p[i] ? utf8_seq_len(p + i, n - i) : 0;
-        if (k) {
-            i += k;
-            continue;
-        }
-        if (mb_put(m, s + run, i - run) < 0 || mb_put(m, REPL, 3) < 0)
+        size_t k = utf8_clean_prefix(s + i, n - i);
+        if (mb_put(m, s + i, k) < 0)
             return -2;
-        run = ++i;
+        i += k;
+        if (i < n) {
+            if (mb_put(m, UTF8_REPLACEMENT, 3) < 0)
+                return -2;
+            i++;
+        }
     }
-    return mb_put(m, s + run, i - run);
+    return 0;
 }
 
 static void mb_reset(msgbuf *m)

@@ -9,7 +9,11 @@
  * notify.timeout, not every other destination's notifications.
  * A crash leaves at most leased rows; the next start makes them due at once,
  * so nothing queued is lost and a notification may at worst be delivered
- * twice (at-least-once, the dedup key lets receivers fold repeats).
+ * twice (at-least-once: a kill between the receiver's answer and the record
+ * of it sends the row again). Every delivery of a row carries the same bytes
+ * and header X-Anomalog-Notification-Id (the row's id, as in GET
+ * /notifications), so a receiver drops a repeat by that id; the dedup key
+ * folds repeats of the same (service, type) interval.
  *
  * Outcomes: 2xx is sent. No answer (refused, timeout), 408, 425, 429 and 5xx
  * are retried after retry_base doubling per attempt up to retry_max, with
@@ -165,6 +169,8 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
     snprintf(hdr, sizeof hdr, "X-Anomalog-Dedup-Key: %s", it->dedup_key);
+    h = curl_slist_append(h, hdr);
+    snprintf(hdr, sizeof hdr, "X-Anomalog-Notification-Id: %lld", (long long)it->id);
     h = curl_slist_append(h, hdr);
     if (d->kind == DEST_WEBHOOK && d->secret && *d->secret) {
         char hex[65];

@@ -233,6 +233,26 @@ store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, sto
     return s->ops->expire_windows(s, before_ms, max_rows, out, more, err, errlen);
 }
 
+store_rc store_idempotency_get(store *s, const char *scope, const char *key, int64_t after_ms,
+                               idempotency_record *out, char *err, size_t errlen)
+{
+    return s->ops->idempotency_get(s, scope, key, after_ms, out, err, errlen);
+}
+
+store_rc store_idempotency_prune(store *s, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen)
+{
+    return s->ops->idempotency_prune(s, before_ms, limit, deleted, err, errlen);
+}
+
+void idempotency_record_free(idempotency_record *r)
+{
+    if (!r)
+        return;
+    free(r->endpoint);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
 void window_work_free(window_work *w)
 {
     if (w) {

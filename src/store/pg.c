@@ -118,6 +118,9 @@ enum pg_stmt {
     PS_EXPIRE_TEMPLATE_COUNTS,
     PS_EXPIRE_WINDOW,
     PS_EXPIRE_SUPPRESSIONS,
+    PS_IDEM_PUT,
+    PS_IDEM_GET,
+    PS_IDEM_PRUNE,
     PS__COUNT
 };
 
@@ -134,7 +137,7 @@ enum pg_stmt {
 #define ANOMALY_COLS                                                                                    \
     "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
     "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
-    "a.suppressed_by "
+    "a.suppressed_by, a.evidence_verified "
 
 #define ANOMALY_FILTERS                                                                                 \
     "AND ($1::bigint IS NULL OR a.window_end > $1::bigint) AND ($2::bigint IS NULL OR a.window_start < $2::bigint) " \
@@ -195,7 +198,8 @@ static const char *const pg_sql[] = {
     [PS_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = $1 ORDER BY ts, id LIMIT $2",
     [PS_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
                           "severity_rank, type, summary, evidence, recommended_action, created_at, analyzer, "
-                          "template_ids) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                          "template_ids, evidence_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                          "$13, $14) RETURNING id",
     [PS_FINISH] = "UPDATE windows SET status = 'analyzed', health = $2, anomaly_count = anomaly_count + $3, "
                   "analyzer = $4, model = $5, prompt_tokens = $6, completion_tokens = $7, latency_ms = $8, "
                   "error = $10, next_attempt_at = $11, analyzed_at = $9, lease_until = NULL "
@@ -303,6 +307,15 @@ static const char *const pg_sql[] = {
     [PS_EXPIRE_TEMPLATE_COUNTS] = "DELETE FROM template_counts WHERE service_id = $1 AND window_start = $2",
     [PS_EXPIRE_WINDOW] = "DELETE FROM windows WHERE id = $1",
     [PS_EXPIRE_SUPPRESSIONS] = "DELETE FROM suppressions WHERE until_ms < $1",
+    /* byte strings travel as bytea's hex text (\x...), both ways */
+    [PS_IDEM_PUT] = "INSERT INTO idempotency_keys(scope, key, endpoint, body_sha256, status, content_type, body, "
+                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (scope, key) DO UPDATE SET "
+                    "endpoint = excluded.endpoint, body_sha256 = excluded.body_sha256, status = excluded.status, "
+                    "content_type = excluded.content_type, body = excluded.body, created_at = excluded.created_at",
+    [PS_IDEM_GET] = "SELECT endpoint, body_sha256, status, content_type, body, created_at FROM idempotency_keys "
+                    "WHERE scope = $1 AND key = $2 AND created_at > $3",
+    [PS_IDEM_PRUNE] = "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
+                      "WHERE created_at <= $1 ORDER BY created_at LIMIT $2)",
 };
 _Static_assert(sizeof pg_sql / sizeof pg_sql[0] == PS__COUNT, "one SQL text per statement id");
 
@@ -808,6 +821,115 @@ static store_rc upsert_windows(pg *s, ent **sorted, size_t n, int64_t window_ms,
     return rc;
 }
 
+/* bytea's hex text of n bytes (malloc'd), or NULL */
+static char *hex_of(const void *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *out = malloc(2 * n + 3);
+    if (!out)
+        return NULL;
+    out[0] = '\\';
+    out[1] = 'x';
+    for (size_t i = 0; i < n; i++) {
+        out[2 + 2 * i] = digits[((const unsigned char *)p)[i] >> 4];
+        out[3 + 2 * i] = digits[((const unsigned char *)p)[i] & 15];
+    }
+    out[2 * n + 2] = '\0';
+    return out;
+}
+
+/* The bytes of bytea hex text t (\x...) into a malloc'd buffer, NUL-terminated after *len bytes; NULL on error. */
+static char *bytes_of(const char *t, size_t *len)
+{
+    size_t n = strlen(t);
+    if (n < 2 || t[0] != '\\' || t[1] != 'x' || n % 2)
+        return NULL;
+    n = (n - 2) / 2;
+    char *out = malloc(n + 1);
+    for (size_t i = 0; out && i < n; i++) {
+        char h[3] = {t[2 + 2 * i], t[3 + 2 * i], 0};
+        out[i] = (char)strtol(h, NULL, 16);
+    }
+    if (out)
+        out[n] = '\0';
+    if (len)
+        *len = n;
+    return out;
+}
+
+/* Records a batch's Idempotency-Key in the transaction of its entries. */
+static store_rc write_idempotency(pg *s, const batch_idempotency *k, char *err, size_t errlen)
+{
+    char *sha = hex_of(k->body_sha256, sizeof k->body_sha256), *body = hex_of(k->body ? k->body : "", k->body_len);
+    store_rc rc = STORE_ERROR;
+    if (sha && body) {
+        params p = {.n = 0};
+        p_text(&p, k->scope);
+        p_text(&p, k->key);
+        p_text(&p, k->endpoint);
+        p_text(&p, sha);
+        p_i64(&p, k->status);
+        p_text(&p, k->content_type);
+        p_text(&p, body);
+        p_i64(&p, k->created_ms);
+        rc = run0(&s->w, PS_IDEM_PUT, &p, NULL, err, errlen);
+    } else {
+        snprintf(err, errlen, "out of memory");
+    }
+    free(sha);
+    free(body);
+    return rc;
+}
+
+static store_rc pg_idempotency_prune(store *base, int64_t before_ms, int limit, int *deleted, char *err,
+                                     size_t errlen)
+{
+    params p = {.n = 0};
+    p_i64(&p, before_ms);
+    p_i64(&p, limit);
+    long n = 0;
+    store_rc rc = run0(&((pg *)base)->w, PS_IDEM_PRUNE, &p, &n, err, errlen);
+    *deleted = (int)n;
+    return rc;
+}
+
+static int idem_row(const store_row *r, void *arg)
+{
+    idempotency_record *out = arg;
+    size_t n = 0;
+    char *sha = bytes_of(row_text(r, 1), &n);
+    if (sha && n == sizeof out->body_sha256)
+        memcpy(out->body_sha256, sha, sizeof out->body_sha256);
+    free(sha);
+    out->status = (int)row_i64(r, 2);
+    row_copy(r, 3, out->content_type, sizeof out->content_type);
+    out->created_ms = row_i64(r, 5);
+    out->endpoint = strdup(row_text(r, 0));
+    out->body = bytes_of(row_text(r, 4), &out->body_len);
+    return 1;
+}
+
+static store_rc pg_idempotency_get(store *base, const char *scope, const char *key, int64_t after_ms,
+                                   idempotency_record *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    params p = {.n = 0};
+    p_text(&p, scope);
+    p_text(&p, key);
+    p_i64(&p, after_ms);
+    out->status = -1;
+    store_rc rc = read_rows((pg *)base, PS_IDEM_GET, &p, idem_row, out, err, errlen);
+    if (rc == STORE_OK && out->status < 0)
+        rc = STORE_NOTFOUND;
+    else if (rc == STORE_OK && (!out->endpoint || !out->body)) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK)
+        idempotency_record_free(out);
+    return rc;
+}
+
 static store_rc pg_write_batches(store *base, batch *const *batches, size_t nb, int64_t window_ms, char *err,
                                  size_t errlen)
 {
@@ -815,10 +937,8 @@ static store_rc pg_write_batches(store *base, batch *const *batches, size_t nb, 
     size_t n = 0;
     for (size_t b = 0; b < nb; b++)
         n += batches[b]->count;
-    if (!n)
-        return STORE_OK;
-    ent *v = malloc(n * sizeof *v);
-    ent **sorted = malloc(n * sizeof *sorted);
+    ent *v = malloc((n ? n : 1) * sizeof *v);
+    ent **sorted = malloc((n ? n : 1) * sizeof *sorted);
     if (!v || !sorted) {
         free(v);
         free(sorted);
@@ -839,8 +959,11 @@ static store_rc pg_write_batches(store *base, batch *const *batches, size_t nb, 
     store_rc rc = exec_sql(&s->w, "BEGIN", err, errlen);
     if (rc == STORE_OK)
         rc = upsert_windows(s, sorted, n, window_ms, now, err, errlen);
-    if (rc == STORE_OK)
+    if (rc == STORE_OK && n) /* a batch may be empty and carry only its Idempotency-Key */
         rc = copy_logs(s, v, n, err, errlen);
+    for (size_t b = 0; b < nb && rc == STORE_OK; b++)
+        if (batches[b]->idem)
+            rc = write_idempotency(s, batches[b]->idem, err, errlen);
     if (rc == STORE_OK)
         rc = exec_sql(&s->w, "COMMIT", err, errlen);
     if (rc != STORE_OK && PQtransactionStatus(s->w.c) != PQTRANS_IDLE)
@@ -1402,6 +1525,12 @@ static store_rc route_anomaly(pg *s, const window_work *w, const json_t *a, int6
     return STORE_OK;
 }
 
+/* a baseline finding is built from the window's lines; a model's is verified by the analyzer */
+static int evidence_verified(const json_t *a)
+{
+    return !json_is_false(json_object_get(a, "evidence_verified"));
+}
+
 static store_rc insert_anomaly(pg *s, const window_work *w, const json_t *a, const analysis_meta *m, int64_t now,
                                int64_t *id, char *err, size_t errlen)
 {
@@ -1424,6 +1553,7 @@ static store_rc insert_anomaly(pg *s, const window_work *w, const json_t *a, con
     p_i64(&p, now);
     p_text(&p, an ? an : m && m->analyzer ? m->analyzer : "llm");
     p_text(&p, tids_text);
+    p_i64(&p, evidence_verified(a));
     store_rc rc;
     PGresult *r = run(&s->bg, PS_ANOMALY_INSERT, &p, &rc, err, errlen);
     free(evidence);
@@ -1458,7 +1588,8 @@ static store_rc pg_window_finish(store *base, const window_work *w, const json_t
     {
         int64_t id = 0;
         if ((rc = insert_anomaly(s, w, a, m, now, &id, err, errlen)) != STORE_OK ||
-            (m && m->routing && (rc = route_anomaly(s, w, a, id, now, m->routing, err, errlen)) != STORE_OK))
+            (evidence_verified(a) && m && m->routing &&
+             (rc = route_anomaly(s, w, a, id, now, m->routing, err, errlen)) != STORE_OK))
             return bg_fail(s, rc);
     }
     params p = {.n = 0};
@@ -1870,4 +2001,6 @@ static const store_ops pg_ops = {
     .suppressions_list = pg_suppressions_list,
     .expire_lines = pg_expire_lines,
     .expire_windows = pg_expire_windows,
+    .idempotency_get = pg_idempotency_get,
+    .idempotency_prune = pg_idempotency_prune,
 };

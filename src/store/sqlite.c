@@ -19,7 +19,9 @@
  * a steady stream costs one INSERT per entry plus one UPDATE per touched window
  * per commit. Late lines are counted by the UPDATE itself, inside the
  * transaction, from the window's status at that moment, so no cache can make
- * a late line look on time.
+ * a late line look on time. A batch's Idempotency-Key (batch.idem) is
+ * written in the same transaction as its lines, so the two are committed or
+ * rolled back together.
  *
  * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
  * with its row in schema_version. A database newer than the binary is refused.
@@ -120,6 +122,9 @@ enum stmt_id {
     ST_EXPIRE_TEMPLATE_COUNTS,
     ST_EXPIRE_WINDOW,
     ST_EXPIRE_SUPPRESSIONS,
+    ST_IDEM_PUT,
+    ST_IDEM_GET,
+    ST_IDEM_PRUNE,
     ST__COUNT
 };
 
@@ -130,7 +135,7 @@ enum stmt_id {
 #define ANOMALY_COLS                                                                                    \
     "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
     "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
-    "a.suppressed_by "
+    "a.suppressed_by, a.evidence_verified "
 
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
@@ -188,7 +193,7 @@ static const char *const stmt_sql[] = {
     [ST_LINES] = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
     [ST_ANOMALY_INSERT] = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, "
                           "severity_rank, type, summary, evidence, recommended_action, created_at, analyzer, "
-                          "template_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                          "template_ids, evidence_verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_FINISH] = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, "
                   "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8, "
                   "error = ?10, next_attempt_at = ?11, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
@@ -295,6 +300,15 @@ static const char *const stmt_sql[] = {
                        "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
                        "context_source = excluded.context_source "
                        "WHERE excluded.context_source = 'api' OR coalesce(services.context_source, '') <> 'api'",
+    /* an expired key not yet pruned is replaced, as if it had been */
+    [ST_IDEM_PUT] = "INSERT INTO idempotency_keys(scope, key, endpoint, body_sha256, status, content_type, body, "
+                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(scope, key) DO UPDATE SET "
+                    "endpoint = excluded.endpoint, body_sha256 = excluded.body_sha256, status = excluded.status, "
+                    "content_type = excluded.content_type, body = excluded.body, created_at = excluded.created_at",
+    [ST_IDEM_GET] = "SELECT endpoint, body_sha256, status, content_type, body, created_at FROM idempotency_keys "
+                    "WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
+    [ST_IDEM_PRUNE] = "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
+                      "WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
 };
 _Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST__COUNT, "one SQL text per statement id");
 
@@ -699,6 +713,25 @@ static int write_entry(sq *s, const log_entry *e, int64_t received, int64_t wind
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Records a batch's Idempotency-Key in the transaction of its entries. */
+static int write_idempotency(sq *s, const batch_idempotency *k)
+{
+    sqlite3_stmt *q = stmt(&s->w, ST_IDEM_PUT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(q, 1, k->scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, k->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, k->endpoint, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 4, k->body_sha256, sizeof k->body_sha256, SQLITE_STATIC);
+    sqlite3_bind_int(q, 5, k->status);
+    if (k->content_type)
+        sqlite3_bind_text(q, 6, k->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(q, 7, k->body ? k->body : "", k->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 8, k->created_ms);
+    int rc = sqlite3_step(q);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int flush_counts(sq *s, int64_t now)
 {
     for (size_t k = 0; k < s->win_ndirty; k++) {
@@ -769,6 +802,8 @@ static store_rc sq_write_batches(store *base, batch *const *batches, size_t n, i
                 }
                 rc = write_entry(s, &bt->entries[i], bt->received_ms, window_ms);
             }
+            if (rc == SQLITE_OK && bt->idem)
+                rc = write_idempotency(s, bt->idem);
         }
         if (rc == SQLITE_OK)
             rc = flush_counts(s, now);
@@ -790,6 +825,27 @@ static store_rc sq_write_batches(store *base, batch *const *batches, size_t n, i
         return out == STORE_OK ? STORE_ERROR : out;
     }
     pending_reset(s);
+    return STORE_OK;
+}
+
+static store_rc sq_idempotency_prune(store *base, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen)
+{
+    sq *s = (sq *)base;
+    *deleted = 0;
+    sqlite3_stmt *q = stmt(&s->w, ST_IDEM_PRUNE);
+    if (!q) {
+        set_err(err, errlen, "prune idempotency keys", s->w.db);
+        return STORE_ERROR;
+    }
+    sqlite3_bind_int64(q, 1, before_ms);
+    sqlite3_bind_int(q, 2, limit);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        set_err(err, errlen, "prune idempotency keys", s->w.db);
+        return rc_of(rc) == STORE_OK ? STORE_ERROR : rc_of(rc);
+    }
+    *deleted = sqlite3_changes(s->w.db);
     return STORE_OK;
 }
 
@@ -966,6 +1022,67 @@ static store_rc sq_count_logs(store *base, int64_t *count, char *err, size_t err
         res = STORE_OK;
     } else {
         set_err(err, errlen, "count", c->db);
+    }
+    if (q)
+        sqlite3_reset(q);
+    reader_put(s, c);
+    return res;
+}
+
+static char *dup_column(sqlite3_stmt *q, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(q, col);
+    size_t n = (size_t)sqlite3_column_bytes(q, col);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    if (n)
+        memcpy(out, p, n);
+    out[n] = '\0';
+    if (len)
+        *len = n;
+    return out;
+}
+
+static store_rc sq_idempotency_get(store *base, const char *scope, const char *key, int64_t after_ms,
+                                   idempotency_record *out, char *err, size_t errlen)
+{
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    conn *c = reader_get(s, err, errlen);
+    if (!c)
+        return STORE_ERROR;
+    store_rc res = STORE_ERROR;
+    sqlite3_stmt *q = stmt(c, ST_IDEM_GET);
+    int rc = SQLITE_ERROR;
+    if (q) {
+        sqlite3_bind_text(q, 1, scope, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, after_ms);
+        rc = sqlite3_step(q);
+    }
+    if (rc == SQLITE_DONE) {
+        res = STORE_NOTFOUND;
+    } else if (rc == SQLITE_ROW) {
+        const void *sha = sqlite3_column_blob(q, 1);
+        if (sha && sqlite3_column_bytes(q, 1) == (int)sizeof out->body_sha256)
+            memcpy(out->body_sha256, sha, sizeof out->body_sha256);
+        out->status = sqlite3_column_int(q, 2);
+        const unsigned char *ct = sqlite3_column_text(q, 3);
+        if (ct)
+            snprintf(out->content_type, sizeof out->content_type, "%s", (const char *)ct);
+        out->created_ms = sqlite3_column_int64(q, 5);
+        out->endpoint = dup_column(q, 0, NULL);
+        out->body = dup_column(q, 4, &out->body_len);
+        if (out->endpoint && out->body) {
+            res = STORE_OK;
+        } else {
+            idempotency_record_free(out);
+            snprintf(err, errlen, "out of memory");
+        }
+    } else {
+        set_err(err, errlen, "idempotency key", c->db);
+        res = rc_of(rc) == STORE_BUSY ? STORE_BUSY : STORE_ERROR;
     }
     if (q)
         sqlite3_reset(q);
@@ -1307,13 +1424,16 @@ static store_rc sq_window_finish(store *base, const window_work *w, const json_t
         json_t *tids = json_object_get(a, "template_ids");
         char *tids_text = json_array_size(tids) ? json_dumps(tids, JSON_COMPACT) : NULL;
         bind_text_or_null(q, 13, tids_text);
+        /* a baseline finding is built from the window's lines; a model's is verified by the analyzer */
+        int verified = !json_is_false(json_object_get(a, "evidence_verified"));
+        sqlite3_bind_int(q, 14, verified);
         rc = sqlite3_step(q);
         sqlite3_reset(q); /* evidence is bound static: unbind before freeing */
         free(evidence);
         free(tids_text);
         if (rc != SQLITE_DONE)
             return fail_bg(s, err, errlen, "store anomaly", rc);
-        if (m && m->routing && (rc = route_anomaly(s, w, a, sqlite3_last_insert_rowid(s->bg.db), now, m->routing)) !=
+        if (verified && m && m->routing && (rc = route_anomaly(s, w, a, sqlite3_last_insert_rowid(s->bg.db), now, m->routing)) !=
                                    SQLITE_OK)
             return fail_bg(s, err, errlen, "route anomaly", rc);
     }
@@ -2111,4 +2231,6 @@ static const store_ops sq_ops = {
     .suppressions_list = sq_suppressions_list,
     .expire_lines = sq_expire_lines,
     .expire_windows = sq_expire_windows,
+    .idempotency_get = sq_idempotency_get,
+    .idempotency_prune = sq_idempotency_prune,
 };

@@ -18,6 +18,11 @@
  *
  * Bounds: queue_depth submissions wait at most; one more is refused at once
  * with WRITER_FULL (the HTTP layer answers 503 with Retry-After).
+ *
+ * Pruning: the writer owns the write connection, so it also deletes expired
+ * Idempotency-Keys, PRUNE_BATCH at a time between commits, once a second (at
+ * once again while a full batch came back): a backlog of expired keys never
+ * holds a commit up for long.
  */
 #include "anomalog/writer.h"
 
@@ -27,8 +32,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "anomalog/metrics.h"
 #include "anomalog/log.h"
+#include "anomalog/metrics.h"
+#include "anomalog/timeutil.h"
+
+#define PRUNE_EVERY_MS 1000
+#define PRUNE_BATCH 500
 
 typedef struct submission {
     batch *b;
@@ -106,16 +115,37 @@ static void commit_group(writer *w, submission **subs, size_t n)
     finish(w, subs, 1, WRITER_FAILED, err);
 }
 
+/* Deletes a batch of expired Idempotency-Keys; returns when to prune next (monotonic ms). */
+static int64_t prune(writer *w)
+{
+    char err[256];
+    int n = 0;
+    if (store_idempotency_prune(w->st, time_now_ms() - w->o.idempotency_ttl_ms, PRUNE_BATCH, &n, err,
+                                sizeof err) != STORE_OK)
+        log_msg(LOG_WARN, "writer", "pruning expired idempotency keys: %s", err);
+    return time_mono_ms() + (n == PRUNE_BATCH ? 0 : PRUNE_EVERY_MS);
+}
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
     submission **group = malloc(w->o.queue_depth * sizeof *group);
+    int64_t next_prune = time_mono_ms();
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->count && !w->stopping)
-            pthread_cond_wait(&w->wake, &w->mu);
+        while (!w->count && !w->stopping && time_mono_ms() < next_prune) {
+            int64_t at = next_prune;
+            struct timespec ts = {.tv_sec = at / 1000, .tv_nsec = (long)(at % 1000) * 1000000L};
+            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+        }
         if (!w->count && w->stopping)
             break;
+        if (time_mono_ms() >= next_prune) {
+            pthread_mutex_unlock(&w->mu);
+            next_prune = prune(w);
+            pthread_mutex_lock(&w->mu);
+            continue;
+        }
         size_t n = 0, entries = 0;
         while (w->count && (n == 0 || entries + w->ring[w->head]->b->count <= w->o.max_txn_entries)) {
             submission *s = w->ring[w->head];
@@ -151,7 +181,11 @@ writer *writer_start(store *st, const writer_opts *o, char *err, size_t errlen)
         w->o.max_txn_entries = 1;
     w->last_ok = 1;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->wake, NULL);
+    pthread_condattr_t ca; /* the writer's timed waits count on the monotonic clock, as time_mono_ms() */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
     w->running = 1;
     if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "writer: cannot start thread");

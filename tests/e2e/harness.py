@@ -9,7 +9,8 @@ with psql. Tests about SQLite itself skip with sqlite_only().
 
 The binary comes from $ANOMALOG_BIN (set by CTest). The server is started with
 --listen 127.0.0.1:0 and the port is read from its "listening on" line, so
-tests never race for a port.
+tests never race for a port. A test that restarts a server where its clients
+expect it passes the port the first one got (start_server(port=...)).
 """
 import gzip
 import http.client
@@ -81,20 +82,22 @@ BIN = os.environ.get("ANOMALOG_BIN") or os.path.join(
 class Server:
     """One anomalog process. Its stderr is collected in self.log."""
 
-    def __init__(self, workdir, args=(), env=None, db=None):
+    def __init__(self, workdir, args=(), env=None, db=None, port=0):
         self.workdir = workdir
         self.db = db or os.path.join(workdir, "anomalog.db")
         self.args = list(args)
         self.env = env or {}
         self.proc = None
+        self.listen_port = port
         self.port = None
+        self._pump = None
         self.log = []
         self._log_lock = threading.Lock()
 
     def start(self, timeout=15):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMALOG_")}
         env.update(self.env)
-        cmd = _map_db_args([BIN, "serve", "--listen", "127.0.0.1:0", "--db", self.db] + self.args)
+        cmd = _map_db_args([BIN, "serve", "--listen", "127.0.0.1:%d" % self.listen_port, "--db", self.db] + self.args)
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env=env, cwd=self.workdir)
         ready = threading.Event()
@@ -176,6 +179,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("server did not stop within %ss" % timeout)
+        if self._pump:
+            self._pump.join(10)  # every line the process wrote is in self.log
         return self.proc.returncode
 
     def finish(self, timeout=20):
@@ -254,6 +259,33 @@ def db_exec(path, sql):
         con.close()
 
 
+class write_lock:
+    """Holds the database's write lock (with ...:), so the writer waits: SQLite's BEGIN IMMEDIATE, or on
+    PostgreSQL a session holding a lock on logs that the writer's COPY waits for."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        if PG_URL:
+            self.proc = subprocess.Popen(["psql", pg_url_for(self.path), "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.proc.stdin.write(b"BEGIN; LOCK TABLE logs IN SHARE MODE; SELECT 'locked';\n")
+            self.proc.stdin.flush()
+            self.proc.stdout.readline()  # the lock is held once psql answers
+        else:
+            self.con = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            self.con.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc):
+        if PG_URL:
+            self.proc.communicate(b"ROLLBACK;\n", timeout=10)
+        else:
+            self.con.execute("ROLLBACK")
+            self.con.close()
+
+
 class ServerTest(unittest.TestCase):
     """Each test gets a fresh directory and, unless it says otherwise, a running server."""
 
@@ -282,9 +314,9 @@ class ServerTest(unittest.TestCase):
                 if marker in log:
                     self.fail("server reported %r:\n%s" % (marker, log[-4000:]))
 
-    def start_server(self, args=None, env=None, db=None):
+    def start_server(self, args=None, env=None, db=None, port=0):
         s = Server(self.dir, args if args is not None else self.server_args,
-                   env if env is not None else self.server_env, db=db)
+                   env if env is not None else self.server_env, db=db, port=port)
         self.servers.append(s)
         return s.start()
 

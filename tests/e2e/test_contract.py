@@ -8,6 +8,8 @@ src/http/server.c must be documented and exercised here."""
 import json
 import os
 import re
+import threading
+import time
 import unittest
 
 import yaml
@@ -15,7 +17,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from harness import FakeLLM, ServerTest, ndjson, wait_for
+from harness import FakeLLM, ServerTest, ndjson, wait_for, write_lock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -106,6 +108,19 @@ class ContractTest(ServerTest):
         self.check("POST", "/ingest", 415, "x", {"Content-Type": "image/png"})
         self.check("POST", "/ingest", 413, "x" * 70000, {"Content-Type": "text/plain"})
         self.check("POST", "/ingest?service=%01", 400, "hello", {"Content-Type": "text/plain"})
+        # Idempotency-Key: the answer replayed, reused with another body, malformed, in flight
+        keyed = {"Content-Type": "application/x-ndjson", "Idempotency-Key": "contract-1"}
+        first = self.check("POST", "/ingest", 202, ndjson(rows[:1]), keyed)
+        self.assertEqual(self.check("POST", "/ingest", 202, ndjson(rows[:1]), keyed), first)
+        self.check("POST", "/ingest", 422, ndjson(rows[:2]), keyed)
+        self.check("POST", "/ingest", 400, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "k" * 256}))
+        with write_lock(os.path.join(self.dir, "anomalog.db")):  # the first request waits in the writer
+            slow = threading.Thread(target=self.srv.ingest, args=(ndjson(rows[:1]),),
+                                    kwargs={"headers": {"Idempotency-Key": "contract-2"}})
+            slow.start()
+            time.sleep(0.3)
+            self.check("POST", "/ingest", 409, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "contract-2"}))
+        slow.join()
 
         self.check("POST", "/windows/flush", 200)
         wait_for(lambda: self.srv.get("/windows?status=analyzed")[1]["windows"], what="analysed")
@@ -153,11 +168,17 @@ class ContractTest(ServerTest):
         self.check("POST", "/loki/api/v1/push", 204, loki, j)
         self.check("POST", "/loki/api/v1/push", 415, loki, {"Content-Type": "text/plain"})
         self.check("POST", "/loki/api/v1/push", 400, "{nope", j)
+        self.check("POST", "/loki/api/v1/push", 204, loki, dict(j, **{"Idempotency-Key": "loki-1"}))
+        self.check("POST", "/loki/api/v1/push", 204, loki, dict(j, **{"Idempotency-Key": "loki-1"}))
+        self.check("POST", "/loki/api/v1/push", 422, loki + " ", dict(j, **{"Idempotency-Key": "loki-1"}))
         otlp = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
             {"timeUnixNano": "1795514461000000000", "body": {"stringValue": "shipped by otlp"}}]}]}]})
         self.check("POST", "/v1/logs", 200, otlp, j)
         self.check("POST", "/v1/logs", 415, otlp, {"Content-Type": "text/plain"})
         self.check("POST", "/v1/logs", 400, '{"resourceLogs": 3}', j)
+        for _ in range(2):
+            self.check("POST", "/v1/logs", 200, otlp, dict(j, **{"Idempotency-Key": "otlp-1"}))
+        self.check("POST", "/v1/logs", 422, otlp + " ", dict(j, **{"Idempotency-Key": "otlp-1"}))
         nd = {"Content-Type": "application/x-ndjson"}
         doc = '{"create":{}}\n{"@timestamp":"2026-11-24T10:01:02Z","message":"shipped by es"}\n'
         self.check("POST", "/_bulk", 200, doc, nd)
@@ -166,6 +187,9 @@ class ContractTest(ServerTest):
         self.check("POST", "/checkout/_bulk", 200, doc, nd)
         self.check("PUT", "/checkout/_bulk", 200, doc, nd)
         self.check("POST", "/_bulk", 413, "x" * 70000, nd)
+        for _ in range(2):
+            self.check("POST", "/_bulk", 200, doc, dict(nd, **{"Idempotency-Key": "bulk-1"}))
+        self.check("PUT", "/checkout/_bulk", 422, doc, dict(nd, **{"Idempotency-Key": "bulk-1"}))
         self.check("GET", "/_license", 200)
 
         missing = {(m, p) for m, p in server_routes()} - self.exercised

@@ -89,7 +89,7 @@ class MetricsTest(ServerTest):
                                 env={"ANOMALOG_ALERT_FILE": alerts})
         llm.script([], then={"mode": "fixed", "content": json.dumps({"health": "degraded", "anomalies": [
             {"severity": "low", "type": "config", "summary": "a setting changed",
-             "evidence": ["config reloaded"], "recommended_action": "Check the change"}]})})
+             "evidence": ["config reloaded 1"], "recommended_action": "Check the change"}]})})
         _, before = self.scrape(srv)
         self.assertEqual(val(before, "anomalog_ingested_lines_total", endpoint="/ingest", service="api"), 0)
 
@@ -125,6 +125,9 @@ class MetricsTest(ServerTest):
         self.assertEqual(val(m, "anomalog_model_calls_total", outcome="ok"), 2)
         self.assertGreater(val(m, "anomalog_model_prompt_tokens_total"), 0)
         self.assertEqual(val(m, "anomalog_anomalies_total", severity="low", type="config"), 2)
+        # the same answer for the db window quotes a line that is not in it: recorded, counted, not routed
+        self.assertEqual(val(m, "anomalog_evidence_unverified_total"), 1)
+        self.assertEqual(val(m, "anomalog_notifications_total", destination="file", outcome="sent"), 1)
         self.assertGreater(val(m, "anomalog_database_size_bytes"), 4096)
         self.assertEqual(val(m, "anomalog_build_info", version=srv.get("/healthz")[1]["version"]), 1)
 

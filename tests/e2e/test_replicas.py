@@ -6,13 +6,14 @@ analysed by another once that replica's lease has run out.
 
 The fake model answers one anomaly per window (the baseline may add more), slowly, so that windows are in
 analysis when the replica dies."""
+import json
 import os
 import signal
 import time
 import unittest
 
 from harness import PG_URL, FakeLLM, ServerTest, db_rows, ndjson, wait_for
-from test_routing import Receiver, verdict
+from test_routing import Receiver
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 SERVICES = ["svc%d" % i for i in range(6)]
@@ -20,6 +21,11 @@ WINDOWS = 2          # per service, one minute each
 LINES = 3            # per window, per replica
 LEASE_S = 5
 MODEL_DELAY_MS = 1500
+MESSAGE = "upstream timeout after 30000ms"
+# one finding per window, quoting a line every window has (evidence that is not in the window is never routed)
+VERDICT = json.dumps({"health": "degraded", "anomalies": [
+    {"severity": "high", "type": "error_spike", "summary": "upstream timeouts", "evidence": [MESSAGE],
+     "recommended_action": "Check the upstream"}]})
 
 
 @unittest.skipUnless(PG_URL, "replicas share a PostgreSQL database (run as e2e-pg.test_replicas)")
@@ -30,7 +36,7 @@ class ReplicasTest(ServerTest):
         super().setUp()
         self.llm = FakeLLM().start()
         self.addCleanup(self.llm.stop)
-        self.llm.script([], then={"mode": "fixed", "content": verdict(("high", "error_spike")),
+        self.llm.script([], then={"mode": "fixed", "content": VERDICT,
                                   "delay_ms": MODEL_DELAY_MS})
         self.hook = Receiver().start()
         self.addCleanup(self.hook.stop)
@@ -48,8 +54,7 @@ class ReplicasTest(ServerTest):
         sent = 0
         for w in range(WINDOWS):
             for k, srv in enumerate(replicas):
-                rows = [{"ts": T0 + 60 * w + k * 10 + i, "service": s, "level": "error",
-                         "message": "upstream timeout %s w%d r%d #%d" % (s, w, k, i)}
+                rows = [{"ts": T0 + 60 * w + k * 10 + i, "service": s, "level": "error", "message": MESSAGE}
                         for s in SERVICES for i in range(LINES)]
                 st, b, _ = srv.ingest(ndjson(rows))
                 self.assertEqual(st, 202, b)
@@ -92,15 +97,18 @@ class ReplicasTest(ServerTest):
             self.assertGreaterEqual(analyzed_at, killed_ms + LEASE_S * 1000 - MODEL_DELAY_MS - 500, wid)
 
         # one notification per (service, type) per suppression interval, delivered once
+        self.assertEqual(db_rows(db, "SELECT count(*) FROM anomalies WHERE analyzer = 'llm' AND evidence_verified = 1"),
+                         [(total,)])
         pairs = db_rows(db, "SELECT s.name, a.type FROM anomalies a JOIN services s ON s.id = a.service_id "
-                            "GROUP BY s.name, a.type ORDER BY 1, 2")
+                            "WHERE a.evidence_verified = 1 GROUP BY s.name, a.type ORDER BY 1, 2")
         self.assertIn(("svc0", "error_spike"), pairs)
         wait_for(lambda: len(self.hook.got()) >= len(pairs), timeout=30, what="notifications")
         time.sleep(1.5)
         got = sorted((b["anomaly"]["service"], b["anomaly"]["type"]) for _, _, b, _ in self.hook.got())
         self.assertEqual(got, pairs)
         self.assertEqual(db_rows(db, "SELECT status, count(*) FROM outbox GROUP BY status"), [("sent", len(pairs))])
-        self.assertEqual(db_rows(db, "SELECT count(*) FROM anomalies WHERE suppressed = 0"), [(len(pairs),)])
+        self.assertEqual(db_rows(db, "SELECT count(*) FROM anomalies WHERE suppressed = 0 AND evidence_verified = 1"),
+                         [(len(pairs),)])
         # and the survivors agree on what happened
         for srv in replicas[1:]:
             st, b, _ = srv.get("/anomalies?limit=100")

@@ -90,7 +90,7 @@ class Receiver:
 def verdict(*anomalies):
     return json.dumps({"health": "degraded", "anomalies": [
         {"severity": sev, "type": typ, "summary": "%s %s in window" % (sev, typ),
-         "evidence": ["2026-11-24T10:00:01Z ERROR upstream timeout after 30000ms"],
+         "evidence": ["request 1 served"],  # a line of every window_lines() window
          "recommended_action": "Check the upstream"} for sev, typ in anomalies]})
 
 
@@ -326,6 +326,60 @@ class RoutingTest(ServerTest):
         srv = self.serve(env=env, db=srv.db)
         wait_for(lambda: self.notifications(srv, "sent"), what="delivered after restart")
         self.assertEqual(len(hook.got()), 1)
+
+    def test_evidence_not_in_the_window_is_recorded_but_pages_nobody(self):
+        hook = Receiver().start()
+        self.addCleanup(hook.stop)
+        srv = self.serve(env={"ANOMALOG_WEBHOOK_URL": hook.url + "/hook"})
+
+        def answer(*evidence):
+            self.llm.script([], then={"mode": "fixed", "content": json.dumps({"health": "critical", "anomalies": [
+                {"severity": "critical", "type": "security", "summary": "admin dropped the database",
+                 "evidence": list(evidence), "recommended_action": "Restore the backup"}]})})
+
+        def last_anomaly():
+            return srv.get("/anomalies?limit=1")[1]["anomalies"][0]
+
+        # invented evidence, evidence with one invented line among real ones, and no evidence at all
+        for k, ev in enumerate([["2026-11-24T10:00:01Z ERROR DROP DATABASE orders; by admin"],
+                                ["request 1 served", "request 9 served"],
+                                []]):
+            answer(*ev)
+            self.analyse(srv, "api", [T0 + 60 * k])
+            a = last_anomaly()
+            self.assertEqual((a["analyzer"], a["severity"], a["evidence_verified"], a["suppressed"]),
+                             ("llm", "critical", False, False), a)
+            self.assertEqual(a["evidence"], ev)
+        time.sleep(0.6)  # the sender polls: give it time to send what it should not
+        self.assertEqual(hook.got(), [])
+        self.assertEqual(self.notifications(srv), [])
+        self.assertEqual(srv.get("/suppressions")[1]["suppressions"], [])  # no interval opened
+        metrics = srv.get("/metrics")[1].decode()
+        self.assertIn("\nanomalog_evidence_unverified_total 3\n", metrics)
+
+        # the same finding quoting its window's lines (timestamp and level as the digest shows them,
+        # or left out) is verified and routed: nothing above held it back
+        answer("2026-11-24T10:03:01.000Z info request 1 served", "request 2 served")
+        self.analyse(srv, "api", [T0 + 180])
+        a = last_anomaly()
+        self.assertEqual((a["evidence_verified"], a["suppressed"]), (True, False), a)
+        got = wait_for(lambda: hook.got(), what="the verified anomaly notified")
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(got[0][2]["anomaly"]["id"], a["id"])
+        self.assertEqual(got[0][2]["anomaly"]["evidence"], a["evidence"])
+        self.assertIn("\nanomalog_evidence_unverified_total 3\n", srv.get("/metrics")[1].decode())
+        # a quote whose timestamp is not the line's is not evidence
+        answer("2026-11-24T10:04:02.000Z info request 1 served")
+        self.analyse(srv, "api", [T0 + 240])
+        self.assertFalse(last_anomaly()["evidence_verified"])
+        # replay says so beside the finding
+        path = os.path.join(self.dir, "r.ndjson")
+        with open(path, "w") as f:
+            f.write(window_lines("api", T0))
+        code, out, err = run_cli(["replay", path, "--llm-url", self.llm.url, "--window", "1m",
+                                  "--skip-quiet-windows", "false"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("[critical] security: admin dropped the database (evidence not found in the window)\n", out)
 
     def test_dry_run_and_replay_send_nothing(self):
         hook = Receiver().start()

@@ -73,13 +73,17 @@ class SecretsTest(ServerTest):
                               dict(ing, **{"Content-Type": "application/x-ndjson"}))[0], 202)
         self.assertEqual(call("POST", "/ingest", b"2026-11-24T10:00:05Z ERROR card declined\n",
                               {"Authorization": "Bearer " + FILE_TOKEN, "Content-Type": "text/plain"})[0], 202)
-        # the model echoes a secret-looking evidence line; what leaves for the receivers is redacted
+        # the model echoes a secret-looking evidence line (stored redacted; it is not the digest's
+        # line, so it is unverified and routed nowhere) and writes secrets in findings whose evidence
+        # is a line of the billing window (verified, routed); what leaves for the receivers is redacted
         self.llm.script([], then={"mode": "fixed", "content": json.dumps({"health": "critical", "anomalies": [
             {"severity": "critical", "type": "security", "summary": "credential stuffing",
              "evidence": ["login failed password=%s key=%s" % tuple(LOG_SECRETS)],
              "recommended_action": "Lock the account"},
-            {"severity": "high", "type": "error_spike", "summary": "logins fail with password=%s" % LOG_SECRETS[0],
-             "evidence": [], "recommended_action": "Rotate key %s" % LOG_SECRETS[1]}]})})
+            {"severity": "critical", "type": "error_spike", "summary": "logins fail with password=%s" % LOG_SECRETS[0],
+             "evidence": ["2026-11-24T10:00:05Z ERROR declined"], "recommended_action": "Rotate key %s" % LOG_SECRETS[1]},
+            {"severity": "high", "type": "latency", "summary": "slow after password=%s" % LOG_SECRETS[0],
+             "evidence": ["2026-11-24T10:00:05Z ERROR declined"], "recommended_action": "Rotate key %s" % LOG_SECRETS[1]}]})})
         self.assertEqual(call("POST", "/windows/flush", headers=rd)[0], 200)
         wait_for(lambda: len(self.pd.got()) >= 1 and len(self.slack.got()) >= 1 and len(self.hook.got()) >= 1,
                  what="notifications delivered")

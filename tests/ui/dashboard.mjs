@@ -1,6 +1,7 @@
 // Drives the built-in dashboard in headless Debian chromium.
 //   node dashboard.mjs TOOLS_DIR BASE_URL SCREENSHOT EXPECT_JSON
-// EXPECT_JSON: {"services": {...name: windows}, "anomalies": N, "critical": N, "html_evidence": "..."}
+// EXPECT_JSON: {"services": {...name: windows}, "anomalies": N, "critical": N, "html_evidence": "...",
+//               "unverified": [severities of the anomalies marked "unverified evidence"]}
 // Prints one line per check; exits 1 on the first failure.
 import {createRequire} from 'node:module';
 import {join} from 'node:path';
@@ -51,6 +52,11 @@ try {
   const evidence = await page.locator('.anomaly pre.evidence').allTextContents();
   check(evidence.some((t) => t.includes(expect.html_evidence)), 'HTML in evidence is shown as text');
   check(await page.locator('#anomalies img, #anomalies b').count() === 0, 'no element was made from log text');
+  // an anomaly whose evidence is not in its window is marked, the others are not
+  const unverified = await page.locator('.anomaly').evaluateAll((as) => as.map((a) =>
+    a.querySelector('.head .unverified') ? a.dataset.severity : null).filter((s) => s));
+  check(unverified.sort().join(',') === expect.unverified.sort().join(','),
+    'unverified evidence marked on: ' + unverified.join(','));
   check(await page.evaluate(() => window.__xss === undefined), 'no script from log text ran');
 
   // a window's detail with its digest

@@ -18,6 +18,7 @@ static void test_forms(void **state)
     static config cfg;
     memset(&cfg, 0, sizeof cfg);
     const char *bound;
+    int tok;
     strcpy(cfg.ingest_token, "s3cret");
     static const struct {
         const char *header;
@@ -40,31 +41,35 @@ static void test_forms(void **state)
         {NULL, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (http_authorized(&cfg, HTTP_ACCESS_INGEST, cases[i].header, &bound) != cases[i].ok)
+        if (http_authorized(&cfg, HTTP_ACCESS_INGEST, cases[i].header, &bound, &tok) != cases[i].ok)
             fail_msg("%s: expected %d", cases[i].header ? cases[i].header : "(none)", cases[i].ok);
     }
     /* the read token is not set: reading is open; health and probes always are */
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, NULL, &bound));
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_OPEN, NULL, &bound));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, NULL, &bound, &tok));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_OPEN, NULL, &bound, &tok));
+    assert_int_equal(tok, -1);
     strcpy(cfg.read_token, "r");
-    assert_false(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer s3cret", &bound));
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer r", &bound));
-    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer r", &bound));
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer s3cret", &bound, &tok));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, "Bearer r", &bound, &tok));
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer r", &bound, &tok));
 
     /* listed tokens, one bound to a service; the main token stays unbound */
     struct ingest_token list[2] = {{"team-a", "payments"}, {"any", NULL}};
     cfg.tokens = list;
     cfg.n_tokens = 2;
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer team-a", &bound));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer team-a", &bound, &tok));
     assert_string_equal(bound, "payments");
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer any", &bound));
+    assert_int_equal(tok, 1); /* which token: it scopes Idempotency-Keys */
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer any", &bound, &tok));
     assert_null(bound);
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer s3cret", &bound));
+    assert_int_equal(tok, 2);
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer s3cret", &bound, &tok));
     assert_null(bound);
-    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer team-b", &bound));
+    assert_int_equal(tok, 0);
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Bearer team-b", &bound, &tok));
     cfg.ingest_token[0] = '\0'; /* a list alone closes ingestion too */
-    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, NULL, &bound));
-    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Basic eDp0ZWFtLWE=", &bound)); /* x:team-a */
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, NULL, &bound, &tok));
+    assert_true(http_authorized(&cfg, HTTP_ACCESS_INGEST, "Basic eDp0ZWFtLWE=", &bound, &tok)); /* x:team-a */
     assert_string_equal(bound, "payments");
 }
 

@@ -247,6 +247,77 @@ static void test_stack_trace_keeps_head_and_cause(void **state)
     lines_free(&l);
 }
 
+
+/* Which evidence lines quote a line of the window, as the digest showed it (redacted). */
+static void test_quotes_are_found_only_in_the_window(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    char err[128];
+    redact_opts ro = {0};
+    redactor *red = redactor_new(&ro, err, sizeof err);
+    assert_non_null(red);
+    lines l = {0};
+    add(&l, T0 + 1000, "info", "GET /health 200 1ms");
+    add(&l, T0 + 2500, "error", "login failed for bob@example.com password=hunter");
+    add(&l, T0 + 3000, NULL, "no level here at all");
+    add(&l, T0 + 4000, "error", "java.lang.IllegalStateException: pool closed\n\tat a.b.C.run(C.java:10)\n"
+                                "Caused by: java.io.IOException: broken pipe");
+    add(&l, T0 + 5000, "warn", "a rather long warning line that the model may cut short at some point");
+    digest_opts o;
+    digest_opts_defaults(&o);
+    o.redact = red;
+    digest_input in = input(&l, m, NULL);
+    digest d;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    /* the redacted line is what the digest showed */
+    /* the exemplar is redacted as the digest showed it (the template line numbers its own text first) */
+    assert_non_null(strstr(d.text, "    2026-11-24T10:00:02.500Z error login failed for <email:1> password=<secret:2>\n"));
+    static const struct {
+        const char *evidence;
+        int found;
+        size_t index;
+    } cases[] = {
+        {"2026-11-24T10:00:02.500Z error login failed for <email:1> password=<secret:2>", 1, 1},
+        {"2026-11-24T10:00:02.5Z ERROR login failed for <email:1> password=<secret:2>", 1, 1}, /* any spelling, any case */
+        {"2026-11-24T11:00:02.500+01:00 error login failed for <email:1> password=<secret:2>", 1, 1},
+        {"error login failed for <email:1> password=<secret:2>", 1, 1},              /* no timestamp */
+        {"login failed for <email:1> password=<secret:2>", 1, 1},                    /* no timestamp, no level */
+        {"  2026-11-24T10:00:02.500Z login failed for <email:1> password=<secret:2>  ", 1, 1}, /* no level, spaces */
+        {"2026-11-24T10:00:02.500Z error login failed for bob@example.com password=hunter", 0, 0}, /* raw, not shown */
+        {"2026-11-24T10:00:02.500Z error login failed for <email:2> password=<secret:2>", 0, 0}, /* other placeholder */
+        {"2026-11-24T10:00:02.500Z error login failed for <email:1> password=<secret:1>", 0, 0}, /* the template's */
+        {"2026-11-24T10:00:03.500Z error login failed for <email:1> password=<secret:2>", 0, 0}, /* other time */
+        {"2026-11-24T10:00:02.500Z warn login failed for <email:1> password=<secret:2>", 0, 0},  /* other level */
+        {"login failed for <email:1>", 0, 0},                                                 /* part of a line */
+        {"2026-11-24T10:00:03.000Z - no level here at all", 1, 2},
+        {"no level here at all", 1, 2},
+        {"Caused by: java.io.IOException: broken pipe", 1, 3}, /* a line of a multi-line message */
+        {"2026-11-24T10:00:04.000Z error java.lang.IllegalStateException: pool closed", 1, 3},
+        {"a rather long warning line that…", 1, 4},       /* cut with an ellipsis */
+        {"warn a rather long warning line that ...", 1, 4},
+        {"a rather long wa…", 1, 4},                       /* 16 bytes before the ellipsis: the least allowed */
+        {"a rather long w…", 0, 0},                        /* 15 bytes: too short to tell */
+        {"a rather long warning line that", 0, 0},          /* cut without saying so */
+        {"2026-11-24T10:00:09.000Z error database dropped by admin", 0, 0}, /* invented */
+        {"2026-11-24T10:00:02.500Z", 0, 0},                                  /* a time alone */
+        {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t k = 99;
+        int found = digest_find_quote(&d, l.v, l.n, cases[i].evidence, &k);
+        if (found != cases[i].found)
+            fail_msg("case %zu \"%s\": found %d, expected %d", i, cases[i].evidence, found, cases[i].found);
+        if (found)
+            assert_int_equal(k, cases[i].index);
+    }
+    digest_free(&d);
+    redactor_free(red);
+    miner_free(m);
+    lines_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_quiet_window_and_baseline_rules),
         cmocka_unit_test(test_benign_templates_are_not_raised),
         cmocka_unit_test(test_stack_trace_keeps_head_and_cause),
+        cmocka_unit_test(test_quotes_are_found_only_in_the_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

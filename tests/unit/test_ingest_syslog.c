@@ -20,14 +20,19 @@ static ingest_opts opts(void)
     return o;
 }
 
-static batch *ok(const char *body, const ingest_opts *o)
+static batch *ok_n(const char *body, size_t len, const ingest_opts *o)
 {
     batch *b = batch_new(o->received_ms);
     ingest_error err;
-    int rc = ingest_parse_syslog(body, strlen(body), o, b, &err);
+    int rc = ingest_parse_syslog(body, len, o, b, &err);
     if (rc != 0)
         fail_msg("rc=%d %s", rc, err.message);
     return b;
+}
+
+static batch *ok(const char *body, const ingest_opts *o)
+{
+    return ok_n(body, strlen(body), o);
 }
 
 static void test_rfc5424(void **state)
@@ -105,10 +110,20 @@ static void test_not_syslog_and_limits(void **state)
     assert_string_equal(b->entries[0].message, "abcd");
     assert_int_equal(b->stats.truncated, 1);
     batch_free(b);
-    b2 = batch_new(1);
-    assert_int_equal(ingest_parse_syslog("\xff\n", 2, &o, b2, &err), -1);
-    assert_string_equal(err.code, "invalid_utf8");
-    batch_free(b2);
+    /* bad bytes are replaced, as in text/plain, and the replacement counts towards max_line */
+    static const char bad[] = "<14>1 - h app - - - \xff\0\xc3\n<14>1 - h app - - - ab\xff\n";
+    b = ok_n(bad, sizeof bad - 1, &o);
+    assert_string_equal(b->entries[0].message, "\xEF\xBF\xBD");
+    assert_int_equal(b->entries[0].message_len, 3);
+    assert_string_equal(b->entries[1].message, "ab");
+    assert_int_equal(b->stats.truncated, 2);
+    batch_free(b);
+    o = opts();
+    b = ok_n(bad, sizeof bad - 1, &o);
+    assert_string_equal(b->entries[0].message, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+    assert_string_equal(b->entries[1].message, "ab\xEF\xBF\xBD");
+    assert_int_equal(b->stats.truncated, 0);
+    batch_free(b);
 }
 
 int main(void)

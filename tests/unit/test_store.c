@@ -149,7 +149,9 @@ static void test_reopen_keeps_schema_version(void **state)
     assert_int_equal(store_open(f->path, STORE_DURABLE_FULL, &again, err, sizeof err), STORE_OK);
     assert_int_equal(store_schema_version(again), store_schema_latest());
     store_close(again);
+    /* one row per migration applied; numbers may have gaps (branches take their own) */
     assert_int_equal(scalar(f->path, "SELECT max(version) FROM schema_version"), store_schema_latest());
+    assert_int_equal(scalar(f->path, "SELECT count(*) - count(DISTINCT version) FROM schema_version"), 0);
 }
 
 static void test_windows_are_aligned_and_counted(void **state)
@@ -240,6 +242,78 @@ static void test_failed_group_stores_nothing(void **state)
                      1);
     batch_free(good);
     batch_free(bad);
+}
+
+/* A batch's Idempotency-Key is stored with its lines, or not at all; lookups honour the expiry; pruning
+ * deletes expired keys, at most the limit at a time, oldest first. */
+static void test_idempotency_keys(void **state)
+{
+    fixture *f = *state;
+    char err[256];
+    batch *b = batch_new(T0), *bad = batch_new(T0);
+    add(b, "svc", T0, "kept");
+    batch_idempotency k = {.scope = "", .key = "k-1", .endpoint = "/ingest", .status = 202,
+                           .content_type = "application/json", .body = "{\"accepted\":1}\n", .body_len = 15,
+                           .created_ms = T0};
+    memset(k.body_sha256, 0xab, sizeof k.body_sha256);
+    batch_idempotency kb = k;
+    kb.key = "k-bad";
+    add(bad, "svc", T0, NULL); /* NOT NULL constraint on logs.message */
+    b->idem = &k;
+    bad->idem = &kb;
+    batch *both[2] = {b, bad};
+    assert_int_equal(store_write_batches(f->st, both, 2, 5 * MIN, err, sizeof err), STORE_ERROR);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM idempotency_keys"), 0);
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+
+    idempotency_record r;
+    assert_int_equal(store_idempotency_get(f->st, "", "k-1", T0 - 1, &r, err, sizeof err), STORE_OK);
+    assert_int_equal(r.status, 202);
+    assert_string_equal(r.endpoint, "/ingest");
+    assert_string_equal(r.content_type, "application/json");
+    assert_int_equal(r.body_len, 15);
+    assert_memory_equal(r.body, "{\"accepted\":1}\n", 15);
+    assert_memory_equal(r.body_sha256, k.body_sha256, sizeof k.body_sha256);
+    idempotency_record_free(&r);
+    assert_int_equal(store_idempotency_get(f->st, "auth.tokens[0]", "k-1", T0 - 1, &r, err, sizeof err),
+                     STORE_NOTFOUND); /* another scope */
+    assert_int_equal(store_idempotency_get(f->st, "", "k-1", T0, &r, err, sizeof err), STORE_NOTFOUND); /* expired */
+
+    /* an empty batch records its key alone; an expired key is replaced */
+    batch *empty = batch_new(T0);
+    char keys[5][8];
+    batch_idempotency ks[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(keys[i], sizeof keys[i], "e-%d", i);
+        ks[i] = k;
+        ks[i].key = keys[i];
+        ks[i].created_ms = T0 + i;
+        empty->idem = &ks[i];
+        assert_int_equal(store_write_batches(f->st, &empty, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    }
+    ks[0].created_ms = T0 + 100;
+    ks[0].status = 200;
+    assert_int_equal(store_write_batches(f->st, &empty, 1, 5 * MIN, err, sizeof err), STORE_OK); /* e-4 again */
+    empty->idem = &ks[0];
+    assert_int_equal(store_write_batches(f->st, &empty, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM idempotency_keys"), 6);
+    assert_int_equal(scalar(f->path, "SELECT status FROM idempotency_keys WHERE key = 'e-0'"), 200);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 1);
+
+    int n = -1;
+    assert_int_equal(store_idempotency_prune(f->st, T0 + 3, 2, &n, err, sizeof err), STORE_OK);
+    assert_int_equal(n, 2); /* k-1 (T0) and e-1 (T0 + 1): the oldest two of four due */
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM idempotency_keys WHERE key IN ('k-1', 'e-1')"), 0);
+    assert_int_equal(store_idempotency_prune(f->st, T0 + 3, 2, &n, err, sizeof err), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_idempotency_prune(f->st, T0 + 3, 2, &n, err, sizeof err), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM idempotency_keys"), 2);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM idempotency_keys WHERE key IN ('e-0', 'e-4')"), 2);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 1); /* lines are never pruned with keys */
+    batch_free(b);
+    batch_free(bad);
+    batch_free(empty);
 }
 
 static void test_paging_with_service_filter(void **state)
@@ -419,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_lines_are_counted_not_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_windows_in_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_window_lease, setup, teardown),
