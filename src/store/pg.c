@@ -562,18 +562,21 @@ static int migrate(pg *s, char *err, size_t errlen)
     if (exec_sql(c, sql, err, errlen))
         return -1;
     int ok = 0;
+    PGresult *applied = NULL;
     if (exec_sql(c,
                  "CREATE TABLE IF NOT EXISTS schema_version ("
                  " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
                  err, errlen))
         goto out;
-    PGresult *r = PQexec(c->c, "SELECT coalesce(max(version), 0) FROM schema_version");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail_res(c, r, "reading schema_version", err, errlen);
+    /* every version the database has recorded: a migration numbered below the highest may land later */
+    applied = PQexec(c->c, "SELECT version FROM schema_version ORDER BY version");
+    if (PQresultStatus(applied) != PGRES_TUPLES_OK) {
+        fail_res(c, applied, "reading schema_version", err, errlen);
+        applied = NULL;
         goto out;
     }
-    s->version = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    int napplied = PQntuples(applied);
+    s->version = napplied ? atoi(PQgetvalue(applied, napplied - 1, 0)) : 0;
     if (s->version > store_schema_latest()) {
         snprintf(err, errlen, "database schema version %d is newer than this binary's %d: upgrade anomalog",
                  s->version, store_schema_latest());
@@ -581,7 +584,10 @@ static int migrate(pg *s, char *err, size_t errlen)
     }
     for (int i = 0; i < pg_migrations_count; i++) {
         const struct migration *m = &pg_migrations[i];
-        if (m->version <= s->version)
+        int done = 0;
+        for (int k = 0; k < napplied && !done; k++)
+            done = atoi(PQgetvalue(applied, k, 0)) == m->version;
+        if (done)
             continue;
         char what[512], num[2][24];
         if (exec_sql(c, "BEGIN", err, errlen))
@@ -594,7 +600,7 @@ static int migrate(pg *s, char *err, size_t errlen)
         snprintf(num[0], sizeof num[0], "%d", m->version);
         snprintf(num[1], sizeof num[1], "%lld", (long long)time_now_ms());
         const char *v[3] = {num[0], m->name, num[1]};
-        r = PQexecParams(c->c, "INSERT INTO schema_version(version, name, applied_at) VALUES ($1, $2, $3)", 3, NULL,
+        PGresult *r = PQexecParams(c->c, "INSERT INTO schema_version(version, name, applied_at) VALUES ($1, $2, $3)", 3, NULL,
                          v, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             fail_res(c, r, m->name, err, errlen);
@@ -604,10 +610,12 @@ static int migrate(pg *s, char *err, size_t errlen)
         PQclear(r);
         if (exec_sql(c, "COMMIT", err, errlen))
             goto out;
-        s->version = m->version;
+        if (m->version > s->version)
+            s->version = m->version;
     }
     ok = 1;
 out:
+    PQclear(applied);
     snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d)", MIGRATION_LOCK);
     exec_sql(c, sql, NULL, 0);
     return ok ? 0 : -1;

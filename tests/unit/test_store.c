@@ -472,6 +472,26 @@ static void test_pg_migrations_run_once(void **state)
     assert_int_equal(scalar(f->path, "SELECT max(version) FROM schema_version"), store_schema_latest());
 }
 
+/* A migration numbered below the database's highest (one that landed later) is still applied on PostgreSQL. */
+static void test_pg_migration_below_the_highest_is_applied(void **state)
+{
+    fixture *f = *state;
+    if (!is_pg(f->path))
+        skip();
+    int64_t rows = scalar(f->path, "SELECT count(*) FROM schema_version");
+    exec_sql(f->path, "DELETE FROM schema_version WHERE version = 6; "
+                      "ALTER TABLE anomalies DROP COLUMN evidence_verified");
+    store *again;
+    char err[256];
+    assert_int_equal(store_open(f->path, STORE_DURABLE_NORMAL, &again, err, sizeof err), STORE_OK);
+    assert_int_equal(store_schema_version(again), store_schema_latest());
+    store_close(again);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM schema_version"), rows);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM information_schema.columns "
+                                     "WHERE table_name = 'anomalies' AND column_name = 'evidence_verified'"),
+                     1);
+}
+
 /* A PostgreSQL password never reaches a log line. */
 static void test_location_hides_password(void **state)
 {
@@ -498,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_window_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migrations_run_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_migration_below_the_highest_is_applied, setup, teardown),
         cmocka_unit_test(test_location_hides_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
