@@ -49,6 +49,8 @@ enum stmt_id {
     ST_WINDOW_GET,
     ST_WINDOWS_ALL,
     ST_WINDOWS_SERVICE,
+    ST_WINDOWS_STATUS,
+    ST_WINDOWS_HEALTH,
     ST_COUNT_LOGS,
     ST_PING,
     ST_CLOSE_DUE,
@@ -112,6 +114,33 @@ enum stmt_id {
     "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
     "a.suppressed_by "
 
+/*
+ * Listing windows and anomalies newest first reads an index in (start, id)
+ * descending order between two bounds, so a page costs the rows it returns,
+ * whatever the filters, the depth of the cursor or the size of the tables:
+ *  - upper: ?4/?5 (windows) or ?5/?6 (anomalies), the smaller of the cursor and
+ *    (until, 0) (ids are positive, so start < until), bound by the caller;
+ *  - lower: "end > since" says nothing about start to the planner, so the
+ *    start > since - (longest window) bound is added; the longest window is a
+ *    max() over the windows_by_length index (migration 007), and an
+ *    anomaly's span is its window's. Without since both are NULL and the
+ *    bound is the smallest integer.
+ * The status and health filters have statements of their own whose equality
+ * leads an index in the same order (007); a service has its own (service_id,
+ * start) index, and the other filters are checked on the rows read.
+ */
+#define SINCE_BOUND(start, end)                                                                         \
+    start " > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) "      \
+          "AND (?1 IS NULL OR " end " > ?1) "
+#define WINDOWS_WHERE                                                                                   \
+    SINCE_BOUND("w.start_ms", "w.end_ms")                                                                \
+    "AND (w.start_ms, w.id) < (?4, ?5) AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) " \
+    "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6"
+#define ANOMALIES_WHERE                                                                                 \
+    SINCE_BOUND("a.window_start", "a.window_end")                                                        \
+    "AND (a.window_start, a.id) < (?5, ?6) AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "    \
+    "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7"
+
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
                           "ON CONFLICT(name) DO NOTHING",
@@ -128,19 +157,15 @@ static const char *const stmt_sql[] = {
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_WINDOW_GET] = WINDOW_COLS
                       "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.id = ?1",
-    [ST_WINDOWS_ALL] = WINDOW_COLS
-                       "FROM windows w JOIN services s ON s.id = w.service_id "
-                       "WHERE (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
-                       "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "
-                       "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
-                       "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
-    [ST_WINDOWS_SERVICE] = WINDOW_COLS
-                           "FROM windows w JOIN services s ON s.id = w.service_id "
-                           "WHERE s.name = ?7 AND w.service_id = (SELECT id FROM services WHERE name = ?7) "
-                           "AND (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
-                           "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "
-                           "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
-                           "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
+    [ST_WINDOWS_ALL] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE "
+                       WINDOWS_WHERE,
+    [ST_WINDOWS_STATUS] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.status = ?3 AND "
+                          WINDOWS_WHERE,
+    [ST_WINDOWS_HEALTH] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.health = ?8 AND "
+                          WINDOWS_WHERE,
+    [ST_WINDOWS_SERVICE] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id "
+                           "WHERE s.name = ?7 AND w.service_id = (SELECT id FROM services WHERE name = ?7) AND "
+                           WINDOWS_WHERE,
     [ST_COUNT_LOGS] = "SELECT count(*) FROM logs",
     [ST_PING] = "SELECT max(version) FROM schema_version",
     [ST_WINDOW_STATUS_COUNTS] = "SELECT status, count(*) FROM windows GROUP BY status",
@@ -182,17 +207,10 @@ static const char *const stmt_sql[] = {
     [ST_RELEASE] = "UPDATE windows SET status = 'closed', attempts = max(attempts - 1, 0) "
                    "WHERE id = ?1 AND status = 'analyzing'",
     [ST_COUNT_STATUS] = "SELECT count(*) FROM windows WHERE ?1 IS NULL OR status = ?1",
-    [ST_ANOMALIES_ALL] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
-                         "WHERE (?1 IS NULL OR a.window_end > ?1) AND (?2 IS NULL OR a.window_start < ?2) "
-                         "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "
-                         "AND (?5 IS NULL OR (a.window_start, a.id) < (?5, ?6)) "
-                         "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
+    [ST_ANOMALIES_ALL] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id WHERE "
+                         ANOMALIES_WHERE,
     [ST_ANOMALIES_SERVICE] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
-                             "WHERE a.service_id = (SELECT id FROM services WHERE name = ?8) "
-                             "AND (?1 IS NULL OR a.window_end > ?1) AND (?2 IS NULL OR a.window_start < ?2) "
-                             "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "
-                             "AND (?5 IS NULL OR (a.window_start, a.id) < (?5, ?6)) "
-                             "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
+                             "WHERE a.service_id = (SELECT id FROM services WHERE name = ?8) AND " ANOMALIES_WHERE,
     [ST_ANOMALIES_WINDOW] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
                             "WHERE a.window_id = ?1 ORDER BY a.severity_rank DESC, a.id",
     [ST_PROMPT_GET] = "SELECT p.system_prompt, p.user_prompt, p.digest, w.redactions FROM window_prompts p "
@@ -803,6 +821,24 @@ static void window_from_row(sqlite3_stmt *q, window_info *w)
     column_text(q, 14, w->error, sizeof w->error);
 }
 
+/* Binds at col, col+1 the (start, id) every listed row is below: the smaller of
+ * the cursor and (until, 0), or the largest pair when neither is given. */
+static void bind_upper(sqlite3_stmt *q, int col, int has_until, int64_t until, int has_cursor, int64_t cur_start,
+                       int64_t cur_id)
+{
+    int64_t start = INT64_MAX, id = INT64_MAX;
+    if (has_cursor) {
+        start = cur_start;
+        id = cur_id;
+    }
+    if (has_until && (until < start || (until == start && id > 0))) {
+        start = until;
+        id = 0;
+    }
+    sqlite3_bind_int64(q, col, start);
+    sqlite3_bind_int64(q, col + 1, id);
+}
+
 store_rc store_windows_list(store *s, const window_query *wq, window_info **rows, size_t *n, int *has_more,
                             char *err, size_t errlen)
 {
@@ -812,7 +848,11 @@ store_rc store_windows_list(store *s, const window_query *wq, window_info **rows
     conn *c = reader_get(s, err, errlen);
     if (!c)
         return STORE_ERROR;
-    sqlite3_stmt *q = stmt(c, wq->service ? ST_WINDOWS_SERVICE : ST_WINDOWS_ALL);
+    enum stmt_id id = wq->service  ? ST_WINDOWS_SERVICE
+                      : wq->status ? ST_WINDOWS_STATUS
+                      : wq->health ? ST_WINDOWS_HEALTH
+                                   : ST_WINDOWS_ALL;
+    sqlite3_stmt *q = stmt(c, id);
     store_rc out = STORE_OK;
     window_info *res = NULL;
     if (!q) {
@@ -822,14 +862,9 @@ store_rc store_windows_list(store *s, const window_query *wq, window_info **rows
     }
     if (wq->has_since)
         sqlite3_bind_int64(q, 1, wq->since_ms);
-    if (wq->has_until)
-        sqlite3_bind_int64(q, 2, wq->until_ms);
     if (wq->status)
         sqlite3_bind_text(q, 3, wq->status, -1, SQLITE_STATIC);
-    if (wq->has_cursor) {
-        sqlite3_bind_int64(q, 4, wq->cursor_start);
-        sqlite3_bind_int64(q, 5, wq->cursor_id);
-    }
+    bind_upper(q, 4, wq->has_until, wq->until_ms, wq->has_cursor, wq->cursor_start, wq->cursor_id);
     sqlite3_bind_int(q, 6, wq->limit + 1);
     if (wq->service)
         sqlite3_bind_text(q, 7, wq->service, -1, SQLITE_STATIC);
@@ -1520,15 +1555,10 @@ static void bind_anomaly_query(sqlite3_stmt *q, const void *p)
     const anomaly_query *aq = p;
     if (aq->has_since)
         sqlite3_bind_int64(q, 1, aq->since_ms);
-    if (aq->has_until)
-        sqlite3_bind_int64(q, 2, aq->until_ms);
     sqlite3_bind_int(q, 3, aq->min_severity);
     if (aq->type)
         sqlite3_bind_text(q, 4, aq->type, -1, SQLITE_STATIC);
-    if (aq->has_cursor) {
-        sqlite3_bind_int64(q, 5, aq->cursor_start);
-        sqlite3_bind_int64(q, 6, aq->cursor_id);
-    }
+    bind_upper(q, 5, aq->has_until, aq->until_ms, aq->has_cursor, aq->cursor_start, aq->cursor_id);
     sqlite3_bind_int(q, 7, aq->limit + 1);
     if (aq->service)
         sqlite3_bind_text(q, 8, aq->service, -1, SQLITE_STATIC);
