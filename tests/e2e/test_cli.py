@@ -29,7 +29,8 @@ class CliTest(unittest.TestCase):
         for _ in range(2):
             code, out, err = run_cli(["migrate", "--db", db])
             self.assertEqual(code, 0, err)
-            self.assertIn("schema version %d" % len(MIGRATIONS), out)
+            # the highest number: numbers are handed out ahead of merging, so there may be gaps
+            self.assertIn("schema version %d" % int(MIGRATIONS[-1][:3]), out)
         self.assertEqual(db_rows(db, "SELECT version, name FROM schema_version"),
                          [(int(m[:3]), m) for m in MIGRATIONS])
         self.assertEqual(db_rows(db, "PRAGMA journal_mode"), [("wal",)])
