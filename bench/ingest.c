@@ -476,11 +476,48 @@ typedef struct phase_result {
     double req_per_s;
     double elapsed;
     long long accepted, requests, errors;
+    long long commits;         /* the server's transactions during the phase, -1 unknown */
+    double cpu_s;              /* CPU seconds the server used during the phase, -1 unknown */
     double p50, p99, max;
     double svc_p99;            /* from the actual send: differs from p99 only when paced */
     double target_lines_per_s; /* rate-limited phase only */
     char first_err[300];
 } phase_result;
+
+static size_t metrics_body(char *p, size_t size, size_t n, void *ud)
+{
+    char **buf = ud;
+    size_t len = size * n, old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + len + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + old, p, len);
+    nb[old + len] = '\0';
+    *buf = nb;
+    return len;
+}
+
+/* Transactions the server's writer has committed (its /metrics commit histogram's count), or -1. */
+static long long server_commits(int port)
+{
+    CURL *h = curl_easy_init();
+    char url[128], *body = NULL;
+    long long n = -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, metrics_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    if (curl_easy_perform(h) == CURLE_OK && body) {
+        const char *p = strstr(body, "\nanomalog_writer_commit_seconds_count ");
+        if (p)
+            n = atoll(p + strlen("\nanomalog_writer_commit_seconds_count "));
+    }
+    free(body);
+    curl_easy_cleanup(h);
+    return n;
+}
 
 static void run_phase(client *cl, int nc, const bodyset *bs, double duration, double interval, phase_result *pr)
 {
@@ -541,12 +578,19 @@ static void run_phase(client *cl, int nc, const bodyset *bs, double duration, do
 
 static void phase_report(const char *name, const phase_result *pr)
 {
-    char from_send[64] = "";
+    char from_send[64] = "", per_commit[128] = "";
     if (pr->target_lines_per_s > 0)
         snprintf(from_send, sizeof from_send, " (p99 %.1f ms from the actual send)", pr->svc_p99);
-    progress("%-16s %9.0f lines/s  %7.0f req/s  p50 %.1f ms  p99 %.1f ms%s  max %.1f ms  (%lld requests, %lld errors%s%s)",
-             name, pr->lines_per_s, pr->req_per_s, pr->p50, pr->p99, from_send, pr->max, pr->requests, pr->errors,
-             pr->errors ? "; first: " : "", pr->errors ? pr->first_err : "");
+    if (pr->commits > 0)
+        snprintf(per_commit, sizeof per_commit, ", %.1f requests per commit", (double)pr->requests / (double)pr->commits);
+    if (pr->cpu_s >= 0 && pr->accepted > 0) {
+        size_t k = strlen(per_commit);
+        snprintf(per_commit + k, sizeof per_commit - k, ", server CPU %.1f us/line",
+                 pr->cpu_s * 1e6 / (double)pr->accepted);
+    }
+    progress("%-16s %9.0f lines/s  %7.0f req/s  p50 %.1f ms  p99 %.1f ms%s  max %.1f ms  (%lld requests%s, %lld errors%s%s)",
+             name, pr->lines_per_s, pr->req_per_s, pr->p50, pr->p99, from_send, pr->max, pr->requests, per_commit,
+             pr->errors, pr->errors ? "; first: " : "", pr->errors ? pr->first_err : "");
 }
 
 /* ---- verification ------------------------------------------------------- */
@@ -783,9 +827,19 @@ int main(int argc, char **argv)
     phase_result peak, tiny, paced;
     char name[32];
     snprintf(name, sizeof name, "batch=%d", o.batch);
+    long long c0 = server_commits(srv.port);
+    double u0 = proc_cpu_s(srv.pid);
     run_phase(cl, o.connections, &big, o.duration, 0, &peak);
+    long long c1 = server_commits(srv.port);
+    double u1 = proc_cpu_s(srv.pid);
+    peak.commits = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
+    peak.cpu_s = u0 >= 0 && u1 >= 0 ? u1 - u0 : -1;
     phase_report(name, &peak);
     run_phase(cl, o.connections, &small, o.duration, 0, &tiny);
+    long long c2 = server_commits(srv.port);
+    double u2 = proc_cpu_s(srv.pid);
+    tiny.commits = c1 >= 0 && c2 >= 0 ? c2 - c1 : -1;
+    tiny.cpu_s = u1 >= 0 && u2 >= 0 ? u2 - u1 : -1;
     snprintf(name, sizeof name, "batch=%d", SMALL_BATCH);
     phase_report(name, &tiny);
     memset(&paced, 0, sizeof paced);
@@ -881,14 +935,19 @@ int main(int argc, char **argv)
            "\"raw_sqlite_rows_per_s\":%.0f,\"raw_txn_p99_ms\":%.2f,\"raw_txn_max_ms\":%.2f,\"ingest_1000_lines_per_s\":%.0f,\"ratio\":%.3f,"
            "\"ingest_10_lines_per_s\":%.0f,\"batch_ratio\":%.3f,"
            "\"latency_1000_p50_ms\":%.2f,\"latency_1000_p99_ms\":%.2f,\"latency_1000_max_ms\":%.2f,"
-           "\"latency_10_p99_ms\":%.2f,"
+           "\"latency_10_p99_ms\":%.2f,\"requests_per_commit_1000\":%.2f,\"requests_per_commit_10\":%.2f,"
+           "\"server_cpu_us_per_line_1000\":%.2f,\"server_cpu_us_per_line_10\":%.2f,"
            "\"rate_fraction\":%.2f,\"rate_80_target_lines_per_s\":%.0f,\"rate_80_lines_per_s\":%.0f,"
            "\"p99_at_80_ms\":%.2f,\"p50_at_80_ms\":%.2f,\"max_at_80_ms\":%.2f,\"p99_at_80_from_send_ms\":%.2f,"
            "\"peak_rss_mib\":%.1f,\"vmhwm_mib\":%.1f,\"sampled_max_rss_mib\":%.1f,"
            "\"errors\":%lld,\"acknowledged\":%lld,\"stored\":%lld,\"verify\":\"%s\","
            "\"shutdown_s\":%.2f,\"clean_exit\":%s}\n",
            o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
-           batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99, o.rate, paced.target_lines_per_s, paced.lines_per_s,
+           batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99,
+           peak.commits > 0 ? (double)peak.requests / (double)peak.commits : 0,
+           tiny.commits > 0 ? (double)tiny.requests / (double)tiny.commits : 0,
+           peak.cpu_s >= 0 && peak.accepted ? peak.cpu_s * 1e6 / (double)peak.accepted : 0,
+           tiny.cpu_s >= 0 && tiny.accepted ? tiny.cpu_s * 1e6 / (double)tiny.accepted : 0, o.rate, paced.target_lines_per_s, paced.lines_per_s,
            paced.p99, paced.p50, paced.max, paced.svc_p99, peak_mib, hwm_mib, sampled_mib, errors, acked, stored, ok ? "OK" : "MISMATCH",
            sr.seconds, clean_exit ? "true" : "false");
     fflush(stdout);
