@@ -18,6 +18,15 @@
  * transaction, from the window's status at that moment, so no cache can make
  * a late line look on time.
  *
+ * Checkpoints: the write connection does not checkpoint the WAL itself (its
+ * auto-checkpoint is off): a checkpoint copies pages into the database file
+ * and syncs it, work that would stall every request waiting on the writer.
+ * Its WAL hook, called after each commit with the WAL's size, wakes the
+ * checkpointer thread, which runs PASSIVE checkpoints on a connection of its
+ * own (they never block the writer or readers) once the WAL holds
+ * CKPT_PAGES pages. Should it fall behind, the writer checkpoints itself once
+ * the WAL passes CKPT_WRITER_PAGES, so the WAL stays bounded.
+ *
  * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
  * with its row in schema_version. A database newer than the binary is refused.
  */
@@ -37,6 +46,8 @@
 #define BUSY_TIMEOUT_MS 5000
 #define READ_POOL_MAX 16
 #define CACHE_SLOTS 4096 /* power of two; each of the two caches */
+#define CKPT_PAGES 1000          /* the checkpointer runs from this WAL size (SQLite's auto-checkpoint default) */
+#define CKPT_WRITER_PAGES 20000  /* the writer checkpoints itself past this (80 MB of 4 KiB pages) */
 
 enum stmt_id {
     ST_SERVICE_INSERT,
@@ -306,6 +317,11 @@ struct store {
     conn *pool[READ_POOL_MAX];
     int pool_n;
     int version;
+    conn ck;                 /* the checkpointer's */
+    pthread_t ck_thread;
+    pthread_mutex_t ck_mu;
+    pthread_cond_t ck_cv;
+    int ck_started, ck_due, ck_stop;
     svc_slot *svc;
     win_slot *win;
     size_t svc_used, win_used;
@@ -454,6 +470,39 @@ static int migrate(store *s, char *err, size_t errlen)
     return 0;
 }
 
+static void *checkpointer_main(void *arg)
+{
+    store *s = arg;
+    pthread_mutex_lock(&s->ck_mu);
+    for (;;) {
+        while (!s->ck_due && !s->ck_stop)
+            pthread_cond_wait(&s->ck_cv, &s->ck_mu);
+        if (s->ck_stop)
+            break;
+        s->ck_due = 0;
+        pthread_mutex_unlock(&s->ck_mu);
+        sqlite3_wal_checkpoint_v2(s->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ck_mu);
+    }
+    pthread_mutex_unlock(&s->ck_mu);
+    return NULL;
+}
+
+/* After each commit of the write connection, on the writer's thread: pages is the WAL's size. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    store *s = arg;
+    if (pages >= CKPT_WRITER_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&s->ck_mu);
+        s->ck_due = 1;
+        pthread_cond_signal(&s->ck_cv);
+        pthread_mutex_unlock(&s->ck_mu);
+    }
+    return SQLITE_OK;
+}
+
 store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -468,6 +517,8 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
     }
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->bg_mu, NULL);
+    pthread_mutex_init(&s->ck_mu, NULL);
+    pthread_cond_init(&s->ck_cv, NULL);
     if (conn_open(&s->w, path, 0, err, errlen)) {
         store_close(s);
         return STORE_ERROR;
@@ -486,10 +537,18 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
     }
     const char *sync = durability == STORE_DURABLE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
     if (exec(s->w.db, sync, err, errlen) || migrate(s, err, errlen) || conn_open(&s->bg, path, 0, err, errlen) ||
-        exec(s->bg.db, sync, err, errlen)) {
+        exec(s->bg.db, sync, err, errlen) || conn_open(&s->ck, path, 0, err, errlen) ||
+        exec(s->ck.db, sync, err, errlen)) {
         store_close(s);
         return STORE_ERROR;
     }
+    if (pthread_create(&s->ck_thread, NULL, checkpointer_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the checkpointer thread");
+        store_close(s);
+        return STORE_ERROR;
+    }
+    s->ck_started = 1;
+    sqlite3_wal_hook(s->w.db, wal_hook, s); /* replaces the auto-checkpoint: see Checkpoints */
     *out = s;
     return STORE_OK;
 }
@@ -498,6 +557,15 @@ void store_close(store *s)
 {
     if (!s)
         return;
+    if (s->ck_started) {
+        pthread_mutex_lock(&s->ck_mu);
+        s->ck_stop = 1;
+        pthread_cond_signal(&s->ck_cv);
+        pthread_mutex_unlock(&s->ck_mu);
+        pthread_join(s->ck_thread, NULL);
+    }
+    if (s->ck.db)
+        conn_close(&s->ck);
     for (int i = 0; i < s->pool_n; i++) {
         conn_close(s->pool[i]);
         free(s->pool[i]);
@@ -516,6 +584,8 @@ void store_close(store *s)
     free(s->path);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->bg_mu);
+    pthread_mutex_destroy(&s->ck_mu);
+    pthread_cond_destroy(&s->ck_cv);
     free(s);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -325,6 +326,34 @@ static void test_listing_bounds(void **state)
     free(rows);
 }
 
+/* The writer does not checkpoint (store.c, Checkpoints): past CKPT_PAGES of WAL
+ * the checkpointer thread copies the pages into the database file. Only a
+ * checkpoint writes that file in WAL mode, so its growth is the proof. */
+static void test_checkpoints_in_the_background(void **state)
+{
+    fixture *f = *state;
+    static char msg[200];
+    memset(msg, 'x', sizeof msg - 1);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    off_t before = st.st_size;
+    char err[256];
+    for (int k = 0; k < 4; k++) { /* about 2000 pages of WAL, in four commits */
+        batch *b = batch_new(T0);
+        for (int i = 0; i < 10000; i++)
+            add(b, "api", T0 + i, msg);
+        assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+        batch_free(b);
+    }
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(stat(f->path, &st), 0);
+        if (st.st_size > before + 4 * 1024 * 1024)
+            break;
+        usleep(10 * 1000);
+    }
+    assert_true(st.st_size > before + 4 * 1024 * 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
