@@ -26,6 +26,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
+#include "anomalog/retention.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/store.h"
 #include "anomalog/writer.h"
@@ -312,11 +313,23 @@ static int cmd_serve(const config *cfg)
         store_close(st);
         return 1;
     }
+    retention_opts ro = {.lines_ms = cfg->retention_lines_ms, .windows_ms = cfg->retention_windows_ms,
+                         .batch_rows = (int64_t)cfg->retention_batch};
+    retention *rt = retention_start(st, &ro, err, sizeof err);
+    if (!rt) {
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
+        analyzer_stop(an);
+        notifier_stop(nt);
+        writer_stop(wr);
+        store_close(st);
+        return 1;
+    }
     app a = {.cfg = cfg, .st = st, .wr = wr, .an = an};
     int port;
     http_server *srv = http_start(&a, &port, err, sizeof err);
     if (!srv) {
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
+        retention_stop(rt);
         analyzer_stop(an);
         notifier_stop(nt);
         writer_stop(wr);
@@ -338,6 +351,7 @@ static int cmd_serve(const config *cfg)
     sigwait(&sigs, &sig);
     log_msg(LOG_NOTICE | LOG_BARE, "main", "%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(srv);
+    retention_stop(rt);
     analyzer_stop(an);
     notifier_stop(nt);
     writer_stats ws;

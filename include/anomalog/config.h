@@ -11,6 +11,9 @@
 #ifndef ANOMALOG_CONFIG_H
 #define ANOMALOG_CONFIG_H
 
+/** Most notification sender threads (notify.senders). */
+#define NOTIFY_MAX_SENDERS 32
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +75,11 @@ typedef struct config {
     int64_t notify_retry_max_ms;   /**< longest such wait (a longer Retry-After is honoured) */
     int64_t notify_give_up_ms;     /**< a notification not delivered after this long is marked failed */
     int64_t notify_timeout_ms;     /**< one delivery attempt */
+    uint64_t notify_senders;       /**< sender threads: a hung receiver holds up one of them, not the others */
+    /* retention (see src/store/retention.c); 0 keeps forever */
+    int64_t retention_lines_ms;    /**< raw lines of windows that ended longer ago than this are deleted */
+    int64_t retention_windows_ms;  /**< windows, anomalies, notifications older than this are deleted */
+    uint64_t retention_batch;      /**< rows deleted per retention transaction */
     char loki_service_labels[512]; /**< Loki stream labels naming the service, comma-separated, first wins */
     /* authentication (see src/http/auth.c): empty means open */
     char ingest_token[256];      /**< bearer token for the ingest endpoints */

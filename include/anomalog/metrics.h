@@ -36,6 +36,12 @@ void metrics_anomaly(const char *severity, const char *type);
 /** One delivery attempt to `destination` ended with `outcome` (sent, retry, failed). */
 void metrics_notification(const char *destination, const char *outcome);
 
+/** Retention deleted `rows` rows of `table` (logs, windows, anomalies, outbox, delivery_attempts,
+ *  window_prompts, template_counts, suppressions; another name is ignored). */
+void metrics_retention_deleted(const char *table, int64_t rows);
+/** One retention batch (one transaction) took `seconds`. */
+void metrics_retention_batch(double seconds);
+
 /** Gauges read at scrape time by the caller (the HTTP handler). */
 typedef struct metrics_gauges {
     int64_t writer_queue_depth;

@@ -26,7 +26,7 @@ typedef struct notifier_stats {
  */
 notifier *notifier_start(store *st, const config *cfg, char *err, size_t errlen);
 
-/** Stops the sender after the delivery in progress (bounded by notify.timeout). Accepts NULL. */
+/** Stops the senders after the deliveries in progress (bounded by notify.timeout). Accepts NULL. */
 void notifier_stop(notifier *n);
 
 void notifier_get_stats(notifier *n, notifier_stats *out);

@@ -3,7 +3,9 @@
  * @brief Durable storage: the SQLite file, its migrations, and every query.
  *
  * One store has one write connection, used only by the writer thread (see
- * writer.h), and a pool of read connections for HTTP threads. No SQLite type
+ * writer.h), a background connection shared (under a mutex) by the
+ * scheduler, analysis, notification and retention threads, and a pool of read
+ * connections for HTTP threads. No SQLite type
  * appears outside src/store/.
  */
 #ifndef ANOMALOG_STORE_H
@@ -336,5 +338,35 @@ store_rc store_outbox_counts(store *s, json_t **out, char *err, size_t errlen);
 /** Open suppression intervals (until > now) as a new array of {service, type, opened_by, severity, opened_at,
  *  until, suppressed}. */
 store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *err, size_t errlen);
+
+/** Rows deleted by one retention batch, by table. */
+typedef struct store_expired {
+    int64_t logs, windows, anomalies, outbox, delivery_attempts, window_prompts, template_counts, suppressions;
+} store_expired;
+
+/**
+ * One batch of line retention, one short transaction: deletes up to max_rows
+ * log lines of windows that ended at or before before_ms and were analysed
+ * (status analyzed or failed: a window waiting for its first analysis keeps
+ * its lines). A window whose lines are all gone is marked; a late line
+ * stored into it later clears the mark. The window rows stay.
+ * @param[out] out   rows deleted (only logs); zeroed on failure
+ * @param[out] more  1 when the batch stopped at its bound: call again
+ */
+store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
+                            size_t errlen);
+
+/**
+ * One batch of window retention, one short transaction: deletes windows that
+ * ended at or before before_ms (but not one being analysed) with everything
+ * that hangs off them: their remaining lines, anomalies, notifications and
+ * delivery attempts, prompt and template counts; at most about max_rows rows
+ * (a window's rows other than its lines are deleted whole). When no such
+ * window is left, suppression intervals that ended before before_ms go too.
+ * @param[out] out   rows deleted, by table; zeroed on failure
+ * @param[out] more  1 when the batch stopped at its bound: call again
+ */
+store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                              char *err, size_t errlen);
 
 #endif

@@ -297,6 +297,46 @@ static void tag_templates(json_t *anomaly, const digest *d, const prompt_line *p
     json_object_set_new(anomaly, "template_ids", ids);
 }
 
+/* Replaces the string v (if it is one) by its redacted text. */
+static int redact_string(const redactor *red, redact_session *rs, json_t *v)
+{
+    if (!json_is_string(v))
+        return 0;
+    char *t = redact_text(red, rs, json_string_value(v), json_string_length(v), NULL);
+    int rc = t && json_string_set(v, t) == 0 ? 0 : -1;
+    free(t);
+    return rc;
+}
+
+/*
+ * Redacts the model's words before they are stored or routed. The model only
+ * ever saw redacted text, but it can still write a secret (invented,
+ * remembered, or spelled out from a hint), and what it writes goes to
+ * PagerDuty, Slack and the database. Returns -1 when out of memory.
+ */
+static int redact_answer(const redactor *red, json_t *verdict)
+{
+    static const char *const fields[] = {"summary", "recommended_action"};
+    if (!red)
+        return 0;
+    redact_session *rs = redact_session_new();
+    int rc = rs ? 0 : -1;
+    size_t i, k;
+    json_t *an, *ev;
+    json_array_foreach(json_object_get(verdict, "anomalies"), i, an)
+    {
+        for (k = 0; rc == 0 && k < sizeof fields / sizeof fields[0]; k++)
+            rc = redact_string(red, rs, json_object_get(an, fields[k]));
+        json_array_foreach(json_object_get(an, "evidence"), k, ev)
+        {
+            if (rc == 0)
+                rc = redact_string(red, rs, ev);
+        }
+    }
+    redact_session_free(rs);
+    return rc;
+}
+
 /* The model's anomalies, then the baseline's findings of a type the model did not report. */
 static json_t *merge(json_t *verdict, const digest *d, const prompt_line *pl, size_t n, int baseline_stored)
 {
@@ -422,6 +462,11 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             }
             char verr[512];
             verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
+            if (verdict && redact_answer(a->red, verdict) != 0) {
+                json_decref(verdict);
+                verdict = NULL;
+                snprintf(verr, sizeof verr, "out of memory redacting the answer");
+            }
             metrics_model_call(verdict ? "ok" : "invalid_answer");
             llm_result_free(&r);
             if (verdict)

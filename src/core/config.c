@@ -94,8 +94,14 @@ static const setting settings[] = {
      86400ULL * 1000},
     {"notify.give_up", "ANOMALOG_NOTIFY_GIVE_UP", "--notify-give-up", K_DURATION, OFF(notify_give_up_ms), 1000,
      30ULL * 86400 * 1000},
+    {"retention.lines", "ANOMALOG_RETENTION_LINES", "--retention-lines", K_DURATION, OFF(retention_lines_ms), 0,
+     36500ULL * 86400 * 1000},
+    {"retention.windows", "ANOMALOG_RETENTION_WINDOWS", "--retention-windows", K_DURATION, OFF(retention_windows_ms), 0,
+     36500ULL * 86400 * 1000},
+    {"retention.batch", "ANOMALOG_RETENTION_BATCH", "--retention-batch", K_COUNT, OFF(retention_batch), 100, 100000},
     {"notify.timeout", "ANOMALOG_NOTIFY_TIMEOUT", "--notify-timeout", K_DURATION, OFF(notify_timeout_ms), 100,
      600ULL * 1000},
+    {"notify.senders", "ANOMALOG_NOTIFY_SENDERS", "--notify-senders", K_COUNT, OFF(notify_senders), 1, NOTIFY_MAX_SENDERS},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -139,6 +145,10 @@ void config_defaults(config *c)
     c->notify_retry_max_ms = 5 * 60 * 1000;
     c->notify_give_up_ms = 24LL * 3600 * 1000;
     c->notify_timeout_ms = 10 * 1000;
+    c->notify_senders = 4;
+    c->retention_lines_ms = 7LL * 86400 * 1000;
+    c->retention_windows_ms = 90LL * 86400 * 1000;
+    c->retention_batch = 2000;
 }
 
 void config_free(config *c)
@@ -883,6 +893,10 @@ const char *config_flags_help(void)
            "  --notify-retry-max DUR     longest such wait (ANOMALOG_NOTIFY_RETRY_MAX, 5m)\n"
            "  --notify-give-up DUR       undelivered after this long: failed (ANOMALOG_NOTIFY_GIVE_UP, 24h)\n"
            "  --notify-timeout DUR       one delivery attempt (ANOMALOG_NOTIFY_TIMEOUT, 10s)\n"
+           "  --notify-senders N         notifications delivered at once (ANOMALOG_NOTIFY_SENDERS, 4)\n"
+           "  --retention-lines DUR      raw lines kept after their window ends; 0 forever (ANOMALOG_RETENTION_LINES, 7d)\n"
+           "  --retention-windows DUR    windows, anomalies, notifications kept; 0 forever (ANOMALOG_RETENTION_WINDOWS, 90d)\n"
+           "  --retention-batch N        rows deleted per retention transaction (ANOMALOG_RETENTION_BATCH, 2000)\n"
            "  --dry-run                  (serve) record notifications without sending them\n"
            "  destinations by environment: ANOMALOG_PAGERDUTY_ROUTING_KEY (+ANOMALOG_PAGERDUTY_URL),\n"
            "  ANOMALOG_SLACK_WEBHOOK_URL, ANOMALOG_ALERTMANAGER_URL, ANOMALOG_WEBHOOK_URL (+ANOMALOG_WEBHOOK_SECRET),\n"

@@ -79,6 +79,15 @@ static atomic_ullong anomalies[N_SEV][N_TYPE];
 
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
 
+static const char *const retention_tables[] = {"logs", "windows", "anomalies", "outbox", "delivery_attempts",
+                                               "window_prompts", "template_counts", "suppressions"};
+#define N_RETENTION (sizeof retention_tables / sizeof retention_tables[0])
+static atomic_ullong retention_rows[N_RETENTION];
+static const double retention_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+static atomic_ullong retention_counts[sizeof retention_bounds / sizeof retention_bounds[0] + 1];
+static mhist retention_h = {retention_bounds, sizeof retention_bounds / sizeof retention_bounds[0], retention_counts,
+                            0, 0};
+
 const char *const metrics_window_statuses[5] = {"open", "closed", "analyzing", "analyzed", "failed"};
 
 static size_t index_of(const char *const *names, size_t n, const char *s)
@@ -212,6 +221,18 @@ void metrics_notification(const char *destination, const char *outcome)
         add(&s->v[o], 1);
 }
 
+void metrics_retention_deleted(const char *table, int64_t rows)
+{
+    size_t i = index_of(retention_tables, N_RETENTION, table);
+    if (i < N_RETENTION && rows > 0)
+        add(&retention_rows[i], (unsigned long long)rows);
+}
+
+void metrics_retention_batch(double seconds)
+{
+    observe(&retention_h, seconds);
+}
+
 /* A label value with \, " and newline escaped, as the text format wants. */
 static void put_label(FILE *f, const char *s)
 {
@@ -320,6 +341,13 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
             fprintf(f, "\",outcome=\"%s\"} %llu\n", notify_outcomes[o], get(&notify_slots[i].v[o]));
         }
 
+    head(f, "anomalog_retention_deleted_rows_total", "counter", "Rows deleted by retention, by table.");
+    for (size_t i = 0; i < N_RETENTION; i++)
+        fprintf(f, "anomalog_retention_deleted_rows_total{table=\"%s\"} %llu\n", retention_tables[i],
+                get(&retention_rows[i]));
+    render_hist(f, "anomalog_retention_batch_seconds", "Duration of one retention batch (one transaction).",
+                &retention_h);
+
     if (g->database_bytes >= 0) {
         head(f, "anomalog_database_size_bytes", "gauge", "Size of the SQLite database file (page_count * page_size).");
         fprintf(f, "anomalog_database_size_bytes %lld\n", (long long)g->database_bytes);
@@ -343,8 +371,8 @@ void metrics_reset(void)
         atomic_store(&ts[i]->n, 0);
         pthread_mutex_unlock(&ts[i]->mu);
     }
-    mhist *hs[] = {&commit_h, &analysis_h};
-    for (size_t i = 0; i < 2; i++) {
+    mhist *hs[] = {&commit_h, &analysis_h, &retention_h};
+    for (size_t i = 0; i < 3; i++) {
         for (size_t j = 0; j <= hs[i]->nb; j++)
             atomic_store(&hs[i]->counts[j], 0);
         atomic_store(&hs[i]->sum_us, 0);
@@ -353,6 +381,8 @@ void metrics_reset(void)
     for (size_t i = 0; i < N_MODEL; i++)
         atomic_store(&model_calls[i], 0);
     atomic_store(&prompt_tokens, 0);
+    for (size_t i = 0; i < N_RETENTION; i++)
+        atomic_store(&retention_rows[i], 0);
     atomic_store(&completion_tokens, 0);
     for (size_t s = 0; s < N_SEV; s++)
         for (size_t t = 0; t < N_TYPE; t++)

@@ -2,9 +2,11 @@
  * outbox.c — the sender thread: delivers the notifications the store wrote
  * into its outbox, in the same transaction as their anomalies.
  *
- * Threads: one sender thread, started by notifier_start(). It claims one due
- * row at a time with a lease (the row's next attempt is pushed past the
- * longest delivery), delivers it, and records the attempt and its outcome.
+ * Threads: notify.senders sender threads (4), started by notifier_start().
+ * Each claims one due row at a time with a lease (the row's next attempt is
+ * pushed past the longest delivery), delivers it, and records the attempt and
+ * its outcome; so a receiver that hangs holds up one sender until
+ * notify.timeout, not every other destination's notifications.
  * A crash leaves at most leased rows; the next start makes them due at once,
  * so nothing queued is lost and a notification may at worst be delivered
  * twice (at-least-once, the dedup key lets receivers fold repeats).
@@ -42,16 +44,21 @@
 #define IDLE_POLL_MS 200
 #define LEASE_EXTRA_MS 30000
 
+typedef struct sender {
+    struct notifier *nt;
+    pthread_t thread;
+    unsigned seed; /* for the jitter of retries */
+} sender;
+
 struct notifier {
     store *st;
     const config *cfg;
-    pthread_t thread;
-    int started;
+    sender senders[NOTIFY_MAX_SENDERS];
+    size_t started;
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_ullong sent, retried, failed;
-    unsigned seed;
 };
 
 typedef struct attempt {
@@ -223,20 +230,21 @@ static void append_file(const route_dest *d, const outbox_item *it, attempt *at)
     close(fd);
 }
 
-static int64_t backoff(notifier *nt, int attempts, int64_t retry_after_ms)
+static int64_t backoff(notifier *nt, unsigned *seed, int attempts, int64_t retry_after_ms)
 {
     int64_t d = nt->cfg->notify_retry_base_ms;
     for (int i = 1; i < attempts && d < nt->cfg->notify_retry_max_ms; i++)
         d *= 2;
     if (d > nt->cfg->notify_retry_max_ms)
         d = nt->cfg->notify_retry_max_ms;
-    double jitter = 0.8 + 0.4 * ((double)rand_r(&nt->seed) / RAND_MAX);
+    double jitter = 0.8 + 0.4 * ((double)rand_r(seed) / RAND_MAX);
     d = (int64_t)((double)d * jitter);
     return retry_after_ms > d ? retry_after_ms : d;
 }
 
-static void deliver(notifier *nt, outbox_item *it)
+static void deliver(sender *se, outbox_item *it)
 {
+    notifier *nt = se->nt;
     attempt at = {.http_status = -1, .retry_after_ms = -1};
     const route_dest *d = route_dest_find(&nt->cfg->routing, it->destination);
     if (!d)
@@ -251,7 +259,7 @@ static void deliver(notifier *nt, outbox_item *it)
     char msg[640];
     snprintf(msg, sizeof msg, "%s", at.error);
     if (at.error[0]) {
-        next = now + backoff(nt, it->attempts + 1, at.retry_after_ms);
+        next = now + backoff(nt, &se->seed, it->attempts + 1, at.retry_after_ms);
         if (atomic_load(&nt->stop)) {
             outcome = "retry"; /* interrupted by shutdown: due again at the next start */
             next = now;
@@ -296,14 +304,15 @@ static void idle(notifier *nt, int64_t ms)
 
 static void *sender_main(void *arg)
 {
-    notifier *nt = arg;
+    sender *se = arg;
+    notifier *nt = se->nt;
     while (!atomic_load(&nt->stop)) {
         outbox_item it;
         char err[256];
         store_rc rc = store_outbox_claim(nt->st, time_now_ms(), nt->cfg->notify_timeout_ms + LEASE_EXTRA_MS, &it, err,
                                          sizeof err);
         if (rc == STORE_OK) {
-            deliver(nt, &it);
+            deliver(se, &it);
             outbox_item_free(&it);
             continue;
         }
@@ -328,15 +337,19 @@ notifier *notifier_start(store *st, const config *cfg, char *err, size_t errlen)
     }
     nt->st = st;
     nt->cfg = cfg;
-    nt->seed = (unsigned)time_now_ms() ^ (unsigned)getpid();
     pthread_mutex_init(&nt->mu, NULL);
     pthread_cond_init(&nt->cv, NULL);
-    if (pthread_create(&nt->thread, NULL, sender_main, nt) != 0) {
-        snprintf(err, errlen, "cannot start the notification sender");
-        notifier_stop(nt);
-        return NULL;
+    size_t want = cfg->notify_senders < 1 ? 1 : cfg->notify_senders > NOTIFY_MAX_SENDERS ? NOTIFY_MAX_SENDERS : cfg->notify_senders;
+    for (; nt->started < want; nt->started++) {
+        sender *se = &nt->senders[nt->started];
+        se->nt = nt;
+        se->seed = (unsigned)time_now_ms() ^ (unsigned)getpid() ^ (unsigned)(nt->started * 2654435761u);
+        if (pthread_create(&se->thread, NULL, sender_main, se) != 0) {
+            snprintf(err, errlen, "cannot start notification sender %zu", nt->started + 1);
+            notifier_stop(nt);
+            return NULL;
+        }
     }
-    nt->started = 1;
     return nt;
 }
 
@@ -348,8 +361,8 @@ void notifier_stop(notifier *nt)
     atomic_store(&nt->stop, 1);
     pthread_cond_broadcast(&nt->cv);
     pthread_mutex_unlock(&nt->mu);
-    if (nt->started)
-        pthread_join(nt->thread, NULL);
+    for (size_t i = 0; i < nt->started; i++)
+        pthread_join(nt->senders[i].thread, NULL);
     pthread_mutex_destroy(&nt->mu);
     pthread_cond_destroy(&nt->cv);
     free(nt);

@@ -2,9 +2,11 @@
  * store.c — the SQLite file: migrations, the write path, and read queries.
  *
  * Connections: one write connection (s->w), used only by the writer thread
- * through store_write_batches(); and a pool of read connections that HTTP
- * threads borrow for one query and give back. WAL mode lets readers run while
- * the writer commits.
+ * through store_write_batches(); a background connection (s->bg, under
+ * bg_mu) for the scheduler, the analysis workers, the notifier and
+ * retention, each in short transactions; and a pool of read connections that
+ * HTTP threads borrow for one query and give back. WAL mode lets readers run
+ * while the writer commits.
  *
  * Statements: each connection prepares its statements on first use from the
  * SQL table below (indexed by an enum; a _Static_assert keeps the two the same
@@ -113,6 +115,17 @@ enum stmt_id {
     ST_SUPPRESSIONS,
     ST_WINDOW_STATUS_COUNTS,
     ST_DB_SIZE,
+    ST_EXPIRE_LINES_NEXT,
+    ST_EXPIRE_WINDOW_LINES,
+    ST_EXPIRE_LINES_DONE,
+    ST_EXPIRE_WINDOW_NEXT,
+    ST_EXPIRE_ATTEMPTS,
+    ST_EXPIRE_OUTBOX,
+    ST_EXPIRE_ANOMALIES,
+    ST_EXPIRE_PROMPT,
+    ST_EXPIRE_TEMPLATE_COUNTS,
+    ST_EXPIRE_WINDOW,
+    ST_EXPIRE_SUPPRESSIONS,
     ST__COUNT
 };
 
@@ -163,7 +176,7 @@ static const char *const stmt_sql[] = {
     [ST_WINDOW_SELECT] = "SELECT id FROM windows WHERE service_id = ?1 AND start_ms = ?2",
     [ST_WINDOW_ADD] = "UPDATE windows SET line_count = line_count + ?2, "
                       "late_count = late_count + CASE WHEN status = 'open' THEN 0 ELSE ?2 END, "
-                      "last_line_at = ?3 WHERE id = ?1",
+                      "last_line_at = ?3, lines_expired = 0 WHERE id = ?1",
     [ST_LOG_INSERT] = "INSERT INTO logs(window_id, ts, level, message, attributes, received_at) "
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_WINDOW_GET] = WINDOW_COLS
@@ -282,6 +295,24 @@ static const char *const stmt_sql[] = {
                         "(SELECT count(*) FROM anomalies x WHERE x.suppressed_by = p.opened_by) "
                         "FROM suppressions p JOIN services s ON s.id = p.service_id "
                         "JOIN anomalies a ON a.id = p.opened_by WHERE p.until_ms > ?1 ORDER BY p.until_ms DESC",
+    /* retention (store_expire_lines, store_expire_windows); each uses an index, see 008_retention.sql */
+    /* "+status": the partial index windows_lines_kept, not windows_by_status (which holds every analysed window) */
+    [ST_EXPIRE_LINES_NEXT] = "SELECT id FROM windows WHERE lines_expired = 0 AND end_ms <= ?1 "
+                             "AND +status IN ('analyzed', 'failed') ORDER BY end_ms LIMIT 1",
+    [ST_EXPIRE_WINDOW_LINES] = "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE window_id = ?1 LIMIT ?2)",
+    [ST_EXPIRE_LINES_DONE] = "UPDATE windows SET lines_expired = 1 WHERE id = ?1",
+    [ST_EXPIRE_WINDOW_NEXT] = "SELECT id, service_id, start_ms FROM windows WHERE start_ms < ?1 AND end_ms <= ?1 "
+                              "AND +status <> 'analyzing' AND coalesce(analyzed_at, closed_at, end_ms) <= ?1 "
+                              "ORDER BY start_ms LIMIT 1",
+    [ST_EXPIRE_ATTEMPTS] = "DELETE FROM delivery_attempts WHERE outbox_id IN (SELECT o.id FROM anomalies a "
+                           "JOIN outbox o ON o.anomaly_id = a.id WHERE a.window_id = ?1)",
+    [ST_EXPIRE_OUTBOX] = "DELETE FROM outbox WHERE anomaly_id IN (SELECT id FROM anomalies WHERE window_id = ?1)",
+    [ST_EXPIRE_ANOMALIES] = "DELETE FROM anomalies WHERE window_id = ?1",
+    [ST_EXPIRE_PROMPT] = "DELETE FROM window_prompts WHERE window_id = ?1",
+    [ST_EXPIRE_TEMPLATE_COUNTS] = "DELETE FROM template_counts WHERE service_id = ?1 AND window_start = ?2",
+    [ST_EXPIRE_WINDOW] = "DELETE FROM windows WHERE id = ?1",
+    /* one row per (service, type): a small table, read whole */
+    [ST_EXPIRE_SUPPRESSIONS] = "DELETE FROM suppressions WHERE until_ms < ?1",
     [ST_CONTEXT_SET] = "INSERT INTO services(name, last_seen, created_at, context, context_source) "
                        "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
                        "context_source = excluded.context_source "
@@ -762,6 +793,8 @@ static int flush_counts(store *s, int64_t now)
         int rc = sqlite3_step(q);
         if (rc != SQLITE_DONE)
             return rc;
+        if (sqlite3_changes(s->w.db) == 0)
+            return SQLITE_NOTFOUND; /* window retention deleted a cached window: see store_write_batches */
     }
     for (size_t k = 0; k < s->svc_ndirty; k++) {
         svc_slot *sv = &s->svc[s->svc_dirty[k]];
@@ -793,34 +826,47 @@ store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t 
     assert(window_ms > 0);
     caches_trim(s);
     int64_t now = time_now_ms();
-    int rc = sqlite3_exec(s->w.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "begin", s->w.db);
-        return rc_of(rc);
-    }
-    for (size_t b = 0; b < n && rc == SQLITE_OK; b++) {
-        const batch *bt = batches[b];
-        for (size_t i = 0; i < bt->count && rc == SQLITE_OK; i++) {
-            /* a cache that fills up inside one huge transaction is emptied and
-             * refilled from the database, whose rows this transaction can see */
-            if (s->svc_used > CACHE_SLOTS * 3 / 4 || s->win_used > CACHE_SLOTS * 3 / 4) {
-                if ((rc = flush_counts(s, now)) != SQLITE_OK)
-                    break;
-                pending_reset(s);
-                caches_clear(s);
-            }
-            rc = write_entry(s, &bt->entries[i], bt->received_ms, window_ms);
+    int rc = SQLITE_OK;
+    /* A window cached by id may have been deleted by window retention since
+     * (a line older than retention.windows): flush_counts notices, and the
+     * transaction is written again once with empty caches, which recreate it. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = sqlite3_exec(s->w.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            set_err(err, errlen, "begin", s->w.db);
+            return rc_of(rc);
         }
-    }
-    if (rc == SQLITE_OK)
-        rc = flush_counts(s, now);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->w.db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "write", s->w.db);
-        store_rc out = rc_of(rc);
+        for (size_t b = 0; b < n && rc == SQLITE_OK; b++) {
+            const batch *bt = batches[b];
+            for (size_t i = 0; i < bt->count && rc == SQLITE_OK; i++) {
+                /* a cache that fills up inside one huge transaction is emptied and
+                 * refilled from the database, whose rows this transaction can see */
+                if (s->svc_used > CACHE_SLOTS * 3 / 4 || s->win_used > CACHE_SLOTS * 3 / 4) {
+                    if ((rc = flush_counts(s, now)) != SQLITE_OK)
+                        break;
+                    pending_reset(s);
+                    caches_clear(s);
+                }
+                rc = write_entry(s, &bt->entries[i], bt->received_ms, window_ms);
+            }
+        }
+        if (rc == SQLITE_OK)
+            rc = flush_counts(s, now);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->w.db, "COMMIT", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            break;
+        if (rc == SQLITE_NOTFOUND)
+            snprintf(err, errlen, "write: a window was deleted by retention during the write");
+        else
+            set_err(err, errlen, "write", s->w.db);
         sqlite3_exec(s->w.db, "ROLLBACK", NULL, NULL, NULL);
         caches_clear(s); /* ids inserted by the rolled-back transaction are gone */
+        if (rc != SQLITE_NOTFOUND)
+            break;
+    }
+    if (rc != SQLITE_OK) {
+        store_rc out = rc_of(rc);
         return out == STORE_OK ? STORE_ERROR : out;
     }
     pending_reset(s);
@@ -2230,4 +2276,145 @@ store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *e
     }
     *out = arr;
     return STORE_OK;
+}
+
+/* ---- retention: background connection ------------------------------------- */
+
+/*
+ * Each call is one short transaction on s->bg under s->bg_mu: at most
+ * max_rows rows deleted and EXPIRE_VISITS windows looked at, each found
+ * through an index (windows_lines_kept, windows_by_start, logs_by_window,
+ * anomalies_by_window, outbox_by_anomaly, delivery_attempts_by_outbox, the
+ * primary key of template_counts). The writer waits for one such batch at
+ * most; the caller pauses between batches so the writer gets the lock.
+ */
+#define EXPIRE_VISITS 256
+
+static int64_t expired_total(const store_expired *e)
+{
+    return e->logs + e->windows + e->anomalies + e->outbox + e->delivery_attempts + e->window_prompts +
+           e->template_counts + e->suppressions;
+}
+
+/* Runs statement id of s->bg with ?1 = a (and ?2 = b when nargs is 2); adds the rows it changed to *changes. */
+static int bg_run(store *s, enum stmt_id id, int nargs, int64_t a, int64_t b, int64_t *changes)
+{
+    sqlite3_stmt *q = stmt(&s->bg, id);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, a);
+    if (nargs > 1)
+        sqlite3_bind_int64(q, 2, b);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return rc;
+    if (changes)
+        *changes += sqlite3_changes(s->bg.db);
+    return SQLITE_OK;
+}
+
+static store_rc expire_end(store *s, int rc, store_expired *out, char *err, size_t errlen, const char *what)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        memset(out, 0, sizeof *out);
+        return fail_bg(s, err, errlen, what, rc);
+    }
+    pthread_mutex_unlock(&s->bg_mu);
+    return STORE_OK;
+}
+
+store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
+                            size_t errlen)
+{
+    assert(max_rows > 0);
+    memset(out, 0, sizeof *out);
+    *more = 0;
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "expire lines", rc);
+    for (int visits = 0; rc == SQLITE_OK; visits++) {
+        if (out->logs >= max_rows || visits == EXPIRE_VISITS) {
+            *more = 1;
+            break;
+        }
+        sqlite3_stmt *q = stmt(&s->bg, ST_EXPIRE_LINES_NEXT);
+        if (!q) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        sqlite3_bind_int64(q, 1, before_ms);
+        int64_t id = 0;
+        if ((rc = select_id(&s->bg, ST_EXPIRE_LINES_NEXT, &id)) == SQLITE_NOTFOUND) {
+            rc = SQLITE_OK;
+            break;
+        }
+        int64_t want = max_rows - out->logs, got = 0;
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_WINDOW_LINES, 2, id, want, &got);
+        out->logs += got;
+        if (rc == SQLITE_OK && got < want) /* none left: the window is done */
+            rc = bg_run(s, ST_EXPIRE_LINES_DONE, 1, id, 0, NULL);
+    }
+    return expire_end(s, rc, out, err, errlen, "expire lines");
+}
+
+store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
+                              size_t errlen)
+{
+    assert(max_rows > 0);
+    memset(out, 0, sizeof *out);
+    *more = 0;
+    pthread_mutex_lock(&s->bg_mu);
+    int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail_bg(s, err, errlen, "expire windows", rc);
+    for (int visits = 0; rc == SQLITE_OK; visits++) {
+        if (expired_total(out) >= max_rows || visits == EXPIRE_VISITS) {
+            *more = 1;
+            break;
+        }
+        sqlite3_stmt *q = stmt(&s->bg, ST_EXPIRE_WINDOW_NEXT);
+        if (!q) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        sqlite3_bind_int64(q, 1, before_ms);
+        if ((rc = sqlite3_step(q)) != SQLITE_ROW) {
+            sqlite3_reset(q);
+            if (rc == SQLITE_DONE)
+                rc = SQLITE_OK;
+            break;
+        }
+        int64_t id = sqlite3_column_int64(q, 0), service_id = sqlite3_column_int64(q, 1),
+                start = sqlite3_column_int64(q, 2);
+        sqlite3_reset(q);
+        /* its lines first, within the budget; the window goes once none is left */
+        int64_t want = max_rows - expired_total(out), got = 0;
+        rc = bg_run(s, ST_EXPIRE_WINDOW_LINES, 2, id, want, &got);
+        out->logs += got;
+        if (rc == SQLITE_OK && got == want) {
+            *more = 1;
+            break;
+        }
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_ATTEMPTS, 1, id, 0, &out->delivery_attempts);
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_OUTBOX, 1, id, 0, &out->outbox);
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_ANOMALIES, 1, id, 0, &out->anomalies);
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_PROMPT, 1, id, 0, &out->window_prompts);
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_TEMPLATE_COUNTS, 2, service_id, start, &out->template_counts);
+        if (rc == SQLITE_OK)
+            rc = bg_run(s, ST_EXPIRE_WINDOW, 1, id, 0, &out->windows);
+    }
+    /* suppression intervals that ended before the cutoff, once the windows are done */
+    if (rc == SQLITE_OK && !*more)
+        rc = bg_run(s, ST_EXPIRE_SUPPRESSIONS, 1, before_ms, 0, &out->suppressions);
+    return expire_end(s, rc, out, err, errlen, "expire windows");
 }

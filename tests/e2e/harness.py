@@ -55,7 +55,8 @@ class Server:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not ready.wait(timeout) or self.port is None:
             self.kill()
             raise RuntimeError("server did not start: " + "".join(self.log))
@@ -122,6 +123,24 @@ class Server:
                 raise AssertionError("server did not stop within %ss" % timeout)
         return self.proc.returncode
 
+    def finish(self, timeout=20):
+        """Stops the process the way a supervisor does (SIGTERM, SIGKILL after timeout) and reads the
+        rest of its stderr, so what it reports at exit (LeakSanitizer's leak report) is in stderr().
+        Returns False when it had to be killed."""
+        stopped = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                stopped = False
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_pump", None):
+            self._pump.join(5)
+        self.kill()
+        return stopped
+
     def kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
@@ -160,9 +179,11 @@ class ServerTest(unittest.TestCase):
             self.srv = self.start_server()
 
     def tearDown(self):
-        for s in self.servers:
-            s.kill()
+        # each server still running is stopped with SIGTERM, so a leak shows up in its stderr
+        hung = [s for s in self.servers if not s.finish()]
         shutil.rmtree(self.dir, ignore_errors=True)
+        if hung:
+            self.fail("server did not stop within 20 s of SIGTERM:\n" + hung[0].stderr()[-4000:])
         # a sanitizer report in any server's stderr fails the test, even when the test passed
         for s in self.servers:
             log = s.stderr()

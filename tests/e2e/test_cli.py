@@ -57,6 +57,10 @@ class CliTest(unittest.TestCase):
             ({}, ["--queue-depth", "0"], "--queue-depth"),
             ({}, ["--timezone", "Mars/Olympus"], "--timezone"),
             ({}, ["--durability", "maybe"], "--durability"),
+            ({"ANOMALOG_RETENTION_LINES": "7x"}, [], "ANOMALOG_RETENTION_LINES"),
+            ({}, ["--retention-windows", "-1d"], "--retention-windows"),
+            ({}, ["--retention-batch", "99"], "--retention-batch"),
+            ({}, ["--retention-batch", "100001"], "--retention-batch"),
             ({}, ["--window"], "--window: missing value"),
             ({}, ["--bogus"], "unknown argument"),
         ]

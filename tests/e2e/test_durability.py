@@ -4,7 +4,9 @@ checked batch by batch: every acknowledged batch is there whole, and no batch
 is there in part."""
 import collections
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -149,6 +151,41 @@ class DurabilityTest(ServerTest):
         self.assertTrue(answer.startswith(b"HTTP/1.1 202"), answer[:200])
         self.assertEqual(self.srv.proc.wait(10), 0)
         self.assertEqual(sorted(self.stored_batches()), ["slow"])
+
+
+STRACE = shutil.which("strace")
+
+
+class DurabilityModeTest(ServerTest):
+    """`durability: full` syncs the database file at every group commit (survives power loss);
+    `normal` does not (WAL, synchronous=NORMAL: survives a crash of the process). Counted with strace
+    attached to the running server, one batch at a time so that each batch is its own commit."""
+    autostart = False
+
+    def syncs(self, mode, batches=12):
+        # LeakSanitizer cannot run in a traced process: leaks are checked by every other test
+        db = os.path.join(self.dir, "%s.db" % mode)
+        srv = self.start_server(args=["--durability", mode], env={"ASAN_OPTIONS": "detect_leaks=0"}, db=db)
+        trace = os.path.join(self.dir, "%s.trace" % mode)
+        st = subprocess.Popen([STRACE, "-f", "-qq", "-p", str(srv.proc.pid), "-e", "trace=fsync,fdatasync",
+                               "-o", trace], stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.0)  # strace attaches to every thread
+            for i in range(batches):
+                self.assertEqual(srv.ingest(batch_body("%s-%d" % (mode, i)))[0], 202)
+        finally:
+            st.terminate()
+            st.wait(10)
+        self.assertEqual(db_rows(db, "SELECT count(*) FROM logs")[0][0], batches * BATCH)
+        with open(trace) as f:
+            return sum(1 for line in f if "fsync(" in line or "fdatasync(" in line)
+
+    @unittest.skipUnless(STRACE, "needs strace")
+    def test_full_syncs_every_commit_and_normal_does_not(self):
+        full = self.syncs("full")
+        self.assertGreaterEqual(full, 12, "one sync per group commit at least")
+        normal = self.syncs("normal")
+        self.assertLess(normal, 3, "normal mode syncs at checkpoints only")
 
 
 if __name__ == "__main__":

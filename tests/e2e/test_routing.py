@@ -36,8 +36,9 @@ class Receiver:
     """A webhook-style receiver. Answers from `script` (status, headers) in order, then `default`.
     Not listening until start(): a sender sees connection refused."""
 
-    def __init__(self, default=200, body=b"ok", port=None):
+    def __init__(self, default=200, body=b"ok", port=None, delay=0):
         self.port = port or free_port()
+        self.delay = delay  # seconds before each answer
         self.default = default
         self.body = body
         self.script = []
@@ -56,6 +57,7 @@ class Receiver:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(n)
+                time.sleep(rcv.delay)
                 with rcv.lock:
                     status, hdrs = rcv.script.pop(0) if rcv.script else (rcv.default, {})
                     rcv.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, data, status))
@@ -239,6 +241,24 @@ class RoutingTest(ServerTest):
         wait_for(lambda: len(slack.got()) == 3, what="config repeat")
         time.sleep(0.5)
         self.assertEqual(len(slack.got()), 3)
+
+    def test_a_hung_receiver_does_not_hold_up_the_others(self):
+        hook = Receiver(delay=4).start()  # answers, but only after 4 s
+        slack = Receiver().start()
+        self.addCleanup(hook.stop)
+        self.addCleanup(slack.stop)
+        srv = self.serve("--notify-timeout", "8s",
+                         env={"ANOMALOG_WEBHOOK_URL": hook.url + "/h", "ANOMALOG_SLACK_WEBHOOK_URL": slack.url + "/s"})
+        self.answer(("high", "resource"), ("high", "latency"), ("medium", "config"))
+        t0 = time.time()
+        self.analyse(srv, "db", [T0])
+        # three webhook deliveries hang; the Slack ones go out meanwhile, on the other senders
+        wait_for(lambda: len(slack.got()) == 3, timeout=3.5, what="Slack notified while the webhook hangs")
+        self.assertLess(time.time() - t0, 3.9)
+        self.assertEqual(len(hook.got()), 0)
+        wait_for(lambda: len(hook.got()) == 3, timeout=15, what="the webhook's deliveries complete")
+        wait_for(lambda: len(self.notifications(srv, "sent")) == 6, what="all six sent")
+        self.assertEqual(len(slack.got()), 3)  # each delivered once
 
     def test_a_receiver_that_is_down_gets_the_notification_once_it_is_back(self):
         pd = Receiver(default=202, body=b'{"status":"success"}')  # not listening yet: refused
