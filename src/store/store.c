@@ -469,16 +469,29 @@ static int migrate(store *s, char *err, size_t errlen)
                  s->version, store_schema_latest());
         return -1;
     }
+    /* Each migration not yet recorded is applied, in order: numbers are handed out
+     * ahead of merging, so one may arrive below a database's highest version. */
+    sqlite3_stmt *has;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_version WHERE version = ?", -1, &has, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "reading schema_version", db);
+        return -1;
+    }
     for (int i = 0; i < migrations_count; i++) {
         const struct migration *m = &migrations[i];
-        if (m->version <= s->version)
+        sqlite3_bind_int(has, 1, m->version);
+        int applied = sqlite3_step(has) == SQLITE_ROW;
+        sqlite3_reset(has);
+        if (applied)
             continue;
         char what[512];
-        if (exec(db, "BEGIN IMMEDIATE", err, errlen))
+        if (exec(db, "BEGIN IMMEDIATE", err, errlen)) {
+            sqlite3_finalize(has);
             return -1;
+        }
         if (exec(db, m->sql, what, sizeof what)) {
             snprintf(err, errlen, "migration %s: %s", m->name, what);
             exec(db, "ROLLBACK", NULL, 0);
+            sqlite3_finalize(has);
             return -1;
         }
         sqlite3_stmt *ins;
@@ -494,10 +507,13 @@ static int migrate(store *s, char *err, size_t errlen)
         if (!ok || exec(db, "COMMIT", what, sizeof what)) {
             set_err(err, errlen, m->name, db);
             exec(db, "ROLLBACK", NULL, 0);
+            sqlite3_finalize(has);
             return -1;
         }
-        s->version = m->version;
+        if (m->version > s->version)
+            s->version = m->version;
     }
+    sqlite3_finalize(has);
     return 0;
 }
 

@@ -354,6 +354,24 @@ static void test_checkpoints_in_the_background(void **state)
     assert_true(st.st_size > before + 4 * 1024 * 1024);
 }
 
+/* A migration numbered below the database's highest version (numbers are
+ * handed out ahead of merging) is still applied when the database lacks it. */
+static void test_missing_lower_migration_is_applied(void **state)
+{
+    fixture *f = *state;
+    assert_true(scalar(f->path, "SELECT max(version) FROM schema_version") > 7);
+    store_close(f->st);
+    f->st = NULL;
+    exec_sql(f->path, "DELETE FROM schema_version WHERE version = 7; DROP INDEX windows_by_length; "
+                      "DROP INDEX windows_by_status_start; DROP INDEX windows_by_health; "
+                      "CREATE INDEX windows_by_health ON windows (health, start_ms DESC)");
+    char err[256];
+    assert_int_equal(store_open(f->path, STORE_DURABLE_NORMAL, &f->st, err, sizeof err), STORE_OK);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM schema_version WHERE version = 7"), 1);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'windows_by_length'"), 1);
+    assert_int_equal(store_schema_version(f->st), store_schema_latest());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
     };
