@@ -255,7 +255,8 @@ int readyz(int port)
     return status == 200;
 }
 
-int server_start(server *s, const char *bin, const char *dbpath, const char *logpath, char *err, size_t errlen)
+int server_start(server *s, const char *bin, const char *dbpath, const char *logpath, const char *const *extra,
+                 char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->pid = -1;
@@ -283,8 +284,9 @@ int server_start(server *s, const char *bin, const char *dbpath, const char *log
             _exit(127);
         dup2(fds[1], 1);
         dup2(fds[1], 2);
-        char *const argv[] = {(char *)bin, "serve",  "--listen", "127.0.0.1:0", "--db",
-                              (char *)dbpath, "--window", "5m", NULL};
+        char *argv[32] = {(char *)bin, "serve", "--listen", "127.0.0.1:0", "--db", (char *)dbpath, "--window", "5m"};
+        for (int i = 0, k = 8; extra && extra[i] && k < 31; i++)
+            argv[k++] = (char *)extra[i];
         execv(bin, argv);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);

@@ -60,9 +60,11 @@ typedef struct stop_result {
     double seconds;      /* SIGTERM to exit */
 } stop_result;
 
-/* Starts the server on dbpath, logging to logpath, and waits for its port and
+/* Starts the server on dbpath, logging to logpath, with the arguments extra
+ * (NULL-terminated, or NULL) after the usual ones, and waits for its port and
  * for GET /readyz to answer 200. 0, or -1 with err set (call server_stop then). */
-int server_start(server *s, const char *bin, const char *dbpath, const char *logpath, char *err, size_t errlen);
+int server_start(server *s, const char *bin, const char *dbpath, const char *logpath, const char *const *extra,
+                 char *err, size_t errlen);
 void sampler_stop(server *s);                   /* stops RSS sampling (before reading VmHWM) */
 void server_stop(server *s, stop_result *sr);   /* SIGTERM, wait (SIGKILL after 30 s), join, close */
 

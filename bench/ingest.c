@@ -789,7 +789,7 @@ int main(int argc, char **argv)
     char dbpath[PATH_MAX], logpath[PATH_MAX];
     pathf(dbpath, sizeof dbpath, dir, "/bench.db");
     pathf(logpath, sizeof logpath, dir, "/server.log");
-    if (server_start(&srv, o.bin, dbpath, logpath, err, sizeof err)) {
+    if (server_start(&srv, o.bin, dbpath, logpath, NULL, err, sizeof err)) {
         fprintf(stderr, "bench_ingest: %s (server output kept in %s/server.log)\n", err, dir);
         stop_result sr;
         server_stop(&srv, &sr);
