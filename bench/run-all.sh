@@ -101,6 +101,11 @@ def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; fal
      row("digest"; "digest of \($d.window_lines) lines"; "\(r($d.digest_ms; 1)) ms"; "len+FNV \(r($d.limit_ms; 2)) ms";
          r($d.latency_ratio; 1); "< 200 ms"; $d.met_latency)
    else failed("bench_digest") end),
+  (if .bench_soak.rss_plateau != null then .bench_soak as $s |
+     row("soak"; "\($s.duration_s) s of ingest, analysis, notification, retention";
+         "RSS \($s.rss_kib_last_max / 1024 | round) MiB (last third)"; "middle third \($s.rss_kib_middle_max / 1024 | round) MiB";
+         null; "levels off, no error"; $s.rss_plateau and $s.errors == 0)
+   else failed("bench_soak") end),
   (if .bench_miner.ratio then .bench_miner as $m |
      row("miner"; "template miner, \($m.services) services"; "\($m.miner_lines_per_s) lines/s";
          "split+hash \($m.limit_lines_per_s) lines/s"; r($m.ratio; 3); ">= 1000000/s"; $m.met)
