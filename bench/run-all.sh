@@ -112,7 +112,7 @@ def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; fal
    else failed("bench_miner") end)
 ]'
 summary=$(printf '%s\n' "$results" | jq -c "$rows") || {
-    echo "run-all.sh: the benchmarks'"'"' JSON lines could not be summarised" >&2
+    echo "run-all.sh: the JSON lines of the benchmarks could not be summarised" >&2
     printf '%s\n' "$results"
     exit 1
 }
