@@ -30,7 +30,9 @@
  * the WAL passes CKPT_WRITER_PAGES, so the WAL stays bounded.
  *
  * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
- * with its row in schema_version. A database newer than the binary is refused.
+ * with its row in schema_version, and each without its row is applied, even
+ * one numbered below the database's highest (numbers are handed out ahead of
+ * merging). A database newer than the binary is refused.
  */
 #include "anomalog/store.h"
 
