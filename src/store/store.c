@@ -552,8 +552,19 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* SQLite's memory statistics take a global mutex on every allocation of every
+ * connection; nothing here reads them. Must run before SQLite initialises:
+ * the first store_open() comes first in every program (a later call, or one
+ * after the program used SQLite itself, changes nothing). */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     *out = NULL;
     store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path)) || !(s->svc = calloc(CACHE_SLOTS, sizeof *s->svc)) ||
