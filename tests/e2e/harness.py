@@ -121,6 +121,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("server did not stop within %ss" % timeout)
+        if getattr(self, "_pump", None):
+            self._pump.join(5)  # stderr() then holds everything the process wrote before it exited
         return self.proc.returncode
 
     def finish(self, timeout=20):
