@@ -10,7 +10,7 @@ PKGS=(
   prometheus-alertmanager prometheus
   syslog-ng-core syslog-ng-mod-http libestr0 libfastjson4
   chromium
-  python3 sqlite3 curl strace
+  python3 sqlite3 curl strace jq bsdextrautils
 )
 
 missing=()
