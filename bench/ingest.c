@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "anomalog/store.h"
+#include "common.h"
 
 #define WINDOW_MS (5 * 60 * 1000)   /* the server's default window; passed explicitly too */
 #define SPAN_MS (60 * 60 * 1000)    /* event times spread over one hour */
@@ -103,100 +104,6 @@ static void usage(FILE *f)
 }
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void sleep_until(double t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void progress(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bench_ingest: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state; /* xorshift64*: deterministic rows across runs */
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static unsigned rnd_below(unsigned n)
-{
-    return (unsigned)(rnd() % n);
-}
-
-/* snprintf for paths: a path that does not fit is fatal, never silently cut. */
-static void pathf(char *buf, size_t cap, const char *a, const char *b)
-{
-    int n = snprintf(buf, cap, "%s%s", a, b);
-    if (n < 0 || (size_t)n >= cap) {
-        fprintf(stderr, "bench_ingest: path too long: %s%s\n", a, b);
-        exit(1);
-    }
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "bench_ingest: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static double pct(const double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t k = (size_t)ceil(p * (double)n);
-    if (k < 1)
-        k = 1;
-    if (k > n)
-        k = n;
-    return v[k - 1];
-}
 
 /* ---- the rows: one pool, used both as NDJSON bodies and as raw rows ------ */
 
@@ -456,279 +363,6 @@ out:
 }
 
 /* ---- 2. the server process ---------------------------------------------- */
-
-typedef struct server {
-    pid_t pid;
-    int port;
-    int err_fd;              /* read end of the server's stderr+stdout */
-    FILE *log;               /* everything it printed */
-    pthread_t drain;
-    int drain_started;
-    atomic_long lines_after_ready;
-    char last_line[512];
-    pthread_mutex_t mu;
-    pthread_t sampler;
-    int sampler_started;
-    atomic_int sampler_stop;
-    atomic_long max_rss_kb;
-} server;
-
-/* Reads one line from fd into buf, waiting at most until deadline. 1 line, 0 EOF, -1 timeout/error. */
-static int read_line(int fd, char *buf, size_t cap, double deadline)
-{
-    size_t n = 0;
-    for (;;) {
-        double left = deadline - now_s();
-        if (left <= 0)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, (int)(left * 1000) + 1);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            return -1;
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r == 0)
-            return n ? 1 : 0;
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (c == '\n') {
-            buf[n] = '\0';
-            return 1;
-        }
-        if (n + 1 < cap)
-            buf[n++] = c;
-    }
-}
-
-static void *drain_main(void *arg)
-{
-    server *s = arg;
-    char buf[4096];
-    char line[512];
-    size_t ln = 0;
-    ssize_t r;
-    while ((r = read(s->err_fd, buf, sizeof buf)) != 0) {
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        fwrite(buf, 1, (size_t)r, s->log);
-        for (ssize_t i = 0; i < r; i++) {
-            if (buf[i] == '\n') {
-                line[ln] = '\0';
-                atomic_fetch_add(&s->lines_after_ready, 1);
-                pthread_mutex_lock(&s->mu);
-                snprintf(s->last_line, sizeof s->last_line, "%.500s", line);
-                pthread_mutex_unlock(&s->mu);
-                ln = 0;
-            } else if (ln + 1 < sizeof line) {
-                line[ln++] = buf[i];
-            }
-        }
-    }
-    fflush(s->log);
-    return NULL;
-}
-
-static long proc_status_kb(pid_t pid, const char *key)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long v = -1;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-            v = strtol(line + kl + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-static void *sampler_main(void *arg)
-{
-    server *s = arg;
-    while (!atomic_load(&s->sampler_stop)) {
-        long kb = proc_status_kb(s->pid, "VmRSS");
-        if (kb > atomic_load(&s->max_rss_kb))
-            atomic_store(&s->max_rss_kb, kb);
-        usleep(100 * 1000);
-    }
-    return NULL;
-}
-
-static size_t discard_body(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
-static int readyz(int port)
-{
-    CURL *h = curl_easy_init();
-    if (!h)
-        return 0;
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", port);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    return status == 200;
-}
-
-/* Starts `bin serve` on db (a SQLite path or a PostgreSQL URL), its output in dir/logname. */
-static int server_start(server *s, const char *bin, const char *dir, const char *db, const char *logname, char *err,
-                        size_t errlen)
-{
-    memset(s, 0, sizeof *s);
-    s->pid = -1;
-    s->err_fd = -1;
-    pthread_mutex_init(&s->mu, NULL);
-    char logpath[PATH_MAX];
-    pathf(logpath, sizeof logpath, dir, logname);
-    if (!(s->log = fopen(logpath, "w"))) {
-        snprintf(err, errlen, "%.300s: %s", logpath, strerror(errno));
-        return -1;
-    }
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC)) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
-        if (getppid() != parent)
-            _exit(127);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        char *const argv[] = {(char *)bin,       "serve",  "--listen", "127.0.0.1:0", "--db",
-                              (char *)db,        "--window", "5m",      NULL};
-        execv(bin, argv);
-        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    s->pid = pid;
-    s->err_fd = fds[0];
-
-    char line[1024];
-    double deadline = now_s() + 20;
-    for (;;) {
-        int r = read_line(s->err_fd, line, sizeof line, deadline);
-        if (r <= 0) {
-            snprintf(err, errlen, "%.300s did not print \"listening on 127.0.0.1:PORT\" (%s)%s%.300s", bin,
-                     r == 0 ? "it exited" : "timeout", s->last_line[0] ? ": " : "", s->last_line);
-            return -1;
-        }
-        fprintf(s->log, "%s\n", line);
-        snprintf(s->last_line, sizeof s->last_line, "%.500s", line);
-        const char *p = strstr(line, "listening on 127.0.0.1:");
-        if (p) {
-            s->port = atoi(p + strlen("listening on 127.0.0.1:"));
-            break;
-        }
-    }
-    if (s->port <= 0) {
-        snprintf(err, errlen, "could not read the port from \"%.300s\"", line);
-        return -1;
-    }
-    if (pthread_create(&s->drain, NULL, drain_main, s) == 0)
-        s->drain_started = 1;
-    if (pthread_create(&s->sampler, NULL, sampler_main, s) == 0)
-        s->sampler_started = 1;
-
-    deadline = now_s() + 20;
-    while (!readyz(s->port)) {
-        int status;
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            s->pid = -1;
-            snprintf(err, errlen, "the server exited before /readyz answered 200");
-            return -1;
-        }
-        if (now_s() > deadline) {
-            snprintf(err, errlen, "GET /readyz did not answer 200 within 20 s");
-            return -1;
-        }
-        usleep(50 * 1000);
-    }
-    return 0;
-}
-
-typedef struct stop_result {
-    int exited;          /* 1: exited on its own after SIGTERM */
-    int status;          /* wait status */
-    double seconds;      /* SIGTERM to exit */
-} stop_result;
-
-static void sampler_stop(server *s)
-{
-    if (s->sampler_started) {
-        atomic_store(&s->sampler_stop, 1);
-        pthread_join(s->sampler, NULL);
-        s->sampler_started = 0;
-    }
-}
-
-static void server_stop(server *s, stop_result *sr)
-{
-    memset(sr, 0, sizeof *sr);
-    sampler_stop(s);
-    if (s->pid > 0) {
-        double t0 = now_s();
-        kill(s->pid, SIGTERM);
-        for (;;) {
-            int st;
-            pid_t r = waitpid(s->pid, &st, WNOHANG);
-            if (r == s->pid) {
-                sr->exited = 1;
-                sr->status = st;
-                break;
-            }
-            if (now_s() - t0 > 30) {
-                kill(s->pid, SIGKILL);
-                waitpid(s->pid, &st, 0);
-                sr->status = st;
-                break;
-            }
-            usleep(10 * 1000);
-        }
-        sr->seconds = now_s() - t0;
-        s->pid = -1;
-    }
-    if (s->drain_started) {
-        pthread_join(s->drain, NULL);
-        s->drain_started = 0;
-    }
-    if (s->err_fd >= 0)
-        close(s->err_fd);
-    s->err_fd = -1;
-    if (s->log)
-        fclose(s->log);
-    s->log = NULL;
-}
-
 /* ---- 2. clients ------------------------------------------------------------ */
 
 typedef struct phase {
@@ -854,11 +488,48 @@ typedef struct phase_result {
     double req_per_s;
     double elapsed;
     long long accepted, requests, errors;
+    long long commits;         /* the server's transactions during the phase, -1 unknown */
+    double cpu_s;              /* CPU seconds the server used during the phase, -1 unknown */
     double p50, p99, max;
     double svc_p99;            /* from the actual send: differs from p99 only when paced */
     double target_lines_per_s; /* rate-limited phase only */
     char first_err[300];
 } phase_result;
+
+static size_t metrics_body(char *p, size_t size, size_t n, void *ud)
+{
+    char **buf = ud;
+    size_t len = size * n, old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + len + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + old, p, len);
+    nb[old + len] = '\0';
+    *buf = nb;
+    return len;
+}
+
+/* Transactions the server's writer has committed (its /metrics commit histogram's count), or -1. */
+static long long server_commits(int port)
+{
+    CURL *h = curl_easy_init();
+    char url[128], *body = NULL;
+    long long n = -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, metrics_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    if (curl_easy_perform(h) == CURLE_OK && body) {
+        const char *p = strstr(body, "\nanomalog_writer_commit_seconds_count ");
+        if (p)
+            n = atoll(p + strlen("\nanomalog_writer_commit_seconds_count "));
+    }
+    free(body);
+    curl_easy_cleanup(h);
+    return n;
+}
 
 static void run_phase(client *cl, int nc, const bodyset *bs, double duration, double interval, phase_result *pr)
 {
@@ -919,12 +590,19 @@ static void run_phase(client *cl, int nc, const bodyset *bs, double duration, do
 
 static void phase_report(const char *name, const phase_result *pr)
 {
-    char from_send[64] = "";
+    char from_send[64] = "", per_commit[128] = "";
     if (pr->target_lines_per_s > 0)
         snprintf(from_send, sizeof from_send, " (p99 %.1f ms from the actual send)", pr->svc_p99);
-    progress("%-16s %9.0f lines/s  %7.0f req/s  p50 %.1f ms  p99 %.1f ms%s  max %.1f ms  (%lld requests, %lld errors%s%s)",
-             name, pr->lines_per_s, pr->req_per_s, pr->p50, pr->p99, from_send, pr->max, pr->requests, pr->errors,
-             pr->errors ? "; first: " : "", pr->errors ? pr->first_err : "");
+    if (pr->commits > 0)
+        snprintf(per_commit, sizeof per_commit, ", %.1f requests per commit", (double)pr->requests / (double)pr->commits);
+    if (pr->cpu_s >= 0 && pr->accepted > 0) {
+        size_t k = strlen(per_commit);
+        snprintf(per_commit + k, sizeof per_commit - k, ", server CPU %.1f us/line",
+                 pr->cpu_s * 1e6 / (double)pr->accepted);
+    }
+    progress("%-16s %9.0f lines/s  %7.0f req/s  p50 %.1f ms  p99 %.1f ms%s  max %.1f ms  (%lld requests%s, %lld errors%s%s)",
+             name, pr->lines_per_s, pr->req_per_s, pr->p50, pr->p99, from_send, pr->max, pr->requests, per_commit,
+             pr->errors, pr->errors ? "; first: " : "", pr->errors ? pr->first_err : "");
 }
 
 /* n client handles POSTing NDJSON to /ingest of the servers on ports (connection i to ports[i % nports]). */
@@ -1047,9 +725,10 @@ static void pg_run(const options *o, const char *dir, int replicas, const bodyse
     server srv[3];
     int ports[3], started = 0, clean = 1;
     for (; started < replicas; started++) {
-        char log[64];
+        char log[64], logpath[PATH_MAX];
         snprintf(log, sizeof log, "/server-pg%d-%d.log", replicas, started);
-        if (server_start(&srv[started], o->bin, dir, url, log, res->err, sizeof res->err)) {
+        pathf(logpath, sizeof logpath, dir, log);
+        if (server_start(&srv[started], o->bin, url, logpath, NULL, res->err, sizeof res->err)) {
             stop_result sr;
             server_stop(&srv[started], &sr);
             break;
@@ -1078,31 +757,6 @@ static void pg_run(const options *o, const char *dir, int replicas, const bodyse
 }
 
 /* ---- main ------------------------------------------------------------------ */
-
-static const char *default_bin(char *buf, size_t cap)
-{
-    const char *env = getenv("ANOMALOG_BIN");
-    if (env && *env && access(env, X_OK) == 0)
-        return env;
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            pathf(buf, cap, self, "/../anomalog");
-            char real[PATH_MAX];
-            if (realpath(buf, real) && access(real, X_OK) == 0) {
-                pathf(buf, cap, real, "");
-                return buf;
-            }
-        }
-    }
-    if (env && *env)
-        return env; /* will fail with a clear message */
-    return "./anomalog";
-}
 
 static void remove_tree(const char *dir)
 {
@@ -1190,6 +844,7 @@ static int parse_args(int argc, char **argv, options *o)
 
 int main(int argc, char **argv)
 {
+    bench_name = "bench_ingest";
     options o = {.duration = 5, .connections = 4, .batch = 1000, .rate = 0.8};
     o.pg = getenv("ANOMALOG_TEST_PG_URL");
     if (o.pg && !*o.pg)
@@ -1267,9 +922,10 @@ int main(int argc, char **argv)
     server srv;
     char err[1024];
     int failed = 0;
-    char benchdb[PATH_MAX];
-    pathf(benchdb, sizeof benchdb, dir, "/bench.db");
-    if (server_start(&srv, o.bin, dir, benchdb, "/server.log", err, sizeof err)) {
+    char dbpath[PATH_MAX], logpath[PATH_MAX];
+    pathf(dbpath, sizeof dbpath, dir, "/bench.db");
+    pathf(logpath, sizeof logpath, dir, "/server.log");
+    if (server_start(&srv, o.bin, dbpath, logpath, NULL, err, sizeof err)) {
         fprintf(stderr, "bench_ingest: %s (server output kept in %s/server.log)\n", err, dir);
         stop_result sr;
         server_stop(&srv, &sr);
@@ -1289,9 +945,19 @@ int main(int argc, char **argv)
     phase_result peak, tiny, paced;
     char name[32];
     snprintf(name, sizeof name, "batch=%d", o.batch);
+    long long c0 = server_commits(srv.port);
+    double u0 = proc_cpu_s(srv.pid);
     run_phase(cl, o.connections, &big, o.duration, 0, &peak);
+    long long c1 = server_commits(srv.port);
+    double u1 = proc_cpu_s(srv.pid);
+    peak.commits = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
+    peak.cpu_s = u0 >= 0 && u1 >= 0 ? u1 - u0 : -1;
     phase_report(name, &peak);
     run_phase(cl, o.connections, &small, o.duration, 0, &tiny);
+    long long c2 = server_commits(srv.port);
+    double u2 = proc_cpu_s(srv.pid);
+    tiny.commits = c1 >= 0 && c2 >= 0 ? c2 - c1 : -1;
+    tiny.cpu_s = u1 >= 0 && u2 >= 0 ? u2 - u1 : -1;
     snprintf(name, sizeof name, "batch=%d", SMALL_BATCH);
     phase_report(name, &tiny);
     memset(&paced, 0, sizeof paced);
@@ -1334,8 +1000,6 @@ int main(int argc, char **argv)
 
     long long acked = peak.accepted + tiny.accepted + paced.accepted;
     long long stored = -1, window_lines = -1;
-    char dbpath[PATH_MAX];
-    pathf(dbpath, sizeof dbpath, dir, "/bench.db");
     if (count_rows(dbpath, &stored, &window_lines, err, sizeof err))
         progress("verify: %s", err);
     int ok = stored == acked;
@@ -1407,7 +1071,8 @@ int main(int argc, char **argv)
            "\"raw_sqlite_rows_per_s\":%.0f,\"raw_txn_p99_ms\":%.2f,\"raw_txn_max_ms\":%.2f,\"ingest_1000_lines_per_s\":%.0f,\"ratio\":%.3f,"
            "\"ingest_10_lines_per_s\":%.0f,\"batch_ratio\":%.3f,"
            "\"latency_1000_p50_ms\":%.2f,\"latency_1000_p99_ms\":%.2f,\"latency_1000_max_ms\":%.2f,"
-           "\"latency_10_p99_ms\":%.2f,"
+           "\"latency_10_p99_ms\":%.2f,\"requests_per_commit_1000\":%.2f,\"requests_per_commit_10\":%.2f,"
+           "\"server_cpu_us_per_line_1000\":%.2f,\"server_cpu_us_per_line_10\":%.2f,"
            "\"rate_fraction\":%.2f,\"rate_80_target_lines_per_s\":%.0f,\"rate_80_lines_per_s\":%.0f,"
            "\"p99_at_80_ms\":%.2f,\"p50_at_80_ms\":%.2f,\"max_at_80_ms\":%.2f,\"p99_at_80_from_send_ms\":%.2f,"
            "\"peak_rss_mib\":%.1f,\"vmhwm_mib\":%.1f,\"sampled_max_rss_mib\":%.1f,"
@@ -1415,7 +1080,11 @@ int main(int argc, char **argv)
            "\"shutdown_s\":%.2f,\"clean_exit\":%s,"
            "\"pg_1_lines_per_s\":%.0f,\"pg_3_lines_per_s\":%.0f,\"pg_verify\":\"%s\"}\n",
            o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
-           batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99, o.rate, paced.target_lines_per_s, paced.lines_per_s,
+           batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99,
+           peak.commits > 0 ? (double)peak.requests / (double)peak.commits : 0,
+           tiny.commits > 0 ? (double)tiny.requests / (double)tiny.commits : 0,
+           peak.cpu_s >= 0 && peak.accepted ? peak.cpu_s * 1e6 / (double)peak.accepted : 0,
+           tiny.cpu_s >= 0 && tiny.accepted ? tiny.cpu_s * 1e6 / (double)tiny.accepted : 0, o.rate, paced.target_lines_per_s, paced.lines_per_s,
            paced.p99, paced.p50, paced.max, paced.svc_p99, peak_mib, hwm_mib, sampled_mib, errors, acked, stored, ok ? "OK" : "MISMATCH",
            sr.seconds, clean_exit ? "true" : "false", pgr[0].peak.lines_per_s, pgr[1].peak.lines_per_s,
            !o.pg ? "not run" : pg_ok ? "OK" : "MISMATCH");

@@ -3,8 +3,12 @@
 #
 # Builds a Release tree in build-bench/ (tests off, benchmarks on), runs every
 # bench_* executable it produced, one after another so they do not compete for
-# the machine, and prints each one's table as it goes, then a summary: one
-# JSON object with each benchmark's JSON line under its name.
+# the machine, and prints each one's table as it goes (stderr carries their
+# progress), then the summary on stdout: one table with a row per target
+# (figure, the limit measured in the same run, ratio, target, met), and the
+# same as one JSON object: {"summary": [rows], "results": {"bench_ingest":
+# {its JSON line}, ...}}. The rows are read from the benchmarks' JSON lines by
+# the jq program below; a benchmark that failed shows as a row saying so.
 #
 #   bench/run-all.sh                  # defaults
 #   bench/run-all.sh --duration 10    # extra arguments go to every benchmark
@@ -66,18 +70,66 @@ if [ -z "$names" ]; then
 fi
 
 # {"bench_ingest": {...}, ...}
-summary="{"
+results="{"
 sep=""
 for name in $names; do
-    summary="$summary$sep\"$name\":$(cat "$out/$name.json")"
+    results="$results$sep\"$name\":$(cat "$out/$name.json")"
     sep=","
 done
-summary="$summary}"
+results="$results}"
+
+# One row per target, from each benchmark's JSON (numbers rounded for reading).
+rows='
+def r(x; n): (x * pow(10; n) | round) / pow(10; n);
+def row(b; what; figure; limit; ratio; target; met): {bench: b, what: what, figure: figure, limit: limit,
+    ratio: ratio, target: target, met: met};
+def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; false);
+[
+  (if .bench_ingest.ratio then .bench_ingest as $i |
+     row("ingest"; "NDJSON batch=\($i.batch), \($i.connections) connections"; "\($i.ingest_1000_lines_per_s) lines/s";
+         "raw sqlite \($i.raw_sqlite_rows_per_s) rows/s"; r($i.ratio; 2); ">= 0.75"; $i.ratio >= 0.75),
+     row("ingest"; "NDJSON batch=10"; "\($i.ingest_10_lines_per_s) lines/s";
+         "batch=\($i.batch) \($i.ingest_1000_lines_per_s) lines/s"; r($i.batch_ratio; 2); ">= 0.50"; $i.batch_ratio >= 0.5),
+     row("ingest"; "p99 at \($i.rate_fraction * 100 | round)% of peak"; "\(r($i.p99_at_80_ms; 1)) ms"; ""; null; "< 50 ms";
+         $i.p99_at_80_ms < 50),
+     row("ingest"; "peak RSS"; "\($i.peak_rss_mib) MiB"; ""; null; "< 128 MiB"; $i.peak_rss_mib < 128)
+   else failed("bench_ingest") end),
+  (if .bench_query.query_p99_worst_ms then .bench_query as $q |
+     row("query"; "GET /anomalies, /windows p99 (worst of \($q.queries | length))";
+         "\(r($q.query_p99_worst_ms; 2)) ms"; "/healthz p99 \(r($q.healthz_p99_ms; 2)) ms"; null; "< 10 ms";
+         $q.query_p99_worst_ms < 10 and ($q.errors | not)),
+     row("query"; "start-up, \($q.lines) lines (median of \($q.starts))"; "\(r($q.startup_median_ms; 0)) ms";
+         "1/10 the lines \(r($q.startup_small_median_ms; 0)) ms"; r($q.startup_ratio_10x_data; 2); "< 300 ms";
+         $q.startup_max_ms < 300)
+   else failed("bench_query") end),
+  (if .bench_digest.token_ratio then .bench_digest as $d |
+     row("digest"; "prompt tokens, \($d.lines) lines"; "\($d.digest_prompt_tokens) tokens";
+         "seed \($d.seed_prompt_tokens) tokens"; r($d.token_ratio; 1); ">= 20x fewer"; $d.met_tokens),
+     row("digest"; "model calls per service-window"; "\($d.calls_per_service_window)"; "seed \(r($d.seed_calls / $d.service_windows; 2))";
+         null; "<= 1"; $d.met_calls),
+     row("digest"; "digest of \($d.window_lines) lines"; "\(r($d.digest_ms; 1)) ms"; "len+FNV \(r($d.limit_ms; 2)) ms";
+         r($d.latency_ratio; 1); "< 200 ms"; $d.met_latency)
+   else failed("bench_digest") end),
+  (if .bench_soak.rss_plateau != null then .bench_soak as $s |
+     row("soak"; "\($s.duration_s) s of ingest, analysis, notification, retention";
+         "RSS \($s.rss_kib_last_max / 1024 | round) MiB (last third)"; "middle third \($s.rss_kib_middle_max / 1024 | round) MiB";
+         null; "levels off, no error"; $s.rss_plateau and $s.errors == 0)
+   else failed("bench_soak") end),
+  (if .bench_miner.ratio then .bench_miner as $m |
+     row("miner"; "template miner, \($m.services) services"; "\($m.miner_lines_per_s) lines/s";
+         "split+hash \($m.limit_lines_per_s) lines/s"; r($m.ratio; 3); ">= 1000000/s"; $m.met)
+   else failed("bench_miner") end)
+]'
+summary=$(printf '%s\n' "$results" | jq -c "$rows") || {
+    echo "run-all.sh: the JSON lines of the benchmarks could not be summarised" >&2
+    printf '%s\n' "$results"
+    exit 1
+}
 
 echo "== summary" >&2
-if command -v jq >/dev/null 2>&1; then
-    printf '%s\n' "$summary" | jq . || printf '%s\n' "$summary"
-else
-    printf '%s\n' "$summary"
-fi
+printf '%s\n' "$summary" | jq -r '
+  ["benchmark", "what", "figure", "limit (same run)", "ratio", "target", "met"],
+  (.[] | [.bench, .what, .figure, .limit, (.ratio // "" | tostring), .target, (if .met then "yes" else "no" end)])
+  | @tsv' | column -t -s "$(printf '\t')"
+printf '{"summary":%s,"results":%s}\n' "$summary" "$results" | jq -c .
 exit $status

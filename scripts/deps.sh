@@ -11,7 +11,7 @@ PKGS=(
   syslog-ng-core syslog-ng-mod-http libestr0 libfastjson4
   chromium
   postgresql libpq-dev
-  python3 sqlite3 curl strace
+  python3 sqlite3 curl strace jq bsdextrautils
 )
 
 missing=()

@@ -11,11 +11,15 @@
  * and the shapes of its variable values; (2) look each template up in the
  * service's history: new, rate against the trailing average, windows seen;
  * (3) derive the baseline's findings; (4) render, then shrink to the budget by
- * dropping the least informative parts first: exemplars of common templates,
- * then extra exemplars of notable ones, then common templates themselves
- * (folded into one line with their count); a notable template (warning or
- * higher, new, rare, rate changed, or carrying an unusual value) always keeps
- * its line and one exemplar.
+ * dropping the least informative parts first: extra exemplars of notable
+ * templates, then common templates themselves (folded into one line with
+ * their count); a notable template (warning or higher, new, rare, rate
+ * changed, or carrying an unusual value) always keeps its line and one
+ * exemplar. The budget is a ceiling, not a target: every prompt carries the
+ * digest, so exemplars go only where they tell something the template line
+ * does not: K to a template that is new, rare, at a changed rate or carries
+ * an unusual value, one to one that stands out only by its level at its usual
+ * rate, none to a common one (its text and count say what its lines say).
  *
  * Unusual values: for a template with many lines, a variable value whose shape
  * (character classes, runs collapsed: "alice" → "a", "../../etc" → ".9/..") is
@@ -423,17 +427,42 @@ static int by_priority(const void *a, const void *b, void *arg)
 typedef struct render_plan {
     size_t common_ex;     /* exemplars per common template */
     size_t notable_ex;    /* exemplars per notable template (>= 1) */
+    size_t level_ex;      /* of those, per template notable only for its level, at its usual rate */
     size_t common_shown;  /* common templates listed; the rest folded */
     size_t line_max;      /* bytes of an exemplar */
 } render_plan;
+
+/* v >= 0 to one decimal, without a trailing ".0": 513, 9.5. buf holds 40 bytes. */
+static const char *tenths(double v, char *buf)
+{
+    unsigned long long k = v > 0 && v < 1e15 ? (unsigned long long)(v * 10 + 0.5) : 0;
+    if (k % 10)
+        snprintf(buf, 40, "%llu.%llu", k / 10, k % 10);
+    else
+        snprintf(buf, 40, "%llu", k / 10);
+    return buf;
+}
+
+/* ms as seconds with the milliseconds only when there are some: 24.606, 295, -1.5. buf holds 40 bytes. */
+static const char *offset_s(int64_t ms, char *buf)
+{
+    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    int n = snprintf(buf, 40, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(a / 1000));
+    unsigned frac = (unsigned)(a % 1000);
+    if (frac) {
+        snprintf(buf + n, 40 - (size_t)n, ".%03u", frac);
+        for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
+            *e = '\0';
+    }
+    return buf;
+}
 
 static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
 {
     const digest_input *in = c->in;
     char s1[40], s2[40];
-    sb_printf(b, "Window digest of %s, %s to %s: %zu lines", in->service,
-              time_format_rfc3339(in->start_ms, s1, sizeof s1), time_format_rfc3339(in->end_ms, s2, sizeof s2),
-              in->total_lines);
+    /* the service and the span are in the prompt's header, and in the window the digest is stored with */
+    sb_printf(b, "Digest: %zu lines", in->total_lines);
     if (in->total_lines > in->n_lines)
         sb_printf(b, " (the first %zu summarised)", in->n_lines);
     sb_printf(b, ", %zu templates (%zu new, %zu at an unusual rate).\n", c->nt, d->n_new, d->n_changed);
@@ -454,7 +483,7 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
                       json_string_value(json_object_get(f, "type")), json_string_value(json_object_get(f, "summary")));
         }
     }
-    sb_printf(b, "Templates (<*> and <…> mark values that vary), most informative first:\n");
+    sb_printf(b, "Templates, most informative first:\n");
     size_t common_listed = 0, folded = 0;
     uint64_t folded_lines = 0;
     for (size_t k = 0; k < c->nt; k++) {
@@ -466,24 +495,24 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
         }
         if (!t->notable)
             common_listed++;
-        sb_printf(b, "T%lld %s x%llu %s..%s", (long long)t->id, t->max_level ? level_names[t->max_level] : "-",
-                  (unsigned long long)t->count, time_format_rfc3339(t->first_ts, s1, sizeof s1) + 11,
-                  time_format_rfc3339(t->last_ts, s2, sizeof s2) + 11);
+        /* "T<id> LEVEL x<count> first..last" (seconds after the window's start) then NEW, or "usual R xF in S/H": R lines per earlier
+         * window, this window F times that, seen in S of the last H windows (the system prompt says so);
+         * the count covers every line, so lines not shown as exemplars are not mentioned again */
+        sb_printf(b, "T%lld %s x%llu %s..%ss", (long long)t->id, t->max_level ? level_names[t->max_level] : "-",
+                  (unsigned long long)t->count, offset_s(t->first_ts - in->start_ms, s1),
+                  offset_s(t->last_ts - in->start_ms, s2));
         if (t->is_new)
             sb_printf(b, " NEW");
         else if (t->has_h)
-            sb_printf(b, " usual %.1f/window (x%.1f), seen in %d/%d windows", t->h.trailing_avg, t->ratio,
+            sb_printf(b, " usual %s x%s in %d/%d", tenths(t->h.trailing_avg, s1), tenths(t->ratio, s2),
                       t->h.windows_seen, c->o->history_windows);
         if (t->benign)
             sb_printf(b, " known-benign");
         sb_printf(b, ": %s\n", t->text ? t->text : "");
-        size_t want = t->notable ? p->notable_ex : p->common_ex;
-        size_t shown = 0;
-        for (size_t e = 0; e < t->n_ex && shown < want; e++, shown++)
+        int changed = t->is_new || t->rare || t->changed || t->unusual;
+        size_t want = !t->notable ? p->common_ex : changed ? p->notable_ex : p->level_ex;
+        for (size_t e = 0; e < t->n_ex && e < want; e++)
             put_line(b, &in->lines[t->ex[e]], line_text(c, t->ex[e]), p->line_max);
-        if (t->count > shown)
-            sb_printf(b, "    (%llu more line%s not shown)\n", (unsigned long long)(t->count - shown),
-                      t->count - shown == 1 ? "" : "s");
         if (t->unusual) {
             for (int pos = 0; pos < PARAM_POSITIONS; pos++) {
                 for (int k2 = 0; k2 < t->n_shapes[pos]; k2++) {
@@ -620,12 +649,11 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
     /* shrink until the estimate fits: each plan drops less informative parts than the next */
     size_t budget_bytes = o->token_budget * TOKENS_PER_BYTE_DIV;
     render_plan plans[] = {
-        {o->exemplars, o->exemplars, SIZE_MAX, EXEMPLAR_MAX},
-        {0, o->exemplars, SIZE_MAX, EXEMPLAR_MAX},
-        {0, 1, SIZE_MAX, EXEMPLAR_MAX},
-        {0, 1, 20, 600},
-        {0, 1, 5, 300},
-        {0, 1, 0, 200},
+        {0, o->exemplars, 1, SIZE_MAX, EXEMPLAR_MAX},
+        {0, 1, 1, SIZE_MAX, EXEMPLAR_MAX},
+        {0, 1, 1, 20, 600},
+        {0, 1, 1, 5, 300},
+        {0, 1, 1, 0, 200},
     };
     for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
         b.len = 0;

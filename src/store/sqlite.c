@@ -23,8 +23,19 @@
  * written in the same transaction as its lines, so the two are committed or
  * rolled back together.
  *
+ * Checkpoints: the write connection does not checkpoint the WAL itself (its
+ * auto-checkpoint is off): a checkpoint copies pages into the database file
+ * and syncs it, work that would stall every request waiting on the writer.
+ * Its WAL hook, called after each commit with the WAL's size, wakes the
+ * checkpointer thread, which runs PASSIVE checkpoints on a connection of its
+ * own (they never block the writer or readers) once the WAL holds
+ * CKPT_PAGES pages. Should it fall behind, the writer checkpoints itself once
+ * the WAL passes CKPT_WRITER_PAGES, so the WAL stays bounded.
+ *
  * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
- * with its row in schema_version. A database newer than the binary is refused.
+ * with its row in schema_version, and each without its row is applied, even
+ * one numbered below the database's highest (numbers are handed out ahead of
+ * merging). A database newer than the binary is refused.
  */
 #include "anomalog/store.h"
 
@@ -44,6 +55,8 @@
 #define BUSY_TIMEOUT_MS 5000
 #define READ_POOL_MAX 16
 #define CACHE_SLOTS 4096 /* power of two; each of the two caches */
+#define CKPT_PAGES 1000          /* the checkpointer runs from this WAL size (SQLite's auto-checkpoint default) */
+#define CKPT_WRITER_PAGES 20000  /* the writer checkpoints itself past this (80 MB of 4 KiB pages) */
 
 typedef struct sq sq;
 static const store_ops sq_ops;
@@ -60,6 +73,8 @@ enum stmt_id {
     ST_WINDOW_GET,
     ST_WINDOWS_ALL,
     ST_WINDOWS_SERVICE,
+    ST_WINDOWS_STATUS,
+    ST_WINDOWS_HEALTH,
     ST_COUNT_LOGS,
     ST_PING,
     ST_CLOSE_DUE,
@@ -137,6 +152,33 @@ enum stmt_id {
     "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
     "a.suppressed_by, a.evidence_verified "
 
+/*
+ * Listing windows and anomalies newest first reads an index in (start, id)
+ * descending order between two bounds, so a page costs the rows it returns,
+ * whatever the filters, the depth of the cursor or the size of the tables:
+ *  - upper: ?4/?5 (windows) or ?5/?6 (anomalies), the smaller of the cursor and
+ *    (until, 0) (ids are positive, so start < until), bound by the caller;
+ *  - lower: "end > since" says nothing about start to the planner, so the
+ *    start > since - (longest window) bound is added; the longest window is a
+ *    max() over the windows_by_length index (migration 007), and an
+ *    anomaly's span is its window's. Without since both are NULL and the
+ *    bound is the smallest integer.
+ * The status and health filters have statements of their own whose equality
+ * leads an index in the same order (007); a service has its own (service_id,
+ * start) index, and the other filters are checked on the rows read.
+ */
+#define SINCE_BOUND(start, end)                                                                         \
+    start " > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) "      \
+          "AND (?1 IS NULL OR " end " > ?1) "
+#define WINDOWS_WHERE                                                                                   \
+    SINCE_BOUND("w.start_ms", "w.end_ms")                                                                \
+    "AND (w.start_ms, w.id) < (?4, ?5) AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) " \
+    "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6"
+#define ANOMALIES_WHERE                                                                                 \
+    SINCE_BOUND("a.window_start", "a.window_end")                                                        \
+    "AND (a.window_start, a.id) < (?5, ?6) AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "    \
+    "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7"
+
 static const char *const stmt_sql[] = {
     [ST_SERVICE_INSERT] = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
                           "ON CONFLICT(name) DO NOTHING",
@@ -153,19 +195,15 @@ static const char *const stmt_sql[] = {
                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_WINDOW_GET] = WINDOW_COLS
                       "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.id = ?1",
-    [ST_WINDOWS_ALL] = WINDOW_COLS
-                       "FROM windows w JOIN services s ON s.id = w.service_id "
-                       "WHERE (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
-                       "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "
-                       "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
-                       "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
-    [ST_WINDOWS_SERVICE] = WINDOW_COLS
-                           "FROM windows w JOIN services s ON s.id = w.service_id "
-                           "WHERE s.name = ?7 AND w.service_id = (SELECT id FROM services WHERE name = ?7) "
-                           "AND (?1 IS NULL OR w.end_ms > ?1) AND (?2 IS NULL OR w.start_ms < ?2) "
-                           "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "
-                           "AND (?4 IS NULL OR (w.start_ms, w.id) < (?4, ?5)) "
-                           "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6",
+    [ST_WINDOWS_ALL] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE "
+                       WINDOWS_WHERE,
+    [ST_WINDOWS_STATUS] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.status = ?3 AND "
+                          WINDOWS_WHERE,
+    [ST_WINDOWS_HEALTH] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id WHERE w.health = ?8 AND "
+                          WINDOWS_WHERE,
+    [ST_WINDOWS_SERVICE] = WINDOW_COLS "FROM windows w JOIN services s ON s.id = w.service_id "
+                           "WHERE s.name = ?7 AND w.service_id = (SELECT id FROM services WHERE name = ?7) AND "
+                           WINDOWS_WHERE,
     [ST_COUNT_LOGS] = "SELECT count(*) FROM logs",
     [ST_PING] = "SELECT max(version) FROM schema_version",
     [ST_WINDOW_STATUS_COUNTS] = "SELECT status, count(*) FROM windows GROUP BY status",
@@ -207,17 +245,10 @@ static const char *const stmt_sql[] = {
     [ST_RELEASE] = "UPDATE windows SET status = 'closed', attempts = max(attempts - 1, 0) "
                    "WHERE id = ?1 AND status = 'analyzing'",
     [ST_COUNT_STATUS] = "SELECT count(*) FROM windows WHERE ?1 IS NULL OR status = ?1",
-    [ST_ANOMALIES_ALL] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
-                         "WHERE (?1 IS NULL OR a.window_end > ?1) AND (?2 IS NULL OR a.window_start < ?2) "
-                         "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "
-                         "AND (?5 IS NULL OR (a.window_start, a.id) < (?5, ?6)) "
-                         "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
+    [ST_ANOMALIES_ALL] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id WHERE "
+                         ANOMALIES_WHERE,
     [ST_ANOMALIES_SERVICE] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
-                             "WHERE a.service_id = (SELECT id FROM services WHERE name = ?8) "
-                             "AND (?1 IS NULL OR a.window_end > ?1) AND (?2 IS NULL OR a.window_start < ?2) "
-                             "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "
-                             "AND (?5 IS NULL OR (a.window_start, a.id) < (?5, ?6)) "
-                             "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7",
+                             "WHERE a.service_id = (SELECT id FROM services WHERE name = ?8) AND " ANOMALIES_WHERE,
     [ST_ANOMALIES_WINDOW] = ANOMALY_COLS "FROM anomalies a JOIN services s ON s.id = a.service_id "
                             "WHERE a.window_id = ?1 ORDER BY a.severity_rank DESC, a.id",
     [ST_PROMPT_GET] = "SELECT p.system_prompt, p.user_prompt, p.digest, w.redactions FROM window_prompts p "
@@ -341,6 +372,11 @@ struct sq {
     conn *pool[READ_POOL_MAX];
     int pool_n;
     int version;
+    conn ck;                 /* the checkpointer's */
+    pthread_t ck_thread;
+    pthread_mutex_t ck_mu;
+    pthread_cond_t ck_cv;
+    int ck_started, ck_due, ck_stop;
     svc_slot *svc;
     win_slot *win;
     size_t svc_used, win_used;
@@ -452,16 +488,29 @@ static int migrate(sq *s, char *err, size_t errlen)
                  s->version, store_schema_latest());
         return -1;
     }
+    /* Each migration not yet recorded is applied, in order: numbers are handed out
+     * ahead of merging, so one may arrive below a database's highest version. */
+    sqlite3_stmt *has;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_version WHERE version = ?", -1, &has, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "reading schema_version", db);
+        return -1;
+    }
     for (int i = 0; i < migrations_count; i++) {
         const struct migration *m = &migrations[i];
-        if (m->version <= s->version)
+        sqlite3_bind_int(has, 1, m->version);
+        int applied = sqlite3_step(has) == SQLITE_ROW;
+        sqlite3_reset(has);
+        if (applied)
             continue;
         char what[512];
-        if (exec(db, "BEGIN IMMEDIATE", err, errlen))
+        if (exec(db, "BEGIN IMMEDIATE", err, errlen)) {
+            sqlite3_finalize(has);
             return -1;
+        }
         if (exec(db, m->sql, what, sizeof what)) {
             snprintf(err, errlen, "migration %s: %s", m->name, what);
             exec(db, "ROLLBACK", NULL, 0);
+            sqlite3_finalize(has);
             return -1;
         }
         sqlite3_stmt *ins;
@@ -477,15 +526,62 @@ static int migrate(sq *s, char *err, size_t errlen)
         if (!ok || exec(db, "COMMIT", what, sizeof what)) {
             set_err(err, errlen, m->name, db);
             exec(db, "ROLLBACK", NULL, 0);
+            sqlite3_finalize(has);
             return -1;
         }
-        s->version = m->version;
+        if (m->version > s->version)
+            s->version = m->version;
     }
+    sqlite3_finalize(has);
     return 0;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    sq *s = arg;
+    pthread_mutex_lock(&s->ck_mu);
+    for (;;) {
+        while (!s->ck_due && !s->ck_stop)
+            pthread_cond_wait(&s->ck_cv, &s->ck_mu);
+        if (s->ck_stop)
+            break;
+        s->ck_due = 0;
+        pthread_mutex_unlock(&s->ck_mu);
+        sqlite3_wal_checkpoint_v2(s->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ck_mu);
+    }
+    pthread_mutex_unlock(&s->ck_mu);
+    return NULL;
+}
+
+/* After each commit of the write connection, on the writer's thread: pages is the WAL's size. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    sq *s = arg;
+    if (pages >= CKPT_WRITER_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&s->ck_mu);
+        s->ck_due = 1;
+        pthread_cond_signal(&s->ck_cv);
+        pthread_mutex_unlock(&s->ck_mu);
+    }
+    return SQLITE_OK;
+}
+
+/* SQLite's memory statistics take a global mutex on every allocation of every
+ * connection; nothing here reads them. Must run before SQLite initialises:
+ * the first store_open() comes first in every program (a later call, or one
+ * after the program used SQLite itself, changes nothing). */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 store_rc store_sqlite_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     *out = NULL;
     sq *s = calloc(1, sizeof *s);
     if (s)
@@ -500,6 +596,8 @@ store_rc store_sqlite_open(const char *path, store_durability durability, store 
     }
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->bg_mu, NULL);
+    pthread_mutex_init(&s->ck_mu, NULL);
+    pthread_cond_init(&s->ck_cv, NULL);
     if (conn_open(&s->w, path, 0, err, errlen)) {
         sq_close((store *)s);
         return STORE_ERROR;
@@ -518,10 +616,18 @@ store_rc store_sqlite_open(const char *path, store_durability durability, store 
     }
     const char *sync = durability == STORE_DURABLE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
     if (exec(s->w.db, sync, err, errlen) || migrate(s, err, errlen) || conn_open(&s->bg, path, 0, err, errlen) ||
-        exec(s->bg.db, sync, err, errlen)) {
+        exec(s->bg.db, sync, err, errlen) || conn_open(&s->ck, path, 0, err, errlen) ||
+        exec(s->ck.db, sync, err, errlen)) {
         sq_close((store *)s);
         return STORE_ERROR;
     }
+    if (pthread_create(&s->ck_thread, NULL, checkpointer_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the checkpointer thread");
+        sq_close((store *)s);
+        return STORE_ERROR;
+    }
+    s->ck_started = 1;
+    sqlite3_wal_hook(s->w.db, wal_hook, s); /* replaces the auto-checkpoint: see Checkpoints */
     *out = &s->base;
     return STORE_OK;
 }
@@ -531,6 +637,15 @@ static void sq_close(store *base)
     sq *s = (sq *)base;
     if (!s)
         return;
+    if (s->ck_started) {
+        pthread_mutex_lock(&s->ck_mu);
+        s->ck_stop = 1;
+        pthread_cond_signal(&s->ck_cv);
+        pthread_mutex_unlock(&s->ck_mu);
+        pthread_join(s->ck_thread, NULL);
+    }
+    if (s->ck.db)
+        conn_close(&s->ck);
     for (int i = 0; i < s->pool_n; i++) {
         conn_close(s->pool[i]);
         free(s->pool[i]);
@@ -549,6 +664,8 @@ static void sq_close(store *base)
     free(s->path);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->bg_mu);
+    pthread_mutex_destroy(&s->ck_mu);
+    pthread_cond_destroy(&s->ck_cv);
     free(s);
 }
 
@@ -915,6 +1032,24 @@ static void column_text(sqlite3_stmt *q, int col, char *buf, size_t len)
     snprintf(buf, len, "%s", t ? (const char *)t : "");
 }
 
+/* Binds at col, col+1 the (start, id) every listed row is below: the smaller of
+ * the cursor and (until, 0), or the largest pair when neither is given. */
+static void bind_upper(sqlite3_stmt *q, int col, int has_until, int64_t until, int has_cursor, int64_t cur_start,
+                       int64_t cur_id)
+{
+    int64_t start = INT64_MAX, id = INT64_MAX;
+    if (has_cursor) {
+        start = cur_start;
+        id = cur_id;
+    }
+    if (has_until && (until < start || (until == start && id > 0))) {
+        start = until;
+        id = 0;
+    }
+    sqlite3_bind_int64(q, col, start);
+    sqlite3_bind_int64(q, col + 1, id);
+}
+
 static store_rc sq_windows_list(store *base, const window_query *wq, window_info **rows, size_t *n, int *has_more,
                             char *err, size_t errlen)
 {
@@ -925,7 +1060,11 @@ static store_rc sq_windows_list(store *base, const window_query *wq, window_info
     conn *c = reader_get(s, err, errlen);
     if (!c)
         return STORE_ERROR;
-    sqlite3_stmt *q = stmt(c, wq->service ? ST_WINDOWS_SERVICE : ST_WINDOWS_ALL);
+    enum stmt_id id = wq->service  ? ST_WINDOWS_SERVICE
+                      : wq->status ? ST_WINDOWS_STATUS
+                      : wq->health ? ST_WINDOWS_HEALTH
+                                   : ST_WINDOWS_ALL;
+    sqlite3_stmt *q = stmt(c, id);
     store_rc out = STORE_OK;
     window_info *res = NULL;
     if (!q) {
@@ -935,14 +1074,9 @@ static store_rc sq_windows_list(store *base, const window_query *wq, window_info
     }
     if (wq->has_since)
         sqlite3_bind_int64(q, 1, wq->since_ms);
-    if (wq->has_until)
-        sqlite3_bind_int64(q, 2, wq->until_ms);
     if (wq->status)
         sqlite3_bind_text(q, 3, wq->status, -1, SQLITE_STATIC);
-    if (wq->has_cursor) {
-        sqlite3_bind_int64(q, 4, wq->cursor_start);
-        sqlite3_bind_int64(q, 5, wq->cursor_id);
-    }
+    bind_upper(q, 4, wq->has_until, wq->until_ms, wq->has_cursor, wq->cursor_start, wq->cursor_id);
     sqlite3_bind_int(q, 6, wq->limit + 1);
     if (wq->service)
         sqlite3_bind_text(q, 7, wq->service, -1, SQLITE_STATIC);
@@ -1595,15 +1729,10 @@ static void bind_anomaly_query(sqlite3_stmt *q, const void *p)
     const anomaly_query *aq = p;
     if (aq->has_since)
         sqlite3_bind_int64(q, 1, aq->since_ms);
-    if (aq->has_until)
-        sqlite3_bind_int64(q, 2, aq->until_ms);
     sqlite3_bind_int(q, 3, aq->min_severity);
     if (aq->type)
         sqlite3_bind_text(q, 4, aq->type, -1, SQLITE_STATIC);
-    if (aq->has_cursor) {
-        sqlite3_bind_int64(q, 5, aq->cursor_start);
-        sqlite3_bind_int64(q, 6, aq->cursor_id);
-    }
+    bind_upper(q, 5, aq->has_until, aq->until_ms, aq->has_cursor, aq->cursor_start, aq->cursor_id);
     sqlite3_bind_int(q, 7, aq->limit + 1);
     if (aq->service)
         sqlite3_bind_text(q, 8, aq->service, -1, SQLITE_STATIC);

@@ -196,8 +196,8 @@ class Server:
                 stopped = False
                 self.proc.kill()
                 self.proc.wait()
-        if getattr(self, "_pump", None):
-            self._pump.join(5)
+        if self._pump:
+            self._pump.join(10)
         self.kill()
         return stopped
 

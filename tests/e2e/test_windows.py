@@ -8,7 +8,8 @@ T0 = 1795514400  # 2026-11-24T10:00:00Z
 
 
 class WindowsTest(ServerTest):
-    # a long grace: the scheduler closes nothing while a test counts open windows
+    # grace of an hour: the api windows are already past their end + the default 30 s of grace by the
+    # watermark (10:12), so the scheduler's next tick (every second) would close them mid-test
     server_args = ["--window", "5m", "--grace", "1h"]
 
     def seed(self):
