@@ -32,12 +32,22 @@
  * comparable across machines and runs: how much of what SQLite can do the
  * service delivers once HTTP, parsing, queueing and group commit are added.
  *
+ * (3) With a PostgreSQL server (--pg URL, or $ANOMALOG_TEST_PG_URL as
+ * tests/pg/with-postgres.sh sets it, which bench/run-all.sh uses when
+ * PostgreSQL is installed): the same peak phase against a fresh PostgreSQL
+ * database, first through one server, then through three replicas sharing
+ * the database (the connections spread over them), printed beside the SQLite
+ * figure, and verified the same way. On a small machine the three replicas,
+ * PostgreSQL and the clients share the same cores: the figure says what the
+ * database takes, not how replicas on separate machines scale.
+ *
  * It prints figures and never asserts a timing: the exit status is 0 unless
  * the server could not be run or the stored row count does not match the
  * acknowledged lines (1), or the command line is wrong (2).
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -74,6 +84,7 @@ typedef struct options {
     int batch;
     double rate;       /* paced phase: fraction of the measured peak */
     const char *bin;
+    const char *pg;    /* PostgreSQL server URL, or NULL */
     int json_only;
     int keep;
 } options;
@@ -81,12 +92,13 @@ typedef struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bench_ingest [--duration S] [--connections N] [--batch N] [--rate F] [--bin PATH] [--json-only] [--keep]\n"
+            "usage: bench_ingest [--duration S] [--connections N] [--batch N] [--rate F] [--bin PATH] [--pg URL] [--json-only] [--keep]\n"
             "  --duration S     seconds per phase (default 5; four phases)\n"
             "  --connections N  client connections, one thread each (default 4)\n"
             "  --batch N        lines per request in the peak phase (default 1000)\n"
             "  --rate F         paced phase at F times the measured peak (default 0.8)\n"
             "  --bin PATH       anomalog binary (default $ANOMALOG_BIN, else ../anomalog beside this program)\n"
+            "  --pg URL         also on PostgreSQL, 1 and 3 replicas (default $ANOMALOG_TEST_PG_URL; \"\" for none)\n"
             "  --json-only      print only the JSON object on stdout\n"
             "  --keep           keep the temporary directory (databases, server log)\n");
 }
@@ -593,6 +605,43 @@ static void phase_report(const char *name, const phase_result *pr)
              pr->errors, pr->errors ? "; first: " : "", pr->errors ? pr->first_err : "");
 }
 
+/* n client handles POSTing NDJSON to /ingest of the servers on ports (connection i to ports[i % nports]). */
+static client *clients_open(int n, const int *ports, int nports, struct curl_slist *hdrs)
+{
+    client *cl = calloc((size_t)n, sizeof *cl);
+    if (!cl)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/ingest", ports[i % nports]);
+        cl[i].idx = i;
+        cl[i].h = curl_easy_init();
+        if (!cl[i].h) {
+            fprintf(stderr, "bench_ingest: curl_easy_init failed\n");
+            exit(1);
+        }
+        curl_easy_setopt(cl[i].h, CURLOPT_URL, url);
+        curl_easy_setopt(cl[i].h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(cl[i].h, CURLOPT_POST, 1L);
+        curl_easy_setopt(cl[i].h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(cl[i].h, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(cl[i].h, CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(cl[i].h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(cl[i].h, CURLOPT_WRITEDATA, &cl[i]);
+    }
+    return cl;
+}
+
+static void clients_close(client *cl, int n)
+{
+    for (int i = 0; i < n; i++) {
+        curl_easy_cleanup(cl[i].h);
+        free(cl[i].lat);
+        free(cl[i].svc);
+    }
+    free(cl);
+}
+
 /* ---- verification ------------------------------------------------------- */
 
 static int count_rows(const char *path, long long *logs, long long *window_lines, char *err, size_t errlen)
@@ -627,12 +676,94 @@ static int count_rows(const char *path, long long *logs, long long *window_lines
     return rc;
 }
 
+/* ---- 3. PostgreSQL: one server, then three replicas, on one database --------- */
+
+typedef struct pg_result {
+    int replicas;
+    phase_result peak;
+    long long stored, window_lines;
+    int ok;              /* stored rows == acknowledged lines == the windows' counts, clean exits */
+    char err[512];
+} pg_result;
+
+/* Runs sql on the server of url; 0 when it succeeded. */
+static int pg_exec(const char *url, const char *sql, long long *value, char *err, size_t errlen)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    ExecStatusType st = PQresultStatus(r);
+    int ok = st == PGRES_COMMAND_OK || (st == PGRES_TUPLES_OK && PQntuples(r) == 1);
+    if (ok && value)
+        *value = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (!ok)
+        snprintf(err, errlen, "%.100s: %.300s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+/* The URL of database name on the server of base (base's own database replaced). */
+static void pg_url_of(const char *base, const char *name, char *out, size_t cap)
+{
+    const char *scheme = strstr(base, "://"), *slash = strrchr(base, '/');
+    size_t keep = scheme && slash > scheme + 2 ? (size_t)(slash - base) : strlen(base);
+    snprintf(out, cap, "%.*s/%s", (int)keep, base, name);
+}
+
+static void pg_run(const options *o, const char *dir, int replicas, const bodyset *big, struct curl_slist *hdrs,
+                   pg_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->replicas = replicas;
+    res->stored = res->window_lines = -1;
+    char name[64], url[1024], sql[128];
+    snprintf(name, sizeof name, "anomalog_bench_%d_%d", (int)getpid(), replicas);
+    pg_url_of(o->pg, name, url, sizeof url);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (pg_exec(o->pg, sql, NULL, res->err, sizeof res->err))
+        return;
+    server srv[3];
+    int ports[3], started = 0, clean = 1;
+    for (; started < replicas; started++) {
+        char log[64], logpath[PATH_MAX];
+        snprintf(log, sizeof log, "/server-pg%d-%d.log", replicas, started);
+        pathf(logpath, sizeof logpath, dir, log);
+        if (server_start(&srv[started], o->bin, url, logpath, NULL, res->err, sizeof res->err)) {
+            stop_result sr;
+            server_stop(&srv[started], &sr);
+            break;
+        }
+        ports[started] = srv[started].port;
+    }
+    if (started == replicas) {
+        client *cl = clients_open(o->connections, ports, replicas, hdrs);
+        if (cl) {
+            run_phase(cl, o->connections, big, o->duration, 0, &res->peak);
+            clients_close(cl, o->connections);
+        }
+    }
+    for (int i = 0; i < started; i++) {
+        stop_result sr;
+        server_stop(&srv[i], &sr);
+        clean &= sr.exited && WIFEXITED(sr.status) && WEXITSTATUS(sr.status) == 0;
+    }
+    if (started == replicas && !pg_exec(url, "SELECT count(*) FROM logs", &res->stored, res->err, sizeof res->err) &&
+        !pg_exec(url, "SELECT coalesce(sum(line_count), 0) FROM windows", &res->window_lines, res->err,
+                 sizeof res->err))
+        res->ok = clean && res->stored == res->peak.accepted && res->window_lines == res->stored && !res->peak.errors;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    char ignored[256];
+    pg_exec(o->pg, sql, NULL, ignored, sizeof ignored);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void remove_tree(const char *dir)
 {
-    static const char *const names[] = {"raw.db", "raw.db-wal", "raw.db-shm", "bench.db", "bench.db-wal",
-                                        "bench.db-shm", "server.log"};
+    static const char *const names[] = {"raw.db",          "raw.db-wal",        "raw.db-shm",
+                                        "bench.db",        "bench.db-wal",      "bench.db-shm",
+                                        "server.log",      "server-pg1-0.log",  "server-pg3-0.log",
+                                        "server-pg3-1.log", "server-pg3-2.log"};
     char p[PATH_MAX];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char name[64];
@@ -657,7 +788,7 @@ static int parse_args(int argc, char **argv, options *o)
             snprintf(name, sizeof name, "%s", a);
         }
         int takes = !strcmp(name, "--duration") || !strcmp(name, "--connections") || !strcmp(name, "--batch") || !strcmp(name, "--rate") ||
-                    !strcmp(name, "--bin");
+                    !strcmp(name, "--bin") || !strcmp(name, "--pg");
         if (takes && !v) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "bench_ingest: %s needs a value\n", name);
@@ -694,6 +825,8 @@ static int parse_args(int argc, char **argv, options *o)
             }
         } else if (!strcmp(name, "--bin")) {
             o->bin = v;
+        } else if (!strcmp(name, "--pg")) {
+            o->pg = *v ? v : NULL;
         } else if (!strcmp(a, "--json-only")) {
             o->json_only = 1;
         } else if (!strcmp(a, "--keep")) {
@@ -713,6 +846,9 @@ int main(int argc, char **argv)
 {
     bench_name = "bench_ingest";
     options o = {.duration = 5, .connections = 4, .batch = 1000, .rate = 0.8};
+    o.pg = getenv("ANOMALOG_TEST_PG_URL");
+    if (o.pg && !*o.pg)
+        o.pg = NULL;
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
         return 2;
@@ -798,30 +934,12 @@ int main(int argc, char **argv)
     }
     progress("server pid %d on 127.0.0.1:%d is ready", (int)srv.pid, srv.port);
 
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/ingest", srv.port);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/x-ndjson");
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip: send the body at once */
-    client *cl = calloc((size_t)o.connections, sizeof *cl);
-    if (!cl || !hdrs) {
+    client *cl = hdrs ? clients_open(o.connections, &srv.port, 1, hdrs) : NULL;
+    if (!cl) {
         fprintf(stderr, "bench_ingest: out of memory\n");
         return 1;
-    }
-    for (int i = 0; i < o.connections; i++) {
-        cl[i].idx = i;
-        cl[i].h = curl_easy_init();
-        if (!cl[i].h) {
-            fprintf(stderr, "bench_ingest: curl_easy_init failed\n");
-            return 1;
-        }
-        curl_easy_setopt(cl[i].h, CURLOPT_URL, url);
-        curl_easy_setopt(cl[i].h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(cl[i].h, CURLOPT_POST, 1L);
-        curl_easy_setopt(cl[i].h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(cl[i].h, CURLOPT_TCP_NODELAY, 1L);
-        curl_easy_setopt(cl[i].h, CURLOPT_TIMEOUT, 60L);
-        curl_easy_setopt(cl[i].h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(cl[i].h, CURLOPT_WRITEDATA, &cl[i]);
     }
 
     phase_result peak, tiny, paced;
@@ -858,12 +976,22 @@ int main(int argc, char **argv)
     long lines_during = atomic_load(&srv.lines_after_ready);
     stop_result sr;
     server_stop(&srv, &sr); /* SIGTERM with the clients' keep-alive connections still open, as shippers leave them */
-    for (int i = 0; i < o.connections; i++) {
-        curl_easy_cleanup(cl[i].h);
-        free(cl[i].lat);
-        free(cl[i].svc);
+    clients_close(cl, o.connections);
+    /* 3. the same peak phase on PostgreSQL, one server then three replicas */
+    pg_result pgr[2];
+    memset(pgr, 0, sizeof pgr);
+    int pg_ok = 1;
+    for (int k = 0; o.pg && k < 2; k++) {
+        pg_run(&o, dir, k ? 3 : 1, &big, hdrs, &pgr[k]);
+        if (pgr[k].err[0])
+            progress("postgresql x%d: %s", pgr[k].replicas, pgr[k].err);
+        else
+            phase_report(k ? "pg 3 replicas" : "pg 1 server", &pgr[k].peak);
+        progress("verify pg x%d: %lld lines acknowledged, %lld rows in logs, windows.line_count sums to %lld: %s",
+                 pgr[k].replicas, pgr[k].peak.accepted, pgr[k].stored, pgr[k].window_lines,
+                 pgr[k].ok ? "OK" : "MISMATCH");
+        pg_ok &= pgr[k].ok;
     }
-    free(cl);
     curl_slist_free_all(hdrs);
     curl_global_cleanup();
     int clean_exit = sr.exited && WIFEXITED(sr.status) && WEXITSTATUS(sr.status) == 0;
@@ -879,7 +1007,7 @@ int main(int argc, char **argv)
     progress("verify: %lld lines acknowledged, %lld rows in logs, windows.line_count sums to %lld: %s", acked,
              stored, window_lines, ok ? "OK" : "MISMATCH");
     long long errors = peak.errors + tiny.errors + paced.errors;
-    if (!ok || errors || !clean_exit)
+    if (!ok || errors || !clean_exit || !pg_ok)
         failed = 1;
 
     double ratio = raw.rows_per_s > 0 ? peak.lines_per_s / raw.rows_per_s : 0;
@@ -911,6 +1039,14 @@ int main(int argc, char **argv)
                paced.requests && paced.p99 < 50 ? "yes" : "no");
         printf("%-22s %-15s %-22s %-7s %-10s %s\n", "peak RSS", f4, "", "", "< 128 MiB",
                peak_mib > 0 && peak_mib < 128 ? "yes" : "no");
+        for (int k = 0; o.pg && k < 2; k++) {
+            char b[32], f[64], l[64];
+            snprintf(b, sizeof b, "ingest pg x%d", pgr[k].replicas);
+            snprintf(f, sizeof f, "%.0f lines/s", pgr[k].peak.lines_per_s);
+            snprintf(l, sizeof l, "sqlite server %.0f/s", peak.lines_per_s);
+            printf("%-22s %-15s %-22s %-7.2f %-10s %s\n", b, f, l,
+                   peak.lines_per_s > 0 ? pgr[k].peak.lines_per_s / peak.lines_per_s : 0, "", "");
+        }
         printf("\n");
         printf("latency batch=%d (unpaced): p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%.0f req/s)\n", o.batch,
                peak.p50, peak.p99, peak.max, peak.req_per_s);
@@ -941,7 +1077,8 @@ int main(int argc, char **argv)
            "\"p99_at_80_ms\":%.2f,\"p50_at_80_ms\":%.2f,\"max_at_80_ms\":%.2f,\"p99_at_80_from_send_ms\":%.2f,"
            "\"peak_rss_mib\":%.1f,\"vmhwm_mib\":%.1f,\"sampled_max_rss_mib\":%.1f,"
            "\"errors\":%lld,\"acknowledged\":%lld,\"stored\":%lld,\"verify\":\"%s\","
-           "\"shutdown_s\":%.2f,\"clean_exit\":%s}\n",
+           "\"shutdown_s\":%.2f,\"clean_exit\":%s,"
+           "\"pg_1_lines_per_s\":%.0f,\"pg_3_lines_per_s\":%.0f,\"pg_verify\":\"%s\"}\n",
            o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
            batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99,
            peak.commits > 0 ? (double)peak.requests / (double)peak.commits : 0,
@@ -949,7 +1086,8 @@ int main(int argc, char **argv)
            peak.cpu_s >= 0 && peak.accepted ? peak.cpu_s * 1e6 / (double)peak.accepted : 0,
            tiny.cpu_s >= 0 && tiny.accepted ? tiny.cpu_s * 1e6 / (double)tiny.accepted : 0, o.rate, paced.target_lines_per_s, paced.lines_per_s,
            paced.p99, paced.p50, paced.max, paced.svc_p99, peak_mib, hwm_mib, sampled_mib, errors, acked, stored, ok ? "OK" : "MISMATCH",
-           sr.seconds, clean_exit ? "true" : "false");
+           sr.seconds, clean_exit ? "true" : "false", pgr[0].peak.lines_per_s, pgr[1].peak.lines_per_s,
+           !o.pg ? "not run" : pg_ok ? "OK" : "MISMATCH");
     fflush(stdout);
 
     if (o.keep || failed)
@@ -963,5 +1101,5 @@ int main(int argc, char **argv)
         free(rows[i].attributes);
     }
     free(rows);
-    return ok ? 0 : 1;
+    return ok && pg_ok ? 0 : 1;
 }

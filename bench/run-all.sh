@@ -13,6 +13,7 @@
 #   bench/run-all.sh                  # defaults
 #   bench/run-all.sh --duration 10    # extra arguments go to every benchmark
 #   BENCH_BUILD_TYPE=RelWithDebInfo bench/run-all.sh   # another build type
+#   BENCH_PG=0 bench/run-all.sh       # without the PostgreSQL figures
 #
 # Benchmarks print figures; nothing here compares them with a target. The exit
 # status is 1 when a benchmark failed (no JSON line, or a non-zero exit, e.g.
@@ -21,6 +22,14 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+
+# bench_ingest measures PostgreSQL too when a server is at hand: with the
+# postgresql package installed, everything runs beside a throwaway one
+# (tests/pg/with-postgres.sh sets ANOMALOG_TEST_PG_URL). BENCH_PG=0: SQLite only.
+if [ -z "${ANOMALOG_TEST_PG_URL:-}" ] && [ "${BENCH_PG:-1}" != 0 ] &&
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    exec "$root/tests/pg/with-postgres.sh" "$here/run-all.sh" "$@"
+fi
 build="$root/build-bench"
 
 if ! cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BENCH_BUILD_TYPE:-Release}" -DANOMALOG_TESTS=OFF \

@@ -10,6 +10,7 @@ PKGS=(
   prometheus-alertmanager prometheus
   syslog-ng-core syslog-ng-mod-http libestr0 libfastjson4
   chromium
+  postgresql libpq-dev
   python3 sqlite3 curl strace jq bsdextrautils
 )
 

@@ -262,7 +262,8 @@ static int cmd_migrate(const config *cfg)
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         return 1;
     }
-    printf("%s: schema version %d\n", cfg->db, store_schema_version(st));
+    char where[sizeof cfg->db];
+    printf("%s: schema version %d\n", store_location(cfg->db, where, sizeof where), store_schema_version(st));
     store_close(st);
     return 0;
 }
@@ -345,8 +346,9 @@ static int cmd_serve(const config *cfg)
                 cfg->routing.n_dests, cfg->routing.n_rules, cfg->routing.n_rules ? "" : " (the defaults)",
                 (long long)cfg->routing.suppress_ms / 1000, cfg->routing.dry_run ? "; dry run: nothing is sent" : "");
     /* LOG_NOTICE: never filtered; the harness and supervisors read the port from this line */
+    char where[sizeof cfg->db];
     log_msg(LOG_NOTICE | LOG_BARE | LOG_VERSIONED, "main", "listening on %s:%d (db %s, schema %d, window %llds, grace %llds)",
-            host, port, cfg->db, store_schema_version(st), (long long)cfg->window_ms / 1000,
+            host, port, store_location(cfg->db, where, sizeof where), store_schema_version(st), (long long)cfg->window_ms / 1000,
             (long long)cfg->grace_ms / 1000);
 
     int sig = 0;

@@ -21,7 +21,7 @@
 
 typedef struct config {
     char listen[256];            /**< host:port */
-    char db[4096];               /**< SQLite file */
+    char db[4096];               /**< SQLite file, or postgres:// / postgresql:// URI */
     int64_t window_ms;           /**< window length */
     int64_t grace_ms;            /**< lateness allowed before a window closes */
     int tz_offset_s;             /**< zone of timestamps written without one */
@@ -50,6 +50,7 @@ typedef struct config {
     uint64_t schema_retries;     /**< model calls again when an answer fails the schema */
     int64_t retry_base_ms;       /**< first wait before a failed window is analysed again; doubles */
     int64_t retry_max_ms;        /**< longest such wait */
+    int64_t lease_ms;            /**< PostgreSQL: how long a replica holds a window it analyses before another may take it */
     /* digest and baseline */
     uint64_t exemplars;          /**< exemplar lines per notable template */
     uint64_t token_budget;       /**< estimated tokens of a digest */

@@ -1,12 +1,12 @@
 /**
  * @file store.h
- * @brief Durable storage: the SQLite file, its migrations, and every query.
+ * @brief Durable storage: the database (SQLite, or PostgreSQL shared by replicas), its migrations, and every query.
  *
  * One store has one write connection, used only by the writer thread (see
  * writer.h), a background connection shared (under a mutex) by the
  * scheduler, analysis, notification and retention threads, and a pool of read
- * connections for HTTP threads. No SQLite type
- * appears outside src/store/.
+ * connections for HTTP threads. No SQLite or libpq type appears outside
+ * src/store/.
  */
 #ifndef ANOMALOG_STORE_H
 #define ANOMALOG_STORE_H
@@ -34,11 +34,16 @@ typedef enum store_durability {
 } store_durability;
 
 /**
- * Opens (creating if needed) the database at path and applies pending migrations.
+ * Opens the database and applies pending migrations: a PostgreSQL database
+ * when path starts with postgres:// or postgresql:// (a libpq connection
+ * URI), else the SQLite file at path (created if needed).
  * @param[out] out  the store, or NULL on failure
  * @param[out] err  why it failed
  */
 store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen);
+
+/** path as it may be shown or logged: the password of a PostgreSQL URI replaced by "***". */
+const char *store_location(const char *path, char *buf, size_t len);
 
 /** Closes every connection. Accepts NULL. */
 void store_close(store *s);
@@ -154,7 +159,11 @@ store_rc store_ping(store *s, char *err, size_t errlen);
 store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service,
                              int *closed, char *err, size_t errlen);
 
-/** Puts windows left in 'analyzing' by a crash back to 'closed'. Start-up only. */
+/**
+ * Puts windows left in 'analyzing' by a crash back to 'closed'. Start-up only.
+ * On PostgreSQL, only windows whose claim's lease has run out: another
+ * replica's live claim is left alone.
+ */
 store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errlen);
 
 /** A window claimed for analysis. */
@@ -174,9 +183,14 @@ typedef struct window_work {
  * Atomically moves the oldest closed window, else the oldest failed window
  * due for retry (next_attempt_at <= now; only when retry_failed), else an
  * analysed window due to be read by the model again, to 'analyzing'.
+ * On PostgreSQL the claim is a lease of lease_ms, shared by replicas: a window
+ * whose lease ran out (its replica died) is claimed again like a closed one,
+ * and finish, fail and release only take effect for the current claim
+ * (w->attempts). SQLite, one process, ignores lease_ms.
  * @return STORE_OK with w filled, STORE_NOTFOUND when there is none.
  */
-store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen);
+store_rc store_window_claim(store *s, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err,
+                            size_t errlen);
 
 void window_work_free(window_work *w);
 
@@ -355,7 +369,11 @@ store_rc store_outbox_claim(store *s, int64_t now_ms, int64_t lease_ms, outbox_i
 store_rc store_outbox_record(store *s, int64_t id, int64_t now_ms, int http_status, const char *outcome,
                              const char *error, int64_t next_attempt_ms, char *err, size_t errlen);
 
-/** Start-up: notifications claimed by a sender that died are due now. */
+/**
+ * Start-up: notifications claimed by a sender that died are due now. On
+ * PostgreSQL only those whose lease ran out (they are due anyway): another
+ * replica's live claim is left alone.
+ */
 store_rc store_outbox_recover(store *s, int64_t now_ms, int *recovered, char *err, size_t errlen);
 
 /**

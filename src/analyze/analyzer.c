@@ -346,7 +346,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     const config *cfg = a->cfg;
     char err[512];
     window_work w;
-    store_rc rc = store_window_claim(st, time_now_ms(), retry_failed, &w, err, sizeof err);
+    store_rc rc = store_window_claim(st, time_now_ms(), cfg->lease_ms, retry_failed, &w, err, sizeof err);
     if (rc == STORE_NOTFOUND)
         return ANALYSIS_NONE;
     if (rc != STORE_OK) {

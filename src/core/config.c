@@ -76,6 +76,7 @@ static const setting settings[] = {
     {"analysis.retry_base", "ANOMALOG_RETRY_BASE", "--retry-base", K_DURATION, OFF(retry_base_ms), 100,
      86400ULL * 1000},
     {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
+    {"analysis.lease", "ANOMALOG_LEASE", "--lease", K_DURATION, OFF(lease_ms), 1000, 86400ULL * 1000},
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
     {"ingest.idempotency_ttl", "ANOMALOG_IDEMPOTENCY_TTL", "--idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
      1000, 30ULL * 86400 * 1000},
@@ -139,6 +140,7 @@ void config_defaults(config *c)
     c->schema_retries = 2;
     c->retry_base_ms = 30 * 1000;
     c->retry_max_ms = 3600 * 1000;
+    c->lease_ms = 15 * 60 * 1000;
     c->skip_quiet = 1;
     c->fallback_baseline = 1;
     c->log_json = 0;
@@ -859,7 +861,7 @@ const char *config_flags_help(void)
 {
     return "  --config FILE              YAML config file (ANOMALOG_CONFIG)\n"
            "  --listen HOST:PORT         address to serve (ANOMALOG_LISTEN, default 127.0.0.1:8080)\n"
-           "  --db FILE                  SQLite database (ANOMALOG_DB, default ./anomalog.db)\n"
+           "  --db FILE|URI              SQLite file, or postgresql://… (ANOMALOG_DB, default ./anomalog.db)\n"
            "  --window DURATION          window length (ANOMALOG_WINDOW, default 5m)\n"
            "  --grace DURATION           lateness allowed (ANOMALOG_GRACE, default 30s)\n"
            "  --timezone ZONE            zone of timestamps without one (ANOMALOG_TIMEZONE, default UTC)\n"
@@ -888,6 +890,7 @@ const char *config_flags_help(void)
            "  --schema-retries N         model calls again on an invalid answer (ANOMALOG_SCHEMA_RETRIES, 2)\n"
            "  --retry-base DURATION      first wait before a failed window is retried (ANOMALOG_RETRY_BASE, 30s)\n"
            "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n"
+           "  --lease DURATION           PostgreSQL: a replica's hold on a window it analyses (ANOMALOG_LEASE, 15m)\n"
            "  --skip-quiet-windows B     no model call for windows with nothing new (ANOMALOG_SKIP_QUIET_WINDOWS, true)\n"
            "  --on-model-failure M       baseline (its findings stand) or retry (ANOMALOG_ON_MODEL_FAILURE, baseline)\n"
            "  --log-format F             text or json, one object per stderr line (ANOMALOG_LOG_FORMAT, text)\n"

@@ -11,4 +11,8 @@ struct migration {
 extern const struct migration migrations[];
 extern const int migrations_count;
 
+/* sql/pg/: the same versions for PostgreSQL */
+extern const struct migration pg_migrations[];
+extern const int pg_migrations_count;
+
 #endif

@@ -1,6 +1,12 @@
 """End-to-end harness: starts the real anomalog binary on a free loopback port
 with a temporary SQLite file and talks HTTP to it.
 
+PostgreSQL mode: when $ANOMALOG_TEST_PG_URL names a PostgreSQL server (ctest's
+e2e-pg.* tests run under tests/pg/with-postgres.sh), every SQLite path a test
+uses stands for a fresh PostgreSQL database of its own (pg_url_for), the server
+and the CLI are given that database's URL instead, and db_rows() queries it
+with psql. Tests about SQLite itself skip with sqlite_only().
+
 The binary comes from $ANOMALOG_BIN (set by CTest). The server is started with
 --listen 127.0.0.1:0 and the port is read from its "listening on" line, so
 tests never race for a port. A test that restarts a server where its clients
@@ -19,6 +25,55 @@ import tempfile
 import threading
 import time
 import unittest
+
+PG_URL = os.environ.get("ANOMALOG_TEST_PG_URL") or None
+
+
+def sqlite_only(test):
+    """Marks a test (or class) that is about the SQLite file itself: skipped in PostgreSQL mode."""
+    return unittest.skipIf(PG_URL, "about SQLite itself (PostgreSQL mode)")(test)
+
+
+def _psql(url, sql, variables=()):
+    cmd = ["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-R", "\x1e", "-P", "null=\x01"]
+    for i, v in enumerate(variables):
+        cmd += ["-v", "p%d=%s" % (i + 1, v)]
+    p = subprocess.run(cmd, input=sql.encode(), capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("psql: %s: %s" % (sql, p.stderr.decode(errors="replace")))
+    return p.stdout.decode()
+
+
+_pg_dbs = {}
+
+
+def pg_url_for(path):
+    """PostgreSQL mode: the URL of the database that stands for the SQLite file path (created on first use)."""
+    if path.startswith("postgres"):
+        return path
+    key = os.path.abspath(path)
+    if key not in _pg_dbs:
+        name = "e2e_%d_%d" % (os.getpid(), len(_pg_dbs))
+        _psql(PG_URL, "CREATE DATABASE %s" % name)
+        _pg_dbs[key] = PG_URL.rsplit("/", 1)[0] + "/" + name
+    return _pg_dbs[key]
+
+
+def pg_drop_all():
+    """Drops every database pg_url_for created (servers stopped first)."""
+    for url in _pg_dbs.values():
+        _psql(PG_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % url.rsplit("/", 1)[1])
+    _pg_dbs.clear()
+
+
+def _map_db_args(args):
+    """PostgreSQL mode: the value of every --db in args becomes its database's URL."""
+    out = list(args)
+    for i in range(len(out) - 1):
+        if out[i] == "--db" and PG_URL:
+            out[i + 1] = pg_url_for(out[i + 1])
+    return out
+
 
 BIN = os.environ.get("ANOMALOG_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "anomalog")
@@ -42,7 +97,7 @@ class Server:
     def start(self, timeout=15):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMALOG_")}
         env.update(self.env)
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.listen_port, "--db", self.db] + self.args
+        cmd = _map_db_args([BIN, "serve", "--listen", "127.0.0.1:%d" % self.listen_port, "--db", self.db] + self.args)
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env=env, cwd=self.workdir)
         ready = threading.Event()
@@ -158,16 +213,77 @@ def run_cli(args, env=None, cwd=None, timeout=30):
     """Runs the binary with args; returns (exit code, stdout, stderr)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("ANOMALOG_")}
     e.update(env or {})
-    p = subprocess.run([BIN] + list(args), env=e, cwd=cwd, capture_output=True, timeout=timeout)
+    p = subprocess.run([BIN] + _map_db_args(args), env=e, cwd=cwd, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+def _pg_value(v):
+    if v == "\x01":
+        return None
+    if re.fullmatch(r"-?\d+", v):
+        return int(v)
+    if re.fullmatch(r"-?\d+\.\d*", v):
+        return float(v)
+    return v
+
+
 def db_rows(path, sql, params=()):
+    """Rows of sql (with ? placeholders) on the database of path, as tuples."""
+    if PG_URL:
+        n = [0]
+
+        def placeholder(_):
+            n[0] += 1
+            return ":'p%d'" % n[0]
+
+        out = _psql(pg_url_for(path), re.sub(r"\?", placeholder, sql), [str(p) for p in params])
+        out = out[:-1] if out.endswith("\n") else out
+        return [tuple(_pg_value(v) for v in rec.split("\x1f")) for rec in out.split("\x1e") if rec != ""]
     con = sqlite3.connect(path, timeout=10)
     try:
         return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+def db_exec(path, sql):
+    """Runs a statement that changes the database of path (committed)."""
+    if PG_URL:
+        _psql(pg_url_for(path), sql)
+        return
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+
+
+class write_lock:
+    """Holds the database's write lock (with ...:), so the writer waits: SQLite's BEGIN IMMEDIATE, or on
+    PostgreSQL a session holding a lock on logs that the writer's COPY waits for."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        if PG_URL:
+            self.proc = subprocess.Popen(["psql", pg_url_for(self.path), "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.proc.stdin.write(b"BEGIN; LOCK TABLE logs IN SHARE MODE; SELECT 'locked';\n")
+            self.proc.stdin.flush()
+            self.proc.stdout.readline()  # the lock is held once psql answers
+        else:
+            self.con = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            self.con.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc):
+        if PG_URL:
+            self.proc.communicate(b"ROLLBACK;\n", timeout=10)
+        else:
+            self.con.execute("ROLLBACK")
+            self.con.close()
 
 
 class ServerTest(unittest.TestCase):
@@ -187,6 +303,8 @@ class ServerTest(unittest.TestCase):
         # each server still running is stopped with SIGTERM, so a leak shows up in its stderr
         hung = [s for s in self.servers if not s.finish()]
         shutil.rmtree(self.dir, ignore_errors=True)
+        if PG_URL:
+            pg_drop_all()
         if hung:
             self.fail("server did not stop within 20 s of SIGTERM:\n" + hung[0].stderr()[-4000:])
         # a sanitizer report in any server's stderr fails the test, even when the test passed

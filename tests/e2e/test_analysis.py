@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from harness import FakeLLM, ServerTest, db_rows, ndjson, run_cli, wait_for
+from harness import PG_URL, FakeLLM, ServerTest, db_rows, ndjson, run_cli, wait_for
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 
@@ -178,7 +178,9 @@ class AnalysisTest(ServerTest):
 
     def test_restart_mid_analysis_analyses_exactly_once(self):
         db = os.path.join(self.dir, "anomalog.db")
-        srv = self.serve()
+        # PostgreSQL: replicas share the database, so a claim is only taken over once its lease runs out
+        lease = ("--lease", "2s") if PG_URL else ()
+        srv = self.serve(*lease)
         self.llm.script([{"mode": "hang"}])
         srv.ingest(lines("api", T0, n_error=2))
         srv.request("POST", "/windows/flush")
@@ -187,7 +189,7 @@ class AnalysisTest(ServerTest):
         srv.proc.send_signal(signal.SIGKILL)
         srv.proc.wait()
         self.assertEqual(db_rows(db, "SELECT status FROM windows WHERE id = ?", (wid,)), [("analyzing",)])
-        srv = self.serve()
+        srv = self.serve(*lease)
         w = self.analyzed(srv, wid)
         self.assertEqual(w["anomaly_count"], 1)
         self.assertEqual(db_rows(db, "SELECT count(*) FROM anomalies"), [(1,)])

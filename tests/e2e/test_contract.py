@@ -8,7 +8,6 @@ src/http/server.c must be documented and exercised here."""
 import json
 import os
 import re
-import sqlite3
 import threading
 import time
 import unittest
@@ -18,7 +17,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from harness import FakeLLM, ServerTest, ndjson, wait_for
+from harness import FakeLLM, ServerTest, ndjson, wait_for, write_lock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -115,15 +114,12 @@ class ContractTest(ServerTest):
         self.assertEqual(self.check("POST", "/ingest", 202, ndjson(rows[:1]), keyed), first)
         self.check("POST", "/ingest", 422, ndjson(rows[:2]), keyed)
         self.check("POST", "/ingest", 400, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "k" * 256}))
-        lock = sqlite3.connect(os.path.join(self.dir, "anomalog.db"), isolation_level=None, timeout=10)
-        lock.execute("BEGIN IMMEDIATE")  # the first request waits in the writer with its key in flight
-        slow = threading.Thread(target=self.srv.ingest, args=(ndjson(rows[:1]),),
-                                kwargs={"headers": {"Idempotency-Key": "contract-2"}})
-        slow.start()
-        time.sleep(0.3)
-        self.check("POST", "/ingest", 409, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "contract-2"}))
-        lock.execute("ROLLBACK")
-        lock.close()
+        with write_lock(os.path.join(self.dir, "anomalog.db")):  # the first request waits in the writer
+            slow = threading.Thread(target=self.srv.ingest, args=(ndjson(rows[:1]),),
+                                    kwargs={"headers": {"Idempotency-Key": "contract-2"}})
+            slow.start()
+            time.sleep(0.3)
+            self.check("POST", "/ingest", 409, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "contract-2"}))
         slow.join()
 
         self.check("POST", "/windows/flush", 200)

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import ServerTest, db_rows, ndjson
+from harness import ServerTest, db_rows, ndjson, sqlite_only
 
 BATCH = 200
 
@@ -181,6 +181,7 @@ class DurabilityModeTest(ServerTest):
             return sum(1 for line in f if "fsync(" in line or "fdatasync(" in line)
 
     @unittest.skipUnless(STRACE, "needs strace")
+    @sqlite_only  # counts fsync calls on the SQLite file
     def test_full_syncs_every_commit_and_normal_does_not(self):
         full = self.syncs("full")
         self.assertGreaterEqual(full, 12, "one sync per group commit at least")

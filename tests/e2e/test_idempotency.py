@@ -6,12 +6,11 @@ after ingest.idempotency_ttl and are pruned; keys are scoped per ingest token.""
 import json
 import os
 import signal
-import sqlite3
 import threading
 import time
 import unittest
 
-from harness import ServerTest, db_rows, ndjson, wait_for
+from harness import ServerTest, db_rows, ndjson, wait_for, write_lock
 from test_shippers import any_string, field_bytes, field_fixed64, otlp_proto
 
 ROWS = [{"service": "idem", "message": "line %d" % i} for i in range(5)]
@@ -117,21 +116,16 @@ class IdempotencyTest(ServerTest):
 
     def test_same_key_in_flight_is_409(self):
         # hold the database's write lock: the first request waits in the writer, its key in flight
-        lock = sqlite3.connect(os.path.join(self.dir, "anomalog.db"), isolation_level=None, timeout=10)
-        lock.execute("BEGIN IMMEDIATE")
         first = []
-        t = threading.Thread(target=lambda: first.append(self.post(ndjson(ROWS), "slow-key")))
-        t.start()
-        try:
+        with write_lock(os.path.join(self.dir, "anomalog.db")):
+            t = threading.Thread(target=lambda: first.append(self.post(ndjson(ROWS), "slow-key")))
+            t.start()
             time.sleep(0.5)
             st, b, h = self.post(ndjson(ROWS), "slow-key")
             self.assertEqual((st, b["error"]["code"]), (409, "idempotency_key_in_use"), b)
             self.assertEqual(h.get("retry-after"), "1")
             self.assertTrue(t.is_alive(), "the first request did not wait for the lock")
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
-            t.join(10)
+        t.join(10)
         self.assertEqual(first[0][0], 202, first)
         st, b, h = self.post(ndjson(ROWS), "slow-key")
         self.assertEqual((st, b, h.get("idempotent-replayed")), (202, first[0][1], "true"))

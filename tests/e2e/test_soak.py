@@ -14,7 +14,7 @@ import os
 import time
 import unittest
 
-from harness import FakeLLM, ServerTest, db_rows, ndjson
+from harness import FakeLLM, ServerTest, db_rows, ndjson, sqlite_only
 from test_metrics import parse, val
 
 RATE_POSTS = 10        # per second
@@ -30,6 +30,7 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+@sqlite_only  # the level it watches is the SQLite file's pages and free list
 class SoakTest(ServerTest):
     autostart = False
 

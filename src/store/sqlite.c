@@ -1,5 +1,6 @@
 /*
- * store.c — the SQLite file: migrations, the write path, and read queries.
+ * sqlite.c — the SQLite backend of the store (see backend.h): the file, its
+ * migrations, the write path, and read queries.
  *
  * Connections: one write connection (s->w), used only by the writer thread
  * through store_write_batches(); a background connection (s->bg, under
@@ -47,13 +48,19 @@
 #include <unistd.h>
 
 #include "anomalog/timeutil.h"
+#include "store/backend.h"
 #include "store/migrations.h"
+#include "store/rows.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define READ_POOL_MAX 16
 #define CACHE_SLOTS 4096 /* power of two; each of the two caches */
 #define CKPT_PAGES 1000          /* the checkpointer runs from this WAL size (SQLite's auto-checkpoint default) */
 #define CKPT_WRITER_PAGES 20000  /* the writer checkpoints itself past this (80 MB of 4 KiB pages) */
+
+typedef struct sq sq;
+static const store_ops sq_ops;
+static void sq_close(store *base);
 
 enum stmt_id {
     ST_SERVICE_INSERT,
@@ -355,7 +362,8 @@ typedef struct win_slot {
     int64_t pending;               /* lines added in the current transaction */
 } win_slot;
 
-struct store {
+struct sq {
+    store base;             /* first: the dispatcher sees a store */
     char *path;
     conn w;
     conn bg;                 /* scheduler, analysis workers, service updates: short transactions */
@@ -451,11 +459,6 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
-int store_schema_latest(void)
-{
-    return migrations_count ? migrations[migrations_count - 1].version : 0;
-}
-
 static int read_version(sqlite3 *db, int *version)
 {
     sqlite3_stmt *q;
@@ -468,7 +471,7 @@ static int read_version(sqlite3 *db, int *version)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static int migrate(store *s, char *err, size_t errlen)
+static int migrate(sq *s, char *err, size_t errlen)
 {
     sqlite3 *db = s->w.db;
     if (exec(db,
@@ -535,7 +538,7 @@ static int migrate(store *s, char *err, size_t errlen)
 
 static void *checkpointer_main(void *arg)
 {
-    store *s = arg;
+    sq *s = arg;
     pthread_mutex_lock(&s->ck_mu);
     for (;;) {
         while (!s->ck_due && !s->ck_stop)
@@ -554,7 +557,7 @@ static void *checkpointer_main(void *arg)
 /* After each commit of the write connection, on the writer's thread: pages is the WAL's size. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-    store *s = arg;
+    sq *s = arg;
     if (pages >= CKPT_WRITER_PAGES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     } else if (pages >= CKPT_PAGES) {
@@ -575,18 +578,20 @@ static void sqlite_setup(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
+store_rc store_sqlite_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, sqlite_setup);
     *out = NULL;
-    store *s = calloc(1, sizeof *s);
+    sq *s = calloc(1, sizeof *s);
+    if (s)
+        s->base.ops = &sq_ops;
     if (!s || !(s->path = strdup(path)) || !(s->svc = calloc(CACHE_SLOTS, sizeof *s->svc)) ||
         !(s->win = calloc(CACHE_SLOTS, sizeof *s->win)) ||
         !(s->svc_dirty = calloc(CACHE_SLOTS, sizeof *s->svc_dirty)) ||
         !(s->win_dirty = calloc(CACHE_SLOTS, sizeof *s->win_dirty))) {
         snprintf(err, errlen, "out of memory");
-        store_close(s);
+        sq_close((store *)s);
         return STORE_ERROR;
     }
     pthread_mutex_init(&s->pool_mu, NULL);
@@ -594,7 +599,7 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
     pthread_mutex_init(&s->ck_mu, NULL);
     pthread_cond_init(&s->ck_cv, NULL);
     if (conn_open(&s->w, path, 0, err, errlen)) {
-        store_close(s);
+        sq_close((store *)s);
         return STORE_ERROR;
     }
     char mode[64] = "";
@@ -606,29 +611,30 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
     }
     if (strcmp(mode, "wal") != 0) {
         snprintf(err, errlen, "%s: cannot switch to WAL mode (%s)", path, sqlite3_errmsg(s->w.db));
-        store_close(s);
+        sq_close((store *)s);
         return STORE_ERROR;
     }
     const char *sync = durability == STORE_DURABLE_FULL ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
     if (exec(s->w.db, sync, err, errlen) || migrate(s, err, errlen) || conn_open(&s->bg, path, 0, err, errlen) ||
         exec(s->bg.db, sync, err, errlen) || conn_open(&s->ck, path, 0, err, errlen) ||
         exec(s->ck.db, sync, err, errlen)) {
-        store_close(s);
+        sq_close((store *)s);
         return STORE_ERROR;
     }
     if (pthread_create(&s->ck_thread, NULL, checkpointer_main, s) != 0) {
         snprintf(err, errlen, "cannot start the checkpointer thread");
-        store_close(s);
+        sq_close((store *)s);
         return STORE_ERROR;
     }
     s->ck_started = 1;
     sqlite3_wal_hook(s->w.db, wal_hook, s); /* replaces the auto-checkpoint: see Checkpoints */
-    *out = s;
+    *out = &s->base;
     return STORE_OK;
 }
 
-void store_close(store *s)
+static void sq_close(store *base)
 {
+    sq *s = (sq *)base;
     if (!s)
         return;
     if (s->ck_started) {
@@ -663,8 +669,9 @@ void store_close(store *s)
     free(s);
 }
 
-int store_schema_version(store *s)
+static int sq_schema_version(store *base)
 {
+    sq *s = (sq *)base;
     return s->version;
 }
 
@@ -686,7 +693,7 @@ static uint64_t hash_win(int64_t service_id, int64_t start)
     return h ^ (h >> 29);
 }
 
-static void caches_clear(store *s)
+static void caches_clear(sq *s)
 {
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         free(s->svc[i].name);
@@ -696,7 +703,7 @@ static void caches_clear(store *s)
 }
 
 /* Caches are cleared between transactions when 3/4 full, so a probe always ends. */
-static void caches_trim(store *s)
+static void caches_trim(sq *s)
 {
     if (s->svc_used > CACHE_SLOTS * 3 / 4 || s->win_used > CACHE_SLOTS * 3 / 4)
         caches_clear(s);
@@ -715,7 +722,7 @@ static int select_id(conn *c, enum stmt_id id, int64_t *out)
     return rc == SQLITE_ROW ? SQLITE_OK : rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
 }
 
-static int service_slot(store *s, const char *name, int64_t now, svc_slot **out)
+static int service_slot(sq *s, const char *name, int64_t now, svc_slot **out)
 {
     size_t len = strlen(name);
     size_t i = hash_bytes(name, len) & (CACHE_SLOTS - 1);
@@ -749,7 +756,7 @@ static int service_slot(store *s, const char *name, int64_t now, svc_slot **out)
     return SQLITE_OK;
 }
 
-static int window_slot(store *s, int64_t service_id, int64_t start, int64_t window_ms, win_slot **out)
+static int window_slot(sq *s, int64_t service_id, int64_t start, int64_t window_ms, win_slot **out)
 {
     size_t i = hash_win(service_id, start) & (CACHE_SLOTS - 1);
     while (s->win[i].service_id) {
@@ -788,7 +795,7 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static int write_entry(store *s, const log_entry *e, int64_t received, int64_t window_ms)
+static int write_entry(sq *s, const log_entry *e, int64_t received, int64_t window_ms)
 {
     svc_slot *sv = NULL;
     int rc = service_slot(s, e->service, received, &sv);
@@ -824,7 +831,7 @@ static int write_entry(store *s, const log_entry *e, int64_t received, int64_t w
 }
 
 /* Records a batch's Idempotency-Key in the transaction of its entries. */
-static int write_idempotency(store *s, const batch_idempotency *k)
+static int write_idempotency(sq *s, const batch_idempotency *k)
 {
     sqlite3_stmt *q = stmt(&s->w, ST_IDEM_PUT);
     if (!q)
@@ -842,7 +849,7 @@ static int write_idempotency(store *s, const batch_idempotency *k)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int flush_counts(store *s, int64_t now)
+static int flush_counts(sq *s, int64_t now)
 {
     for (size_t k = 0; k < s->win_ndirty; k++) {
         win_slot *wn = &s->win[s->win_dirty[k]];
@@ -873,7 +880,7 @@ static int flush_counts(store *s, int64_t now)
     return SQLITE_OK;
 }
 
-static void pending_reset(store *s)
+static void pending_reset(sq *s)
 {
     for (size_t k = 0; k < s->win_ndirty; k++)
         s->win[s->win_dirty[k]].pending = 0;
@@ -882,9 +889,10 @@ static void pending_reset(store *s)
     s->win_ndirty = s->svc_ndirty = 0;
 }
 
-store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t window_ms, char *err,
+static store_rc sq_write_batches(store *base, batch *const *batches, size_t n, int64_t window_ms, char *err,
                              size_t errlen)
 {
+    sq *s = (sq *)base;
     assert(window_ms > 0);
     caches_trim(s);
     int64_t now = time_now_ms();
@@ -937,8 +945,9 @@ store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t 
     return STORE_OK;
 }
 
-store_rc store_idempotency_prune(store *s, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen)
+static store_rc sq_idempotency_prune(store *base, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     *deleted = 0;
     sqlite3_stmt *q = stmt(&s->w, ST_IDEM_PRUNE);
     if (!q) {
@@ -959,7 +968,33 @@ store_rc store_idempotency_prune(store *s, int64_t before_ms, int limit, int *de
 
 /* ---- read path ----------------------------------------------------------- */
 
-static conn *reader_get(store *s, char *err, size_t errlen)
+/* A row of a stepped statement, read through store_row (rows.h). */
+static int sq_null(const store_row *r, int col)
+{
+    return sqlite3_column_type((sqlite3_stmt *)r->impl, col) == SQLITE_NULL;
+}
+
+static int64_t sq_i64(const store_row *r, int col)
+{
+    return sqlite3_column_int64((sqlite3_stmt *)r->impl, col);
+}
+
+static double sq_f64(const store_row *r, int col)
+{
+    return sqlite3_column_double((sqlite3_stmt *)r->impl, col);
+}
+
+static const char *sq_text(const store_row *r, int col)
+{
+    return (const char *)sqlite3_column_text((sqlite3_stmt *)r->impl, col);
+}
+
+static store_row sq_row(sqlite3_stmt *q)
+{
+    return (store_row){.impl = q, .null = sq_null, .i64 = sq_i64, .f64 = sq_f64, .text = sq_text};
+}
+
+static conn *reader_get(sq *s, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->pool_mu);
     conn *c = s->pool_n ? s->pool[--s->pool_n] : NULL;
@@ -977,7 +1012,7 @@ static conn *reader_get(store *s, char *err, size_t errlen)
     return c;
 }
 
-static void reader_put(store *s, conn *c)
+static void reader_put(sq *s, conn *c)
 {
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_n < READ_POOL_MAX) {
@@ -995,30 +1030,6 @@ static void column_text(sqlite3_stmt *q, int col, char *buf, size_t len)
 {
     const unsigned char *t = sqlite3_column_text(q, col);
     snprintf(buf, len, "%s", t ? (const char *)t : "");
-}
-
-static int64_t column_i64_or(sqlite3_stmt *q, int col, int64_t dflt)
-{
-    return sqlite3_column_type(q, col) == SQLITE_NULL ? dflt : sqlite3_column_int64(q, col);
-}
-
-static void window_from_row(sqlite3_stmt *q, window_info *w)
-{
-    w->id = sqlite3_column_int64(q, 0);
-    snprintf(w->service, sizeof w->service, "%s", (const char *)sqlite3_column_text(q, 1));
-    w->start_ms = sqlite3_column_int64(q, 2);
-    w->end_ms = sqlite3_column_int64(q, 3);
-    snprintf(w->status, sizeof w->status, "%s", (const char *)sqlite3_column_text(q, 4));
-    w->line_count = sqlite3_column_int64(q, 5);
-    w->late_count = sqlite3_column_int64(q, 6);
-    column_text(q, 7, w->health, sizeof w->health);
-    w->anomaly_count = sqlite3_column_int64(q, 8);
-    column_text(q, 9, w->analyzer, sizeof w->analyzer);
-    column_text(q, 10, w->model, sizeof w->model);
-    w->prompt_tokens = column_i64_or(q, 11, -1);
-    w->completion_tokens = column_i64_or(q, 12, -1);
-    w->latency_ms = column_i64_or(q, 13, -1);
-    column_text(q, 14, w->error, sizeof w->error);
 }
 
 /* Binds at col, col+1 the (start, id) every listed row is below: the smaller of
@@ -1039,9 +1050,10 @@ static void bind_upper(sqlite3_stmt *q, int col, int has_until, int64_t until, i
     sqlite3_bind_int64(q, col + 1, id);
 }
 
-store_rc store_windows_list(store *s, const window_query *wq, window_info **rows, size_t *n, int *has_more,
+static store_rc sq_windows_list(store *base, const window_query *wq, window_info **rows, size_t *n, int *has_more,
                             char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     *rows = NULL;
     *n = 0;
     *has_more = 0;
@@ -1078,8 +1090,9 @@ store_rc store_windows_list(store *s, const window_query *wq, window_info **rows
     }
     int rc;
     size_t k = 0;
+    store_row r = sq_row(q);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        window_from_row(q, &res[k++]);
+        window_from_row(&r, &res[k++]);
     if (rc != SQLITE_DONE) {
         set_err(err, errlen, "list windows", c->db);
         out = rc_of(rc) == STORE_OK ? STORE_ERROR : rc_of(rc);
@@ -1100,8 +1113,9 @@ done:
     return out;
 }
 
-store_rc store_window_get(store *s, int64_t id, window_info *out, char *err, size_t errlen)
+static store_rc sq_window_get(store *base, int64_t id, window_info *out, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     conn *c = reader_get(s, err, errlen);
     if (!c)
         return STORE_ERROR;
@@ -1114,7 +1128,8 @@ store_rc store_window_get(store *s, int64_t id, window_info *out, char *err, siz
         sqlite3_bind_int64(q, 1, id);
         int rc = sqlite3_step(q);
         if (rc == SQLITE_ROW) {
-            window_from_row(q, out);
+            store_row r = sq_row(q);
+            window_from_row(&r, out);
             res = STORE_OK;
         } else if (rc == SQLITE_DONE) {
             res = STORE_NOTFOUND;
@@ -1128,8 +1143,9 @@ store_rc store_window_get(store *s, int64_t id, window_info *out, char *err, siz
     return res;
 }
 
-store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
+static store_rc sq_count_logs(store *base, int64_t *count, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     conn *c = reader_get(s, err, errlen);
     if (!c)
         return STORE_ERROR;
@@ -1147,15 +1163,6 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
     return res;
 }
 
-void idempotency_record_free(idempotency_record *r)
-{
-    if (!r)
-        return;
-    free(r->endpoint);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
 static char *dup_column(sqlite3_stmt *q, int col, size_t *len)
 {
     const void *p = sqlite3_column_blob(q, col);
@@ -1171,9 +1178,10 @@ static char *dup_column(sqlite3_stmt *q, int col, size_t *len)
     return out;
 }
 
-store_rc store_idempotency_get(store *s, const char *scope, const char *key, int64_t after_ms,
-                               idempotency_record *out, char *err, size_t errlen)
+static store_rc sq_idempotency_get(store *base, const char *scope, const char *key, int64_t after_ms,
+                                   idempotency_record *out, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     memset(out, 0, sizeof *out);
     conn *c = reader_get(s, err, errlen);
     if (!c)
@@ -1216,8 +1224,9 @@ store_rc store_idempotency_get(store *s, const char *scope, const char *key, int
     return res;
 }
 
-store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen)
+static store_rc sq_metrics(store *base, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     static const char *const statuses[5] = {"open", "closed", "analyzing", "analyzed", "failed"};
     conn *c = reader_get(s, err, errlen);
     if (!c)
@@ -1248,8 +1257,9 @@ store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *er
     return res;
 }
 
-store_rc store_ping(store *s, char *err, size_t errlen)
+static store_rc sq_ping(store *base, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     if (access(s->path, W_OK) != 0) {
         snprintf(err, errlen, "%s is not writable", s->path);
         return STORE_ERROR;
@@ -1275,7 +1285,7 @@ store_rc store_ping(store *s, char *err, size_t errlen)
  * timeout. Reads of lines, anomalies and services use the reader pool.
  */
 
-static store_rc fail_bg(store *s, char *err, size_t errlen, const char *what, int rc)
+static store_rc fail_bg(sq *s, char *err, size_t errlen, const char *what, int rc)
 {
     set_err(err, errlen, what, s->bg.db);
     if (!sqlite3_get_autocommit(s->bg.db))
@@ -1285,9 +1295,10 @@ static store_rc fail_bg(store *s, char *err, size_t errlen, const char *what, in
     return r == STORE_OK ? STORE_ERROR : r;
 }
 
-store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service,
+static store_rc sq_windows_close(store *base, int64_t now_ms, int64_t grace_ms, int force, const char *service,
                              int *closed, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     enum stmt_id id = !force ? ST_CLOSE_DUE : service ? ST_CLOSE_SERVICE : ST_CLOSE_ALL;
     sqlite3_stmt *q = stmt(&s->bg, id);
@@ -1306,8 +1317,9 @@ store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int for
     return STORE_OK;
 }
 
-store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errlen)
+static store_rc sq_windows_recover(store *base, int *recovered, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     sqlite3_stmt *q = stmt(&s->bg, ST_RECOVER);
     int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
@@ -1318,16 +1330,10 @@ store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errle
     return STORE_OK;
 }
 
-void window_work_free(window_work *w)
+static store_rc sq_window_claim(store *base, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err, size_t errlen)
 {
-    if (w) {
-        free(w->context);
-        w->context = NULL;
-    }
-}
-
-store_rc store_window_claim(store *s, int64_t now_ms, int retry_failed, window_work *w, char *err, size_t errlen)
-{
+    sq *s = (sq *)base;
+    (void)lease_ms; /* one process holds the file: no claim outlives it */
     memset(w, 0, sizeof *w);
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -1409,7 +1415,7 @@ static void bind_meta(sqlite3_stmt *q, int first, const analysis_meta *m)
     bind_i64_or_null(q, first + 4, m->latency_ms);
 }
 
-static int save_prompt(store *s, const window_work *w, const analysis_meta *m)
+static int save_prompt(sq *s, const window_work *w, const analysis_meta *m)
 {
     if (!m || ((!m->system_prompt || !m->user_prompt) && !m->digest))
         return SQLITE_OK;
@@ -1436,9 +1442,30 @@ static int save_prompt(store *s, const window_work *w, const analysis_meta *m)
     return rc;
 }
 
-static int severity_rank_of(const char *sev)
+typedef struct outbox_put_arg {
+    sq *s;
+    int64_t anomaly_id;
+    const char *status;
+    int64_t now;
+} outbox_put_arg;
+
+/* One outbox row (route_notifications' callback). */
+static int outbox_put(void *arg, const route_dest *d, const char *dedup, const char *body)
 {
-    return !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1;
+    outbox_put_arg *pa = arg;
+    sqlite3_stmt *q = stmt(&pa->s->bg, ST_OUTBOX_INSERT);
+    if (!q)
+        return -1;
+    sqlite3_bind_int64(q, 1, pa->anomaly_id);
+    sqlite3_bind_text(q, 2, d->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, dest_kind_name(d->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, dedup, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, body, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, pa->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 7, pa->now);
+    int r = sqlite3_step(q);
+    sqlite3_reset(q); /* body is bound static: unbind before it is freed */
+    return r == SQLITE_DONE ? 0 : -1;
 }
 
 /*
@@ -1448,7 +1475,7 @@ static int severity_rank_of(const char *sev)
  * suppressed; otherwise it opens a new interval and one outbox row per
  * matching destination is written, its body built now.
  */
-static int route_anomaly(store *s, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+static int route_anomaly(sq *s, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
                          const route_config *rt)
 {
     const char *type = json_string_value(json_object_get(a, "type"));
@@ -1492,50 +1519,14 @@ static int route_anomaly(store *s, const window_work *w, const json_t *a, int64_
     if ((rc = sqlite3_step(q)) != SQLITE_DONE)
         return rc;
 
-    const route_dest *dests[32];
-    size_t nd = route_match(rt, w->service, type, rank, dests, sizeof dests / sizeof dests[0]);
-    char dedup[300], link[1200];
-    snprintf(dedup, sizeof dedup, "anomalog:%s:%s:%lld", w->service, type, (long long)now);
-    snprintf(link, sizeof link, "%s/windows/%lld", rt->public_url, (long long)w->id);
-    const char *summary = json_string_value(json_object_get(a, "summary"));
-    const char *action = json_string_value(json_object_get(a, "recommended_action"));
-    json_t *ev = json_object_get(a, "evidence");
-    json_t *empty = json_array();
-    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type,
-                      .severity = sev, .summary = summary ? summary : "", .recommended_action = action ? action : "",
-                      .analyzer = json_string_value(json_object_get(a, "analyzer")),
-                      .evidence = json_is_array(ev) ? ev : empty, .window_start_ms = w->start_ms,
-                      .window_end_ms = w->end_ms, .until_ms = until, .dedup_key = dedup, .link = link};
-    rc = SQLITE_OK;
-    for (size_t i = 0; i < nd && rc == SQLITE_OK; i++) {
-        json_t *body = route_payload(dests[i]->kind, &n);
-        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(body);
-        q = stmt(&s->bg, ST_OUTBOX_INSERT);
-        if (!text || !q) {
-            free(text);
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        sqlite3_bind_int64(q, 1, anomaly_id);
-        sqlite3_bind_text(q, 2, dests[i]->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, dest_kind_name(dests[i]->kind), -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, dedup, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 5, text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 6, rt->dry_run ? "dry_run" : "pending", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 7, now);
-        int r = sqlite3_step(q);
-        sqlite3_reset(q);
-        free(text);
-        rc = r == SQLITE_DONE ? SQLITE_OK : r;
-    }
-    json_decref(empty);
-    return rc;
+    outbox_put_arg pa = {s, anomaly_id, rt->dry_run ? "dry_run" : "pending", now};
+    return route_notifications(w, a, anomaly_id, now, until, rt, outbox_put, &pa) ? SQLITE_NOMEM : SQLITE_OK;
 }
 
-store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m,
+static store_rc sq_window_finish(store *base, const window_work *w, const json_t *verdict, const analysis_meta *m,
                              char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -1606,9 +1597,10 @@ store_rc store_window_finish(store *s, const window_work *w, const json_t *verdi
     return STORE_OK;
 }
 
-store_rc store_window_fail(store *s, const window_work *w, const char *reason, int64_t next_attempt_ms,
+static store_rc sq_window_fail(store *base, const window_work *w, const char *reason, int64_t next_attempt_ms,
                            const analysis_meta *m, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -1627,8 +1619,9 @@ store_rc store_window_fail(store *s, const window_work *w, const char *reason, i
     return STORE_OK;
 }
 
-store_rc store_window_release(store *s, const window_work *w, char *err, size_t errlen)
+static store_rc sq_window_release(store *base, const window_work *w, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     sqlite3_stmt *q = stmt(&s->bg, ST_RELEASE);
     int rc = SQLITE_ERROR;
@@ -1645,9 +1638,7 @@ store_rc store_window_release(store *s, const window_work *w, char *err, size_t 
 /* ---- analysis: reads ------------------------------------------------------- */
 
 /* Runs fn over the rows of a reader statement; fn returns 0 to go on. */
-typedef int (*row_fn)(sqlite3_stmt *q, void *arg);
-
-static store_rc read_rows(store *s, enum stmt_id id, void (*bind)(sqlite3_stmt *, const void *), const void *barg,
+static store_rc read_rows(sq *s, enum stmt_id id, void (*bind)(sqlite3_stmt *, const void *), const void *barg,
                           row_fn fn, void *arg, char *err, size_t errlen)
 {
     conn *c = reader_get(s, err, errlen);
@@ -1662,8 +1653,9 @@ static store_rc read_rows(store *s, enum stmt_id id, void (*bind)(sqlite3_stmt *
         if (bind)
             bind(q, barg);
         int rc;
+        store_row r = sq_row(q);
         while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-            if (fn(q, arg))
+            if (fn(&r, arg))
                 break;
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
             set_err(err, errlen, "read", c->db);
@@ -1675,8 +1667,9 @@ static store_rc read_rows(store *s, enum stmt_id id, void (*bind)(sqlite3_stmt *
     return out;
 }
 
-store_rc store_windows_count(store *s, const char *status, int64_t *n, char *err, size_t errlen)
+static store_rc sq_windows_count(store *base, const char *status, int64_t *n, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     conn *c = reader_get(s, err, errlen);
     if (!c)
         return STORE_ERROR;
@@ -1697,41 +1690,6 @@ store_rc store_windows_count(store *s, const char *status, int64_t *n, char *err
     return res;
 }
 
-typedef struct lines_acc {
-    window_line *v;
-    size_t n, cap;
-    int oom;
-} lines_acc;
-
-static int line_row(sqlite3_stmt *q, void *arg)
-{
-    lines_acc *a = arg;
-    if (a->n == a->cap) {
-        size_t ncap = a->cap ? a->cap * 2 : 256;
-        window_line *nv = realloc(a->v, ncap * sizeof *nv);
-        if (!nv) {
-            a->oom = 1;
-            return 1;
-        }
-        a->v = nv;
-        a->cap = ncap;
-    }
-    window_line *l = &a->v[a->n];
-    l->ts_ms = sqlite3_column_int64(q, 0);
-    const unsigned char *lv = sqlite3_column_text(q, 1);
-    l->level = lv ? strdup((const char *)lv) : NULL;
-    const unsigned char *msg = sqlite3_column_text(q, 2);
-    l->message = strdup(msg ? (const char *)msg : "");
-    if (!l->message || (lv && !l->level)) {
-        free(l->level);
-        free(l->message);
-        a->oom = 1;
-        return 1;
-    }
-    a->n++;
-    return 0;
-}
-
 typedef struct lines_bind {
     int64_t window_id;
     size_t max;
@@ -1744,9 +1702,10 @@ static void bind_lines(sqlite3_stmt *q, const void *p)
     sqlite3_bind_int64(q, 2, (int64_t)b->max);
 }
 
-store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
+static store_rc sq_window_lines(store *base, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
                             size_t errlen)
 {
+    sq *s = (sq *)base;
     lines_acc a = {0};
     lines_bind b = {window_id, max};
     store_rc rc = read_rows(s, ST_LINES, bind_lines, &b, line_row, &a, err, errlen);
@@ -1765,64 +1724,6 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
     return STORE_OK;
 }
 
-void window_lines_free(window_line *lines, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(lines[i].level);
-        free(lines[i].message);
-    }
-    free(lines);
-}
-
-static json_t *json_time(int64_t ms)
-{
-    char buf[40];
-    return json_string(time_format_rfc3339(ms, buf, sizeof buf));
-}
-
-typedef struct anomalies_acc {
-    json_t *arr;
-    int limit;          /* rows wanted; one more tells that more follow */
-    int64_t last_start, last_id;
-    int more;
-} anomalies_acc;
-
-static json_t *json_text_or_null(sqlite3_stmt *q, int col);
-
-static int anomaly_row(sqlite3_stmt *q, void *arg)
-{
-    anomalies_acc *a = arg;
-    if (a->limit >= 0 && (int)json_array_size(a->arr) == a->limit) {
-        a->more = 1;
-        return 1;
-    }
-    json_t *ev = json_loads((const char *)sqlite3_column_text(q, 8), 0, NULL);
-    json_t *o = json_pack("{s:I, s:I, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:s, s:o}", "id",
-                          (json_int_t)sqlite3_column_int64(q, 0), "window_id", (json_int_t)sqlite3_column_int64(q, 1),
-                          "service", (const char *)sqlite3_column_text(q, 2), "window_start",
-                          json_time(sqlite3_column_int64(q, 3)), "window_end", json_time(sqlite3_column_int64(q, 4)),
-                          "severity", (const char *)sqlite3_column_text(q, 5), "type",
-                          (const char *)sqlite3_column_text(q, 6), "summary", (const char *)sqlite3_column_text(q, 7),
-                          "evidence", ev ? ev : json_array(), "recommended_action",
-                          (const char *)sqlite3_column_text(q, 9), "created_at",
-                          json_time(sqlite3_column_int64(q, 10)));
-    if (o) {
-        json_object_set_new(o, "analyzer", json_text_or_null(q, 11));
-        json_object_set_new(o, "feedback", json_text_or_null(q, 12));
-        json_object_set_new(o, "feedback_note", json_text_or_null(q, 13));
-        json_object_set_new(o, "suppressed", json_boolean(sqlite3_column_int(q, 14)));
-        json_object_set_new(o, "suppressed_by", sqlite3_column_type(q, 15) == SQLITE_NULL
-                                                    ? json_null()
-                                                    : json_integer(sqlite3_column_int64(q, 15)));
-        json_object_set_new(o, "evidence_verified", json_boolean(sqlite3_column_int(q, 16)));
-    }
-    if (o)
-        json_array_append_new(a->arr, o);
-    a->last_start = sqlite3_column_int64(q, 3);
-    a->last_id = sqlite3_column_int64(q, 0);
-    return 0;
-}
-
 static void bind_anomaly_query(sqlite3_stmt *q, const void *p)
 {
     const anomaly_query *aq = p;
@@ -1837,9 +1738,10 @@ static void bind_anomaly_query(sqlite3_stmt *q, const void *p)
         sqlite3_bind_text(q, 8, aq->service, -1, SQLITE_STATIC);
 }
 
-store_rc store_anomalies_list(store *s, const anomaly_query *aq, json_t **out, char *next_cursor, size_t curlen,
+static store_rc sq_anomalies_list(store *base, const anomaly_query *aq, json_t **out, char *next_cursor, size_t curlen,
                               char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     anomalies_acc a = {.arr = json_array(), .limit = aq->limit};
     next_cursor[0] = '\0';
     store_rc rc = read_rows(s, aq->service ? ST_ANOMALIES_SERVICE : ST_ANOMALIES_ALL, bind_anomaly_query, aq,
@@ -1859,8 +1761,9 @@ static void bind_id(sqlite3_stmt *q, const void *p)
     sqlite3_bind_int64(q, 1, *(const int64_t *)p);
 }
 
-store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char *err, size_t errlen)
+static store_rc sq_window_anomalies(store *base, int64_t window_id, json_t **out, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     anomalies_acc a = {.arr = json_array(), .limit = -1};
     store_rc rc = read_rows(s, ST_ANOMALIES_WINDOW, bind_id, &window_id, anomaly_row, &a, err, errlen);
     if (rc != STORE_OK) {
@@ -1871,46 +1774,17 @@ store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char 
     return STORE_OK;
 }
 
-static json_t *json_text_or_null(sqlite3_stmt *q, int col);
-
-static int prompt_row(sqlite3_stmt *q, void *arg)
+static store_rc sq_window_prompt(store *base, int64_t window_id, json_t **out, char *err, size_t errlen)
 {
-    const unsigned char *red = sqlite3_column_text(q, 3);
-    json_t *r = red ? json_loads((const char *)red, 0, NULL) : NULL;
-    const unsigned char *sys = sqlite3_column_text(q, 0);
-    *(json_t **)arg = json_pack("{s:o, s:o, s:o, s:o}", "system", sys && *sys ? json_string((const char *)sys) : json_null(),
-                                "user", sys && *sys ? json_text_or_null(q, 1) : json_null(), "digest",
-                                json_text_or_null(q, 2), "redactions", r ? r : json_null());
-    return 1;
-}
-
-store_rc store_window_prompt(store *s, int64_t window_id, json_t **out, char *err, size_t errlen)
-{
+    sq *s = (sq *)base;
     *out = NULL;
     store_rc rc = read_rows(s, ST_PROMPT_GET, bind_id, &window_id, prompt_row, out, err, errlen);
     return rc == STORE_OK && !*out ? STORE_NOTFOUND : rc;
 }
 
-static json_t *json_text_or_null(sqlite3_stmt *q, int col)
+static store_rc sq_services_list(store *base, json_t **out, char *err, size_t errlen)
 {
-    const unsigned char *t = sqlite3_column_text(q, col);
-    return t ? json_string((const char *)t) : json_null();
-}
-
-static int service_row(sqlite3_stmt *q, void *arg)
-{
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", (const char *)sqlite3_column_text(q, 0),
-                          "context", json_text_or_null(q, 1), "context_source", json_text_or_null(q, 2), "watermark",
-                          sqlite3_column_type(q, 3) == SQLITE_NULL ? json_null() : json_time(sqlite3_column_int64(q, 3)),
-                          "last_seen", json_time(sqlite3_column_int64(q, 4)), "created_at",
-                          json_time(sqlite3_column_int64(q, 5)));
-    if (o)
-        json_array_append_new(arg, o);
-    return 0;
-}
-
-store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen)
-{
+    sq *s = (sq *)base;
     json_t *arr = json_array();
     store_rc rc = read_rows(s, ST_SERVICES, NULL, NULL, service_row, arr, err, errlen);
     if (rc != STORE_OK) {
@@ -1926,9 +1800,10 @@ static void bind_name(sqlite3_stmt *q, const void *p)
     sqlite3_bind_text(q, 1, p, -1, SQLITE_STATIC);
 }
 
-store_rc store_service_set_context(store *s, const char *name, const char *context, const char *source,
+static store_rc sq_service_set_context(store *base, const char *name, const char *context, const char *source,
                                    json_t **service, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     sqlite3_stmt *q = stmt(&s->bg, ST_CONTEXT_SET);
     int rc = SQLITE_ERROR;
@@ -1953,55 +1828,13 @@ store_rc store_service_set_context(store *s, const char *name, const char *conte
 
 /* ---- templates ------------------------------------------------------------- */
 
-typedef struct load_arg {
-    void (*fn)(void *, int64_t, const char *, uint64_t);
-    void *arg;
-} load_arg;
-
-static int template_load_row(sqlite3_stmt *q, void *p)
-{
-    load_arg *a = p;
-    a->fn(a->arg, sqlite3_column_int64(q, 0), (const char *)sqlite3_column_text(q, 1),
-          (uint64_t)sqlite3_column_int64(q, 2));
-    return 0;
-}
-
-store_rc store_templates_load(store *s, int64_t service_id,
+static store_rc sq_templates_load(store *base, int64_t service_id,
                               void (*fn)(void *arg, int64_t id, const char *text, uint64_t total), void *arg,
                               char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     load_arg a = {fn, arg};
     return read_rows(s, ST_TEMPLATES_LOAD, bind_id, &service_id, template_load_row, &a, err, errlen);
-}
-
-typedef struct hist_acc {
-    template_history *v;
-    size_t n, cap;
-    int oom;
-} hist_acc;
-
-static int hist_known_row(sqlite3_stmt *q, void *p)
-{
-    hist_acc *a = p;
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 256;
-        template_history *nv = realloc(a->v, nc * sizeof *nv);
-        if (!nv) {
-            a->oom = 1;
-            return 1;
-        }
-        a->v = nv;
-        a->cap = nc;
-    }
-    a->v[a->n++] = (template_history){.id = sqlite3_column_int64(q, 0), .known = sqlite3_column_int(q, 1),
-                                      .benign = sqlite3_column_int(q, 2)};
-    return 0;
-}
-
-static int hist_cmp(const void *x, const void *y)
-{
-    int64_t a = ((const template_history *)x)->id, b = ((const template_history *)y)->id;
-    return (a > b) - (a < b);
 }
 
 typedef struct span_bind {
@@ -2023,35 +1856,11 @@ static void bind_known(sqlite3_stmt *q, const void *p)
     sqlite3_bind_int64(q, 2, b->before);
 }
 
-static int hist_count_row(sqlite3_stmt *q, void *p)
-{
-    hist_acc *a = p;
-    template_history key = {.id = sqlite3_column_int64(q, 0)};
-    template_history *h = a->n ? bsearch(&key, a->v, a->n, sizeof *a->v, hist_cmp) : NULL;
-    if (h) {
-        h->lines = sqlite3_column_int64(q, 1);
-        h->windows = sqlite3_column_int(q, 2);
-    }
-    return 0;
-}
-
-typedef struct depth_out {
-    int depth;
-    double avg;
-} depth_out;
-
-static int depth_row(sqlite3_stmt *q, void *p)
-{
-    depth_out *d = p;
-    d->depth = sqlite3_column_int(q, 0);
-    d->avg = sqlite3_column_type(q, 1) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 1);
-    return 1;
-}
-
-store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, int64_t before_ms,
+static store_rc sq_template_history(store *base, int64_t service_id, int64_t from_ms, int64_t before_ms,
                                 template_history **rows, size_t *n, int *depth, double *error_avg, char *err,
                                 size_t errlen)
 {
+    sq *s = (sq *)base;
     hist_acc a = {0};
     span_bind b = {service_id, from_ms, before_ms};
     depth_out d = {0, -1};
@@ -2075,9 +1884,10 @@ store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, i
     return STORE_OK;
 }
 
-store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
+static store_rc sq_templates_record(store *base, int64_t service_id, int64_t window_id, int64_t window_start,
                                 const store_template *t, size_t n, long error_lines, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -2124,7 +1934,7 @@ store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id,
     return STORE_OK;
 }
 
-static int mark_benign(store *s, int64_t service_id, const int64_t *ids, size_t n)
+static int mark_benign(sq *s, int64_t service_id, const int64_t *ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *q = stmt(&s->bg, ST_TEMPLATE_BENIGN);
@@ -2139,9 +1949,10 @@ static int mark_benign(store *s, int64_t service_id, const int64_t *ids, size_t 
     return SQLITE_OK;
 }
 
-store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids, size_t n, char *err,
+static store_rc sq_templates_benign(store *base, int64_t service_id, const int64_t *ids, size_t n, char *err,
                                 size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     int rc = mark_benign(s, service_id, ids, n);
     if (rc != SQLITE_OK)
@@ -2150,9 +1961,10 @@ store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids
     return STORE_OK;
 }
 
-store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdict, const char *note, json_t **out,
+static store_rc sq_anomaly_feedback(store *base, int64_t anomaly_id, const char *verdict, const char *note, json_t **out,
                                 char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     *out = NULL;
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -2200,14 +2012,9 @@ store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdic
     return r;
 }
 
-static int id_row(sqlite3_stmt *q, void *arg)
+static store_rc sq_window_service_id(store *base, int64_t window_id, int64_t *service_id, char *err, size_t errlen)
 {
-    *(int64_t *)arg = sqlite3_column_int64(q, 0);
-    return 1;
-}
-
-store_rc store_window_service_id(store *s, int64_t window_id, int64_t *service_id, char *err, size_t errlen)
-{
+    sq *s = (sq *)base;
     *service_id = 0;
     store_rc rc = read_rows(s, ST_WINDOW_SERVICE_ID, bind_id, &window_id, id_row, service_id, err, errlen);
     if (rc == STORE_OK && !*service_id) {
@@ -2219,16 +2026,9 @@ store_rc store_window_service_id(store *s, int64_t window_id, int64_t *service_i
 
 /* ---- notifications: the outbox ------------------------------------------------ */
 
-void outbox_item_free(outbox_item *it)
+static store_rc sq_outbox_claim(store *base, int64_t now_ms, int64_t lease_ms, outbox_item *it, char *err, size_t errlen)
 {
-    if (it) {
-        free(it->payload);
-        it->payload = NULL;
-    }
-}
-
-store_rc store_outbox_claim(store *s, int64_t now_ms, int64_t lease_ms, outbox_item *it, char *err, size_t errlen)
-{
+    sq *s = (sq *)base;
     memset(it, 0, sizeof *it);
     pthread_mutex_lock(&s->bg_mu);
     sqlite3_stmt *q = stmt(&s->bg, ST_OUTBOX_CLAIM);
@@ -2264,9 +2064,10 @@ store_rc store_outbox_claim(store *s, int64_t now_ms, int64_t lease_ms, outbox_i
     return STORE_OK;
 }
 
-store_rc store_outbox_record(store *s, int64_t id, int64_t now_ms, int http_status, const char *outcome,
+static store_rc sq_outbox_record(store *base, int64_t id, int64_t now_ms, int http_status, const char *outcome,
                              const char *error, int64_t next_attempt_ms, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     pthread_mutex_lock(&s->bg_mu);
     int rc = sqlite3_exec(s->bg.db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
@@ -2296,8 +2097,9 @@ store_rc store_outbox_record(store *s, int64_t id, int64_t now_ms, int http_stat
     return STORE_OK;
 }
 
-store_rc store_outbox_recover(store *s, int64_t now_ms, int *recovered, char *err, size_t errlen)
+static store_rc sq_outbox_recover(store *base, int64_t now_ms, int *recovered, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     *recovered = 0;
     pthread_mutex_lock(&s->bg_mu);
     sqlite3_stmt *q = stmt(&s->bg, ST_OUTBOX_RECOVER);
@@ -2311,44 +2113,6 @@ store_rc store_outbox_recover(store *s, int64_t now_ms, int *recovered, char *er
     *recovered = sqlite3_changes(s->bg.db);
     pthread_mutex_unlock(&s->bg_mu);
     return STORE_OK;
-}
-
-typedef struct notif_acc {
-    json_t *arr;
-    int limit;
-    int64_t last_id;
-    int more;
-} notif_acc;
-
-static json_t *json_time_or_null(sqlite3_stmt *q, int col)
-{
-    return sqlite3_column_type(q, col) == SQLITE_NULL ? json_null() : json_time(sqlite3_column_int64(q, col));
-}
-
-static int notification_row(sqlite3_stmt *q, void *arg)
-{
-    notif_acc *a = arg;
-    if ((int)json_array_size(a->arr) == a->limit) {
-        a->more = 1;
-        return 1;
-    }
-    const unsigned char *p = sqlite3_column_text(q, 11);
-    json_t *payload = p ? json_loads((const char *)p, 0, NULL) : NULL;
-    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
-                          (json_int_t)sqlite3_column_int64(q, 0), "anomaly_id", (json_int_t)sqlite3_column_int64(q, 1),
-                          "window_id", (json_int_t)sqlite3_column_int64(q, 15), "service",
-                          (const char *)sqlite3_column_text(q, 12), "severity", (const char *)sqlite3_column_text(q, 13),
-                          "type", (const char *)sqlite3_column_text(q, 14), "destination",
-                          (const char *)sqlite3_column_text(q, 2), "kind", (const char *)sqlite3_column_text(q, 3),
-                          "dedup_key", (const char *)sqlite3_column_text(q, 4), "status",
-                          (const char *)sqlite3_column_text(q, 5), "attempts", sqlite3_column_int(q, 6),
-                          "next_attempt_at", json_time_or_null(q, 7), "created_at", json_time_or_null(q, 8), "sent_at",
-                          json_time_or_null(q, 9), "last_error", json_text_or_null(q, 10), "payload",
-                          payload ? payload : json_null());
-    if (o)
-        json_array_append_new(a->arr, o);
-    a->last_id = sqlite3_column_int64(q, 0);
-    return 0;
 }
 
 typedef struct notif_bind {
@@ -2367,9 +2131,10 @@ static void bind_notifications(sqlite3_stmt *q, const void *p)
     sqlite3_bind_int(q, 3, b->limit + 1);
 }
 
-store_rc store_notifications_list(store *s, const char *status, int64_t cursor, int limit, json_t **out,
+static store_rc sq_notifications_list(store *base, const char *status, int64_t cursor, int limit, json_t **out,
                                   int64_t *next_cursor, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     notif_acc a = {.arr = json_array(), .limit = limit};
     notif_bind b = {status, cursor, limit};
     *next_cursor = 0;
@@ -2384,17 +2149,9 @@ store_rc store_notifications_list(store *s, const char *status, int64_t cursor, 
     return STORE_OK;
 }
 
-static int count_row(sqlite3_stmt *q, void *arg)
+static store_rc sq_outbox_counts(store *base, json_t **out, char *err, size_t errlen)
 {
-    json_t *o = arg;
-    const char *what = (const char *)sqlite3_column_text(q, 0), *name = (const char *)sqlite3_column_text(q, 1);
-    json_t *into = strcmp(what, "status") == 0 ? o : json_object_get(o, "attempts");
-    json_object_set_new(into, name, json_integer(sqlite3_column_int64(q, 2)));
-    return 0;
-}
-
-store_rc store_outbox_counts(store *s, json_t **out, char *err, size_t errlen)
-{
+    sq *s = (sq *)base;
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "pending", 0, "sent", 0, "failed", 0, "dry_run", 0,
                           "attempts", "sent", 0, "retry", 0, "failed", 0);
     store_rc rc = read_rows(s, ST_OUTBOX_COUNTS, NULL, NULL, count_row, o, err, errlen);
@@ -2406,25 +2163,14 @@ store_rc store_outbox_counts(store *s, json_t **out, char *err, size_t errlen)
     return STORE_OK;
 }
 
-static int suppression_row(sqlite3_stmt *q, void *arg)
-{
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:I}", "service", (const char *)sqlite3_column_text(q, 0),
-                          "type", (const char *)sqlite3_column_text(q, 1), "opened_by",
-                          (json_int_t)sqlite3_column_int64(q, 2), "severity", (const char *)sqlite3_column_text(q, 3),
-                          "opened_at", json_time(sqlite3_column_int64(q, 4)), "until",
-                          json_time(sqlite3_column_int64(q, 5)), "suppressed", (json_int_t)sqlite3_column_int64(q, 6));
-    if (o)
-        json_array_append_new(arg, o);
-    return 0;
-}
-
 static void bind_now(sqlite3_stmt *q, const void *p)
 {
     sqlite3_bind_int64(q, 1, *(const int64_t *)p);
 }
 
-store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *err, size_t errlen)
+static store_rc sq_suppressions_list(store *base, int64_t now_ms, json_t **out, char *err, size_t errlen)
 {
+    sq *s = (sq *)base;
     json_t *arr = json_array();
     store_rc rc = read_rows(s, ST_SUPPRESSIONS, bind_now, &now_ms, suppression_row, arr, err, errlen);
     if (rc != STORE_OK) {
@@ -2454,7 +2200,7 @@ static int64_t expired_total(const store_expired *e)
 }
 
 /* Runs statement id of s->bg with ?1 = a (and ?2 = b when nargs is 2); adds the rows it changed to *changes. */
-static int bg_run(store *s, enum stmt_id id, int nargs, int64_t a, int64_t b, int64_t *changes)
+static int bg_run(sq *s, enum stmt_id id, int nargs, int64_t a, int64_t b, int64_t *changes)
 {
     sqlite3_stmt *q = stmt(&s->bg, id);
     if (!q)
@@ -2471,7 +2217,7 @@ static int bg_run(store *s, enum stmt_id id, int nargs, int64_t a, int64_t b, in
     return SQLITE_OK;
 }
 
-static store_rc expire_end(store *s, int rc, store_expired *out, char *err, size_t errlen, const char *what)
+static store_rc expire_end(sq *s, int rc, store_expired *out, char *err, size_t errlen, const char *what)
 {
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->bg.db, "COMMIT", NULL, NULL, NULL);
@@ -2483,9 +2229,10 @@ static store_rc expire_end(store *s, int rc, store_expired *out, char *err, size
     return STORE_OK;
 }
 
-store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
+static store_rc sq_expire_lines(store *base, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
                             size_t errlen)
 {
+    sq *s = (sq *)base;
     assert(max_rows > 0);
     memset(out, 0, sizeof *out);
     *more = 0;
@@ -2519,9 +2266,10 @@ store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store
     return expire_end(s, rc, out, err, errlen, "expire lines");
 }
 
-store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
+static store_rc sq_expire_windows(store *base, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err,
                               size_t errlen)
 {
+    sq *s = (sq *)base;
     assert(max_rows > 0);
     memset(out, 0, sizeof *out);
     *more = 0;
@@ -2575,3 +2323,43 @@ store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, sto
         rc = bg_run(s, ST_EXPIRE_SUPPRESSIONS, 1, before_ms, 0, &out->suppressions);
     return expire_end(s, rc, out, err, errlen, "expire windows");
 }
+
+static const store_ops sq_ops = {
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .write_batches = sq_write_batches,
+    .windows_list = sq_windows_list,
+    .window_get = sq_window_get,
+    .count_logs = sq_count_logs,
+    .metrics = sq_metrics,
+    .ping = sq_ping,
+    .windows_close = sq_windows_close,
+    .windows_recover = sq_windows_recover,
+    .window_claim = sq_window_claim,
+    .window_lines = sq_window_lines,
+    .window_finish = sq_window_finish,
+    .window_fail = sq_window_fail,
+    .window_release = sq_window_release,
+    .window_service_id = sq_window_service_id,
+    .windows_count = sq_windows_count,
+    .anomalies_list = sq_anomalies_list,
+    .window_anomalies = sq_window_anomalies,
+    .window_prompt = sq_window_prompt,
+    .services_list = sq_services_list,
+    .service_set_context = sq_service_set_context,
+    .templates_load = sq_templates_load,
+    .template_history = sq_template_history,
+    .templates_record = sq_templates_record,
+    .templates_benign = sq_templates_benign,
+    .anomaly_feedback = sq_anomaly_feedback,
+    .outbox_claim = sq_outbox_claim,
+    .outbox_record = sq_outbox_record,
+    .outbox_recover = sq_outbox_recover,
+    .notifications_list = sq_notifications_list,
+    .outbox_counts = sq_outbox_counts,
+    .suppressions_list = sq_suppressions_list,
+    .expire_lines = sq_expire_lines,
+    .expire_windows = sq_expire_windows,
+    .idempotency_get = sq_idempotency_get,
+    .idempotency_prune = sq_idempotency_prune,
+};

@@ -1,0 +1,285 @@
+/*
+ * rows.c — rows into the store's structures and API objects, for every backend (see rows.h).
+ */
+#include "store/rows.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalog/timeutil.h"
+
+void row_copy(const store_row *r, int col, char *buf, size_t len)
+{
+    const char *t = row_text(r, col);
+    snprintf(buf, len, "%s", t ? t : "");
+}
+
+int64_t row_i64_or(const store_row *r, int col, int64_t dflt)
+{
+    return row_null(r, col) ? dflt : row_i64(r, col);
+}
+
+void window_from_row(const store_row *q, window_info *w)
+{
+    w->id = row_i64(q, 0);
+    snprintf(w->service, sizeof w->service, "%s", row_text(q, 1));
+    w->start_ms = row_i64(q, 2);
+    w->end_ms = row_i64(q, 3);
+    snprintf(w->status, sizeof w->status, "%s", row_text(q, 4));
+    w->line_count = row_i64(q, 5);
+    w->late_count = row_i64(q, 6);
+    row_copy(q, 7, w->health, sizeof w->health);
+    w->anomaly_count = row_i64(q, 8);
+    row_copy(q, 9, w->analyzer, sizeof w->analyzer);
+    row_copy(q, 10, w->model, sizeof w->model);
+    w->prompt_tokens = row_i64_or(q, 11, -1);
+    w->completion_tokens = row_i64_or(q, 12, -1);
+    w->latency_ms = row_i64_or(q, 13, -1);
+    row_copy(q, 14, w->error, sizeof w->error);
+}
+
+int line_row(const store_row *q, void *arg)
+{
+    lines_acc *a = arg;
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 256;
+        window_line *nv = realloc(a->v, ncap * sizeof *nv);
+        if (!nv) {
+            a->oom = 1;
+            return 1;
+        }
+        a->v = nv;
+        a->cap = ncap;
+    }
+    window_line *l = &a->v[a->n];
+    l->ts_ms = row_i64(q, 0);
+    const char *lv = row_text(q, 1);
+    l->level = lv ? strdup(lv) : NULL;
+    const char *msg = row_text(q, 2);
+    l->message = strdup(msg ? msg : "");
+    if (!l->message || (lv && !l->level)) {
+        free(l->level);
+        free(l->message);
+        a->oom = 1;
+        return 1;
+    }
+    a->n++;
+    return 0;
+}
+
+json_t *json_time(int64_t ms)
+{
+    char buf[40];
+    return json_string(time_format_rfc3339(ms, buf, sizeof buf));
+}
+
+int anomaly_row(const store_row *q, void *arg)
+{
+    anomalies_acc *a = arg;
+    if (a->limit >= 0 && (int)json_array_size(a->arr) == a->limit) {
+        a->more = 1;
+        return 1;
+    }
+    json_t *ev = json_loads(row_text(q, 8), 0, NULL);
+    json_t *o = json_pack("{s:I, s:I, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:s, s:o}", "id",
+                          (json_int_t)row_i64(q, 0), "window_id", (json_int_t)row_i64(q, 1),
+                          "service", row_text(q, 2), "window_start",
+                          json_time(row_i64(q, 3)), "window_end", json_time(row_i64(q, 4)),
+                          "severity", row_text(q, 5), "type",
+                          row_text(q, 6), "summary", row_text(q, 7),
+                          "evidence", ev ? ev : json_array(), "recommended_action",
+                          row_text(q, 9), "created_at",
+                          json_time(row_i64(q, 10)));
+    if (o) {
+        json_object_set_new(o, "analyzer", json_text_or_null(q, 11));
+        json_object_set_new(o, "feedback", json_text_or_null(q, 12));
+        json_object_set_new(o, "feedback_note", json_text_or_null(q, 13));
+        json_object_set_new(o, "suppressed", json_boolean((int)row_i64(q, 14)));
+        json_object_set_new(o, "suppressed_by", row_null(q, 15)
+                                                    ? json_null()
+                                                    : json_integer(row_i64(q, 15)));
+        json_object_set_new(o, "evidence_verified", json_boolean(row_i64(q, 16)));
+    }
+    if (o)
+        json_array_append_new(a->arr, o);
+    a->last_start = row_i64(q, 3);
+    a->last_id = row_i64(q, 0);
+    return 0;
+}
+
+json_t *json_text_or_null(const store_row *q, int col)
+{
+    const char *t = row_text(q, col);
+    return t ? json_string(t) : json_null();
+}
+
+int prompt_row(const store_row *q, void *arg)
+{
+    const char *red = row_text(q, 3);
+    json_t *r = red ? json_loads(red, 0, NULL) : NULL;
+    const char *sys = row_text(q, 0);
+    *(json_t **)arg = json_pack("{s:o, s:o, s:o, s:o}", "system", sys && *sys ? json_string(sys) : json_null(),
+                                "user", sys && *sys ? json_text_or_null(q, 1) : json_null(), "digest",
+                                json_text_or_null(q, 2), "redactions", r ? r : json_null());
+    return 1;
+}
+
+int service_row(const store_row *q, void *arg)
+{
+    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", row_text(q, 0),
+                          "context", json_text_or_null(q, 1), "context_source", json_text_or_null(q, 2), "watermark",
+                          row_null(q, 3) ? json_null() : json_time(row_i64(q, 3)),
+                          "last_seen", json_time(row_i64(q, 4)), "created_at",
+                          json_time(row_i64(q, 5)));
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+int template_load_row(const store_row *q, void *p)
+{
+    load_arg *a = p;
+    a->fn(a->arg, row_i64(q, 0), row_text(q, 1),
+          (uint64_t)row_i64(q, 2));
+    return 0;
+}
+
+int hist_known_row(const store_row *q, void *p)
+{
+    hist_acc *a = p;
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 256;
+        template_history *nv = realloc(a->v, nc * sizeof *nv);
+        if (!nv) {
+            a->oom = 1;
+            return 1;
+        }
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n++] = (template_history){.id = row_i64(q, 0), .known = (int)row_i64(q, 1),
+                                      .benign = (int)row_i64(q, 2)};
+    return 0;
+}
+
+int hist_cmp(const void *x, const void *y)
+{
+    int64_t a = ((const template_history *)x)->id, b = ((const template_history *)y)->id;
+    return (a > b) - (a < b);
+}
+
+int hist_count_row(const store_row *q, void *p)
+{
+    hist_acc *a = p;
+    template_history key = {.id = row_i64(q, 0)};
+    template_history *h = a->n ? bsearch(&key, a->v, a->n, sizeof *a->v, hist_cmp) : NULL;
+    if (h) {
+        h->lines = row_i64(q, 1);
+        h->windows = (int)row_i64(q, 2);
+    }
+    return 0;
+}
+
+int depth_row(const store_row *q, void *p)
+{
+    depth_out *d = p;
+    d->depth = (int)row_i64(q, 0);
+    d->avg = row_null(q, 1) ? -1 : row_f64(q, 1);
+    return 1;
+}
+
+int id_row(const store_row *q, void *arg)
+{
+    *(int64_t *)arg = row_i64(q, 0);
+    return 1;
+}
+
+json_t *json_time_or_null(const store_row *q, int col)
+{
+    return row_null(q, col) ? json_null() : json_time(row_i64(q, col));
+}
+
+int notification_row(const store_row *q, void *arg)
+{
+    notif_acc *a = arg;
+    if ((int)json_array_size(a->arr) == a->limit) {
+        a->more = 1;
+        return 1;
+    }
+    const char *p = row_text(q, 11);
+    json_t *payload = p ? json_loads(p, 0, NULL) : NULL;
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
+                          (json_int_t)row_i64(q, 0), "anomaly_id", (json_int_t)row_i64(q, 1),
+                          "window_id", (json_int_t)row_i64(q, 15), "service",
+                          row_text(q, 12), "severity", row_text(q, 13),
+                          "type", row_text(q, 14), "destination",
+                          row_text(q, 2), "kind", row_text(q, 3),
+                          "dedup_key", row_text(q, 4), "status",
+                          row_text(q, 5), "attempts", (int)row_i64(q, 6),
+                          "next_attempt_at", json_time_or_null(q, 7), "created_at", json_time_or_null(q, 8), "sent_at",
+                          json_time_or_null(q, 9), "last_error", json_text_or_null(q, 10), "payload",
+                          payload ? payload : json_null());
+    if (o)
+        json_array_append_new(a->arr, o);
+    a->last_id = row_i64(q, 0);
+    return 0;
+}
+
+int count_row(const store_row *q, void *arg)
+{
+    json_t *o = arg;
+    const char *what = row_text(q, 0), *name = row_text(q, 1);
+    json_t *into = strcmp(what, "status") == 0 ? o : json_object_get(o, "attempts");
+    json_object_set_new(into, name, json_integer(row_i64(q, 2)));
+    return 0;
+}
+
+int suppression_row(const store_row *q, void *arg)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:I}", "service", row_text(q, 0),
+                          "type", row_text(q, 1), "opened_by",
+                          (json_int_t)row_i64(q, 2), "severity", row_text(q, 3),
+                          "opened_at", json_time(row_i64(q, 4)), "until",
+                          json_time(row_i64(q, 5)), "suppressed", (json_int_t)row_i64(q, 6));
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+int severity_rank_of(const char *sev)
+{
+    return !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1;
+}
+
+int route_notifications(const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now, int64_t until,
+                        const route_config *rt,
+                        int (*put)(void *arg, const route_dest *d, const char *dedup, const char *body), void *arg)
+{
+    const char *type = json_string_value(json_object_get(a, "type"));
+    const char *sev = json_string_value(json_object_get(a, "severity"));
+    const route_dest *dests[32];
+    size_t nd = route_match(rt, w->service, type, severity_rank_of(sev), dests, sizeof dests / sizeof dests[0]);
+    char dedup[300], link[1200];
+    snprintf(dedup, sizeof dedup, "anomalog:%s:%s:%lld", w->service, type, (long long)now);
+    snprintf(link, sizeof link, "%s/windows/%lld", rt->public_url, (long long)w->id);
+    const char *summary = json_string_value(json_object_get(a, "summary"));
+    const char *action = json_string_value(json_object_get(a, "recommended_action"));
+    json_t *ev = json_object_get(a, "evidence");
+    json_t *empty = json_array();
+    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type,
+                      .severity = sev, .summary = summary ? summary : "", .recommended_action = action ? action : "",
+                      .analyzer = json_string_value(json_object_get(a, "analyzer")),
+                      .evidence = json_is_array(ev) ? ev : empty, .window_start_ms = w->start_ms,
+                      .window_end_ms = w->end_ms, .until_ms = until, .dedup_key = dedup, .link = link};
+    int rc = 0;
+    for (size_t i = 0; i < nd && rc == 0; i++) {
+        json_t *body = route_payload(dests[i]->kind, &n);
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(body);
+        rc = text ? put(arg, dests[i], dedup, text) : -1;
+        free(text);
+    }
+    json_decref(empty);
+    return rc;
+}
