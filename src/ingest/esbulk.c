@@ -92,7 +92,7 @@ int ingest_parse_es_bulk(const char *body, size_t len, const ingest_opts *o, con
         json_t *act = json_loadb(s, n, 0, &jerr), *meta;
         const char *name;
         if (!act) {
-            if (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')
+            if (ingest_json_oom(&jerr))
                 return -2;
             return ingest_err_set(err, 400, "invalid_json", ln, -1, "line %ld: invalid action line: %s", ln,
                                   jerr.text);
@@ -149,7 +149,7 @@ int ingest_parse_es_bulk(const char *body, size_t len, const ingest_opts *o, con
         const char *reason = NULL;
         char why[256];
         if (!doc) {
-            if (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')
+            if (ingest_json_oom(&jerr))
                 return -2;
             snprintf(why, sizeof why, "line %ld: invalid JSON: %s", ln, jerr.text);
             reason = why;

@@ -346,6 +346,22 @@ void ingest_skip_bom(const char **body, size_t *len)
     }
 }
 
+int ingest_json_oom(const json_error_t *jerr)
+{
+    return json_error_code(jerr) == json_error_out_of_memory || jerr->text[0] == '\0';
+}
+
+int ingest_json_body(const char *body, size_t len, ingest_error *err, json_t **root)
+{
+    json_error_t jerr;
+    if ((*root = json_loadb(body, len, 0, &jerr)))
+        return 0;
+    if (ingest_json_oom(&jerr))
+        return -2;
+    long line = jerr.line > 0 ? jerr.line : 0;
+    return ingest_err_set(err, 400, "invalid_json", line, -1, "line %ld: invalid JSON: %s", line, jerr.text);
+}
+
 const char *ingest_dump_json(batch *b, json_t *v, size_t flags)
 {
     char *text = json_dumps(v, flags);

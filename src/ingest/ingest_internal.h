@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "anomalog/batch.h"
 #include "anomalog/ingest.h"
 
@@ -88,7 +90,6 @@ char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *
  */
 int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out);
 
-struct json_t;
 /**
  * Appends the entry described by a JSON object, read as NDJSON lines are
  * (field aliases, attributes); errors name body line `line`. 0, -1 or -2.
@@ -98,6 +99,16 @@ int ingest_json_entry(ingest_ctx *c, struct json_t *obj, long line);
 
 /** Skips a UTF-8 byte order mark at the start of a body. */
 void ingest_skip_bom(const char **body, size_t *len);
+
+/** Whether a failed json_loadb() ran out of memory (jansson then leaves no message). */
+int ingest_json_oom(const json_error_t *jerr);
+
+/**
+ * Loads a whole body as one JSON object or array.
+ * @return 0 with *root set (caller decrefs), -2 when out of memory, or -1
+ *         with err set: 400 invalid_json, "line N: invalid JSON: …".
+ */
+int ingest_json_body(const char *body, size_t len, ingest_error *err, json_t **root);
 
 /** Copies json_dumps(v, flags) into the batch's arena; NULL when out of memory. */
 const char *ingest_dump_json(batch *b, struct json_t *v, size_t flags);

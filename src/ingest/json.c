@@ -352,11 +352,6 @@ int ingest_json_entry(ingest_ctx *c, json_t *obj, long line)
 }
 
 /* jansson says "out of memory", or fails before it can say anything (lexer setup) */
-static int jansson_out_of_memory(const json_error_t *jerr)
-{
-    return json_error_code(jerr) == json_error_out_of_memory || jerr->text[0] == '\0';
-}
-
 static int is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -391,7 +386,7 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
         json_error_t jerr;
         json_t *obj = json_loadb(s, n, 0, &jerr);
         if (!obj) {
-            if (jansson_out_of_memory(&jerr))
+            if (ingest_json_oom(&jerr))
                 return -2;
             return ingest_err_set(err, 400, "invalid_json", ln, -1, "line %ld: invalid JSON: %s",
                                   ln, jerr.text);
@@ -432,19 +427,13 @@ static const char *json_type_name(json_t *v)
 int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
     ingest_ctx c;
-    json_error_t jerr;
     int rc = 0;
 
     ingest_ctx_init(&c, o, b, err);
     ingest_skip_bom(&body, &len);
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (!root) {
-        if (jansson_out_of_memory(&jerr))
-            return -2;
-        long line = jerr.line > 0 ? jerr.line : 0;
-        return ingest_err_set(err, 400, "invalid_json", line, -1, "line %ld: invalid JSON: %s",
-                              line, jerr.text);
-    }
+    json_t *root;
+    if ((rc = ingest_json_body(body, len, err, &root)) != 0)
+        return rc;
     if (json_is_object(root)) {
         entry_pos at = {.line = 0, .index = -1, .prefix = ""};
         rc = entry_from_object(&c, root, &at, 1); /* max_entries is at least 1 */

@@ -359,19 +359,14 @@ int ingest_parse_otlp_json(const char *body, size_t len, const ingest_opts *o, b
                            ingest_rejects *rej)
 {
     ingest_ctx c;
-    json_error_t jerr;
     int rc = 0;
 
     ingest_ctx_init(&c, o, b, err);
     memset(rej, 0, sizeof *rej);
     ingest_skip_bom(&body, &len);
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (!root) {
-        if (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')
-            return -2;
-        return ingest_err_set(err, 400, "invalid_json", jerr.line > 0 ? jerr.line : 0, -1,
-                              "line %d: invalid JSON: %s", jerr.line, jerr.text);
-    }
+    json_t *root;
+    if ((rc = ingest_json_body(body, len, err, &root)) != 0)
+        return rc;
     json_t *rls = json_object_get(root, "resourceLogs");
     if (!json_is_object(root) || (rls && !json_is_array(rls))) {
         rc = ingest_err_set(err, 400, "invalid_otlp", 0, -1, "expected {\"resourceLogs\": [...]}");
