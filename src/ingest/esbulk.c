@@ -40,10 +40,8 @@ static int is_blank(const char *s, size_t n)
 static int next_line(const char *body, size_t len, size_t *pos, long *ln, const char **s, size_t *n)
 {
     while (*pos < len) {
-        const char *p = body + *pos;
-        const char *nl = memchr(p, '\n', len - *pos);
-        size_t k = nl ? (size_t)(nl - p) : len - *pos;
-        *pos += k + (nl ? 1 : 0);
+        const char *p;
+        size_t k = ingest_next_line(body, len, pos, &p);
         (*ln)++;
         if (!is_blank(p, k)) {
             *s = p;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -96,6 +97,21 @@ int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out
  * On -1 an entry may have been pushed: the caller drops it if it goes on.
  */
 int ingest_json_entry(ingest_ctx *c, struct json_t *obj, long line);
+
+/**
+ * The line of body that starts at *pos, without its '\n' (the last line may
+ * lack one): sets *line, returns its length, and moves *pos past it.
+ * Call while *pos < len.
+ */
+static inline size_t ingest_next_line(const char *body, size_t len, size_t *pos, const char **line)
+{
+    const char *s = body + *pos;
+    const char *nl = memchr(s, '\n', len - *pos);
+    size_t n = nl ? (size_t)(nl - s) : len - *pos;
+    *pos += n + (nl ? 1 : 0);
+    *line = s;
+    return n;
+}
 
 /** Skips a UTF-8 byte order mark at the start of a body. */
 void ingest_skip_bom(const char **body, size_t *len);

@@ -353,10 +353,8 @@ int ingest_parse_text(const char *body, size_t len, const ingest_opts *o, batch 
     ingest_skip_bom(&body, &len);
 
     while (pos < len && rc == 0) {
-        const char *s = body + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - s) : len - pos;
-        pos += n + (nl ? 1 : 0);
+        const char *s;
+        size_t n = ingest_next_line(body, len, &pos, &s);
         if (n && s[n - 1] == '\r')
             n--;
         ln++;
