@@ -254,6 +254,25 @@ static void field_path(char *buf, size_t len, const char *prefix, const char *na
     snprintf(buf, len, "%s%s%s", prefix, prefix[0] ? "." : "", name);
 }
 
+/*
+ * The field `name` of obj if it has JSON type `type` (a string or an array),
+ * its path written to path; NULL with err set when missing or of another type.
+ */
+static const json_t *typed_field(const json_t *obj, const char *prefix, const char *name, json_type type, char *path,
+                                 size_t pathlen, char *err, size_t errlen)
+{
+    field_path(path, pathlen, prefix, name);
+    const json_t *v = json_object_get(obj, name);
+    if (!v)
+        set_err(err, errlen, "%s: missing", path);
+    else if (json_typeof(v) != type)
+        set_err(err, errlen, "%s: expected %s, got %s", path, type == JSON_ARRAY ? "an array" : "a string",
+                type_name(v));
+    else
+        return v;
+    return NULL;
+}
+
 /* A trimmed, cut copy of a JSON string value as a new jansson string (NULL when out of memory). */
 static json_t *clean_string(const char *s, size_t len)
 {
@@ -272,16 +291,9 @@ static const char *check_enum(const json_t *obj, const char *prefix, const char 
                               char *err, size_t errlen)
 {
     char path[64];
-    field_path(path, sizeof path, prefix, name);
-    const json_t *v = json_object_get(obj, name);
-    if (!v) {
-        set_err(err, errlen, "%s: missing", path);
+    const json_t *v = typed_field(obj, prefix, name, JSON_STRING, path, sizeof path, err, errlen);
+    if (!v)
         return NULL;
-    }
-    if (!json_is_string(v)) {
-        set_err(err, errlen, "%s: expected a string, got %s", path, type_name(v));
-        return NULL;
-    }
     const char *s = json_string_value(v);
     size_t a = 0, b = json_string_length(v);
     trim(s, &a, &b);
@@ -311,16 +323,9 @@ static json_t *check_text(const json_t *obj, const char *prefix, const char *nam
                           size_t errlen)
 {
     char path[64];
-    field_path(path, sizeof path, prefix, name);
-    const json_t *v = json_object_get(obj, name);
-    if (!v) {
-        set_err(err, errlen, "%s: missing", path);
+    const json_t *v = typed_field(obj, prefix, name, JSON_STRING, path, sizeof path, err, errlen);
+    if (!v)
         return NULL;
-    }
-    if (!json_is_string(v)) {
-        set_err(err, errlen, "%s: expected a string, got %s", path, type_name(v));
-        return NULL;
-    }
     json_t *s = clean_string(json_string_value(v), json_string_length(v));
     if (!s) {
         set_err(err, errlen, "%s: out of memory", path);
@@ -338,16 +343,9 @@ static json_t *check_text(const json_t *obj, const char *prefix, const char *nam
 static json_t *check_evidence(const json_t *obj, const char *prefix, char *err, size_t errlen)
 {
     char path[64];
-    field_path(path, sizeof path, prefix, "evidence");
-    const json_t *v = json_object_get(obj, "evidence");
-    if (!v) {
-        set_err(err, errlen, "%s: missing", path);
+    const json_t *v = typed_field(obj, prefix, "evidence", JSON_ARRAY, path, sizeof path, err, errlen);
+    if (!v)
         return NULL;
-    }
-    if (!json_is_array(v)) {
-        set_err(err, errlen, "%s: expected an array, got %s", path, type_name(v));
-        return NULL;
-    }
     json_t *out = json_array();
     if (!out) {
         set_err(err, errlen, "%s: out of memory", path);
