@@ -319,7 +319,9 @@ class HostileTest(ServerTest):
 
 
 class PerAddressTest(ServerTest):
-    server_args = ["--llm-url", "none", "--max-connections-per-ip", "2"]
+    # 3, not 2: a connection the client has already seen closed can still count for a moment on a loaded
+    # machine, and the requests from 127.0.0.1 below follow each other
+    server_args = ["--llm-url", "none", "--max-connections-per-ip", "3"]
 
     def connect_from(self, source):
         s = socket.socket()
@@ -338,12 +340,12 @@ class PerAddressTest(ServerTest):
     def test_one_address_cannot_hold_every_connection(self):
         time.sleep(0.3)  # the readiness probe's connection is gone
         # headers trickling in from 127.0.0.2: no deadline but the idle timeout, so a limit per address
-        held = [self.connect_from("127.0.0.2") for _ in range(2)]
+        held = [self.connect_from("127.0.0.2") for _ in range(3)]
         try:
             for s in held:
                 s.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\n")
             time.sleep(0.2)
-            self.assertNotIn(b"200 OK", self.healthz_from("127.0.0.2"))  # its third is not served
+            self.assertNotIn(b"200 OK", self.healthz_from("127.0.0.2"))  # its fourth is not served
             for _ in range(3):  # everyone else is
                 self.assertIn(b"200 OK", self.healthz_from("127.0.0.1"))
             st, b, _ = self.srv.ingest(ndjson([{"message": "from another address"}]))
