@@ -293,6 +293,8 @@ static int cmd_serve(const config *cfg)
         .max_txn_entries = cfg->max_txn_entries,
         .window_ms = cfg->window_ms,
         .idempotency_ttl_ms = cfg->idempotency_ttl_ms,
+        .journal = store_has_journal(st) ? cfg->db : NULL,
+        .journal_sync = cfg->durability_full,
     };
     writer *wr = writer_start(st, &wo, err, sizeof err);
     if (!wr) {

@@ -40,8 +40,8 @@ typedef struct arena arena;
  * An Idempotency-Key to record with a batch, in the same transaction as its
  * entries (see store_write_batches): the key, what identifies the request,
  * and the answer a retry with the same key gets instead of storing the
- * entries again. Every pointer is borrowed from the submitting HTTP thread,
- * which outlives the commit.
+ * entries again. In a parsed batch every pointer is borrowed from the
+ * submitting HTTP thread; in a decoded one (batch_decode) the batch owns it.
  */
 typedef struct batch_idempotency {
     const char *scope;             /**< whose key: "" when ingest is open, else the token's name */
@@ -63,6 +63,7 @@ typedef struct batch {
     int64_t received_ms;    /**< receive time of the request, ms since epoch */
     arena *mem;             /**< owns every string of every entry */
     const batch_idempotency *idem; /**< recorded with the entries, or NULL (borrowed) */
+    uint64_t journal_seq;   /**< the ingest journal's number for the batch (writer.c), 0 when none */
 } batch;
 
 /** Creates an empty batch. Returns NULL when out of memory. */
@@ -79,5 +80,28 @@ char *batch_strndup(batch *b, const char *s, size_t len);
 
 /** Reserves len bytes (uninitialised) in the batch's arena. NULL when out of memory. */
 void *batch_alloc(batch *b, size_t len);
+
+/**
+ * A batch as one self-contained record: the receive time, the
+ * Idempotency-Key with its answer, and every entry's fields (not the
+ * parsers' statistics, which were answered already). It is what the ingest
+ * journal writes to disk and what the writer queues; host byte order, so a
+ * record is read back only on the machine that wrote it.
+ */
+typedef struct batch_record {
+    unsigned char *data;
+    size_t len, cap;
+} batch_record;
+
+/** Encodes b into r (whose old contents are dropped). 0, or -1 when out of memory. */
+int batch_encode(const batch *b, batch_record *r);
+
+/**
+ * Decodes a record made by batch_encode into a new batch that owns copies of
+ * every string (the record may be freed at once). 0; -1 when the record is
+ * malformed (a length past its end, a missing string, bytes left over),
+ * -2 when out of memory. *out is NULL unless 0 is returned.
+ */
+int batch_decode(const unsigned char *p, size_t len, batch **out);
 
 #endif

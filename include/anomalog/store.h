@@ -58,12 +58,23 @@ int store_schema_latest(void);
  * Writes the entries of n batches in one transaction (the writer's group commit):
  * each entry goes to the window [floor(ts/window_ms)*window_ms, +window_ms) of its
  * service; window line counts, late counts and service watermarks are updated;
- * a batch's Idempotency-Key (b->idem) is recorded with it.
+ * a batch's Idempotency-Key (b->idem) is recorded with it; where the backend
+ * keeps an ingest journal mark, it is raised to the largest b->journal_seq.
  * All or nothing: on failure nothing of any batch is stored.
  * Writer thread only.
  */
 store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t window_ms,
                              char *err, size_t errlen);
+
+/**
+ * Whether the backend keeps the ingest journal's mark, so the writer may
+ * acknowledge a batch once it is in the journal (SQLite: 1; PostgreSQL: 0,
+ * a batch is acknowledged once committed).
+ */
+int store_has_journal(store *s);
+
+/** The largest journal number stored (0: none yet, or no journal). Writer thread only. */
+store_rc store_journal_seq(store *s, uint64_t *seq, char *err, size_t errlen);
 
 /* ---- Idempotency-Key of ingest requests ------------------------------------
  * A batch's key (batch.idem) is written by store_write_batches in the batch's

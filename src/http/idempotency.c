@@ -45,6 +45,8 @@
 
 #define INFLIGHT_BUCKETS 256
 
+#define HTTP_IDEM_WAIT_MS 5000
+
 static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
 static http_idem *inflight[INFLIGHT_BUCKETS];
 
@@ -151,6 +153,7 @@ int http_idem_begin(const app *a, http_request *rq, http_response *rs, http_idem
     }
     idempotency_record r;
     char err[256] = "";
+    writer_wait(a->wr, HTTP_IDEM_WAIT_MS); /* a key acknowledged a moment ago is in the database */
     switch (store_idempotency_get(a->st, k->scope, k->key, time_now_ms() - a->cfg->idempotency_ttl_ms, &r, err,
                                   sizeof err)) {
     case STORE_NOTFOUND:

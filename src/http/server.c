@@ -85,6 +85,7 @@ typedef struct route {
 } route;
 
 #define INGEST HTTP_ACCESS_INGEST
+#define READ_AFTER_WRITE_MS 5000
 #define OPEN HTTP_ACCESS_OPEN
 #define READ HTTP_ACCESS_READ
 
@@ -177,6 +178,8 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
                 http_ingest_count_rejection(http_ingest_endpoint(rq->path), rs);
                 return;
             }
+            if (routes[i].access == HTTP_ACCESS_READ) /* what was acknowledged is what is read */
+                writer_wait(a->wr, READ_AFTER_WRITE_MS);
             routes[i].fn(a, rq, rs);
             if (keyed)
                 http_idem_end(&key);

@@ -49,6 +49,7 @@ typedef struct store_ops {
     store_rc (*expire_lines)(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err, size_t errlen);
     store_rc (*idempotency_get)(store *s, const char *scope, const char *key, int64_t after_ms, idempotency_record *out, char *err, size_t errlen);
     store_rc (*idempotency_prune)(store *s, int64_t before_ms, int limit, int *deleted, char *err, size_t errlen);
+    store_rc (*journal_seq)(store *s, uint64_t *seq, char *err, size_t errlen); /* NULL: no journal */
     store_rc (*expire_windows)(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more, char *err, size_t errlen);
 } store_ops;
 

@@ -70,6 +70,20 @@ store_rc store_write_batches(store *s, batch *const *batches, size_t n, int64_t 
     return s->ops->write_batches(s, batches, n, window_ms, err, errlen);
 }
 
+int store_has_journal(store *s)
+{
+    return s->ops->journal_seq != NULL;
+}
+
+store_rc store_journal_seq(store *s, uint64_t *seq, char *err, size_t errlen)
+{
+    if (!s->ops->journal_seq) {
+        *seq = 0;
+        return STORE_OK;
+    }
+    return s->ops->journal_seq(s, seq, err, errlen);
+}
+
 store_rc store_windows_list(store *s, const window_query *q, window_info **rows, size_t *n, int *has_more, char *err, size_t errlen)
 {
     return s->ops->windows_list(s, q, rows, n, has_more, err, errlen);

@@ -140,6 +140,8 @@ enum stmt_id {
     ST_IDEM_PUT,
     ST_IDEM_GET,
     ST_IDEM_PRUNE,
+    ST_JOURNAL_PUT,
+    ST_JOURNAL_GET,
     ST__COUNT
 };
 
@@ -340,6 +342,9 @@ static const char *const stmt_sql[] = {
                     "WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
     [ST_IDEM_PRUNE] = "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
                       "WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
+    [ST_JOURNAL_PUT] = "INSERT INTO journal_state(id, seq) VALUES (1, ?1) "
+                       "ON CONFLICT(id) DO UPDATE SET seq = max(seq, excluded.seq)",
+    [ST_JOURNAL_GET] = "SELECT seq FROM journal_state WHERE id = 1",
 };
 _Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST__COUNT, "one SQL text per statement id");
 
@@ -377,6 +382,7 @@ struct sq {
     pthread_mutex_t ck_mu;
     pthread_cond_t ck_cv;
     int ck_started, ck_due, ck_stop;
+    int ck_mark;             /* writer only: WAL size at which the checkpointer was last woken */
     svc_slot *svc;
     win_slot *win;
     size_t svc_used, win_used;
@@ -560,7 +566,12 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     sq *s = arg;
     if (pages >= CKPT_WRITER_PAGES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages >= CKPT_PAGES) {
+    } else {
+        if (pages < s->ck_mark)
+            s->ck_mark = 0; /* the WAL was reset */
+        if (pages < s->ck_mark + CKPT_PAGES)
+            return SQLITE_OK;
+        s->ck_mark = pages;
         pthread_mutex_lock(&s->ck_mu);
         s->ck_due = 1;
         pthread_cond_signal(&s->ck_cv);
@@ -849,6 +860,34 @@ static int write_idempotency(sq *s, const batch_idempotency *k)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+static int write_journal_seq(sq *s, uint64_t seq)
+{
+    sqlite3_stmt *q = stmt(&s->w, ST_JOURNAL_PUT);
+    if (!q)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+    int rc = sqlite3_step(q);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static store_rc sq_journal_seq(store *base, uint64_t *seq, char *err, size_t errlen)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *q = stmt(&s->w, ST_JOURNAL_GET);
+    if (!q) {
+        set_err(err, errlen, "journal", s->w.db);
+        return STORE_ERROR;
+    }
+    int rc = sqlite3_step(q);
+    *seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        set_err(err, errlen, "journal", s->w.db);
+        return rc_of(rc);
+    }
+    return STORE_OK;
+}
+
 static int flush_counts(sq *s, int64_t now)
 {
     for (size_t k = 0; k < s->win_ndirty; k++) {
@@ -897,6 +936,7 @@ static store_rc sq_write_batches(store *base, batch *const *batches, size_t n, i
     caches_trim(s);
     int64_t now = time_now_ms();
     int rc = SQLITE_OK;
+    uint64_t journal_seq = 0;
     /* A window cached by id may have been deleted by window retention since
      * (a line older than retention.windows): flush_counts notices, and the
      * transaction is written again once with empty caches, which recreate it. */
@@ -921,7 +961,11 @@ static store_rc sq_write_batches(store *base, batch *const *batches, size_t n, i
             }
             if (rc == SQLITE_OK && bt->idem)
                 rc = write_idempotency(s, bt->idem);
+            if (bt->journal_seq > journal_seq)
+                journal_seq = bt->journal_seq;
         }
+        if (rc == SQLITE_OK && journal_seq)
+            rc = write_journal_seq(s, journal_seq);
         if (rc == SQLITE_OK)
             rc = flush_counts(s, now);
         if (rc == SQLITE_OK)
@@ -2362,4 +2406,5 @@ static const store_ops sq_ops = {
     .expire_windows = sq_expire_windows,
     .idempotency_get = sq_idempotency_get,
     .idempotency_prune = sq_idempotency_prune,
+    .journal_seq = sq_journal_seq,
 };

@@ -12,6 +12,7 @@ The binary comes from $ANOMALOG_BIN (set by CTest). The server is started with
 tests never race for a port. A test that restarts a server where its clients
 expect it passes the port the first one got (start_server(port=...)).
 """
+import glob
 import gzip
 import http.client
 import json
@@ -20,6 +21,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import tempfile
 import threading
@@ -227,8 +229,50 @@ def _pg_value(v):
     return v
 
 
+JOURNAL_HEADER = struct.Struct("=IIQII")  # magic, payload length, seq, CRC-32, zero (src/store/writer.c)
+
+
+def journal_last_seq(path):
+    """The seq of the last whole record in the newest ingest journal file of the SQLite database at path
+    (0 when there is none): the last batch a running server acknowledged."""
+    files = sorted(glob.glob(glob.escape(path) + "-ingest." + "[0-9a-f]" * 16))
+    last = 0
+    if files:
+        try:
+            with open(files[-1], "rb") as f:
+                data = f.read()
+        except FileNotFoundError:  # deleted by the writer meanwhile: everything in it is stored
+            return 0
+        off = 0
+        while off + JOURNAL_HEADER.size <= len(data):
+            magic, n, seq, _, _ = JOURNAL_HEADER.unpack_from(data, off)
+            if magic != 0x314A4C41 or off + JOURNAL_HEADER.size + n > len(data):
+                break
+            last, off = seq, off + JOURNAL_HEADER.size + n
+    return last
+
+
+def journal_settle(path, timeout=10):
+    """Waits until the database at path holds every batch its server acknowledged so far: a 202 means the
+    batch is in the ingest journal, and the writer stores it a moment later (README, Durability)."""
+    want = journal_last_seq(path)
+    deadline = time.monotonic() + timeout
+    while want and time.monotonic() < deadline:
+        con = sqlite3.connect(path, timeout=10)
+        try:
+            row = con.execute("SELECT seq FROM journal_state WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # a database from before migration 009, or none yet
+            return
+        finally:
+            con.close()
+        if row and row[0] >= want:
+            return
+        time.sleep(0.01)
+
+
 def db_rows(path, sql, params=()):
-    """Rows of sql (with ? placeholders) on the database of path, as tuples."""
+    """Rows of sql (with ? placeholders) on the database of path, as tuples, once it holds every batch
+    acknowledged so far."""
     if PG_URL:
         n = [0]
 
@@ -239,6 +283,7 @@ def db_rows(path, sql, params=()):
         out = _psql(pg_url_for(path), re.sub(r"\?", placeholder, sql), [str(p) for p in params])
         out = out[:-1] if out.endswith("\n") else out
         return [tuple(_pg_value(v) for v in rec.split("\x1f")) for rec in out.split("\x1e") if rec != ""]
+    journal_settle(path)
     con = sqlite3.connect(path, timeout=10)
     try:
         return con.execute(sql, params).fetchall()

@@ -114,13 +114,15 @@ class ContractTest(ServerTest):
         self.assertEqual(self.check("POST", "/ingest", 202, ndjson(rows[:1]), keyed), first)
         self.check("POST", "/ingest", 422, ndjson(rows[:2]), keyed)
         self.check("POST", "/ingest", 400, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "k" * 256}))
-        with write_lock(os.path.join(self.dir, "anomalog.db")):  # the first request waits in the writer
-            slow = threading.Thread(target=self.srv.ingest, args=(ndjson(rows[:1]),),
-                                    kwargs={"headers": {"Idempotency-Key": "contract-2"}})
-            slow.start()
-            time.sleep(0.3)
+        with write_lock(os.path.join(self.dir, "anomalog.db")):  # nothing can be stored: the key stays in flight
+            slow = [threading.Thread(target=self.srv.ingest, args=(ndjson(rows[:1]),),
+                                     kwargs={"headers": {"Idempotency-Key": "contract-2"}}) for _ in range(2)]
+            for t in slow:  # the first waits in the writer, or (journal) its retry waits for it to be stored
+                t.start()
+                time.sleep(0.3)
             self.check("POST", "/ingest", 409, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "contract-2"}))
-        slow.join()
+        for t in slow:
+            t.join()
 
         self.check("POST", "/windows/flush", 200)
         wait_for(lambda: self.srv.get("/windows?status=analyzed")[1]["windows"], what="analysed")

@@ -11,7 +11,10 @@ import threading
 import time
 import unittest
 
-from harness import ServerTest, db_rows, ndjson, sqlite_only
+import glob
+import sqlite3
+
+from harness import JOURNAL_HEADER, ServerTest, db_rows, ndjson, sqlite_only, write_lock
 
 BATCH = 200
 
@@ -88,15 +91,15 @@ class DurabilityTest(ServerTest):
             acked.append("seq-%d" % i)
         self.srv.proc.send_signal(signal.SIGKILL)  # no time to flush anything after the answer
         self.srv.proc.wait()
+        srv = self.start_server()  # stores what the ingest journal holds beyond the database, before it is ready
         self.assert_whole(acked)
-        srv = self.start_server()
         ws = srv.get("/windows?service=dur")[1]["windows"]
         self.assertEqual(sum(w["line_count"] for w in ws), 20 * BATCH)
 
     def test_kill9_under_load_loses_nothing_acknowledged(self):
         total_acked = []
+        srv = self.srv
         for round_ in range(3):
-            srv = self.srv if round_ == 0 else self.start_server()
             with Clients(srv, prefix="r%d" % round_) as cl:
                 time.sleep(0.7)
                 srv.proc.send_signal(signal.SIGKILL)
@@ -104,9 +107,9 @@ class DurabilityTest(ServerTest):
                 time.sleep(0.1)
             self.assertGreater(len(cl.acked), 0)
             total_acked += cl.acked
+            srv = self.start_server()  # the journal's batches are stored before it is ready
             per = self.assert_whole(total_acked)
-        # window counts agree with the rows after the last restart
-        srv = self.start_server()
+        # window counts agree with the rows
         ws = srv.get("/windows?service=dur")[1]["windows"]
         self.assertEqual(sum(w["line_count"] for w in ws), sum(per.values()))
 
@@ -151,6 +154,41 @@ class DurabilityTest(ServerTest):
         self.assertTrue(answer.startswith(b"HTTP/1.1 202"), answer[:200])
         self.assertEqual(self.srv.proc.wait(10), 0)
         self.assertEqual(sorted(self.stored_batches()), ["slow"])
+
+
+@sqlite_only  # PostgreSQL answers after the commit and keeps no journal
+class JournalTest(ServerTest):
+    """A 202 means the batch is in the ingest journal (<db>-ingest.<seq>). With the database locked nothing
+    can be stored, yet batches are acknowledged; after kill -9 the next start stores exactly those, once,
+    before it is ready, and ignores a record the crash cut short."""
+
+    def test_acknowledged_while_locked_are_stored_by_the_next_start(self):
+        db = os.path.join(self.dir, "anomalog.db")
+        with write_lock(db):
+            for i in range(5):
+                st, b, _ = self.srv.ingest(batch_body("locked-%d" % i))
+                self.assertEqual(st, 202, b)
+            self.srv.proc.send_signal(signal.SIGKILL)
+            self.srv.proc.wait()
+        con = sqlite3.connect(db)
+        self.assertEqual(con.execute("SELECT count(*) FROM logs").fetchone()[0], 0, "the writer stored nothing")
+        con.close()
+        files = sorted(glob.glob(db + "-ingest.*"))
+        self.assertTrue(files, "no journal file")
+        with open(files[-1], "ab") as f:  # the start of a record the crash cut short
+            f.write(JOURNAL_HEADER.pack(0x314A4C41, 1000, 99, 0, 0) + b"x" * 10)
+        srv = self.start_server()
+        self.assertIn("journal: stored 5 batches (%d lines) acknowledged before the last stop" % (5 * BATCH),
+                      srv.stderr())
+        self.assertIn("a record cut short", srv.stderr())
+        self.assertFalse(set(files) & set(glob.glob(db + "-ingest.*")), "the replayed journal files were kept")
+        per = DurabilityTest.stored_batches(self)
+        self.assertEqual(per, {"locked-%d" % i: BATCH for i in range(5)})
+        srv.stop()  # a clean stop deletes the journal; the next start stores nothing twice
+        self.assertEqual(glob.glob(db + "-ingest.*"), [])
+        srv = self.start_server()
+        self.assertNotIn("journal: stored", srv.stderr())
+        self.assertEqual(self.db_count(), 5 * BATCH)
 
 
 STRACE = shutil.which("strace")

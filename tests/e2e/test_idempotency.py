@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import ServerTest, db_rows, ndjson, wait_for, write_lock
+from harness import PG_URL, ServerTest, db_rows, ndjson, wait_for, write_lock
 from test_shippers import any_string, field_bytes, field_fixed64, otlp_proto
 
 ROWS = [{"service": "idem", "message": "line %d" % i} for i in range(5)]
@@ -115,18 +115,32 @@ class IdempotencyTest(ServerTest):
         self.assertNotIn("idempotent-replayed", h)
 
     def test_same_key_in_flight_is_409(self):
-        # hold the database's write lock: the first request waits in the writer, its key in flight
-        first = []
+        # Hold the database's write lock, so the writer cannot store anything. With the ingest journal
+        # (SQLite) the first request is answered at once, and a retry of its key waits, key in hand, until
+        # the batch is stored, to replay the answer; without one (PostgreSQL) the first request itself
+        # waits in the writer. Either way a third request with the key finds it in flight.
+        first, second = [], []
         with write_lock(os.path.join(self.dir, "anomalog.db")):
-            t = threading.Thread(target=lambda: first.append(self.post(ndjson(ROWS), "slow-key")))
-            t.start()
+            t1 = threading.Thread(target=lambda: first.append(self.post(ndjson(ROWS), "slow-key")))
+            t1.start()
+            time.sleep(0.5)
+            t2 = threading.Thread(target=lambda: second.append(self.post(ndjson(ROWS), "slow-key")))
+            t2.start()
             time.sleep(0.5)
             st, b, h = self.post(ndjson(ROWS), "slow-key")
             self.assertEqual((st, b["error"]["code"]), (409, "idempotency_key_in_use"), b)
             self.assertEqual(h.get("retry-after"), "1")
-            self.assertTrue(t.is_alive(), "the first request did not wait for the lock")
-        t.join(10)
+            if PG_URL:
+                self.assertTrue(t1.is_alive(), "the first request did not wait for the lock")
+            else:
+                self.assertEqual(first[0][0], 202, "the journal answers while the database is locked")
+                self.assertTrue(t2.is_alive(), "the retry did not wait for the first batch to be stored")
+        t1.join(10)
+        t2.join(10)
         self.assertEqual(first[0][0], 202, first)
+        if not PG_URL:
+            st, b, h = second[0]
+            self.assertEqual((st, b, h.get("idempotent-replayed")), (202, first[0][1], "true"))
         st, b, h = self.post(ndjson(ROWS), "slow-key")
         self.assertEqual((st, b, h.get("idempotent-replayed")), (202, first[0][1], "true"))
         self.assertEqual(self.db_count(), 5)

@@ -4,6 +4,7 @@
  * on a fresh PostgreSQL database per test: the same tests, both backends.
  * Tests of what only PostgreSQL does (leases shared by replicas) skip on SQLite.
  */
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -397,6 +398,95 @@ static void test_writer_group_commit(void **state)
     assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 3200);
 }
 
+/* Journal files of the SQLite file at path, now. */
+static int journal_files(const char *path)
+{
+    char pat[600];
+    snprintf(pat, sizeof pat, "%s-ingest.*", path);
+    glob_t g;
+    int n = glob(pat, 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
+    if (n)
+        globfree(&g);
+    return n;
+}
+
+/*
+ * With a journal, a submitter is answered once its record is in the file;
+ * the database catches up (writer_wait), its mark follows the last record,
+ * files closed at journal_file_bytes are deleted once stored, and a clean
+ * stop deletes the last.
+ */
+static void test_writer_journal(void **state)
+{
+    fixture *f = *state;
+    if (is_pg(f->path))
+        skip(); /* PostgreSQL keeps no journal */
+    char err[256];
+    writer_opts o = {.queue_depth = 64, .max_txn_entries = 1000, .window_ms = MIN, .journal = f->path,
+                     .journal_file_bytes = 4096};
+    writer *w = writer_start(f->st, &o, err, sizeof err);
+    assert_non_null(w);
+    pthread_t th[32];
+    sub_arg args[32];
+    for (int i = 0; i < 32; i++) {
+        args[i] = (sub_arg){.w = w, .k = i};
+        pthread_create(&th[i], NULL, submitter, &args[i]);
+    }
+    for (int i = 0; i < 32; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, WRITER_OK);
+    }
+    writer_wait(w, 10000);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 3200);
+    assert_int_equal(scalar(f->path, "SELECT seq FROM journal_state"), 32);
+    /* each 100-line record passes 4096 bytes: every record closed its file, deleted once stored */
+    assert_int_equal(journal_files(f->path), 1);
+    writer_stop(w);
+    assert_int_equal(journal_files(f->path), 0);
+}
+
+/*
+ * queue_bytes bounds what waits: while the database is locked the first
+ * batch waits in the queue, and a second that would pass the bound is
+ * refused at once (WRITER_FULL), not queued; the first is stored once the
+ * lock goes.
+ */
+static void test_writer_queue_bytes(void **state)
+{
+    fixture *f = *state;
+    if (is_pg(f->path))
+        skip();
+    char err[256];
+    writer_opts o = {.queue_depth = 64, .queue_bytes = 1000, .max_txn_entries = 1000, .window_ms = MIN,
+                     .journal = f->path};
+    writer *w = writer_start(f->st, &o, err, sizeof err);
+    assert_non_null(w);
+    sqlite3 *lock;
+    assert_int_equal(sqlite3_open(f->path, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    pthread_t th;
+    sub_arg first = {.w = w, .k = 0};
+    pthread_create(&th, NULL, submitter, &first);
+    for (int i = 0; i < 200; i++) { /* until the first is queued */
+        writer_stats ws;
+        writer_get_stats(w, &ws);
+        if (ws.queued)
+            break;
+        usleep(5000);
+    }
+    batch *b = batch_new(T0);
+    for (int i = 0; i < 100; i++)
+        add(b, "w", T0, "line");
+    assert_int_equal(writer_submit(w, b, NULL, 0), WRITER_FULL);
+    batch_free(b);
+    sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(lock);
+    pthread_join(th, NULL);
+    assert_int_equal(first.rc, WRITER_OK);
+    writer_stop(w);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 100);
+}
+
 /* Two replicas on one PostgreSQL database: a claimed window is held for its
  * lease, start-up recovery leaves a live lease alone, another replica takes
  * the window over once the lease has run out, and the old claim can no
@@ -636,6 +726,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_queue_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_window_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migrations_run_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migration_below_the_highest_is_applied, setup, teardown),
