@@ -123,7 +123,7 @@ void config_defaults(config *c)
     c->max_body = 16u << 20;
     c->max_line = 64u << 10;
     c->max_entries = 100000;
-    c->queue_depth = 256;
+    c->queue_depth = 1024;
     c->max_txn_entries = 50000;
     c->max_connections = 512;
     c->connection_timeout_ms = 30 * 1000;

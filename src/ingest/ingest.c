@@ -20,6 +20,7 @@
 #include "ingest/ingest_internal.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -364,10 +365,98 @@ int ingest_json_body(const char *body, size_t len, ingest_error *err, json_t **r
 
 const char *ingest_dump_json(batch *b, json_t *v, size_t flags)
 {
-    char *text = json_dumps(v, flags);
-    if (!text)
+    char buf[1024]; /* most attribute objects: one pass, no heap */
+    size_t n = json_dumpb(v, buf, sizeof buf, flags);
+    if (n == 0)
         return NULL;
-    const char *copy = batch_strndup(b, text, strlen(text));
-    free(text);
-    return copy;
+    if (n <= sizeof buf)
+        return batch_strndup(b, buf, n);
+    char *p = batch_alloc(b, n + 1);
+    if (!p || json_dumpb(v, p, n, flags) != n)
+        return NULL;
+    p[n] = '\0';
+    return p;
+}
+
+/* ---- jansson's memory while a line is parsed -------------------------------
+ * jansson allocates each key, value and hashtable of a parsed line and frees
+ * them all again once the line is read. While a thread holds a line arena,
+ * those allocations are bumps of a pointer in one buffer, their frees do
+ * nothing, and ingest_line_arena_next() rewinds the buffer for the next
+ * line. What does not fit, and whatever was allocated outside the arena, goes
+ * to malloc and free as always. Rule for callers: every jansson value (and
+ * json_dumps text) made while the arena is held is released before the next
+ * rewind or the end. */
+
+#define LINE_ARENA_BYTES (64 * 1024)
+
+/* Under ASan a rewound arena is poisoned, so a value used after its line ends is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static _Thread_local ingest_line_arena *line_arena;
+static pthread_once_t line_arena_once = PTHREAD_ONCE_INIT;
+
+static void *arena_malloc(size_t n)
+{
+    ingest_line_arena *a = line_arena;
+    n = (n + 15) & ~(size_t)15;
+    if (a && n <= LINE_ARENA_BYTES - a->used) {
+        void *p = a->base + a->used;
+        a->used += n;
+        ARENA_UNPOISON(p, n);
+        return p;
+    }
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    ingest_line_arena *a = line_arena;
+    if (a && (unsigned char *)p >= a->base && (unsigned char *)p < a->base + LINE_ARENA_BYTES)
+        return;
+    free(p);
+}
+
+static void arena_install(void)
+{
+    json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+int ingest_line_arena_begin(ingest_line_arena *a)
+{
+    pthread_once(&line_arena_once, arena_install);
+    a->used = 0;
+    if (!(a->base = malloc(LINE_ARENA_BYTES)))
+        return -1;
+    ARENA_POISON(a->base, LINE_ARENA_BYTES);
+    line_arena = a;
+    return 0;
+}
+
+void ingest_line_arena_next(ingest_line_arena *a)
+{
+    ARENA_POISON(a->base, a->used);
+    a->used = 0;
+}
+
+void ingest_line_arena_end(ingest_line_arena *a)
+{
+    line_arena = NULL;
+    ARENA_UNPOISON(a->base, LINE_ARENA_BYTES);
+    free(a->base);
+    a->base = NULL;
 }

@@ -126,8 +126,23 @@ int ingest_json_oom(const json_error_t *jerr);
  */
 int ingest_json_body(const char *body, size_t len, ingest_error *err, json_t **root);
 
-/** Copies json_dumps(v, flags) into the batch's arena; NULL when out of memory. */
+/** Writes v as JSON text (json_dumpb flags) into the batch's arena; NULL when out of memory. */
 const char *ingest_dump_json(batch *b, struct json_t *v, size_t flags);
+
+/**
+ * A line arena (ingest.c): between begin and end on one thread, jansson
+ * allocates from one buffer instead of the heap, and next rewinds it. Every
+ * jansson value made meanwhile must be released before next or end.
+ * begin returns -1 when out of memory (the arena is then not held).
+ */
+typedef struct ingest_line_arena ingest_line_arena;
+struct ingest_line_arena {
+    unsigned char *base;
+    size_t used;
+};
+int ingest_line_arena_begin(ingest_line_arena *a);
+void ingest_line_arena_next(ingest_line_arena *a);
+void ingest_line_arena_end(ingest_line_arena *a);
 
 /*
  * Protobuf wire format, read by hand (src/ingest/pb.c): a reader is a byte

@@ -16,7 +16,8 @@
  * attributes, stored as compact JSON text.
  *
  * Threads: runs on the HTTP thread that owns the batch; jansson values are
- * local to the call.
+ * local to the call. NDJSON is read in a line arena (ingest_internal.h):
+ * jansson's allocations for a line are pointer bumps, released together.
  *
  * Invariants: a body is parsed whole or refused; an error names the field
  * and where (line for NDJSON and JSON syntax errors, array index for JSON
@@ -47,8 +48,20 @@ static const char *const SVC_ALIASES[] = {"service", "app", "application", "serv
 typedef struct entry_pos {
     long line;        /* err->line: 1-based body line, or 0 */
     long index;       /* err->index: array index, or -1 */
-    char prefix[32];  /* "line 3: ", "entry 2: " or "" */
 } entry_pos;
+
+/* "entry 2: ", "line 3: " or "": what an error message starts with (made only for errors). */
+static const char *pos_prefix(const entry_pos *at, char buf[32])
+{
+    if (at->index >= 0)
+        snprintf(buf, 32, "entry %ld: ", at->index);
+    else if (at->line > 0)
+        snprintf(buf, 32, "line %ld: ", at->line);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+#define PREFIX(at) pos_prefix((at), (char[32]){0})
 
 /* A field found under one of its names. */
 typedef struct field {
@@ -119,7 +132,6 @@ static int consumed(const char *key, json_t *val, const field *fs, size_t nfs)
                                  in_list(key, LEVEL_ALIASES) || in_list(key, SVC_ALIASES));
 }
 
-/* Copies text made by json_dumps into the arena and frees it. */
 static int read_timestamp(ingest_ctx *c, const field *f, const entry_pos *at, int64_t *ms)
 {
     json_t *v = f->value;
@@ -152,30 +164,36 @@ static int read_timestamp(ingest_ctx *c, const field *f, const entry_pos *at, in
                                           : json_is_array(v) ? "an array" : "an object");
     }
     return ingest_err_set(c->err, 400, "invalid_timestamp", at->line, at->index,
-                          "%sfield \"%s\": cannot parse %s as RFC 3339 or epoch", at->prefix,
+                          "%sfield \"%s\": cannot parse %s as RFC 3339 or epoch", PREFIX(at),
                           f->name, what);
 }
 
 /*
- * A number or boolean as JSON text (malloc'd): a real gets the fewest digits
- * that read back as the same value (0.1, not 0.10000000000000001).
+ * A number or boolean as JSON text in buf: a real gets the fewest digits
+ * that read back as the same value (0.1, not 0.10000000000000001). Returns
+ * its length, 0 when it cannot be written.
  */
-static char *number_text(json_t *v)
+static size_t number_text(json_t *v, char buf[64])
 {
-    if (!json_is_real(v))
-        return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    for (int prec = 15; prec < 17; prec++) {
-        char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(prec));
-        if (!t)
-            return NULL;
-        json_t *back = json_loads(t, JSON_DECODE_ANY, NULL);
-        int same = back && json_is_real(back) && json_real_value(back) == json_real_value(v);
-        json_decref(back);
-        if (same)
-            return t;
-        free(t);
+    size_t flags = JSON_ENCODE_ANY | JSON_COMPACT, n;
+    if (json_is_real(v)) {
+        for (int prec = 15; prec < 17; prec++) {
+            n = json_dumpb(v, buf, 63, flags | JSON_REAL_PRECISION(prec));
+            if (n == 0 || n > 63)
+                return 0;
+            json_t *back = json_loadb(buf, n, JSON_DECODE_ANY, NULL);
+            int same = back && json_is_real(back) && json_real_value(back) == json_real_value(v);
+            json_decref(back);
+            if (same)
+                return buf[n] = '\0', n;
+        }
+        flags |= JSON_REAL_PRECISION(17);
     }
-    return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(17));
+    n = json_dumpb(v, buf, 63, flags);
+    if (n == 0 || n > 63)
+        return 0;
+    buf[n] = '\0';
+    return n;
 }
 
 static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
@@ -183,25 +201,23 @@ static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_
     json_t *v = f->value;
     const char *s;
     size_t n;
-    char *text = NULL;
+    char text[64];
 
     if (!v)
         return ingest_err_set(c->err, 400, "missing_message", at->line, at->index,
                               "%sno message: one of \"message\", \"msg\", \"log\", \"body\", "
                               "\"text\" is required",
-                              at->prefix);
+                              PREFIX(at));
     if (json_is_string(v)) {
         s = json_string_value(v);
         n = json_string_length(v);
     } else if (json_is_number(v) || json_is_boolean(v)) {
-        text = number_text(v);
-        if (!text)
+        if (!(n = number_text(v, text)))
             return -2;
         s = text;
-        n = strlen(text);
     } else {
         return ingest_err_set(c->err, 400, "invalid_entry", at->line, at->index,
-                              "%sfield \"%s\": message must be a string", at->prefix, f->name);
+                              "%sfield \"%s\": message must be a string", PREFIX(at), f->name);
     }
     if (n > c->max_line) {
         n = utf8_cut(s, n, c->max_line);
@@ -209,7 +225,6 @@ static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_
     }
     e->message = batch_strndup(c->b, s, n);
     e->message_len = n;
-    free(text);
     return e->message ? 0 : -2;
 }
 
@@ -241,7 +256,7 @@ static int read_level(ingest_ctx *c, const field *f, const entry_pos *at, log_en
     }
     return ingest_err_set(c->err, 400, "invalid_level", at->line, at->index,
                           "%sfield \"%s\": a level is a word or a syslog severity 0..7",
-                          at->prefix, f->name);
+                          PREFIX(at), f->name);
 }
 
 static int read_service(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
@@ -261,14 +276,14 @@ static int read_service(ingest_ctx *c, const field *f, const entry_pos *at, log_
             return ingest_err_set(c->err, 400, "invalid_service", at->line, at->index,
                                   "%sfield \"%s\": \"%s\" is not a service name (1..%d bytes, no "
                                   "control characters)",
-                                  at->prefix, f->name, snip, INGEST_SERVICE_MAX);
+                                  PREFIX(at), f->name, snip, INGEST_SERVICE_MAX);
         }
         e->service = ingest_ctx_service(c, s, n);
         return e->service ? 0 : -2;
     }
     if (v && !json_is_string(v))
         return ingest_err_set(c->err, 400, "invalid_service", at->line, at->index,
-                              "%sfield \"%s\": a service name must be a string", at->prefix,
+                              "%sfield \"%s\": a service name must be a string", PREFIX(at),
                               f->name);
     c->b->stats.service_defaulted++;
     e->service = ingest_ctx_default_service(c);
@@ -289,7 +304,7 @@ static int read_attributes(ingest_ctx *c, json_t *obj, const field *fs, size_t n
         attrs = NULL;
     if (attrs && !json_is_object(attrs))
         return ingest_err_set(c->err, 400, "invalid_entry", at->line, at->index,
-                              "%sfield \"attributes\": must be an object", at->prefix);
+                              "%sfield \"attributes\": must be an object", PREFIX(at));
     json_object_foreach(obj, key, val) {
         if (consumed(key, val, fs, nfs))
             continue;
@@ -347,7 +362,6 @@ static int entry_from_object(ingest_ctx *c, json_t *obj, const entry_pos *at, lo
 int ingest_json_entry(ingest_ctx *c, json_t *obj, long line)
 {
     entry_pos at = {.line = line, .index = -1};
-    snprintf(at.prefix, sizeof at.prefix, "line %ld: ", line);
     return entry_from_object(c, obj, &at, line);
 }
 
@@ -361,8 +375,8 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
-int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b,
-                        ingest_error *err)
+static int ndjson_lines(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                        ingest_line_arena *la)
 {
     ingest_ctx c;
     size_t pos = 0;
@@ -372,6 +386,7 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
     ingest_ctx_init(&c, o, b, err);
     ingest_skip_bom(&body, &len);
     while (pos < len && rc == 0) {
+        ingest_line_arena_next(la); /* the line before is released whole */
         const char *s;
         size_t n = ingest_next_line(body, len, &pos, &s);
         ln++;
@@ -390,7 +405,6 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
                                   ln, jerr.text);
         }
         entry_pos at = {.line = ln, .index = -1};
-        snprintf(at.prefix, sizeof at.prefix, "line %ld: ", ln);
         if (!json_is_object(obj))
             rc = ingest_err_set(err, 400, "invalid_entry", ln, -1,
                                 "line %ld: expected a JSON object, got an array", ln);
@@ -398,6 +412,17 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
             rc = entry_from_object(&c, obj, &at, ln);
         json_decref(obj);
     }
+    return rc;
+}
+
+int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b,
+                        ingest_error *err)
+{
+    ingest_line_arena la;
+    if (ingest_line_arena_begin(&la) != 0)
+        return -2;
+    int rc = ndjson_lines(body, len, o, b, err, &la);
+    ingest_line_arena_end(&la);
     return rc;
 }
 
@@ -433,7 +458,7 @@ int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch 
     if ((rc = ingest_json_body(body, len, err, &root)) != 0)
         return rc;
     if (json_is_object(root)) {
-        entry_pos at = {.line = 0, .index = -1, .prefix = ""};
+        entry_pos at = {.line = 0, .index = -1};
         rc = entry_from_object(&c, root, &at, 1); /* max_entries is at least 1 */
         goto out;
     }
@@ -448,7 +473,6 @@ int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch 
     for (size_t i = 0; i < count && rc == 0; i++) {
         json_t *el = json_array_get(root, i);
         entry_pos at = {.line = 0, .index = (long)i};
-        snprintf(at.prefix, sizeof at.prefix, "entry %zu: ", i);
         if (!json_is_object(el))
             rc = ingest_err_set(err, 400, "invalid_entry", 0, (long)i,
                                 "entry %zu: expected a JSON object, got %s", i, json_type_name(el));

@@ -19,8 +19,9 @@
  * replay takes is the path every batch takes) and writes them in one
  * transaction, which also raises the stored journal mark (journal_state) to
  * the last one's seq. With a journal nobody waits for a commit, so one
- * starts at most every GATHER_MS unless GATHER_ENTRIES entries are queued or
- * a reader waits (writer_wait): small batches gather into large commits,
+ * starts at most every GATHER_MS unless GATHER_ENTRIES entries (or a quarter
+ * of the queue's bounds) are queued or a reader waits (writer_wait): small
+ * batches gather into large commits,
  * whose cost per line is what SQLite's large transactions cost. A failed transaction is retried one record at a time,
  * so a record the database refuses does not take its neighbours down.
  * Without a journal, that record's submitter is answered WRITER_FAILED and
@@ -78,8 +79,8 @@
 #define JOURNAL_MAGIC 0x314a4c41u /* "ALJ1" */
 #define JOURNAL_SUFFIX "-ingest."
 #define REPLAY_GROUP 256
-#define GATHER_MS 3          /* with a journal, a commit waits this long after the last began ... */
-#define GATHER_ENTRIES 2000  /* ... unless this many entries are queued */
+#define GATHER_MS 10         /* with a journal, a commit waits this long after the last began ... */
+#define GATHER_ENTRIES 2000  /* ... unless this many entries (or a quarter of the queue's bounds) are queued */
 
 /* A queued batch, as its record. */
 typedef struct item {
@@ -437,7 +438,8 @@ static void *writer_main(void *arg)
         int ready = w->count && (!pause || now >= retry_at || w->stopping);
         if (!ready && w->stopping)
             break;
-        if (ready && !pause && now < gather_until && w->entries < GATHER_ENTRIES && !w->hurry && !w->stopping) {
+        if (ready && !pause && now < gather_until && !w->hurry && !w->stopping && w->entries < GATHER_ENTRIES &&
+            w->count < w->o.queue_depth / 4 && w->bytes < w->o.queue_bytes / 4) { /* never so long that submitters wait */
             timed_wait(&w->wake, &w->mu, gather_until);
             continue;
         }

@@ -190,6 +190,19 @@ class JournalTest(ServerTest):
         self.assertNotIn("journal: stored", srv.stderr())
         self.assertEqual(self.db_count(), 5 * BATCH)
 
+    def test_reads_see_what_was_acknowledged(self):
+        # the writer gathers small batches for a few ms before it commits; a read made after a 202 waits
+        # for that batch (and an Idempotency-Key retry finds it)
+        for i in range(1, 31):
+            st, b, _ = self.srv.ingest(ndjson([{"service": "raw", "message": "read %d" % i}]),
+                                       headers={"Idempotency-Key": "raw-%d" % i})
+            self.assertEqual(st, 202, b)
+            ws = self.srv.get("/windows?service=raw")[1]["windows"]
+            self.assertEqual(sum(w["line_count"] for w in ws), i)
+            st, _, h = self.srv.ingest(ndjson([{"service": "raw", "message": "read %d" % i}]),
+                                       headers={"Idempotency-Key": "raw-%d" % i})
+            self.assertEqual((st, h.get("idempotent-replayed")), (202, "true"))
+
 
 STRACE = shutil.which("strace")
 
