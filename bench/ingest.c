@@ -1030,8 +1030,8 @@ int main(int argc, char **argv)
         snprintf(b2, sizeof b2, "ingest batch=%d", SMALL_BATCH);
         printf("%-22s %-15s %-22s %-7s %-10s %s\n", "benchmark", "figure", "limit (same run)", "ratio", "target",
                "met");
-        printf("%-22s %-15s %-22s %-7.2f %-10s %s\n", b1, f1, l1, ratio, ">= 0.75", ratio >= 0.75 ? "yes" : "no");
-        printf("%-22s %-15s %-22s %-7.2f %-10s %s\n", b2, f2, l2, batch_ratio, ">= 0.50",
+        printf("%-22s %-15s %-22s %-7.3f %-10s %s\n", b1, f1, l1, ratio, ">= 0.75", ratio >= 0.75 ? "yes" : "no");
+        printf("%-22s %-15s %-22s %-7.3f %-10s %s\n", b2, f2, l2, batch_ratio, ">= 0.50",
                batch_ratio >= 0.50 ? "yes" : "no");
         char b3[32];
         snprintf(b3, sizeof b3, "p99 @%.0f%% peak", o.rate * 100);
@@ -1068,8 +1068,8 @@ int main(int argc, char **argv)
                clean_exit ? "exit 0" : "NOT a clean exit", lines_during);
     }
     printf("{\"bench\":\"ingest\",\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,"
-           "\"raw_sqlite_rows_per_s\":%.0f,\"raw_txn_p99_ms\":%.2f,\"raw_txn_max_ms\":%.2f,\"ingest_1000_lines_per_s\":%.0f,\"ratio\":%.3f,"
-           "\"ingest_10_lines_per_s\":%.0f,\"batch_ratio\":%.3f,"
+           "\"raw_sqlite_rows_per_s\":%.0f,\"raw_txn_p99_ms\":%.2f,\"raw_txn_max_ms\":%.2f,\"ingest_1000_lines_per_s\":%.0f,\"ratio\":%.4f,"
+           "\"ingest_10_lines_per_s\":%.0f,\"batch_ratio\":%.4f,"
            "\"latency_1000_p50_ms\":%.2f,\"latency_1000_p99_ms\":%.2f,\"latency_1000_max_ms\":%.2f,"
            "\"latency_10_p99_ms\":%.2f,\"requests_per_commit_1000\":%.2f,\"requests_per_commit_10\":%.2f,"
            "\"server_cpu_us_per_line_1000\":%.2f,\"server_cpu_us_per_line_10\":%.2f,"

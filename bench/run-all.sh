@@ -87,9 +87,9 @@ def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; fal
 [
   (if .bench_ingest.ratio then .bench_ingest as $i |
      row("ingest"; "NDJSON batch=\($i.batch), \($i.connections) connections"; "\($i.ingest_1000_lines_per_s) lines/s";
-         "raw sqlite \($i.raw_sqlite_rows_per_s) rows/s"; r($i.ratio; 2); ">= 0.75"; $i.ratio >= 0.75),
+         "raw sqlite \($i.raw_sqlite_rows_per_s) rows/s"; r($i.ratio; 3); ">= 0.75"; $i.ratio >= 0.75),
      row("ingest"; "NDJSON batch=10"; "\($i.ingest_10_lines_per_s) lines/s";
-         "batch=\($i.batch) \($i.ingest_1000_lines_per_s) lines/s"; r($i.batch_ratio; 2); ">= 0.50"; $i.batch_ratio >= 0.5),
+         "batch=\($i.batch) \($i.ingest_1000_lines_per_s) lines/s"; r($i.batch_ratio; 3); ">= 0.50"; $i.batch_ratio >= 0.5),
      row("ingest"; "p99 at \($i.rate_fraction * 100 | round)% of peak"; "\(r($i.p99_at_80_ms; 1)) ms"; ""; null; "< 50 ms";
          $i.p99_at_80_ms < 50),
      row("ingest"; "peak RSS"; "\($i.peak_rss_mib) MiB"; ""; null; "< 128 MiB"; $i.peak_rss_mib < 128)

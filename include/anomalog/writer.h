@@ -20,7 +20,7 @@
 
 typedef struct writer writer;
 
-#define WRITER_QUEUE_BYTES (64u << 20)  /**< default queue_bytes */
+#define WRITER_QUEUE_BYTES (32u << 20)  /**< default queue_bytes */
 #define JOURNAL_FILE_BYTES (64u << 20)  /**< default journal_file_bytes */
 #define JOURNAL_RECORD_MAX (1u << 31)   /**< a batch's record beyond this is refused */
 
