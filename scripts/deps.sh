@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libyajl-dev libsqlite3-dev
   libcmocka-dev zlib1g-dev libyaml-dev libpcre2-dev libssl-dev libsnappy-dev
   prometheus-alertmanager prometheus
   syslog-ng-core syslog-ng-mod-http libestr0 libfastjson4

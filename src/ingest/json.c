@@ -32,9 +32,12 @@
  */
 #include "ingest/ingest_internal.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 #include "anomalog/timeutil.h"
 
@@ -375,8 +378,165 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
+/* ---- the fast reader -----------------------------------------------------------
+ * YAJL tokenises a line several times faster than jansson's parser; its
+ * callbacks build the very jansson values json_loadb would (in the line
+ * arena), and entry_from_object reads them as always. Where the two parsers
+ * could read a line differently, the line goes to json_loadb instead, whose
+ * value or error then stands: a \u escape (surrogates), a \v or \f (YAJL
+ * whitespace, not jansson's), a NUL in a string or key, an integer or real
+ * jansson refuses, a key longer than FAST_KEY_MAX, nesting deeper than
+ * FAST_DEPTH_MAX, a top-level value that is not an object, anything but
+ * white space after it, and every line YAJL refuses. fuzz_ingest_ndjson_fast checks that both ways agree.
+ */
+#define FAST_DEPTH_MAX 64
+#define FAST_KEY_MAX 256
+
+typedef struct fast_reader {
+    yajl_handle h;
+    size_t end;       /* where the top-level object closed */
+    json_t *root;
+    json_t *stack[FAST_DEPTH_MAX];
+    int depth;
+    char key[FAST_KEY_MAX];
+    size_t keylen;
+} fast_reader;
+
+/* Puts v (a new reference, taken even on failure) where the parse is; 0: the line goes to jansson. */
+static int fast_add(fast_reader *f, json_t *v)
+{
+    if (!v)
+        return 0;
+    if (f->depth == 0) { /* only an object opens a line the fast way */
+        if (!json_is_object(v) || f->root) {
+            json_decref(v);
+            return 0;
+        }
+        f->root = v;
+        return 1;
+    }
+    json_t *parent = f->stack[f->depth - 1];
+    if (json_is_object(parent))
+        return json_object_setn_new(parent, f->key, f->keylen, v) == 0;
+    return json_array_append_new(parent, v) == 0;
+}
+
+static int fast_null(void *ctx)
+{
+    return fast_add(ctx, json_null());
+}
+
+static int fast_boolean(void *ctx, int b)
+{
+    return fast_add(ctx, json_boolean(b));
+}
+
+static int fast_number(void *ctx, const char *s, size_t n)
+{
+    char buf[64];
+    if (n >= sizeof buf)
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    if (strpbrk(buf, ".eE")) {
+        double d = strtod(buf, &end);
+        if (*end || isinf(d))
+            return 0;
+        return fast_add(ctx, json_real(d));
+    }
+    long long i = strtoll(buf, &end, 10);
+    if (*end || errno == ERANGE)
+        return 0;
+    return fast_add(ctx, json_integer(i));
+}
+
+static int fast_string(void *ctx, const unsigned char *s, size_t n)
+{
+    if (memchr(s, '\0', n))
+        return 0;
+    return fast_add(ctx, json_stringn((const char *)s, n));
+}
+
+/* Opens an object or array: it goes where the parse is, and the stack keeps a borrowed pointer. */
+static int fast_open(void *ctx, json_t *v)
+{
+    fast_reader *f = ctx;
+    if (f->depth == FAST_DEPTH_MAX) {
+        json_decref(v);
+        return 0;
+    }
+    if (!fast_add(f, v)) /* which released v */
+        return 0;
+    f->stack[f->depth++] = v;
+    return 1;
+}
+
+static int fast_start_map(void *ctx)
+{
+    return fast_open(ctx, json_object());
+}
+
+static int fast_key(void *ctx, const unsigned char *k, size_t n)
+{
+    fast_reader *f = ctx;
+    if (n > FAST_KEY_MAX || memchr(k, '\0', n))
+        return 0;
+    memcpy(f->key, k, n);
+    f->keylen = n;
+    return 1;
+}
+
+static int fast_close(void *ctx)
+{
+    fast_reader *f = ctx;
+    if (--f->depth == 0) /* YAJL takes a string cut short at the end of the line for more to come */
+        f->end = yajl_get_bytes_consumed(f->h);
+    return 1;
+}
+
+static int fast_start_array(void *ctx)
+{
+    return fast_open(ctx, json_array());
+}
+
+static const yajl_callbacks fast_callbacks = {
+    .yajl_null = fast_null,
+    .yajl_boolean = fast_boolean,
+    .yajl_number = fast_number,
+    .yajl_string = fast_string,
+    .yajl_start_map = fast_start_map,
+    .yajl_map_key = fast_key,
+    .yajl_end_map = fast_close,
+    .yajl_start_array = fast_start_array,
+    .yajl_end_array = fast_close,
+};
+
+/* The object on line s..n, read the fast way; NULL: let json_loadb read it. */
+static json_t *fast_read(const char *s, size_t n)
+{
+    if (memchr(s, '\v', n) || memchr(s, '\f', n) || memmem(s, n, "\\u", 2))
+        return NULL;
+    fast_reader f = {0};
+    yajl_handle h = yajl_alloc(&fast_callbacks, NULL, &f);
+    if (!h)
+        return NULL;
+    f.h = h;
+    int ok = yajl_parse(h, (const unsigned char *)s, n) == yajl_status_ok &&
+             yajl_complete_parse(h) == yajl_status_ok && f.depth == 0 && f.root && f.end <= n;
+    for (size_t i = f.end; ok && i < n; i++) /* after the object, only what jansson calls white space */
+        ok = s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n';
+    yajl_free(h);
+    if (!ok) {
+        json_decref(f.root);
+        return NULL;
+    }
+    return f.root;
+}
+
 static int ndjson_lines(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
-                        ingest_line_arena *la)
+                        ingest_line_arena *la, int use_fast)
 {
     ingest_ctx c;
     size_t pos = 0;
@@ -397,7 +557,9 @@ static int ndjson_lines(const char *body, size_t len, const ingest_opts *o, batc
                                   "line %ld: too many entries (at most %zu in one request)", ln,
                                   c.max_entries);
         json_error_t jerr;
-        json_t *obj = json_loadb(s, n, 0, &jerr);
+        json_t *obj = use_fast ? fast_read(s, n) : NULL;
+        if (!obj)
+            obj = json_loadb(s, n, 0, &jerr);
         if (!obj) {
             if (ingest_json_oom(&jerr))
                 return -2;
@@ -415,15 +577,20 @@ static int ndjson_lines(const char *body, size_t len, const ingest_opts *o, batc
     return rc;
 }
 
-int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b,
-                        ingest_error *err)
+int ingest_parse_ndjson_with(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                             int use_fast)
 {
     ingest_line_arena la;
     if (ingest_line_arena_begin(&la) != 0)
         return -2;
-    int rc = ndjson_lines(body, len, o, b, err, &la);
+    int rc = ndjson_lines(body, len, o, b, err, &la, use_fast);
     ingest_line_arena_end(&la);
     return rc;
+}
+
+int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
+{
+    return ingest_parse_ndjson_with(body, len, o, b, err, 1);
 }
 
 static const char *json_type_name(json_t *v)
