@@ -513,10 +513,20 @@ static const yajl_callbacks fast_callbacks = {
     .yajl_end_array = fast_close,
 };
 
+/* Whether s..n holds a \u escape (a backslash is rare in log lines: memchr finds none fast). */
+static int has_unicode_escape(const char *s, size_t n)
+{
+    for (const char *p = s, *end = s + n; (p = memchr(p, '\\', (size_t)(end - p))) && p + 1 < end; p += 2) {
+        if (p[1] == 'u')
+            return 1;
+    }
+    return 0;
+}
+
 /* The object on line s..n, read the fast way; NULL: let json_loadb read it. */
 static json_t *fast_read(const char *s, size_t n)
 {
-    if (memchr(s, '\v', n) || memchr(s, '\f', n) || memmem(s, n, "\\u", 2))
+    if (memchr(s, '\v', n) || memchr(s, '\f', n) || has_unicode_escape(s, n))
         return NULL;
     fast_reader f = {0};
     yajl_handle h = yajl_alloc(&fast_callbacks, NULL, &f);

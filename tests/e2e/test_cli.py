@@ -119,6 +119,7 @@ class PrecedenceTest(ServerTest):
         srv = self.start_server()
         self.assertEqual(srv.ingest("before\n", "text/plain")[0], 202)
         db = os.path.join(self.dir, "anomalog.db")
+        self.assertEqual(db_rows(db, "SELECT count(*) FROM logs"), [(1,)])  # stored (the writer gathers a moment)
         db_exec(db, "ALTER TABLE logs RENAME TO logs_gone")  # every insert now fails
         # acknowledged: with the ingest journal (SQLite) the batch is safe before the database takes it;
         # without one (PostgreSQL) the answer waits for the commit, which fails
