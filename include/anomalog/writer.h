@@ -62,6 +62,8 @@ writer *writer_start(store *st, const writer_opts *o, char *err, size_t errlen);
  */
 writer_rc writer_submit(writer *w, const batch *b, char *err, size_t errlen);
 
+#define WRITER_READ_WAIT_MS 5000 /**< how long a read waits for what was acknowledged before it */
+
 /** Returns once every batch answered WRITER_OK before the call is in the database, or after timeout_ms. */
 void writer_wait(writer *w, int64_t timeout_ms);
 

@@ -14,8 +14,9 @@
  * Life of a key:
  *   1. http_idem_begin() (dispatch, after authorization) validates it (400),
  *      marks it in flight in a process-wide table (the same key in flight
- *      already: 409 idempotency_key_in_use, Retry-After: 1), and looks it up
- *      in the store. Recorded within ingest.idempotency_ttl: same path and
+ *      already: 409 idempotency_key_in_use, Retry-After: 1), waits for the
+ *      batches acknowledged before it to be stored (writer_wait: a 202 comes
+ *      once a batch is in the ingest journal), and looks it up in the store. Recorded within ingest.idempotency_ttl: same path and
  *      body -> the recorded status and body again, with
  *      Idempotent-Replayed: true, and nothing stored; anything else -> 422
  *      idempotency_key_reused.
@@ -44,8 +45,6 @@
 #include "anomalog/timeutil.h"
 
 #define INFLIGHT_BUCKETS 256
-
-#define HTTP_IDEM_WAIT_MS 5000
 
 static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
 static http_idem *inflight[INFLIGHT_BUCKETS];
@@ -153,7 +152,7 @@ int http_idem_begin(const app *a, http_request *rq, http_response *rs, http_idem
     }
     idempotency_record r;
     char err[256] = "";
-    writer_wait(a->wr, HTTP_IDEM_WAIT_MS); /* a key acknowledged a moment ago is in the database */
+    writer_wait(a->wr, WRITER_READ_WAIT_MS); /* a key acknowledged a moment ago is in the database */
     switch (store_idempotency_get(a->st, k->scope, k->key, time_now_ms() - a->cfg->idempotency_ttl_ms, &r, err,
                                   sizeof err)) {
     case STORE_NOTFOUND:

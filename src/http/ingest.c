@@ -2,7 +2,8 @@
  * ingest.c — POST /ingest: a batch of log lines in, 202 once it is on disk.
  *
  * Threads: runs on the connection's thread; blocks in writer_submit() until
- * the writer has committed the batch. Nothing here touches the database.
+ * the batch is safe: in the ingest journal, or committed where there is none
+ * (writer.c). Nothing here touches the database.
  *
  * Order of checks: content type (415), encoding (415), gunzip within the body
  * limit (413 / 400), default service (400), parse (400 / 413, naming the line

@@ -31,6 +31,11 @@
  * goes through http_idem_begin()/http_idem_end() (idempotency.c) around its
  * handler, once it is authorized.
  *
+ * Reads after writes: a 202 may come before the database holds the batch
+ * (the ingest journal, writer.c), so a request to a read route first waits
+ * (writer_wait, at most WRITER_READ_WAIT_MS) for every batch acknowledged
+ * before it.
+ *
  * Request ids: every answer carries X-Request-Id: the request's own header
  * when it sent a sane one (1..128 printable ASCII characters), else 16 random
  * hex characters drawn when the request arrived.
@@ -85,7 +90,6 @@ typedef struct route {
 } route;
 
 #define INGEST HTTP_ACCESS_INGEST
-#define READ_AFTER_WRITE_MS 5000
 #define OPEN HTTP_ACCESS_OPEN
 #define READ HTTP_ACCESS_READ
 
@@ -179,7 +183,7 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
                 return;
             }
             if (routes[i].access == HTTP_ACCESS_READ) /* what was acknowledged is what is read */
-                writer_wait(a->wr, READ_AFTER_WRITE_MS);
+                writer_wait(a->wr, WRITER_READ_WAIT_MS);
             routes[i].fn(a, rq, rs);
             if (keyed)
                 http_idem_end(&key);

@@ -28,8 +28,9 @@
  * and syncs it, work that would stall every request waiting on the writer.
  * Its WAL hook, called after each commit with the WAL's size, wakes the
  * checkpointer thread, which runs PASSIVE checkpoints on a connection of its
- * own (they never block the writer or readers) once the WAL holds
- * CKPT_PAGES pages. Should it fall behind, the writer checkpoints itself once
+ * own (they never block the writer or readers), each time the WAL has grown
+ * by CKPT_PAGES pages since it last woke it (a WAL a busy writer never lets
+ * restart would otherwise have it checkpoint after every commit). Should it fall behind, the writer checkpoints itself once
  * the WAL passes CKPT_WRITER_PAGES, so the WAL stays bounded.
  *
  * Migrations: sql/NNN_name.sql, compiled in; each runs in its own transaction
