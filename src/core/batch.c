@@ -109,7 +109,7 @@ char *batch_strndup(batch *b, const char *s, size_t len)
 /* ---- records --------------------------------------------------------------
  * Layout: i64 received_ms, u32 count, u8 has_idem, [idem], count × entry.
  *   idem:  str scope, str key, str endpoint, 32 bytes body_sha256, i32 status,
- *          nstr content_type, nstr body, i64 created_ms
+ *          nstr content_type, str body, i64 created_ms
  *   entry: i64 ts_ms, i64 line, nstr level, str service, str message, nstr attributes
  * str is a u32 length and the bytes; nstr is the same with UINT32_MAX for NULL.
  */

@@ -141,11 +141,12 @@ struct ingest_line_arena {
     size_t used;
 };
 int ingest_line_arena_begin(ingest_line_arena *a);
+void ingest_line_arena_next(ingest_line_arena *a);
+void ingest_line_arena_end(ingest_line_arena *a);
+
 /** ingest_parse_ndjson, with its fast reader (YAJL) on or off: both must give the same batch or error. */
 int ingest_parse_ndjson_with(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
                              int use_fast);
-void ingest_line_arena_next(ingest_line_arena *a);
-void ingest_line_arena_end(ingest_line_arena *a);
 
 /*
  * Protobuf wire format, read by hand (src/ingest/pb.c): a reader is a byte

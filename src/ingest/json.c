@@ -534,7 +534,7 @@ static json_t *fast_read(const char *s, size_t n)
         return NULL;
     f.h = h;
     int ok = yajl_parse(h, (const unsigned char *)s, n) == yajl_status_ok &&
-             yajl_complete_parse(h) == yajl_status_ok && f.depth == 0 && f.root && f.end <= n;
+             yajl_complete_parse(h) == yajl_status_ok && f.depth == 0 && f.root;
     for (size_t i = f.end; ok && i < n; i++) /* after the object, only what jansson calls white space */
         ok = s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n';
     yajl_free(h);

@@ -148,21 +148,36 @@ static char *journal_path(const char *prefix, uint64_t first)
     return p;
 }
 
+/*
+ * Splits a copy of the journal's prefix (malloc'd, returned for free()) into
+ * the directory its files are in and the base their names start with.
+ */
+static char *journal_split(const char *prefix, const char **dir, const char **base)
+{
+    char *copy = strdup(prefix);
+    if (!copy)
+        return NULL;
+    char *slash = strrchr(copy, '/');
+    *base = slash ? slash + 1 : copy;
+    *dir = slash ? (slash == copy ? "/" : copy) : ".";
+    if (slash)
+        *slash = '\0';
+    return copy;
+}
+
 /* Makes a new file's name durable (durability full). */
 static void sync_dir(const char *prefix)
 {
-    char *dir = strdup(prefix);
-    if (!dir)
+    const char *dir, *base;
+    char *copy = journal_split(prefix, &dir, &base);
+    if (!copy)
         return;
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        slash[slash == dir ? 1 : 0] = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    free(dir);
+    free(copy);
 }
 
 /* Opens the journal file whose first record is `first`. Under w->mu. */
@@ -270,7 +285,7 @@ static void journal_sync(writer *w, uint64_t seq)
         uint64_t upto = w->next_seq - 1;
         int fd = w->fd;
         pthread_mutex_unlock(&w->mu);
-        int rc = fdatasync(fd);
+        int rc = fdatasync(fd), why = errno;
         pthread_mutex_lock(&w->mu);
         w->syncing = 0;
         if (rc == 0 && w->synced_seq < upto)
@@ -278,7 +293,7 @@ static void journal_sync(writer *w, uint64_t seq)
         pthread_cond_broadcast(&w->progress);
         if (rc != 0) {
             /* the database's own sync (synchronous=FULL) then stands for it */
-            log_msg(LOG_ERROR, "writer", "journal %s: fdatasync: %s", w->path, strerror(errno));
+            log_msg(LOG_ERROR, "writer", "journal: fdatasync: %s", strerror(why)); /* the file may be closed by now */
             while (w->done_seq < seq && w->running)
                 pthread_cond_wait(&w->progress, &w->mu);
             return;
@@ -493,20 +508,16 @@ static int by_name(const void *a, const void *b)
 /* The journal files of prefix, sorted (by their first seq). -1 on error. */
 static int journal_list(const char *prefix, char ***out, size_t *n, char *err, size_t errlen)
 {
-    char *dir = strdup(prefix);
-    if (!dir) {
+    const char *dname, *base;
+    char *copy = journal_split(prefix, &dname, &base);
+    if (!copy) {
         snprintf(err, errlen, "journal: out of memory");
         return -1;
     }
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? slash + 1 : dir;
-    const char *dname = slash ? (slash == dir ? "/" : dir) : ".";
-    if (slash)
-        *slash = '\0';
     DIR *d = opendir(dname);
     if (!d) {
         snprintf(err, errlen, "journal: directory %s: %s", dname, strerror(errno));
-        free(dir);
+        free(copy);
         return -1;
     }
     size_t blen = strlen(base), slen = strlen(JOURNAL_SUFFIX), cap = 0;
@@ -535,7 +546,7 @@ static int journal_list(const char *prefix, char ***out, size_t *n, char *err, s
         snprintf(names[(*n)++], plen, "%s/%s", dname, nm);
     }
     closedir(d);
-    free(dir);
+    free(copy);
     if (rc != 0)
         snprintf(err, errlen, "journal: out of memory");
     else if (*n)
