@@ -554,6 +554,13 @@ static int load_routes(config *c, yaml_document_t *doc, yaml_node_t *node, const
                     const char *mk = scalar(yaml_document_get_node(doc, q->key));
                     const char *mv = scalar(yaml_document_get_node(doc, q->value));
                     int bad = !mk || !mv;
+                    for (yaml_node_pair_t *e = v->data.mapping.pairs.start; !bad && e < q; e++) {
+                        const char *ek = scalar(yaml_document_get_node(doc, e->key));
+                        if (ek && !strcmp(ek, mk)) {
+                            snprintf(err, errlen, "%s:%lu: routes: match.%s is given twice", file, line, mk);
+                            return -1;
+                        }
+                    }
                     if (!bad && !strcmp(mk, "severity"))
                         bad = (rule->severity = severity_rank(mv)) < 0;
                     else if (!bad && !strcmp(mk, "severity_at_least"))

@@ -71,7 +71,10 @@ class CliTest(unittest.TestCase):
         path = os.path.join(self.dir, "c.yaml")
         for text, needle in (("window: 5x\n", "c.yaml:1: window"),
                              ("listen: 127.0.0.1:1\nlimits:\n  max_lines: 5\n", "c.yaml:3: limits.max_lines: unknown"),
-                             ("window: [1, 2\n", "c.yaml")):
+                             ("window: [1, 2\n", "c.yaml"),
+                             ("destinations:\n  t: {type: file, path: /dev/null}\nroutes:\n"
+                              "  - match: {service: a, service: b}\n    to: t\n",
+                              "c.yaml:4: routes: match.service is given twice")):
             with open(path, "w") as f:
                 f.write(text)
             code, _, err = run_cli(["serve", "--config", path])
