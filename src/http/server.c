@@ -73,7 +73,7 @@ struct http_server {
 
 typedef struct req_ctx {
     char *buf;
-    size_t len, cap;
+    size_t len, cap, first_cap;
     int64_t received_ms;
     int64_t started_mono_ms; /* for limits.request_timeout */
     int answered;
@@ -227,18 +227,21 @@ static void request_id_for(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1
             return;
         }
     }
-    unsigned char rnd[8];
-    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+    /* An id needs to be unique, not secret: a per-thread splitmix64 sequence, its start drawn once from
+     * getrandom (or the clock and a counter), saves a system call per request. */
+    static _Thread_local uint64_t state;
+    if (!state && getrandom(&state, sizeof state, GRND_NONBLOCK) != (ssize_t)sizeof state) {
         static atomic_uint_fast64_t counter;
-        uint64_t v = (uint64_t)time_now_ms() ^ ((uint64_t)atomic_fetch_add(&counter, 1) << 40);
-        memcpy(rnd, &v, sizeof rnd);
+        state = (uint64_t)time_now_ms() ^ ((uint64_t)atomic_fetch_add(&counter, 1) << 40);
     }
+    uint64_t v = (state += 0x9e3779b97f4a7c15ull);
+    v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ull;
+    v = (v ^ (v >> 27)) * 0x94d049bb133111ebull;
+    v ^= v >> 31;
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof rnd; i++) {
-        out[2 * i] = hex[rnd[i] >> 4];
-        out[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    out[2 * sizeof rnd] = '\0';
+    for (size_t i = 0; i < 16; i++)
+        out[i] = hex[(v >> (60 - 4 * i)) & 15];
+    out[16] = '\0';
 }
 
 char *http_json_text(const json_t *j, size_t *len)
@@ -355,12 +358,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (atomic_load(&s->stopping)) /* a keep-alive connection asking after SIGTERM */
             return refuse(c, ctx, url, 503, "stopping", "the service is shutting down: retry on another replica or later");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
+        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+        if (declared > cfg->max_body) {
             char msg[128];
             snprintf(msg, sizeof msg, "body of %s bytes is over the limit of %llu bytes", cl,
                      (unsigned long long)cfg->max_body);
             return refuse(c, ctx, url, 413, "body_too_large", msg);
         }
+        ctx->first_cap = (size_t)declared; /* the body's buffer, first sized as declared (0: grown from 64 KiB) */
         return MHD_YES;
     }
     if (ctx->answered) {
@@ -380,7 +385,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return cut_off(ctx, url, "body_too_large", msg);
         }
         if (ctx->len + *upload_size > ctx->cap) {
-            size_t ncap = ctx->cap ? ctx->cap : 64 * 1024;
+            size_t ncap = ctx->cap ? ctx->cap : ctx->first_cap ? ctx->first_cap : 64 * 1024;
             while (ncap < ctx->len + *upload_size)
                 ncap *= 2;
             if (ncap > cfg->max_body)
