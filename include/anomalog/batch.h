@@ -78,6 +78,14 @@ log_entry *batch_push(batch *b);
 /** Copies len bytes of s into the batch's arena, NUL-terminated. NULL when out of memory. */
 char *batch_strndup(batch *b, const char *s, size_t len);
 
+/**
+ * Makes room ahead for a batch whose size is known: the arena's first block
+ * holds arena_bytes (when the arena is still empty; later blocks are 64
+ * KiB), and the entries array entries. Only room: the batch grows past
+ * either as usual. 0, or -1 when out of memory.
+ */
+int batch_reserve(batch *b, size_t arena_bytes, size_t entries);
+
 /** Reserves len bytes (uninitialised) in the batch's arena. NULL when out of memory. */
 void *batch_alloc(batch *b, size_t len);
 

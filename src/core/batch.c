@@ -69,6 +69,25 @@ log_entry *batch_push(batch *b)
     return e;
 }
 
+int batch_reserve(batch *b, size_t arena_bytes, size_t entries)
+{
+    if (entries > b->cap) {
+        log_entry *n = realloc(b->entries, entries * sizeof *n);
+        if (!n)
+            return -1;
+        b->entries = n;
+        b->cap = entries;
+    }
+    if (!b->mem->head && arena_bytes) {
+        arena_block *nb = malloc(sizeof *nb + arena_bytes);
+        if (!nb)
+            return -1;
+        *nb = (arena_block){.next = NULL, .used = 0, .size = arena_bytes};
+        b->mem->head = nb;
+    }
+    return 0;
+}
+
 void *batch_alloc(batch *b, size_t len)
 {
     const size_t align = _Alignof(max_align_t);
@@ -236,9 +255,21 @@ int batch_decode(const unsigned char *p, size_t len, batch **out)
     *out = NULL;
     if (get(&rd, &received, sizeof received) || get(&rd, &count, sizeof count) || get(&rd, &has, 1) || has > 1)
         return -1;
+    /* each entry takes at least 32 bytes: a count beyond that is a lie, not a reason to allocate */
+    if (count > rd.left / 32)
+        return -1;
     batch *b = batch_new(received);
     if (!b)
         return -2;
+    /* Every string is a copy of record bytes (with its length's 4 bytes to spare for the NUL), each arena
+     * piece padded to max_align_t, at most 4 strings an entry and 6 pieces for the key: one block holds
+     * them all. The writer decodes a whole group before storing it: 64 KiB blocks for a few KB each
+     * would make a 2000-record group hold 128 MiB. */
+    const size_t pad = _Alignof(max_align_t);
+    if (batch_reserve(b, rd.left + sizeof(batch_idempotency) + ((size_t)count * 4 + 6) * pad, count) != 0) {
+        batch_free(b);
+        return -2;
+    }
     if (has) {
         batch_idempotency *k = batch_alloc(b, sizeof *k);
         if (!k) {
@@ -255,8 +286,7 @@ int batch_decode(const unsigned char *p, size_t len, batch **out)
             goto fail;
         b->idem = k;
     }
-    /* each entry takes at least 32 bytes: a count beyond that is a lie, not a reason to allocate */
-    if (count > rd.left / 32) {
+    if (count > rd.left / 32) { /* again, past the key */
         rc = -1;
         goto fail;
     }

@@ -85,6 +85,57 @@ static void test_round_trip(void **state)
 }
 
 /* Every cut of a record, and every record with a byte too many, is refused whole. */
+/* A decoded batch keeps its strings in one block sized to the record: 100 KB of messages lie end to end
+ * (with 64 KiB blocks they would jump to a second block part way), and the entries array is made once. */
+static void test_decode_makes_one_block(void **state)
+{
+    (void)state;
+    enum { N = 100, LEN = 1000 };
+    batch *b = batch_new(1);
+    assert_non_null(b);
+    static char text[LEN + 1];
+    memset(text, 'm', LEN);
+    for (int i = 0; i < N; i++)
+        *batch_push(b) = (log_entry){.ts_ms = i, .service = "api", .message = text, .message_len = LEN - (size_t)i};
+    batch_record r = {0};
+    assert_int_equal(batch_encode(b, &r), 0);
+    batch *d;
+    assert_int_equal(batch_decode(r.data, r.len, &d), 0);
+    assert_int_equal(d->count, N);
+    assert_int_equal(d->cap, N);
+    const size_t pad = _Alignof(max_align_t);
+    for (int i = 0; i + 1 < N; i++) {
+        size_t piece = (d->entries[i].message_len + 1 + pad - 1) / pad * pad;
+        assert_ptr_equal(d->entries[i + 1].message, d->entries[i].message + piece);
+        assert_ptr_equal(d->entries[i + 1].service, d->entries[0].service); /* a repeated name is shared */
+    }
+    batch_free(d);
+    free(r.data);
+    batch_free(b);
+}
+
+/* batch_reserve: room ahead, and only room. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    batch *b = batch_new(1);
+    assert_int_equal(batch_reserve(b, 64, 3), 0);
+    log_entry *first = batch_push(b);
+    batch_push(b);
+    batch_push(b);
+    assert_ptr_equal(b->entries, first); /* three pushes, no move */
+    char *x = batch_alloc(b, 10), *y = batch_alloc(b, 10);
+    assert_ptr_equal(y, x + _Alignof(max_align_t));
+    char *big = batch_alloc(b, 200); /* past the reserve: the arena grows as ever */
+    assert_non_null(big);
+    memset(big, 1, 200);
+    assert_non_null(batch_push(b));
+    assert_int_equal(b->count, 4);
+    assert_int_equal(batch_reserve(b, 1 << 20, 2), 0); /* a batch already holding more is left as it is */
+    assert_int_equal(b->count, 4);
+    batch_free(b);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -114,6 +165,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_decode_makes_one_block),
+        cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
