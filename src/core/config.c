@@ -123,7 +123,7 @@ void config_defaults(config *c)
     c->max_body = 16u << 20;
     c->max_line = 64u << 10;
     c->max_entries = 100000;
-    c->queue_depth = 1024;
+    c->queue_depth = 4096;
     c->max_txn_entries = 50000;
     c->max_connections = 512;
     c->connection_timeout_ms = 30 * 1000;
@@ -876,7 +876,7 @@ const char *config_flags_help(void)
            "  --max-body SIZE            request body limit, also after gunzip (ANOMALOG_MAX_BODY, 16MiB)\n"
            "  --max-line SIZE            longest message kept (ANOMALOG_MAX_LINE, 64KiB)\n"
            "  --max-entries N            entries per batch (ANOMALOG_MAX_ENTRIES, 100000)\n"
-           "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 1024)\n"
+           "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 4096)\n"
            "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
            "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
            "  --max-connections-per-ip N  concurrent connections from one address, 0: no limit\n"

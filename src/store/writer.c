@@ -80,7 +80,7 @@
 #define JOURNAL_SUFFIX "-ingest."
 #define REPLAY_GROUP 256
 #define GATHER_MS 10         /* with a journal, a commit waits this long after the last began ... */
-#define GATHER_ENTRIES 2000  /* ... unless this many entries (or a quarter of the queue's bounds) are queued */
+#define GATHER_ENTRIES 8000  /* ... unless this many entries (or a quarter of the queue's bounds) are queued */
 
 /* A queued batch, as its record. */
 typedef struct item {
