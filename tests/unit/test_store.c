@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -442,6 +444,88 @@ static void test_writer_journal(void **state)
     assert_int_equal(journal_files(f->path), 0);
 }
 
+/* The records of a journal file, walked by their headers (magic "ALJ1", payload length, seq, CRC, zero);
+ * -1 when anything but whole records is in it. */
+static int journal_records(const char *path)
+{
+    char pat[600];
+    snprintf(pat, sizeof pat, "%s-ingest.*", path);
+    glob_t g;
+    assert_int_equal(glob(pat, 0, NULL, &g), 0);
+    assert_int_equal(g.gl_pathc, 1);
+    FILE *fp = fopen(g.gl_pathv[0], "rb");
+    globfree(&g);
+    assert_non_null(fp);
+    int n = 0;
+    struct {
+        uint32_t magic, len;
+        uint64_t seq;
+        uint32_t crc, zero;
+    } h;
+    size_t got;
+    while ((got = fread(&h, 1, sizeof h, fp)) == sizeof h && h.magic == 0x314a4c41u &&
+           fseek(fp, (long)h.len, SEEK_CUR) == 0)
+        n++;
+    long at = ftell(fp);
+    fseek(fp, 0, SEEK_END);
+    int whole = got == 0 && at == ftell(fp);
+    fclose(fp);
+    return whole ? n : -1;
+}
+
+/*
+ * A journal write the file system refuses part way (here RLIMIT_FSIZE: the
+ * record is cut short, then EFBIG) is answered WRITER_FAILED with the
+ * reason, and what part of the record reached the file is cut off again:
+ * the next batch is acknowledged and the file holds whole records only, so
+ * a replay after a crash would read past the failure.
+ */
+static void test_writer_journal_write_fails(void **state)
+{
+    fixture *f = *state;
+    if (is_pg(f->path))
+        skip();
+    char err[256];
+    writer_opts o = {.queue_depth = 64, .max_txn_entries = 1000, .window_ms = MIN, .journal = f->path};
+    writer *w = writer_start(f->st, &o, err, sizeof err);
+    assert_non_null(w);
+    batch *b = batch_new(T0);
+    for (int i = 0; i < 100; i++)
+        add(b, "w", T0, "a line of the journal");
+    assert_int_equal(writer_submit(w, b, err, sizeof err), WRITER_OK);
+    writer_wait(w, 10000); /* stored: the writer is idle while the limit holds */
+    assert_int_equal(journal_records(f->path), 1);
+
+    char pat[600];
+    snprintf(pat, sizeof pat, "%s-ingest.*", f->path);
+    glob_t g;
+    assert_int_equal(glob(pat, 0, NULL, &g), 0);
+    struct stat before, after;
+    assert_int_equal(stat(g.gl_pathv[0], &before), 0);
+    void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit was, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+    small = was;
+    small.rlim_cur = (rlim_t)before.st_size + 40; /* the header and a little of the payload fit */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    err[0] = '\0';
+    writer_rc rc = writer_submit(w, b, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+    signal(SIGXFSZ, old_xfsz);
+    assert_int_equal(rc, WRITER_FAILED);
+    assert_non_null(strstr(err, "journal"));
+    assert_int_equal(stat(g.gl_pathv[0], &after), 0);
+    globfree(&g);
+    assert_int_equal(after.st_size, before.st_size); /* the cut-short record is gone */
+
+    assert_int_equal(writer_submit(w, b, err, sizeof err), WRITER_OK);
+    writer_wait(w, 10000);
+    assert_int_equal(journal_records(f->path), 2);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs"), 200); /* the refused batch is not stored */
+    batch_free(b);
+    writer_stop(w);
+}
+
 /*
  * queue_bytes bounds what waits: while the database is locked the first
  * batch waits in the queue, and a second that would pass the bound is
@@ -724,6 +808,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_journal_write_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_queue_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_window_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migrations_run_once, setup, teardown),
