@@ -78,6 +78,11 @@ static const char *const types[] = {"error_spike", "auth_failure", "latency", "s
 static atomic_ullong anomalies[N_SEV][N_TYPE];
 static atomic_ullong evidence_unverified;
 
+/* the ingest endpoints http_ingest_endpoint() names: a fixed set, so a fixed array */
+static const char *const replay_endpoints[] = {"/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk"};
+#define N_REPLAY (sizeof replay_endpoints / sizeof replay_endpoints[0])
+static atomic_ullong replayed[N_REPLAY];
+
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
 
 static const char *const retention_tables[] = {"logs", "windows", "anomalies", "outbox", "delivery_attempts",
@@ -181,6 +186,13 @@ void metrics_rejected(const char *endpoint, const char *reason)
     mslot *s = slot_get(&reject_t, endpoint, reason ? reason : "unknown", NULL);
     if (s)
         add(&s->v[0], 1);
+}
+
+void metrics_replayed(const char *endpoint)
+{
+    for (size_t i = 0; endpoint && i < N_REPLAY; i++)
+        if (strcmp(endpoint, replay_endpoints[i]) == 0)
+            add(&replayed[i], 1);
 }
 
 void metrics_commit_observe(double seconds)
@@ -308,6 +320,12 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
     head(f, "anomalog_ingest_rejected_batches_total", "counter",
          "Batches refused whole, by endpoint and reason (the error code of the answer).");
     render_pairs(f, &reject_t, "anomalog_ingest_rejected_batches_total", "endpoint", "reason", 0);
+    head(f, "anomalog_ingest_replayed_batches_total", "counter",
+         "Batches answered from the record of an earlier request with the same Idempotency-Key (a retry), "
+         "not stored again, by endpoint.");
+    for (size_t i = 0; i < N_REPLAY; i++)
+        fprintf(f, "anomalog_ingest_replayed_batches_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
+                get(&replayed[i]));
 
     head(f, "anomalog_writer_queue_depth", "gauge", "Batches waiting for the writer.");
     fprintf(f, "anomalog_writer_queue_depth %lld\n", (long long)g->writer_queue_depth);
@@ -389,6 +407,8 @@ void metrics_reset(void)
     }
     for (size_t i = 0; i < N_MODEL; i++)
         atomic_store(&model_calls[i], 0);
+    for (size_t i = 0; i < N_REPLAY; i++)
+        atomic_store(&replayed[i], 0);
     atomic_store(&prompt_tokens, 0);
     for (size_t i = 0; i < N_RETENTION; i++)
         atomic_store(&retention_rows[i], 0);

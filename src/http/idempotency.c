@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "anomalog/http.h"
+#include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
 
 #define INFLIGHT_BUCKETS 256
@@ -114,6 +115,7 @@ static void replay(const http_request *rq, http_response *rs, idempotency_record
     }
     rs->replayed = 1;
     const char *endpoint = http_ingest_endpoint(rq->path);
+    metrics_replayed(endpoint);
     if (endpoint && strcmp(endpoint, "/_bulk") == 0)
         http_es_product(rs);
 }

@@ -86,6 +86,13 @@ class IdempotencyTest(ServerTest):
                 self.assertError(self.post(body, "k" * 256, path, ctype, method), 400, "invalid_parameter",
                                  parameter="Idempotency-Key")
                 self.assertEqual(self.db_count(), stored)
+        # each replay counted once, under the endpoint it came to (/{index}/_bulk as /_bulk)
+        st, body, _ = self.srv.get("/metrics")
+        self.assertEqual(st, 200)
+        metrics = body.decode()
+        for endpoint in ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk"):
+            n = sum(1 for e in ENDPOINTS if e[1].endswith(endpoint))
+            self.assertIn('anomalog_ingest_replayed_batches_total{endpoint="%s"} %d\n' % (endpoint, n), metrics)
 
     def test_key_bounds(self):
         body = ndjson(ROWS)
