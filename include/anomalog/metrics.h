@@ -49,6 +49,7 @@ void metrics_retention_batch(double seconds);
 /** Gauges read at scrape time by the caller (the HTTP handler). */
 typedef struct metrics_gauges {
     int64_t writer_queue_depth;
+    int64_t writer_queue_bytes;
     int writer_alive;
     int64_t windows[5];          /**< by status: open, closed, analyzing, analyzed, failed; -1 unknown */
     int64_t database_bytes;      /**< -1 when unknown */

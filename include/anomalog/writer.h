@@ -45,6 +45,7 @@ typedef enum writer_rc {
 typedef struct writer_stats {
     uint64_t batches, entries, commits;
     size_t queued;          /**< batches waiting now */
+    size_t queued_bytes;    /**< their records' bytes (bounded by queue_bytes) */
     int alive;              /**< the thread runs and its last commit (if any) succeeded */
     char last_error[256];   /**< empty when none */
 } writer_stats;

@@ -329,6 +329,9 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
 
     head(f, "anomalog_writer_queue_depth", "gauge", "Batches waiting for the writer.");
     fprintf(f, "anomalog_writer_queue_depth %lld\n", (long long)g->writer_queue_depth);
+    head(f, "anomalog_writer_queue_bytes", "gauge",
+         "Bytes of the batches waiting for the writer (new batches are refused past the queue's bound).");
+    fprintf(f, "anomalog_writer_queue_bytes %lld\n", (long long)g->writer_queue_bytes);
     head(f, "anomalog_writer_up", "gauge", "1 when the writer runs and its last commit succeeded.");
     fprintf(f, "anomalog_writer_up %d\n", g->writer_alive ? 1 : 0);
     render_hist(f, "anomalog_writer_commit_seconds", "Duration of one writer transaction (group commit).",

@@ -21,6 +21,7 @@ void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
     writer_stats ws;
     writer_get_stats(a->wr, &ws);
     g.writer_queue_depth = (int64_t)ws.queued;
+    g.writer_queue_bytes = (int64_t)ws.queued_bytes;
     g.writer_alive = ws.alive;
     char err[256];
     if (store_metrics(a->st, g.windows, &g.database_bytes, err, sizeof err) != STORE_OK) {

@@ -182,7 +182,8 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
                 http_ingest_count_rejection(http_ingest_endpoint(rq->path), rs);
                 return;
             }
-            if (routes[i].access == HTTP_ACCESS_READ) /* what was acknowledged is what is read */
+            /* what was acknowledged is what is read; a scrape answers at once, a writer stall included */
+            if (routes[i].access == HTTP_ACCESS_READ && routes[i].fn != http_metrics_get)
                 writer_wait(a->wr, WRITER_READ_WAIT_MS);
             routes[i].fn(a, rq, rs);
             if (keyed)

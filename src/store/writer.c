@@ -854,6 +854,7 @@ void writer_get_stats(writer *w, writer_stats *out)
     out->entries = w->n_entries;
     out->commits = w->n_commits;
     out->queued = w->count;
+    out->queued_bytes = w->bytes;
     out->alive = w->running && w->last_ok;
     snprintf(out->last_error, sizeof out->last_error, "%s", w->last_error);
     pthread_mutex_unlock(&w->mu);

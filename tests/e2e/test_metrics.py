@@ -7,9 +7,10 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import unittest
 
-from harness import FakeLLM, ServerTest, ndjson, wait_for
+from harness import FakeLLM, ServerTest, ndjson, sqlite_only, wait_for, write_lock
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 PROMTOOL = shutil.which("promtool")
@@ -146,6 +147,21 @@ class MetricsTest(ServerTest):
         self.assertEqual(srv.ingest(ndjson([{"ts": T0, "service": 'we"ird\\svc', "message": "x"}]))[0], 202)
         _, m = self.scrape(srv)
         self.assertEqual(val(m, "anomalog_ingested_lines_total", endpoint="/ingest", service='we\\"ird\\\\svc'), 1)
+
+    @sqlite_only  # acknowledged before it is stored: the ingest journal is SQLite's
+    def test_scrape_during_a_writer_stall_shows_the_queue_at_once(self):
+        srv = self.start_server()
+        body = ndjson([{"ts": T0, "service": "api", "message": "waiting %d" % i} for i in range(50)])
+        with write_lock(os.path.join(self.dir, "anomalog.db")):
+            self.assertEqual(srv.ingest(body)[0], 202)
+            t0 = time.monotonic()
+            text, m = self.scrape(srv)
+            took = time.monotonic() - t0
+            self.assertLess(took, 2.0, "a scrape waited for the writer (API reads wait up to 5 s)")
+            self.assertEqual(val(m, "anomalog_writer_queue_depth"), 1, text)
+            self.assertGreater(val(m, "anomalog_writer_queue_bytes"), len(body) / 2, text)
+        wait_for(lambda: val(self.scrape(srv)[1], "anomalog_writer_queue_bytes") == 0, what="queue drained")
+        self.assertEqual(val(self.scrape(srv)[1], "anomalog_writer_queue_depth"), 0)
 
     def test_head_and_wrong_method(self):
         srv = self.start_server()
