@@ -796,10 +796,10 @@ static void clients_close(client *cl, int n)
 
 /* ---- verification ------------------------------------------------------- */
 
-static int count_rows(const char *path, long long *logs, long long *window_lines, char *err, size_t errlen)
+static int count_rows(const char *path, long long *logs, long long *line_counts, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    *logs = *window_lines = -1;
+    *logs = *line_counts = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "open %.300s: %.200s", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
@@ -807,7 +807,7 @@ static int count_rows(const char *path, long long *logs, long long *window_lines
     }
     sqlite3_busy_timeout(db, 5000);
     const char *q[2] = {"SELECT count(*) FROM logs", "SELECT coalesce(sum(line_count), 0) FROM windows"};
-    long long *out[2] = {logs, window_lines};
+    long long *out[2] = {logs, line_counts};
     int rc = 0;
     for (int i = 0; i < 2; i++) {
         sqlite3_stmt *s;
@@ -1201,13 +1201,13 @@ int main(int argc, char **argv)
              !sr.exited ? " (killed after 30 s)" : "");
 
     long long acked = pair_acked + paced.accepted;
-    long long stored = -1, window_lines = -1;
-    if (count_rows(dbpath, &stored, &window_lines, err, sizeof err))
+    long long stored = -1, windows_sum = -1;
+    if (count_rows(dbpath, &stored, &windows_sum, err, sizeof err))
         progress("verify: %s", err);
     int ok = stored == acked;
-    int windows_ok = window_lines == stored;
+    int windows_ok = windows_sum == stored;
     progress("verify: %lld lines acknowledged, %lld rows in logs, windows.line_count sums to %lld: %s", acked,
-             stored, window_lines, ok ? "OK" : "MISMATCH");
+             stored, windows_sum, ok ? "OK" : "MISMATCH");
     long long errors = pair_errors + paced.errors;
     if (!ok || errors || !clean_exit || !pg_ok)
         failed = 1;
@@ -1265,7 +1265,7 @@ int main(int argc, char **argv)
                errors ? (peak.first_err[0] ? peak.first_err : tiny.first_err[0] ? tiny.first_err : paced.first_err)
                       : "");
         printf("stored: %lld acknowledged, %lld in logs, %lld in windows.line_count: %s%s\n", acked, stored,
-               window_lines, ok ? "OK" : "MISMATCH", windows_ok ? "" : " (window counts disagree)");
+               windows_sum, ok ? "OK" : "MISMATCH", windows_ok ? "" : " (window counts disagree)");
         printf("server: SIGTERM to exit %.2f s, %s; %ld log lines after ready\n\n", sr.seconds,
                clean_exit ? "exit 0" : "NOT a clean exit", lines_during);
     }

@@ -212,12 +212,17 @@ typedef struct window_line {
     char *message;
 } window_line;
 
-/**
- * The first max lines of a window by event time (malloc'd array; free with window_lines_free).
- */
-store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
-                            size_t errlen);
-void window_lines_free(window_line *lines, size_t n);
+/** A window's lines as read for its analysis: the array, and the blocks that hold their strings. */
+typedef struct window_lines {
+    window_line *v;
+    size_t n;
+    struct line_block *mem; /**< the strings, in 1 MiB blocks (few allocations, all given back at once) */
+} window_lines;
+
+/** The first max lines of a window by event time into *out (zeroed first; free with window_lines_free). */
+store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_lines *out, char *err, size_t errlen);
+/** Frees what store_window_lines read and zeroes *l. Accepts a zeroed one. */
+void window_lines_free(window_lines *l);
 
 typedef struct analysis_meta {
     const char *analyzer;       /**< "llm" or "baseline": the window's analyzer */

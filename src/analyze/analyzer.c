@@ -358,6 +358,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char reason[768] = "";
+    window_lines wl = {0};
     window_line *lines = NULL;
     size_t n = 0;
     prompt_line *pl = NULL;
@@ -366,10 +367,12 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     json_t *schema = NULL, *verdict = NULL;
     analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
 
-    if (store_window_lines(st, w.id, cfg->max_lines, &lines, &n, err, sizeof err) != STORE_OK) {
+    if (store_window_lines(st, w.id, cfg->max_lines, &wl, err, sizeof err) != STORE_OK) {
         snprintf(reason, sizeof reason, "reading lines: %s", err);
         goto out;
     }
+    lines = wl.v;
+    n = wl.n;
     if (!(pl = calloc(n ? n : 1, sizeof *pl))) {
         snprintf(reason, sizeof reason, "out of memory");
         goto out;
@@ -514,7 +517,7 @@ out:
     prompt_free(&p);
     digest_free(&d);
     free(pl);
-    window_lines_free(lines, n);
+    window_lines_free(&wl);
     window_work_free(&w);
     return out;
 }
@@ -533,26 +536,25 @@ char *analyzer_digest_text(analyzer *a, int64_t window_id, char *err, size_t err
     window_work w = {.id = window_id, .start_ms = wi.start_ms, .end_ms = wi.end_ms, .line_count = wi.line_count};
     snprintf(w.service, sizeof w.service, "%s", wi.service);
     /* the service id: the first claimable path does not apply here; look it up through a window query */
-    window_line *lines = NULL;
-    size_t n = 0;
+    window_lines wl = {0};
     char *text = NULL;
     prompt_line *pl = NULL;
     digest d = {0};
     if (store_window_service_id(a->st, window_id, &w.service_id, err, errlen) != STORE_OK ||
-        store_window_lines(a->st, window_id, a->cfg->max_lines, &lines, &n, err, errlen) != STORE_OK)
+        store_window_lines(a->st, window_id, a->cfg->max_lines, &wl, err, errlen) != STORE_OK)
         goto out;
-    if (!(pl = calloc(n ? n : 1, sizeof *pl))) {
+    if (!(pl = calloc(wl.n ? wl.n : 1, sizeof *pl))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (build_digest(a, &w, lines, n, pl, 1, &d, err, errlen) == 0) {
+    if (build_digest(a, &w, wl.v, wl.n, pl, 1, &d, err, errlen) == 0) {
         text = d.text;
         d.text = NULL;
     }
 out:
     digest_free(&d);
     free(pl);
-    window_lines_free(lines, n);
+    window_lines_free(&wl);
     return text;
 }
 

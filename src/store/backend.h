@@ -24,7 +24,7 @@ typedef struct store_ops {
     store_rc (*windows_close)(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service, int *closed, char *err, size_t errlen);
     store_rc (*windows_recover)(store *s, int *recovered, char *err, size_t errlen);
     store_rc (*window_claim)(store *s, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err, size_t errlen);
-    store_rc (*window_lines)(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err, size_t errlen);
+    store_rc (*window_lines)(store *s, int64_t window_id, size_t max, window_lines *out, char *err, size_t errlen);
     store_rc (*window_finish)(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m, char *err, size_t errlen);
     store_rc (*window_fail)(store *s, const window_work *w, const char *reason, int64_t next_attempt_ms, const analysis_meta *m, char *err, size_t errlen);
     store_rc (*window_release)(store *s, const window_work *w, char *err, size_t errlen);

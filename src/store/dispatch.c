@@ -125,9 +125,10 @@ store_rc store_window_claim(store *s, int64_t now_ms, int64_t lease_ms, int retr
     return s->ops->window_claim(s, now_ms, lease_ms, retry_failed, w, err, errlen);
 }
 
-store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err, size_t errlen)
+store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_lines *out, char *err, size_t errlen)
 {
-    return s->ops->window_lines(s, window_id, max, lines, n, err, errlen);
+    *out = (window_lines){0};
+    return s->ops->window_lines(s, window_id, max, out, err, errlen);
 }
 
 store_rc store_window_finish(store *s, const window_work *w, const json_t *verdict, const analysis_meta *m, char *err, size_t errlen)
@@ -273,15 +274,6 @@ void window_work_free(window_work *w)
         free(w->context);
         w->context = NULL;
     }
-}
-
-void window_lines_free(window_line *lines, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(lines[i].level);
-        free(lines[i].message);
-    }
-    free(lines);
 }
 
 void outbox_item_free(outbox_item *it)

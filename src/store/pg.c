@@ -1100,10 +1100,10 @@ static store_rc pg_windows_count(store *base, const char *status, int64_t *n, ch
     return read_rows((pg *)base, PS_COUNT_STATUS, &p, i64_row, n, err, errlen);
 }
 
-static store_rc pg_window_lines(store *base, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
+static store_rc pg_window_lines(store *base, int64_t window_id, size_t max, window_lines *out, char *err,
                                 size_t errlen)
 {
-    lines_acc a = {0};
+    lines_acc a = {.out = out};
     params p = {.n = 0};
     p_i64(&p, window_id);
     p_i64(&p, (int64_t)max);
@@ -1112,15 +1112,9 @@ static store_rc pg_window_lines(store *base, int64_t window_id, size_t max, wind
         snprintf(err, errlen, "out of memory reading window lines");
         rc = STORE_ERROR;
     }
-    if (rc != STORE_OK) {
-        window_lines_free(a.v, a.n);
-        *lines = NULL;
-        *n = 0;
-        return rc;
-    }
-    *lines = a.v;
-    *n = a.n;
-    return STORE_OK;
+    if (rc != STORE_OK)
+        window_lines_free(out);
+    return rc;
 }
 
 static store_rc pg_anomalies_list(store *base, const anomaly_query *aq, json_t **out, char *next_cursor,

@@ -36,8 +36,8 @@ void row_copy(const store_row *r, int col, char *buf, size_t len);
 int64_t row_i64_or(const store_row *r, int col, int64_t dflt);
 
 typedef struct lines_acc {
-    window_line *v;
-    size_t n, cap;
+    window_lines *out;
+    size_t cap;
     int oom;
 } lines_acc;
 

@@ -1747,26 +1747,20 @@ static void bind_lines(sqlite3_stmt *q, const void *p)
     sqlite3_bind_int64(q, 2, (int64_t)b->max);
 }
 
-static store_rc sq_window_lines(store *base, int64_t window_id, size_t max, window_line **lines, size_t *n, char *err,
-                            size_t errlen)
+static store_rc sq_window_lines(store *base, int64_t window_id, size_t max, window_lines *out, char *err,
+                                size_t errlen)
 {
     sq *s = (sq *)base;
-    lines_acc a = {0};
+    lines_acc a = {.out = out};
     lines_bind b = {window_id, max};
     store_rc rc = read_rows(s, ST_LINES, bind_lines, &b, line_row, &a, err, errlen);
     if (rc == STORE_OK && a.oom) {
         snprintf(err, errlen, "out of memory reading window lines");
         rc = STORE_ERROR;
     }
-    if (rc != STORE_OK) {
-        window_lines_free(a.v, a.n);
-        *lines = NULL;
-        *n = 0;
-        return rc;
-    }
-    *lines = a.v;
-    *n = a.n;
-    return STORE_OK;
+    if (rc != STORE_OK)
+        window_lines_free(out);
+    return rc;
 }
 
 static void bind_anomaly_query(sqlite3_stmt *q, const void *p)

@@ -191,6 +191,48 @@ static void test_windows_are_aligned_and_counted(void **state)
     assert_int_equal(scalar(f->path, "SELECT watermark FROM services WHERE name = 'api'"), T0 + 5 * MIN);
 }
 
+/* store_window_lines: a window's lines by event time, each string whole (3 MB of them: the blocks that hold
+ * them fill up more than once), the first max only; a level word repeated from line to line is shared. */
+static void test_window_lines(void **state)
+{
+    fixture *f = *state;
+    enum { N = 3000 };
+    static char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    static const char *const levels[3] = {NULL, "info", "error"};
+    batch *b = batch_new(T0);
+    for (int i = 0; i < N; i++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "line %04d", i);
+        add(b, "api", T0 + N - i, i % 2 ? big : batch_strndup(b, msg, strlen(msg)));
+        b->entries[b->count - 1].level = levels[i / 10 % 3];
+    }
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, &b, 1, 60 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    int64_t id = scalar(f->path, "SELECT id FROM windows");
+    window_lines wl;
+    assert_int_equal(store_window_lines(f->st, id, N - 100, &wl, err, sizeof err), STORE_OK);
+    assert_int_equal(wl.n, N - 100);
+    for (size_t k = 0; k < wl.n; k++) { /* by event time: the last added first */
+        int i = N - 1 - (int)k;
+        assert_int_equal(wl.v[k].ts_ms, T0 + N - i);
+        char msg[32];
+        snprintf(msg, sizeof msg, "line %04d", i);
+        assert_string_equal(wl.v[k].message, i % 2 ? big : msg);
+        const char *want = levels[i / 10 % 3];
+        if (!want)
+            assert_null(wl.v[k].level);
+        else
+            assert_string_equal(wl.v[k].level, want);
+        if (k && want && i % 10 != 9) /* the same word as the line before */
+            assert_ptr_equal(wl.v[k].level, wl.v[k - 1].level);
+    }
+    window_lines_free(&wl);
+    assert_null(wl.v);
+    window_lines_free(&wl); /* a zeroed one is fine */
+}
+
 static void test_late_lines_are_counted_not_dropped(void **state)
 {
     fixture *f = *state;
@@ -798,6 +840,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_are_aligned_and_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_lines_are_counted_not_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_windows_in_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),
