@@ -12,12 +12,8 @@
 
 #include "anomalog/ingest.h"
 #include "ingest/ingest_internal.h"
+#include "fuzz_assert.h"
 
-#define FUZZ_ASSERT(cond)                                                                          \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 static inline void fuzz_check_string(const char *s, size_t max)
 {

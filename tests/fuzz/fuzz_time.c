@@ -12,11 +12,7 @@
 
 #include "anomalog/timeutil.h"
 
-#define FUZZ_ASSERT(cond)                                                                          \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz_assert.h"
 
 #define YEAR0_MS INT64_C(-62167219200000)
 #define TMAX_MS INT64_C(253402300799999)
