@@ -396,7 +396,7 @@ static const char *attack_shape(const char *s, size_t n)
         {'u', "union/**/select", "SQL injection"}, {'o', "or 1=1", "SQL injection"},
         {'o', "or+1=1", "SQL injection"},        {'s', "sleep(", "SQL injection"},
         {'<', "<script", "script injection"},    {'%', "%3cscript", "script injection"},
-        {'j', "javascript:", "script injection"}, {'o', "onerror=", "script injection"},
+        {'j', "javascript:", "script injection"},
         {'$', "${jndi:", "JNDI lookup"},         {'%', "%24%7bjndi", "JNDI lookup"},
         {';', ";cat ", "command injection"},     {'|', "|cat ", "command injection"},
         {'$', "$(", "command injection"},        {'`', "`id`", "command injection"},
