@@ -253,7 +253,7 @@ static int read_level(ingest_ctx *c, const field *f, const entry_pos *at, log_en
         return 0;
     }
     return ingest_err_set(c->err, 400, "invalid_level", at->line, at->index,
-                          "%sfield \"%s\": a level is a word or a syslog severity 0..7",
+                          "%sfield \"%s\": a level is a word, a syslog severity 0..7 or a pino level 10..60",
                           PREFIX(at), f->name);
 }
 
