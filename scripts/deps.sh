@@ -12,6 +12,7 @@ PKGS=(
   chromium
   postgresql libpq-dev
   python3 sqlite3 curl strace jq bsdextrautils
+  podman debootstrap   # tests/e2e/test_dockerfile.py builds docker/Dockerfile for real
 )
 
 missing=()
