@@ -478,7 +478,10 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen)
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->connection_timeout_ms + 999) / 1000),
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    /* no MHD_OPTION_LISTENING_ADDRESS_REUSE (SO_REUSEPORT): a second instance on the same port must fail to
+     * start rather than take half the requests; MHD's default SO_REUSEADDR still allows a restart while
+     * old connections sit in TIME_WAIT */
     freeaddrinfo(ai);
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->listen);
