@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages anomalog builds, tests and runs with.
-# Only what is missing is installed; a machine that has everything is left alone.
+# Only what is missing is installed; a machine that has everything is left alone
+# (no network, no root needed). Whenever something must be fetched, the package
+# lists are refreshed first (a fresh machine or container has none, or stale
+# ones), and any failed download or install stops the script with a non-zero
+# status naming what failed: CI then fails here instead of skipping tests later.
 set -euo pipefail
 
 PKGS=(
@@ -11,12 +15,21 @@ PKGS=(
   syslog-ng-core syslog-ng-mod-http libestr0 libfastjson4
   chromium
   postgresql libpq-dev
-  python3 sqlite3 curl strace jq bsdextrautils
+  python3 sqlite3 curl strace jq bsdextrautils ca-certificates
+  podman debootstrap   # tests/e2e/test_dockerfile.py builds docker/Dockerfile for real
 )
+
+die() { echo "deps.sh: $*" >&2; exit 1; }
+
+installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ]
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 # node and npm (for the OpenAPI validator in the tests) may come from elsewhere than Debian
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
@@ -24,25 +37,43 @@ command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # rsyslog conflicts with syslog-ng-core as a package (both are the system log
 # daemon), so the real-shipper tests run it unpacked from its .debs instead.
 RSYSLOG_ROOT=${RSYSLOG_ROOT:-/opt/rsyslog}
-unpack_rsyslog() {
-  [ -x "$RSYSLOG_ROOT/usr/sbin/rsyslogd" ] && [ -e "$RSYSLOG_ROOT/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so" ] && return 0
-  local tmp
-  tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download rsyslog rsyslog-elasticsearch >/dev/null 2>&1) || { echo "cannot download rsyslog: its test will be skipped" >&2; rm -rf "$tmp"; return 0; }
-  $SUDO mkdir -p "$RSYSLOG_ROOT"
-  for f in "$tmp"/*.deb; do $SUDO dpkg -x "$f" "$RSYSLOG_ROOT"; done
-  rm -rf "$tmp"
+rsyslog_unpacked() {
+  [ -x "$RSYSLOG_ROOT/usr/sbin/rsyslogd" ] && [ -e "$RSYSLOG_ROOT/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so" ]
 }
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-if [ ${#missing[@]} -eq 0 ]; then
-  unpack_rsyslog
+if [ ${#missing[@]} -eq 0 ] && rsyslog_unpacked; then
   exit 0
 fi
 
-echo "installing: ${missing[*]}" >&2
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || die "not root and no sudo: cannot install ${missing[*]:-rsyslog}"
+  SUDO=(sudo)
+fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-unpack_rsyslog
+
+# the lists first: apt-get download and install both need them current
+"${SUDO[@]}" apt-get update -qq || die "apt-get update failed"
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    die "apt-get install failed for: ${missing[*]}"
+  for p in "${missing[@]}"; do
+    installed "$p" || die "$p is still not installed after apt-get install"
+  done
+fi
+
+if ! rsyslog_unpacked; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # as root, apt downloads as its _apt user: let it write there (else a warning, and an unsandboxed download)
+  [ "$(id -u)" -ne 0 ] || ! id _apt >/dev/null 2>&1 || chown _apt "$tmp"
+  (cd "$tmp" && apt-get download -q rsyslog rsyslog-elasticsearch) ||
+    die "cannot download rsyslog and rsyslog-elasticsearch (the rsyslog shipper test needs them)"
+  "${SUDO[@]}" mkdir -p "$RSYSLOG_ROOT"
+  for f in "$tmp"/*.deb; do
+    "${SUDO[@]}" dpkg -x "$f" "$RSYSLOG_ROOT" || die "cannot unpack $f into $RSYSLOG_ROOT"
+  done
+  rsyslog_unpacked || die "rsyslog unpacked into $RSYSLOG_ROOT lacks rsyslogd or omelasticsearch.so"
+fi

@@ -23,6 +23,7 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 #include "anomalog/llm.h"
+#include "anomalog/lockfile.h"
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
@@ -278,6 +279,11 @@ static int cmd_serve(const config *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
+    lockfile *lk; /* before the database or its journal is touched; held until exit */
+    if (lockfile_take(cfg->db, &lk, err, sizeof err) != 0) {
+        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
+        return 1;
+    }
     store *st;
     if (store_open(cfg->db, cfg->durability_full ? STORE_DURABLE_FULL : STORE_DURABLE_NORMAL, &st, err,
                    sizeof err) != STORE_OK) {

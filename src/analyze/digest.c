@@ -129,6 +129,9 @@ typedef struct tstat {
     int overflow[PARAM_POSITIONS];
     digest_history h;
     int has_h;
+    uint32_t attack_lines; /* lines whose message carries an attack shape (attack_shape()) */
+    size_t attack_ex[3];   /* the first of them */
+    const char *attack_what[3];
     /* derived */
     int is_new, rare, changed, unusual, notable, benign;
     double ratio;
@@ -356,6 +359,244 @@ static void add_finding(ctx *c, json_t *findings, const char *severity, const ch
                                               "template_ids", ids));
 }
 
+/* ---- the baseline's own judgements -------------------------------------- */
+
+/* Does s (n bytes) start with the lower-case word w, in any case? */
+static int starts_ci(const char *s, size_t n, const char *w)
+{
+    size_t k = 0;
+    for (; w[k]; k++)
+        if (k >= n || (s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]) != w[k])
+            return 0;
+    return 1;
+}
+
+/*
+ * The attack shape a message carries, or NULL: what a probe leaves in the
+ * value of an ordinary request or login line (path traversal, SQL, script or
+ * command injection, JNDI lookups), plain or URL-encoded. One pass over the
+ * bytes, a few comparisons at the bytes that can start a shape.
+ */
+static const char *attack_shape(const char *s, size_t n)
+{
+    static const struct {
+        char first;
+        const char *w;
+        const char *what;
+    } shapes[] = {
+        {'.', "../../", "path traversal"},       {'.', "..%2f", "path traversal"},
+        {'.', "..\\..\\", "path traversal"},    {'%', "%2e%2e", "path traversal"},
+        {'/', "/etc/passwd", "path traversal"},  {'/', "/etc/shadow", "path traversal"},
+        {'/', "/bin/sh", "command injection"},   {'/', "/bin/bash", "command injection"},
+        {'%', "%27", "SQL injection"},           {'\'', "' or ", "SQL injection"},
+        {'\'', "'or'", "SQL injection"},         {'\'', "'--", "SQL injection"},
+        {'\'', "' --", "SQL injection"},         {'\'', "';", "SQL injection"},
+        {'\'', "'/**/", "SQL injection"},        {'u', "union select", "SQL injection"},
+        {'u', "union+select", "SQL injection"},  {'u', "union%20select", "SQL injection"},
+        {'u', "union/**/select", "SQL injection"}, {'o', "or 1=1", "SQL injection"},
+        {'o', "or+1=1", "SQL injection"},        {'s', "sleep(", "SQL injection"},
+        {'<', "<script", "script injection"},    {'%', "%3cscript", "script injection"},
+        {'j', "javascript:", "script injection"},
+        {'$', "${jndi:", "JNDI lookup"},         {'%', "%24%7bjndi", "JNDI lookup"},
+        {';', ";cat ", "command injection"},     {'|', "|cat ", "command injection"},
+        {'$', "$(", "command injection"},        {'`', "`id`", "command injection"},
+        {'c', "cmd.exe", "command injection"},   {'x', "xp_cmdshell", "SQL injection"},
+    };
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
+        switch (ch) {
+        case '.': case '%': case '/': case '\'': case 'u': case 'o': case 's': case '<': case 'j': case '$':
+        case ';': case '|': case '`': case 'c': case 'x':
+            break;
+        default:
+            continue;
+        }
+        /* a word shape starts a word */
+        if (ch >= 'a' && ch <= 'z' && i > 0 &&
+            ((s[i - 1] >= 'a' && s[i - 1] <= 'z') || (s[i - 1] >= 'A' && s[i - 1] <= 'Z')))
+            continue;
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+            if (shapes[k].first == ch && starts_ci(s + i, n - i, shapes[k].w))
+                return shapes[k].what;
+    }
+    return NULL;
+}
+
+/* A template about a failed authentication: a word of failure and a word of
+ * authentication (`Failed password`, `authentication failure`, `invalid
+ * user`, `login denied`, `401 Unauthorized`). */
+static int is_auth_failure(const char *text)
+{
+    static const char *const fail[] = {"fail", "invalid", "denied", "unauthori", "reject", "incorrect", "wrong",
+                                       "bad ", "refused", "not allowed"};
+    static const char *const auth[] = {"password", "auth", "login", "logon", "log in", "credential", "user",
+                                       "token", "sign in", "sign-in", "unauthori"};
+    int f = 0, a = 0;
+    for (size_t i = 0; i < sizeof fail / sizeof fail[0] && !f; i++)
+        f = strcasestr(text, fail[i]) != NULL;
+    for (size_t i = 0; i < sizeof auth / sizeof auth[0] && f && !a; i++)
+        a = strcasestr(text, auth[i]) != NULL;
+    return f && a;
+}
+
+/* A template about configuration, versions or flags changing or falling back:
+ * the kind of INFO line that is harmless at start-up and a change of
+ * behaviour when it keeps appearing afterwards. */
+static int is_config_change(const char *text)
+{
+    static const char *const words[] = {"disabled", "missing", "default", "fallback", "falling back", "fell back",
+                                        "changed", "version", "deprecated", "overrid", "reloaded", "not set",
+                                        "feature flag", "unset", "downgrad"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasestr(text, words[i]))
+            return 1;
+    return 0;
+}
+
+/* Appends "ts LEVEL first line" of line i to the evidence array ev. */
+static void add_evidence(ctx *c, json_t *ev, size_t i)
+{
+    const prompt_line *l = &c->in->lines[i];
+    const char *msg = line_text(c, i);
+    char ts[40];
+    json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
+                                           l->level && *l->level ? l->level : "-", (int)first_line_len(msg), msg));
+}
+
+/* The last finding's evidence, emptied: for findings whose evidence is not a template's exemplars. */
+static json_t *last_evidence(digest *d)
+{
+    json_t *ev = json_object_get(json_array_get(d->findings, json_array_size(d->findings) - 1), "evidence");
+    json_array_clear(ev);
+    return ev;
+}
+
+/* Level of line i, read from the line when it has none. */
+static int line_level(const prompt_line *l)
+{
+    int r = digest_level_rank(l->level);
+    return r ? r : infer_level(l->message, first_line_len(l->message));
+}
+
+#define FIRST_ERROR_MIN 10      /* error lines that make a first window's error finding ... */
+#define FIRST_ERROR_SHARE 0.05  /* ... when they are also this share of its lines */
+#define AUTH_MIN 5              /* failed logins of one template that make an auth finding on their own */
+#define CONFIG_MIN 2            /* lines of a new config template in one window: it recurs */
+
+/*
+ * A service's first window (no history): judged on its own. Fatal lines, a
+ * high share of errors, and repeated authentication failures are findings
+ * without anything to compare with.
+ */
+static void baseline_first_window(ctx *c, digest *d)
+{
+    const digest_input *in = c->in;
+    char s[600];
+    long fatal = d->level_totals[6];
+    long errors = d->error_lines - fatal;
+    if (fatal > 0) {
+        snprintf(s, sizeof s, "%ld fatal line%s in the first window of %s (no history yet).", fatal,
+                 fatal == 1 ? "" : "s", in->service);
+        add_finding(c, d->findings, fatal >= 10 ? "critical" : "high", "error_spike", NULL, s);
+        json_t *ev = last_evidence(d);
+        for (size_t i = 0; i < in->n_lines && json_array_size(ev) < 3; i++)
+            if (line_level(&in->lines[i]) >= 6)
+                add_evidence(c, ev, i);
+    }
+    if (errors >= FIRST_ERROR_MIN && (double)errors >= FIRST_ERROR_SHARE * (double)in->n_lines) {
+        snprintf(s, sizeof s, "%ld error lines (%.0f%% of %zu) in the first window of %s (no history yet).", errors,
+                 100.0 * (double)errors / (double)(in->n_lines ? in->n_lines : 1), in->n_lines, in->service);
+        add_finding(c, d->findings, errors >= 100 ? "high" : "medium", "error_spike", NULL, s);
+        json_t *ev = last_evidence(d);
+        for (size_t i = 0; i < in->n_lines && json_array_size(ev) < 3; i++)
+            if (line_level(&in->lines[i]) == 5)
+                add_evidence(c, ev, i);
+    }
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        if (t->benign || t->count < AUTH_MIN || !t->text || !is_auth_failure(t->text))
+            continue;
+        snprintf(s, sizeof s, "%llu authentication failures in the first window of %s: \"%.300s\".",
+                 (unsigned long long)t->count, in->service, t->text);
+        add_finding(c, d->findings, t->count >= 20 ? "high" : "medium", "auth_failure", t, s);
+    }
+}
+
+/*
+ * Attack shapes in values: a template whose lines carry a probe (traversal,
+ * injection) in some of their values is a security finding with those lines,
+ * history or not, at any level. A template whose every line carries the shape
+ * is taken as that shape being its normal content once it is known or has
+ * many lines. Also: a value of a rare shape (the unusual values of the
+ * digest) with a quote, `;`, `..`, `<`, `|` or `$` in it.
+ */
+static void baseline_values(ctx *c, digest *d)
+{
+    char s[700];
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        if (t->benign)
+            continue;
+        if (t->attack_lines > 0 && (t->attack_lines < t->count || (t->is_new && t->count <= 20))) {
+            snprintf(s, sizeof s, "%s in %u of %llu line%s of \"%.300s\" in %s.", t->attack_what[0], t->attack_lines,
+                     (unsigned long long)t->count, t->count == 1 ? "" : "s", t->text ? t->text : "", c->in->service);
+            add_finding(c, d->findings, t->attack_lines >= 10 ? "high" : "medium", "security", t, s);
+            json_t *ev = last_evidence(d);
+            for (size_t k = 0; k < t->attack_lines && k < 3; k++)
+                add_evidence(c, ev, t->attack_ex[k]);
+            continue;
+        }
+        if (!t->unusual)
+            continue;
+        for (int pos = 0; pos < PARAM_POSITIONS; pos++) {
+            if (t->overflow[pos])
+                continue;
+            for (int k = 0; k < t->n_shapes[pos]; k++) {
+                shape_slot *sl = &t->shapes[pos][k];
+                if ((uint64_t)sl->count * 100 >= t->count ||
+                    (!strpbrk(sl->shape, "'\";<>|$`") && !strstr(sl->shape, "..")))
+                    continue;
+                snprintf(s, sizeof s, "A value of a rare shape (%u of %llu lines) in \"%.300s\" in %s: a probe "
+                         "hidden in an ordinary line?", sl->count, (unsigned long long)t->count,
+                         t->text ? t->text : "", c->in->service);
+                add_finding(c, d->findings, "medium", "security", t, s);
+                json_t *ev = last_evidence(d);
+                add_evidence(c, ev, sl->line);
+                pos = PARAM_POSITIONS; /* one finding per template */
+                break;
+            }
+        }
+    }
+}
+
+/*
+ * Configuration: a template at info level or below about configuration,
+ * versions or flags (disabled, missing, default, fallback, changed, version)
+ * that is new after the service's first window and recurs in it, or that
+ * appeared recently and keeps recurring: a change of behaviour nobody logged
+ * as a warning.
+ */
+static void baseline_config(ctx *c, digest *d)
+{
+    const digest_input *in = c->in;
+    char s[600];
+    if (in->history_depth <= 0)
+        return; /* a first window's configuration lines are its start-up */
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        if (t->benign || t->max_level >= 4 || !t->text || !is_config_change(t->text))
+            continue;
+        int fresh = t->is_new && t->count >= CONFIG_MIN;
+        int young = !t->is_new && t->has_h && t->h.windows_seen <= 2 && in->history_depth >= 3;
+        if (!fresh && !young)
+            continue;
+        snprintf(s, sizeof s, "Configuration message %s in %s: \"%.300s\" (%llu line%s in this window).",
+                 fresh ? "new and recurring" : "recent and recurring", in->service, t->text,
+                 (unsigned long long)t->count, t->count == 1 ? "" : "s");
+        add_finding(c, d->findings, "low", "config", t, s);
+    }
+}
+
 static void baseline(ctx *c, digest *d)
 {
     const digest_input *in = c->in;
@@ -409,6 +650,10 @@ static void baseline(ctx *c, digest *d)
             add_finding(c, d->findings, "medium", type, t, s);
         }
     }
+    if (in->history_depth <= 0)
+        baseline_first_window(c, d);
+    baseline_values(c, d);
+    baseline_config(c, d);
 }
 
 static int by_priority(const void *a, const void *b, void *arg)
@@ -584,6 +829,14 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
         }
         t->count++;
         t->last_ts = l->ts_ms;
+        const char *what = attack_shape(l->message, len);
+        if (what) {
+            if (t->attack_lines < 3) {
+                t->attack_ex[t->attack_lines] = i;
+                t->attack_what[t->attack_lines] = what;
+            }
+            t->attack_lines++;
+        }
         if (lvl > t->max_level)
             t->max_level = lvl;
         if (t->n_ex < o->exemplars && t->n_ex < 8) {

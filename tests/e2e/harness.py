@@ -11,7 +11,15 @@ The binary comes from $ANOMALOG_BIN (set by CTest). The server is started with
 --listen 127.0.0.1:0 and the port is read from its "listening on" line, so
 tests never race for a port. A test that restarts a server where its clients
 expect it passes the port the first one got (start_server(port=...)).
+
+Missing tools: a test that needs an outside program (promtool, strace, a real
+shipper) says so with needs(); locally a missing one skips the test, in CI
+($CI=true, or $ANOMALOG_TEST_STRICT=1 that .ci/run exports) it fails the test
+with a message naming it. Time limits go through slow(): under the sanitizers
+($ANOMALOG_TEST_SLOWDOWN, set by CMake for an ANOMALOG_SANITIZE build) they
+scale.
 """
+import functools
 import glob
 import gzip
 import http.client
@@ -29,6 +37,50 @@ import time
 import unittest
 
 PG_URL = os.environ.get("ANOMALOG_TEST_PG_URL") or None
+
+# CI: a missing dependency is a failure, never a skip
+STRICT = os.environ.get("ANOMALOG_TEST_STRICT", "") not in ("", "0") or os.environ.get("CI", "").lower() == "true"
+# how much slower than a plain build the binary under test is (CMake sets it for sanitizer builds)
+SLOWDOWN = max(1.0, float(os.environ.get("ANOMALOG_TEST_SLOWDOWN") or 1))
+
+
+def slow(seconds):
+    """A time limit for the binary under test, scaled for sanitizer builds."""
+    return seconds * SLOWDOWN
+
+
+def _missing(what):
+    return "missing dependency: %s (scripts/deps.sh installs it)" % what
+
+
+def need(available, what):
+    """Inside a test: skips it locally when available is falsy, fails it in CI."""
+    if available:
+        return
+    if STRICT:
+        raise AssertionError(_missing(what))
+    raise unittest.SkipTest(_missing(what) + "; a skip outside CI, a failure in CI")
+
+
+def needs(available, what):
+    """Decorator of a test or class that needs an outside tool: skipped locally when it is missing,
+    failed in CI (STRICT) with a message naming it."""
+    def decorate(test):
+        if available:
+            return test
+        if not STRICT:
+            return unittest.skip(_missing(what) + "; a skip outside CI, a failure in CI")(test)
+        if isinstance(test, type):
+            def failing_setup(self):
+                raise AssertionError(_missing(what))
+            test.setUp = failing_setup
+            return test
+
+        @functools.wraps(test)
+        def failing(*args, **kwargs):
+            raise AssertionError(_missing(what))
+        return failing
+    return decorate
 
 
 def sqlite_only(test):

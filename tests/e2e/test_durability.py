@@ -14,7 +14,7 @@ import unittest
 import glob
 import sqlite3
 
-from harness import JOURNAL_HEADER, ServerTest, db_rows, ndjson, sqlite_only, write_lock
+from harness import JOURNAL_HEADER, ServerTest, db_rows, ndjson, needs, sqlite_only, write_lock
 
 BATCH = 200
 
@@ -231,7 +231,7 @@ class DurabilityModeTest(ServerTest):
         with open(trace) as f:
             return sum(1 for line in f if "fsync(" in line or "fdatasync(" in line)
 
-    @unittest.skipUnless(STRACE, "needs strace")
+    @needs(STRACE, "strace")
     @sqlite_only  # counts fsync calls on the SQLite file
     def test_full_syncs_every_commit_and_normal_does_not(self):
         full = self.syncs("full")

@@ -3,15 +3,16 @@ http() destination (batched syslog lines to /ingest?format=syslog) and
 rsyslog's omelasticsearch (bulk to /_bulk). Each delivers a known file of
 lines; every line must be stored exactly once.
 
-A shipper that is not installed skips its test (scripts/deps.sh installs
-syslog-ng; rsyslog runs unpacked, scripts/deps.sh unpacks it under /opt/rsyslog)."""
+A shipper that is not installed skips its test locally and fails it in CI
+(harness.needs; scripts/deps.sh installs syslog-ng; rsyslog runs unpacked,
+scripts/deps.sh unpacks it under /opt/rsyslog)."""
 import os
 import shutil
 import subprocess
 import time
 import unittest
 
-from harness import ServerTest, db_rows, wait_for
+from harness import ServerTest, db_rows, needs, wait_for
 
 N_LINES = 500
 
@@ -50,7 +51,7 @@ class RealShipperTest(ServerTest):
         self.assertEqual({r[0] for r in rows}, {service})
         return rows
 
-    @unittest.skipUnless(shutil.which("syslog-ng"), "syslog-ng is not installed")
+    @needs(shutil.which("syslog-ng"), "syslog-ng (Debian package syslog-ng-core)")
     def test_syslog_ng_http_destination(self):
         src = os.path.join(self.dir, "in.log")
         write_lines(src, "sng")
@@ -74,8 +75,8 @@ log { source(s_in); rewrite(r_app); destination(d_anomalog); };
                                  "-c", d + "/ctl", "--no-caps"], "sng", "checkout")
         self.assertTrue(all(r[2] for r in rows), "every line has a level from PRI")
 
-    @unittest.skipUnless(os.path.exists(os.environ.get("RSYSLOG_ROOT", "/opt/rsyslog") + "/usr/sbin/rsyslogd"),
-                         "rsyslog is not unpacked (scripts/deps.sh does it)")
+    @needs(os.path.exists(os.environ.get("RSYSLOG_ROOT", "/opt/rsyslog") + "/usr/sbin/rsyslogd"),
+           "rsyslog unpacked under $RSYSLOG_ROOT (scripts/deps.sh does it)")
     def test_rsyslog_omelasticsearch_bulk(self):
         root = os.environ.get("RSYSLOG_ROOT", "/opt/rsyslog")
         src = os.path.join(self.dir, "in.log")

@@ -18,7 +18,7 @@ import threading
 import time
 import unittest
 
-from harness import FakeLLM, ServerTest, db_rows, ndjson, run_cli, wait_for
+from harness import FakeLLM, ServerTest, db_rows, ndjson, needs, run_cli, wait_for
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -401,7 +401,7 @@ class RoutingTest(ServerTest):
         time.sleep(0.5)
         self.assertEqual(hook.got(), [])
 
-    @unittest.skipUnless(os.access(ALERTMANAGER, os.X_OK), "prometheus-alertmanager is not installed")
+    @needs(os.access(ALERTMANAGER, os.X_OK), "prometheus-alertmanager")
     def test_a_real_alertmanager_lists_our_alert(self):
         port = free_port()
         d = os.path.join(self.dir, "am")

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import FakeLLM, ServerTest, ndjson, wait_for
+from harness import FakeLLM, ServerTest, ndjson, needs, wait_for
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,8 +26,7 @@ def verdict(health, *anomalies):
          "recommended_action": "Look at " + typ} for sev, typ, summary, evidence in anomalies]})
 
 
-@unittest.skipUnless(os.access("/usr/bin/chromium", os.X_OK) and shutil.which("node"),
-                     "needs Debian's chromium and node")
+@needs(os.access("/usr/bin/chromium", os.X_OK) and shutil.which("node"), "Debian's chromium and node")
 class DashboardTest(ServerTest):
     autostart = False
 

@@ -190,6 +190,151 @@ static void test_quiet_window_and_baseline_rules(void **state)
     lines_free(&bad);
 }
 
+/* Findings of the digest's baseline of one type, joined with " | ". */
+static char *findings_of(const digest *d, const char *type)
+{
+    static char buf[8192];
+    buf[0] = '\0';
+    size_t i;
+    json_t *f;
+    json_array_foreach(d->findings, i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "type")), type) != 0)
+            continue;
+        size_t n = strlen(buf);
+        snprintf(buf + n, sizeof buf - n, "%s%s", n ? " | " : "", json_string_value(json_object_get(f, "summary")));
+    }
+    return buf;
+}
+
+static void test_first_window_is_judged_on_its_own(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest d;
+    /* a first window of routine lines with one error and two failed logins: nothing */
+    lines calm = {0};
+    routine(&calm, 1000, 3);
+    add(&calm, T0 + 10, "error", "could not reach metrics endpoint");
+    add(&calm, T0 + 11, "warn", "Failed password for bob from 10.1.1.1 port 2222 ssh2");
+    add(&calm, T0 + 12, "warn", "Failed password for bob from 10.1.1.2 port 2223 ssh2");
+    digest_input in = input(&calm, m, NULL);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_int_equal(json_array_size(d.findings), 0);
+    digest_free(&d);
+    miner_free(m);
+
+    /* 30 fatal lines, 60 errors and failed passwords in a first window: three findings */
+    m = miner_new(NULL);
+    lines bad = {0};
+    routine(&bad, 1000, 5);
+    for (int i = 0; i < 30; i++)
+        add(&bad, T0 + 100 + i, "fatal", "cannot open ledger file /data/ledger-%d.db", i);
+    for (int i = 0; i < 60; i++)
+        add(&bad, T0 + 200 + i, "error", "upstream %d returned 502", i % 4);
+    for (int i = 0; i < 8; i++)
+        add(&bad, T0 + 300 + i, "info", "Failed password for root from 203.0.113.%d port %d ssh2", i, 4000 + i);
+    in = input(&bad, m, NULL);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    char *all = json_dumps(d.findings, 0);
+    assert_non_null(strstr(all, "30 fatal lines in the first window of api"));
+    assert_non_null(strstr(all, "cannot open ledger file")); /* the fatal lines are the evidence */
+    assert_non_null(strstr(all, "60 error lines"));
+    assert_non_null(strstr(findings_of(&d, "auth_failure"), "8 authentication failures"));
+    assert_non_null(strstr(d.text, "30 fatal lines in the first window")); /* the model reads it too */
+    assert_int_equal(json_array_size(d.findings), 3);
+    free(all);
+    digest_free(&d);
+    /* the same lines with history: the first-window rules stay out (the history rules judge) */
+    hist h = {.known_below = 1000, .avg = 1100, .seen = 12};
+    in = input(&bad, m, &h);
+    in.trailing_error_avg = 60;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    all = json_dumps(d.findings, 0);
+    assert_null(strstr(all, "first window"));
+    free(all);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&calm);
+    lines_free(&bad);
+}
+
+static void test_attack_shapes_in_values_are_security_findings(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest d;
+    lines l = {0};
+    for (int i = 0; i < 300; i++)
+        add(&l, T0 + i, "info", "user %s looked up item %s%d in %d ms", i % 3 ? "bob" : "eve", i % 2 ? "lamp" : "desk", i,
+            i % 90);
+    add(&l, T0 + 400, "info", "user bob looked up item x%%27%%20UNION%%20SELECT%%20password in 5 ms");
+    add(&l, T0 + 401, "info", "user eve looked up item <script>alert(1)</script> in 5 ms");
+    for (int i = 0; i < 200; i++)
+        add(&l, T0 + 500 + i, "info", "search for %s returned %d rows", i % 3 ? "lamp" : "desk", i);
+    add(&l, T0 + 800, "info", "search for a;b returned 0 rows");
+    hist h = {.known_below = 1000, .avg = 500, .seen = 12};
+    digest_input in = input(&l, m, &h);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    const char *sec = findings_of(&d, "security");
+    assert_non_null(strstr(sec, "SQL injection"));
+    assert_non_null(strstr(sec, "script injection"));
+    assert_non_null(strstr(sec, "rare shape")); /* `a;b` where words are usual */
+    char *all = json_dumps(d.findings, 0);
+    assert_non_null(strstr(all, "UNION%20SELECT")); /* the line itself is the evidence */
+    free(all);
+    digest_free(&d);
+    lines_free(&l);
+
+    /* a shape every line of a known template carries is its content, not a probe */
+    lines rel = {0};
+    for (int i = 0; i < 100; i++)
+        add(&rel, T0 + i, "info", "compiling ../../src/mod%d.c", i);
+    in = input(&rel, m, &h);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_string_equal(findings_of(&d, "security"), "");
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&rel);
+}
+
+static void test_recurring_config_message_is_a_config_finding(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest d;
+    lines warm = {0};
+    routine(&warm, 500, 7);
+    add(&warm, T0, "info", "starting version 4.1.0 with default settings");
+    digest_input in = input(&warm, m, NULL);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_string_equal(findings_of(&d, "config"), ""); /* start-up lines of a first window */
+    digest_free(&d);
+    int64_t known_below = (int64_t)miner_size(m) + 1;
+    lines l = {0};
+    routine(&l, 500, 9);
+    for (int i = 0; i < 4; i++)
+        add(&l, T0 + 100 * i, "info", "cache ttl changed from %d to %d by reload", 300, 30 + i);
+    add(&l, T0 + 900, "info", "flag dark_mode disabled for tenant 7"); /* once: not recurring */
+    hist h = {.known_below = known_below, .avg = 120, .seen = 12};
+    in = input(&l, m, &h);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    const char *cfg = findings_of(&d, "config");
+    assert_non_null(strstr(cfg, "cache ttl changed from"));
+    assert_null(strstr(cfg, "dark_mode"));
+    assert_int_equal(json_array_size(d.findings), 1);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&warm);
+    lines_free(&l);
+}
+
 static void test_benign_templates_are_not_raised(void **state)
 {
     (void)state;
@@ -325,6 +470,9 @@ int main(void)
         cmocka_unit_test(test_unusual_value_is_shown),
         cmocka_unit_test(test_quiet_window_and_baseline_rules),
         cmocka_unit_test(test_benign_templates_are_not_raised),
+        cmocka_unit_test(test_first_window_is_judged_on_its_own),
+        cmocka_unit_test(test_attack_shapes_in_values_are_security_findings),
+        cmocka_unit_test(test_recurring_config_message_is_a_config_finding),
         cmocka_unit_test(test_stack_trace_keeps_head_and_cause),
         cmocka_unit_test(test_quotes_are_found_only_in_the_window),
     };

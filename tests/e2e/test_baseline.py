@@ -1,0 +1,148 @@
+"""The baseline detector alone (`anomalog replay` with no model) on logs made
+for it: a service's first window judged on its own, attack shapes hidden in
+the values of ordinary request lines, a configuration change logged at INFO
+that keeps recurring, and an ordinary quiet log that must give no finding."""
+import os
+import random
+import re
+import shutil
+import tempfile
+import unittest
+
+from harness import ndjson, run_cli
+
+T0 = 1795514400  # 2026-11-24T10:00:00Z
+
+
+def routine(t, n, rng, service):
+    """n ordinary lines of a web service over one minute."""
+    rows = []
+    paths = ["/api/items", "/api/cart", "/api/users", "/health", "/api/search"]
+    for i in range(n):
+        k = rng.randrange(5)
+        if k == 0:
+            msg = "GET %s?id=%d 200 %dms" % (rng.choice(paths), rng.randrange(1, 99999), rng.randrange(1, 300))
+        elif k == 1:
+            msg = "POST /api/orders/%d 201 %dms" % (rng.randrange(1, 99999), rng.randrange(5, 400))
+        elif k == 2:
+            msg = "cache hit ratio %.2f for shard %d" % (rng.random(), rng.randrange(16))
+        elif k == 3:
+            msg = "request_id=%08x user=%s completed" % (rng.getrandbits(32), rng.choice(["alice", "bob", "carol"]))
+        else:
+            msg = "worker %d heartbeat ok" % rng.randrange(8)
+        rows.append({"ts": t + i * 59.0 / n, "service": service, "level": "info", "message": msg})
+    return rows
+
+
+def window(t, n, rng, service, extra=()):
+    rows = routine(t, n, rng, service)
+    for off, level, msg in extra:
+        rows.append({"ts": t + off, "service": service, "level": level, "message": msg})
+    rows.sort(key=lambda r: r["ts"])
+    return rows
+
+
+def parse_replay(out):
+    """[(window start HH:MM, health, [(severity, type, summary)])] from replay's output."""
+    windows = []
+    for line in out.splitlines():
+        m = re.match(r"^\S+ \d{4}-\d\d-\d\dT(\d\d:\d\d)", line)
+        if m:
+            windows.append([m.group(1), None, []])
+            continue
+        m = re.match(r"^\[(\w+)\] \d+ anomaly", line)
+        if m:
+            windows[-1][1] = m.group(1)
+            continue
+        m = re.match(r"^  \[(\w+)\] (\w+): (.*)$", line)
+        if m:
+            windows[-1][2].append(m.groups())
+    return windows
+
+
+class BaselineAloneTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="anomalog-baseline-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def replay(self, rows):
+        path = os.path.join(self.dir, "in.ndjson")
+        with open(path, "w") as f:
+            f.write(ndjson(rows))
+        code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none"], timeout=120)
+        self.assertEqual(code, 0, err)
+        return parse_replay(out), out
+
+    def test_first_window_with_fatals_and_failed_passwords_is_flagged(self):
+        rng = random.Random(1)
+        extra = [(5 + i, "fatal", "database connection pool exhausted, giving up after %d attempts" % (3 + i % 4))
+                 for i in range(30)]
+        extra += [(2 + i * 3, "warn", "Failed password for root from 203.0.113.%d port %d ssh2"
+                   % (rng.randrange(1, 250), rng.randrange(1024, 65535))) for i in range(12)]
+        ws, out = self.replay(window(T0, 400, rng, "auth", extra))
+        self.assertEqual(len(ws), 1, out)
+        start, health, found = ws[0]
+        self.assertEqual(health, "CRITICAL", out)
+        types = [f[1] for f in found]
+        self.assertIn("auth_failure", types, out)
+        self.assertTrue(any(f[1] == "error_spike" and "30 fatal lines in the first window" in f[2] for f in found), out)
+        self.assertLessEqual(len(found), 3, out)  # one finding per fact, not one per line
+
+    def test_sql_injection_in_an_ordinary_request_is_a_security_finding(self):
+        rng = random.Random(2)
+        rows = []
+        for k in range(4):
+            extra = []
+            if k == 2:
+                extra = [(30, "info", "GET /api/items?id=1%27%20OR%20%271%27=%271 200 3ms"),
+                         (41, "info", "GET /api/search?id=..%2f..%2f..%2fetc%2fpasswd 200 2ms")]
+            rows += window(T0 + 60 * k, 300, rng, "web", extra)
+        ws, out = self.replay(rows)
+        self.assertEqual([w[0] for w in ws], ["10:00", "10:01", "10:02", "10:03"], out)
+        sec = [(w[0], f) for w in ws for f in w[2] if f[1] == "security"]
+        self.assertTrue(sec, out)
+        self.assertEqual({w for w, _ in sec}, {"10:02"}, out)
+        self.assertTrue(any("SQL injection" in f[2] for _, f in sec), out)
+        self.assertTrue(any("path traversal" in f[2] for _, f in sec), out)
+        # the other windows are ordinary: nothing
+        self.assertEqual([len(w[2]) for w in ws if w[0] != "10:02"], [0, 0, 0], out)
+
+    def test_recurring_config_info_template_is_a_config_finding(self):
+        rng = random.Random(3)
+        rows = []
+        for k in range(5):
+            extra = []
+            if k >= 3:
+                extra = [(5 + 10 * i, "info", "feature flag fast_checkout disabled, falling back to default pricing "
+                          "engine v%d" % (1 + i % 2)) for i in range(5)]
+            rows += window(T0 + 60 * k, 300, rng, "shop", extra)
+        ws, out = self.replay(rows)
+        cfg = [(w[0], f) for w in ws for f in w[2] if f[1] == "config"]
+        self.assertTrue(cfg, out)
+        self.assertEqual(cfg[0][0], "10:03", out)
+        self.assertIn("feature flag fast_checkout disabled", cfg[0][1][2], out)
+        self.assertEqual([len(w[2]) for w in ws[:3]], [0, 0, 0], out)
+
+    def test_an_ordinary_quiet_log_gives_no_finding(self):
+        rng = random.Random(4)
+        rows = []
+        for k in range(6):
+            extra = []
+            if k == 0:  # start-up: versions, defaults, one error and one failed login are ordinary
+                extra = [(0.1, "info", "shop version 2.3.1 starting"),
+                         (0.2, "info", "no config file given, using default settings"),
+                         (0.3, "info", "feature flag beta_ui disabled"),
+                         (1, "error", "could not reach metrics endpoint, will retry"),
+                         (2, "warn", "Failed password for alice from 198.51.100.7 port 50022 ssh2")]
+            if k == 4:
+                extra = [(12, "info", "GET /api/items?q=o'brien 200 4ms")]  # a name with a quote, once
+            rows += window(T0 + 60 * k, 300, rng, "shop", extra)
+        ws, out = self.replay(rows)
+        self.assertEqual(len(ws), 6, out)
+        self.assertEqual([(w[1], w[2]) for w in ws], [("NORMAL", [])] * 6, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
