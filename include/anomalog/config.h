@@ -35,6 +35,7 @@ typedef struct config {
     uint64_t max_connections_per_ip; /**< concurrent HTTP connections from one address; 0: no limit */
     int64_t connection_timeout_ms; /**< idle or slow connection timeout */
     int64_t request_timeout_ms;  /**< longest time to receive one request's body, however it trickles */
+    int64_t max_future_ms;       /**< an event time further ahead of its receive time becomes the receive time */
     int64_t idempotency_ttl_ms;  /**< how long an ingest Idempotency-Key is remembered */
     /* the model */
     char llm_url[1024];          /**< base URL of an OpenAI-compatible API; empty or "none": no model */
