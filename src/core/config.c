@@ -70,6 +70,9 @@ static const setting settings[] = {
     {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
     {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
     {"llm.response_format", "ANOMALOG_LLM_RESPONSE_FORMAT", "--llm-response-format", K_FORMAT, OFF(llm_format), 0, 0},
+    {"llm.context_tokens", "ANOMALOG_LLM_CONTEXT_TOKENS", "--llm-context-tokens", K_COUNT, OFF(llm_context_tokens), 0,
+     10000000},
+    {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
     {"analysis.workers", "ANOMALOG_WORKERS", "--workers", K_COUNT, OFF(workers), 1, 64},
     {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
     {"analysis.max_prompt_bytes", "ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
@@ -141,6 +144,7 @@ void config_defaults(config *c)
     c->llm_timeout_ms = 120 * 1000;
     c->llm_retries = 3;
     c->llm_format = 0; /* json_schema */
+    c->llm_max_tokens = 1024;
     c->workers = 2;
     c->max_lines = 1000000;
     c->max_prompt_bytes = 256u << 10;
@@ -902,6 +906,8 @@ const char *config_flags_help(void)
            "  --llm-timeout DURATION     one model call (ANOMALOG_LLM_TIMEOUT, 120s)\n"
            "  --llm-retries N            retries on timeout, 429, 5xx (ANOMALOG_LLM_RETRIES, 3)\n"
            "  --llm-response-format F    json_schema, json_object or none (ANOMALOG_LLM_RESPONSE_FORMAT, json_schema)\n"
+           "  --llm-context-tokens N     the model server's context in tokens (ANOMALOG_LLM_CONTEXT_TOKENS; 0: ask it)\n"
+           "  --llm-max-tokens N         room kept for the answer (ANOMALOG_LLM_MAX_TOKENS, 1024)\n"
            "  --workers N                analysis threads (ANOMALOG_WORKERS, 2)\n"
            "  --max-lines N              window lines read for its digest (ANOMALOG_MAX_LINES, 1000000)\n"
            "  --max-prompt-bytes SIZE    prompt size cap (ANOMALOG_MAX_PROMPT_BYTES, 256KiB)\n"
