@@ -85,6 +85,8 @@ static const setting settings[] = {
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
     {"ingest.idempotency_ttl", "ANOMALOG_IDEMPOTENCY_TTL", "--idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
      1000, 30ULL * 86400 * 1000},
+    {"ingest.max_future", "ANOMALOG_MAX_FUTURE", "--max-future", K_DURATION, OFF(max_future_ms), 1000,
+     30ULL * 86400 * 1000},
     {"ingest.text_format", "ANOMALOG_TEXT_FORMAT", "--text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
     {"log.format", "ANOMALOG_LOG_FORMAT", "--log-format", K_LOGFMT, OFF(log_json), 0, 0},
     {"log.level", "ANOMALOG_LOG_LEVEL", "--log-level", K_LOGLEVEL, OFF(log_level), 0, 0},
@@ -136,6 +138,7 @@ void config_defaults(config *c)
     c->header_timeout_ms = 10 * 1000;
     c->request_timeout_ms = 120 * 1000;
     c->idempotency_ttl_ms = 24LL * 3600 * 1000;
+    c->max_future_ms = 10LL * 60 * 1000;
     snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
     snprintf(c->llm_model, sizeof c->llm_model, "llama3.2");
     c->llm_timeout_ms = 120 * 1000;
@@ -894,6 +897,8 @@ const char *config_flags_help(void)
            "                             (ANOMALOG_HEADER_TIMEOUT, 10s)\n"
            "  --request-timeout DUR      time to receive a request body, however it trickles (ANOMALOG_REQUEST_TIMEOUT, 120s)\n"
            "  --idempotency-ttl DUR      how long an ingest Idempotency-Key is kept (ANOMALOG_IDEMPOTENCY_TTL, 24h)\n"
+           "  --max-future DUR           an event time further ahead than this of its receive time is stored at\n"
+           "                             the receive time, as one before 2000 is (ANOMALOG_MAX_FUTURE, 10m)\n"
            "  --loki-service-labels L    Loki labels naming the service, first wins (ANOMALOG_LOKI_SERVICE_LABELS,\n"
            "                             service_name,service,app,job)\n"
            "  --llm-url URL              OpenAI-compatible base URL, or none (ANOMALOG_LLM_URL, http://localhost:11434/v1)\n"
