@@ -84,6 +84,7 @@
 #define HEX_RUN_MIN 7
 #define EVENT_WORDS_MAX 6 /* distinct plain words kept apart at one position; one more, and they merge */
 #define SIBLINGS_MAX 64   /* templates merged at once when they do */
+#define EVENT_FAMILY_MATURE 50 /* lines of such templates after which a word seen once is a value */
 
 /* ---- placeholders --------------------------------------------------------- */
 
@@ -1487,8 +1488,25 @@ static int date_part(const miner *m, const mtok *t)
         ph_kind k = ph_at(s + a, n);
         return (k == PH_NUM || k == PH_TS) && PH_TEXT[k].n == n ? 2 : 0;
     }
-    if (t->var || n < 3 || n > 9 || !is_alpha((unsigned char)s[a]))
+    if (t->var || n < 3 || n > 9 || !(s[a] >= 'A' && s[a] <= 'Z'))
+        return 0; /* logs write the names capitalised: `may`, `sun`, `sat` are words */
+    /* the first three letters, lower-cased, against the names' (one switch; most words leave here) */
+    uint32_t k3 = (uint32_t)(unsigned char)lower((unsigned char)s[a]) |
+                  (uint32_t)(unsigned char)lower((unsigned char)s[a + 1]) << 8 |
+                  (uint32_t)(unsigned char)lower((unsigned char)s[a + 2]) << 16;
+#define K3(x, y, z) ((uint32_t)(x) | (uint32_t)(y) << 8 | (uint32_t)(z) << 16)
+    switch (k3) {
+    case K3('m', 'o', 'n'): case K3('t', 'u', 'e'): case K3('w', 'e', 'd'): case K3('t', 'h', 'u'):
+    case K3('f', 'r', 'i'): case K3('s', 'a', 't'): case K3('s', 'u', 'n'): case K3('j', 'a', 'n'):
+    case K3('f', 'e', 'b'): case K3('m', 'a', 'r'): case K3('a', 'p', 'r'): case K3('m', 'a', 'y'):
+    case K3('j', 'u', 'n'): case K3('j', 'u', 'l'): case K3('a', 'u', 'g'): case K3('s', 'e', 'p'):
+    case K3('o', 'c', 't'): case K3('n', 'o', 'v'): case K3('d', 'e', 'c'): case K3('g', 'm', 't'):
+    case K3('u', 't', 'c'):
+        break;
+    default:
         return 0;
+    }
+#undef K3
     if (n == 3 && (lower((unsigned char)s[a]) == 'g' || lower((unsigned char)s[a]) == 'u') &&
         (!memcmp(s + a, "GMT", 3) || !memcmp(s + a, "UTC", 3)))
         return 2;
@@ -1513,19 +1531,23 @@ static int date_part(const miner *m, const mtok *t)
  */
 static void collapse_dates(miner *m, obuf *o)
 {
-    size_t w = 0;
+    size_t w = 0, names = 0;
+    for (size_t i = 0; i < m->ntok && !names; i++)
+        names = !m->tok[i].var && date_part(m, &m->tok[i]) == 1;
+    if (!names)
+        return; /* the common case: no day or month name */
     for (size_t i = 0; i < m->ntok;) {
         int k0 = date_part(m, &m->tok[i]);
         if (k0 == 0) {
             m->tok[w++] = m->tok[i++];
             continue;
         }
-        size_t j = i, names = 0, values = 0;
+        size_t j = i, nnames = 0, values = 0;
         for (;;) {
             int k = date_part(m, &m->tok[j]);
             if (k == 0 || (j > i && m->tok[j].lead))
                 break;
-            names += k == 1;
+            nnames += k == 1;
             values += k == 2;
             j++;
             const char *pt = m->scratch + m->tok[j - 1].off;
@@ -1533,7 +1555,7 @@ static void collapse_dates(miner *m, obuf *o)
             if (j >= m->ntok || (m->tok[j - 1].trail && last != ','))
                 break;
         }
-        if (j - i < 2 || names == 0 || values == 0) {
+        if (j - i < 2 || nnames == 0 || values == 0) {
             m->tok[w++] = m->tok[i++];
             continue;
         }
@@ -2286,7 +2308,14 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
         int p = word_position(m, best, true);
         if (p >= 0) {
             nsib = siblings(leaves, best, (uint32_t)p, sib, SIBLINGS_MAX);
-            if (nsib < EVENT_WORDS_MAX)
+            /* each word recurs (an event's name), or one never came again in many lines (a value) */
+            uint64_t total = 0;
+            bool single = false;
+            for (size_t k = 0; k < nsib; k++) {
+                total += sib[k]->count;
+                single |= sib[k]->count == 1;
+            }
+            if (nsib < EVENT_WORDS_MAX && !(single && total >= EVENT_FAMILY_MATURE))
                 best = NULL;
         } else if ((p = word_position(m, best, false)) >= 0) {
             /* a word's position takes a value of another shape: it is a value, and the words split

@@ -363,13 +363,25 @@ static void test_ga_definition(void **state)
 
 typedef struct loghub_set {
     const char *name;
-    double drain;  /* Drain's published GA: our floor */
-    int held_out;  /* 1: never looked at while the rules were chosen */
+    double drain;  /* Drain's published GA (logpai/logparser, per-dataset regexes): shown for reference only */
+    double floor;  /* our own measured GA less 0.01: a rule deleted makes it fail */
+    int held_out;  /* 1: not looked at while the rules of issue #19 were written */
 } loghub_set;
 
+/* Rotation for the rules of issue #19 (event words, host names, written-out
+ * dates, trailing fields): tuned on Hadoop, Zookeeper, Apache, HealthApp (the
+ * sets held out by the rules before them) and the generated logs A-E; held
+ * out HDFS, Spark, OpenSSH, Proxifier and generated F. OpenSSH's held-out
+ * run gave 0.5575 (plain-word user names kept apart as event words); after
+ * it the "a word seen once in a grown family is a value" condition was
+ * added looking at it, so it is tuned now. Its 0.749 stays under Drain's
+ * .7875 by the optional-trailing-field rule: loghub labels `… rhost=<*>` and
+ * `… rhost=<*> user=<*>` two templates (110 + 384 lines), the rule makes them
+ * one event, as issue #19 asks. */
 static const loghub_set SETS[] = {
-    {"HDFS", 0.9975, 0},     {"Hadoop", 0.9475, 1}, {"Spark", 0.92, 0},      {"Zookeeper", 0.9665, 1},
-    {"OpenSSH", 0.7875, 0},  {"Apache", 1.0, 1},    {"HealthApp", 0.78, 1},  {"Proxifier", 0.5265, 0},
+    {"HDFS", 0.9975, 0.99, 1},     {"Hadoop", 0.9475, 0.968, 0},  {"Spark", 0.92, 0.989, 1},
+    {"Zookeeper", 0.9665, 0.9845, 0}, {"OpenSSH", 0.7875, 0.739, 0}, {"Apache", 1.0, 0.99, 0},
+    {"HealthApp", 0.78, 0.973, 0}, {"Proxifier", 0.5265, 0.99, 1},
 };
 #define NSETS (sizeof SETS / sizeof SETS[0])
 
@@ -379,10 +391,11 @@ static size_t measured_templates[NSETS];
 static int measured_done[NSETS];
 static double synthetic_ga = -1, synthetic_ga_b = -1;
 
-/* Floors of the generated logs: their measured GA (A 0.9288, B 1.0) less a
- * small margin. */
-#define GENERATED_A_FLOOR 0.92
-#define GENERATED_B_FLOOR 0.99
+/* Floors of the generated logs A and B (tuned on): their measured GA (A
+ * 0.9288, B 0.9821: `ERROR [x] <state> while …` keeps its few state words
+ * apart, as event words) less 0.01. */
+#define GENERATED_A_FLOOR 0.9188
+#define GENERATED_B_FLOOR 0.9721
 
 static void loghub_dir(char *out, size_t cap)
 {
@@ -451,9 +464,9 @@ static void check_set(size_t k)
     double ga = mine_ga(&loaded[k], &measured_templates[k]);
     measured[k] = ga;
     measured_done[k] = 1;
-    print_message("GA %-10s %.4f (Drain %.4f, %s, %zu templates)\n", SETS[k].name, ga, SETS[k].drain,
-                  SETS[k].held_out ? "held out" : "tuned on", measured_templates[k]);
-    assert_true(ga >= SETS[k].drain);
+    print_message("GA %-10s %.4f (floor %.4f; Drain published %.4f; %s, %zu templates)\n", SETS[k].name, ga,
+                  SETS[k].floor, SETS[k].drain, SETS[k].held_out ? "held out" : "tuned", measured_templates[k]);
+    assert_true(ga >= SETS[k].floor);
 }
 
 static void test_ga_hdfs(void **state)
@@ -853,7 +866,6 @@ static double generated_ga(const char *const *shapes, size_t nshapes, int nsvc, 
     double ga = grouping_accuracy(pred, (const char *const *)truth, lines);
     *mined = 0;
     for (int s = 0; s < nsvc; s++) {
-        if (getenv("DUMPT")) { for (const tmpl *t = m[s]->lru_head; t; t = t->next) fprintf(stderr, "%d %llu %s\n", s, (unsigned long long)t->count, t->text); }
         *mined += miner_size(m[s]);
         miner_free(m[s]);
     }
@@ -906,10 +918,11 @@ typedef struct gen_set {
 } gen_set;
 
 static const gen_set GEN_SETS[] = {
-    {"gen-C-vm", GEN_SHAPES_C, NGEN_C, 2, (int)NGEN_C, 4000, 1901, 0.0, 0},
-    {"gen-D-web", GEN_SHAPES_D, NGEN_D, 2, (int)NGEN_D, 4000, 1902, 0.0, 0},
-    {"gen-E-kv", GEN_SHAPES_E, NGEN_E, 2, (int)NGEN_E, 4000, 1903, 0.0, 0},
-    {"gen-F-cloud", GEN_SHAPES_F, NGEN_F, 2, (int)NGEN_F, 4000, 1904, 0.0, 1},
+    /* measured before the rules: C 0.7620, D 0.3580, E 0.2065 (F was not run before) */
+    {"gen-C-vm", GEN_SHAPES_C, NGEN_C, 2, (int)NGEN_C, 4000, 1901, 0.99, 0},
+    {"gen-D-web", GEN_SHAPES_D, NGEN_D, 2, (int)NGEN_D, 4000, 1902, 0.915, 0},
+    {"gen-E-kv", GEN_SHAPES_E, NGEN_E, 2, (int)NGEN_E, 4000, 1903, 0.8948, 0},
+    {"gen-F-cloud", GEN_SHAPES_F, NGEN_F, 2, (int)NGEN_F, 4000, 1904, 0.99, 1},
 };
 #define NGEN_SETS (sizeof GEN_SETS / sizeof GEN_SETS[0])
 static double gen_measured[NGEN_SETS] = {-1, -1, -1, -1};
@@ -949,23 +962,24 @@ static void test_gen_f(void **state)
 static void test_ga_table(void **state)
 {
     (void)state;
-    print_message("\n%-10s  %-7s  %-7s  %-8s  %s\n", "dataset", "ours", "Drain", "role", "templates");
+    print_message("\n%-11s  %-6s  %-6s  %-8s  %-9s  %s\n", "dataset", "ours", "floor", "role", "templates",
+                  "Drain (published, reference only)");
     int all = 1;
     for (size_t k = 0; k < NSETS; k++) {
         if (!measured_done[k]) {
             all = 0;
             continue;
         }
-        print_message("%-10s  %.4f  %.4f  %-8s  %zu\n", SETS[k].name, measured[k], SETS[k].drain,
-                      SETS[k].held_out ? "held out" : "tuned", measured_templates[k]);
+        print_message("%-11s  %.4f  %.4f  %-8s  %-9zu  %.4f\n", SETS[k].name, measured[k], SETS[k].floor,
+                      SETS[k].held_out ? "held out" : "tuned", measured_templates[k], SETS[k].drain);
     }
     if (synthetic_ga >= 0)
-        print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedA", synthetic_ga, "-", "see test");
+        print_message("%-11s  %.4f  %.4f  %-8s  %-9s  -\n", "gen-A", synthetic_ga, GENERATED_A_FLOOR, "tuned", "");
     if (synthetic_ga_b >= 0)
-        print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedB", synthetic_ga_b, "-", "see test");
+        print_message("%-11s  %.4f  %.4f  %-8s  %-9s  -\n", "gen-B", synthetic_ga_b, GENERATED_B_FLOOR, "tuned", "");
     for (size_t k = 0; k < NGEN_SETS; k++)
         if (gen_measured[k] >= 0)
-            print_message("%-10s  %.4f  %-7s  %-8s  %zu\n", GEN_SETS[k].name, gen_measured[k], "-",
+            print_message("%-11s  %.4f  %.4f  %-8s  %-9zu  -\n", GEN_SETS[k].name, gen_measured[k], GEN_SETS[k].floor,
                           GEN_SETS[k].held_out ? "held out" : "tuned", gen_mined[k]);
     print_message("\n");
     assert_true(all);
@@ -1100,6 +1114,76 @@ static void test_path_fields(void **state)
     int64_t d = add(m, "Failed password for root from 1.2.3.4 port 22 ssh2");
     int64_t e = add(m, "Failed none for root from 1.2.3.4 port 22 ssh2");
     assert_true(d != e);
+    miner_free(m);
+}
+
+/* The rules of issue #19, one by one. */
+static void test_event_words_hosts_dates_fields(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    assert_non_null(m);
+    /* event words: one template each, also when the first two differ */
+    int64_t st = add(m, "vm web-01: VM Started");
+    int64_t pa = add(m, "vm web-02: VM Paused");
+    int64_t re = add(m, "vm web-03: VM Resumed");
+    assert_true(st != pa && pa != re && st != re);
+    assert_int_equal(add(m, "vm db-7: VM Paused"), pa);
+    assert_string_equal(miner_template_text(m, pa), "vm <*> VM Paused");
+    assert_int_equal(miner_resolve(m, st), st);
+    /* many plain words at one position are values: past EVENT_WORDS_MAX they become one template,
+     * the one the last message matched, and the others' ids resolve to it */
+    const char *items[] = {"lamp", "desk", "sofa", "rug", "vase", "fan", "oven"};
+    int64_t ids[7];
+    for (int i = 0; i < 7; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "cart item %s added", items[i]);
+        ids[i] = add(m, line);
+    }
+    int64_t merged = ids[6];
+    assert_string_equal(miner_template_text(m, merged), "cart item <*> added");
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(miner_resolve(m, ids[i]), merged);
+    assert_int_equal(miner_template_count(m, merged), 7);
+    assert_int_equal(add(m, "cart item lamp added"), merged);
+    /* a word seen once while its family grew past EVENT_FAMILY_MATURE lines: a value */
+    for (int i = 0; i < 60; i++)
+        add(m, "Failed password for root from 10.0.0.1 port 22 ssh2");
+    int64_t git = add(m, "Failed password for git from 10.0.0.2 port 22 ssh2");
+    for (int i = 0; i < 3; i++)
+        add(m, "Failed password for root from 10.0.0.1 port 22 ssh2");
+    int64_t ftp = add(m, "Failed password for ftp from 10.0.0.3 port 22 ssh2");
+    assert_int_equal(miner_resolve(m, git), ftp);
+    assert_string_equal(miner_template_text(m, ftp), "Failed password for <*> from <IP> port <NUM> ssh2");
+
+    /* host names with and without digits, not class or file names */
+    int64_t h = add(m, "resolved cache-fra.example.net to 10.1.1.1");
+    assert_int_equal(add(m, "resolved api.internal.corp.local to 10.1.1.2"), h);
+    assert_string_equal(miner_template_text(m, h), "resolved <*> to <IP>");
+    assert_string_equal(miner_template_text(m, add(m, "loaded org.apache.Foo from app.js")),
+                        "loaded org.apache.Foo from app.js");
+
+    /* dates written out in words: one <TS>, whatever the names */
+    int64_t d = add(m, "[Mon Dec 05 19:14:11 2026] [notice] configured");
+    assert_int_equal(add(m, "[Tue Mar 17 01:02:03 2026] [notice] configured"), d);
+    assert_string_equal(miner_template_text(m, d), "[<TS>] [notice] configured");
+    assert_string_equal(miner_template_text(m, add(m, "valid until Tue, 06 Dec 2026 10:00:00 GMT")),
+                        "valid until <TS>");
+    assert_string_equal(miner_template_text(m, add(m, "report generated on 5 December 2026 10:00")),
+                        "report generated on <TS>");
+    assert_string_equal(miner_template_text(m, add(m, "you may 5 times retry")), "you may <NUM> times retry");
+
+    /* optional trailing fields: one template, its id kept when it gains them */
+    int64_t o = add(m, "order 42 shipped");
+    assert_string_equal(miner_template_text(m, o), "order <NUM> shipped");
+    assert_int_equal(add(m, "order 43 shipped trace_id=ab12cd34ef56 retry=1"), o);
+    assert_string_equal(miner_template_text(m, o), "order <NUM> shipped <*>=<*>");
+    assert_int_equal(add(m, "order 44 shipped user=bob"), o);
+    assert_int_equal(add(m, "order 45 shipped"), o);
+    assert_int_equal(miner_template_count(m, o), 4);
+    /* a line of fields only (logfmt) keeps its keys */
+    assert_string_equal(miner_template_text(m, add(m, "level=info msg=started port=80")),
+                        "level=<*> msg=<*> port=<NUM>");
     miner_free(m);
 }
 
@@ -1612,6 +1696,7 @@ int main(void)
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_stable_id_when_generalising),
         cmocka_unit_test(test_path_fields),
+        cmocka_unit_test(test_event_words_hosts_dates_fields),
         cmocka_unit_test(test_lru_eviction),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_bounds),
