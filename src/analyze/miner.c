@@ -682,9 +682,10 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
             j++;
         }
         size_t run = j - i;
-        /* a host name: a value, whatever its labels (with digits or not) */
+        /* a host name: a value, whatever its labels (with digits or not); not an e-mail address's
+         * domain (the address stays whole, for redaction to see) */
         size_t hl;
-        if (j < n && (s[j] == '.' || s[j] == '-') && (i == 0 || !is_name_char((unsigned char)s[i - 1])) &&
+        if (j < n && (s[j] == '.' || s[j] == '-') && (i == 0 || (!is_name_char((unsigned char)s[i - 1]) && s[i - 1] != '@')) &&
             (hl = hostname_at(s, n, i)) != 0) {
             out_ph(o, PH_ANY);
             ti->var = ti->field = true;
@@ -2026,18 +2027,18 @@ static bool plain_word(const char *s, size_t n)
 }
 
 /* The first position where template t holds a plain word and the current
- * message another token: a plain word too when `plain` is set, anything
- * else otherwise; -1 when there is none. */
-static int word_position(const miner *m, const tmpl *t, bool plain)
+ * message another token; -1 when there is none. *literal: that token is a
+ * literal too (no placeholder, digit or bracket): a word of another event,
+ * or a value of an odd shape, rather than a masked value. */
+static int word_position(const miner *m, const tmpl *t, bool *literal)
 {
     for (uint32_t i = 0; i < t->n; i++) {
         const ttok *a = &t->t[i];
         const mtok *b = &m->tok[i];
         if (a->wild || a->var || a->field || tok_equal(m, t, i) || !plain_word(t->text + a->off, a->len))
             continue;
-        bool bp = !b->var && !b->field && plain_word(m->scratch + b->off, b->len);
-        if (bp == plain)
-            return (int)i;
+        *literal = !b->var && !b->field;
+        return (int)i;
     }
     return -1;
 }
@@ -2048,12 +2049,12 @@ static inline bool ttok_plain(const tmpl *t, uint32_t i)
     return !a->wild && !a->var && !a->field && plain_word(t->text + a->off, a->len);
 }
 
-/* Is s a sibling of t at position p: a plain word at p, and the same
+/* Is s a sibling of t at position p: a literal word at p, and the same
  * template elsewhere but for other plain words (a position wild in either, or
  * holding placeholders in both, counts as equal)? */
 static bool is_sibling(const tmpl *s, const tmpl *t, uint32_t p)
 {
-    if (s->n != t->n || !ttok_plain(s, p))
+    if (s->n != t->n || s->t[p].wild || s->t[p].var || s->t[p].field)
         return false;
     for (uint32_t i = 0; i < t->n; i++) {
         const ttok *a = &s->t[i], *b = &t->t[i];
@@ -2304,8 +2305,9 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
     tmpl *sib[SIBLINGS_MAX];
     size_t nsib = 0;
     if (best && !exact) {
-        /* an event word: split while the position has few plain words, merge them all past that */
-        int p = word_position(m, best, true);
+        /* an event word: split while the position has few words, merge them all past that */
+        bool literal = false;
+        int p = word_position(m, best, &literal);
         if (p >= 0) {
             nsib = siblings(leaves, best, (uint32_t)p, sib, SIBLINGS_MAX);
             /* each word recurs (an event's name), or one never came again in many lines (a value) */
@@ -2315,12 +2317,9 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
                 total += sib[k]->count;
                 single |= sib[k]->count == 1;
             }
-            if (nsib < EVENT_WORDS_MAX && !(single && total >= EVENT_FAMILY_MATURE))
+            /* a masked value there (a number, an id) says it is a value: the words split off so far join */
+            if (literal && nsib < EVENT_WORDS_MAX && !(single && total >= EVENT_FAMILY_MATURE))
                 best = NULL;
-        } else if ((p = word_position(m, best, false)) >= 0) {
-            /* a word's position takes a value of another shape: it is a value, and the words split
-             * off there so far join this template */
-            nsib = siblings(leaves, best, (uint32_t)p, sib, SIBLINGS_MAX);
         }
     }
     if (best) {
