@@ -18,8 +18,20 @@
  *     numbers joined by `:`, `-` or `/` (`17:41:44,747`, `04:50`,
  *     `2015-10-18`, `17/06/09`) -> <TS>; `<IP>:<NUM>` stays as it is;
  *   - the value of key=value, whatever its shape (`user=root` -> `user=<*>`);
- *   - quoted strings, also spanning spaces (`'x'`, `"a b"`) -> "<*>".
- * Then four rules over the token sequence, again about shapes only:
+ *   - quoted strings, also spanning spaces (`'x'`, `"a b"`) -> "<*>";
+ *   - host names: dotted labels ending in a domain of DNS (`edge-7.cdn.
+ *     example.org`, `db.corp.local`, with or without digits) -> <*>; not a
+ *     class or file name (`org.apache.Foo`, `app.js`), not an e-mail's domain;
+ *   - names of hyphen-joined parts, three or more or ending in one character
+ *     (`db-primary-c`, `web-b`), are values: they route like one.
+ * Then six rules over the token sequence, again about shapes only:
+ *   - a date written out in words (`Mon Dec 05 19:14:11 2026`, `Tue, 06 Dec
+ *     2026 10:00:00 GMT`, `5 December 2026 10:00`): a run of capitalised day
+ *     or month names, numbers, times and a zone -> one `<TS>` token;
+ *   - a run of key=value tokens that ends a message after two or more other
+ *     tokens is one token `<*>=<*>` (optional trailing fields), and a message
+ *     without one joins a template that has one (or gives one to the template
+ *     of its words, which keeps its id);
  *   - a number followed by a measurement unit (`5 ms`, `1.2 KB`, `2717
  *     bytes`) is one token, `<NUM> KB`;
  *   - a parenthesised value right after a value restates it (`2717 bytes
@@ -49,6 +61,15 @@
  * differs becomes `<*>` in place. Its id does not change. Tokens compare by
  * 64-bit hash first, bytes only when the hashes agree.
  *
+ * Event words: where a template holds a plain word and a message another
+ * literal word (`VM Started` / `VM Paused`), the message starts a template of
+ * its own, a sibling, unless the position has EVENT_WORDS_MAX siblings already
+ * or one of them was seen once while they grew past EVENT_FAMILY_MATURE lines
+ * (a value, not an event's name): then the message joins the template, which
+ * generalises and absorbs its siblings: their counts join it, their ids
+ * become aliases of its id (miner_resolve()), they leave the store. A masked
+ * value (a number, an id) at such a position also makes it a value.
+ *
  * Known limit, by design: the first depth-2 tokens are taken as the event's
  * signature (Drain's prior) — it is what keeps `Failed password …` apart from
  * `Failed none …` and `Accepted …` apart from `Failed …` in real logs — so a
@@ -61,7 +82,12 @@
  * exactly one leaf; a tree node exists only while it has a template or a
  * child below it; ids are assigned increasing from next_id and never reused;
  * a template's tokens and text agree (text = token texts joined by spaces);
- * an operation that runs out of memory changes nothing.
+ * an operation that runs out of memory changes nothing (absorbing siblings
+ * may stop part way: those absorbed stay absorbed, the rest stay live; the
+ * store is consistent either way).
+ *
+ * Aliases: at most max_templates are kept; past that the map starts again
+ * empty (an alias is wanted by the window being mined, soon after it is made).
  *
  * Limits: max_bytes of a message (cut at a UTF-8 boundary), max_tokens
  * tokens (the rest joins the last, which becomes <*>), max_templates live
@@ -1989,8 +2015,8 @@ static void param_of(const miner *m, const char *msg, const tmpl *t, uint32_t i,
  * of memory (t unchanged). */
 static int fields_extend(miner *m, tmpl *t)
 {
-    if (t->n + 1 > m->o.max_tokens)
-        return 0;
+    if (t->n + 1 > m->o.max_tokens || t->text_len + 1 + FIELDS_LEN > 5 * m->o.max_bytes + m->o.max_tokens)
+        return 0; /* it stays as it is (the bounds of a template's tokens and text) */
     uint32_t n = t->n;
     memcpy(m->tbuf, t->text, t->text_len);
     m->tbuf[t->text_len] = ' ';

@@ -1,25 +1,32 @@
 /*
  * test_miner.c — the template miner: grouping accuracy on the loghub 2k
- * samples (one floor per dataset: Drain's published figure), on a generated
- * log it was never tuned on, and its contract: stable ids, LRU eviction
- * without id reuse, params, bounds, restore, and `anomalog templates`.
+ * samples and on generated logs of other kinds (one floor per set: our own
+ * figure less a margin), and its contract: stable ids, LRU eviction without
+ * id reuse, params, bounds, restore, and `anomalog templates`.
  *
  * Grouping accuracy (GA) is as defined in "Tools and Benchmarks for Automated
  * Log Parsing" (Zhu et al., ICSE-SEIP 2019): a line is correctly grouped when
  * the set of lines in its predicted group equals the set of lines in its
- * ground-truth group; GA is the fraction of such lines. The predicted group of
- * a line is the template id miner_add() returned for it (ids are stable, so
- * that is also its final group).
+ * ground-truth group; GA is the fraction of such lines.
  *
  * The data (tests/data/loghub/, with its LICENSE) is found next to this file
  * through __FILE__, or at $ANOMALOG_LOGHUB_DIR.
  *
- * The miner's generic rules were tuned on HDFS, Spark, OpenSSH and Proxifier;
- * Hadoop, Zookeeper, Apache and HealthApp were held out: first checked after
- * the rules were set, and their figures did not move with the later changes
- * (which came from the generated logs). The table printed at the end says
- * which is which. Two generated logs, A and B, are checks on shapes written
- * for this test (see test_generated_a/_b for what each showed).
+ * Honest generalisation: the rules are measured on sets not used to write
+ * them. The rules before issue #19 were tuned on HDFS, Spark, OpenSSH and
+ * Proxifier with Hadoop, Zookeeper, Apache and HealthApp held out; for the
+ * rules of issue #19 (event words, host names, written-out dates, optional
+ * trailing fields) the rotation is reversed, and generated logs of other
+ * kinds join: C (hypervisor events), D (web server: host names, dates in
+ * words), E (optional trailing key=value fields) were tuned on; F (cloud
+ * control plane and mail relay) was held out, first run after the rules were
+ * frozen. SETS says which set is which and why OpenSSH moved (see there).
+ * Each set's floor is our own measured figure less 0.01, so deleting a rule
+ * fails the test (deleting host names and written-out dates: C 0.967, D
+ * 0.389, F 0.887, each under its floor). Drain's published figure is printed
+ * beside ours for reference only. The predicted group of a line is the
+ * template that holds it at the end (miner_resolve()): a template merged into
+ * another counts as it.
  *
  * Also: the miner compiled a second time with failing allocators (fault
  * injection), restore round trips on every sample, bounds, and the CLI.
@@ -377,7 +384,8 @@ typedef struct loghub_set {
  * added looking at it, so it is tuned now. Its 0.749 stays under Drain's
  * .7875 by the optional-trailing-field rule: loghub labels `… rhost=<*>` and
  * `… rhost=<*> user=<*>` two templates (110 + 384 lines), the rule makes them
- * one event, as issue #19 asks. */
+ * one event, as issue #19 asks. HDFS, Spark and Proxifier were seen once
+ * mid-way (the same figures as now); no rule was changed for them. */
 static const loghub_set SETS[] = {
     {"HDFS", 0.9975, 0.99, 1},     {"Hadoop", 0.9475, 0.987, 0},  {"Spark", 0.92, 0.989, 1},
     {"Zookeeper", 0.9665, 0.9845, 0}, {"OpenSSH", 0.7875, 0.739, 0}, {"Apache", 1.0, 0.99, 0},
