@@ -895,7 +895,8 @@ static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
         ti->kv = a == 0;
     } else {
         mask_runs(c, cn, o, ti, &nph, &lit, &last);
-        ti->field |= compound_name(c, cn);
+        if (!ti->field && cn >= 3 && memchr(c, '-', cn))
+            ti->field = compound_name(c, cn);
         if (nph >= 1 && !lit) {
             /* only placeholders and separators: a compound value */
             size_t m = o->len - core_out;
