@@ -74,11 +74,37 @@ int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, b
 int ingest_parse_loki_proto(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
 
 /**
+ * Replaces every entry's timestamp that is not within reason (more than
+ * max_future_ms ahead of the batch's receive time, or before floor_ms) by the
+ * receive time, counting each in b->stats.timestamp_clamped: one bad clock
+ * must not move a service's watermark (time_within_reason). Run on every
+ * parsed batch that is received live; never on a replay of history.
+ */
+void ingest_clamp_timestamps(batch *b, int64_t max_future_ms, int64_t floor_ms);
+
+/**
  * Canonical name of a level word (case-insensitive): trace, debug, info, warn,
  * error or fatal; NULL when the word is not a known level.
  * WARNING→warn, ERR→error, CRIT/CRITICAL/ALERT/EMERG/PANIC→fatal, NOTICE→info.
  */
 const char *ingest_level_canonical(const char *word, size_t len);
+
+/** How many bytes of a line ingest_level_sniff() reads at most. */
+#define INGEST_SNIFF_BYTES 512
+/** How many of a line's first words ingest_level_sniff() reads as possible level words. */
+#define INGEST_SNIFF_TOKENS 10
+
+/**
+ * The level a log line states in its own text (src/ingest/level.c): a
+ * key=value field (`level=error`, `lvl=`, `severity=`), a JSON field in text
+ * (`"level":"error"`, `"level":50`), glog's `E1206 12:00:00`, a bracketed
+ * level (`[ERROR]`, `[error]`, `<E>`), an upper-case level word among the
+ * first words (`2026-... ERROR ...`, `ERROR:root:...`), or a level word in
+ * any case right after the timestamp. Reads the first line of s, at most
+ * INGEST_SNIFF_BYTES bytes of it, and allocates nothing.
+ * @return a canonical name (static), or NULL when the line states no level.
+ */
+const char *ingest_level_sniff(const char *s, size_t len);
 
 /** Largest decompressed gzip body accepted is passed as max_out. */
 typedef enum gunzip_result { GUNZIP_OK = 0, GUNZIP_TOO_LARGE, GUNZIP_CORRUPT, GUNZIP_NOMEM } gunzip_result;

@@ -97,12 +97,28 @@ class AnalysisTest(ServerTest):
         self.assertEqual(self.llm.chat_count(), 2)
 
     def test_lenient_answers_are_recovered(self):
+        # a fenced answer and one in prose are each read on the first call: after them the fake answers
+        # garbage forever, so a schema retry or a backoff retry could never end in "analyzed"
         srv = self.serve()
-        self.llm.script([{"mode": "fenced"}, {"mode": "prose"}])
+        self.llm.script([{"mode": "fenced"}, {"mode": "prose"}], then="garbage")
         srv.ingest(lines("api", T0, n_error=2) + lines("api", T0 + 60, n_error=2))
         srv.request("POST", "/windows/flush")
-        for w in srv.get("/windows?service=api")[1]["windows"]:
-            self.assertEqual(self.analyzed(srv, w["id"])["health"], "degraded")
+        ids = [w["id"] for w in srv.get("/windows?service=api")[1]["windows"]]
+        self.assertEqual(len(ids), 2)
+
+        def both_analyzed():  # and never failed on the way
+            ws = [self.window(srv, wid) for wid in ids]
+            failed = [w for w in ws if w["status"] == "failed"]
+            self.assertEqual(failed, [], "a lenient answer failed its window (then a retry)")
+            return ws if all(w["status"] == "analyzed" for w in ws) else None
+        ws = wait_for(both_analyzed, timeout=20, interval=0.05, what="both windows analyzed")
+        for w in ws:
+            self.assertEqual((w["health"], w["anomaly_count"], w["error"]), ("degraded", 1, None), w)
+        # exactly one model call per window, then none: no schema retry, no retry after --retry-base 1s
+        self.assertEqual(self.llm.chat_count(), 2)
+        time.sleep(1.5)
+        self.assertEqual(self.llm.chat_count(), 2)
+        self.assertEqual(srv.get("/windows?status=failed")[1]["windows"], [])
 
     def assert_fails_then_recovers(self, steps, reason, srv=None):
         srv = srv or self.serve()
@@ -229,7 +245,8 @@ class AnalysisTest(ServerTest):
         self.assertEqual(body["response_format"], {"type": "json_object"})
 
     def test_windows_close_by_watermark_and_by_quiet_time(self):
-        srv = self.serve("--grace", "2s")
+        # --max-future: the lines below are up to an hour ahead, which the default (10m) would clamp
+        srv = self.serve("--grace", "2s", "--max-future", "2h")
         now = int(time.time())
         soon, later = (now + 600) // 60 * 60, (now + 3600) // 60 * 60
         # watermark: a line past end + grace closes the window before it, though its end is

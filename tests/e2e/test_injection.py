@@ -91,6 +91,11 @@ class InjectionTest(ServerTest):
         # the real markers: one start and one end line, with the prompt's own nonce
         nonce = re.search(r"^<<<LOGS nonce=([0-9a-f]{32})>>>$", user, re.M).group(1)
         self.assertNotEqual(nonce, GUESSED)
+        # a fresh nonce per prompt: the first window's call carried another one, and never this one
+        first = {m["role"]: m["content"] for m in reqs[0]["body"]["messages"]}
+        nonce0 = re.search(r"^<<<LOGS nonce=([0-9a-f]{32})>>>$", first["user"], re.M).group(1)
+        self.assertNotEqual(nonce0, nonce)
+        self.assertNotIn(nonce, first["system"] + first["user"])
         lines = user.split("\n")
         start = lines.index("<<<LOGS nonce=%s>>>" % nonce)
         end = lines.index("<<<END LOGS nonce=%s>>>" % nonce)

@@ -2,6 +2,7 @@
 log.level filters, and the lifecycle lines (listening, draining, stopped) are
 never filtered because the harness and supervisors read them."""
 import json
+import os
 import re
 import time
 import unittest
@@ -58,7 +59,9 @@ class JsonLogs(ServerTest):
         self.assertIn('(svc "quoted"\\x)', failed[0]["msg"])  # quotes and backslashes survive the escaping
 
     def test_error_level_keeps_the_lifecycle_lines(self):
-        srv = self.start_server(args=["--log-format", "json", "--log-level", "error"] + FAILING)
+        # its own database: the class's server holds the lock of the default one (one process per database)
+        srv = self.start_server(args=["--log-format", "json", "--log-level", "error"] + FAILING,
+                                db=os.path.join(self.dir, "second.db"))
         self.assertEqual(srv.ingest(OLD_LINE)[0], 202)
         time.sleep(2.5)  # the window closes and fails (a warn line, filtered)
         self.assertEqual(srv.stop(), 0)
@@ -81,7 +84,8 @@ class TextLogs(ServerTest):
         self.assertEqual(lines[3], "anomalog: stopped after 0 entries in 0 batches")
 
     def test_environment_selects_json(self):
-        srv = self.start_server(env={"ANOMALOG_LOG_FORMAT": "json", "ANOMALOG_LOG_LEVEL": "warn"})
+        srv = self.start_server(env={"ANOMALOG_LOG_FORMAT": "json", "ANOMALOG_LOG_LEVEL": "warn"},
+                                db=os.path.join(self.dir, "second.db"))
         self.assertEqual(srv.stop(), 0)
         recs = [json.loads(l) for l in srv.stderr().splitlines()]
         self.assertEqual([r["level"] for r in recs], ["notice"] * 3, recs)  # the info line is filtered
