@@ -173,6 +173,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     digest_opts o;
     digest_opts_defaults(&o);
     o.exemplars = cfg->exemplars;
+    o.max_window_templates = cfg->max_window_templates;
     o.token_budget = token_budget;
     o.history_windows = (int)cfg->history_windows;
     o.redact = a->red;
