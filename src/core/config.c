@@ -57,6 +57,8 @@ static const setting settings[] = {
      OFF(max_connections_per_ip), 0, 65536},
     {"limits.connection_timeout", "ANOMALOG_LIMITS_CONNECTION_TIMEOUT", "--limits-connection-timeout", K_DURATION,
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
+    {"limits.header_timeout", "ANOMALOG_LIMITS_HEADER_TIMEOUT", "--limits-header-timeout", K_DURATION, OFF(header_timeout_ms),
+     1000, 3600ULL * 1000},
     {"limits.request_timeout", "ANOMALOG_LIMITS_REQUEST_TIMEOUT", "--limits-request-timeout", K_DURATION, OFF(request_timeout_ms),
      1000, 3600ULL * 1000},
     {"llm.url", "ANOMALOG_LLM_URL", "--llm-url", K_TEXT, OFF(llm_url), 0, sizeof(((config *)0)->llm_url)},
@@ -70,6 +72,9 @@ static const setting settings[] = {
     {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
     {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
     {"llm.response_format", "ANOMALOG_LLM_RESPONSE_FORMAT", "--llm-response-format", K_FORMAT, OFF(llm_format), 0, 0},
+    {"llm.context_tokens", "ANOMALOG_LLM_CONTEXT_TOKENS", "--llm-context-tokens", K_COUNT, OFF(llm_context_tokens), 0,
+     10000000},
+    {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
     {"analysis.workers", "ANOMALOG_ANALYSIS_WORKERS", "--analysis-workers", K_COUNT, OFF(workers), 1, 64},
     {"analysis.max_lines", "ANOMALOG_ANALYSIS_MAX_LINES", "--analysis-max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
     {"analysis.max_prompt_bytes", "ANOMALOG_ANALYSIS_MAX_PROMPT_BYTES", "--analysis-max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
@@ -133,6 +138,7 @@ static const struct config_alias {
     {"ANOMALOG_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", "limits.max_connections_per_ip"},
     {"ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", "limits.connection_timeout"},
     {"ANOMALOG_REQUEST_TIMEOUT", "--request-timeout", "limits.request_timeout"},
+    {"ANOMALOG_HEADER_TIMEOUT", "--header-timeout", "limits.header_timeout"},
     {"ANOMALOG_INGEST_TOKEN", NULL, "auth.ingest_token"},
     {"ANOMALOG_READ_TOKEN", NULL, "auth.read_token"},
     {"ANOMALOG_WORKERS", "--workers", "analysis.workers"},
@@ -171,8 +177,9 @@ static const struct config_help {
     {"limits.queue_depth", "N", "batches waiting for the writer", "4096"},
     {"limits.max_txn_entries", "N", "entries per group commit", "50000"},
     {"limits.max_connections", "N", "concurrent connections", "512"},
-    {"limits.max_connections_per_ip", "N", "concurrent connections from one address, 0: no limit", "0"},
+    {"limits.max_connections_per_ip", "N", "concurrent connections from one address, 0: no limit", "64"},
     {"limits.connection_timeout", "DUR", "idle/slow connection timeout", "30s"},
+    {"limits.header_timeout", "DUR", "time to receive a request's headers, however they trickle", "10s"},
     {"limits.request_timeout", "DUR", "time to receive a request body, however it trickles", "120s"},
     {"llm.url", "URL", "OpenAI-compatible base URL, or none", "http://localhost:11434/v1"},
     {"llm.model", "NAME", "model name", "llama3.2"},
@@ -180,6 +187,8 @@ static const struct config_help {
     {"auth.ingest_token", "TOKEN", "bearer token for the ingest endpoints (environment or file only)", "none: open"},
     {"auth.read_token", "TOKEN", "bearer token for the read endpoints (environment or file only)", "none: open"},
     {"llm.api_key", "KEY", "bearer token for the model API (environment or file only)", "none"},
+    {"llm.context_tokens", "N", "the model's context in tokens; 0: ask the server", "0"},
+    {"llm.max_tokens", "N", "tokens kept for the answer", "1024"},
     {"llm.timeout", "DURATION", "one model call", "120s"},
     {"llm.retries", "N", "retries on timeout, 429, 5xx", "3"},
     {"llm.response_format", "F", "json_schema, json_object or none", "json_schema"},
@@ -229,7 +238,9 @@ void config_defaults(config *c)
     c->queue_depth = 4096;
     c->max_txn_entries = 50000;
     c->max_connections = 512;
+    c->max_connections_per_ip = 64;
     c->connection_timeout_ms = 30 * 1000;
+    c->header_timeout_ms = 10 * 1000;
     c->request_timeout_ms = 120 * 1000;
     c->idempotency_ttl_ms = 24LL * 3600 * 1000;
     snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
@@ -237,6 +248,7 @@ void config_defaults(config *c)
     c->llm_timeout_ms = 120 * 1000;
     c->llm_retries = 3;
     c->llm_format = 0; /* json_schema */
+    c->llm_max_tokens = 1024;
     c->workers = 2;
     c->max_lines = 1000000;
     c->max_prompt_bytes = 256u << 10;
