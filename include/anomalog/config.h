@@ -42,6 +42,7 @@ typedef struct config {
     int64_t connection_timeout_ms; /**< idle or slow connection timeout */
     int64_t header_timeout_ms;   /**< longest time to receive one request's headers, however they trickle */
     int64_t request_timeout_ms;  /**< longest time to receive one request's body, however it trickles */
+    int64_t max_future_ms;       /**< an event time further ahead of its receive time becomes the receive time */
     int64_t idempotency_ttl_ms;  /**< how long an ingest Idempotency-Key is remembered */
     /* the model */
     char llm_url[1024];          /**< base URL of an OpenAI-compatible API; empty or "none": no model */

@@ -87,6 +87,8 @@ static const setting settings[] = {
     {"analysis.skip_quiet_windows", "ANOMALOG_ANALYSIS_SKIP_QUIET_WINDOWS", "--analysis-skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
     {"ingest.idempotency_ttl", "ANOMALOG_INGEST_IDEMPOTENCY_TTL", "--ingest-idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
      1000, 30ULL * 86400 * 1000},
+    {"ingest.max_future", "ANOMALOG_INGEST_MAX_FUTURE", "--ingest-max-future", K_DURATION, OFF(max_future_ms), 1000,
+     30ULL * 86400 * 1000},
     {"ingest.text_format", "ANOMALOG_INGEST_TEXT_FORMAT", "--ingest-text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
     {"log.format", "ANOMALOG_LOG_FORMAT", "--log-format", K_LOGFMT, OFF(log_json), 0, 0},
     {"log.level", "ANOMALOG_LOG_LEVEL", "--log-level", K_LOGLEVEL, OFF(log_level), 0, 0},
@@ -158,6 +160,7 @@ static const struct config_alias {
     {"ANOMALOG_HISTORY_WINDOWS", "--history-windows", "digest.history_windows"},
     {"ANOMALOG_MAX_TEMPLATES", "--max-templates", "digest.max_templates"},
     {"ANOMALOG_REDACT_IPS", "--redact-ips", "redaction.ip_addresses"},
+    {"ANOMALOG_MAX_FUTURE", "--max-future", "ingest.max_future"},
 };
 #define NALIASES (sizeof aliases / sizeof aliases[0])
 
@@ -222,6 +225,7 @@ static const struct config_help {
     {"retention.batch", "N", "rows deleted per retention transaction", "2000"},
     {"notify.timeout", "DUR", "one delivery attempt", "10s"},
     {"notify.senders", "N", "notifications delivered at once", "4"},
+    {"ingest.max_future", "DUR", "an event time further ahead than this of its receive time is stored at the receive time, as one before 2000 is", "10m"},
 };
 
 void config_defaults(config *c)
@@ -243,6 +247,7 @@ void config_defaults(config *c)
     c->header_timeout_ms = 10 * 1000;
     c->request_timeout_ms = 120 * 1000;
     c->idempotency_ttl_ms = 24LL * 3600 * 1000;
+    c->max_future_ms = 10LL * 60 * 1000;
     snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
     snprintf(c->llm_model, sizeof c->llm_model, "llama3.2");
     c->llm_timeout_ms = 120 * 1000;
