@@ -41,6 +41,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
+#include "anomalog/model_check.h"
 #include "anomalog/retention.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/store.h"
@@ -499,11 +500,13 @@ static const char *const replay_settings[] = {"db", "window", "grace", "timezone
                                               "llm.", "analysis.", "digest.", "redaction.", "log.", NULL};
 static const char *const migrate_settings[] = {"db", "log.", NULL};
 static const char *const healthcheck_settings[] = {"listen", NULL};
+static const char *const model_settings[] = {"llm.", "analysis.max_prompt_bytes", "digest.token_budget", "log.", NULL};
 
 static int run_serve(const command *c, config *cfg, int argc, char **argv);
 static int run_replay(const command *c, config *cfg, int argc, char **argv);
 static int run_templates(const command *c, config *cfg, int argc, char **argv);
 static int run_migrate(const command *c, config *cfg, int argc, char **argv);
+static int run_model(const command *c, config *cfg, int argc, char **argv);
 static int run_healthcheck(const command *c, config *cfg, int argc, char **argv);
 static int run_version(const command *c, config *cfg, int argc, char **argv);
 static int run_help(const command *c, config *cfg, int argc, char **argv);
@@ -530,6 +533,10 @@ static const command commands[] = {
      "Prints \"<id> <template>\" for each line; with --summary each template once as\n"
      "\"<id>\\t<count>\\t<template>\", most frequent first. gzip is read by its magic bytes; - is stdin.\n",
      "  --summary\n      the templates by count instead of one line per input line\n", NULL, run_templates},
+    {"model", "check [--json] [FLAGS]", "probe the model server: model, context, schema, reasoning, latency",
+     "Asks the server of --llm-url what analysis will do with it, and says whether it is usable.\n"
+     "Exit status: 0 usable, 1 not usable, 2 a usage error or no model configured.\n",
+     "  --json\n      the findings as one JSON document\n", model_settings, run_model},
     {"migrate", "[FLAGS]", "apply database migrations and exit", NULL, NULL, migrate_settings, run_migrate},
     {"healthcheck", "[FLAGS]", "exit 0 when the service on --listen is ready (for container health checks)", NULL,
      NULL, healthcheck_settings, run_healthcheck},
@@ -638,6 +645,12 @@ static int run_templates(const command *c, config *cfg, int argc, char **argv)
     (void)c;
     (void)cfg;
     return templates_main(argc, argv);
+}
+
+static int run_model(const command *c, config *cfg, int argc, char **argv)
+{
+    (void)c;
+    return model_main(cfg, argc, argv);
 }
 
 static int run_migrate(const command *c, config *cfg, int argc, char **argv)

@@ -3,8 +3,10 @@
  *
  * Threads: cfg->workers worker threads and one scheduler thread, all started
  * by analyzer_start(). They share the store (each claim, record, finish and
- * fail is one transaction there), the per-service miners (each behind its
- * own mutex, so one window of a service is digested at a time) and a
+ * fail is one transaction there), the per-service miners (svccache.c: at
+ * most analysis.max_services_in_memory, least recently used evicted and
+ * restored from the store on return; each behind its own mutex, so one
+ * window of a service is digested at a time) and a
  * condition variable that the scheduler and POST /windows/flush use to wake
  * idle workers.
  *
@@ -50,15 +52,9 @@
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
 #include "anomalog/prompt.h"
+#include "anomalog/svccache.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/verdict.h"
-
-typedef struct svc_miner {
-    int64_t service_id;
-    miner *m;
-    pthread_mutex_t mu;      /* one window of a service is digested at a time */
-    struct svc_miner *next;
-} svc_miner;
 
 struct analyzer {
     store *st;
@@ -73,8 +69,7 @@ struct analyzer {
     int has_sched;
     pthread_t *workers;
     size_t n_workers;
-    pthread_mutex_t reg_mu; /* guards miners */
-    svc_miner *miners;
+    svccache *miners;      /* each service's miner, bounded */
     llm_fit *fit;           /* the model server's context and bytes per token, shared (llm_fit.h) */
 };
 
@@ -115,34 +110,11 @@ static void restore_one(void *arg, int64_t id, const char *text, uint64_t total)
     miner_restore(arg, id, text, total);
 }
 
-/* The service's miner, restored from its templates on first use. */
-static svc_miner *service_miner(analyzer *a, int64_t service_id, char *err, size_t errlen)
+/* svccache's loader: a service's miner from its stored templates (same ids as before an eviction). */
+static int load_miner(void *arg, int64_t service_id, miner *m, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&a->reg_mu);
-    svc_miner *sm = a->miners;
-    while (sm && sm->service_id != service_id)
-        sm = sm->next;
-    if (!sm && (sm = calloc(1, sizeof *sm))) {
-        miner_opts o = miner_opts_defaults();
-        o.max_templates = a->cfg->max_templates;
-        sm->service_id = service_id;
-        if (!(sm->m = miner_new(&o)) ||
-            store_templates_load(a->st, service_id, restore_one, sm->m, err, errlen) != STORE_OK) {
-            if (!sm->m)
-                snprintf(err, errlen, "out of memory");
-            miner_free(sm->m);
-            free(sm);
-            sm = NULL;
-        } else {
-            pthread_mutex_init(&sm->mu, NULL);
-            sm->next = a->miners;
-            a->miners = sm;
-        }
-    } else if (!sm) {
-        snprintf(err, errlen, "out of memory");
-    }
-    pthread_mutex_unlock(&a->reg_mu);
-    return sm;
+    analyzer *a = arg;
+    return store_templates_load(a->st, service_id, restore_one, m, err, errlen) == STORE_OK ? 0 : -1;
 }
 
 typedef struct hist_lookup {
@@ -178,8 +150,9 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
                         int record, size_t token_budget, digest *d, char *err, size_t errlen)
 {
     const config *cfg = a->cfg;
-    svc_miner *sm = service_miner(a, w->service_id, err, errlen);
-    if (!sm)
+    svccache_entry *held = NULL;
+    miner *m = svccache_acquire(a->miners, w->service_id, &held, err, errlen); /* locked until released */
+    if (!m)
         return -1;
     for (size_t i = 0; i < n; i++)
         pl[i] = (prompt_line){.ts_ms = lines[i].ts_ms, .level = lines[i].level, .message = lines[i].message};
@@ -188,7 +161,6 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     int depth = 0;
     double err_avg = -1;
     int64_t len = w->end_ms - w->start_ms;
-    pthread_mutex_lock(&sm->mu);
     if (store_template_history(a->st, w->service_id, w->start_ms - (int64_t)cfg->history_windows * len, w->start_ms,
                                &h.rows, &h.n, &depth, &err_avg, err, errlen) != STORE_OK)
         goto out;
@@ -205,7 +177,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
                        .lines = pl,
                        .n_lines = n,
                        .total_lines = (size_t)w->line_count > n ? (size_t)w->line_count : n,
-                       .m = sm->m,
+                       .m = m,
                        .history = history_of,
                        .history_arg = &h,
                        .trailing_error_avg = err_avg,
@@ -231,7 +203,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     }
     rc = 0;
 out:
-    pthread_mutex_unlock(&sm->mu);
+    svccache_release(a->miners, held);
     free(h.rows);
     return rc;
 }
@@ -718,7 +690,13 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
     a->tick_ms = tick_ms;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
-    pthread_mutex_init(&a->reg_mu, NULL);
+    miner_opts mo = miner_opts_defaults();
+    mo.max_templates = cfg->max_templates;
+    if (!(a->miners = svccache_new(cfg->max_services_in_memory, &mo, load_miner, a))) {
+        snprintf(err, errlen, "out of memory");
+        analyzer_stop(a);
+        return NULL;
+    }
     redact_opts ro = {.ip_addresses = cfg->redact_ips,
                       .patterns = (const char *const *)cfg->redact_patterns,
                       .n_patterns = cfg->n_redact_patterns};
@@ -767,14 +745,7 @@ void analyzer_stop(analyzer *a)
         pthread_join(a->workers[i], NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
-    while (a->miners) {
-        svc_miner *next = a->miners->next;
-        miner_free(a->miners->m);
-        pthread_mutex_destroy(&a->miners->mu);
-        free(a->miners);
-        a->miners = next;
-    }
-    pthread_mutex_destroy(&a->reg_mu);
+    svccache_free(a->miners);
     redactor_free(a->red);
     llm_fit_free(a->fit);
     free(a->workers);

@@ -68,6 +68,8 @@ static const setting settings[] = {
     {"auth.ingest_token", "ANOMALOG_AUTH_INGEST_TOKEN", NULL, K_TEXT, OFF(ingest_token), 0,
      sizeof(((config *)0)->ingest_token)},
     {"auth.read_token", "ANOMALOG_AUTH_READ_TOKEN", NULL, K_TEXT, OFF(read_token), 0, sizeof(((config *)0)->read_token)},
+    {"auth.write_token", "ANOMALOG_AUTH_WRITE_TOKEN", NULL, K_TEXT, OFF(write_token), 0,
+     sizeof(((config *)0)->write_token)},
     {"llm.api_key", "ANOMALOG_LLM_API_KEY", NULL, K_TEXT, OFF(llm_api_key), 0, sizeof(((config *)0)->llm_api_key)},
     {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
     {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
@@ -77,6 +79,8 @@ static const setting settings[] = {
     {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
     {"analysis.workers", "ANOMALOG_ANALYSIS_WORKERS", "--analysis-workers", K_COUNT, OFF(workers), 1, 64},
     {"analysis.max_lines", "ANOMALOG_ANALYSIS_MAX_LINES", "--analysis-max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
+    {"analysis.max_services_in_memory", "ANOMALOG_ANALYSIS_MAX_SERVICES_IN_MEMORY", "--analysis-max-services-in-memory", K_COUNT,
+     OFF(max_services_in_memory), 1, 100000000},
     {"analysis.max_prompt_bytes", "ANOMALOG_ANALYSIS_MAX_PROMPT_BYTES", "--analysis-max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
      1024, 64ULL << 20},
     {"analysis.schema_retries", "ANOMALOG_ANALYSIS_SCHEMA_RETRIES", "--analysis-schema-retries", K_COUNT, OFF(schema_retries), 0, 10},
@@ -161,6 +165,8 @@ static const struct config_alias {
     {"ANOMALOG_MAX_TEMPLATES", "--max-templates", "digest.max_templates"},
     {"ANOMALOG_REDACT_IPS", "--redact-ips", "redaction.ip_addresses"},
     {"ANOMALOG_MAX_FUTURE", "--max-future", "ingest.max_future"},
+    {"ANOMALOG_WRITE_TOKEN", NULL, "auth.write_token"},
+    {"ANOMALOG_MAX_SERVICES_IN_MEMORY", "--max-services-in-memory", "analysis.max_services_in_memory"},
 };
 #define NALIASES (sizeof aliases / sizeof aliases[0])
 
@@ -189,6 +195,8 @@ static const struct config_help {
     {"loki.service_labels", "L", "Loki labels naming the service, first wins", "service_name,service,app,job"},
     {"auth.ingest_token", "TOKEN", "bearer token for the ingest endpoints (environment or file only)", "none: open"},
     {"auth.read_token", "TOKEN", "bearer token for the read endpoints (environment or file only)", "none: open"},
+    {"auth.write_token", "TOKEN", "bearer token for what changes state, reads too (environment or file only)",
+     "none: open"},
     {"llm.api_key", "KEY", "bearer token for the model API (environment or file only)", "none"},
     {"llm.context_tokens", "N", "the model's context in tokens; 0: ask the server", "0"},
     {"llm.max_tokens", "N", "tokens kept for the answer", "1024"},
@@ -226,6 +234,7 @@ static const struct config_help {
     {"notify.timeout", "DUR", "one delivery attempt", "10s"},
     {"notify.senders", "N", "notifications delivered at once", "4"},
     {"ingest.max_future", "DUR", "an event time further ahead than this of its receive time is stored at the receive time, as one before 2000 is", "10m"},
+    {"analysis.max_services_in_memory", "N", "services whose template miner stays in memory, least recently used evicted and reloaded", "1000"},
 };
 
 void config_defaults(config *c)
@@ -269,6 +278,7 @@ void config_defaults(config *c)
     c->token_budget = 3000;
     c->history_windows = 12;
     c->max_templates = 5000;
+    c->max_services_in_memory = 1000;
     c->routing.suppress_ms = 20 * 60 * 1000;
     c->routing.match_all = 1;
     c->notify_retry_base_ms = 5 * 1000;
@@ -545,7 +555,35 @@ static int load_services(config *c, yaml_document_t *doc, yaml_node_t *node, con
     return 0;
 }
 
-/* auth.tokens: [{token: "...", service: "..."}]: more ingest tokens, each optionally bound to a service */
+/* One scope word, or -1. */
+static int scope_bit(const char *w)
+{
+    return !strcmp(w, "ingest") ? (int)CONFIG_SCOPE_INGEST : !strcmp(w, "read") ? (int)CONFIG_SCOPE_READ
+         : !strcmp(w, "write") ? (int)CONFIG_SCOPE_WRITE : -1;
+}
+
+/* scopes: [ingest, read, write] (a list, or one word). 0 and *out set, or -1. */
+static int load_scopes(yaml_document_t *doc, yaml_node_t *v, unsigned *out)
+{
+    *out = 0;
+    if (v->type == YAML_SCALAR_NODE) {
+        int b = scope_bit((const char *)v->data.scalar.value);
+        return b < 0 ? -1 : (*out = (unsigned)b, 0);
+    }
+    if (v->type != YAML_SEQUENCE_NODE)
+        return -1;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *w = yaml_document_get_node(doc, *it);
+        int b = w && w->type == YAML_SCALAR_NODE ? scope_bit((const char *)w->data.scalar.value) : -1;
+        if (b < 0)
+            return -1;
+        *out |= (unsigned)b;
+    }
+    return *out ? 0 : -1;
+}
+
+/* auth.tokens: [{token: "...", service: "...", scopes: [...]}]: more tokens, ingest-only unless scoped,
+ * each optionally bound to a service (which only ingestion uses) */
 static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
                        size_t errlen)
 {
@@ -557,6 +595,7 @@ static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *m = yaml_document_get_node(doc, *it);
         const char *token = NULL, *service = NULL;
+        unsigned scopes = CONFIG_SCOPE_INGEST;
         line = m ? (unsigned long)m->start_mark.line + 1 : line;
         if (!m || m->type != YAML_MAPPING_NODE) {
             snprintf(err, errlen, "%s:%lu: auth.tokens: each item is a mapping with token and optional service",
@@ -572,9 +611,15 @@ static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
                 token = v;
             } else if (strcmp(k, "service") == 0 && v && *v && strlen(v) <= 128) {
                 service = v;
+            } else if (strcmp(k, "scopes") == 0) {
+                if (load_scopes(doc, vv, &scopes) != 0) {
+                    snprintf(err, errlen, "%s:%lu: auth.tokens.scopes: a list of ingest, read, write", file, line);
+                    return -1;
+                }
             } else {
                 snprintf(err, errlen,
-                         "%s:%lu: auth.tokens.%s: a token is 1-255 bytes, a service 1-128 (and nothing else)", file,
+                         "%s:%lu: auth.tokens.%s: a token is 1-255 bytes, a service 1-128, scopes a list "
+                         "(and nothing else)", file,
                          line, k);
                 return -1;
             }
@@ -591,6 +636,7 @@ static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
         c->tokens = n;
         n[c->n_tokens].token = strdup(token);
         n[c->n_tokens].service = service ? strdup(service) : NULL;
+        n[c->n_tokens].scopes = scopes;
         c->n_tokens++;
     }
     return 0;
