@@ -23,6 +23,9 @@
  *    is asked again up to schema_retries times; the model's anomalies are
  *    kept with the baseline's findings of types it did not report (the
  *    baseline is never talked out of a finding);
+ *  - the model is down (its circuit breaker, breaker.c, is open after
+ *    llm.breaker_failures consecutive failed calls): no call is made, and
+ *    the window goes on as when the model fails;
  *  - the model fails: with on_model_failure baseline, the baseline's findings
  *    stand (analyzer "baseline", the reason kept in error) and, with
  *    reanalyze, the model reads the window again once it answers (after
@@ -44,6 +47,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anomalog/breaker.h"
 #include "anomalog/digest.h"
 #include "anomalog/llm.h"
 #include "anomalog/llm_fit.h"
@@ -71,6 +75,7 @@ struct analyzer {
     size_t n_workers;
     svccache *miners;      /* each service's miner, bounded */
     llm_fit *fit;           /* the model server's context and bytes per token, shared (llm_fit.h) */
+    breaker *brk;           /* the model's circuit breaker (breaker.h); NULL without a model */
 };
 
 static int model_configured(const config *cfg)
@@ -370,14 +375,24 @@ static llm_rc ask_model(analyzer *a, const atomic_int *cancel, prompt_input *in,
 {
     const config *cfg = a->cfg;
     llm_opts o;
-    int refits = 0;
+    int refits = 0, quick = 0;
     model_opts(cfg, cancel, &o);
+    if (a->brk && !breaker_allow(a->brk, time_now_ms(), &quick)) { /* down: straight to the baseline */
+        snprintf(reason, reason_len, "model: down after %llu consecutive failed calls (circuit open; next probe in "
+                 "%llds)", (unsigned long long)cfg->breaker_failures,
+                 (long long)(breaker_wait_ms(a->brk, time_now_ms()) + 999) / 1000);
+        return LLM_OK;
+    }
+    if (quick) /* a failure was seen since the last success: a dead model is found out in one timeout */
+        o.retries = 0;
     for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
         llm_result r;
         m->system_prompt = p->system;
         m->user_prompt = p->user;
         llm_fit_apply(plan, strlen(p->system) + strlen(p->user), &o);
         llm_rc lrc = llm_chat(&o, p->system, p->user, schema, &r);
+        if (a->brk)
+            breaker_record(a->brk, lrc == LLM_CANCELLED ? -1 : lrc == LLM_OK, time_now_ms());
         add_usage(&m->prompt_tokens, r.prompt_tokens);
         add_usage(&m->completion_tokens, r.completion_tokens);
         add_usage(&m->latency_ms, (long)r.latency_ms);
@@ -578,6 +593,11 @@ out:
     return out;
 }
 
+const char *analyzer_model_state(analyzer *a)
+{
+    return a && a->brk ? breaker_state(a->brk) : "none";
+}
+
 analysis_outcome analyzer_run_one(analyzer *a, int retry_failed)
 {
     static const atomic_int never = 0;
@@ -709,6 +729,11 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
         analyzer_stop(a);
         return NULL;
     }
+    if (model_configured(cfg) && !(a->brk = breaker_new((unsigned)cfg->breaker_failures, cfg->breaker_cooldown_ms))) {
+        snprintf(err, errlen, "out of memory");
+        analyzer_stop(a);
+        return NULL;
+    }
     if (!(a->red = redactor_new(&ro, rerr, sizeof rerr))) {
         snprintf(err, errlen, "%s", rerr);
         analyzer_stop(a);
@@ -748,6 +773,7 @@ void analyzer_stop(analyzer *a)
     svccache_free(a->miners);
     redactor_free(a->red);
     llm_fit_free(a->fit);
+    breaker_free(a->brk);
     free(a->workers);
     free(a);
 }

@@ -78,6 +78,10 @@ static const setting settings[] = {
      10000000},
     {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
     {"analysis.workers", "ANOMALOG_ANALYSIS_WORKERS", "--analysis-workers", K_COUNT, OFF(workers), 1, 64},
+    {"llm.breaker_failures", "ANOMALOG_LLM_BREAKER_FAILURES", "--llm-breaker-failures", K_COUNT, OFF(breaker_failures),
+     1, 1000},
+    {"llm.breaker_cooldown", "ANOMALOG_LLM_BREAKER_COOLDOWN", "--llm-breaker-cooldown", K_DURATION,
+     OFF(breaker_cooldown_ms), 1000, 86400ULL * 1000},
     {"analysis.max_lines", "ANOMALOG_ANALYSIS_MAX_LINES", "--analysis-max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
     {"analysis.max_services_in_memory", "ANOMALOG_ANALYSIS_MAX_SERVICES_IN_MEMORY", "--analysis-max-services-in-memory", K_COUNT,
      OFF(max_services_in_memory), 1, 100000000},
@@ -235,6 +239,8 @@ static const struct config_help {
     {"notify.senders", "N", "notifications delivered at once", "4"},
     {"ingest.max_future", "DUR", "an event time further ahead than this of its receive time is stored at the receive time, as one before 2000 is", "10m"},
     {"analysis.max_services_in_memory", "N", "services whose template miner stays in memory, least recently used evicted and reloaded", "1000"},
+    {"llm.breaker_failures", "N", "consecutive failed model calls after which windows go to the baseline", "3"},
+    {"llm.breaker_cooldown", "DUR", "how long before one probe call asks the model again", "60s"},
 };
 
 void config_defaults(config *c)
@@ -264,6 +270,8 @@ void config_defaults(config *c)
     c->llm_format = 0; /* json_schema */
     c->llm_max_tokens = 1024;
     c->workers = 2;
+    c->breaker_failures = 3;
+    c->breaker_cooldown_ms = 60 * 1000;
     c->max_lines = 1000000;
     c->max_prompt_bytes = 256u << 10;
     c->schema_retries = 2;
