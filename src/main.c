@@ -41,6 +41,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
+#include "anomalog/eval.h"
 #include "anomalog/model_check.h"
 #include "anomalog/retention.h"
 #include "anomalog/timeutil.h"
@@ -507,6 +508,7 @@ static int run_replay(const command *c, config *cfg, int argc, char **argv);
 static int run_templates(const command *c, config *cfg, int argc, char **argv);
 static int run_migrate(const command *c, config *cfg, int argc, char **argv);
 static int run_model(const command *c, config *cfg, int argc, char **argv);
+static int run_eval(const command *c, config *cfg, int argc, char **argv);
 static int run_healthcheck(const command *c, config *cfg, int argc, char **argv);
 static int run_version(const command *c, config *cfg, int argc, char **argv);
 static int run_help(const command *c, config *cfg, int argc, char **argv);
@@ -537,6 +539,11 @@ static const command commands[] = {
      "Asks the server of --llm-url what analysis will do with it, and says whether it is usable.\n"
      "Exit status: 0 usable, 1 not usable, 2 a usage error or no model configured.\n",
      "  --json\n      the findings as one JSON document\n", model_settings, run_model},
+    {"eval", "LOG LABELS.json [--json] [FLAGS]", "replay LOG and score the findings against labelled incidents",
+     "Replays LOG through the whole pipeline (notifications off, a temporary database unless --db is given)\n"
+     "and scores every finding against the incidents of LABELS.json: found or missed, by which analyzer,\n"
+     "how soon; findings matching no incident are listed as outside.\n",
+     "  --json\n      the scorecard as one JSON object\n", replay_settings, run_eval},
     {"migrate", "[FLAGS]", "apply database migrations and exit", NULL, NULL, migrate_settings, run_migrate},
     {"healthcheck", "[FLAGS]", "exit 0 when the service on --listen is ready (for container health checks)", NULL,
      NULL, healthcheck_settings, run_healthcheck},
@@ -651,6 +658,12 @@ static int run_model(const command *c, config *cfg, int argc, char **argv)
 {
     (void)c;
     return model_main(cfg, argc, argv);
+}
+
+static int run_eval(const command *c, config *cfg, int argc, char **argv)
+{
+    (void)c;
+    return eval_main(cfg, argc, argv);
 }
 
 static int run_migrate(const command *c, config *cfg, int argc, char **argv)
