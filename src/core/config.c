@@ -106,6 +106,8 @@ static const setting settings[] = {
     {"digest.exemplars", "ANOMALOG_DIGEST_EXEMPLARS", "--digest-exemplars", K_COUNT, OFF(exemplars), 1, 8},
     {"digest.token_budget", "ANOMALOG_DIGEST_TOKEN_BUDGET", "--digest-token-budget", K_COUNT, OFF(token_budget), 200, 1000000},
     {"digest.history_windows", "ANOMALOG_DIGEST_HISTORY_WINDOWS", "--digest-history-windows", K_COUNT, OFF(history_windows), 1, 10000},
+    {"digest.max_window_templates", "ANOMALOG_DIGEST_MAX_WINDOW_TEMPLATES", "--digest-max-window-templates", K_COUNT,
+     OFF(max_window_templates), 10, 10000000},
     {"digest.max_templates", "ANOMALOG_DIGEST_MAX_TEMPLATES", "--digest-max-templates", K_COUNT, OFF(max_templates), 10, 10000000},
     {"redaction.ip_addresses", "ANOMALOG_REDACTION_IP_ADDRESSES", "--redaction-ip-addresses", K_BOOL, OFF(redact_ips), 0, 0},
     {"suppress", "ANOMALOG_SUPPRESS", "--suppress", K_DURATION, OFF(routing.suppress_ms), 0, 7ULL * 86400 * 1000},
@@ -171,6 +173,7 @@ static const struct config_alias {
     {"ANOMALOG_MAX_FUTURE", "--max-future", "ingest.max_future"},
     {"ANOMALOG_WRITE_TOKEN", NULL, "auth.write_token"},
     {"ANOMALOG_MAX_SERVICES_IN_MEMORY", "--max-services-in-memory", "analysis.max_services_in_memory"},
+    {"ANOMALOG_MAX_WINDOW_TEMPLATES", "--max-window-templates", "digest.max_window_templates"},
 };
 #define NALIASES (sizeof aliases / sizeof aliases[0])
 
@@ -241,6 +244,7 @@ static const struct config_help {
     {"analysis.max_services_in_memory", "N", "services whose template miner stays in memory, least recently used evicted and reloaded", "1000"},
     {"llm.breaker_failures", "N", "consecutive failed model calls after which windows go to the baseline", "3"},
     {"llm.breaker_cooldown", "DUR", "how long before one probe call asks the model again", "60s"},
+    {"digest.max_window_templates", "N", "distinct templates of a window listed one by one; the rest are one \\"rare, unclustered\\" group", "2000"},
 };
 
 void config_defaults(config *c)
@@ -287,6 +291,7 @@ void config_defaults(config *c)
     c->history_windows = 12;
     c->max_templates = 5000;
     c->max_services_in_memory = 1000;
+    c->max_window_templates = 2000;
     c->routing.suppress_ms = 20 * 60 * 1000;
     c->routing.match_all = 1;
     c->notify_retry_base_ms = 5 * 1000;
