@@ -244,7 +244,7 @@ static const struct config_help {
     {"analysis.max_services_in_memory", "N", "services whose template miner stays in memory, least recently used evicted and reloaded", "1000"},
     {"llm.breaker_failures", "N", "consecutive failed model calls after which windows go to the baseline", "3"},
     {"llm.breaker_cooldown", "DUR", "how long before one probe call asks the model again", "60s"},
-    {"digest.max_window_templates", "N", "distinct templates of a window listed one by one; the rest are one \\"rare, unclustered\\" group", "2000"},
+    {"digest.max_window_templates", "N", "distinct templates of a window listed one by one; the rest are one \"rare, unclustered\" group", "2000"},
 };
 
 void config_defaults(config *c)
