@@ -174,7 +174,7 @@ class BaselineAloneTest(unittest.TestCase):
         with open(path, "w") as f:
             f.write(ndjson(rows))
         code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none"], timeout=300)
-        self.assertEqual(code, 0, err)
+        self.assertEqual(code, 1, err)  # replay's exit status: 1, incidents were found
         found, outside = set(), []
         service = None
         for line in out.splitlines():
