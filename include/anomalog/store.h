@@ -188,6 +188,10 @@ typedef struct window_work {
     int reanalysis;            /**< analysed by the baseline before; the model reads it again now */
     char health[16];           /**< health before this analysis (re-analysis), or empty */
     char *context;             /**< the service's context (malloc'd) or NULL */
+    int late;                  /**< claimed again for lines that arrived after its analysis */
+    int64_t after_line_id;     /**< the analysis reads the lines above this id (0: all of them) */
+    int64_t late_seen;         /**< the window's late_count at the claim: the late lines this analysis answers for */
+    int64_t read_line_id;      /**< set by the analyzer: the highest line id it read (kept by finish) */
 } window_work;
 
 /**
@@ -202,6 +206,16 @@ typedef struct window_work {
  */
 store_rc store_window_claim(store *s, int64_t now_ms, int64_t lease_ms, int retry_failed, window_work *w, char *err,
                             size_t errlen);
+
+/**
+ * Claims an analysed window that has late lines its analysis did not read
+ * (late_count above the late_seen of that analysis), once grace_ms has passed
+ * since that analysis: one re-analysis per window per grace. w->late is set;
+ * the analysis reads the lines above w->after_line_id only.
+ * @return STORE_OK with w filled, STORE_NOTFOUND when there is none.
+ */
+store_rc store_window_claim_late(store *s, int64_t now_ms, int64_t lease_ms, int64_t grace_ms, window_work *w,
+                                 char *err, size_t errlen);
 
 void window_work_free(window_work *w);
 
@@ -221,6 +235,14 @@ typedef struct window_lines {
 
 /** The first max lines of a window by event time into *out (zeroed first; free with window_lines_free). */
 store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_lines *out, char *err, size_t errlen);
+
+/**
+ * The first max lines of a window by event time whose id is above after_id
+ * (0: all), as store_window_lines; *max_id is the highest id read (after_id
+ * when none).
+ */
+store_rc store_window_lines_after(store *s, int64_t window_id, int64_t after_id, size_t max, window_lines *out,
+                                  int64_t *max_id, char *err, size_t errlen);
 /** Frees what store_window_lines read and zeroes *l. Accepts a zeroed one. */
 void window_lines_free(window_lines *l);
 

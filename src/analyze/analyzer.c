@@ -238,6 +238,12 @@ out:
     return rc;
 }
 
+/* critical > degraded > normal (anything else: below normal) */
+static int health_rank(const char *h)
+{
+    return !h ? -1 : !strcmp(h, "critical") ? 2 : !strcmp(h, "degraded") ? 1 : !strcmp(h, "normal") ? 0 : -1;
+}
+
 static const char *health_of(const json_t *anomalies)
 {
     int worst = 0;
@@ -482,6 +488,8 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     char err[512];
     window_work w;
     store_rc rc = store_window_claim(st, time_now_ms(), cfg->lease_ms, retry_failed, &w, err, sizeof err);
+    if (rc == STORE_NOTFOUND && retry_failed) /* nothing else due: an analysed window's late lines */
+        rc = store_window_claim_late(st, time_now_ms(), cfg->lease_ms, cfg->grace_ms, &w, err, sizeof err);
     if (rc == STORE_NOTFOUND)
         return ANALYSIS_NONE;
     if (rc != STORE_OK) {
@@ -502,12 +510,23 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     json_t *schema = NULL, *verdict = NULL;
     analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
 
-    if (store_window_lines(st, w.id, cfg->max_lines, &wl, err, sizeof err) != STORE_OK) {
+    if (store_window_lines_after(st, w.id, w.after_line_id, cfg->max_lines, &wl, &w.read_line_id, err, sizeof err) !=
+        STORE_OK) {
         snprintf(reason, sizeof reason, "reading lines: %s", err);
         goto out;
     }
     lines = wl.v;
     n = wl.n;
+    /* the late part of an analysed window: its lines are the window's as far as this analysis goes, and its
+     * health can only get worse than the analysis before found */
+    int late_part = w.after_line_id > 0 && !w.reanalysis;
+    if (late_part)
+        w.line_count = (int64_t)n;
+    if (late_part && n == 0) { /* its late lines were read by the analysis before: nothing to add */
+        verdict = json_pack("{s:s, s:[]}", "health", w.health[0] ? w.health : "normal", "anomalies");
+        m.analyzer = "baseline";
+        goto record;
+    }
     if (!(pl = calloc(n ? n : 1, sizeof *pl))) {
         snprintf(reason, sizeof reason, "out of memory");
         goto out;
@@ -575,6 +594,12 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             m.system_prompt = m.user_prompt = NULL;
         }
     }
+    if (verdict && late_part && w.health[0] && json_is_string(json_object_get(verdict, "health"))) {
+        const char *nh = json_string_value(json_object_get(verdict, "health"));
+        if (health_rank(w.health) > health_rank(nh))
+            json_object_set_new(verdict, "health", json_string(w.health));
+    }
+record:
     if (verdict) {
         m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);

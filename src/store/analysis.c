@@ -155,6 +155,11 @@ static store_rc finish_tx(store *s, db_conn *c, void *p, char *err, size_t errle
         snprintf(err, errlen, "window %lld is no longer being analysed by this claim", (long long)w->id);
         return STORE_NOTFOUND;
     }
+    /* how far this analysis read, and the late lines it answers for (migration 010) */
+    rc = db_run(s, c, &sql_late_done, DB_ARGS(db_int(w->id), db_int(w->read_line_id), db_int(w->late_seen)), NULL,
+                NULL, NULL, err, errlen);
+    if (rc != STORE_OK)
+        return rc;
     return rc == STORE_OK ? save_prompt(s, c, w, m, err, errlen) : rc;
 }
 

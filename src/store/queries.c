@@ -377,3 +377,24 @@ db_stmt sql_pgw_upsert = {
           "late_count = w.late_count + CASE WHEN w.status = 'open' THEN 0 ELSE excluded.line_count END, "
           "last_line_at = excluded.last_line_at, lines_expired = 0 "
           "RETURNING w.id, (SELECT sv.name FROM sv WHERE sv.id = w.service_id), w.start_ms"};
+
+/* ---- late lines (windows.c, analysis.c; migration 010) ----------------------------------------- */
+
+/* an analysed window whose late_count grew past what its last analysis saw, once grace (?2) has passed
+ * since that analysis: one re-analysis per window per grace, however the late lines trickle in */
+#define LATE_NEXT                                                                                       \
+    "SELECT id FROM windows WHERE status = 'analyzed' AND late_count > late_seen "                      \
+    "AND coalesce(analyzed_at, 0) <= ?1 - ?2 ORDER BY analyzed_at, id LIMIT 1"
+db_stmt sql_late_claim = {.sqlite = LATE_NEXT, .pg = LATE_NEXT " FOR UPDATE SKIP LOCKED", .params = "ii"};
+/* read in the claim's transaction: where the analysis starts and the late lines it answers for */
+db_stmt sql_late_marks = {.sql = "SELECT analyzed_line_id, late_count FROM windows WHERE id = ?1", .params = "i"};
+/* the window's lines above an id (0: all of them), by event time, with their ids */
+db_stmt sql_late_lines = {.sql = "SELECT ts, level, message, id FROM logs WHERE window_id = ?1 AND id > ?2 "
+                                 "ORDER BY ts, id LIMIT ?3",
+                          .params = "iii"};
+/* a finished analysis: read through ?2, answered for ?3 late lines (never moved back) */
+db_stmt sql_late_done = {.sql = "UPDATE windows SET "
+                                "analyzed_line_id = CASE WHEN ?2 > analyzed_line_id THEN ?2 ELSE analyzed_line_id END, "
+                                "late_seen = CASE WHEN ?3 > late_seen THEN ?3 ELSE late_seen END WHERE id = ?1",
+                         .params = "iii"};
+#undef LATE_NEXT

@@ -110,4 +110,11 @@ extern db_stmt sql_sqw_service_id,
 /* the PostgreSQL write path (pg_ingest.c): PostgreSQL only */
 extern db_stmt sql_pgw_upsert;
 
+/* late lines: claiming a window that has some, reading them, recording how far an analysis read
+ * (windows.c, analysis.c; migration 010) */
+extern db_stmt sql_late_claim,
+    sql_late_marks,
+    sql_late_lines,
+    sql_late_done;
+
 #endif

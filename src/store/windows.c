@@ -9,7 +9,13 @@
  * Claims: a service's windows are analysed in order (each one's history is
  * the windows before it): the oldest closed window with no earlier one of its
  * service pending, else the oldest failed window due for retry, else an
- * analysed window due to be read by the model again. On PostgreSQL, shared by
+ * analysed window due to be read by the model again; apart from those, an
+ * analysed window with late lines (store_window_claim_late, migration 010):
+ * late_count above the late_seen its last analysis recorded, grace after
+ * that analysis. Every analysis reads the lines above analyzed_line_id (0
+ * for a window never analysed, and for a model's re-read), and finish
+ * records the highest id it read, so late lines are read once and findings
+ * are not recorded twice. On PostgreSQL, shared by
  * replicas, rows are taken FOR UPDATE SKIP LOCKED, a claim holds a lease
  * (windows.lease_until) and the window's attempt count is the claim's token:
  * release (and finish, fail: analysis.c) only take effect for the current
@@ -143,6 +149,38 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
     return rc;
 }
 
+typedef struct lines_after_acc {
+    lines_acc a;
+    int64_t max_id;
+} lines_after_acc;
+
+static int line_after_row(const store_row *r, void *arg)
+{
+    lines_after_acc *la = arg;
+    int64_t id = row_i64(r, 3);
+    int stop = line_row(r, &la->a);
+    if (!la->a.oom && id > la->max_id)
+        la->max_id = id;
+    return stop;
+}
+
+store_rc store_window_lines_after(store *s, int64_t window_id, int64_t after_id, size_t max, window_lines *out,
+                                  int64_t *max_id, char *err, size_t errlen)
+{
+    *out = (window_lines){0};
+    lines_after_acc la = {.a = {.out = out}, .max_id = after_id};
+    store_rc rc = db_read(s, &sql_late_lines, DB_ARGS(db_int(window_id), db_int(after_id), db_int((int64_t)max)),
+                          line_after_row, &la, err, errlen);
+    if (rc == STORE_OK && la.a.oom) {
+        snprintf(err, errlen, "out of memory reading window lines");
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK)
+        window_lines_free(out);
+    *max_id = rc == STORE_OK ? la.max_id : after_id;
+    return rc;
+}
+
 store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int force, const char *service,
                              int *closed, char *err, size_t errlen)
 {
@@ -169,8 +207,17 @@ store_rc store_windows_recover(store *s, int *recovered, char *err, size_t errle
 typedef struct claim_arg {
     int64_t now, lease;
     int retry_failed;
+    int64_t late_grace; /* >= 0: claim a window with late lines only (store_window_claim_late) */
     window_work *w;
 } claim_arg;
+
+static int late_marks_row(const store_row *r, void *arg)
+{
+    window_work *w = arg;
+    w->after_line_id = row_i64(r, 0);
+    w->late_seen = row_i64(r, 1);
+    return 1;
+}
 
 static int claimed_row(const store_row *r, void *arg)
 {
@@ -201,10 +248,17 @@ static store_rc claim_tx(store *s, db_conn *c, void *p, char *err, size_t errlen
     memset(w, 0, sizeof *w);
     int64_t id = 0;
     int found = 0;
-    store_rc rc = db_int_of(s, c, &sql_win_claim_closed, DB_ARGS(db_int(a->now)), &id, &found, err, errlen);
-    if (rc == STORE_OK && !found && a->retry_failed)
+    store_rc rc = STORE_OK;
+    if (a->late_grace >= 0) {
+        rc = db_int_of(s, c, &sql_late_claim, DB_ARGS(db_int(a->now), db_int(a->late_grace)), &id, &found, err,
+                       errlen);
+        w->late = found;
+    } else {
+        rc = db_int_of(s, c, &sql_win_claim_closed, DB_ARGS(db_int(a->now)), &id, &found, err, errlen);
+    }
+    if (rc == STORE_OK && !found && a->retry_failed && a->late_grace < 0)
         rc = db_int_of(s, c, &sql_win_claim_failed, DB_ARGS(db_int(a->now)), &id, &found, err, errlen);
-    if (rc == STORE_OK && !found && a->retry_failed) {
+    if (rc == STORE_OK && !found && a->retry_failed && a->late_grace < 0) {
         rc = db_int_of(s, c, &sql_win_claim_reanalyze, DB_ARGS(db_int(a->now)), &id, &found, err, errlen);
         w->reanalysis = found;
     }
@@ -218,6 +272,12 @@ static store_rc claim_tx(store *s, db_conn *c, void *p, char *err, size_t errlen
     if (rc == STORE_OK)
         rc = db_run(s, c, &sql_win_service_context, DB_ARGS(db_int(w->service_id)), context_row, &w->context, NULL, err,
                     errlen);
+    /* where this analysis starts: above the last one's lines (a window claimed again for its late lines, or
+     * put back by a crash during that); a model's re-read reads the whole window */
+    if (rc == STORE_OK)
+        rc = db_run(s, c, &sql_late_marks, DB_ARGS(db_int(id)), late_marks_row, w, NULL, err, errlen);
+    if (w->reanalysis)
+        w->after_line_id = 0;
     return rc;
 }
 
@@ -225,7 +285,18 @@ store_rc store_window_claim(store *s, int64_t now_ms, int64_t lease_ms, int retr
                             size_t errlen)
 {
     memset(w, 0, sizeof *w);
-    claim_arg a = {now_ms, lease_ms, retry_failed, w};
+    claim_arg a = {now_ms, lease_ms, retry_failed, -1, w};
+    store_rc rc = db_tx(s, claim_tx, &a, err, errlen);
+    if (rc != STORE_OK)
+        window_work_free(w);
+    return rc;
+}
+
+store_rc store_window_claim_late(store *s, int64_t now_ms, int64_t lease_ms, int64_t grace_ms, window_work *w,
+                                 char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    claim_arg a = {now_ms, lease_ms, 1, grace_ms > 0 ? grace_ms : 0, w};
     store_rc rc = db_tx(s, claim_tx, &a, err, errlen);
     if (rc != STORE_OK)
         window_work_free(w);

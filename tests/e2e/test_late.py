@@ -1,0 +1,78 @@
+"""Late lines: lines that reach a window after its analysis are analysed too
+(the late part only, debounced by the grace), their findings recorded once;
+the ingest answer and /metrics count them."""
+import time
+import unittest
+
+from harness import ServerTest, ndjson, wait_for
+
+T0 = 1795514400  # 2026-11-24T10:00:00Z, long past: windows close on the wall clock after the grace
+
+
+def info_lines(n=20):
+    return [{"ts": T0 + i, "service": "api", "level": "info", "message": "GET /health 200 %dms" % i}
+            for i in range(n)]
+
+
+def fatal_lines(n=50):
+    return [{"ts": T0 + 30, "service": "api", "level": "fatal",
+             "message": "database connection lost: shard %d unreachable" % (i % 3)} for i in range(n)]
+
+
+class LateTest(ServerTest):
+    # no model: the baseline analyses; grace 2 s closes the window 2 s after its last line and spaces
+    # the late re-analyses of one window
+    server_args = ["--window", "1m", "--grace", "2s"]
+
+    def window(self, wid):
+        st, w, _ = self.srv.get("/windows/%d" % wid)
+        self.assertEqual(st, 200, w)
+        return w
+
+    def only_window(self):
+        ws = self.srv.get("/windows?service=api")[1]["windows"]
+        self.assertEqual(len(ws), 1, ws)
+        return ws[0]["id"]
+
+    def analyzed_normal(self):
+        st, b, _ = self.srv.ingest(ndjson(info_lines()))
+        self.assertEqual(st, 202, b)
+        wid = self.only_window()
+        w = wait_for(lambda: (lambda w: w if w["status"] == "analyzed" else None)(self.window(wid)),
+                     timeout=30, what="window analysed")
+        self.assertEqual((w["health"], w["anomaly_count"], w["late_count"]), ("normal", 0, 0), w)
+        return wid
+
+    def test_late_fatal_lines_are_analysed_once(self):
+        wid = self.analyzed_normal()
+        st, b, _ = self.srv.ingest(ndjson(fatal_lines()))
+        self.assertEqual(st, 202, b)
+        w = wait_for(lambda: (lambda w: w if w["anomaly_count"] > 0 and w["status"] == "analyzed" else None)(
+            self.window(wid)), timeout=30, what="late lines analysed")
+        self.assertEqual((w["line_count"], w["late_count"]), (70, 50), w)
+        self.assertNotEqual(w["health"], "normal", w)
+        found = w["anomaly_count"]
+        self.assertEqual(len(w["anomalies"]), found)
+        self.assertTrue(any("database connection lost" in e for a in w["anomalies"] for e in a["evidence"]), w)
+        # once: another grace and more passes record nothing again
+        time.sleep(5)
+        w2 = self.window(wid)
+        self.assertEqual((w2["anomaly_count"], w2["status"], w2["health"]), (found, "analyzed", w["health"]))
+        self.assertEqual(len(self.srv.get("/anomalies?service=api")[1]["anomalies"]), found)
+
+    def test_more_late_lines_add_only_their_findings(self):
+        wid = self.analyzed_normal()
+        self.srv.ingest(ndjson(fatal_lines()))
+        w = wait_for(lambda: (lambda w: w if w["anomaly_count"] > 0 and w["status"] == "analyzed" else None)(
+            self.window(wid)), timeout=30, what="late lines analysed")
+        first = w["anomaly_count"]
+        # a few more harmless lines: read once more (after the grace), the earlier findings not recorded again
+        self.srv.ingest(ndjson(info_lines(3)))
+        wait_for(lambda: self.window(wid)["late_count"] == 53, timeout=10, what="late lines counted")
+        time.sleep(5)
+        w2 = self.window(wid)
+        self.assertEqual((w2["status"], w2["anomaly_count"], w2["health"]), ("analyzed", first, w["health"]), w2)
+
+
+if __name__ == "__main__":
+    unittest.main()
