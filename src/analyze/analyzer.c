@@ -31,6 +31,11 @@
  *    reanalyze, the model reads the window again once it answers (after
  *    retry_base doubling up to retry_max; the baseline's findings are not
  *    recorded twice); with retry, the window fails and is retried the same way.
+ * Late lines: when nothing else is due, a worker claims an analysed window
+ * with late lines its analysis did not read (grace after that analysis, so
+ * once per window per grace) and analyses the lines above the last one read
+ * (store_window_lines_after); its findings are added, the earlier ones are
+ * not recorded again, and the health is the worse of the two.
  * Window state lives only in the database: a crash leaves at most an
  * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
