@@ -17,7 +17,7 @@ import time
 import unittest
 import zlib
 
-from harness import ServerTest, db_rows, ndjson, wait_for
+from harness import ServerTest, db_rows, ndjson, slow, wait_for
 
 BASE = 100
 REPL = "\ufffd"
@@ -135,7 +135,7 @@ class HostileTest(ServerTest):
             st, b, _ = self.srv.ingest("meanwhile %d\n" % i, "text/plain", query="?service=meanwhile")
             self.assertEqual(st, 202, b)
             # under the connection timeout (1s): not held up behind the stalled ones (slack for a loaded CI)
-            self.assertLess(time.time() - t0, 0.9)
+            self.assertLess(time.time() - t0, slow(0.9))
             time.sleep(0.1)
         for t in threads:
             t.join(15)
@@ -319,8 +319,8 @@ class HostileTest(ServerTest):
 
 
 class PerAddressTest(ServerTest):
-    # 3, not 2: a connection the client has already seen closed can still count for a moment on a loaded
-    # machine, and the requests from 127.0.0.1 below follow each other
+    # 3, not 2: a connection is counted out when the server closes its socket, which the test waits for
+    # (Server.connections); the margin keeps a request of the harness itself from tipping it
     server_args = ["--llm-url", "none", "--max-connections-per-ip", "3"]
 
     def connect_from(self, source):
@@ -338,15 +338,20 @@ class PerAddressTest(ServerTest):
             s.close()
 
     def test_one_address_cannot_hold_every_connection(self):
-        time.sleep(0.3)  # the readiness probe's connection is gone
+        # the server's own sockets are watched (/proc), never a sleep: the readiness probe's is gone
+        wait_for(lambda: self.srv.connections() == 0, timeout=slow(10), interval=0.02,
+                 what="the readiness probe's connection closed by the server")
         # headers trickling in from 127.0.0.2: no deadline but the idle timeout, so a limit per address
         held = [self.connect_from("127.0.0.2") for _ in range(3)]
         try:
             for s in held:
                 s.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\n")
-            time.sleep(0.2)
+            wait_for(lambda: self.srv.connections("127.0.0.2") == 3, timeout=slow(10), interval=0.02,
+                     what="the server holding the three connections of 127.0.0.2")
             self.assertNotIn(b"200 OK", self.healthz_from("127.0.0.2"))  # its fourth is not served
             for _ in range(3):  # everyone else is
+                wait_for(lambda: self.srv.connections("127.0.0.1") == 0, timeout=slow(10), interval=0.02,
+                         what="the last connection of 127.0.0.1 closed by the server")
                 self.assertIn(b"200 OK", self.healthz_from("127.0.0.1"))
             st, b, _ = self.srv.ingest(ndjson([{"message": "from another address"}]))
             self.assertEqual(st, 202, b)
