@@ -16,6 +16,7 @@ PKGS=(
   chromium
   postgresql libpq-dev
   python3 sqlite3 curl strace jq bsdextrautils ca-certificates
+  podman debootstrap   # tests/e2e/test_dockerfile.py builds docker/Dockerfile for real
 )
 
 die() { echo "deps.sh: $*" >&2; exit 1; }

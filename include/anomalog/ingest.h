@@ -80,6 +80,23 @@ int ingest_parse_loki_proto(const char *body, size_t len, const ingest_opts *o, 
  */
 const char *ingest_level_canonical(const char *word, size_t len);
 
+/** How many bytes of a line ingest_level_sniff() reads at most. */
+#define INGEST_SNIFF_BYTES 512
+/** How many of a line's first words ingest_level_sniff() reads as possible level words. */
+#define INGEST_SNIFF_TOKENS 10
+
+/**
+ * The level a log line states in its own text (src/ingest/level.c): a
+ * key=value field (`level=error`, `lvl=`, `severity=`), a JSON field in text
+ * (`"level":"error"`, `"level":50`), glog's `E1206 12:00:00`, a bracketed
+ * level (`[ERROR]`, `[error]`, `<E>`), an upper-case level word among the
+ * first words (`2026-... ERROR ...`, `ERROR:root:...`), or a level word in
+ * any case right after the timestamp. Reads the first line of s, at most
+ * INGEST_SNIFF_BYTES bytes of it, and allocates nothing.
+ * @return a canonical name (static), or NULL when the line states no level.
+ */
+const char *ingest_level_sniff(const char *s, size_t len);
+
 /** Largest decompressed gzip body accepted is passed as max_out. */
 typedef enum gunzip_result { GUNZIP_OK = 0, GUNZIP_TOO_LARGE, GUNZIP_CORRUPT, GUNZIP_NOMEM } gunzip_result;
 

@@ -5,7 +5,8 @@
  *
  * Each `index` or `create` action line is followed by a document, which is
  * read like an NDJSON entry of /ingest (@timestamp, message or log, level,
- * service aliases; the rest become attributes). A document without a service
+ * service aliases; the rest become attributes; a message that is itself a
+ * JSON object, and a level only the line states, as json.c reads them). A document without a service
  * gets the request's default (?service=, X-Service), else the action's
  * `_index`, else the index in the URL, else "default". `delete` and `update`
  * actions (and an `update`'s document) are answered per item with 400: we

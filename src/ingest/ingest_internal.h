@@ -91,6 +91,34 @@ char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *
  */
 int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out);
 
+/** Canonical level of a numeric level: 0..7 a syslog severity, 10..60 pino/bunyan's; else NULL. */
+const char *ingest_level_number(long long n);
+
+/** What the shipper sent itself for an entry, beside the line (ingest_entry_finish). */
+#define INGEST_GIVEN_TS 1u      /**< a timestamp */
+#define INGEST_GIVEN_SERVICE 2u /**< a service */
+
+/**
+ * Completes an entry a parser built from a shipper's record (level.c): when
+ * its message is a JSON object, it is read like an NDJSON entry
+ * (ingest_json_message); then, when the entry still has no level, the level
+ * the line states (ingest_level_sniff). A level already set always stays.
+ * @return 0, or -2 when out of memory.
+ */
+int ingest_entry_finish(ingest_ctx *c, log_entry *e, unsigned given);
+
+/**
+ * When e's message is a JSON object, reads it into e like an NDJSON entry
+ * (json.c): the message field (msg, message, log, ...) becomes the message,
+ * its level the level unless e has one, its timestamp the timestamp unless
+ * `given` has INGEST_GIVEN_TS, its service the service unless it has
+ * INGEST_GIVEN_SERVICE, and its other fields join e's attributes (e's own
+ * win on a conflict). Without a message field the message stays whole and
+ * only the level is read. Never refuses the entry: a field that cannot be
+ * read stays an attribute. 0, or -2 when out of memory.
+ */
+int ingest_json_message(ingest_ctx *c, log_entry *e, unsigned given);
+
 /**
  * Appends the entry described by a JSON object, read as NDJSON lines are
  * (field aliases, attributes); errors name body line `line`. 0, -1 or -2.

@@ -13,7 +13,14 @@
  * object under `log` or `service` is such a namespace, never the message or
  * the service itself. Every other top-level field, and the fields of an
  * explicit `attributes` object (which win on conflict), become the entry's
- * attributes, stored as compact JSON text.
+ * attributes, stored as compact JSON text. Every entry then goes through
+ * ingest_entry_finish() (level.c): a level only the message states is read.
+ *
+ * ingest_json_message() reads a message that is itself a JSON object (a
+ * Loki, OTLP, bulk, syslog or text line; Docker's `log` field) with the
+ * same aliases, leniently: the shipper's own timestamp, service, level and
+ * attributes win, a field that cannot be read stays an attribute, and an
+ * object without a message field stays the whole message.
  *
  * Threads: runs on the HTTP thread that owns the batch; jansson values are
  * local to the call. NDJSON is read in a line arena (ingest_internal.h):
@@ -233,8 +240,6 @@ static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_
 
 static int read_level(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
 {
-    static const char *const syslog[8] = {"fatal", "fatal", "fatal", "error",
-                                          "warn",  "info",  "info",  "debug"};
     json_t *v = f->value;
     if (!v) {
         e->level = NULL;
@@ -242,23 +247,13 @@ static int read_level(ingest_ctx *c, const field *f, const entry_pos *at, log_en
     }
     if (json_is_string(v))
         return ingest_level_word(c, json_string_value(v), json_string_length(v), &e->level);
-    if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
-        if (n >= 0 && n <= 7) {
-            e->level = syslog[n];
-            c->b->stats.level_normalized++;
-            return 0;
-        }
-        /* bunyan and pino number their levels 10 (trace) .. 60 (fatal) */
-        if (n >= 10 && n <= 60 && n % 10 == 0) {
-            static const char *const pino[6] = {"trace", "debug", "info", "warn", "error", "fatal"};
-            e->level = pino[n / 10 - 1];
-            c->b->stats.level_normalized++;
-            return 0;
-        }
+    /* a syslog severity 0..7, or bunyan and pino's 10 (trace) .. 60 (fatal) */
+    if (json_is_integer(v) && (e->level = ingest_level_number(json_integer_value(v))) != NULL) {
+        c->b->stats.level_normalized++;
+        return 0;
     }
     return ingest_err_set(c->err, 400, "invalid_level", at->line, at->index,
-                          "%sfield \"%s\": a level is a word or a syslog severity 0..7",
+                          "%sfield \"%s\": a level is a word, a syslog severity 0..7 or a pino level 10..60",
                           PREFIX(at), f->name);
 }
 
@@ -355,11 +350,164 @@ static int entry_from_object(ingest_ctx *c, json_t *obj, const entry_pos *at, lo
         return -2;
     e->ts_ms = ts;
     e->line = entry_line;
+    long defaulted = c->b->stats.service_defaulted;
     if ((rc = read_message(c, &fs[1], at, e)) != 0 || (rc = read_level(c, &fs[2], at, e)) != 0 ||
         (rc = read_service(c, &fs[3], at, e)) != 0 ||
         (rc = read_attributes(c, obj, fs, 4, at, e)) != 0)
         return rc;
+    unsigned given = (fs[0].value ? INGEST_GIVEN_TS : 0) |
+                     (c->b->stats.service_defaulted == defaulted ? INGEST_GIVEN_SERVICE : 0);
+    return ingest_entry_finish(c, e, given);
+}
+
+/* ---- a JSON object inside a message ---------------------------------------- */
+
+/* s[0..n) is, but for white space, one {...}: the only messages worth a JSON parse. */
+static int looks_like_object(const char *s, size_t n)
+{
+    size_t a = 0;
+    while (a < n && (s[a] == ' ' || s[a] == '\t' || s[a] == '\r' || s[a] == '\n'))
+        a++;
+    while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    return n - a >= 2 && s[a] == '{' && s[n - 1] == '}';
+}
+
+/* A level field read leniently: 0 with *lv set (or left NULL when unreadable), or -2. */
+static int lenient_level(ingest_ctx *c, json_t *v, const char **lv)
+{
+    if (json_is_string(v))
+        return ingest_level_word(c, json_string_value(v), json_string_length(v), lv);
+    if (json_is_integer(v) && (*lv = ingest_level_number(json_integer_value(v))) != NULL)
+        c->b->stats.level_normalized++;
     return 0;
+}
+
+/* A timestamp field read leniently: 0 with *ms set, or -1 when it is not one. */
+static int lenient_timestamp(ingest_ctx *c, json_t *v, int64_t *ms)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v), used;
+        if (time_parse_rfc3339(s, n, c->o->tz_offset_s, ms, &used) == 0 && used == n)
+            return 0;
+        return time_parse_epoch_string(s, n, ms);
+    }
+    if (json_is_integer(v))
+        return time_from_epoch_integer(json_integer_value(v), ms);
+    if (json_is_real(v))
+        return time_from_epoch_number(json_real_value(v), ms);
+    return -1;
+}
+
+/* obj's fields not taken, its `attributes` object, then e's own attributes (which win) into e. 0 or -2. */
+static int message_attributes(ingest_ctx *c, json_t *obj, const field *fs, size_t nfs, log_entry *e)
+{
+    json_t *merged = json_object(), *outer = NULL;
+    json_t *inner = json_object_get(obj, "attributes");
+    const char *key;
+    json_t *val;
+    int rc = -2;
+    if (!merged)
+        return -2;
+    json_object_foreach(obj, key, val) {
+        if (strcmp(key, "attributes") == 0 ? json_is_object(val) || json_is_null(val) : consumed(key, val, fs, nfs))
+            continue; /* an `attributes` that is not an object is kept as a field */
+        if (json_object_set(merged, key, val) < 0) /* takes a new reference to val */
+            goto out;
+    }
+    if (json_is_object(inner) && json_object_update(merged, inner) < 0)
+        goto out;
+    if (e->attributes && (!(outer = json_loads(e->attributes, 0, NULL)) || json_object_update(merged, outer) < 0))
+        goto out; /* text we wrote: only memory can fail */
+    e->attributes = NULL;
+    if (json_object_size(merged) > 0 && !(e->attributes = ingest_dump_json(c->b, merged, JSON_COMPACT)))
+        goto out;
+    rc = 0;
+out:
+    json_decref(outer);
+    json_decref(merged);
+    return rc;
+}
+
+int ingest_json_message(ingest_ctx *c, log_entry *e, unsigned given)
+{
+    if (!looks_like_object(e->message, e->message_len))
+        return 0;
+    json_error_t jerr;
+    json_t *obj = json_loadb(e->message, e->message_len, 0, &jerr);
+    if (!obj)
+        return jerr.text[0] == '\0' || json_error_code(&jerr) == json_error_out_of_memory ? -2 : 0;
+    field fs[4];
+    char text[64];
+    const char *msg = NULL;
+    size_t mn = 0;
+    int rc = 0;
+    if (!json_is_object(obj))
+        goto out;
+    fs[0] = find_field(obj, TS_ALIASES);
+    fs[1] = find_field(obj, MSG_ALIASES);
+    fs[2] = find_field(obj, LEVEL_ALIASES);
+    fs[3] = find_field(obj, SVC_ALIASES);
+
+    const char *lv = NULL;
+    if (!e->level && fs[2].value && (rc = lenient_level(c, fs[2].value, &lv)) != 0)
+        goto out;
+    if (!lv)
+        fs[2].top = 0; /* not taken: stays an attribute */
+    if (json_is_string(fs[1].value)) {
+        msg = json_string_value(fs[1].value);
+        mn = json_string_length(fs[1].value);
+    } else if (json_is_number(fs[1].value) || json_is_boolean(fs[1].value)) {
+        if (!(mn = number_text(fs[1].value, text))) {
+            rc = -2;
+            goto out;
+        }
+        msg = text;
+    }
+    if (!msg) { /* no message field: the line stays whole, its level is read */
+        if (lv)
+            e->level = lv;
+        goto out;
+    }
+    e->level = lv ? lv : e->level;
+
+    int64_t ms;
+    if (!(given & INGEST_GIVEN_TS) && fs[0].value && lenient_timestamp(c, fs[0].value, &ms) == 0) {
+        e->ts_ms = ms;
+        if (c->b->stats.timestamp_defaulted > 0)
+            c->b->stats.timestamp_defaulted--;
+    } else {
+        fs[0].top = 0;
+    }
+    json_t *sv = fs[3].value;
+    const char *svc = json_is_string(sv) ? json_string_value(sv) : NULL;
+    size_t sn = svc ? json_string_length(sv) : 0;
+    int svc_ok = !(given & INGEST_GIVEN_SERVICE) && svc && sn > 0 && sn <= INGEST_SERVICE_MAX;
+    for (size_t i = 0; svc_ok && i < sn; i++)
+        svc_ok = (unsigned char)svc[i] >= 0x20 && svc[i] != 0x7f;
+    if (svc_ok) {
+        if (!(e->service = ingest_ctx_service(c, svc, sn))) {
+            rc = -2;
+            goto out;
+        }
+        if (c->b->stats.service_defaulted > 0)
+            c->b->stats.service_defaulted--;
+    } else {
+        fs[3].top = 0;
+    }
+    if ((rc = message_attributes(c, obj, fs, 4, e)) != 0)
+        goto out;
+    if (mn > c->max_line) {
+        mn = utf8_cut(msg, mn, c->max_line);
+        c->b->stats.truncated++;
+    }
+    if (!(e->message = batch_strndup(c->b, msg, mn)))
+        rc = -2;
+    e->message_len = mn;
+out:
+    json_decref(obj);
+    return rc;
 }
 
 int ingest_json_entry(ingest_ctx *c, json_t *obj, long line)

@@ -8,8 +8,11 @@
  * labels and hand every entry to loki_entry(), so they map fields the same:
  *   service   first non-empty label of service_name, service, app, job (or the
  *             comma-separated list in ingest_opts.service_labels)
- *   level     structured metadata, then labels: level, detected_level, severity
- *   message   the line (cut to max_line)
+ *   level     structured metadata, then labels: level, detected_level, severity;
+ *             else the level the line states (level.c)
+ *   message   the line (cut to max_line); a line that is a JSON object is
+ *             read like an NDJSON entry (ingest_entry_finish), the entry's
+ *             time staying Loki's
  *   attributes every other label and structured metadata pair (metadata wins)
  *
  * The protobuf is decoded by hand (no generated code): the schema is three
@@ -187,8 +190,11 @@ static int loki_entry(ingest_ctx *c, json_t *labels, json_t *meta, int has_ts, i
             }
         }
     }
-    if (attrs && json_object_size(attrs) > 0 && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT)))
+    if (attrs && json_object_size(attrs) > 0 && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT))) {
         rc = -2;
+        goto out;
+    }
+    rc = ingest_entry_finish(c, e, (has_ts ? INGEST_GIVEN_TS : 0) | (sv ? INGEST_GIVEN_SERVICE : 0));
 out:
     json_decref(attrs);
     return rc;

@@ -8,8 +8,11 @@
  *   timestamp   timeUnixNano, else observedTimeUnixNano, else receive time
  *   level       severityText when it is a level word, else severityNumber
  *               (1-4 trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error,
- *               21-24 fatal), else an unknown severityText lowercased
- *   message     body: a string as is, any other AnyValue as compact JSON
+ *               21-24 fatal), else an unknown severityText lowercased,
+ *               else the level the body states (level.c)
+ *   message     body: a string as is, any other AnyValue as compact JSON;
+ *               a body that is a JSON object is then read like an NDJSON
+ *               entry (ingest_entry_finish): message, level, fields
  *   attributes  resource attributes (but service.name), overridden by the
  *               record's, plus trace_id / span_id in hex when set
  * AnyValues become plain JSON (kvlist -> object, array -> array, int ->
@@ -170,8 +173,12 @@ static int otlp_entry(ingest_ctx *c, json_t *res_attrs, const char *svc, size_t 
             goto out;
         }
     }
-    if (attrs && json_object_size(attrs) > 0 && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT)))
+    if (attrs && json_object_size(attrs) > 0 && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT))) {
         rc = -2;
+        goto out;
+    }
+    rc = ingest_entry_finish(c, e, ((r->has_ts && r->ts_ns) || (r->has_obs && r->obs_ns) ? INGEST_GIVEN_TS : 0) |
+                                       (svc ? INGEST_GIVEN_SERVICE : 0));
 out:
     json_decref(attrs);
     return rc;

@@ -8,6 +8,9 @@
  * giving timestamp, level (PRI's severity: 0-2 fatal, 3 error, 4 warn, 5-6
  * info, 7 debug), service (APP or TAG), message, and attributes host,
  * facility, pid, msgid and structured_data when present. A "-" is absent.
+ * Without PRI, or with notice or info (the defaults of logger and of
+ * journald's stdout), the level the line states wins (level.c); a message
+ * that is a JSON object is read like an NDJSON entry (ingest_entry_finish).
  * RFC 3164 has no year or zone: the year is the receive time's (the year
  * before when that would put the line more than a day in the future) and
  * the zone is the configured timezone. A line that is neither is kept whole
@@ -233,7 +236,10 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
     e->ts_ms = has_ts ? ts : c->b->received_ms;
     if (!has_ts)
         c->b->stats.timestamp_defaulted++;
-    e->level = pri >= 0 ? LEVELS[pri & 7] : NULL;
+    /* notice and info are what senders put when they do not know (logger, journald's stdout): the line's own
+     * level, when it states one, is more precise */
+    const char *pri_level = pri >= 0 ? LEVELS[pri & 7] : NULL;
+    e->level = pri >= 0 && ((pri & 7) == 5 || (pri & 7) == 6) ? NULL : pri_level;
     int cut;
     if (!(e->message = ingest_text_copy(c->b, msg.p, msg.n, c->max_line, &e->message_len, &cut))) {
         rc = -2;
@@ -250,8 +256,13 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
         rc = -2;
         goto out;
     }
-    if (attrs && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT)))
+    if (attrs && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT))) {
         rc = -2;
+        goto out;
+    }
+    rc = ingest_entry_finish(c, e, (has_ts ? INGEST_GIVEN_TS : 0) | (valid_service(app) ? INGEST_GIVEN_SERVICE : 0));
+    if (!e->level)
+        e->level = pri_level;
 out:
     json_decref(attrs);
     return rc;

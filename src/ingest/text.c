@@ -5,7 +5,8 @@
  * line into a log entry. A line `TIMESTAMP LEVEL SERVICE message` (RFC 3339
  * timestamp, known level word, service token) gives all four fields; any
  * other line is kept whole as the message, at the receive time, of the
- * default service. Lines that continue the entry before them are joined to it
+ * default service, with the level its text states (level.c). A message
+ * that is a JSON object is read like an NDJSON entry (ingest_entry_finish). Lines that continue the entry before them are joined to it
  * with '\n' and kept verbatim:
  *   - indented lines (space or tab), and unindented `at `, `Caused by:`,
  *     `...`, `Suppressed:` lines: Java stack traces; also the exception line
@@ -216,6 +217,7 @@ typedef struct text_entry {
     int64_t ts_ms;
     const char *level;
     const char *service;
+    int structured;     /* the line gave timestamp and service */
 } text_entry;
 
 /* Moves the open entry (if any) into the batch. 0, or -2 when out of memory. */
@@ -240,7 +242,7 @@ static int flush_entry(ingest_ctx *c, text_entry *cur, msgbuf *m)
         c->b->stats.truncated++;
     cur->open = 0;
     mb_reset(m);
-    return 0;
+    return ingest_entry_finish(c, e, cur->structured ? INGEST_GIVEN_TS | INGEST_GIVEN_SERVICE : 0);
 }
 
 /* Starts an entry at line ln from line s[0..n). 0, -1 (too many), -2 (memory). */
@@ -256,6 +258,7 @@ static int start_entry(ingest_ctx *c, text_entry *cur, msgbuf *m, long ln, const
     cur->open = 1;
     cur->line = ln;
     if (parse_structured(s, n, c->o->tz_offset_s, &f)) {
+        cur->structured = 1;
         cur->ts_ms = f.ts_ms;
         cur->level = f.level;
         if (strlen(f.level) != f.level_len || strncasecmp(f.level, f.level_word, f.level_len) != 0)
@@ -265,6 +268,7 @@ static int start_entry(ingest_ctx *c, text_entry *cur, msgbuf *m, long ln, const
             return -2;
         return mb_append(m, f.msg, f.msg_len);
     }
+    cur->structured = 0;
     cur->ts_ms = c->b->received_ms;
     cur->level = NULL;
     cur->service = ingest_ctx_default_service(c);

@@ -77,17 +77,17 @@ static void test_line_format(void **state)
         {"2026-11-24T10:00:00 INFO api x", 3600, T0 - HOUR, "info", "api", "x", 0},
         {"2026-11-24T10:00 DEBUG api x", 0, T0, "debug", "api", "x", 0},
         {"2026-11-24T10:00:00Z INFO api héllo wörld", 0, T0, "info", "api", "héllo wörld", 0},
-        /* not the format: the whole line is the message */
-        {"2026-11-24T10:00:00Z INFO", 0, 0, NULL, "dflt", "2026-11-24T10:00:00Z INFO", 0},
+        /* not the format: the whole line is the message, with the level it states (level.c) */
+        {"2026-11-24T10:00:00Z INFO", 0, 0, "info", "dflt", "2026-11-24T10:00:00Z INFO", 0},
         {"2026-11-24T10:00:00Z HELLO api x", 0, 0, NULL, "dflt", "2026-11-24T10:00:00Z HELLO api x", 0},
         {"2026-11-24T10:00:00Z eror api x", 0, 0, NULL, "dflt", "2026-11-24T10:00:00Z eror api x", 0},
-        {"2026-11-24 10:00:00 INFO api x", 0, 0, NULL, "dflt", "2026-11-24 10:00:00 INFO api x", 0},
-        {"2026-11-24T10:00:00Zjunk INFO api x", 0, 0, NULL, "dflt",
+        {"2026-11-24 10:00:00 INFO api x", 0, 0, "info", "dflt", "2026-11-24 10:00:00 INFO api x", 0},
+        {"2026-11-24T10:00:00Zjunk INFO api x", 0, 0, "info", "dflt",
          "2026-11-24T10:00:00Zjunk INFO api x", 0},
-        {"2026-13-24T10:00:00Z INFO api x", 0, 0, NULL, "dflt", "2026-13-24T10:00:00Z INFO api x", 0},
-        {"yesterday INFO api x", 0, 0, NULL, "dflt", "yesterday INFO api x", 0},
+        {"2026-13-24T10:00:00Z INFO api x", 0, 0, "info", "dflt", "2026-13-24T10:00:00Z INFO api x", 0},
+        {"yesterday INFO api x", 0, 0, "info", "dflt", "yesterday INFO api x", 0},
         {"plain message", 0, 0, NULL, "dflt", "plain message", 0},
-        {"INFO api x", 0, 0, NULL, "dflt", "INFO api x", 0},
+        {"INFO api x", 0, 0, "info", "dflt", "INFO api x", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         ingest_opts o = opts();
