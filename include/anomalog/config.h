@@ -34,6 +34,7 @@ typedef struct config {
     uint64_t max_connections;    /**< concurrent HTTP connections */
     uint64_t max_connections_per_ip; /**< concurrent HTTP connections from one address; 0: no limit */
     int64_t connection_timeout_ms; /**< idle or slow connection timeout */
+    int64_t header_timeout_ms;   /**< longest time to receive one request's headers, however they trickle */
     int64_t request_timeout_ms;  /**< longest time to receive one request's body, however it trickles */
     int64_t idempotency_ttl_ms;  /**< how long an ingest Idempotency-Key is remembered */
     /* the model */

@@ -87,6 +87,14 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen);
 /** Stops accepting, lets requests in progress finish (up to a timeout), closes. Accepts NULL. */
 void http_stop(http_server *s);
 
+/**
+ * The connection gauges and counters of the running server, in Prometheus text:
+ * anomalog_http_connections_open, anomalog_http_connections_open_busiest_address (the count of the
+ * address with the most) and anomalog_http_connections_refused_total{reason}. Zero gauges when no server
+ * runs. @return malloc'd text (caller frees), or NULL when out of memory.
+ */
+char *http_connections_metrics(size_t *len);
+
 /** A JSON answer's body exactly as sent: compact, with a trailing newline. malloc'd (caller frees), or NULL. */
 char *http_json_text(const json_t *j, size_t *len);
 

@@ -55,6 +55,8 @@ static const setting settings[] = {
      OFF(max_connections_per_ip), 0, 65536},
     {"limits.connection_timeout", "ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", K_DURATION,
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
+    {"limits.header_timeout", "ANOMALOG_HEADER_TIMEOUT", "--header-timeout", K_DURATION, OFF(header_timeout_ms),
+     1000, 3600ULL * 1000},
     {"limits.request_timeout", "ANOMALOG_REQUEST_TIMEOUT", "--request-timeout", K_DURATION, OFF(request_timeout_ms),
      1000, 3600ULL * 1000},
     {"llm.url", "ANOMALOG_LLM_URL", "--llm-url", K_TEXT, OFF(llm_url), 0, sizeof(((config *)0)->llm_url)},
@@ -126,7 +128,9 @@ void config_defaults(config *c)
     c->queue_depth = 4096;
     c->max_txn_entries = 50000;
     c->max_connections = 512;
+    c->max_connections_per_ip = 64;
     c->connection_timeout_ms = 30 * 1000;
+    c->header_timeout_ms = 10 * 1000;
     c->request_timeout_ms = 120 * 1000;
     c->idempotency_ttl_ms = 24LL * 3600 * 1000;
     snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
@@ -880,8 +884,10 @@ const char *config_flags_help(void)
            "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
            "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
            "  --max-connections-per-ip N  concurrent connections from one address, 0: no limit\n"
-           "                             (ANOMALOG_MAX_CONNECTIONS_PER_IP, 0)\n"
+           "                             (ANOMALOG_MAX_CONNECTIONS_PER_IP, 64)\n"
            "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n"
+           "  --header-timeout DUR       time to receive a request's headers, however they trickle\n"
+           "                             (ANOMALOG_HEADER_TIMEOUT, 10s)\n"
            "  --request-timeout DUR      time to receive a request body, however it trickles (ANOMALOG_REQUEST_TIMEOUT, 120s)\n"
            "  --idempotency-ttl DUR      how long an ingest Idempotency-Key is kept (ANOMALOG_IDEMPOTENCY_TTL, 24h)\n"
            "  --loki-service-labels L    Loki labels naming the service, first wins (ANOMALOG_LOKI_SERVICE_LABELS,\n"

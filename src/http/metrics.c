@@ -1,7 +1,7 @@
 /*
  * metrics.c — GET /metrics: the counters of src/core/metrics.c plus the
  * gauges read at scrape time (writer queue, windows by status, database
- * size), in the Prometheus text format 0.0.4.
+ * size) and the connection table's (server.c), in the Prometheus text format 0.0.4.
  *
  * Threads: the connection's thread; two short reads on a pooled reader
  * connection. A database that does not answer leaves its gauges out of the
@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "anomalog/http.h"
 #include "anomalog/log.h"
@@ -30,8 +31,19 @@ void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
         g.database_bytes = -1;
         log_msg(LOG_ERROR, "metrics", "%s", err);
     }
-    size_t len = 0;
+    size_t len = 0, clen = 0;
     char *text = metrics_render(&g, &len);
+    char *conns = text ? http_connections_metrics(&clen) : NULL;
+    if (conns) { /* the connection table's lines (server.c) after the counters */
+        char *both = realloc(text, len + clen + 1);
+        if (both) {
+            memcpy(both + len, conns, clen);
+            len += clen;
+            both[len] = '\0';
+            text = both;
+        }
+        free(conns);
+    }
     if (!text) {
         http_error(rs, 500, "internal", "out of memory rendering metrics");
         return;

@@ -18,10 +18,29 @@
  * limits.connection_timeout (headers or body stalled); a body that keeps
  * trickling in is cut off the same way once it has taken longer than
  * limits.request_timeout since its headers. Connections beyond
- * limits.max_connections are not accepted until one goes. Headers that
- * trickle in have no deadline of their own (libmicrohttpd has none), only
- * the idle timeout per byte and their size limit: limits.max_connections_per_ip
- * keeps one address from holding every connection that way.
+ * limits.max_connections are not accepted until one goes.
+ *
+ * Connection table (slowloris): libmicrohttpd has no deadline for headers,
+ * only the idle timeout per byte, so this file keeps its own table of open
+ * connections (NOTIFY_CONNECTION adds and removes; one mutex; at most
+ * limits.max_connections entries). A reaper thread looks at it every
+ * CONN_REAP_MS: a connection whose request has begun arriving (TCP_INFO's
+ * received bytes grew since its last request completed) and whose headers
+ * are not complete limits.header_timeout later is shut down, which wakes its
+ * thread and makes libmicrohttpd close it. An idle kept-alive connection is
+ * left to the idle timeout. The table also decides, when a connection is
+ * accepted:
+ *  - per address (limits.max_connections_per_ip, default 64): the first N of
+ *    an address are served; the next N are accepted but answered 503
+ *    too_many_connections with Retry-After as soon as their headers arrive,
+ *    with a header deadline of CONN_OVER_DEADLINE_MS from acceptance; beyond
+ *    2N an address's connections are closed at once (accept policy), so one
+ *    address holds at most 2N of limits.max_connections;
+ *  - a reserve of limits.max_connections / 16 for probes: once all but the
+ *    reserve are open, a new connection is served only for GET /healthz and
+ *    /readyz (others get 503 server_busy with Retry-After).
+ * The table is read by /metrics (http_connections_metrics): open connections
+ * and the busiest address's count, refusals by reason.
  *
  * Routing: a table of {method, pattern, handler}; `{x}` in a pattern matches
  * one path segment and lands in request.params. A path that matches with
@@ -46,10 +65,13 @@
  * the writer commits is answered, then closes the idle connections.
  */
 #include <arpa/inet.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +86,47 @@
 
 #define DRAIN_TIMEOUT_MS 15000
 
+#define CONN_REAP_MS 100            /* how often the reaper looks at the connection table */
+#define CONN_OVER_DEADLINE_MS 2000  /* headers of a connection over its address's limit, from acceptance */
+#define CONN_RESERVE_DIVISOR 16     /* limits.max_connections / 16 kept for /healthz and /readyz */
+
+/* One open connection in the table (see the opening comment). Guarded by http_server.conn_mu. */
+typedef struct conn_slot {
+    int used;
+    MHD_socket fd;
+    unsigned char addr[17];   /* family byte, then 4 or 16 address bytes (no port) */
+    int64_t since_mono_ms;    /* accepted, or its last request completed */
+    uint64_t base_bytes;      /* TCP bytes received by then */
+    int64_t arriving_mono_ms; /* when the reaper first saw more bytes; 0: none yet */
+    int in_request;           /* headers complete, request not yet completed */
+    int over;                 /* CONN_OVER: address over its limit; CONN_RESERVE: only probes served */
+    int cut;                  /* shut down by the reaper */
+} conn_slot;
+
+enum { CONN_NORMAL = 0, CONN_OVER = 1, CONN_RESERVE = 2 };
+
+/* Connection refusals by reason, process-wide (a process runs one server). */
+enum { REFUSED_ACCEPT, REFUSED_PER_ADDRESS, REFUSED_RESERVE, REFUSED_HEADER_TIMEOUT, REFUSED_N };
+static const char *const refused_reasons[REFUSED_N] = {"address_limit_closed", "address_limit_503",
+                                                       "reserve_503", "header_timeout"};
+static atomic_llong refused_total[REFUSED_N];
+
 struct http_server {
     struct MHD_Daemon *d;
     const app *a;
     atomic_int active;   /* requests between first callback and completion */
     atomic_int stopping; /* set by http_stop: new requests get 503 and Connection: close */
+    pthread_mutex_t conn_mu;
+    conn_slot *conns;    /* nconns entries */
+    size_t nconns;
+    pthread_t reaper;
+    int reaper_started;
+    atomic_int reaper_stop;
+    atomic_llong last_warn_ms; /* rate limit of the "connections refused" warning */
 };
+
+static http_server *live_server; /* for /metrics; set by http_start, cleared by http_stop */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct req_ctx {
     char *buf;
@@ -341,6 +398,246 @@ static enum MHD_Result cut_off(req_ctx *ctx, const char *url, const char *code, 
     return MHD_NO;
 }
 
+/* ---- the connection table ------------------------------------------------------------------------------ */
+
+/* The address of sa without its port, as a comparable key; 0 when it is no IP address. */
+static int conn_addr_key(const struct sockaddr *sa, unsigned char key[17])
+{
+    memset(key, 0, 17);
+    if (!sa)
+        return 0;
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return 1;
+    }
+    if (sa->sa_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        return 1;
+    }
+    return 0;
+}
+
+/* Bytes the kernel has received on fd (TCP_INFO), or UINT64_MAX when it cannot say. */
+static uint64_t conn_bytes_received(MHD_socket fd)
+{
+    struct tcp_info ti;
+    socklen_t n = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) != 0 ||
+        n < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return UINT64_MAX;
+    return ti.tcpi_bytes_received;
+}
+
+/* Open connections of the address key; conn_mu held. */
+static size_t conn_count_addr(const http_server *s, const unsigned char key[17])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nconns; i++)
+        n += s->conns[i].used && memcmp(s->conns[i].addr, key, 17) == 0;
+    return n;
+}
+
+/* Counts a refusal; logs at most one warning per 10 s so that an attack does not flood the log. */
+static void conn_refused(http_server *s, int reason, const unsigned char key[17])
+{
+    atomic_fetch_add(&refused_total[reason], 1);
+    long long now = time_mono_ms(), last = atomic_load(&s->last_warn_ms);
+    if (now - last < 10000 || !atomic_compare_exchange_strong(&s->last_warn_ms, &last, now))
+        return;
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (key[0])
+        inet_ntop(key[0] == 4 ? AF_INET : AF_INET6, key + 1, text, sizeof text);
+    log_msg(LOG_WARN, "http", "connections refused (%s, from %s among others): see "
+            "anomalog_http_connections_refused_total; limits.max_connections_per_ip=%llu, "
+            "limits.header_timeout=%llds", refused_reasons[reason], text,
+            (unsigned long long)s->a->cfg->max_connections_per_ip, (long long)s->a->cfg->header_timeout_ms / 1000);
+}
+
+/* Accept policy: an address already holding twice its limit is closed at once. */
+static enum MHD_Result conn_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    http_server *s = cls;
+    uint64_t per_ip = s->a->cfg->max_connections_per_ip;
+    unsigned char key[17];
+    if (!per_ip || !conn_addr_key(addr, key))
+        return MHD_YES;
+    pthread_mutex_lock(&s->conn_mu);
+    size_t n = conn_count_addr(s, key);
+    pthread_mutex_unlock(&s->conn_mu);
+    if (n < 2 * per_ip)
+        return MHD_YES;
+    conn_refused(s, REFUSED_ACCEPT, key);
+    return MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    const config *cfg = s->a->cfg;
+    pthread_mutex_lock(&s->conn_mu);
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_slot *slot = *socket_context;
+        if (slot)
+            slot->used = 0;
+        *socket_context = NULL;
+        pthread_mutex_unlock(&s->conn_mu);
+        return;
+    }
+    conn_slot *slot = NULL;
+    size_t open = 0;
+    for (size_t i = 0; i < s->nconns; i++) {
+        if (s->conns[i].used)
+            open++;
+        else if (!slot)
+            slot = &s->conns[i];
+    }
+    if (slot) {
+        const union MHD_ConnectionInfo *fdi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        memset(slot, 0, sizeof *slot);
+        slot->used = 1;
+        slot->fd = fdi ? fdi->connect_fd : MHD_INVALID_SOCKET;
+        conn_addr_key(ai ? ai->client_addr : NULL, slot->addr);
+        slot->since_mono_ms = time_mono_ms();
+        slot->base_bytes = 0;
+        size_t reserve = cfg->max_connections / CONN_RESERVE_DIVISOR;
+        if (cfg->max_connections_per_ip && slot->addr[0] &&
+            conn_count_addr(s, slot->addr) > cfg->max_connections_per_ip) /* counts itself */
+            slot->over = CONN_OVER;
+        else if (reserve && open >= cfg->max_connections - reserve)
+            slot->over = CONN_RESERVE;
+    }
+    *socket_context = slot;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static conn_slot *conn_slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* The reaper: shuts down connections whose headers missed their deadline (see the opening comment). */
+static void *conn_reaper(void *arg)
+{
+    http_server *s = arg;
+    int64_t header_ms = s->a->cfg->header_timeout_ms;
+    while (!atomic_load(&s->reaper_stop)) {
+        usleep(CONN_REAP_MS * 1000);
+        int64_t now = time_mono_ms();
+        pthread_mutex_lock(&s->conn_mu);
+        for (size_t i = 0; i < s->nconns; i++) {
+            conn_slot *slot = &s->conns[i];
+            if (!slot->used || slot->in_request || slot->cut || slot->fd == MHD_INVALID_SOCKET)
+                continue;
+            int late;
+            if (slot->over) {
+                late = now - slot->since_mono_ms > (header_ms < CONN_OVER_DEADLINE_MS ? header_ms : CONN_OVER_DEADLINE_MS);
+            } else {
+                if (!slot->arriving_mono_ms) { /* idle (kept alive) until the next request's bytes come */
+                    uint64_t got = conn_bytes_received(slot->fd);
+                    if (got != UINT64_MAX && got > slot->base_bytes)
+                        slot->arriving_mono_ms = now;
+                    else if (got == UINT64_MAX)
+                        slot->arriving_mono_ms = slot->since_mono_ms;
+                }
+                late = slot->arriving_mono_ms && now - slot->arriving_mono_ms > header_ms;
+            }
+            if (!late)
+                continue;
+            /* the fd is open until NOTIFY_CLOSED takes conn_mu; the connection's thread then closes it */
+            shutdown(slot->fd, SHUT_RDWR);
+            slot->cut = 1;
+            conn_refused(s, REFUSED_HEADER_TIMEOUT, slot->addr);
+        }
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    return NULL;
+}
+
+/* A request's headers are complete: the reaper leaves the connection to the request timeout. Returns its
+ * CONN_* class. */
+static int conn_request_began(http_server *s, struct MHD_Connection *c, unsigned char key[17])
+{
+    pthread_mutex_lock(&s->conn_mu);
+    conn_slot *slot = conn_slot_of(c);
+    int over = CONN_NORMAL;
+    memset(key, 0, 17);
+    if (slot) {
+        slot->in_request = 1;
+        over = slot->over;
+        memcpy(key, slot->addr, 17);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return over;
+}
+
+/* A request completed: the header deadline of the next one on the connection starts with its first byte. */
+static void conn_request_ended(http_server *s, struct MHD_Connection *c)
+{
+    conn_slot *slot = conn_slot_of(c);
+    if (!slot)
+        return;
+    uint64_t got = conn_bytes_received(slot->fd); /* this connection's thread: its fd is open */
+    pthread_mutex_lock(&s->conn_mu);
+    slot->in_request = 0;
+    slot->since_mono_ms = time_mono_ms();
+    slot->base_bytes = got == UINT64_MAX ? 0 : got;
+    slot->arriving_mono_ms = got == UINT64_MAX ? slot->since_mono_ms : 0;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+char *http_connections_metrics(size_t *len)
+{
+    long long open = 0, busiest = 0;
+    pthread_mutex_lock(&live_mu);
+    http_server *s = live_server;
+    if (s) {
+        pthread_mutex_lock(&s->conn_mu);
+        for (size_t i = 0; i < s->nconns; i++) {
+            if (!s->conns[i].used)
+                continue;
+            open++;
+            long long same = 0;
+            for (size_t j = 0; j < s->nconns; j++)
+                same += s->conns[j].used && memcmp(s->conns[j].addr, s->conns[i].addr, 17) == 0;
+            if (same > busiest)
+                busiest = same;
+        }
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    pthread_mutex_unlock(&live_mu);
+    size_t cap = 2048;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    int n = snprintf(out, cap,
+                     "# HELP anomalog_http_connections_open HTTP connections open now.\n"
+                     "# TYPE anomalog_http_connections_open gauge\n"
+                     "anomalog_http_connections_open %lld\n"
+                     "# HELP anomalog_http_connections_open_busiest_address HTTP connections open now from the "
+                     "address with the most.\n"
+                     "# TYPE anomalog_http_connections_open_busiest_address gauge\n"
+                     "anomalog_http_connections_open_busiest_address %lld\n"
+                     "# HELP anomalog_http_connections_refused_total HTTP connections refused or cut, by reason.\n"
+                     "# TYPE anomalog_http_connections_refused_total counter\n",
+                     open, busiest);
+    for (int r = 0; r < REFUSED_N && n > 0 && (size_t)n < cap; r++)
+        n += snprintf(out + n, cap - (size_t)n, "anomalog_http_connections_refused_total{reason=\"%s\"} %lld\n",
+                      refused_reasons[r], (long long)atomic_load(&refused_total[r]));
+    if (n < 0 || (size_t)n >= cap) {
+        free(out);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return out;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -358,6 +655,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&s->active, 1);
         if (atomic_load(&s->stopping)) /* a keep-alive connection asking after SIGTERM */
             return refuse(c, ctx, url, 503, "stopping", "the service is shutting down: retry on another replica or later");
+        unsigned char key[17];
+        int over = conn_request_began(s, c, key);
+        int probe = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0;
+        if (over == CONN_OVER) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "over limits.max_connections_per_ip (%llu connections from one address): "
+                     "retry after one closes", (unsigned long long)cfg->max_connections_per_ip);
+            conn_refused(s, REFUSED_PER_ADDRESS, key);
+            return refuse(c, ctx, url, 503, "too_many_connections", msg);
+        }
+        if (over == CONN_RESERVE && !probe) {
+            conn_refused(s, REFUSED_RESERVE, key);
+            return refuse(c, ctx, url, 503, "server_busy",
+                          "every connection but those kept for /healthz and /readyz is in use: retry later");
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
         if (declared > cfg->max_body) {
@@ -422,12 +734,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     (void)toe;
     http_server *s = cls;
     req_ctx *ctx = *con_cls;
     if (!ctx)
         return;
+    conn_request_ended(s, c);
     free(ctx->buf);
     free(ctx);
     *con_cls = NULL;
@@ -471,13 +783,22 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen)
         return NULL;
     }
     s->a = a;
+    s->nconns = cfg->max_connections;
+    if (!(s->conns = calloc(s->nconns, sizeof *s->conns)) || pthread_mutex_init(&s->conn_mu, NULL) != 0) {
+        freeaddrinfo(ai);
+        free(s->conns);
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+    /* the limit per address is ours (conn_accept_policy, on_connection): libmicrohttpd's would close at once */
+    s->d = MHD_start_daemon(flags, 0, conn_accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->connection_timeout_ms + 999) / 1000),
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     /* no MHD_OPTION_LISTENING_ADDRESS_REUSE (SO_REUSEPORT): a second instance on the same port must fail to
      * start rather than take half the requests; MHD's default SO_REUSEADDR still allows a restart while
@@ -485,9 +806,17 @@ http_server *http_start(const app *a, int *port, char *err, size_t errlen)
     freeaddrinfo(ai);
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not available)", cfg->listen);
+        pthread_mutex_destroy(&s->conn_mu);
+        free(s->conns);
         free(s);
         return NULL;
     }
+    s->reaper_started = pthread_create(&s->reaper, NULL, conn_reaper, s) == 0;
+    if (!s->reaper_started)
+        log_msg(LOG_WARN, "http", "no header deadline: the connection reaper thread could not start");
+    pthread_mutex_lock(&live_mu);
+    live_server = s;
+    pthread_mutex_unlock(&live_mu);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     *port = info ? info->port : 0;
     return s;
@@ -504,6 +833,14 @@ void http_stop(http_server *s)
     int64_t deadline = time_mono_ms() + DRAIN_TIMEOUT_MS;
     while (atomic_load(&s->active) > 0 && time_mono_ms() < deadline)
         usleep(10 * 1000);
+    pthread_mutex_lock(&live_mu);
+    live_server = NULL;
+    pthread_mutex_unlock(&live_mu);
+    atomic_store(&s->reaper_stop, 1);
+    if (s->reaper_started)
+        pthread_join(s->reaper, NULL);
     MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->conn_mu);
+    free(s->conns);
     free(s);
 }
