@@ -319,8 +319,8 @@ class HostileTest(ServerTest):
 
 
 class PerAddressTest(ServerTest):
-    # 3, not 2: a connection is counted out when the server closes its socket, which the test waits for
-    # (Server.connections); the margin keeps a request of the harness itself from tipping it
+    # 3, not 2: the test waits until the server counts a connection out (anomalog_http_connections_open),
+    # and the margin keeps the harness's own scrape from tipping 127.0.0.1 over
     server_args = ["--llm-url", "none", "--max-connections-per-ip", "3"]
 
     def connect_from(self, source):
@@ -338,20 +338,24 @@ class PerAddressTest(ServerTest):
             s.close()
 
     def test_one_address_cannot_hold_every_connection(self):
-        # the server's own sockets are watched (/proc), never a sleep: the readiness probe's is gone
-        wait_for(lambda: self.srv.connections() == 0, timeout=slow(10), interval=0.02,
+        # the server's own count of open connections is watched, never a sleep (a scrape counts itself):
+        # the readiness probe's connection is gone
+        def open_now():
+            return self.srv.metric("anomalog_http_connections_open")
+        wait_for(lambda: open_now() == 1, timeout=slow(10), interval=0.02,
                  what="the readiness probe's connection closed by the server")
         # headers trickling in from 127.0.0.2: no deadline but the idle timeout, so a limit per address
         held = [self.connect_from("127.0.0.2") for _ in range(3)]
         try:
             for s in held:
                 s.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\n")
-            wait_for(lambda: self.srv.connections("127.0.0.2") == 3, timeout=slow(10), interval=0.02,
-                     what="the server holding the three connections of 127.0.0.2")
+            wait_for(lambda: self.srv.metric("anomalog_http_connections_open_busiest_address") == 3,
+                     timeout=slow(10), interval=0.02, what="the server counting the three connections of 127.0.0.2")
+            self.assertEqual(self.srv.connections("127.0.0.2"), 3)
             self.assertNotIn(b"200 OK", self.healthz_from("127.0.0.2"))  # its fourth is not served
             for _ in range(3):  # everyone else is
-                wait_for(lambda: self.srv.connections("127.0.0.1") == 0, timeout=slow(10), interval=0.02,
-                         what="the last connection of 127.0.0.1 closed by the server")
+                wait_for(lambda: open_now() == 4, timeout=slow(10), interval=0.02,
+                         what="the last connection of 127.0.0.1 closed by the server (3 held + the scrape)")
                 self.assertIn(b"200 OK", self.healthz_from("127.0.0.1"))
             st, b, _ = self.srv.ingest(ndjson([{"message": "from another address"}]))
             self.assertEqual(st, 202, b)
