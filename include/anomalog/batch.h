@@ -28,6 +28,7 @@ typedef struct log_entry {
 /** What the parsers changed or filled in; reported in the 202 answer. */
 typedef struct batch_stats {
     long timestamp_defaulted;  /**< no timestamp: receive time used */
+    long timestamp_clamped;    /**< a timestamp not within reason (ingest_clamp_timestamps): receive time used */
     long service_defaulted;    /**< no service in the entry: query, header or "default" used */
     long level_normalized;     /**< a level spelled another way (WARNING, err, 3) mapped to its canonical name */
     long lines_joined;         /**< continuation lines joined to the entry before them */

@@ -36,6 +36,7 @@ typedef struct config {
     int64_t connection_timeout_ms; /**< idle or slow connection timeout */
     int64_t header_timeout_ms;   /**< longest time to receive one request's headers, however they trickle */
     int64_t request_timeout_ms;  /**< longest time to receive one request's body, however it trickles */
+    int64_t max_future_ms;       /**< an event time further ahead of its receive time becomes the receive time */
     int64_t idempotency_ttl_ms;  /**< how long an ingest Idempotency-Key is remembered */
     /* the model */
     char llm_url[1024];          /**< base URL of an OpenAI-compatible API; empty or "none": no model */
@@ -44,6 +45,8 @@ typedef struct config {
     int64_t llm_timeout_ms;      /**< one model call */
     uint64_t llm_retries;        /**< further attempts on timeouts, 429, 5xx */
     int llm_format;              /**< llm_format of llm.h: json_schema, json_object or none */
+    uint64_t llm_context_tokens; /**< the server's context in tokens; 0: probe the server (llm_fit.h) */
+    uint64_t llm_max_tokens;     /**< tokens kept for the answer (max_tokens / num_predict) */
     /* analysis */
     uint64_t workers;            /**< analysis threads */
     uint64_t max_lines;          /**< lines of a window read for its digest (the rest are counted) */

@@ -74,6 +74,15 @@ int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, b
 int ingest_parse_loki_proto(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err);
 
 /**
+ * Replaces every entry's timestamp that is not within reason (more than
+ * max_future_ms ahead of the batch's receive time, or before floor_ms) by the
+ * receive time, counting each in b->stats.timestamp_clamped: one bad clock
+ * must not move a service's watermark (time_within_reason). Run on every
+ * parsed batch that is received live; never on a replay of history.
+ */
+void ingest_clamp_timestamps(batch *b, int64_t max_future_ms, int64_t floor_ms);
+
+/**
  * Canonical name of a level word (case-insensitive): trace, debug, info, warn,
  * error or fatal; NULL when the word is not a known level.
  * WARNING→warn, ERR→error, CRIT/CRITICAL/ALERT/EMERG/PANIC→fatal, NOTICE→info.

@@ -4,7 +4,9 @@
  *        vLLM, OpenAI) on libcurl.
  *
  * One call = one POST {base_url}/chat/completions with a system and a user
- * message, temperature, and a response_format asking for JSON. Retries with
+ * message, temperature, and a response_format asking for JSON (or Ollama's
+ * native /api/chat with options.num_ctx, see llm_api); reasoning comes back
+ * apart from the answer. Retries with
  * exponential backoff and full jitter on connection failures, timeouts, 429
  * (honouring Retry-After, capped by backoff_max_ms) and 5xx. Only this module
  * and the notifiers include curl.h. Thread-safe: each call uses its own easy
@@ -24,6 +26,12 @@ typedef enum llm_format {
     LLM_FORMAT_NONE             /**< no response_format: rely on the prompt */
 } llm_format;
 
+typedef enum llm_api {
+    LLM_API_OPENAI = 0, /**< POST {base_url}/chat/completions */
+    LLM_API_OLLAMA      /**< Ollama's native POST {root}/api/chat (root: base_url without a trailing /v1), which
+                             honours options.num_ctx where the OpenAI endpoint ignores it */
+} llm_api;
+
 typedef struct llm_opts {
     const char *base_url;      /**< e.g. http://localhost:11434/v1 ; "/chat/completions" is appended */
     const char *model;
@@ -37,6 +45,12 @@ typedef struct llm_opts {
     double temperature;        /**< 0.1 by default */
     size_t max_response;       /**< bytes of HTTP response body accepted; more is a bad response */
     const atomic_int *cancel;  /**< when non-NULL and set, waits and transfers stop early (LLM_CANCELLED) */
+    llm_api api;               /**< LLM_API_OPENAI by default */
+    long max_tokens;           /**< answer cap: max_tokens, or options.num_predict on Ollama; 0: none sent */
+    long num_ctx;              /**< Ollama native: options.num_ctx; 0: none sent */
+    int think_off;             /**< ask for no reasoning: think:false on Ollama native, chat_template_kwargs
+                                    {enable_thinking:false} with chat_template_kwargs set */
+    int template_kwargs;       /**< the server takes chat_template_kwargs (llama.cpp, vLLM) */
 } llm_opts;
 
 typedef enum llm_rc {
@@ -55,6 +69,13 @@ typedef struct llm_result {
     int attempts;             /**< HTTP attempts made */
     int http_status;          /**< of the last attempt, 0 when none completed */
     char error[256];          /**< what went wrong when not LLM_OK */
+    char finish_reason[16];   /**< "stop", "length"... (Ollama's done_reason), or "" */
+    char *reasoning;          /**< malloc'd reasoning the answer carried (reasoning_content, reasoning, thinking,
+                                   <think> blocks taken out of content), or NULL; never part of content */
+    size_t prompt_bytes;      /**< bytes of the two messages sent */
+    long context_limit;       /**< a refusal for size named the server's context (n_ctx, max_model_len), else 0 */
+    long context_prompt;      /**< ... and the prompt's tokens it counted, else 0 */
+    int context_refused;      /**< the server refused the prompt as too long for its context */
 } llm_result;
 
 /** curl_global_init; call once before threads start. */
@@ -72,5 +93,30 @@ void llm_opts_defaults(llm_opts *o);
 llm_rc llm_chat(const llm_opts *o, const char *system, const char *user, const json_t *schema, llm_result *out);
 
 void llm_result_free(llm_result *r);
+
+/**
+ * Takes reasoning out of an answer's text in place: a leading
+ * <think>…</think> (or <thinking>…</thinking>) block, or everything up to a
+ * lone closing tag (templates that open the block in the prompt), or an
+ * unclosed block (the answer ran out while thinking: nothing is left).
+ * @return the reasoning's length (0 when none); *reasoning gets a malloc'd
+ *         copy of it when non-NULL and there was some.
+ */
+size_t llm_strip_reasoning(char *text, char **reasoning);
+
+/**
+ * One request without retries, for probing a server: GET (body NULL) or POST
+ * of a JSON body to path, which is relative to the server's root (base_url
+ * without a trailing /v1) when it starts with '/', else to base_url.
+ * @param[out] status  HTTP status, 0 when no answer
+ * @param[out] json    the parsed answer (new reference) when it is JSON, else NULL
+ * @param[out] ms      the request's duration
+ * @return 0 when an HTTP answer came (any status), -1 with err set otherwise.
+ */
+int llm_fetch(const llm_opts *o, const char *path, const char *body, int *status, json_t **json, int64_t *ms,
+              char *err, size_t errlen);
+
+/** The server's root: base_url without trailing slashes and a trailing "/v1". */
+void llm_root_url(const char *base_url, char *out, size_t outlen);
 
 #endif

@@ -40,6 +40,12 @@ typedef struct prompt {
     size_t lines_included;
 } prompt;
 
+/** The line that ends a digest shortened to fit the user message's cap. */
+#define PROMPT_DIGEST_CUT_NOTE "... the rest of the digest is left out to fit the model's context"
+
+/** Bytes of the system prompt (the same for every prompt). */
+size_t prompt_system_bytes(void);
+
 /** Builds the prompt. @return 0, or -1 when out of memory. */
 int prompt_build(const prompt_input *in, prompt *out);
 

@@ -20,18 +20,29 @@
 int time_parse_rfc3339(const char *s, size_t len, int tz_offset_s, int64_t *ms, size_t *consumed);
 
 /**
- * Epoch number to milliseconds, guessing the unit by magnitude:
- * < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds.
- * @return 0, or -1 when v is negative, not finite, or beyond year 9999.
+ * Epoch number to milliseconds, the unit read from the magnitude in ranges
+ * that no date after 2000 can fall in twice: < 1e10 seconds, [1e11, 1e13)
+ * milliseconds, [1e14, 1e16) microseconds, [1e17, 1e19) nanoseconds.
+ * @return 0, or -1 when v is negative, not finite, between those ranges
+ *         (253402300800) or beyond them (1e20).
  */
 int time_from_epoch_number(double v, int64_t *ms);
 
 /**
  * time_from_epoch_number for an exact integer (a JSON integer or a string of
- * digits): same unit guess, no rounding through a double.
- * @return 0, or -1 when v is negative or beyond year 9999.
+ * digits): same ranges, no rounding through a double.
+ * @return 0, or -1 when v is negative or in no range.
  */
 int time_from_epoch_integer(int64_t v, int64_t *ms);
+
+/** 2000-01-01T00:00:00Z: event times before it are not believed (see time_within_reason). */
+#define TIME_FLOOR_MS INT64_C(946684800000)
+
+/**
+ * Whether an event time is within reason: at most max_future_ms ahead of
+ * received_ms and not before floor_ms. @return 1 or 0.
+ */
+int time_within_reason(int64_t ts_ms, int64_t received_ms, int64_t max_future_ms, int64_t floor_ms);
 
 /**
  * Parses a whole string of decimal digits with an optional fraction

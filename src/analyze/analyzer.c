@@ -44,6 +44,7 @@
 
 #include "anomalog/digest.h"
 #include "anomalog/llm.h"
+#include "anomalog/llm_fit.h"
 #include "anomalog/metrics.h"
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
@@ -74,6 +75,7 @@ struct analyzer {
     size_t n_workers;
     pthread_mutex_t reg_mu; /* guards miners */
     svc_miner *miners;
+    llm_fit *fit;           /* the model server's context and bytes per token, shared (llm_fit.h) */
 };
 
 static int model_configured(const config *cfg)
@@ -87,6 +89,19 @@ static int64_t retry_delay(const config *cfg, int attempts)
     for (int i = 1; i < attempts && d < cfg->retry_max_ms; i++)
         d *= 2;
     return d < cfg->retry_max_ms ? d : cfg->retry_max_ms;
+}
+
+/* The client's options from the configuration. */
+static void model_opts(const config *cfg, const atomic_int *cancel, llm_opts *o)
+{
+    llm_opts_defaults(o);
+    o->base_url = cfg->llm_url;
+    o->model = cfg->llm_model;
+    o->api_key = cfg->llm_api_key;
+    o->timeout_ms = cfg->llm_timeout_ms;
+    o->retries = (int)cfg->llm_retries;
+    o->format = (llm_format)cfg->llm_format;
+    o->cancel = cancel;
 }
 
 static void add_usage(int64_t *acc, long v)
@@ -160,7 +175,7 @@ static int history_of(void *arg, int64_t id, digest_history *out)
  * set, persists its templates so the next window sees them as history.
  */
 static int build_digest(analyzer *a, const window_work *w, const window_line *lines, size_t n, prompt_line *pl,
-                        int record, digest *d, char *err, size_t errlen)
+                        int record, size_t token_budget, digest *d, char *err, size_t errlen)
 {
     const config *cfg = a->cfg;
     svc_miner *sm = service_miner(a, w->service_id, err, errlen);
@@ -181,7 +196,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     digest_opts o;
     digest_opts_defaults(&o);
     o.exemplars = cfg->exemplars;
-    o.token_budget = cfg->token_budget;
+    o.token_budget = token_budget;
     o.history_windows = (int)cfg->history_windows;
     o.redact = a->red;
     digest_input in = {.service = w->service,
@@ -340,6 +355,114 @@ static json_t *merge(json_t *verdict, digest *d, const prompt_line *pl, size_t n
     return verdict;
 }
 
+/* ---- fitting the model's context (llm_fit.h) ------------------------------------ */
+
+/* The user message's byte cap when both messages must stay under total. */
+static size_t fit_user_bytes(size_t cap, size_t total, size_t system_bytes)
+{
+    size_t room = total > system_bytes + 1024 ? total - system_bytes : 1024;
+    return cap == 0 || room < cap ? room : cap;
+}
+
+/*
+ * The plan for a window's model call, and the digest budget it leaves: the
+ * server's context (probed once) less the system prompt, the user message's
+ * fixed parts (measured on an empty digest) and the answer's room.
+ */
+static size_t plan_window(analyzer *a, const window_work *w, llm_plan *plan)
+{
+    const config *cfg = a->cfg;
+    prompt fixed = {0};
+    prompt_input in = {.service = w->service, .context = w->context, .start_ms = w->start_ms, .end_ms = w->end_ms,
+                       .max_bytes = cfg->max_prompt_bytes, .digest = ""};
+    size_t fixed_bytes = prompt_build(&in, &fixed) == 0 ? strlen(fixed.system) + strlen(fixed.user) : 4096;
+    prompt_free(&fixed);
+    llm_opts o;
+    model_opts(cfg, NULL, &o);
+    llm_fit_plan(a->fit, &o, fixed_bytes, plan);
+    return plan->digest_budget < cfg->token_budget ? plan->digest_budget : cfg->token_budget;
+}
+
+/*
+ * Asks the model for the window's verdict: up to schema_retries more calls
+ * for answers that fail the schema, and up to two more when the server cut
+ * or refused the prompt (sent again, shortened to what the server showed it
+ * takes) or the answer ran out of room (more room). *p is rebuilt for each
+ * shortening and m points at the prompt last sent. The reasoning a model
+ * wrote (llm_result.reasoning) is dropped here: it reaches neither the
+ * verdict, the store nor a notification. @return LLM_CANCELLED when
+ * interrupted, else LLM_OK (*verdict set, or NULL with reason).
+ */
+static llm_rc ask_model(analyzer *a, const atomic_int *cancel, prompt_input *in, llm_plan *plan, const json_t *schema,
+                        prompt *p, analysis_meta *m, json_t **verdict, char *reason, size_t reason_len)
+{
+    const config *cfg = a->cfg;
+    llm_opts o;
+    int refits = 0;
+    model_opts(cfg, cancel, &o);
+    for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
+        llm_result r;
+        m->system_prompt = p->system;
+        m->user_prompt = p->user;
+        llm_fit_apply(plan, strlen(p->system) + strlen(p->user), &o);
+        llm_rc lrc = llm_chat(&o, p->system, p->user, schema, &r);
+        add_usage(&m->prompt_tokens, r.prompt_tokens);
+        add_usage(&m->completion_tokens, r.completion_tokens);
+        add_usage(&m->latency_ms, (long)r.latency_ms);
+        metrics_tokens(r.prompt_tokens, r.completion_tokens);
+        free(r.reasoning); /* never stored, never routed */
+        r.reasoning = NULL;
+        size_t retry_bytes = 0;
+        llm_fit_verdict fv = llm_fit_observe(a->fit, plan, lrc, &r, &retry_bytes);
+        if (fv != LLM_FIT_OK && refits < 2) {
+            refits++;
+            log_msg(LOG_WARN, "analysis", "%s: %s (%ld prompt tokens counted, %zu bytes): sending it again%s",
+                    in->service, fv == LLM_FIT_PROMPT_CUT ? "the model server cut or refused the prompt"
+                                                            : "the answer ran out of room",
+                    r.prompt_tokens, r.prompt_bytes, retry_bytes ? " shorter" : " with more room");
+            llm_result_free(&r);
+            if (retry_bytes) {
+                prompt np;
+                in->max_bytes = fit_user_bytes(in->max_bytes, retry_bytes, strlen(p->system));
+                if (prompt_build(in, &np) == 0) {
+                    prompt_free(p);
+                    *p = np;
+                }
+            }
+            attempt--; /* a refit is not a schema retry */
+            continue;
+        }
+        if (lrc != LLM_OK)
+            metrics_model_call(lrc == LLM_CANCELLED     ? "cancelled"
+                               : lrc == LLM_REJECTED    ? "rejected"
+                               : lrc == LLM_BAD_RESPONSE ? "bad_response"
+                                                         : "unavailable");
+        if (lrc == LLM_CANCELLED) {
+            llm_result_free(&r);
+            return LLM_CANCELLED;
+        }
+        if (lrc != LLM_OK) {
+            snprintf(reason, reason_len, "model: %s", r.error);
+            llm_result_free(&r);
+            break;
+        }
+        char verr[512];
+        *verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
+        if (*verdict && redact_answer(a->red, *verdict) != 0) {
+            json_decref(*verdict);
+            *verdict = NULL;
+            snprintf(verr, sizeof verr, "out of memory redacting the answer");
+        }
+        metrics_model_call(*verdict ? "ok" : "invalid_answer");
+        llm_result_free(&r);
+        if (*verdict)
+            break;
+        snprintf(reason, reason_len, "answer failed the schema after %llu call(s): %s",
+                 (unsigned long long)attempt + 1, verr);
+    }
+    return LLM_OK;
+}
+
 static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry_failed)
 {
     store *st = a->st;
@@ -377,7 +500,9 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         snprintf(reason, sizeof reason, "out of memory");
         goto out;
     }
-    if (build_digest(a, &w, lines, n, pl, 1, &d, err, sizeof err) != 0) {
+    llm_plan plan;
+    size_t budget = model_configured(cfg) ? plan_window(a, &w, &plan) : cfg->token_budget;
+    if (build_digest(a, &w, lines, n, pl, 1, budget, &d, err, sizeof err) != 0) {
         snprintf(reason, sizeof reason, "digest: %s", err);
         goto out;
     }
@@ -397,59 +522,18 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             .max_bytes = cfg->max_prompt_bytes,
             .digest = d.text,
         };
+        if (plan.max_prompt_bytes > 0) /* the digest's estimate is a guess: the context is the bound */
+            in.max_bytes = fit_user_bytes(in.max_bytes, plan.max_prompt_bytes, prompt_system_bytes());
         if (prompt_build(&in, &p) != 0) {
             snprintf(reason, sizeof reason, "out of memory building the prompt");
             goto out;
         }
-        m.system_prompt = p.system;
-        m.user_prompt = p.user;
         m.analyzer = "llm";
         m.model = cfg->llm_model;
-        llm_opts o;
-        llm_opts_defaults(&o);
-        o.base_url = cfg->llm_url;
-        o.model = cfg->llm_model;
-        o.api_key = cfg->llm_api_key;
-        o.timeout_ms = cfg->llm_timeout_ms;
-        o.retries = (int)cfg->llm_retries;
-        o.format = (llm_format)cfg->llm_format;
-        o.cancel = cancel;
         schema = verdict_schema();
-        for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
-            llm_result r;
-            llm_rc lrc = llm_chat(&o, p.system, p.user, schema, &r);
-            add_usage(&m.prompt_tokens, r.prompt_tokens);
-            add_usage(&m.completion_tokens, r.completion_tokens);
-            add_usage(&m.latency_ms, (long)r.latency_ms);
-            metrics_tokens(r.prompt_tokens, r.completion_tokens);
-            if (lrc != LLM_OK)
-                metrics_model_call(lrc == LLM_CANCELLED     ? "cancelled"
-                                   : lrc == LLM_REJECTED    ? "rejected"
-                                   : lrc == LLM_BAD_RESPONSE ? "bad_response"
-                                                             : "unavailable");
-            if (lrc == LLM_CANCELLED) {
-                llm_result_free(&r);
-                out = ANALYSIS_INTERRUPTED;
-                goto out;
-            }
-            if (lrc != LLM_OK) {
-                snprintf(reason, sizeof reason, "model: %s", r.error);
-                llm_result_free(&r);
-                break;
-            }
-            char verr[512];
-            verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
-            if (verdict && redact_answer(a->red, verdict) != 0) {
-                json_decref(verdict);
-                verdict = NULL;
-                snprintf(verr, sizeof verr, "out of memory redacting the answer");
-            }
-            metrics_model_call(verdict ? "ok" : "invalid_answer");
-            llm_result_free(&r);
-            if (verdict)
-                break;
-            snprintf(reason, sizeof reason, "answer failed the schema after %llu call(s): %s",
-                     (unsigned long long)attempt + 1, verr);
+        if (ask_model(a, cancel, &in, &plan, schema, &p, &m, &verdict, reason, sizeof reason) == LLM_CANCELLED) {
+            out = ANALYSIS_INTERRUPTED;
+            goto out;
         }
         if (verdict) {
             merge(verdict, &d, pl, n, w.reanalysis);
@@ -547,7 +631,7 @@ char *analyzer_digest_text(analyzer *a, int64_t window_id, char *err, size_t err
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (build_digest(a, &w, wl.v, wl.n, pl, 1, &d, err, errlen) == 0) {
+    if (build_digest(a, &w, wl.v, wl.n, pl, 1, a->cfg->token_budget, &d, err, errlen) == 0) {
         text = d.text;
         d.text = NULL;
     }
@@ -639,6 +723,14 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
                       .patterns = (const char *const *)cfg->redact_patterns,
                       .n_patterns = cfg->n_redact_patterns};
     char rerr[512];
+    llm_fit_opts fo = {.context_tokens = (long)cfg->llm_context_tokens,
+                       .answer_tokens = (long)cfg->llm_max_tokens,
+                       .digest_budget = cfg->token_budget};
+    if (!(a->fit = llm_fit_new(&fo))) {
+        snprintf(err, errlen, "out of memory");
+        analyzer_stop(a);
+        return NULL;
+    }
     if (!(a->red = redactor_new(&ro, rerr, sizeof rerr))) {
         snprintf(err, errlen, "%s", rerr);
         analyzer_stop(a);
@@ -684,6 +776,7 @@ void analyzer_stop(analyzer *a)
     }
     pthread_mutex_destroy(&a->reg_mu);
     redactor_free(a->red);
+    llm_fit_free(a->fit);
     free(a->workers);
     free(a);
 }

@@ -7,8 +7,24 @@
  * the token counts. The request body is built with jansson: model,
  * temperature, the two messages, "stream": false and, depending on the
  * format, a response_format asking for JSON (json_schema with the verdict
- * schema in strict mode, json_object, or none). Only this module and the
- * notifiers include curl.h.
+ * schema in strict mode, json_object, or none), and max_tokens when set.
+ * With api LLM_API_OLLAMA it posts to Ollama's native {root}/api/chat
+ * instead: options {temperature, num_ctx, num_predict}, the schema as
+ * "format", think:false when asked; its answer (message, done_reason,
+ * prompt_eval_count, eval_count) fills the same result. Only this module and
+ * the notifiers include curl.h; llm_fetch() is the one-shot GET/POST the
+ * probes of llm_fit.c use.
+ *
+ * Reasoning: a reasoning model's thoughts arrive in reasoning_content
+ * (vLLM, llama.cpp), reasoning (Ollama's OpenAI endpoint), message.thinking
+ * (Ollama native) or as <think>…</think> before the answer, often holding
+ * braces and answer-like JSON. They go to llm_result.reasoning, never into
+ * content, so only the answer is read (llm_strip_reasoning).
+ *
+ * Context refusals: a 400 naming the context (llama.cpp's
+ * exceed_context_size_error with n_ctx and n_prompt_tokens, vLLM's "maximum
+ * context length is N tokens", OpenAI's context_length_exceeded) sets
+ * context_refused / context_limit / context_prompt for llm_fit.c.
  *
  * Retries: connection failures, timeouts, broken transfers, 408, 429 and
  * 5xx are retried up to o->retries times. Between attempts the wait is full
@@ -50,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -226,10 +243,31 @@ static llm_rc request_body(const llm_opts *o, const char *system, const char *us
     failed |= json_array_append_new(messages, usr);
     sys = usr = NULL;
     failed |= json_object_set_new(body, "model", json_string(o->model));
-    failed |= json_object_set_new(body, "temperature", json_real(o->temperature));
     failed |= json_object_set_new(body, "messages", messages);
     messages = NULL;
     failed |= json_object_set_new(body, "stream", json_false());
+    if (o->api == LLM_API_OLLAMA) {
+        /* native: options carry what the OpenAI endpoint would ignore; format is the schema itself */
+        json_t *opts = json_object();
+        failed |= json_object_set_new(opts, "temperature", json_real(o->temperature));
+        if (o->num_ctx > 0)
+            failed |= json_object_set_new(opts, "num_ctx", json_integer(o->num_ctx));
+        if (o->max_tokens > 0)
+            failed |= json_object_set_new(opts, "num_predict", json_integer(o->max_tokens));
+        failed |= json_object_set_new(body, "options", opts);
+        if (o->think_off)
+            failed |= json_object_set_new(body, "think", json_false());
+        if (o->format == LLM_FORMAT_JSON_SCHEMA && schema)
+            failed |= json_object_set_new(body, "format", json_deep_copy(schema));
+        else if (o->format != LLM_FORMAT_NONE)
+            failed |= json_object_set_new(body, "format", json_string("json"));
+        goto dump;
+    }
+    failed |= json_object_set_new(body, "temperature", json_real(o->temperature));
+    if (o->max_tokens > 0)
+        failed |= json_object_set_new(body, "max_tokens", json_integer(o->max_tokens));
+    if (o->think_off && o->template_kwargs)
+        failed |= json_object_set_new(body, "chat_template_kwargs", json_pack("{s:b}", "enable_thinking", 0));
 
     switch (o->format) {
     case LLM_FORMAT_JSON_SCHEMA:
@@ -249,6 +287,7 @@ static llm_rc request_body(const llm_opts *o, const char *system, const char *us
     }
     if (o->format != LLM_FORMAT_NONE)
         failed |= json_object_set_new(body, "response_format", rf); /* steals rf */
+dump:
     if (failed) {
         set_err(r, "out of memory building the request");
         goto out;
@@ -267,6 +306,47 @@ out:
 }
 
 /* ---- answer --------------------------------------------------------------------- */
+
+/* The number after the first occurrence of key in s, or 0. */
+static long number_after(const char *s, const char *key)
+{
+    const char *p = s ? strstr(s, key) : NULL;
+    if (!p)
+        return 0;
+    p += strlen(key);
+    while (*p == ' ')
+        p++;
+    long v = 0;
+    while (*p >= '0' && *p <= '9' && v < 100000000L)
+        v = v * 10 + (*p++ - '0');
+    return v;
+}
+
+/*
+ * A refusal for size: llama.cpp's exceed_context_size_error (error.n_ctx,
+ * error.n_prompt_tokens), vLLM's "This model's maximum context length is N
+ * tokens ... (P in the messages" or "has P input tokens", and the OpenAI
+ * wording "context_length_exceeded".
+ */
+static void context_refusal(const json_t *root, const char *msg, llm_result *r)
+{
+    json_t *e = json_object_get(root, "error");
+    const char *type = json_string_value(json_object_get(e, "type"));
+    const char *code = json_string_value(json_object_get(e, "code"));
+    if ((type && strcmp(type, "exceed_context_size_error") == 0) ||
+        (code && strcmp(code, "context_length_exceeded") == 0)) {
+        json_t *nc = json_object_get(e, "n_ctx"), *np = json_object_get(e, "n_prompt_tokens");
+        r->context_refused = 1;
+        r->context_limit = json_is_integer(nc) ? (long)json_integer_value(nc) : 0;
+        r->context_prompt = json_is_integer(np) ? (long)json_integer_value(np) : 0;
+    }
+    if (msg && strstr(msg, "maximum context length is")) {
+        r->context_refused = 1;
+        r->context_limit = number_after(msg, "maximum context length is");
+        long p = number_after(msg, "tokens (");
+        r->context_prompt = p ? p : number_after(msg, "your request has");
+    }
+}
 
 /* Error text of a non-2xx answer: error.message (or similar) when JSON, else the body's start. */
 static void http_error(llm_result *r, int status, const body_buf *b)
@@ -289,6 +369,8 @@ static void http_error(llm_result *r, int status, const body_buf *b)
         quote(q, sizeof q, msg, strlen(msg), LLM_BODY_QUOTE);
     else if (b->len)
         quote(q, sizeof q, b->p, b->len, LLM_BODY_QUOTE);
+    if (status == 400 || status == 413)
+        context_refusal(root, msg, r);
     json_decref(root);
     set_err(r, "HTTP %d from the model server%s%s", status, q[0] ? ": " : "", q);
 }
@@ -306,17 +388,44 @@ static llm_rc parse_envelope(const body_buf *b, llm_result *r)
         set_err(r, "the answer is not a JSON object (%s): \"%s\"", root ? "other JSON" : je.text, q);
         goto out;
     }
-    json_t *usage = json_object_get(root, "usage");
-    json_t *pt = json_object_get(usage, "prompt_tokens"), *ct = json_object_get(usage, "completion_tokens");
+    json_t *msg, *pt, *ct, *fin, *reasoning;
+    if (json_is_object(json_object_get(root, "message")) && !json_object_get(root, "choices")) {
+        /* Ollama's native answer */
+        msg = json_object_get(root, "message");
+        pt = json_object_get(root, "prompt_eval_count");
+        ct = json_object_get(root, "eval_count");
+        fin = json_object_get(root, "done_reason");
+        reasoning = json_object_get(msg, "thinking");
+    } else {
+        json_t *usage = json_object_get(root, "usage"), *choice = json_array_get(json_object_get(root, "choices"), 0);
+        msg = json_object_get(choice, "message");
+        pt = json_object_get(usage, "prompt_tokens");
+        ct = json_object_get(usage, "completion_tokens");
+        fin = json_object_get(choice, "finish_reason");
+        reasoning = json_object_get(msg, "reasoning_content");
+        if (!json_is_string(reasoning))
+            reasoning = json_object_get(msg, "reasoning");
+    }
     r->prompt_tokens = json_is_integer(pt) ? (long)json_integer_value(pt) : -1;
     r->completion_tokens = json_is_integer(ct) ? (long)json_integer_value(ct) : -1;
-
-    json_t *choices = json_object_get(root, "choices");
-    json_t *msg = json_object_get(json_array_get(choices, 0), "message");
+    if (json_is_string(fin))
+        snprintf(r->finish_reason, sizeof r->finish_reason, "%s", json_string_value(fin));
     json_t *content = json_object_get(msg, "content");
     if (json_is_string(content)) {
+        char *inline_reasoning = NULL;
         if (!(r->content = strdup(json_string_value(content)))) {
             set_err(r, "out of memory copying the answer");
+            goto out;
+        }
+        llm_strip_reasoning(r->content, &inline_reasoning);
+        if (json_is_string(reasoning) && json_string_length(reasoning) > 0) {
+            free(inline_reasoning);
+            inline_reasoning = strdup(json_string_value(reasoning));
+        }
+        r->reasoning = inline_reasoning;
+        if (!r->content[strspn(r->content, " \t\r\n")] && r->reasoning) {
+            set_err(r, "the answer is only reasoning%s",
+                    strcmp(r->finish_reason, "length") == 0 ? ": it ran out of tokens while thinking" : "");
             goto out;
         }
         rc = LLM_OK;
@@ -566,15 +675,25 @@ llm_rc llm_chat(const llm_opts *o, const char *system, const char *user, const j
         set_err(out, "temperature must be a finite number >= 0");
         goto out;
     }
-    base_len = strlen(o->base_url);
-    while (base_len > 0 && o->base_url[base_len - 1] == '/')
-        base_len--;
+    if (o->api == LLM_API_OLLAMA) {
+        llm_root_url(o->base_url, url, sizeof url - sizeof "/api/chat");
+        base_len = strlen(url);
+    } else {
+        base_len = strlen(o->base_url);
+        while (base_len > 0 && o->base_url[base_len - 1] == '/')
+            base_len--;
+    }
     if (base_len + sizeof "/chat/completions" > sizeof url) {
         set_err(out, "base URL longer than %d bytes", LLM_URL_MAX - 32);
         goto out;
     }
-    memcpy(url, o->base_url, base_len);
-    memcpy(url + base_len, "/chat/completions", sizeof "/chat/completions");
+    if (o->api == LLM_API_OLLAMA) {
+        memcpy(url + base_len, "/api/chat", sizeof "/api/chat");
+    } else {
+        memcpy(url, o->base_url, base_len);
+        memcpy(url + base_len, "/chat/completions", sizeof "/chat/completions");
+    }
+    out->prompt_bytes = strlen(system) + strlen(user);
 
     if (o->api_key && o->api_key[0]) {
         size_t klen = strlen(o->api_key);
@@ -638,6 +757,8 @@ out:
     if (rc != LLM_OK) {
         free(out->content);
         out->content = NULL;
+        free(out->reasoning);
+        out->reasoning = NULL;
     }
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
@@ -653,4 +774,155 @@ void llm_result_free(llm_result *r)
         return;
     free(r->content);
     r->content = NULL;
+    free(r->reasoning);
+    r->reasoning = NULL;
+}
+
+/* The end of the tag at p when it is one of tags (case-insensitive), or NULL. */
+static char *tag_at(char *p, const char *const *tags)
+{
+    for (; *tags; tags++) {
+        size_t n = strlen(*tags);
+        if (strncasecmp(p, *tags, n) == 0)
+            return p + n;
+    }
+    return NULL;
+}
+
+size_t llm_strip_reasoning(char *text, char **reasoning)
+{
+    static const char *const open_tags[] = {"<think>", "<thinking>", NULL};
+    static const char *const close_tags[] = {"</think>", "</thinking>", NULL};
+    char *start = text + strspn(text, " \t\r\n"), *body, *end = NULL, *after = NULL;
+    if (reasoning)
+        *reasoning = NULL;
+    if ((body = tag_at(start, open_tags)) != NULL) {
+        /* the first closing tag ends it: braces or tags quoted inside a block are the model's musing */
+        for (char *p = body; *p && !end; p++)
+            if (*p == '<' && (after = tag_at(p, close_tags)))
+                end = p;
+    } else {
+        /* a template that opened the block in the prompt leaves only the closing tag; an answer that
+         * starts as JSON has no reasoning before it (a tag inside it is quoted text) */
+        if (*start == '{' || *start == '[' || *start == '`')
+            return 0;
+        body = text;
+        for (char *p = text; *p && !end; p++)
+            if (*p == '<' && (after = tag_at(p, close_tags)))
+                end = p;
+        if (!end)
+            return 0;
+    }
+    if (!end) /* unclosed: the answer ran out while thinking */
+        end = after = body + strlen(body);
+    size_t len = (size_t)(end - body);
+    if (reasoning)
+        *reasoning = strndup(body, len);
+    memmove(text, after, strlen(after) + 1);
+    return len ? len : 1;
+}
+
+void llm_root_url(const char *base_url, char *out, size_t outlen)
+{
+    size_t n = base_url ? strlen(base_url) : 0;
+    while (n > 0 && base_url[n - 1] == '/')
+        n--;
+    if (n >= 3 && strncmp(base_url + n - 3, "/v1", 3) == 0)
+        n -= 3;
+    while (n > 0 && base_url[n - 1] == '/')
+        n--;
+    if (outlen == 0)
+        return;
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, base_url, n);
+    out[n] = '\0';
+}
+
+int llm_fetch(const llm_opts *o, const char *path, const char *body, int *status, json_t **json, int64_t *ms,
+              char *err, size_t errlen)
+{
+    int rc = -1;
+    char url[LLM_URL_MAX], auth[LLM_KEY_MAX + 32] = "", curl_err[CURL_ERROR_SIZE] = "";
+    body_buf resp = {NULL, 0, 0, (size_t)1 << 20, 0};
+    struct curl_slist *hdrs = NULL, *tmp;
+    CURL *h = NULL;
+    CURLcode c = CURLE_OK;
+    long st = 0;
+    int64_t t0 = time_mono_ms();
+
+    *status = 0;
+    *json = NULL;
+    if (ms)
+        *ms = 0;
+    if (!o->base_url || !o->base_url[0]) {
+        snprintf(err, errlen, "no base URL given");
+        return -1;
+    }
+    if (path[0] == '/') {
+        llm_root_url(o->base_url, url, sizeof url);
+    } else {
+        size_t n = strlen(o->base_url);
+        while (n > 0 && o->base_url[n - 1] == '/')
+            n--;
+        snprintf(url, sizeof url, "%.*s/", (int)(n < sizeof url / 2 ? n : sizeof url / 2), o->base_url);
+    }
+    if (strlen(url) + strlen(path) + 1 > sizeof url) {
+        snprintf(err, errlen, "URL too long");
+        return -1;
+    }
+    strcat(url, path);
+    if (o->api_key && o->api_key[0] && strlen(o->api_key) <= LLM_KEY_MAX && !strpbrk(o->api_key, "\r\n"))
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", o->api_key);
+    if (!(tmp = curl_slist_append(hdrs, "Accept: application/json")) || !(hdrs = tmp) ||
+        (body && (!(tmp = curl_slist_append(hdrs, "Content-Type: application/json")) || !(hdrs = tmp))) ||
+        (auth[0] && (!(tmp = curl_slist_append(hdrs, auth)) || !(hdrs = tmp))) || !(h = curl_easy_init())) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    int64_t tmo = o->timeout_ms > 0 && o->timeout_ms < 10000 ? o->timeout_ms : 10000;
+#define SETOPT(opt, val)                                                                                               \
+    do {                                                                                                               \
+        if (c == CURLE_OK)                                                                                             \
+            c = curl_easy_setopt(h, opt, val);                                                                         \
+    } while (0)
+    SETOPT(CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    if (body) {
+        SETOPT(CURLOPT_POSTFIELDS, body);
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
+    SETOPT(CURLOPT_HTTPHEADER, hdrs);
+    SETOPT(CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, &resp);
+    SETOPT(CURLOPT_TIMEOUT_MS, (long)tmo);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000));
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_ERRORBUFFER, curl_err);
+#undef SETOPT
+    if (c == CURLE_OK)
+        c = curl_easy_perform(h);
+    if (ms)
+        *ms = time_mono_ms() - t0;
+    if (c != CURLE_OK) {
+        snprintf(err, errlen, "%s: %s", curl_easy_strerror(c), curl_err[0] ? curl_err : "no detail");
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+    *status = (int)st;
+    if (resp.len)
+        *json = json_loadb(resp.p, resp.len, 0, NULL);
+    rc = 0;
+out:
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    explicit_bzero(auth, sizeof auth);
+    free(resp.p);
+    return rc;
 }

@@ -70,6 +70,9 @@ static const setting settings[] = {
     {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
     {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
     {"llm.response_format", "ANOMALOG_LLM_RESPONSE_FORMAT", "--llm-response-format", K_FORMAT, OFF(llm_format), 0, 0},
+    {"llm.context_tokens", "ANOMALOG_LLM_CONTEXT_TOKENS", "--llm-context-tokens", K_COUNT, OFF(llm_context_tokens), 0,
+     10000000},
+    {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
     {"analysis.workers", "ANOMALOG_WORKERS", "--workers", K_COUNT, OFF(workers), 1, 64},
     {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
     {"analysis.max_prompt_bytes", "ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
@@ -82,6 +85,8 @@ static const setting settings[] = {
     {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
     {"ingest.idempotency_ttl", "ANOMALOG_IDEMPOTENCY_TTL", "--idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
      1000, 30ULL * 86400 * 1000},
+    {"ingest.max_future", "ANOMALOG_MAX_FUTURE", "--max-future", K_DURATION, OFF(max_future_ms), 1000,
+     30ULL * 86400 * 1000},
     {"ingest.text_format", "ANOMALOG_TEXT_FORMAT", "--text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
     {"log.format", "ANOMALOG_LOG_FORMAT", "--log-format", K_LOGFMT, OFF(log_json), 0, 0},
     {"log.level", "ANOMALOG_LOG_LEVEL", "--log-level", K_LOGLEVEL, OFF(log_level), 0, 0},
@@ -133,11 +138,13 @@ void config_defaults(config *c)
     c->header_timeout_ms = 10 * 1000;
     c->request_timeout_ms = 120 * 1000;
     c->idempotency_ttl_ms = 24LL * 3600 * 1000;
+    c->max_future_ms = 10LL * 60 * 1000;
     snprintf(c->llm_url, sizeof c->llm_url, "http://localhost:11434/v1");
     snprintf(c->llm_model, sizeof c->llm_model, "llama3.2");
     c->llm_timeout_ms = 120 * 1000;
     c->llm_retries = 3;
     c->llm_format = 0; /* json_schema */
+    c->llm_max_tokens = 1024;
     c->workers = 2;
     c->max_lines = 1000000;
     c->max_prompt_bytes = 256u << 10;
@@ -890,6 +897,8 @@ const char *config_flags_help(void)
            "                             (ANOMALOG_HEADER_TIMEOUT, 10s)\n"
            "  --request-timeout DUR      time to receive a request body, however it trickles (ANOMALOG_REQUEST_TIMEOUT, 120s)\n"
            "  --idempotency-ttl DUR      how long an ingest Idempotency-Key is kept (ANOMALOG_IDEMPOTENCY_TTL, 24h)\n"
+           "  --max-future DUR           an event time further ahead than this of its receive time is stored at\n"
+           "                             the receive time, as one before 2000 is (ANOMALOG_MAX_FUTURE, 10m)\n"
            "  --loki-service-labels L    Loki labels naming the service, first wins (ANOMALOG_LOKI_SERVICE_LABELS,\n"
            "                             service_name,service,app,job)\n"
            "  --llm-url URL              OpenAI-compatible base URL, or none (ANOMALOG_LLM_URL, http://localhost:11434/v1)\n"
@@ -897,6 +906,8 @@ const char *config_flags_help(void)
            "  --llm-timeout DURATION     one model call (ANOMALOG_LLM_TIMEOUT, 120s)\n"
            "  --llm-retries N            retries on timeout, 429, 5xx (ANOMALOG_LLM_RETRIES, 3)\n"
            "  --llm-response-format F    json_schema, json_object or none (ANOMALOG_LLM_RESPONSE_FORMAT, json_schema)\n"
+           "  --llm-context-tokens N     the model server's context in tokens (ANOMALOG_LLM_CONTEXT_TOKENS; 0: ask it)\n"
+           "  --llm-max-tokens N         room kept for the answer (ANOMALOG_LLM_MAX_TOKENS, 1024)\n"
            "  --workers N                analysis threads (ANOMALOG_WORKERS, 2)\n"
            "  --max-lines N              window lines read for its digest (ANOMALOG_MAX_LINES, 1000000)\n"
            "  --max-prompt-bytes SIZE    prompt size cap (ANOMALOG_MAX_PROMPT_BYTES, 256KiB)\n"

@@ -83,6 +83,7 @@ static const char *const replay_endpoints[] = {"/ingest", "/loki/api/v1/push", "
 #define N_REPLAY (sizeof replay_endpoints / sizeof replay_endpoints[0])
 static atomic_ullong replayed[N_REPLAY];
 static atomic_llong idem_in_flight; /* a gauge: keys in idempotency.c's in-flight table now */
+static atomic_ullong clamped[N_REPLAY]; /* event times not within reason, set to the receive time */
 
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
 
@@ -164,6 +165,9 @@ void metrics_ingested(const char *endpoint, const batch *b)
 {
     if (!b)
         return;
+    size_t e = index_of(replay_endpoints, N_REPLAY, endpoint);
+    if (e < N_REPLAY && b->stats.timestamp_clamped > 0)
+        add(&clamped[e], (unsigned long long)b->stats.timestamp_clamped);
     /* batches are mostly one service: count runs, one slot lookup per run */
     for (size_t i = 0; i < b->count;) {
         const char *svc = b->entries[i].service;
@@ -336,6 +340,13 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
          "Idempotency-Keys of requests in progress now (the same key again meanwhile gets 409).");
     fprintf(f, "anomalog_ingest_idempotency_keys_in_flight %lld\n", (long long)atomic_load(&idem_in_flight));
 
+    head(f, "anomalog_ingest_timestamps_clamped_total", "counter",
+         "Lines whose event time was more than ingest.max_future ahead of their receive time, or before 2000, "
+         "stored at the receive time instead, by endpoint.");
+    for (size_t i = 0; i < N_REPLAY; i++)
+        fprintf(f, "anomalog_ingest_timestamps_clamped_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
+                get(&clamped[i]));
+
     head(f, "anomalog_writer_queue_depth", "gauge", "Batches waiting for the writer.");
     fprintf(f, "anomalog_writer_queue_depth %lld\n", (long long)g->writer_queue_depth);
     head(f, "anomalog_writer_queue_bytes", "gauge",
@@ -420,7 +431,7 @@ void metrics_reset(void)
     for (size_t i = 0; i < N_MODEL; i++)
         atomic_store(&model_calls[i], 0);
     for (size_t i = 0; i < N_REPLAY; i++)
-        atomic_store(&replayed[i], 0);
+        atomic_store(&replayed[i], 0), atomic_store(&clamped[i], 0);
     atomic_store(&prompt_tokens, 0);
     for (size_t i = 0; i < N_RETENTION; i++)
         atomic_store(&retention_rows[i], 0);

@@ -15,8 +15,11 @@
  * not depend on the process environment. Numbers are parsed by hand (no
  * strtod), so a locale's decimal comma never changes a result.
  *
- * Limits: accepted years are 0000..9999; epoch numbers beyond the end of year
- * 9999 are refused. Fractions of a second are kept to the millisecond
+ * Limits: accepted years are 0000..9999. Epoch numbers are read by magnitude
+ * in ranges that cannot overlap for dates after 2000 (epoch_unit); one in a
+ * gap between the ranges, or beyond them, is refused. Whether a date is
+ * within reason (not far ahead of its receive time, not before a floor) is
+ * time_within_reason's question, asked by the ingest side. Fractions of a second are kept to the millisecond
  * (truncated, never rounded up into the next second).
  */
 #include "anomalog/timeutil.h"
@@ -180,19 +183,38 @@ int time_parse_rfc3339(const char *s, size_t len, int tz_offset_s, int64_t *ms, 
     return 0;
 }
 
+/*
+ * The unit of an epoch number, by magnitude: seconds below 1e10 (2286-11-20),
+ * milliseconds in [1e11, 1e13), microseconds in [1e14, 1e16), nanoseconds in
+ * [1e17, 1e19). Each unit reads the years 1973..2286 and the gaps between
+ * them hold no date of the years 2000..2286 in any unit, so no sane date can
+ * be read two ways; a number in a gap (5e10: year 3554 in seconds, 1971 in
+ * milliseconds) or beyond 1e19 (1e20) is refused. 253402300800 (year 10000
+ * in seconds, beyond what a date may be) is milliseconds: 1978, which the
+ * ingest side then finds before its floor (time_within_reason). Returns the divisor that makes milliseconds
+ * (0.001 for seconds), or 0 when refused.
+ */
+static double epoch_unit(double v)
+{
+    if (v < 1e10)
+        return 0.001;
+    if (v >= 1e11 && v < 1e13)
+        return 1;
+    if (v >= 1e14 && v < 1e16)
+        return 1e3;
+    if (v >= 1e17 && v < 1e19)
+        return 1e6;
+    return 0;
+}
+
 int time_from_epoch_number(double v, int64_t *ms)
 {
-    double x;
     if (!isfinite(v) || v < 0)
         return -1;
-    if (v < 1e11)
-        x = v * 1000.0;
-    else if (v < 1e14)
-        x = v;
-    else if (v < 1e17)
-        x = v / 1e3;
-    else
-        x = v / 1e6;
+    double unit = epoch_unit(v);
+    if (unit == 0)
+        return -1;
+    double x = unit < 1 ? v * 1000.0 : v / unit;
     /* the small epsilon keeps 1.123 s from becoming 1122 ms through binary rounding */
     x = floor(x + 1e-3);
     if (x > (double)TIME_MAX_MS)
@@ -203,21 +225,21 @@ int time_from_epoch_number(double v, int64_t *ms)
 
 int time_from_epoch_integer(int64_t v, int64_t *ms)
 {
-    int64_t r;
     if (v < 0)
         return -1;
-    if (v < INT64_C(100000000000))
-        r = v * 1000;
-    else if (v < INT64_C(100000000000000))
-        r = v;
-    else if (v < INT64_C(100000000000000000))
-        r = v / 1000;
-    else
-        r = v / 1000000;
+    double unit = epoch_unit((double)v); /* exact enough: the bounds are powers of ten far from a double's ulp */
+    if (unit == 0)
+        return -1;
+    int64_t r = unit < 1 ? v * 1000 : v / (int64_t)unit;
     if (r > TIME_MAX_MS)
         return -1;
     *ms = r;
     return 0;
+}
+
+int time_within_reason(int64_t ts_ms, int64_t received_ms, int64_t max_future_ms, int64_t floor_ms)
+{
+    return ts_ms >= floor_ms && ts_ms - received_ms <= max_future_ms;
 }
 
 int time_parse_epoch_string(const char *s, size_t len, int64_t *ms)

@@ -7,7 +7,7 @@
  *
  * Order of checks: content type (415), encoding (415), gunzip within the body
  * limit (413 / 400), default service (400), parse (400 / 413, naming the line
- * or index), then the writer (503 with Retry-After when full or stopping, or
+ * or index), event times not within reason set to the receive time (counted), then the writer (503 with Retry-After when full or stopping, or
  * when the database refuses). Whatever the answer, a batch is stored whole or
  * not at all. Every ingest endpoint commits through http_ingest_commit(),
  * which also records the request's Idempotency-Key (idempotency.c) with the
@@ -21,6 +21,7 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 #include "anomalog/metrics.h"
+#include "anomalog/timeutil.h"
 
 static void answer_parse_error(http_response *rs, const ingest_error *e)
 {
@@ -108,6 +109,8 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
         http_error(rs, 500, "internal", "out of memory while parsing");
         return -1;
     }
+    /* one bad clock must not move a service's watermark: far-future or pre-2000 times become the receive time */
+    ingest_clamp_timestamps(b, cfg->max_future_ms, TIME_FLOOR_MS);
     if (rq->bound_service && b->count) { /* a bound token writes only its own service */
         const char *svc = batch_strndup(b, rq->bound_service, strlen(rq->bound_service));
         if (!svc) {
@@ -119,8 +122,9 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
     }
     /* the answer exists before the commit: an Idempotency-Key records it in the batch's transaction */
     rs->status = 202;
-    rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count, "normalized",
-                         "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted, "service_defaulted",
+    rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count, "normalized",
+                         "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted, "timestamp_clamped",
+                         (json_int_t)b->stats.timestamp_clamped, "service_defaulted",
                          (json_int_t)b->stats.service_defaulted, "level_normalized",
                          (json_int_t)b->stats.level_normalized, "lines_joined", (json_int_t)b->stats.lines_joined,
                          "truncated", (json_int_t)b->stats.truncated);

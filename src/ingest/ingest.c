@@ -3,6 +3,8 @@
  * Content-Type, level words, UTF-8 checks, error reports.
  *
  * Purpose: ingest_parse() dispatches a body to text.c or json.c by format;
+ * ingest_clamp_timestamps() puts event times not within reason at the
+ * receive time, whatever the format they came in;
  * ingest_format_from_content_type() maps a header to a format. The helpers
  * declared in ingest_internal.h keep the parsers consistent: one table of
  * level words, one way to build an error message, one UTF-8 validator.
@@ -27,7 +29,20 @@
 #include <string.h>
 #include <strings.h>
 
+#include "anomalog/timeutil.h"
+
 static const char DEFAULT_SERVICE[] = "default";
+
+/* ------------------------------------------------------------ event time */
+
+void ingest_clamp_timestamps(batch *b, int64_t max_future_ms, int64_t floor_ms)
+{
+    for (size_t i = 0; i < b->count; i++)
+        if (!time_within_reason(b->entries[i].ts_ms, b->received_ms, max_future_ms, floor_ms)) {
+            b->entries[i].ts_ms = b->received_ms;
+            b->stats.timestamp_clamped++;
+        }
+}
 
 /* --------------------------------------------------------------- formats */
 

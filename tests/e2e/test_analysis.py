@@ -245,7 +245,8 @@ class AnalysisTest(ServerTest):
         self.assertEqual(body["response_format"], {"type": "json_object"})
 
     def test_windows_close_by_watermark_and_by_quiet_time(self):
-        srv = self.serve("--grace", "2s")
+        # --max-future: the lines below are up to an hour ahead, which the default (10m) would clamp
+        srv = self.serve("--grace", "2s", "--max-future", "2h")
         now = int(time.time())
         soon, later = (now + 600) // 60 * 60, (now + 3600) // 60 * 60
         # watermark: a line past end + grace closes the window before it, though its end is

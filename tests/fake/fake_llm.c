@@ -13,7 +13,9 @@
  * not_json (200 text/html), status (any HTTP status, optional Retry-After),
  * slow (answer after delay_ms), hang (never answer) and close (drop the
  * connection without answering). Introspection: GET/DELETE /_requests,
- * GET/DELETE /_script, GET /_stats. See tests/fake/README.md.
+ * GET/DELETE /_script, GET /_stats. Server emulation (POST /_server, see
+ * its section): Ollama, llama.cpp and vLLM at the edge of their context, and
+ * reasoning models. See tests/fake/README.md.
  *
  * Threads: libmicrohttpd runs one thread per connection (plus its listening
  * thread), so a hanging or slow request never blocks the others. All shared
@@ -720,7 +722,427 @@ static size_t utf8_floor(const char *s, size_t len)
     return len;
 }
 
-static enum MHD_Result handle_chat(struct MHD_Connection *c, const char *path, const request *rq)
+static bool ends_with(const char *s, const char *suffix);
+
+/* ------------------------------------------------------------------------ */
+/* Server emulation                                                           */
+/*
+ * POST /_server (or --server JSON) makes the fake behave as one real model
+ * server does at the edge of its context; GET /_server shows the settings.
+ * Fields: "kind" openai (the default: no limits, as above) | ollama |
+ * llamacpp | vllm; "ctx" the server's context in tokens (Ollama: the default
+ * its OpenAI endpoint always uses, and /api/chat without options.num_ctx;
+ * llama.cpp: n_ctx; vLLM: max_model_len; default 4096); "model_ctx" the
+ * model's own limit (Ollama /api/show, default 131072); "bytes_per_token"
+ * (default 2.3: log text tokenises badly, so this counts conservatively);
+ * "models" the names present (default: any); "reasoning" none | think
+ * (<think>…</think> with braces before the JSON) | field (reasoning_content,
+ * or Ollama's message.thinking); "loaded" (Ollama /api/ps lists the model);
+ * "native": false hides every endpoint but the OpenAI ones (a proxy).
+ *
+ * Tokens of a prompt = ceil(bytes of every message content / bytes_per_token)
+ * + 4 per message. What each server does past its context:
+ *  - ollama: the OpenAI endpoint ignores num_ctx and any option, and keeps the
+ *    prompt's END: the beginning (system prompt first) is cut silently so that
+ *    ctx tokens remain, and usage.prompt_tokens says ctx. /api/chat honours
+ *    options.num_ctx (up to model_ctx), cuts the same way past it, turns
+ *    thinking off on think:false, and refuses "think" for a model without the
+ *    capability (400), as Ollama does;
+ *  - llamacpp: 400 exceed_context_size_error when the prompt is over n_ctx;
+ *    an answer past n_ctx stops with finish_reason "length";
+ *  - vllm: 400 naming max_model_len when prompt + max_tokens is over it.
+ * Every server stops an answer at max_tokens (num_predict) with "length".
+ * Each recorded request carries "emulation": {kind, ctx, tokens (counted
+ * before any cut), prompt_tokens (after), cut, rejected, finish_reason}.
+ */
+
+static json_t *g_server; /* settings; NULL: openai */
+
+#define REASONING_TEXT                                                                                                 \
+    "Okay, the user wants a verdict. Let me look at the digest. The schema is {\"health\": ..., "                      \
+    "\"anomalies\": [{\"severity\": ...}]} so I need braces like {this}. REASONING-MARK-7f3a: errors seen, "           \
+    "maybe {\"health\":\"critical\"}? No, let me count again before answering."
+
+typedef struct emul {
+    const char *kind;   /* "openai", "ollama", "llamacpp", "vllm" */
+    long ctx;           /* effective context of this request; 0: none */
+    double bpt;
+    long tokens;        /* counted before any cut */
+    long prompt_tokens; /* after the cut */
+    long max_answer;    /* answer tokens allowed (max_tokens / num_predict / room); -1: no limit */
+    bool cut;
+    bool think_off;     /* native think:false */
+    const char *reasoning; /* "none", "think", "field" */
+    json_t *messages;   /* what the model reads (after the cut); new reference */
+    json_t *reject;     /* an error answer instead (status in reject_status); new reference */
+    unsigned reject_status;
+} emul;
+
+static const char *srv_str(const char *key, const char *def)
+{
+    const char *v = json_string_value(json_object_get(g_server, key));
+    return v ? v : def;
+}
+
+static long srv_long(const char *key, long def)
+{
+    json_t *v = json_object_get(g_server, key);
+    return json_is_integer(v) ? (long)json_integer_value(v) : def;
+}
+
+static bool server_set(const json_t *body, char *err, size_t errlen)
+{
+    static const char *const kinds[] = {"openai", "ollama", "llamacpp", "vllm", NULL};
+    static const char *const reasonings[] = {"none", "think", "field", NULL};
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "the server settings must be a JSON object");
+        return false;
+    }
+    const char *kind = json_string_value(json_object_get(body, "kind"));
+    const char *reasoning = json_string_value(json_object_get(body, "reasoning"));
+    bool ok = !kind;
+    for (size_t i = 0; kind && kinds[i]; i++)
+        ok |= strcmp(kind, kinds[i]) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "\"kind\" must be openai, ollama, llamacpp or vllm");
+        return false;
+    }
+    ok = !reasoning;
+    for (size_t i = 0; reasoning && reasonings[i]; i++)
+        ok |= strcmp(reasoning, reasonings[i]) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "\"reasoning\" must be none, think or field");
+        return false;
+    }
+    json_t *bpt = json_object_get(body, "bytes_per_token");
+    if (bpt && (!json_is_number(bpt) || json_number_value(bpt) < 0.5 || json_number_value(bpt) > 16)) {
+        snprintf(err, errlen, "\"bytes_per_token\" must be a number in [0.5, 16]");
+        return false;
+    }
+    json_int_t v = 0;
+    if (!get_nonneg_int(body, "ctx", &v, err, errlen) || !get_nonneg_int(body, "model_ctx", &v, err, errlen))
+        return false;
+    json_t *models = json_object_get(body, "models");
+    if (models && !json_is_array(models)) {
+        snprintf(err, errlen, "\"models\" must be an array of names");
+        return false;
+    }
+    pthread_mutex_lock(&g_lock);
+    json_decref(g_server);
+    g_server = json_deep_copy(body);
+    pthread_mutex_unlock(&g_lock);
+    return true;
+}
+
+/* "llama3.2" names "llama3.2:latest" too, as on Ollama. Under g_lock. */
+static bool model_present_locked(const char *model)
+{
+    json_t *models = json_object_get(g_server, "models");
+    if (!models)
+        return true;
+    if (!model)
+        return false;
+    size_t i, n = strlen(model);
+    json_t *m;
+    json_array_foreach(models, i, m) {
+        const char *s = json_string_value(m);
+        if (!s)
+            continue;
+        if (strcmp(s, model) == 0 || (strncmp(s, model, n) == 0 && strcmp(s + n, ":latest") == 0) ||
+            (strncmp(model, s, strlen(s)) == 0 && strcmp(model + strlen(s), ":latest") == 0))
+            return true;
+    }
+    return false;
+}
+
+static long tokens_of(size_t bytes, double bpt)
+{
+    return (long)((double)bytes / bpt + 0.999999);
+}
+
+static size_t content_len(const json_t *m)
+{
+    size_t n = 0;
+    content_text(json_object_get(m, "content"), count_bytes, &n);
+    return n;
+}
+
+/*
+ * Under g_lock: what the emulated server makes of this request. native is
+ * Ollama's /api/chat. Fills e; e->reject set when it refuses.
+ */
+static void emulate_locked(const json_t *body, bool native, emul *e)
+{
+    memset(e, 0, sizeof *e);
+    e->kind = srv_str("kind", "openai");
+    e->bpt = json_is_number(json_object_get(g_server, "bytes_per_token"))
+                 ? json_number_value(json_object_get(g_server, "bytes_per_token"))
+                 : 2.3;
+    e->reasoning = srv_str("reasoning", "none");
+    e->max_answer = -1;
+    const json_t *messages = json_object_get(body, "messages");
+    size_t bytes = 0, i;
+    const json_t *m;
+    json_array_foreach(messages, i, m) bytes += content_len(m);
+    e->tokens = tokens_of(bytes, e->bpt) + 4 * (long)json_array_size(messages);
+    e->prompt_tokens = e->tokens;
+    e->messages = json_incref((json_t *)messages);
+    bool openai = strcmp(e->kind, "openai") == 0;
+    if (openai)
+        return;
+
+    const char *model = json_string_value(json_object_get(body, "model"));
+    if (!model_present_locked(model)) {
+        char msg[300];
+        e->reject_status = 404;
+        if (strcmp(e->kind, "ollama") == 0) {
+            snprintf(msg, sizeof msg, "model \"%.200s\" not found, try pulling it first", model ? model : "");
+            e->reject = native ? json_pack("{s:s}", "error", msg)
+                               : json_pack("{s:{s:s, s:s, s:n}}", "error", "message", msg, "type", "api_error", "param");
+        } else {
+            snprintf(msg, sizeof msg, "The model `%.200s` does not exist.", model ? model : "");
+            e->reject = json_pack("{s:s, s:s, s:s, s:i}", "object", "error", "message", msg, "type", "NotFoundError",
+                                  "code", 404);
+        }
+        return;
+    }
+    e->ctx = srv_long("ctx", 4096);
+    json_t *mt = json_object_get(body, native ? "options" : "max_tokens");
+    if (native)
+        mt = json_object_get(mt, "num_predict");
+    if (json_is_integer(mt) && json_integer_value(mt) > 0)
+        e->max_answer = (long)json_integer_value(mt);
+    if (!native && json_is_integer(json_object_get(body, "max_completion_tokens")))
+        e->max_answer = (long)json_integer_value(json_object_get(body, "max_completion_tokens"));
+
+    if (strcmp(e->kind, "ollama") == 0) {
+        if (native) {
+            json_t *nc = json_object_get(json_object_get(body, "options"), "num_ctx");
+            if (json_is_integer(nc) && json_integer_value(nc) > 0) {
+                long model_ctx = srv_long("model_ctx", 131072);
+                e->ctx = (long)json_integer_value(nc) < model_ctx ? (long)json_integer_value(nc) : model_ctx;
+            }
+            json_t *think = json_object_get(body, "think");
+            if (think && strcmp(e->reasoning, "none") == 0) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "\"%.200s\" does not support thinking", model ? model : "");
+                e->reject_status = 400;
+                e->reject = json_pack("{s:s}", "error", msg);
+                return;
+            }
+            e->think_off = json_is_false(think);
+        }
+        if (e->tokens > e->ctx) {
+            /* keep the end: drop whole messages, then the front of the first one kept */
+            double keep_bytes = (double)(e->ctx - 4 * (long)json_array_size(messages)) * e->bpt;
+            json_t *cut = json_array();
+            size_t n = json_array_size(messages), k;
+            double tail = 0;
+            for (k = n; k > 0; k--) {
+                double len = (double)content_len(json_array_get(messages, k - 1));
+                if (tail + len > keep_bytes)
+                    break;
+                tail += len;
+            }
+            for (size_t j = k > 0 ? k - 1 : 0; j < n; j++) {
+                json_t *msg = json_deep_copy(json_array_get(messages, j));
+                json_t *c = json_object_get(msg, "content");
+                if (j + 1 == k && json_is_string(c)) {
+                    size_t len = json_string_length(c);
+                    size_t want = keep_bytes - tail > 0 ? (size_t)(keep_bytes - tail) : 0;
+                    size_t from = len > want ? len - want : 0;
+                    while (from < len && ((unsigned char)json_string_value(c)[from] & 0xC0) == 0x80)
+                        from++;
+                    json_object_set_new(msg, "content", json_stringn(json_string_value(c) + from, len - from));
+                }
+                json_array_append_new(cut, msg);
+            }
+            json_decref(e->messages);
+            e->messages = cut;
+            e->cut = true;
+            e->prompt_tokens = e->ctx;
+        }
+        return;
+    }
+    if (strcmp(e->kind, "llamacpp") == 0) {
+        if (e->tokens > e->ctx) {
+            e->reject_status = 400;
+            e->reject = json_pack("{s:{s:i, s:s, s:s, s:I, s:I}}", "error", "code", 400, "message",
+                                  "the request exceeds the available context size, try increasing it", "type",
+                                  "exceed_context_size_error", "n_prompt_tokens", (json_int_t)e->tokens, "n_ctx",
+                                  (json_int_t)e->ctx);
+            return;
+        }
+        long room = e->ctx - e->tokens;
+        if (e->max_answer < 0 || e->max_answer > room)
+            e->max_answer = room;
+        return;
+    }
+    /* vllm: max_tokens defaults to what the context leaves */
+    long want = e->max_answer > 0 ? e->max_answer : 0;
+    if (e->tokens + want > e->ctx || e->tokens >= e->ctx) {
+        char msg[400];
+        if (want > 0)
+            snprintf(msg, sizeof msg,
+                     "This model's maximum context length is %ld tokens. However, you requested %ld tokens (%ld in "
+                     "the messages, %ld in the completion). Please reduce the length of the messages or completion.",
+                     e->ctx, e->tokens + want, e->tokens, want);
+        else
+            snprintf(msg, sizeof msg,
+                     "This model's maximum context length is %ld tokens. However, your request has %ld input tokens. "
+                     "Please reduce the length of the input messages.",
+                     e->ctx, e->tokens);
+        e->reject_status = 400;
+        e->reject = json_pack("{s:s, s:s, s:s, s:n, s:i}", "object", "error", "message", msg, "type",
+                              "BadRequestError", "param", "code", 400);
+        return;
+    }
+    if (e->max_answer < 0)
+        e->max_answer = e->ctx - e->tokens;
+}
+
+static json_t *emul_record(const emul *e, const char *finish)
+{
+    return json_pack("{s:s, s:I, s:I, s:I, s:b, s:b, s:s?}", "kind", e->kind, "ctx", (json_int_t)e->ctx, "tokens",
+                     (json_int_t)e->tokens, "prompt_tokens", (json_int_t)e->prompt_tokens, "cut", e->cut, "rejected",
+                     e->reject != NULL, "finish_reason", finish);
+}
+
+/*
+ * The answer of an emulated server: the verdict text, preceded by reasoning
+ * as the server gives it, stopped at e->max_answer tokens. Sends it in the
+ * OpenAI envelope, or Ollama's native one.
+ */
+static enum MHD_Result send_emulated(struct MHD_Connection *c, long n, const json_t *body, const emul *e,
+                                     const char *verdict, bool native, const char **finish_out)
+{
+    const char *model = json_string_value(json_object_get(body, "model"));
+    bool reasoning = strcmp(e->reasoning, "none") != 0 && !e->think_off;
+    bool inline_think = reasoning && strcmp(e->reasoning, "think") == 0;
+    char *content = NULL, *thinking = NULL;
+    size_t clen = 0, tlen = 0;
+    if (inline_think) {
+        append_cstr(&content, &clen, "<think>\n" REASONING_TEXT "\n</think>\n\n");
+    } else if (reasoning) {
+        append_cstr(&thinking, &tlen, REASONING_TEXT);
+    }
+    append_cstr(&content, &clen, verdict);
+    const char *finish = "stop";
+    long answer_tokens = tokens_of(clen + tlen, e->bpt);
+    if (e->max_answer >= 0 && answer_tokens > e->max_answer) {
+        size_t keep = (size_t)((double)e->max_answer * e->bpt);
+        if (keep < tlen) {
+            tlen = utf8_floor(thinking, keep);
+            clen = 0;
+        } else {
+            clen = utf8_floor(content, keep - tlen < clen ? keep - tlen : clen);
+        }
+        answer_tokens = e->max_answer;
+        finish = "length";
+    }
+    *finish_out = finish;
+    json_t *ct = raw_string(content ? content : "", clen);
+    json_t *env;
+    if (native) {
+        json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content", ct);
+        if (thinking)
+            json_object_set_new(msg, "thinking", raw_string(thinking, tlen));
+        env = json_pack("{s:s, s:s, s:o, s:b, s:s, s:I, s:I, s:I}", "model", model ? model : "fake", "created_at",
+                        "2026-12-06T12:00:00Z", "message", msg, "done", 1, "done_reason", finish, "total_duration",
+                        (json_int_t)1000000, "prompt_eval_count", (json_int_t)e->prompt_tokens, "eval_count",
+                        (json_int_t)answer_tokens);
+    } else {
+        json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content", ct);
+        if (thinking)
+            json_object_set_new(msg, strcmp(e->kind, "ollama") == 0 ? "reasoning" : "reasoning_content",
+                                raw_string(thinking, tlen));
+        char id[48];
+        snprintf(id, sizeof id, "chatcmpl-fake-%ld", n);
+        env = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s}], s:{s:I, s:I, s:I}}", "id", id, "object",
+                        "chat.completion", "created", (json_int_t)time(NULL), "model", model ? model : "fake", "choices",
+                        "index", 0, "message", msg, "finish_reason", finish, "usage", "prompt_tokens",
+                        (json_int_t)e->prompt_tokens, "completion_tokens", (json_int_t)answer_tokens, "total_tokens",
+                        (json_int_t)(e->prompt_tokens + answer_tokens));
+    }
+    free(content);
+    free(thinking);
+    return send_json(c, MHD_HTTP_OK, env, NULL);
+}
+
+/* GET/POST endpoints an emulated server has besides chat; MHD_NO when url is none of them. */
+static bool emulated_info(struct MHD_Connection *c, const char *url, bool get, bool post, const request *rq,
+                          enum MHD_Result *rc)
+{
+    pthread_mutex_lock(&g_lock);
+    const char *kind = srv_str("kind", "openai");
+    json_t *answer = NULL;
+    unsigned status = MHD_HTTP_OK;
+    long ctx = srv_long("ctx", 4096), model_ctx = srv_long("model_ctx", 131072);
+    json_t *models = json_object_get(g_server, "models");
+    const char *first = json_string_value(json_array_get(models, 0));
+    bool thinking = strcmp(srv_str("reasoning", "none"), "none") != 0;
+    if (json_is_false(json_object_get(g_server, "native"))) {
+        /* behind a proxy that passes only the OpenAI API */
+    } else if (strcmp(kind, "ollama") == 0) {
+        if (get && strcmp(url, "/api/version") == 0) {
+            answer = json_pack("{s:s}", "version", "0.12.3");
+        } else if (get && strcmp(url, "/api/tags") == 0) {
+            json_t *list = json_array();
+            size_t i;
+            json_t *m;
+            json_array_foreach(models, i, m) json_array_append_new(
+                list, json_pack("{s:O, s:O, s:I}", "name", m, "model", m, "size", (json_int_t)2019393189));
+            answer = json_pack("{s:o}", "models", list);
+        } else if (get && strcmp(url, "/api/ps") == 0) {
+            json_t *list = json_array();
+            if (first && json_is_true(json_object_get(g_server, "loaded")))
+                json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I}", "name", first, "model", first, "size",
+                                                      (json_int_t)3500000000, "context_length", (json_int_t)ctx));
+            answer = json_pack("{s:o}", "models", list);
+        } else if (post && strcmp(url, "/api/show") == 0) {
+            json_t *b = json_loadb(rq->body ? rq->body : "", rq->len, 0, NULL);
+            const char *model = json_string_value(json_object_get(b, "model"));
+            if (!model)
+                model = json_string_value(json_object_get(b, "name"));
+            if (!model_present_locked(model)) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "model '%.200s' not found", model ? model : "");
+                status = MHD_HTTP_NOT_FOUND;
+                answer = json_pack("{s:s}", "error", msg);
+            } else {
+                json_t *caps = thinking ? json_pack("[s,s]", "completion", "thinking") : json_pack("[s,s]",
+                                                                                                 "completion", "tools");
+                answer = json_pack("{s:{s:s, s:s}, s:{s:s, s:I}, s:o}", "details", "family", "llama",
+                                   "parameter_size", "3.2B", "model_info", "general.architecture", "llama",
+                                   "llama.context_length", (json_int_t)model_ctx, "capabilities", caps);
+            }
+            json_decref(b);
+        }
+    } else if (strcmp(kind, "llamacpp") == 0) {
+        if (get && strcmp(url, "/props") == 0)
+            answer = json_pack("{s:{s:I, s:I}, s:i, s:s, s:s}", "default_generation_settings", "n_ctx",
+                               (json_int_t)ctx, "n_predict", (json_int_t)-1, "total_slots", 1, "model_path",
+                               "/models/fake.gguf", "build_info", "b6000-fake");
+        else if (get && strcmp(url, "/health") == 0)
+            answer = json_pack("{s:s}", "status", "ok");
+        else if (get && ends_with(url, "/models"))
+            answer = json_pack("{s:s, s:[{s:s, s:s, s:s, s:{s:I}}]}", "object", "list", "data", "id",
+                               first ? first : "fake", "object", "model", "owned_by", "llamacpp", "meta",
+                               "n_ctx_train", (json_int_t)model_ctx);
+    } else if (strcmp(kind, "vllm") == 0) {
+        if (get && ends_with(url, "/models"))
+            answer = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:I}]}", "object", "list", "data", "id",
+                               first ? first : "fake", "object", "model", "owned_by", "vllm", "root",
+                               first ? first : "fake", "max_model_len", (json_int_t)ctx);
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (!answer)
+        return false;
+    *rc = send_json(c, status, answer, NULL);
+    return true;
+}
+
+static enum MHD_Result handle_chat(struct MHD_Connection *c, const char *path, const request *rq, bool native)
 {
     json_error_t jerr;
     json_t *body = rq->len ? json_loadb(rq->body, rq->len, JSON_DECODE_ANY, &jerr) : NULL;
@@ -737,6 +1159,10 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, const char *path, c
     json_t *step = script_next_locked();
     json_object_set_new(rec, "index", json_integer(n));
     json_object_set(rec, "mode", json_object_get(step, "mode"));
+    emul em;
+    emulate_locked(body, native, &em);
+    json_object_set_new(rec, "emulation", emul_record(&em, NULL));
+    json_incref(rec); /* kept to note the finish reason once answered */
     json_array_append_new(g_requests, rec);
     while (json_array_size(g_requests) > MAX_RECORDED)
         json_array_remove(g_requests, 0);
@@ -812,6 +1238,23 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, const char *path, c
                         body ? "\"messages\" must be an array" : "the body is not JSON");
         goto out;
     }
+    if (em.reject) {
+        rc = send_json(c, em.reject_status, json_incref(em.reject), NULL);
+        goto out;
+    }
+    if (native || (strcmp(em.kind, "openai") != 0 && (strcmp(mode, "good") == 0 || strcmp(mode, "slow") == 0))) {
+        /* an emulated server: the analyst reads what is left after the server's cut */
+        json_t *v = good_verdict(em.messages);
+        char *text = json_dumps(v, JSON_COMPACT);
+        json_decref(v);
+        const char *finish = "stop";
+        rc = text ? send_emulated(c, n, body, &em, text, native, &finish) : MHD_NO;
+        free(text);
+        pthread_mutex_lock(&g_lock);
+        json_object_set_new(json_object_get(rec, "emulation"), "finish_reason", json_string(finish));
+        pthread_mutex_unlock(&g_lock);
+        goto out;
+    }
     json_t *verdict = good_verdict(messages);
     char *vs = json_dumps(verdict, JSON_COMPACT);
     json_decref(verdict);
@@ -836,6 +1279,9 @@ static enum MHD_Result handle_chat(struct MHD_Connection *c, const char *path, c
     rc = send_completion(c, n, body, content, clen);
     free(content);
 out:
+    json_decref(em.messages);
+    json_decref(em.reject);
+    json_decref(rec);
     json_decref(step);
     json_decref(body);
     return rc;
@@ -857,7 +1303,33 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
     if (ends_with(url, "/chat/completions")) {
         if (!post)
             return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "invalid_request_error", "use POST");
-        return handle_chat(c, url, rq);
+        return handle_chat(c, url, rq, false);
+    }
+    if (strcmp(url, "/api/chat") == 0 && post) {
+        pthread_mutex_lock(&g_lock);
+        bool ollama = strcmp(srv_str("kind", "openai"), "ollama") == 0 &&
+                      !json_is_false(json_object_get(g_server, "native"));
+        pthread_mutex_unlock(&g_lock);
+        if (ollama)
+            return handle_chat(c, url, rq, true);
+    }
+    enum MHD_Result info_rc;
+    if (emulated_info(c, url, get, post, rq, &info_rc))
+        return info_rc;
+    if (strcmp(url, "/_server") == 0 && (get || post)) {
+        char err[300];
+        if (post) {
+            json_error_t jerr;
+            json_t *b = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+            bool ok = b && server_set(b, err, sizeof err);
+            json_decref(b);
+            if (!ok)
+                return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid_server", b ? err : "not JSON");
+        }
+        pthread_mutex_lock(&g_lock);
+        json_t *s = g_server ? json_deep_copy(g_server) : json_object();
+        pthread_mutex_unlock(&g_lock);
+        return send_json(c, MHD_HTTP_OK, s, NULL);
     }
     if (strcmp(url, "/_script") == 0) {
         if (post) {
@@ -991,7 +1463,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 static void usage(FILE *f)
 {
-    fputs("usage: fake_llm [--port N] [--script JSON] [--verbose]\n"
+    fputs("usage: fake_llm [--port N] [--script JSON] [--server JSON] [--verbose]\n"
+          "  --server JSON  emulate a model server (POST /_server body): ollama, llamacpp, vllm\n"
           "  --port N       TCP port on 127.0.0.1 (0, the default, picks a free one)\n"
           "  --script JSON  initial script, same body as POST /_script\n"
           "  --verbose      log each request to stderr\n"
@@ -1002,10 +1475,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     long port = 0;
-    const char *script = NULL;
+    const char *script = NULL, *server = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = NULL;
+        if (strcmp(a, "--server") == 0 && i + 1 < argc) {
+            server = argv[++i];
+            continue;
+        }
         if ((strcmp(a, "--port") == 0 || strcmp(a, "--script") == 0) && i + 1 < argc)
             val = argv[++i];
         else if (strncmp(a, "--port=", 7) == 0 || strncmp(a, "--script=", 9) == 0)
@@ -1042,6 +1519,16 @@ int main(int argc, char **argv)
         return 2;
     }
     json_decref(initial);
+    if (server) {
+        json_t *sv = json_loads(server, 0, NULL);
+        bool ok = sv && server_set(sv, err, sizeof err);
+        json_decref(sv);
+        if (!ok) {
+            fprintf(stderr, "fake_llm: bad --server: %s\n", sv ? err : "not JSON");
+            json_decref(g_requests);
+            return 2;
+        }
+    }
 
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
@@ -1079,5 +1566,6 @@ int main(int argc, char **argv)
     json_decref(g_steps);
     json_decref(g_then);
     json_decref(g_then_display);
+    json_decref(g_server);
     return 0;
 }

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "anomalog/llm.h"
+#include "anomalog/llm_fit.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/verdict.h"
 
@@ -812,6 +813,294 @@ static void test_concurrent(void **state)
     server_stop(s);
 }
 
+static void test_strip_reasoning(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out, *reasoning;
+    } rows[] = {
+        {"{\"health\":\"normal\"}", "{\"health\":\"normal\"}", NULL},
+        /* a block with braces and a fake answer inside: the first closing tag ends it */
+        {"<think>\nthe schema is {\"health\": ...} {x}\n</think>\n\n{\"a\":1}", "\n\n{\"a\":1}",
+         "\nthe schema is {\"health\": ...} {x}\n"},
+        {"  <THINKING>hm</THINKING>{\"a\":1}", "{\"a\":1}", "hm"},
+        /* the template opened the block: only the closing tag is in the answer */
+        {"counting errors {3}...</think>{\"a\":1}", "{\"a\":1}", "counting errors {3}..."},
+        /* unclosed: the answer ran out while thinking, nothing is left */
+        {"<think>still going {", "", "still going {"},
+        /* a closing tag quoted inside a JSON answer is text, not reasoning */
+        {"{\"evidence\":[\"</think> in a log line\"]}", "{\"evidence\":[\"</think> in a log line\"]}", NULL},
+        {"<think></think>{}", "{}", ""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char *t = strdup(rows[i].in), *r = NULL;
+        size_t n = llm_strip_reasoning(t, &r);
+        if (strcmp(t, rows[i].out) != 0)
+            fail_msg("row %zu: \"%s\", want \"%s\"", i, t, rows[i].out);
+        if (rows[i].reasoning) {
+            assert_non_null(r);
+            assert_string_equal(r, rows[i].reasoning);
+            assert_true(n > 0);
+        } else {
+            assert_null(r);
+            assert_int_equal(n, 0);
+        }
+        free(t);
+        free(r);
+    }
+}
+
+#define NATIVE_BODY                                                                                                    \
+    "{\"model\":\"qwen3\",\"created_at\":\"2026-12-06T12:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":"   \
+    "\"{\\\"health\\\":\\\"normal\\\",\\\"anomalies\\\":[]}\",\"thinking\":\"let me see {x}\"},\"done\":true,"        \
+    "\"done_reason\":\"stop\",\"prompt_eval_count\":5028,\"eval_count\":17}"
+
+static void test_ollama_native(void **state)
+{
+    (void)state;
+    static const step steps[] = {{200, NATIVE_BODY, NULL, 0, 0}};
+    json_t *schema = verdict_schema();
+    server *s = server_start(steps, 1);
+    char url[64];
+    llm_opts o = opts_for(s->port, url);
+    o.api = LLM_API_OLLAMA;
+    o.num_ctx = 8192;
+    o.max_tokens = 1024;
+    o.think_off = 1;
+    llm_result r;
+    assert_int_equal(llm_chat(&o, "SYS", "USER", schema, &r), LLM_OK);
+    assert_string_equal(r.content, VERDICT_TEXT);
+    assert_string_equal(r.reasoning, "let me see {x}");
+    assert_string_equal(r.finish_reason, "stop");
+    assert_int_equal(r.prompt_tokens, 5028);
+    assert_int_equal(r.completion_tokens, 17);
+    assert_int_equal(r.prompt_bytes, 7);
+    llm_result_free(&r);
+    assert_null(r.reasoning);
+    /* the root, not /v1: the native API */
+    assert_string_equal(s->url, "/api/chat");
+    json_t *b = seen_body(s);
+    json_t *opt = json_object_get(b, "options");
+    assert_int_equal(json_integer_value(json_object_get(opt, "num_ctx")), 8192);
+    assert_int_equal(json_integer_value(json_object_get(opt, "num_predict")), 1024);
+    assert_true(json_number_value(json_object_get(opt, "temperature")) > 0.0999);
+    assert_true(json_is_false(json_object_get(b, "think")));
+    assert_true(json_is_false(json_object_get(b, "stream")));
+    assert_true(json_equal(json_object_get(b, "format"), schema));
+    assert_null(json_object_get(b, "response_format"));
+    assert_null(json_object_get(b, "max_tokens"));
+    json_decref(b);
+    /* json_object: format "json"; no switch, no num_ctx: nothing sent for them */
+    o.format = LLM_FORMAT_JSON_OBJECT;
+    o.think_off = 0;
+    o.num_ctx = 0;
+    assert_int_equal(llm_chat(&o, "SYS", "USER", schema, &r), LLM_OK);
+    llm_result_free(&r);
+    b = seen_body(s);
+    assert_string_equal(json_string_value(json_object_get(b, "format")), "json");
+    assert_null(json_object_get(b, "think"));
+    assert_null(json_object_get(json_object_get(b, "options"), "num_ctx"));
+    json_decref(b);
+    server_stop(s);
+    json_decref(schema);
+}
+
+static void test_reasoning_answers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        llm_rc want;
+        const char *content, *reasoning, *finish;
+    } rows[] = {
+        /* vLLM / llama.cpp: a separate field */
+        {"{\"choices\":[{\"message\":{\"content\":\"{}\",\"reasoning_content\":\"R {1}\"},\"finish_reason\":\"stop\"}]}",
+         LLM_OK, "{}", "R {1}", "stop"},
+        /* Ollama's OpenAI endpoint: "reasoning" */
+        {"{\"choices\":[{\"message\":{\"content\":\"{}\",\"reasoning\":\"R2\"}}]}", LLM_OK, "{}", "R2", ""},
+        /* inline <think> with braces */
+        {"{\"choices\":[{\"message\":{\"content\":\"<think>{\\\"health\\\":\\\"critical\\\"}?</think>{}\"},"
+         "\"finish_reason\":\"stop\"}]}",
+         LLM_OK, "{}", "{\"health\":\"critical\"}?", "stop"},
+        /* out of tokens while thinking: no answer, and the error says why */
+        {"{\"choices\":[{\"message\":{\"content\":\"<think>on and on\"},\"finish_reason\":\"length\"}]}",
+         LLM_BAD_RESPONSE, NULL, NULL, "length"},
+    };
+    char url[64];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        step st = {200, rows[i].body, NULL, 0, 0};
+        server *s = server_start(&st, 1);
+        llm_opts o = opts_for(s->port, url);
+        o.max_tokens = 700;
+        o.think_off = o.template_kwargs = 1;
+        llm_result r;
+        llm_rc rc = llm_chat(&o, "SYS", "USER", NULL, &r);
+        if (rc != rows[i].want)
+            fail_msg("row %zu: rc %d (%s)", i, rc, r.error);
+        if (rows[i].content) {
+            assert_string_equal(r.content, rows[i].content);
+            assert_string_equal(r.reasoning, rows[i].reasoning);
+        } else {
+            assert_null(r.content);
+            assert_null(r.reasoning);
+            assert_non_null(strstr(r.error, "ran out of tokens while thinking"));
+        }
+        assert_string_equal(r.finish_reason, rows[i].finish);
+        llm_result_free(&r);
+        json_t *b = seen_body(s);
+        assert_int_equal(json_integer_value(json_object_get(b, "max_tokens")), 700);
+        assert_true(json_is_false(json_object_get(json_object_get(b, "chat_template_kwargs"), "enable_thinking")));
+        json_decref(b);
+        server_stop(s);
+    }
+}
+
+static void test_context_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        long limit, prompt;
+    } rows[] = {
+        {"{\"error\":{\"code\":400,\"message\":\"the request exceeds the available context size, try increasing "
+         "it\",\"type\":\"exceed_context_size_error\",\"n_prompt_tokens\":5132,\"n_ctx\":4096}}",
+         4096, 5132},
+        {"{\"object\":\"error\",\"message\":\"This model's maximum context length is 4096 tokens. However, you "
+         "requested 6156 tokens (5132 in the messages, 1024 in the completion). Please reduce the length of the "
+         "messages or completion.\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}",
+         4096, 5132},
+        {"{\"object\":\"error\",\"message\":\"This model's maximum context length is 2048 tokens. However, your "
+         "request has 3000 input tokens. Please reduce the length of the input messages.\",\"code\":400}",
+         2048, 3000},
+        {"{\"error\":{\"message\":\"bad thing\"}}", 0, 0},
+    };
+    char url[64];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        step st = {400, rows[i].body, NULL, 0, 0};
+        server *s = server_start(&st, 1);
+        llm_opts o = opts_for(s->port, url);
+        llm_result r;
+        assert_int_equal(llm_chat(&o, "SYS", "USER", NULL, &r), LLM_REJECTED);
+        assert_int_equal(r.attempts, 1);
+        assert_int_equal(r.context_refused, rows[i].limit > 0);
+        assert_int_equal(r.context_limit, rows[i].limit);
+        assert_int_equal(r.context_prompt, rows[i].prompt);
+        llm_result_free(&r);
+        server_stop(s);
+    }
+}
+
+static void test_root_url(void **state)
+{
+    (void)state;
+    static const char *const rows[][2] = {
+        {"http://h:11434/v1", "http://h:11434"}, {"http://h:11434/v1/", "http://h:11434"},
+        {"http://h/x/v1", "http://h/x"},         {"http://h:8000", "http://h:8000"},
+        {"http://h:8000/", "http://h:8000"},     {"", ""},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char out[64];
+        llm_root_url(rows[i][0], out, sizeof out);
+        assert_string_equal(out, rows[i][1]);
+    }
+    char tiny[5];
+    llm_root_url("http://h:11434/v1", tiny, sizeof tiny);
+    assert_string_equal(tiny, "http");
+}
+
+/* A fit whose server cannot be reached (a closed port): only llm.context_tokens and what it learns count. */
+static void test_fit_plan_and_observe(void **state)
+{
+    (void)state;
+    llm_opts o;
+    llm_opts_defaults(&o);
+    o.base_url = "http://127.0.0.1:1/v1";
+    o.connect_timeout_ms = 500;
+    llm_fit_opts fo = {.context_tokens = 4096, .answer_tokens = 1024, .digest_budget = 3000};
+    llm_fit *f = llm_fit_new(&fo);
+    assert_non_null(f);
+    llm_plan p;
+    llm_fit_plan(f, &o, 2500, &p);
+    assert_int_equal(p.kind, LLM_SERVER_UNKNOWN);
+    assert_int_equal(p.api, LLM_API_OPENAI);
+    assert_int_equal(p.context, 4096);
+    assert_int_equal(p.max_tokens, 1024);
+    assert_true(p.bytes_per_token > 2.29 && p.bytes_per_token < 2.31);
+    /* the prompt and answer fit: (4096 - 1024 - margins) tokens at 2.3 bytes */
+    assert_true(p.max_prompt_bytes > 6500 && p.max_prompt_bytes < 3072 * 2.3);
+    assert_true(p.digest_budget * 3 + 2500 <= p.max_prompt_bytes);
+    assert_true(p.digest_budget < 3000);
+    assert_true(llm_fit_estimate(&p, (size_t)p.max_prompt_bytes) + p.max_tokens <= 4096);
+
+    /* a whole prompt: calibrates (the smallest of the samples) */
+    llm_result r;
+    memset(&r, 0, sizeof r);
+    r.prompt_bytes = 9000;
+    r.prompt_tokens = 3000; /* 3 bytes a token */
+    size_t retry = 1;
+    assert_int_equal(llm_fit_observe(f, &p, LLM_OK, &r, &retry), LLM_FIT_OK);
+    assert_int_equal(retry, 0);
+    assert_true(llm_fit_bytes_per_token(f) > 2.99 && llm_fit_bytes_per_token(f) < 3.01);
+    r.prompt_tokens = 3500; /* denser: 2.57 */
+    llm_fit_observe(f, &p, LLM_OK, &r, &retry);
+    r.prompt_tokens = 2500; /* lighter: the estimate keeps the densest */
+    llm_fit_observe(f, &p, LLM_OK, &r, &retry);
+    assert_true(llm_fit_bytes_per_token(f) > 2.56 && llm_fit_bytes_per_token(f) < 2.58);
+
+    /* a count at exactly the assumed context while the estimate is larger: cut */
+    r.prompt_bytes = 12000;
+    r.prompt_tokens = 4096;
+    assert_int_equal(llm_fit_observe(f, &p, LLM_OK, &r, &retry), LLM_FIT_PROMPT_CUT);
+    assert_true(retry > 0 && retry < 12000);
+    /* a count far under the bytes (over 6 bytes a token): cut, and the context learned is that count */
+    r.prompt_tokens = 1500;
+    assert_int_equal(llm_fit_observe(f, &p, LLM_OK, &r, &retry), LLM_FIT_PROMPT_CUT);
+    assert_int_equal(p.context, 1500);
+    assert_true(p.max_tokens <= 1500 / 4);
+    assert_true(llm_fit_estimate(&p, retry) + p.max_tokens <= 1500);
+    llm_plan q;
+    llm_fit_plan(f, &o, 2500, &q);
+    assert_int_equal(q.context, 1500); /* the next plan keeps within what was learned */
+
+    /* an answer stopped for length: more room, the prompt shorter to make it */
+    memset(&r, 0, sizeof r);
+    r.prompt_bytes = 2000;
+    r.prompt_tokens = 800;
+    snprintf(r.finish_reason, sizeof r.finish_reason, "length");
+    long before = q.max_tokens;
+    assert_int_equal(llm_fit_observe(f, &q, LLM_OK, &r, &retry), LLM_FIT_ANSWER_CUT);
+    assert_int_equal(q.max_tokens, before * 2 <= 750 ? before * 2 : 750);
+
+    /* a refusal naming the context and the prompt's count: both learned */
+    memset(&r, 0, sizeof r);
+    r.prompt_bytes = 11000;
+    r.context_refused = 1;
+    r.context_limit = 1200;
+    r.context_prompt = 5000; /* 2.2 bytes a token */
+    assert_int_equal(llm_fit_observe(f, &q, LLM_REJECTED, &r, &retry), LLM_FIT_PROMPT_CUT);
+    assert_int_equal(q.context, 1200);
+    assert_true(q.bytes_per_token > 2.19 && q.bytes_per_token < 2.21);
+    assert_true(retry < 11000 && llm_fit_estimate(&q, retry) + q.max_tokens <= 1200);
+    /* other failures teach nothing */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(llm_fit_observe(f, &q, LLM_UNAVAILABLE, &r, &retry), LLM_FIT_OK);
+    llm_fit_free(f);
+
+    /* Ollama's num_ctx: a power of two from 2048 that holds prompt and answer, at most the model's */
+    llm_plan n = {.api = LLM_API_OLLAMA, .bytes_per_token = 2.3, .max_tokens = 1024, .model_context = 131072};
+    llm_opts no;
+    llm_opts_defaults(&no);
+    llm_fit_apply(&n, 100, &no);
+    assert_int_equal(no.num_ctx, 2048);
+    assert_int_equal(no.api, LLM_API_OLLAMA);
+    assert_int_equal(no.max_tokens, 1024);
+    llm_fit_apply(&n, 11783, &no); /* the issue's busy window: 5,132 tokens */
+    assert_int_equal(no.num_ctx, 8192);
+    n.model_context = 6000;
+    llm_fit_apply(&n, 11783, &no);
+    assert_int_equal(no.num_ctx, 6000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -828,6 +1117,12 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_strip_reasoning),
+        cmocka_unit_test(test_ollama_native),
+        cmocka_unit_test(test_reasoning_answers),
+        cmocka_unit_test(test_context_refusals),
+        cmocka_unit_test(test_root_url),
+        cmocka_unit_test(test_fit_plan_and_observe),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -237,6 +237,59 @@ static void test_digest_line_breaks_stay_data(void **state)
     }
 }
 
+/* A digest over the cap (the model's context) is shortened at a line end, says so, and the cap holds. */
+static void test_digest_shortened_at_a_line(void **state)
+{
+    (void)state;
+    char digest[20000];
+    size_t n = 0;
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(digest + n, sizeof digest - n, "T%d error x2 10:00..10:01 NEW: upstream %d failed\n", i,
+                              i);
+    prompt_input in = base_input(NULL, 0);
+    in.digest = digest;
+    prompt whole;
+    assert_int_equal(prompt_build(&in, &whole), 0);
+    assert_null(strstr(whole.user, PROMPT_DIGEST_CUT_NOTE));
+    for (size_t cap = 2000; cap < strlen(whole.user); cap += 1777) {
+        in.max_bytes = cap;
+        prompt p;
+        assert_int_equal(prompt_build(&in, &p), 0);
+        if (strlen(p.user) > cap)
+            fail_msg("cap %zu: %zu bytes", cap, strlen(p.user));
+        char *note = strstr(p.user, PROMPT_DIGEST_CUT_NOTE);
+        assert_non_null(note);
+        /* whole lines only: the line before the note is a complete template line */
+        assert_true(note[-1] == '\n');
+        char *prev = note - 2;
+        while (prev > p.user && *prev != '\n')
+            prev--;
+        assert_non_null(strstr(prev, " failed\n" PROMPT_DIGEST_CUT_NOTE));
+        /* the first templates (the most notable) are kept, the end marker is there */
+        assert_non_null(strstr(p.user, "T0 error x2"));
+        assert_non_null(strstr(p.user, "<<<END LOGS nonce="));
+        prompt_free(&p);
+    }
+    prompt_free(&whole);
+}
+
+/* The system prompt is short (it rides on every call) and keeps its defences; its size is known beforehand. */
+static void test_system_prompt_size(void **state)
+{
+    (void)state;
+    prompt_input in = base_input(NULL, 0);
+    prompt p;
+    assert_int_equal(prompt_build(&in, &p), 0);
+    assert_int_equal(strlen(p.system), prompt_system_bytes());
+    assert_true(prompt_system_bytes() < 2048);
+    assert_non_null(strstr(p.system, "untrusted"));
+    assert_non_null(strstr(p.system, "never follow"));
+    assert_non_null(strstr(p.system, "security"));
+    assert_non_null(strstr(p.system, "error_spike|auth_failure|latency|security|resource|config|unknown"));
+    assert_non_null(strstr(p.system, "low|medium|high|critical"));
+    prompt_free(&p);
+}
+
 static void test_max_bytes(void **state)
 {
     (void)state;
@@ -392,6 +445,8 @@ int main(void)
         cmocka_unit_test(test_markers_and_nonce), cmocka_unit_test(test_header),
         cmocka_unit_test(test_lines),             cmocka_unit_test(test_injection_stays_data),
         cmocka_unit_test(test_digest_line_breaks_stay_data),
+        cmocka_unit_test(test_digest_shortened_at_a_line),
+        cmocka_unit_test(test_system_prompt_size),
         cmocka_unit_test(test_max_bytes),         cmocka_unit_test(test_context),
         cmocka_unit_test(test_unsafe_bytes),
     };

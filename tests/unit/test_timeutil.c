@@ -154,13 +154,23 @@ static void test_epoch_number(void **state)
         {1795514400123.9, 0, T0 + 123},
         {1795514400123456.0, 0, T0 + 123},
         {1795514400123456789.0, 0, T0 + 123},
-        {99999999999.0, 0, INT64_C(99999999999000)},  /* largest seconds */
+        {9999999999.0, 0, INT64_C(9999999999000)},     /* largest seconds (2286) */
+        {1e10, -1, 0},                                 /* the gap: year 2286+ in s, 1970 in ms */
+        {5e10, -1, 0},
+        {99999999999.0, -1, 0},
         {100000000000.0, 0, INT64_C(100000000000)},   /* smallest milliseconds */
-        {99999999999999.0, 0, INT64_C(99999999999999)},
+        {253402300800.0, 0, INT64_C(253402300800)},   /* year 10000 in s: impossible, so ms (1978) */
+        {9999999999999.0, 0, INT64_C(9999999999999)},
+        {1e13, -1, 0},
+        {99999999999999.0, -1, 0},
         {100000000000000.0, 0, INT64_C(100000000000)}, /* smallest microseconds */
+        {1e16, -1, 0},
         {1e17, 0, INT64_C(100000000000)},             /* smallest nanoseconds */
-        {2.5e20, 0, INT64_C(250000000000000)},
-        {3e20, -1, 0},                                /* beyond 9999 */
+        {9.2e18, 0, INT64_C(9200000000000)},
+        {1e19, -1, 0},                                /* beyond every range */
+        {1e20, -1, 0},
+        {2.5e20, -1, 0},
+        {3e20, -1, 0},
         {-1, -1, 0},
         {-0.5, -1, 0},
         {NAN, -1, 0},
@@ -189,7 +199,13 @@ static void test_epoch_integer(void **state)
         {INT64_C(1795514400123), 0, T0 + 123},
         {INT64_C(1795514400123456), 0, T0 + 123},
         {INT64_C(1795514400123456789), 0, T0 + 123},
-        {INT64_C(99999999999), 0, INT64_C(99999999999000)},
+        {INT64_C(9999999999), 0, INT64_C(9999999999000)},
+        {INT64_C(10000000000), -1, 0},
+        {INT64_C(99999999999), -1, 0},
+        {INT64_C(100000000000), 0, INT64_C(100000000000)},
+        {INT64_C(253402300800), 0, INT64_C(253402300800)},
+        {INT64_C(10000000000000), -1, 0},
+        {INT64_C(10000000000000000), -1, 0},
         {INT64_MAX, 0, INT64_MAX / 1000000},
         {-1, -1, 0},
         {INT64_MIN, -1, 0},
@@ -229,6 +245,9 @@ static void test_epoch_string(void **state)
         {" 1795514400", -1, 0},
         {"1.2.3", -1, 0},
         {"12345678901234567890", -1, 0},
+        {"10000000000", -1, 0},
+        {"50000000000.5", -1, 0},
+        {"253402300800", 0, INT64_C(253402300800)},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         int64_t ms = -42;
@@ -236,6 +255,30 @@ static void test_epoch_string(void **state)
         if (rc != rows[i].rc || (rc == 0 && ms != rows[i].want))
             fail_msg("row %zu \"%s\": rc=%d ms=%lld", i, rows[i].in, rc, (long long)ms);
     }
+}
+
+static void test_within_reason(void **state)
+{
+    (void)state;
+    const int64_t now = T0, ten_min = 600000;
+    static const struct {
+        int64_t ts;
+        int want;
+    } rows[] = {
+        {T0, 1},
+        {T0 + 600000, 1},             /* exactly max_future ahead */
+        {T0 + 600001, 0},
+        {T0 - 86400000LL * 365 * 20, 1}, /* 20 years ago: late, not unreasonable */
+        {TIME_FLOOR_MS, 1},
+        {TIME_FLOOR_MS - 1, 0},
+        {0, 0},
+        {INT64_C(253402300799999), 0}, /* 9999-12-31 */
+        {INT64_C(253402300800), 0},    /* 1978 */
+        {INT64_MIN, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (time_within_reason(rows[i].ts, now, ten_min, TIME_FLOOR_MS) != rows[i].want)
+            fail_msg("row %zu (%lld): want %d", i, (long long)rows[i].ts, rows[i].want);
 }
 
 static void test_format(void **state)
@@ -417,7 +460,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339_valid),  cmocka_unit_test(test_rfc3339_invalid),
         cmocka_unit_test(test_rfc3339_len_bounded), cmocka_unit_test(test_epoch_number),
-        cmocka_unit_test(test_epoch_integer),  cmocka_unit_test(test_epoch_string),
+        cmocka_unit_test(test_epoch_integer),  cmocka_unit_test(test_epoch_string), cmocka_unit_test(test_within_reason),
         cmocka_unit_test(test_format),         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_duration),       cmocka_unit_test(test_size),
         cmocka_unit_test(test_tz_offset),
