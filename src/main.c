@@ -27,6 +27,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
+#include "anomalog/model_check.h"
 #include "anomalog/retention.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/store.h"
@@ -42,6 +43,7 @@ static void usage(FILE *f)
             "               (--service NAME for lines without one; a temporary database unless --db is given)\n"
             "  digest FILE  print the digest of each window of a file, as the model would be sent it\n"
             "  templates FILE [--summary]  mine templates: each line's template id, or the templates by count\n"
+            "  model check [--json]  probe the model server: model, context, schema, reasoning, latency\n"
             "  migrate      apply database migrations and exit\n"
             "  healthcheck  exit 0 when the service on --listen is ready (for container health checks)\n"
             "  version      print the version\n\n"
@@ -406,6 +408,8 @@ int main(int argc, char **argv)
     log_init(cfg.log_json, cfg.log_level);
     if (strcmp(cmd, "templates") == 0) /* config_load left the other arguments in argv[1..n] */
         return templates_main(n, argv + 1);
+    if (strcmp(cmd, "model") == 0)
+        return model_main(&cfg, n, argv + 1);
     if (strcmp(cmd, "replay") == 0 || strcmp(cmd, "digest") == 0) {
         /* replay FILE [--service NAME]; the other flags were taken by config_load */
         const char *file = NULL, *service = NULL;

@@ -19,6 +19,11 @@
 
 #include "anomalog/route.h"
 
+/** What a token may do (auth.tokens[].scopes): ingest lines, read, change state (write also reads). */
+#define CONFIG_SCOPE_INGEST 1u
+#define CONFIG_SCOPE_READ 2u
+#define CONFIG_SCOPE_WRITE 4u
+
 typedef struct config {
     char listen[256];            /**< host:port */
     char db[4096];               /**< SQLite file, or postgres:// / postgresql:// URI */
@@ -92,9 +97,11 @@ typedef struct config {
     /* authentication (see src/http/auth.c): empty means open */
     char ingest_token[256];      /**< bearer token for the ingest endpoints */
     char read_token[256];        /**< bearer token for the read endpoints */
-    struct ingest_token {        /**< more ingest tokens (auth.tokens in the file) */
+    char write_token[256];       /**< bearer token for what changes state (context, feedback, flush); also reads */
+    struct ingest_token {        /**< more tokens (auth.tokens in the file); ingest-only unless scoped */
         char *token;
         char *service;           /**< every entry sent with the token lands in this service; NULL: unbound */
+        unsigned scopes;         /**< CONFIG_SCOPE_* bits */
     } *tokens;
     size_t n_tokens;
     int db_set;                  /**< db was given (file, env or flag), not the default */

@@ -180,16 +180,24 @@ json_t *http_bad_param(http_response *rs, const char *name, const char *value, c
 void http_storage_unavailable(http_response *rs, const char *err);
 int http_valid_service(const char *s);
 
-/** Who may call a route: readers (the default), writers, or anyone (health, probes). */
-typedef enum http_access { HTTP_ACCESS_READ = 0, HTTP_ACCESS_INGEST, HTTP_ACCESS_OPEN } http_access;
+/** Who may call a route: readers (the default), shippers (ingest), anyone (health, probes), or those who
+ * change state (service context, feedback, flush: the write scope). */
+typedef enum http_access { HTTP_ACCESS_READ = 0, HTTP_ACCESS_INGEST, HTTP_ACCESS_OPEN, HTTP_ACCESS_WRITE } http_access;
 
 /**
  * 1 when the Authorization header value (may be NULL) carries a token the access needs (Bearer, Basic
  * with the token as password, or ApiKey), or when no such token is configured; else 0.
+ * Ingest needs an ingest-scoped token once one is configured (auth.ingest_token, or auth.tokens with
+ * scope ingest). Read needs a read or write token once a read token is configured (auth.read_token, or
+ * auth.tokens with scope read). Write needs a write token (auth.write_token, or auth.tokens with scope
+ * write) once any read or write token is configured: a read token never changes state.
  * @param[out] bound_service  the service an auth.tokens token is bound to, else NULL (points into cfg)
  * @param[out] token  which token it carried: -1 none needed, 0 auth.ingest_token or auth.read_token,
  *                    N + 1 auth.tokens[N]
  */
+/** The scopes (CONFIG_SCOPE_* bits; write implies read) of the configured token the header carries; 0 when none. */
+unsigned http_token_scopes(const config *cfg, const char *authorization);
+
 int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service,
                     int *token);
 

@@ -107,6 +107,9 @@ typedef enum llm_fit_verdict {
  */
 llm_fit_verdict llm_fit_observe(llm_fit *f, llm_plan *p, llm_rc rc, const llm_result *r, size_t *retry_bytes);
 
+/** What the last probe found (zeroed before the first). */
+void llm_fit_server(llm_fit *f, llm_server_info *out);
+
 /** The calibrated bytes per token, for reports. */
 double llm_fit_bytes_per_token(llm_fit *f);
 

@@ -243,6 +243,13 @@ static double bpt_locked(const llm_fit *f)
     return m < 1.5 ? 1.5 : m > 4.5 ? 4.5 : m;
 }
 
+void llm_fit_server(llm_fit *f, llm_server_info *out)
+{
+    pthread_mutex_lock(&f->mu);
+    *out = f->info;
+    pthread_mutex_unlock(&f->mu);
+}
+
 double llm_fit_bytes_per_token(llm_fit *f)
 {
     pthread_mutex_lock(&f->mu);

@@ -66,6 +66,8 @@ static const setting settings[] = {
     {"auth.ingest_token", "ANOMALOG_INGEST_TOKEN", NULL, K_TEXT, OFF(ingest_token), 0,
      sizeof(((config *)0)->ingest_token)},
     {"auth.read_token", "ANOMALOG_READ_TOKEN", NULL, K_TEXT, OFF(read_token), 0, sizeof(((config *)0)->read_token)},
+    {"auth.write_token", "ANOMALOG_WRITE_TOKEN", NULL, K_TEXT, OFF(write_token), 0,
+     sizeof(((config *)0)->write_token)},
     {"llm.api_key", "ANOMALOG_LLM_API_KEY", NULL, K_TEXT, OFF(llm_api_key), 0, sizeof(((config *)0)->llm_api_key)},
     {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
     {"llm.retries", "ANOMALOG_LLM_RETRIES", "--llm-retries", K_COUNT, OFF(llm_retries), 0, 20},
@@ -422,7 +424,35 @@ static int load_services(config *c, yaml_document_t *doc, yaml_node_t *node, con
     return 0;
 }
 
-/* auth.tokens: [{token: "...", service: "..."}]: more ingest tokens, each optionally bound to a service */
+/* One scope word, or -1. */
+static int scope_bit(const char *w)
+{
+    return !strcmp(w, "ingest") ? (int)CONFIG_SCOPE_INGEST : !strcmp(w, "read") ? (int)CONFIG_SCOPE_READ
+         : !strcmp(w, "write") ? (int)CONFIG_SCOPE_WRITE : -1;
+}
+
+/* scopes: [ingest, read, write] (a list, or one word). 0 and *out set, or -1. */
+static int load_scopes(yaml_document_t *doc, yaml_node_t *v, unsigned *out)
+{
+    *out = 0;
+    if (v->type == YAML_SCALAR_NODE) {
+        int b = scope_bit((const char *)v->data.scalar.value);
+        return b < 0 ? -1 : (*out = (unsigned)b, 0);
+    }
+    if (v->type != YAML_SEQUENCE_NODE)
+        return -1;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *w = yaml_document_get_node(doc, *it);
+        int b = w && w->type == YAML_SCALAR_NODE ? scope_bit((const char *)w->data.scalar.value) : -1;
+        if (b < 0)
+            return -1;
+        *out |= (unsigned)b;
+    }
+    return *out ? 0 : -1;
+}
+
+/* auth.tokens: [{token: "...", service: "...", scopes: [...]}]: more tokens, ingest-only unless scoped,
+ * each optionally bound to a service (which only ingestion uses) */
 static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
                        size_t errlen)
 {
@@ -434,6 +464,7 @@ static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *m = yaml_document_get_node(doc, *it);
         const char *token = NULL, *service = NULL;
+        unsigned scopes = CONFIG_SCOPE_INGEST;
         line = m ? (unsigned long)m->start_mark.line + 1 : line;
         if (!m || m->type != YAML_MAPPING_NODE) {
             snprintf(err, errlen, "%s:%lu: auth.tokens: each item is a mapping with token and optional service",
@@ -449,9 +480,15 @@ static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
                 token = v;
             } else if (strcmp(k, "service") == 0 && v && *v && strlen(v) <= 128) {
                 service = v;
+            } else if (strcmp(k, "scopes") == 0) {
+                if (load_scopes(doc, vv, &scopes) != 0) {
+                    snprintf(err, errlen, "%s:%lu: auth.tokens.scopes: a list of ingest, read, write", file, line);
+                    return -1;
+                }
             } else {
                 snprintf(err, errlen,
-                         "%s:%lu: auth.tokens.%s: a token is 1-255 bytes, a service 1-128 (and nothing else)", file,
+                         "%s:%lu: auth.tokens.%s: a token is 1-255 bytes, a service 1-128, scopes a list "
+                         "(and nothing else)", file,
                          line, k);
                 return -1;
             }
@@ -468,6 +505,7 @@ static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
         c->tokens = n;
         n[c->n_tokens].token = strdup(token);
         n[c->n_tokens].service = service ? strdup(service) : NULL;
+        n[c->n_tokens].scopes = scopes;
         c->n_tokens++;
     }
     return 0;

@@ -1,17 +1,27 @@
 /*
  * auth.c — bearer tokens for writers and readers.
  *
- * Two tokens, each optional (config auth.ingest_token / ANOMALOG_INGEST_TOKEN,
- * auth.read_token / ANOMALOG_READ_TOKEN): when set, the ingest endpoints
- * (/ingest, Loki, OTLP, bulk) or the read endpoints (everything else but
- * /healthz, /readyz and the Elasticsearch probes) need it. The forms shippers
+ * Three scopes, each token optional (config auth.ingest_token /
+ * ANOMALOG_INGEST_TOKEN, auth.read_token / ANOMALOG_READ_TOKEN,
+ * auth.write_token / ANOMALOG_WRITE_TOKEN):
+ *   ingest  /ingest, Loki, OTLP, bulk: closed once an ingest token is set;
+ *           only an ingest-scoped token opens it.
+ *   read    the read endpoints (everything but ingest, write, /healthz,
+ *           /readyz, the page and the Elasticsearch probes): closed once a
+ *           read token is set; a read or a write token opens it.
+ *   write   what changes state (PUT /services/{name}, POST
+ *           /anomalies/{id}/feedback, POST /windows/flush): closed once a
+ *           read or a write token is set (a read token must never change
+ *           state); only a write token opens it.
+ * With no token configured everything is open, as before scopes existed. The forms shippers
  * can send all map onto the same token:
  *   Authorization: Bearer <token>
  *   Authorization: Basic base64(<any user>:<token>)   (Loki and ES clients' basic auth)
  *   Authorization: ApiKey <token> or ApiKey base64(<id>:<token>)   (Elasticsearch API keys)
- * auth.tokens in the file adds ingest tokens, each optionally bound to a
- * service: every entry sent with a bound token lands in that service,
- * whatever the body says (a team's token writes only its own service).
+ * auth.tokens in the file adds tokens, ingest-only unless `scopes` says
+ * otherwise, each optionally bound to a service: every entry sent with a
+ * bound token lands in that service, whatever the body says (a team's token
+ * writes only its own service).
  * Comparisons take time independent of where the strings differ.
  *
  * Threads: pure functions over the read-only config.
@@ -89,6 +99,34 @@ static int carries(const char *h, const char *token)
     return same(colon + 1, (size_t)(dec + n - colon - 1), token);
 }
 
+/* Is any configured token of one of these scopes? Then the access they give is closed. */
+static int auth_closed(const config *cfg, unsigned scopes)
+{
+    if (((scopes & CONFIG_SCOPE_INGEST) && cfg->ingest_token[0]) || ((scopes & CONFIG_SCOPE_READ) && cfg->read_token[0]) ||
+        ((scopes & CONFIG_SCOPE_WRITE) && cfg->write_token[0]))
+        return 1;
+    for (size_t i = 0; i < cfg->n_tokens; i++)
+        if (cfg->tokens[i].scopes & scopes)
+            return 1;
+    return 0;
+}
+
+unsigned http_token_scopes(const config *cfg, const char *authorization)
+{
+    unsigned have = 0;
+    /* every token is compared, whichever matches, so the time taken does not say which one did */
+    if (cfg->ingest_token[0] && carries(authorization, cfg->ingest_token))
+        have |= CONFIG_SCOPE_INGEST;
+    if (cfg->read_token[0] && carries(authorization, cfg->read_token))
+        have |= CONFIG_SCOPE_READ;
+    if (cfg->write_token[0] && carries(authorization, cfg->write_token))
+        have |= CONFIG_SCOPE_WRITE | CONFIG_SCOPE_READ;
+    for (size_t i = 0; i < cfg->n_tokens; i++)
+        if (carries(authorization, cfg->tokens[i].token))
+            have |= cfg->tokens[i].scopes | (cfg->tokens[i].scopes & CONFIG_SCOPE_WRITE ? CONFIG_SCOPE_READ : 0);
+    return have;
+}
+
 int http_authorized(const config *cfg, http_access access, const char *authorization, const char **bound_service,
                     int *token)
 {
@@ -96,19 +134,22 @@ int http_authorized(const config *cfg, http_access access, const char *authoriza
     *token = -1;
     if (access == HTTP_ACCESS_OPEN)
         return 1;
-    if (access == HTTP_ACCESS_READ) {
-        if (!cfg->read_token[0])
+    if (access == HTTP_ACCESS_READ || access == HTTP_ACCESS_WRITE) {
+        /* reading closes with a read token; changing state with a read or a write token */
+        unsigned closing = access == HTTP_ACCESS_READ ? CONFIG_SCOPE_READ : CONFIG_SCOPE_READ | CONFIG_SCOPE_WRITE;
+        if (!auth_closed(cfg, closing))
             return 1;
         *token = 0;
-        return carries(authorization, cfg->read_token);
+        unsigned need = access == HTTP_ACCESS_READ ? CONFIG_SCOPE_READ : CONFIG_SCOPE_WRITE;
+        return (http_token_scopes(cfg, authorization) & need) != 0;
     }
-    if (!cfg->ingest_token[0] && cfg->n_tokens == 0)
+    if (!auth_closed(cfg, CONFIG_SCOPE_INGEST))
         return 1;
     int ok = cfg->ingest_token[0] && carries(authorization, cfg->ingest_token);
     if (ok)
         *token = 0;
     for (size_t i = 0; i < cfg->n_tokens; i++) { /* all of them, whichever matches */
-        if (carries(authorization, cfg->tokens[i].token) && !ok) {
+        if (carries(authorization, cfg->tokens[i].token) && !ok && (cfg->tokens[i].scopes & CONFIG_SCOPE_INGEST)) {
             ok = 1;
             *bound_service = cfg->tokens[i].service;
             *token = (int)i + 1;

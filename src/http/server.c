@@ -149,6 +149,7 @@ typedef struct route {
 #define INGEST HTTP_ACCESS_INGEST
 #define OPEN HTTP_ACCESS_OPEN
 #define READ HTTP_ACCESS_READ
+#define WRITE HTTP_ACCESS_WRITE
 
 static const route routes[] = {
     {"POST", "/ingest", http_ingest_post, INGEST},
@@ -161,14 +162,14 @@ static const route routes[] = {
     {"GET", "/_license", http_es_license, OPEN},
     {"GET", "/", http_root_get, OPEN}, /* the dashboard page for browsers, the Elasticsearch version probe else */
     {"GET", "/windows", http_windows_list, READ},
-    {"POST", "/windows/flush", http_windows_flush, READ},
+    {"POST", "/windows/flush", http_windows_flush, WRITE},
     {"GET", "/windows/{id}", http_window_get, READ},
     {"GET", "/anomalies", http_anomalies_list, READ},
-    {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback, READ},
+    {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback, WRITE},
     {"GET", "/notifications", http_notifications_list, READ},
     {"GET", "/suppressions", http_suppressions_list, READ},
     {"GET", "/services", http_services_list, READ},
-    {"PUT", "/services/{name}", http_service_put, READ},
+    {"PUT", "/services/{name}", http_service_put, WRITE},
     {"GET", "/healthz", http_healthz, OPEN},
     {"GET", "/readyz", http_readyz, OPEN},
     {"GET", "/metrics", http_metrics_get, READ}, /* scrapers send the read token when one is set */
@@ -227,8 +228,11 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
             memcpy(rq->params, params, sizeof params);
             if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service,
                                  &rq->token)) {
+                const char *need = routes[i].access == HTTP_ACCESS_INGEST ? "ingest"
+                                   : routes[i].access == HTTP_ACCESS_WRITE ? "write" : "read";
+                /* 401 whether or not the token given opens another scope: the answer never tells which tokens exist */
                 http_error(rs, 401, "unauthorized", "%s needs the %s token: Authorization: Bearer <token>", rq->path,
-                           routes[i].access == HTTP_ACCESS_INGEST ? "ingest" : "read");
+                           need);
                 rs->extra_header[0] = "WWW-Authenticate";
                 rs->extra_header[1] = "Bearer realm=\"anomalog\"";
                 return;
@@ -240,7 +244,8 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
                 return;
             }
             /* what was acknowledged is what is read; a scrape answers at once, a writer stall included */
-            if (routes[i].access == HTTP_ACCESS_READ && routes[i].fn != http_metrics_get)
+            if ((routes[i].access == HTTP_ACCESS_READ || routes[i].access == HTTP_ACCESS_WRITE) &&
+                routes[i].fn != http_metrics_get)
                 writer_wait(a->wr, WRITER_READ_WAIT_MS);
             routes[i].fn(a, rq, rs);
             if (keyed)

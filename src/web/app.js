@@ -17,8 +17,8 @@ function el(tag, props, ...children) {
   return e;
 }
 
-// The read token, when the server has one: open the page as /#token=<read token>. The fragment is never
-// sent to the server; the token is kept for this tab only and sent as a bearer token.
+// The token, when the server has one: the page asks for it on a 401 (or open it as /#token=<token>; the
+// fragment is never sent to the server). It is kept for this tab only and sent as a bearer token.
 function readToken() {
   const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
   if (m) {
@@ -27,17 +27,25 @@ function readToken() {
   }
   try { return sessionStorage.getItem('anomalog-token') || ''; } catch (e) { return ''; }
 }
-const token = readToken();
+let token = readToken();
 
 async function api(path, opts) {
   const headers = Object.assign({'Accept': 'application/json'}, (opts && opts.headers) || {});
+  const sent = token;
   if (token) headers['Authorization'] = 'Bearer ' + token;
   const r = await fetch(path, Object.assign({}, opts || {}, {headers}));
   let body = null;
   try { body = await r.json(); } catch (e) { body = null; }
+  if (r.status === 401 && token !== sent) return api(path, opts); // a token was given meanwhile
   if (r.status === 401) {
-    throw new Error(token ? 'the read token given is not accepted: open this page as /#token=<read token>'
-                          : 'this server needs the read token: open this page as /#token=<read token>');
+    const need = /needs the (\w+) token/.exec((body && body.error && body.error.message) || '');
+    const given = window.prompt('This needs the ' + (need ? need[1] : 'read') + ' token (kept for this tab only):');
+    if (given && given !== token) {
+      token = given;
+      try { sessionStorage.setItem('anomalog-token', token); } catch (e) { /* private mode */ }
+      return api(path, opts);
+    }
+    throw new Error('this needs the ' + (need ? need[1] : 'read') + ' token');
   }
   if (!r.ok) {
     const msg = body && body.error ? body.error.code + ': ' + body.error.message : 'HTTP ' + r.status;

@@ -16,12 +16,13 @@ T0 = 1795514400  # 2026-11-24T10:00:00Z
 
 INGEST_TOKEN = "ingest-Tok3n-7f1e2d"
 READ_TOKEN = "read-Tok3n-a9b8c7"
+WRITE_TOKEN = "write-Tok3n-3c4d5e"
 FILE_TOKEN = "file-Tok3n-55aa66"
 API_KEY = "sk-model-K3y-0011223344"
 ROUTING_KEY = "PDR0UT1NGK3Y0099"
 SLACK_PATH = "/services/T0/B0/SLACKS3CR3TPATH"
 HOOK_SECRET = "w3bh00k-s1gn1ng-s3cr3t"
-CREDENTIALS = [INGEST_TOKEN, READ_TOKEN, FILE_TOKEN, API_KEY, ROUTING_KEY, "SLACKS3CR3TPATH", HOOK_SECRET]
+CREDENTIALS = [INGEST_TOKEN, READ_TOKEN, WRITE_TOKEN, FILE_TOKEN, API_KEY, ROUTING_KEY, "SLACKS3CR3TPATH", HOOK_SECRET]
 # secrets inside log text: redacted before they leave the host or reach an answer about the window
 LOG_SECRETS = ["hunter2-pass", "AKIAIOSFODNN7EXAMPLE"]
 
@@ -43,7 +44,7 @@ class SecretsTest(ServerTest):
         cfg = os.path.join(self.dir, "c.yaml")
         with open(cfg, "w") as f:
             f.write("auth:\n  tokens:\n    - token: %s\n      service: billing\n" % FILE_TOKEN)
-        env = {"ANOMALOG_INGEST_TOKEN": INGEST_TOKEN, "ANOMALOG_READ_TOKEN": READ_TOKEN,
+        env = {"ANOMALOG_INGEST_TOKEN": INGEST_TOKEN, "ANOMALOG_READ_TOKEN": READ_TOKEN, "ANOMALOG_WRITE_TOKEN": WRITE_TOKEN,
                "ANOMALOG_LLM_API_KEY": API_KEY, "ANOMALOG_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
                "ANOMALOG_PAGERDUTY_URL": self.pd.url + "/v2/enqueue",
                "ANOMALOG_SLACK_WEBHOOK_URL": self.slack.url + SLACK_PATH,
@@ -53,6 +54,7 @@ class SecretsTest(ServerTest):
                                       "--log-format", log_format], env=env)
         ing = {"Authorization": "Bearer " + INGEST_TOKEN}
         rd = {"Authorization": "Bearer " + READ_TOKEN}
+        wr = {"Authorization": "Bearer " + WRITE_TOKEN}
         answers = []
 
         def call(method, path, body=None, headers=None):
@@ -84,7 +86,7 @@ class SecretsTest(ServerTest):
              "evidence": ["2026-11-24T10:00:05Z ERROR declined"], "recommended_action": "Rotate key %s" % LOG_SECRETS[1]},
             {"severity": "high", "type": "latency", "summary": "slow after password=%s" % LOG_SECRETS[0],
              "evidence": ["2026-11-24T10:00:05Z ERROR declined"], "recommended_action": "Rotate key %s" % LOG_SECRETS[1]}]})})
-        self.assertEqual(call("POST", "/windows/flush", headers=rd)[0], 200)
+        self.assertEqual(call("POST", "/windows/flush", headers=wr)[0], 200)
         wait_for(lambda: len(self.pd.got()) >= 1 and len(self.slack.got()) >= 1 and len(self.hook.got()) >= 1,
                  what="notifications delivered")
         for path in ("/healthz", "/readyz", "/metrics", "/services", "/windows", "/anomalies", "/notifications",
