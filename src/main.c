@@ -27,6 +27,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/notifier.h"
+#include "anomalog/eval.h"
 #include "anomalog/model_check.h"
 #include "anomalog/retention.h"
 #include "anomalog/timeutil.h"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
             "  digest FILE  print the digest of each window of a file, as the model would be sent it\n"
             "  templates FILE [--summary]  mine templates: each line's template id, or the templates by count\n"
             "  model check [--json]  probe the model server: model, context, schema, reasoning, latency\n"
+            "  eval LOG LABELS.json [--json]  replay LOG and score the findings against labelled incidents\n"
             "  migrate      apply database migrations and exit\n"
             "  healthcheck  exit 0 when the service on --listen is ready (for container health checks)\n"
             "  version      print the version\n\n"
@@ -410,6 +412,8 @@ int main(int argc, char **argv)
         return templates_main(n, argv + 1);
     if (strcmp(cmd, "model") == 0)
         return model_main(&cfg, n, argv + 1);
+    if (strcmp(cmd, "eval") == 0)
+        return eval_main(&cfg, n, argv + 1);
     if (strcmp(cmd, "replay") == 0 || strcmp(cmd, "digest") == 0) {
         /* replay FILE [--service NAME]; the other flags were taken by config_load */
         const char *file = NULL, *service = NULL;

@@ -46,6 +46,9 @@ void analyzer_stop(analyzer *a);
  */
 analysis_outcome analyzer_run_one(analyzer *a, int retry_failed);
 
+/** The model as the analysis sees it: "ok", "down" (its circuit breaker is open) or "none" (no model). */
+const char *analyzer_model_state(analyzer *a);
+
 /**
  * Builds the digest of one closed window without calling a model and without
  * recording anything (anomalog digest). @return malloc'd text, or NULL with err.

@@ -54,7 +54,10 @@ typedef struct config {
     uint64_t llm_max_tokens;     /**< tokens kept for the answer (max_tokens / num_predict) */
     /* analysis */
     uint64_t workers;            /**< analysis threads */
+    uint64_t breaker_failures;   /**< consecutive failed model calls that open the circuit breaker */
+    int64_t breaker_cooldown_ms; /**< how long the breaker stays open before one probe call */
     uint64_t max_lines;          /**< lines of a window read for its digest (the rest are counted) */
+    uint64_t max_services_in_memory; /**< services whose miner is kept in memory (least recently used evicted) */
     uint64_t max_prompt_bytes;   /**< bytes of the user message */
     uint64_t schema_retries;     /**< model calls again when an answer fails the schema */
     int64_t retry_base_ms;       /**< first wait before a failed window is analysed again; doubles */

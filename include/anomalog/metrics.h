@@ -23,6 +23,8 @@
 void metrics_ingested(const char *endpoint, const batch *b);
 /** A batch refused with error code `reason` (bounded: the codes are ours). */
 void metrics_rejected(const char *endpoint, const char *reason);
+/** The model's state for anomalog_model_up: "ok", "down" (circuit open), or "none" (no model). */
+void metrics_model_state(const char *state);
 /** A batch answered from its Idempotency-Key's record (a retry), on one of the four ingest endpoints. */
 void metrics_replayed(const char *endpoint);
 /** An Idempotency-Key went in flight (+1) or out of it (-1) (idempotency.c's table). */

@@ -3,8 +3,10 @@
  *
  * Threads: cfg->workers worker threads and one scheduler thread, all started
  * by analyzer_start(). They share the store (each claim, record, finish and
- * fail is one transaction there), the per-service miners (each behind its
- * own mutex, so one window of a service is digested at a time) and a
+ * fail is one transaction there), the per-service miners (svccache.c: at
+ * most analysis.max_services_in_memory, least recently used evicted and
+ * restored from the store on return; each behind its own mutex, so one
+ * window of a service is digested at a time) and a
  * condition variable that the scheduler and POST /windows/flush use to wake
  * idle workers.
  *
@@ -21,6 +23,9 @@
  *    is asked again up to schema_retries times; the model's anomalies are
  *    kept with the baseline's findings of types it did not report (the
  *    baseline is never talked out of a finding);
+ *  - the model is down (its circuit breaker, breaker.c, is open after
+ *    llm.breaker_failures consecutive failed calls): no call is made, and
+ *    the window goes on as when the model fails;
  *  - the model fails: with on_model_failure baseline, the baseline's findings
  *    stand (analyzer "baseline", the reason kept in error) and, with
  *    reanalyze, the model reads the window again once it answers (after
@@ -42,6 +47,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anomalog/breaker.h"
 #include "anomalog/digest.h"
 #include "anomalog/llm.h"
 #include "anomalog/llm_fit.h"
@@ -50,15 +56,9 @@
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
 #include "anomalog/prompt.h"
+#include "anomalog/svccache.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/verdict.h"
-
-typedef struct svc_miner {
-    int64_t service_id;
-    miner *m;
-    pthread_mutex_t mu;      /* one window of a service is digested at a time */
-    struct svc_miner *next;
-} svc_miner;
 
 struct analyzer {
     store *st;
@@ -73,9 +73,9 @@ struct analyzer {
     int has_sched;
     pthread_t *workers;
     size_t n_workers;
-    pthread_mutex_t reg_mu; /* guards miners */
-    svc_miner *miners;
+    svccache *miners;      /* each service's miner, bounded */
     llm_fit *fit;           /* the model server's context and bytes per token, shared (llm_fit.h) */
+    breaker *brk;           /* the model's circuit breaker (breaker.h); NULL without a model */
 };
 
 static int model_configured(const config *cfg)
@@ -115,34 +115,11 @@ static void restore_one(void *arg, int64_t id, const char *text, uint64_t total)
     miner_restore(arg, id, text, total);
 }
 
-/* The service's miner, restored from its templates on first use. */
-static svc_miner *service_miner(analyzer *a, int64_t service_id, char *err, size_t errlen)
+/* svccache's loader: a service's miner from its stored templates (same ids as before an eviction). */
+static int load_miner(void *arg, int64_t service_id, miner *m, char *err, size_t errlen)
 {
-    pthread_mutex_lock(&a->reg_mu);
-    svc_miner *sm = a->miners;
-    while (sm && sm->service_id != service_id)
-        sm = sm->next;
-    if (!sm && (sm = calloc(1, sizeof *sm))) {
-        miner_opts o = miner_opts_defaults();
-        o.max_templates = a->cfg->max_templates;
-        sm->service_id = service_id;
-        if (!(sm->m = miner_new(&o)) ||
-            store_templates_load(a->st, service_id, restore_one, sm->m, err, errlen) != STORE_OK) {
-            if (!sm->m)
-                snprintf(err, errlen, "out of memory");
-            miner_free(sm->m);
-            free(sm);
-            sm = NULL;
-        } else {
-            pthread_mutex_init(&sm->mu, NULL);
-            sm->next = a->miners;
-            a->miners = sm;
-        }
-    } else if (!sm) {
-        snprintf(err, errlen, "out of memory");
-    }
-    pthread_mutex_unlock(&a->reg_mu);
-    return sm;
+    analyzer *a = arg;
+    return store_templates_load(a->st, service_id, restore_one, m, err, errlen) == STORE_OK ? 0 : -1;
 }
 
 typedef struct hist_lookup {
@@ -178,8 +155,9 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
                         int record, size_t token_budget, digest *d, char *err, size_t errlen)
 {
     const config *cfg = a->cfg;
-    svc_miner *sm = service_miner(a, w->service_id, err, errlen);
-    if (!sm)
+    svccache_entry *held = NULL;
+    miner *m = svccache_acquire(a->miners, w->service_id, &held, err, errlen); /* locked until released */
+    if (!m)
         return -1;
     for (size_t i = 0; i < n; i++)
         pl[i] = (prompt_line){.ts_ms = lines[i].ts_ms, .level = lines[i].level, .message = lines[i].message};
@@ -188,7 +166,6 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     int depth = 0;
     double err_avg = -1;
     int64_t len = w->end_ms - w->start_ms;
-    pthread_mutex_lock(&sm->mu);
     if (store_template_history(a->st, w->service_id, w->start_ms - (int64_t)cfg->history_windows * len, w->start_ms,
                                &h.rows, &h.n, &depth, &err_avg, err, errlen) != STORE_OK)
         goto out;
@@ -205,7 +182,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
                        .lines = pl,
                        .n_lines = n,
                        .total_lines = (size_t)w->line_count > n ? (size_t)w->line_count : n,
-                       .m = sm->m,
+                       .m = m,
                        .history = history_of,
                        .history_arg = &h,
                        .trailing_error_avg = err_avg,
@@ -231,7 +208,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     }
     rc = 0;
 out:
-    pthread_mutex_unlock(&sm->mu);
+    svccache_release(a->miners, held);
     free(h.rows);
     return rc;
 }
@@ -398,14 +375,24 @@ static llm_rc ask_model(analyzer *a, const atomic_int *cancel, prompt_input *in,
 {
     const config *cfg = a->cfg;
     llm_opts o;
-    int refits = 0;
+    int refits = 0, quick = 0;
     model_opts(cfg, cancel, &o);
+    if (a->brk && !breaker_allow(a->brk, time_now_ms(), &quick)) { /* down: straight to the baseline */
+        snprintf(reason, reason_len, "model: down after %llu consecutive failed calls (circuit open; next probe in "
+                 "%llds)", (unsigned long long)cfg->breaker_failures,
+                 (long long)(breaker_wait_ms(a->brk, time_now_ms()) + 999) / 1000);
+        return LLM_OK;
+    }
+    if (quick) /* a failure was seen since the last success: a dead model is found out in one timeout */
+        o.retries = 0;
     for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
         llm_result r;
         m->system_prompt = p->system;
         m->user_prompt = p->user;
         llm_fit_apply(plan, strlen(p->system) + strlen(p->user), &o);
         llm_rc lrc = llm_chat(&o, p->system, p->user, schema, &r);
+        if (a->brk)
+            breaker_record(a->brk, lrc == LLM_CANCELLED ? -1 : lrc == LLM_OK, time_now_ms());
         add_usage(&m->prompt_tokens, r.prompt_tokens);
         add_usage(&m->completion_tokens, r.completion_tokens);
         add_usage(&m->latency_ms, (long)r.latency_ms);
@@ -606,6 +593,11 @@ out:
     return out;
 }
 
+const char *analyzer_model_state(analyzer *a)
+{
+    return a && a->brk ? breaker_state(a->brk) : "none";
+}
+
 analysis_outcome analyzer_run_one(analyzer *a, int retry_failed)
 {
     static const atomic_int never = 0;
@@ -718,7 +710,13 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
     a->tick_ms = tick_ms;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
-    pthread_mutex_init(&a->reg_mu, NULL);
+    miner_opts mo = miner_opts_defaults();
+    mo.max_templates = cfg->max_templates;
+    if (!(a->miners = svccache_new(cfg->max_services_in_memory, &mo, load_miner, a))) {
+        snprintf(err, errlen, "out of memory");
+        analyzer_stop(a);
+        return NULL;
+    }
     redact_opts ro = {.ip_addresses = cfg->redact_ips,
                       .patterns = (const char *const *)cfg->redact_patterns,
                       .n_patterns = cfg->n_redact_patterns};
@@ -727,6 +725,11 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
                        .answer_tokens = (long)cfg->llm_max_tokens,
                        .digest_budget = cfg->token_budget};
     if (!(a->fit = llm_fit_new(&fo))) {
+        snprintf(err, errlen, "out of memory");
+        analyzer_stop(a);
+        return NULL;
+    }
+    if (model_configured(cfg) && !(a->brk = breaker_new((unsigned)cfg->breaker_failures, cfg->breaker_cooldown_ms))) {
         snprintf(err, errlen, "out of memory");
         analyzer_stop(a);
         return NULL;
@@ -767,16 +770,10 @@ void analyzer_stop(analyzer *a)
         pthread_join(a->workers[i], NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cv);
-    while (a->miners) {
-        svc_miner *next = a->miners->next;
-        miner_free(a->miners->m);
-        pthread_mutex_destroy(&a->miners->mu);
-        free(a->miners);
-        a->miners = next;
-    }
-    pthread_mutex_destroy(&a->reg_mu);
+    svccache_free(a->miners);
     redactor_free(a->red);
     llm_fit_free(a->fit);
+    breaker_free(a->brk);
     free(a->workers);
     free(a);
 }

@@ -76,7 +76,13 @@ static const setting settings[] = {
      10000000},
     {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
     {"analysis.workers", "ANOMALOG_WORKERS", "--workers", K_COUNT, OFF(workers), 1, 64},
+    {"llm.breaker_failures", "ANOMALOG_LLM_BREAKER_FAILURES", "--llm-breaker-failures", K_COUNT, OFF(breaker_failures),
+     1, 1000},
+    {"llm.breaker_cooldown", "ANOMALOG_LLM_BREAKER_COOLDOWN", "--llm-breaker-cooldown", K_DURATION,
+     OFF(breaker_cooldown_ms), 1000, 86400ULL * 1000},
     {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
+    {"analysis.max_services_in_memory", "ANOMALOG_MAX_SERVICES_IN_MEMORY", "--max-services-in-memory", K_COUNT,
+     OFF(max_services_in_memory), 1, 100000000},
     {"analysis.max_prompt_bytes", "ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
      1024, 64ULL << 20},
     {"analysis.schema_retries", "ANOMALOG_SCHEMA_RETRIES", "--schema-retries", K_COUNT, OFF(schema_retries), 0, 10},
@@ -148,6 +154,8 @@ void config_defaults(config *c)
     c->llm_format = 0; /* json_schema */
     c->llm_max_tokens = 1024;
     c->workers = 2;
+    c->breaker_failures = 3;
+    c->breaker_cooldown_ms = 60 * 1000;
     c->max_lines = 1000000;
     c->max_prompt_bytes = 256u << 10;
     c->schema_retries = 2;
@@ -162,6 +170,7 @@ void config_defaults(config *c)
     c->token_budget = 3000;
     c->history_windows = 12;
     c->max_templates = 5000;
+    c->max_services_in_memory = 1000;
     c->routing.suppress_ms = 20 * 60 * 1000;
     c->routing.match_all = 1;
     c->notify_retry_base_ms = 5 * 1000;
@@ -947,7 +956,13 @@ const char *config_flags_help(void)
            "  --llm-context-tokens N     the model server's context in tokens (ANOMALOG_LLM_CONTEXT_TOKENS; 0: ask it)\n"
            "  --llm-max-tokens N         room kept for the answer (ANOMALOG_LLM_MAX_TOKENS, 1024)\n"
            "  --workers N                analysis threads (ANOMALOG_WORKERS, 2)\n"
+           "  --llm-breaker-failures N   consecutive failed model calls after which windows go to the baseline\n"
+           "                             (ANOMALOG_LLM_BREAKER_FAILURES, 3)\n"
+           "  --llm-breaker-cooldown DUR how long before one probe call asks the model again\n"
+           "                             (ANOMALOG_LLM_BREAKER_COOLDOWN, 60s)\n"
            "  --max-lines N              window lines read for its digest (ANOMALOG_MAX_LINES, 1000000)\n"
+           "  --max-services-in-memory N  services whose template miner stays in memory, least recently\n"
+           "                             used evicted and reloaded (ANOMALOG_MAX_SERVICES_IN_MEMORY, 1000)\n"
            "  --max-prompt-bytes SIZE    prompt size cap (ANOMALOG_MAX_PROMPT_BYTES, 256KiB)\n"
            "  --schema-retries N         model calls again on an invalid answer (ANOMALOG_SCHEMA_RETRIES, 2)\n"
            "  --retry-base DURATION      first wait before a failed window is retried (ANOMALOG_RETRY_BASE, 30s)\n"

@@ -69,6 +69,7 @@ static const char *const model_outcomes[] = {"ok", "invalid_answer", "unavailabl
 #define N_MODEL (sizeof model_outcomes / sizeof model_outcomes[0])
 static atomic_ullong model_calls[N_MODEL];
 static atomic_ullong prompt_tokens, completion_tokens;
+static atomic_int model_state; /* 0 no model configured, 1 ok, 2 down (the circuit breaker is open) */
 
 static const char *const severities[] = {"low", "medium", "high", "critical", "unknown"};
 static const char *const types[] = {"error_spike", "auth_failure", "latency", "security", "resource", "config",
@@ -184,6 +185,12 @@ void metrics_ingested(const char *endpoint, const batch *b)
         }
         i = j;
     }
+}
+
+void metrics_model_state(const char *state)
+{
+    atomic_store_explicit(&model_state, !strcmp(state, "ok") ? 1 : !strcmp(state, "down") ? 2 : 0,
+                          memory_order_relaxed);
 }
 
 void metrics_rejected(const char *endpoint, const char *reason)
@@ -367,6 +374,12 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
     head(f, "anomalog_model_calls_total", "counter", "Calls to the model, by outcome.");
     for (size_t i = 0; i < N_MODEL; i++)
         fprintf(f, "anomalog_model_calls_total{outcome=\"%s\"} %llu\n", model_outcomes[i], get(&model_calls[i]));
+    int ms = atomic_load_explicit(&model_state, memory_order_relaxed);
+    if (ms) {
+        head(f, "anomalog_model_up", "gauge",
+             "1 when the model is taken to answer, 0 when its circuit breaker is open (windows go to the baseline).");
+        fprintf(f, "anomalog_model_up %d\n", ms == 1);
+    }
     head(f, "anomalog_model_prompt_tokens_total", "counter", "Prompt tokens the model reported.");
     fprintf(f, "anomalog_model_prompt_tokens_total %llu\n", get(&prompt_tokens));
     head(f, "anomalog_model_completion_tokens_total", "counter", "Completion tokens the model reported.");
@@ -440,4 +453,5 @@ void metrics_reset(void)
         for (size_t t = 0; t < N_TYPE; t++)
             atomic_store(&anomalies[s][t], 0);
     atomic_store(&evidence_unverified, 0);
+    atomic_store(&model_state, 0);
 }

@@ -1,8 +1,11 @@
 /*
  * health.c — GET /healthz (the process answers) and GET /readyz (it can take
  * logs: the database answers and is writable, the writer runs and its last
- * commit succeeded, its queue is not full).
+ * commit succeeded, its queue is not full). /readyz also says how the model
+ * is ("model": ok, down while its circuit breaker is open, or none), which
+ * never makes it 503: ingestion goes on without the model.
  */
+#include "anomalog/analyzer.h"
 #include "anomalog/http.h"
 
 void http_healthz(const app *a, const http_request *rq, http_response *rs)
@@ -32,5 +35,7 @@ void http_readyz(const app *a, const http_request *rq, http_response *rs)
         json_object_set_new(checks, "writer", json_string("queue full"));
 
     rs->status = db_ok && wr_ok ? 200 : 503;
-    rs->json = json_pack("{s:s, s:o}", "status", rs->status == 200 ? "ready" : "not_ready", "checks", checks);
+    /* the model's state is told, never a reason for 503: ingestion must go on while the model is down */
+    rs->json = json_pack("{s:s, s:o, s:s}", "status", rs->status == 200 ? "ready" : "not_ready", "checks", checks,
+                         "model", analyzer_model_state(a->an));
 }

@@ -116,7 +116,8 @@ class PrecedenceTest(ServerTest):
         st, b, _ = srv.get("/healthz")
         self.assertEqual((st, b["status"]), (200, "ok"))
         st, b, _ = srv.get("/readyz")
-        self.assertEqual((st, b), (200, {"status": "ready", "checks": {"database": "ok", "writer": "ok"}}))
+        self.assertEqual((st, b), (200, {"status": "ready", "checks": {"database": "ok", "writer": "ok"},
+                                         "model": "ok"}))
 
     def test_database_refusing_writes_is_503_and_not_ready(self):
         srv = self.start_server()
