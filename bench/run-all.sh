@@ -92,7 +92,11 @@ def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; fal
          "batch=\($i.batch) \($i.ingest_1000_lines_per_s) lines/s"; r($i.batch_ratio; 3); ">= 0.50"; $i.batch_ratio >= 0.5),
      row("ingest"; "p99 at \($i.rate_fraction * 100 | round)% of peak"; "\(r($i.p99_at_80_ms; 1)) ms"; ""; null; "< 50 ms";
          $i.p99_at_80_ms < 50),
-     row("ingest"; "peak RSS"; "\($i.peak_rss_mib) MiB"; ""; null; "< 128 MiB"; $i.peak_rss_mib < 128)
+     row("ingest"; "peak RSS"; "\($i.peak_rss_mib) MiB"; ""; null; "< 128 MiB"; $i.peak_rss_mib < 128),
+     (if $i.raw_pg_copy_rows_per_s > 0 then
+        row("ingest"; "PostgreSQL, one server, batch=\($i.batch)"; "\($i.pg_1_lines_per_s) lines/s";
+            "raw COPY \($i.raw_pg_copy_rows_per_s) rows/s"; r($i.pg_ratio; 3); ">= 0.50"; $i.pg_ratio >= 0.5)
+      else empty end)
    else failed("bench_ingest") end),
   (if .bench_query.query_p99_worst_ms then .bench_query as $q |
      row("query"; "GET /anomalies, /windows p99 (worst of \($q.queries | length))";

@@ -21,7 +21,8 @@
 typedef struct writer writer;
 
 #define WRITER_QUEUE_BYTES (32u << 20)  /**< default queue_bytes */
-#define JOURNAL_FILE_BYTES (64u << 20)  /**< default journal_file_bytes */
+#define JOURNAL_FILE_BYTES (8u << 20)   /**< default journal_file_bytes */
+#define JOURNAL_STORED_BYTES (256u << 10) /**< default journal_stored_bytes */
 #define JOURNAL_RECORD_MAX (1u << 31)   /**< a batch's record beyond this is refused */
 
 typedef struct writer_opts {
@@ -33,6 +34,7 @@ typedef struct writer_opts {
     const char *journal;     /**< the ingest journal's path prefix (the SQLite file), or NULL: answer after the commit */
     int journal_sync;        /**< 1: fdatasync the journal before answering (durability full) */
     size_t journal_file_bytes; /**< a journal file is closed past this (0: JOURNAL_FILE_BYTES) */
+    size_t journal_stored_bytes; /**< ... and once the database holds all of it, past this (0: JOURNAL_STORED_BYTES) */
 } writer_opts;
 
 typedef enum writer_rc {

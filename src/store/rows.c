@@ -66,19 +66,27 @@ static char *line_copy(window_lines *l, const char *s)
     return p;
 }
 
+/* Room for one more of n elements of size bytes in *v (capacity *cap, doubling from 256): 0, or -1. */
+static int grow(void **v, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 256;
+    void *nv = realloc(*v, ncap * size);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
 int line_row(const store_row *q, void *arg)
 {
     lines_acc *a = arg;
     window_lines *out = a->out;
-    if (out->n == a->cap) {
-        size_t ncap = a->cap ? a->cap * 2 : 256;
-        window_line *nv = realloc(out->v, ncap * sizeof *nv);
-        if (!nv) {
-            a->oom = 1;
-            return 1;
-        }
-        out->v = nv;
-        a->cap = ncap;
+    if (grow((void **)&out->v, out->n, &a->cap, sizeof *out->v)) {
+        a->oom = 1;
+        return 1;
     }
     window_line *l = &out->v[out->n];
     const window_line *prev = out->n ? l - 1 : NULL;
@@ -188,15 +196,9 @@ int template_load_row(const store_row *q, void *p)
 int hist_known_row(const store_row *q, void *p)
 {
     hist_acc *a = p;
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 256;
-        template_history *nv = realloc(a->v, nc * sizeof *nv);
-        if (!nv) {
-            a->oom = 1;
-            return 1;
-        }
-        a->v = nv;
-        a->cap = nc;
+    if (grow((void **)&a->v, a->n, &a->cap, sizeof *a->v)) {
+        a->oom = 1;
+        return 1;
     }
     a->v[a->n++] = (template_history){.id = row_i64(q, 0), .known = (int)row_i64(q, 1),
                                       .benign = (int)row_i64(q, 2)};
@@ -290,36 +292,4 @@ int suppression_row(const store_row *q, void *arg)
 int severity_rank_of(const char *sev)
 {
     return !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1;
-}
-
-int route_notifications(const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now, int64_t until,
-                        const route_config *rt,
-                        int (*put)(void *arg, const route_dest *d, const char *dedup, const char *body), void *arg)
-{
-    const char *type = json_string_value(json_object_get(a, "type"));
-    const char *sev = json_string_value(json_object_get(a, "severity"));
-    const route_dest *dests[32];
-    size_t nd = route_match(rt, w->service, type, severity_rank_of(sev), dests, sizeof dests / sizeof dests[0]);
-    char dedup[300], link[1200];
-    snprintf(dedup, sizeof dedup, "anomalog:%s:%s:%lld", w->service, type, (long long)now);
-    snprintf(link, sizeof link, "%s/windows/%lld", rt->public_url, (long long)w->id);
-    const char *summary = json_string_value(json_object_get(a, "summary"));
-    const char *action = json_string_value(json_object_get(a, "recommended_action"));
-    json_t *ev = json_object_get(a, "evidence");
-    json_t *empty = json_array();
-    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type,
-                      .severity = sev, .summary = summary ? summary : "", .recommended_action = action ? action : "",
-                      .analyzer = json_string_value(json_object_get(a, "analyzer")),
-                      .evidence = json_is_array(ev) ? ev : empty, .window_start_ms = w->start_ms,
-                      .window_end_ms = w->end_ms, .until_ms = until, .dedup_key = dedup, .link = link};
-    int rc = 0;
-    for (size_t i = 0; i < nd && rc == 0; i++) {
-        json_t *body = route_payload(dests[i]->kind, &n);
-        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(body);
-        rc = text ? put(arg, dests[i], dedup, text) : -1;
-        free(text);
-    }
-    json_decref(empty);
-    return rc;
 }

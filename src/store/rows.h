@@ -20,6 +20,7 @@ typedef struct store_row {
     int64_t (*i64)(const struct store_row *r, int col);
     double (*f64)(const struct store_row *r, int col);
     const char *(*text)(const struct store_row *r, int col);    /* NULL when SQL NULL */
+    char *(*blob_dup)(const struct store_row *r, int col, size_t *len); /* malloc'd, NUL after len; NULL: no memory */
 } store_row;
 
 /* Called once per row; returns 0 to go on, non-zero to stop. */
@@ -29,6 +30,7 @@ static inline int row_null(const store_row *r, int col) { return r->null(r, col)
 static inline int64_t row_i64(const store_row *r, int col) { return r->i64(r, col); }
 static inline double row_f64(const store_row *r, int col) { return r->f64(r, col); }
 static inline const char *row_text(const store_row *r, int col) { return r->text(r, col); }
+static inline char *row_blob_dup(const store_row *r, int col, size_t *len) { return r->blob_dup(r, col, len); }
 
 /* Copies column col into buf ("" when NULL). */
 void row_copy(const store_row *r, int col, char *buf, size_t len);
@@ -92,15 +94,5 @@ int suppression_row(const store_row *q, void *arg);
 
 /* low 1 .. critical 4; 0 for none */
 int severity_rank_of(const char *sev);
-
-/*
- * The notifications of anomaly a (of window w), which opens a suppression
- * interval until `until`: calls put once per destination of rt that matches,
- * with the interval's dedup key and the body built for the destination's kind.
- * Returns 0, or -1 when put failed or memory ran out.
- */
-int route_notifications(const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now, int64_t until,
-                        const route_config *rt,
-                        int (*put)(void *arg, const route_dest *d, const char *dedup, const char *body), void *arg);
 
 #endif

@@ -31,8 +31,11 @@
  * writer_get_stats reports the error, and nothing is ever dropped.
  *
  * Journal files: <db>-ingest.<seq of the first record, 16 hex digits>; a
- * file is closed once it holds JOURNAL_FILE_BYTES and deleted once the
- * database holds its last record; a clean stop deletes them all. A record is
+ * file is closed once it holds journal_file_bytes (8 MiB), or once the
+ * database holds every record of it and it holds journal_stored_bytes
+ * (256 KiB), and deleted once the database holds its last record; a clean
+ * stop deletes them all. So at rest the journal holds at most 256 KiB the
+ * database already has, and a full disk is not filled with copies. A record is
  * a header (magic, payload length, seq, CRC-32 of seq and payload) and the
  * payload. writer_start() first stores every journal record above the
  * database's mark, then deletes the files: a file is read up to its first
@@ -301,9 +304,15 @@ static void journal_sync(writer *w, uint64_t seq)
     }
 }
 
-/* Deletes the closed files the database holds everything of. Under w->mu (a file closes every few MB). */
+/* Deletes the closed files the database holds everything of, and closes (so deletes) the current one when
+ * the database holds it all and it is journal_stored_bytes or more. Under w->mu (after a commit). */
 static void journal_trim(writer *w)
 {
+    if (w->fd >= 0 && w->file_last && w->file_last <= w->done_seq && w->file_bytes >= w->o.journal_stored_bytes) {
+        char err[128];
+        if (journal_close_file(w, err, sizeof err) != 0) /* out of memory: it stays open, and is tried again */
+            log_msg(LOG_WARN, "writer", "%s", err);
+    }
     size_t n = 0;
     for (; n < w->nclosed && w->closed[n].last <= w->done_seq; n++) {
         unlink(w->closed[n].path);
@@ -711,6 +720,8 @@ writer *writer_start(store *st, const writer_opts *o, char *err, size_t errlen)
         w->o.queue_bytes = WRITER_QUEUE_BYTES;
     if (w->o.journal_file_bytes == 0)
         w->o.journal_file_bytes = JOURNAL_FILE_BYTES;
+    if (w->o.journal_stored_bytes == 0)
+        w->o.journal_stored_bytes = JOURNAL_STORED_BYTES;
     w->fd = -1;
     w->next_seq = 1;
     w->last_ok = 1;

@@ -191,6 +191,64 @@ static void test_windows_are_aligned_and_counted(void **state)
     assert_int_equal(scalar(f->path, "SELECT watermark FROM services WHERE name = 'api'"), T0 + 5 * MIN);
 }
 
+/* One group of several batches, services and windows, with every field's awkward bytes: each line comes
+ * back as written (on PostgreSQL: the services' and windows' upsert takes the names as array elements,
+ * the lines go in by binary COPY), and writing the group again adds to the same windows. */
+static void test_group_fields_round_trip(void **state)
+{
+    fixture *f = *state;
+    static const char *const names[] = {"a \"quoted\" \\ svc, {x}", "\xe6\x9c\x8d\xe5\x8a\xa1", "NULL", "plain"};
+    static const char *const msgs[] = {"tab\there", "new\nline", "back\\slash \\N", "cr\rend", ""};
+    batch *b[2] = {batch_new(T0), batch_new(T0 + 7)};
+    for (int i = 0; i < 40; i++) {
+        batch *x = b[i % 2];
+        add(x, names[i % 4], T0 + (i % 3) * 5 * MIN + i, msgs[i % 5]);
+        log_entry *e = &x->entries[x->count - 1];
+        e->level = i % 2 ? "error" : NULL;
+        e->attributes = i % 3 ? NULL : "{\"k\":\"v\\t\"}";
+    }
+    char err[256];
+    for (int round = 1; round <= 2; round++) {
+        assert_int_equal(store_write_batches(f->st, b, 2, 5 * MIN, err, sizeof err), STORE_OK);
+        int64_t n = 0;
+        assert_int_equal(store_count_logs(f->st, &n, err, sizeof err), STORE_OK);
+        assert_int_equal(n, 40 * round);
+        for (int k = 0; k < 4; k++) {
+            window_info *rows;
+            size_t nw;
+            int more;
+            window_query q = {.service = names[k], .limit = 10};
+            assert_int_equal(store_windows_list(f->st, &q, &rows, &nw, &more, err, sizeof err), STORE_OK);
+            assert_int_equal(nw, 3); /* i % 4 == k meets every i % 3 */
+            int64_t sum = 0;
+            for (size_t w = 0; w < nw; w++) {
+                assert_string_equal(rows[w].service, names[k]);
+                sum += rows[w].line_count;
+                window_lines l;
+                assert_int_equal(store_window_lines(f->st, rows[w].id, 100, &l, err, sizeof err), STORE_OK);
+                assert_int_equal((int64_t)l.n, rows[w].line_count);
+                for (size_t j = 0; j < l.n; j++) {
+                    int i = (int)(l.v[j].ts_ms - T0) % (5 * MIN); /* the line's number */
+                    assert_string_equal(l.v[j].message, msgs[i % 5]);
+                    if (i % 2)
+                        assert_string_equal(l.v[j].level, "error");
+                    else
+                        assert_null(l.v[j].level);
+                }
+                window_lines_free(&l);
+            }
+            assert_int_equal(sum, 10 * round);
+            free(rows);
+        }
+    }
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs WHERE attributes = '{\"k\":\"v\\t\"}'"), 28);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM logs WHERE attributes IS NULL"), 52);
+    assert_int_equal(scalar(f->path, "SELECT min(received_at) FROM logs"), T0);
+    assert_int_equal(scalar(f->path, "SELECT max(received_at) FROM logs"), T0 + 7);
+    batch_free(b[0]);
+    batch_free(b[1]);
+}
+
 /* store_window_lines: a window's lines by event time, each string whole (3 MB of them: the blocks that hold
  * them fill up more than once), the first max only; a level word repeated from line to line is shared. */
 static void test_window_lines(void **state)
@@ -841,6 +899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_are_aligned_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_fields_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_lines_are_counted_not_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_windows_in_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),

@@ -1,0 +1,379 @@
+/*
+ * queries.c — the text of every SQL statement of the store, one section per
+ * domain file (see queries.h), each with the declared types of its
+ * parameters (db.h). One text serves both dialects; .sqlite / .pg appear
+ * only where they really differ: row locks and leases for replicas sharing a
+ * PostgreSQL database (FOR UPDATE SKIP LOCKED, lease_until, the claim's
+ * attempt token, advisory locks), scalar max/min against greatest/least,
+ * collation, the database's size, and each backend's own write path.
+ *
+ * Threads: none of its own; the statements are shared, read-only apart from
+ * the slot each gets on first use (db_slot).
+ */
+#include "store/queries.h"
+
+/* ---- windows: listing, reading, closing, claiming (windows.c) ---------------------------------- */
+
+#define WINDOW_COLS                                                                                     \
+    "SELECT w.id, s.name, w.start_ms, w.end_ms, w.status, w.line_count, w.late_count, w.health, "        \
+    "w.anomaly_count, w.analyzer, w.model, w.prompt_tokens, w.completion_tokens, w.latency_ms, w.error "  \
+    "FROM windows w JOIN services s ON s.id = w.service_id "
+
+#define SINCE_BOUND(start, end)                                                                         \
+    start " > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) "      \
+          "AND (?1 IS NULL OR " end " > ?1) "
+#define WINDOWS_WHERE                                                                                   \
+    SINCE_BOUND("w.start_ms", "w.end_ms")                                                                \
+    "AND (w.start_ms, w.id) < (?4, ?5) AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) " \
+    "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6"
+/* since, (unused), status, upper start, upper id, limit, service, health */
+#define LIST_PARAMS "iitiiitt"
+
+db_stmt sql_win_get = {.sql = WINDOW_COLS "WHERE w.id = ?1", .params = "i"};
+db_stmt sql_win_list_all = {.sql = WINDOW_COLS "WHERE " WINDOWS_WHERE, .params = LIST_PARAMS};
+db_stmt sql_win_list_status = {.sql = WINDOW_COLS "WHERE w.status = ?3 AND " WINDOWS_WHERE, .params = LIST_PARAMS};
+db_stmt sql_win_list_health = {.sql = WINDOW_COLS "WHERE w.health = ?8 AND " WINDOWS_WHERE, .params = LIST_PARAMS};
+db_stmt sql_win_list_service = {.sql = WINDOW_COLS "WHERE s.name = ?7 AND w.service_id = "
+                                       "(SELECT id FROM services WHERE name = ?7) AND " WINDOWS_WHERE,
+                                .params = LIST_PARAMS};
+db_stmt sql_win_count_status = {.sql = "SELECT count(*) FROM windows WHERE ?1 IS NULL OR status = ?1",
+                                .params = "t"};
+db_stmt sql_win_service_id = {.sql = "SELECT service_id FROM windows WHERE id = ?1", .params = "i"};
+db_stmt sql_win_lines = {.sql = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
+                         .params = "ii"};
+
+db_stmt sql_win_close_due = {
+    .sqlite = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' AND "
+              "(end_ms + ?2 <= (SELECT watermark FROM services s WHERE s.id = windows.service_id) "
+              "OR max(end_ms, coalesce(last_line_at, 0)) + ?2 <= ?1)",
+    .pg = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE id IN (SELECT w.id FROM "
+          "windows w JOIN services s ON s.id = w.service_id WHERE w.status = 'open' AND "
+          "(w.end_ms + ?2 <= s.watermark OR greatest(w.end_ms, coalesce(w.last_line_at, 0)) + ?2 <= ?1) "
+          "FOR UPDATE OF w SKIP LOCKED)",
+    .params = "ii"};
+db_stmt sql_win_close_all = {
+    .sqlite = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open'",
+    .pg = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE id IN (SELECT id FROM "
+          "windows WHERE status = 'open' FOR UPDATE SKIP LOCKED)",
+    .params = "i"};
+db_stmt sql_win_close_service = {
+    .sqlite = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' "
+              "AND service_id = (SELECT id FROM services WHERE name = ?2)",
+    .pg = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE id IN (SELECT id FROM "
+          "windows WHERE status = 'open' AND service_id = (SELECT id FROM services WHERE name = ?2) "
+          "FOR UPDATE SKIP LOCKED)",
+    .params = "it"};
+/* PostgreSQL: only leases that ran out, a live replica's claim is its own */
+db_stmt sql_win_recover = {
+    .sqlite = "UPDATE windows SET status = 'closed' WHERE status = 'analyzing'",
+    .pg = "UPDATE windows SET status = 'closed', lease_until = NULL WHERE id IN (SELECT id FROM windows "
+          "WHERE status = 'analyzing' AND coalesce(lease_until, 0) <= ?1 FOR UPDATE SKIP LOCKED)",
+    .params = "i"};
+
+#define NO_EARLIER_PENDING                                                                              \
+    "NOT EXISTS (SELECT 1 FROM windows p WHERE p.service_id = w.service_id AND p.start_ms < w.start_ms "  \
+    "AND p.status IN ('closed', 'analyzing')) "
+db_stmt sql_win_claim_closed = {
+    .sqlite = "SELECT id FROM windows w WHERE status = 'closed' AND " NO_EARLIER_PENDING "ORDER BY end_ms, id LIMIT 1",
+    .pg = "SELECT id FROM windows w WHERE (status = 'closed' OR (status = 'analyzing' AND "
+          "coalesce(lease_until, 0) <= ?1)) AND " NO_EARLIER_PENDING
+          "ORDER BY end_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+    .params = "i"};
+#define CLAIM_DUE(status)                                                                               \
+    "SELECT id FROM windows WHERE status = '" status "' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT 1"
+db_stmt sql_win_claim_failed = {.sqlite = CLAIM_DUE("failed"), .pg = CLAIM_DUE("failed") " FOR UPDATE SKIP LOCKED",
+                                  .params = "i"};
+/* windows the baseline covered for a failed model, due to be read by the model again */
+db_stmt sql_win_claim_reanalyze = {.sqlite = CLAIM_DUE("analyzed"),
+                                     .pg = CLAIM_DUE("analyzed") " FOR UPDATE SKIP LOCKED", .params = "i"};
+#define CLAIM_RETURNING                                                                                 \
+    "WHERE id = ?1 RETURNING service_id, start_ms, end_ms, line_count, attempts, "                      \
+    "(SELECT name FROM services s WHERE s.id = windows.service_id), health"
+db_stmt sql_win_claim_set = {
+    .sqlite = "UPDATE windows SET status = 'analyzing', attempts = attempts + 1 " CLAIM_RETURNING,
+    .pg = "UPDATE windows SET status = 'analyzing', attempts = attempts + 1, lease_until = ?2 " CLAIM_RETURNING,
+    .params = "ii"};
+db_stmt sql_win_service_context = {.sql = "SELECT context FROM services WHERE id = ?1", .params = "i"};
+db_stmt sql_win_release = {
+    .sqlite = "UPDATE windows SET status = 'closed', attempts = max(attempts - 1, 0) "
+              "WHERE id = ?1 AND status = 'analyzing'",
+    .pg = "UPDATE windows SET status = 'closed', attempts = greatest(attempts - 1, 0), lease_until = NULL "
+          "WHERE id = ?1 AND status = 'analyzing' AND attempts = ?2",
+    .params = "ii"};
+#undef WINDOW_COLS
+#undef SINCE_BOUND
+#undef WINDOWS_WHERE
+#undef LIST_PARAMS
+#undef NO_EARLIER_PENDING
+#undef CLAIM_DUE
+#undef CLAIM_RETURNING
+
+/* ---- analysis: anomalies, finish and fail, prompts, feedback (analysis.c) ---------------------- */
+
+#define ANOMALY_COLS                                                                                    \
+    "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
+    "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
+    "a.suppressed_by, a.evidence_verified FROM anomalies a JOIN services s ON s.id = a.service_id "
+/* newest first between two bounds, as windows are listed (see windows.c) */
+#define ANOMALIES_WHERE                                                                                 \
+    "a.window_start > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) " \
+    "AND (?1 IS NULL OR a.window_end > ?1) "                                                           \
+    "AND (a.window_start, a.id) < (?5, ?6) AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "   \
+    "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7"
+/* since, (unused), min severity, type, upper start, upper id, limit, service */
+#define LIST_PARAMS "iiitiiit"
+
+db_stmt sql_ana_list_all = {.sql = ANOMALY_COLS "WHERE " ANOMALIES_WHERE, .params = LIST_PARAMS};
+db_stmt sql_ana_list_service = {.sql = ANOMALY_COLS "WHERE a.service_id = (SELECT id FROM services WHERE name = ?8) "
+                                                      "AND " ANOMALIES_WHERE,
+                                  .params = LIST_PARAMS};
+db_stmt sql_ana_of_window = {.sql = ANOMALY_COLS "WHERE a.window_id = ?1 ORDER BY a.severity_rank DESC, a.id",
+                               .params = "i"};
+db_stmt sql_ana_get = {.sql = ANOMALY_COLS "WHERE a.id = ?1", .params = "i"};
+db_stmt sql_ana_prompt_get = {.sql = "SELECT p.system_prompt, p.user_prompt, p.digest, w.redactions "
+                                     "FROM window_prompts p JOIN windows w ON w.id = p.window_id "
+                                     "WHERE p.window_id = ?1",
+                              .params = "i"};
+
+db_stmt sql_ana_service_lock = {.pg = "SELECT pg_advisory_xact_lock(?1)", .params = "i"};
+db_stmt sql_ana_insert = {
+    .sql = "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, severity_rank, type, "
+           "summary, evidence, recommended_action, created_at, analyzer, template_ids, evidence_verified) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+    .params = "iiiitittttitti"};
+#define META_SET "analyzer = ?4, model = ?5, prompt_tokens = ?6, completion_tokens = ?7, latency_ms = ?8"
+db_stmt sql_ana_finish = {
+    .sqlite = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, " META_SET
+              ", error = ?10, next_attempt_at = ?11, analyzed_at = ?9 WHERE id = ?1 AND status = 'analyzing'",
+    .pg = "UPDATE windows SET status = 'analyzed', health = ?2, anomaly_count = anomaly_count + ?3, " META_SET
+          ", error = ?10, next_attempt_at = ?11, analyzed_at = ?9, lease_until = NULL "
+          "WHERE id = ?1 AND status = 'analyzing' AND attempts = ?12",
+    .params = "itittiiiitii"};
+db_stmt sql_ana_fail = {
+    .sqlite = "UPDATE windows SET status = 'failed', health = 'unknown', error = ?2, next_attempt_at = ?3, " META_SET
+              " WHERE id = ?1 AND status = 'analyzing'",
+    .pg = "UPDATE windows SET status = 'failed', health = 'unknown', error = ?2, next_attempt_at = ?3, " META_SET
+          ", lease_until = NULL WHERE id = ?1 AND status = 'analyzing' AND attempts = ?9",
+    .params = "itittiiii"};
+db_stmt sql_ana_prompt_save = {.sql = "INSERT INTO window_prompts(window_id, system_prompt, user_prompt, digest) "
+                                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(window_id) DO UPDATE SET "
+                                      "system_prompt = excluded.system_prompt, user_prompt = excluded.user_prompt, "
+                                      "digest = excluded.digest",
+                               .params = "ittt"};
+db_stmt sql_ana_redactions = {.sql = "UPDATE windows SET redactions = ?2 WHERE id = ?1", .params = "it"};
+db_stmt sql_ana_feedback = {.sql = "UPDATE anomalies SET feedback = ?2, feedback_note = ?3, feedback_at = ?4 "
+                                   "WHERE id = ?1 RETURNING service_id, template_ids",
+                            .params = "itti"};
+#undef ANOMALY_COLS
+#undef ANOMALIES_WHERE
+#undef LIST_PARAMS
+#undef META_SET
+
+/* ---- templates: history and recording (templates.c) -------------------------------------------- */
+
+db_stmt sql_tpl_load = {.sql = "SELECT id, text, total FROM templates WHERE service_id = ?1 ORDER BY id",
+                        .params = "i"};
+db_stmt sql_tpl_known = {.sql = "SELECT id, CASE WHEN first_seen < ?2 THEN 1 ELSE 0 END, benign FROM templates "
+                                "WHERE service_id = ?1 ORDER BY id",
+                         .params = "ii"};
+db_stmt sql_tpl_counts = {.sql = "SELECT template_id, sum(count), count(*) FROM template_counts WHERE service_id = ?1 "
+                                 "AND window_start >= ?2 AND window_start < ?3 GROUP BY template_id",
+                          .params = "iii"};
+db_stmt sql_tpl_depth = {.sql = "SELECT count(*), avg(error_lines) FROM windows WHERE service_id = ?1 "
+                                "AND start_ms >= ?2 AND start_ms < ?3 AND error_lines IS NOT NULL",
+                         .params = "iii"};
+#define UPSERT_HEAD                                                                                     \
+    "INSERT INTO templates(service_id, id, text, max_level, first_seen, last_seen, total) "            \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0) ON CONFLICT(service_id, id) DO UPDATE SET text = excluded.text, "
+db_stmt sql_tpl_upsert = {
+    .sqlite = UPSERT_HEAD "max_level = max(max_level, excluded.max_level), "
+                          "first_seen = min(first_seen, excluded.first_seen), "
+                          "last_seen = max(last_seen, excluded.last_seen)",
+    .pg = UPSERT_HEAD "max_level = greatest(templates.max_level, excluded.max_level), "
+                      "first_seen = least(templates.first_seen, excluded.first_seen), "
+                      "last_seen = greatest(templates.last_seen, excluded.last_seen)",
+    .params = "iitii"};
+db_stmt sql_tpl_count_insert = {.sql = "INSERT INTO template_counts(service_id, window_start, template_id, count) "
+                                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                                .params = "iiii"};
+db_stmt sql_tpl_total = {.sql = "UPDATE templates SET total = total + ?3 WHERE service_id = ?1 AND id = ?2",
+                         .params = "iii"};
+db_stmt sql_tpl_window_errors = {.sql = "UPDATE windows SET error_lines = ?2 WHERE id = ?1", .params = "ii"};
+db_stmt sql_tpl_benign = {.sql = "UPDATE templates SET benign = 1 WHERE service_id = ?1 AND id = ?2",
+                          .params = "ii"};
+#undef UPSERT_HEAD
+
+/* ---- suppression and the outbox (outbox.c) ----------------------------------------------------- */
+
+db_stmt sql_out_suppression_get = {.sql = "SELECT opened_by, severity_rank, opened_at, until_ms FROM suppressions "
+                                          "WHERE service_id = ?1 AND type = ?2",
+                                   .params = "it"};
+db_stmt sql_out_suppression_open = {
+    .sql = "INSERT INTO suppressions(service_id, type, opened_by, severity_rank, opened_at, until_ms) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(service_id, type) DO UPDATE SET "
+           "opened_by = excluded.opened_by, severity_rank = excluded.severity_rank, "
+           "opened_at = excluded.opened_at, until_ms = excluded.until_ms",
+    .params = "itiiii"};
+db_stmt sql_out_suppress = {.sql = "UPDATE anomalies SET suppressed = 1, suppressed_by = ?2 WHERE id = ?1",
+                            .params = "ii"};
+db_stmt sql_out_insert = {.sql = "INSERT INTO outbox(anomaly_id, destination, kind, dedup_key, payload, status, "
+                                 "next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                          .params = "ittttti"};
+#define CLAIM_NEXT                                                                                      \
+    "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT 1"
+db_stmt sql_out_claim = {
+    .sqlite = "UPDATE outbox SET claimed_at = ?1, next_attempt_at = ?1 + ?2 WHERE id = (" CLAIM_NEXT ") "
+              "RETURNING id, anomaly_id, destination, kind, dedup_key, payload, attempts, created_at",
+    .pg = "UPDATE outbox SET claimed_at = ?1, next_attempt_at = ?1 + ?2 "
+          "WHERE id = (" CLAIM_NEXT " FOR UPDATE SKIP LOCKED) "
+          "RETURNING id, anomaly_id, destination, kind, dedup_key, payload, attempts, created_at",
+    .params = "ii"};
+db_stmt sql_out_attempt = {.sql = "INSERT INTO delivery_attempts(outbox_id, at, http_status, outcome, error) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5)",
+                           .params = "iiitt"};
+db_stmt sql_out_result = {.sql = "UPDATE outbox SET attempts = attempts + 1, claimed_at = NULL, "
+                                 "status = CASE ?2 WHEN 'retry' THEN 'pending' ELSE ?2 END, "
+                                 "sent_at = CASE WHEN ?2 = 'sent' THEN ?3 END, "
+                                 "next_attempt_at = CASE WHEN ?2 = 'retry' THEN ?4 END, last_error = ?5 WHERE id = ?1",
+                          .params = "itiit"};
+/* a claimed row's lease is its next_attempt_at: on PostgreSQL only rows whose lease ran out are released */
+db_stmt sql_out_recover = {
+    .sqlite = "UPDATE outbox SET claimed_at = NULL, next_attempt_at = ?1 "
+              "WHERE status = 'pending' AND claimed_at IS NOT NULL",
+    .pg = "UPDATE outbox SET claimed_at = NULL WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' "
+          "AND claimed_at IS NOT NULL AND next_attempt_at <= ?1 FOR UPDATE SKIP LOCKED)",
+    .params = "i"};
+db_stmt sql_out_list = {
+    .sql = "SELECT o.id, o.anomaly_id, o.destination, o.kind, o.dedup_key, o.status, o.attempts, "
+           "o.next_attempt_at, o.created_at, o.sent_at, o.last_error, o.payload, s.name, a.severity, "
+           "a.type, a.window_id FROM outbox o JOIN anomalies a ON a.id = o.anomaly_id "
+           "JOIN services s ON s.id = a.service_id WHERE (?1 IS NULL OR o.status = ?1) "
+           "AND (?2 IS NULL OR o.id < ?2) ORDER BY o.id DESC LIMIT ?3",
+    .params = "tii"};
+db_stmt sql_out_counts = {.sql = "SELECT 'status', status, count(*) FROM outbox GROUP BY status UNION ALL "
+                                 "SELECT 'attempt', outcome, count(*) FROM delivery_attempts GROUP BY outcome"};
+db_stmt sql_out_suppressions = {.sql = "SELECT s.name, p.type, p.opened_by, a.severity, p.opened_at, p.until_ms, "
+                                       "(SELECT count(*) FROM anomalies x WHERE x.suppressed_by = p.opened_by) "
+                                       "FROM suppressions p JOIN services s ON s.id = p.service_id "
+                                       "JOIN anomalies a ON a.id = p.opened_by WHERE p.until_ms > ?1 "
+                                       "ORDER BY p.until_ms DESC",
+                                .params = "i"};
+#undef CLAIM_NEXT
+
+/* ---- Idempotency-Keys (idempotency.c) ---------------------------------------------------------- */
+
+/* an expired key not yet pruned is replaced, as if it had been */
+db_stmt sql_idem_put = {
+    .sql = "INSERT INTO idempotency_keys(scope, key, endpoint, body_sha256, status, content_type, body, "
+           "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(scope, key) DO UPDATE SET "
+           "endpoint = excluded.endpoint, body_sha256 = excluded.body_sha256, status = excluded.status, "
+           "content_type = excluded.content_type, body = excluded.body, created_at = excluded.created_at",
+    .params = "tttbitbi"};
+db_stmt sql_idem_get = {.sql = "SELECT endpoint, body_sha256, status, content_type, body, created_at "
+                               "FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND created_at > ?3",
+                        .params = "tti"};
+db_stmt sql_idem_prune = {.sql = "DELETE FROM idempotency_keys WHERE id IN (SELECT id FROM idempotency_keys "
+                                 "WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
+                          .params = "ii"};
+
+/* ---- services and gauges (services.c) ---------------------------------------------------------- */
+
+#define SERVICE_COLS "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
+
+db_stmt sql_svc_services = {.sqlite = SERVICE_COLS "ORDER BY name", .pg = SERVICE_COLS "ORDER BY name COLLATE \"C\""};
+db_stmt sql_svc_service_get = {.sql = SERVICE_COLS "WHERE name = ?1", .params = "t"};
+db_stmt sql_svc_context_set = {
+    .sql = "INSERT INTO services(name, last_seen, created_at, context, context_source) "
+           "VALUES (?1, ?2, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET context = excluded.context, "
+           "context_source = excluded.context_source "
+           "WHERE excluded.context_source = 'api' OR coalesce(services.context_source, '') <> 'api'",
+    .params = "titt"};
+db_stmt sql_svc_count_logs = {.sql = "SELECT count(*) FROM logs"};
+db_stmt sql_svc_ping = {.sql = "SELECT max(version) FROM schema_version"};
+db_stmt sql_svc_status_counts = {.sql = "SELECT status, count(*) FROM windows GROUP BY status"};
+db_stmt sql_svc_db_size = {.sqlite = "SELECT c.page_count * s.page_size FROM pragma_page_count() c, "
+                                     "pragma_page_size() s",
+                           .pg = "SELECT pg_database_size(current_database())"};
+#undef SERVICE_COLS
+
+/* ---- retention's deletes (expire.c) ------------------------------------------------------------ */
+
+/* "+status" (SQLite): the partial index windows_lines_kept, not windows_by_status (every analysed window) */
+#define LINES_NEXT "SELECT id FROM windows WHERE lines_expired = 0 AND end_ms <= ?1 "
+db_stmt sql_exp_lines_next = {
+    .sqlite = LINES_NEXT "AND +status IN ('analyzed', 'failed') ORDER BY end_ms LIMIT 1",
+    .pg = LINES_NEXT "AND status IN ('analyzed', 'failed') ORDER BY end_ms LIMIT 1 FOR UPDATE SKIP LOCKED",
+    .params = "i"};
+db_stmt sql_exp_window_lines = {.sql = "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE window_id = ?1 "
+                                       "LIMIT ?2)",
+                                .params = "ii"};
+db_stmt sql_exp_lines_done = {.sql = "UPDATE windows SET lines_expired = 1 WHERE id = ?1", .params = "i"};
+#define WINDOW_NEXT(status)                                                                             \
+    "SELECT id, service_id, start_ms FROM windows WHERE start_ms < ?1 AND end_ms <= ?1 "               \
+    "AND " status " <> 'analyzing' AND coalesce(analyzed_at, closed_at, end_ms) <= ?1 ORDER BY start_ms LIMIT 1"
+db_stmt sql_exp_window_next = {.sqlite = WINDOW_NEXT("+status"),
+                                 .pg = WINDOW_NEXT("status") " FOR UPDATE SKIP LOCKED", .params = "i"};
+db_stmt sql_exp_attempts = {.sql = "DELETE FROM delivery_attempts WHERE outbox_id IN (SELECT o.id FROM anomalies a "
+                                   "JOIN outbox o ON o.anomaly_id = a.id WHERE a.window_id = ?1)",
+                            .params = "i"};
+db_stmt sql_exp_outbox = {.sql = "DELETE FROM outbox WHERE anomaly_id IN (SELECT id FROM anomalies "
+                                 "WHERE window_id = ?1)",
+                          .params = "i"};
+db_stmt sql_exp_anomalies = {.sql = "DELETE FROM anomalies WHERE window_id = ?1", .params = "i"};
+db_stmt sql_exp_prompt = {.sql = "DELETE FROM window_prompts WHERE window_id = ?1", .params = "i"};
+db_stmt sql_exp_template_counts = {.sql = "DELETE FROM template_counts WHERE service_id = ?1 AND window_start = ?2",
+                                   .params = "ii"};
+db_stmt sql_exp_window = {.sql = "DELETE FROM windows WHERE id = ?1", .params = "i"};
+/* one row per (service, type): a small table, read whole */
+db_stmt sql_exp_suppressions = {.sql = "DELETE FROM suppressions WHERE until_ms < ?1", .params = "i"};
+#undef LINES_NEXT
+#undef WINDOW_NEXT
+
+/* ---- schema_version (migrate.c) ---------------------------------------------------------------- */
+
+db_stmt sql_mig_create = {.sql = "CREATE TABLE IF NOT EXISTS schema_version ("
+                                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"};
+db_stmt sql_mig_version = {.sql = "SELECT coalesce(max(version), 0) FROM schema_version"};
+db_stmt sql_mig_has = {.sql = "SELECT 1 FROM schema_version WHERE version = ?1", .params = "i"};
+db_stmt sql_mig_record = {.sql = "INSERT INTO schema_version(version, name, applied_at) VALUES (?1, ?2, ?3)",
+                          .params = "iti"};
+
+/* ---- the SQLite write path (sqlite_ingest.c): SQLite only -------------------------------------- */
+
+db_stmt sql_sqw_service_insert = {.sqlite = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
+                                            "ON CONFLICT(name) DO NOTHING"};
+db_stmt sql_sqw_service_select = {.sqlite = "SELECT id FROM services WHERE name = ?1"};
+db_stmt sql_sqw_service_touch = {.sqlite = "UPDATE services SET watermark = max(coalesce(watermark, ?2), ?2), "
+                                           "last_seen = max(last_seen, ?3) WHERE id = ?1"};
+db_stmt sql_sqw_window_insert = {.sqlite = "INSERT INTO windows(service_id, start_ms, end_ms) VALUES (?1, ?2, ?3) "
+                                           "ON CONFLICT(service_id, start_ms) DO NOTHING"};
+db_stmt sql_sqw_window_select = {.sqlite = "SELECT id FROM windows WHERE service_id = ?1 AND start_ms = ?2"};
+db_stmt sql_sqw_window_add = {.sqlite = "UPDATE windows SET line_count = line_count + ?2, "
+                                        "late_count = late_count + CASE WHEN status = 'open' THEN 0 ELSE ?2 END, "
+                                        "last_line_at = ?3, lines_expired = 0 WHERE id = ?1"};
+db_stmt sql_sqw_log_insert = {.sqlite = "INSERT INTO logs(window_id, ts, level, message, attributes, received_at) "
+                                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"};
+db_stmt sql_sqw_journal_put = {.sqlite = "INSERT INTO journal_state(id, seq) VALUES (1, ?1) "
+                                         "ON CONFLICT(id) DO UPDATE SET seq = max(seq, excluded.seq)"};
+db_stmt sql_sqw_journal_get = {.sqlite = "SELECT seq FROM journal_state WHERE id = 1"};
+
+/* ---- the PostgreSQL write path (pg_ingest.c): PostgreSQL only ---------------------------------- */
+
+/* services and windows of a group commit in one statement (sent in a pipeline by pg_ingest.c, so its
+ * parameters are $N and typed by casts): $1 service names, $2 their largest event times, $3 now, $4 each
+ * window's service name, $5 its start, $6 its lines, $7 the window length; rows are locked in the arrays'
+ * order, (name, start), the same in every replica */
+db_stmt sql_pgw_upsert = {
+    .pg = "WITH sv AS (INSERT INTO services AS s (name, watermark, last_seen, created_at) "
+          "SELECT t.n, t.w, $3::bigint, $3::bigint FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t(n, w, i) "
+          "ORDER BY t.i ON CONFLICT (name) DO UPDATE SET "
+          "watermark = greatest(coalesce(s.watermark, excluded.watermark), excluded.watermark), "
+          "last_seen = greatest(s.last_seen, excluded.last_seen) RETURNING s.id, s.name) "
+          "INSERT INTO windows AS w (service_id, start_ms, end_ms, line_count, last_line_at) "
+          "SELECT sv.id, t.st, t.st + $7::bigint, t.c, $3::bigint "
+          "FROM unnest($4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS t(n, st, c, i) "
+          "JOIN sv ON sv.name = t.n ORDER BY t.i ON CONFLICT (service_id, start_ms) DO UPDATE SET "
+          "line_count = w.line_count + excluded.line_count, "
+          "late_count = w.late_count + CASE WHEN w.status = 'open' THEN 0 ELSE excluded.line_count END, "
+          "last_line_at = excluded.last_line_at, lines_expired = 0 "
+          "RETURNING w.id, (SELECT sv.name FROM sv WHERE sv.id = w.service_id), w.start_ms"};

@@ -1,0 +1,115 @@
+/*
+ * queries.h — every SQL statement of the store, by domain (the texts are in
+ * queries.c). Private to src/store/.
+ */
+#ifndef ANOMALOG_STORE_QUERIES_H
+#define ANOMALOG_STORE_QUERIES_H
+
+#include "store/db.h"
+
+/* windows: listing, reading, closing, claiming (windows.c) */
+extern db_stmt sql_win_get,
+    sql_win_list_all,
+    sql_win_list_status,
+    sql_win_list_health,
+    sql_win_list_service,
+    sql_win_count_status,
+    sql_win_service_id,
+    sql_win_lines,
+    sql_win_close_due,
+    sql_win_close_all,
+    sql_win_close_service,
+    sql_win_recover,
+    sql_win_claim_closed,
+    sql_win_claim_failed,
+    sql_win_claim_reanalyze,
+    sql_win_claim_set,
+    sql_win_service_context,
+    sql_win_release;
+
+/* analysis: anomalies, finish and fail, prompts, feedback (analysis.c) */
+extern db_stmt sql_ana_list_all,
+    sql_ana_list_service,
+    sql_ana_of_window,
+    sql_ana_get,
+    sql_ana_prompt_get,
+    sql_ana_service_lock,
+    sql_ana_insert,
+    sql_ana_finish,
+    sql_ana_fail,
+    sql_ana_prompt_save,
+    sql_ana_redactions,
+    sql_ana_feedback;
+
+/* templates: history and recording (templates.c) */
+extern db_stmt sql_tpl_load,
+    sql_tpl_known,
+    sql_tpl_counts,
+    sql_tpl_depth,
+    sql_tpl_upsert,
+    sql_tpl_count_insert,
+    sql_tpl_total,
+    sql_tpl_window_errors,
+    sql_tpl_benign;
+
+/* suppression and the outbox (outbox.c) */
+extern db_stmt sql_out_suppression_get,
+    sql_out_suppression_open,
+    sql_out_suppress,
+    sql_out_insert,
+    sql_out_claim,
+    sql_out_attempt,
+    sql_out_result,
+    sql_out_recover,
+    sql_out_list,
+    sql_out_counts,
+    sql_out_suppressions;
+
+/* Idempotency-Keys (idempotency.c) */
+extern db_stmt sql_idem_put,
+    sql_idem_get,
+    sql_idem_prune;
+
+/* services and gauges (services.c) */
+extern db_stmt sql_svc_services,
+    sql_svc_service_get,
+    sql_svc_context_set,
+    sql_svc_count_logs,
+    sql_svc_ping,
+    sql_svc_status_counts,
+    sql_svc_db_size;
+
+/* retention's deletes (expire.c) */
+extern db_stmt sql_exp_lines_next,
+    sql_exp_window_lines,
+    sql_exp_lines_done,
+    sql_exp_window_next,
+    sql_exp_attempts,
+    sql_exp_outbox,
+    sql_exp_anomalies,
+    sql_exp_prompt,
+    sql_exp_template_counts,
+    sql_exp_window,
+    sql_exp_suppressions;
+
+/* schema_version (migrate.c) */
+extern db_stmt sql_mig_create,
+    sql_mig_version,
+    sql_mig_has,
+    sql_mig_record;
+
+/* the SQLite write path (sqlite_ingest.c): SQLite only */
+extern db_stmt sql_sqw_service_insert,
+    sql_sqw_service_select,
+    sql_sqw_service_touch,
+    sql_sqw_window_insert,
+    sql_sqw_window_select,
+    sql_sqw_window_add,
+    sql_sqw_log_insert,
+    sql_sqw_journal_put,
+    sql_sqw_journal_get;
+
+/* the PostgreSQL write path (pg_ingest.c): PostgreSQL only */
+extern db_stmt sql_pgw_upsert;
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * services.c — services (listing, their context text) and the store's own
+ * gauges: lines stored, windows by status, database size, readiness.
+ *
+ * Threads: reads on a borrowed read connection from any thread; setting a
+ * context on the background connection.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "anomalog/timeutil.h"
+#include "store/db.h"
+#include "store/queries.h"
+
+store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    store_rc rc = db_read(s, &sql_svc_services, DB_NOARGS, service_row, arr, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return STORE_OK;
+}
+
+store_rc store_service_set_context(store *s, const char *name, const char *context, const char *source,
+                                   json_t **service, char *err, size_t errlen)
+{
+    store_rc rc = db_bg(s, &sql_svc_context_set,
+                        DB_ARGS(db_text(name), db_int(time_now_ms()), db_text(context), db_text(source)), NULL, NULL,
+                        NULL, err, errlen);
+    if (rc != STORE_OK || !service)
+        return rc;
+    json_t *arr = json_array();
+    rc = db_read(s, &sql_svc_service_get, DB_ARGS(db_text(name)), service_row, arr, err, errlen);
+    *service = rc == STORE_OK ? json_incref(json_array_get(arr, 0)) : NULL;
+    json_decref(arr);
+    return rc;
+}
+
+store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen)
+{
+    *count = 0;
+    return db_read(s, &sql_svc_count_logs, DB_NOARGS, db_row_i64, count, err, errlen);
+}
+
+static int status_row(const store_row *r, void *arg)
+{
+    static const char *const statuses[5] = {"open", "closed", "analyzing", "analyzed", "failed"};
+    const char *st = row_text(r, 0);
+    for (int i = 0; st && i < 5; i++)
+        if (!strcmp(st, statuses[i]))
+            ((int64_t *)arg)[i] = row_i64(r, 1);
+    return 0;
+}
+
+store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen)
+{
+    for (int i = 0; i < 5; i++)
+        windows[i] = 0;
+    store_rc rc = db_read(s, &sql_svc_status_counts, DB_NOARGS, status_row, windows, err, errlen);
+    return rc == STORE_OK ? db_read(s, &sql_svc_db_size, DB_NOARGS, db_row_i64, db_bytes, err, errlen) : rc;
+}
+
+store_rc store_ping(store *s, char *err, size_t errlen)
+{
+    if (s->drv->ping && s->drv->ping(s, err, errlen) != STORE_OK)
+        return STORE_ERROR;
+    int64_t v = 0;
+    return db_read(s, &sql_svc_ping, DB_NOARGS, db_row_i64, &v, err, errlen);
+}
