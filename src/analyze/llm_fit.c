@@ -34,7 +34,9 @@
  * Threads: one llm_fit is shared by the analysis workers; its mutex guards
  * the probe result, the learned context and the samples. The probe runs on
  * the first worker that needs it, under the mutex (the others wait for it:
- * a few requests with a 10 s timeout each at most).
+ * a few requests with a 10 s timeout each at most); a server that did not
+ * answer is probed again at most every LLM_FIT_REPROBE_MS, so a model that is
+ * down (the breaker's business) costs windows no probe timeouts.
  *
  * Limits: LLM_FIT_SAMPLES samples; retries after a cut are the caller's
  * (analyzer.c allows two per window).
@@ -46,10 +48,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anomalog/timeutil.h"
+
 #define LLM_FIT_SAMPLES 16
 #define LLM_FIT_MARGIN 32       /* tokens kept free beyond the estimate (chat template, BOS) */
 #define LLM_FIT_MSG_OVERHEAD 8  /* tokens a chat template adds around two messages */
 #define LLM_FIT_CUT_BPT 6.0     /* no log text is this light in tokens: a count this low was cut */
+#define LLM_FIT_REPROBE_MS 30000 /* an unreachable server is not probed for every window */
 
 struct llm_fit {
     pthread_mutex_t mu;
@@ -57,6 +62,7 @@ struct llm_fit {
     int probed;
     llm_server_info info;
     long learned_context;  /* from a cut or a refusal; 0 none */
+    int64_t last_probe_ms; /* monotonic time of the last probe; 0 never */
     double samples[LLM_FIT_SAMPLES];
     size_t n_samples, next_sample;
 };
@@ -283,9 +289,11 @@ void llm_fit_plan(llm_fit *f, const llm_opts *o, size_t fixed_bytes, llm_plan *o
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&f->mu);
-    if (!f->probed) {
+    int64_t now = time_mono_ms();
+    if (!f->probed && (f->last_probe_ms == 0 || now - f->last_probe_ms >= LLM_FIT_REPROBE_MS)) {
         llm_server_probe(o, &f->info);
-        f->probed = f->info.reachable; /* an unreachable server is probed again next time */
+        f->probed = f->info.reachable; /* an unreachable server is probed again, at most every 30 s */
+        f->last_probe_ms = now ? now : 1;
     }
     const llm_server_info *s = &f->info;
     out->kind = s->kind;

@@ -196,6 +196,24 @@ class ModelServersTest(ServerTest):
         self.assertEqual(w["analyzer"], "llm")
         self.assertIsNone(w["error"])
 
+    def test_denser_tokenizer_is_calibrated_from_usage(self):
+        # the server counts 1.9 bytes a token where anomalog starts at 2.3: the first busy window
+        # leaves the answer less room than planned; its usage teaches the ratio, the next fits
+        self.emulate(kind="llamacpp", ctx=4096, bytes_per_token=1.9)
+        srv = self.serve()
+        self.analyse_busy_window(srv)
+        self.assertEqual(srv.ingest(busy_window(T0 + 60, random.Random(2)))[0], 202)
+        srv.request("POST", "/windows/flush")
+        wait_for(lambda: len(srv.get("/windows?status=analyzed")[1]["windows"]) == 2, what="second window")
+        reqs = self.chats()
+        self.report("llama.cpp n_ctx=4096 1.9 B/tok", reqs)
+        self.assertEqual([r["emulation"]["rejected"] for r in reqs], [False, False])
+        first, second = reqs[0], reqs[1]
+        self.assertGreater(first["emulation"]["tokens"] + first["body"]["max_tokens"], 4096)
+        self.assertLessEqual(second["emulation"]["tokens"] + second["body"]["max_tokens"], 4096)
+        for w in srv.get("/windows")[1]["windows"]:
+            self.assertEqual(w["analyzer"], "llm")
+
     # ---- vLLM -------------------------------------------------------------------------------------------
 
     def test_vllm_max_model_len_from_models_no_refusal(self):
