@@ -34,6 +34,8 @@ void metrics_items_rejected(const char *endpoint, long n);
 void metrics_model_state(const char *state);
 /** A batch answered from its Idempotency-Key's record (a retry), on one of the four ingest endpoints. */
 void metrics_replayed(const char *endpoint);
+/** An Idempotency-Key went in flight (+1) or out of it (-1) (idempotency.c's table). */
+void metrics_idem_in_flight(int delta);
 /** One writer transaction took `seconds`. */
 void metrics_commit_observe(double seconds);
 /** One window's analysis (claim to result) took `seconds`. */
