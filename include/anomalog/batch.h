@@ -33,6 +33,7 @@ typedef struct batch_stats {
     long level_normalized;     /**< a level spelled another way (WARNING, err, 3) mapped to its canonical name */
     long lines_joined;         /**< continuation lines joined to the entry before them */
     long truncated;            /**< messages cut to the line-length limit */
+    long late;                 /**< lines whose window was no longer open when the batch was answered (http_ingest_commit) */
 } batch_stats;
 
 typedef struct arena arena;

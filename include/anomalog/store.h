@@ -219,6 +219,13 @@ store_rc store_window_claim_late(store *s, int64_t now_ms, int64_t lease_ms, int
 
 void window_work_free(window_work *w);
 
+/**
+ * Whether the window of service starting at start_ms exists and is no longer
+ * open (closed, analyzing, analyzed or failed): a line for it now is late.
+ * Read on a borrowed read connection.
+ */
+store_rc store_window_is_late(store *s, const char *service, int64_t start_ms, int *late, char *err, size_t errlen);
+
 /** One stored line of a window. */
 typedef struct window_line {
     int64_t ts_ms;

@@ -91,6 +91,7 @@ static const char *const replay_endpoints[] = {"/ingest", "/loki/api/v1/push", "
 static atomic_ullong replayed[N_REPLAY];
 static atomic_llong idem_in_flight; /* a gauge: keys in idempotency.c's in-flight table now */
 static atomic_ullong clamped[N_REPLAY]; /* event times not within reason, set to the receive time */
+static atomic_ullong late_lines[N_REPLAY]; /* lines whose window was no longer open (http_ingest_late) */
 
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
 
@@ -191,6 +192,8 @@ void metrics_ingested(const char *endpoint, const batch *b)
     size_t e = index_of(replay_endpoints, N_REPLAY, endpoint);
     if (e < N_REPLAY && b->stats.timestamp_clamped > 0)
         add(&clamped[e], (unsigned long long)b->stats.timestamp_clamped);
+    if (e < N_REPLAY && b->stats.late > 0)
+        add(&late_lines[e], (unsigned long long)b->stats.late);
     /* batches are mostly one service: count runs, one slot lookup per run */
     for (size_t i = 0; i < b->count;) {
         const char *svc = b->entries[i].service;
@@ -432,6 +435,13 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
         fprintf(f, "anomalog_ingest_timestamps_clamped_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
                 get(&clamped[i]));
 
+    head(f, "anomalog_ingest_late_lines_total", "counter",
+         "Lines acknowledged for a window that was no longer open (closed, being analysed, analysed or failed): "
+         "stored, counted in the window's late_count and analysed by a later pass, by endpoint.");
+    for (size_t i = 0; i < N_REPLAY; i++)
+        fprintf(f, "anomalog_ingest_late_lines_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
+                get(&late_lines[i]));
+
     head(f, "anomalog_ingest_rejected_items_total", "counter",
          "Items of a bulk request (/_bulk) or records of an OTLP export (/v1/logs) refused while the rest of "
          "the request was stored, by endpoint.");
@@ -544,7 +554,7 @@ void metrics_reset(void)
     for (size_t i = 0; i < N_MODEL; i++)
         atomic_store(&model_calls[i], 0);
     for (size_t i = 0; i < N_REPLAY; i++)
-        atomic_store(&replayed[i], 0), atomic_store(&clamped[i], 0);
+        atomic_store(&replayed[i], 0), atomic_store(&clamped[i], 0), atomic_store(&late_lines[i], 0);
     atomic_store(&prompt_tokens, 0);
     for (size_t i = 0; i < N_RETENTION; i++)
         atomic_store(&retention_rows[i], 0);

@@ -3,11 +3,12 @@
  *
  * Threads: runs on the connection's thread; blocks in writer_submit() until
  * the batch is safe: in the ingest journal, or committed where there is none
- * (writer.c). Nothing here touches the database.
+ * (writer.c). Nothing here writes to the database; count_late reads it.
  *
  * Order of checks: content type (415), encoding (415), gunzip within the body
  * limit (413 / 400), default service (400), parse (400 / 413, naming the line
- * or index), event times not within reason set to the receive time (counted), then the writer (503 with Retry-After when full or stopping, or
+ * or index), event times not within reason set to the receive time (counted), lines for a window no
+ * longer open counted as late (one read per distinct window: the only database access here), then the writer (503 with Retry-After when full or stopping, or
  * when the database refuses). Whatever the answer, a batch is stored whole or
  * not at all. Every ingest endpoint commits through http_ingest_commit(),
  * which also records the request's Idempotency-Key (idempotency.c) with the
@@ -22,6 +23,53 @@
 #include "anomalog/ingest.h"
 #include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
+
+/*
+ * Counts in b->stats.late the lines whose window (by the writer's rule: the
+ * event time floored to the window length) exists and is no longer open: the
+ * database counts them in the window's late_count and a later pass analyses
+ * them. One read per distinct (service, window) of the batch (runs of equal
+ * keys, and the last LATE_RECENT keys, are looked up once), so the body limit
+ * bounds the reads; a window closed between this read and the commit is
+ * counted by the database, not here. A failed read counts nothing.
+ */
+#define LATE_RECENT 16
+static void count_late(const app *a, batch *b)
+{
+    struct {
+        const char *service;
+        int64_t start;
+        int late;
+    } recent[LATE_RECENT];
+    size_t n_recent = 0, next = 0;
+    int64_t len = a->cfg->window_ms;
+    b->stats.late = 0;
+    if (len <= 0)
+        return;
+    for (size_t i = 0; i < b->count; i++) {
+        const log_entry *e = &b->entries[i];
+        int64_t q = e->ts_ms / len;
+        if (e->ts_ms % len != 0 && e->ts_ms < 0)
+            q--;
+        int64_t start = q * len;
+        int late = -1;
+        for (size_t k = 0; k < n_recent && late < 0; k++)
+            if (recent[k].start == start && (recent[k].service == e->service || !strcmp(recent[k].service, e->service)))
+                late = recent[k].late;
+        if (late < 0) {
+            char err[256];
+            if (store_window_is_late(a->st, e->service, start, &late, err, sizeof err) != STORE_OK)
+                late = 0;
+            recent[next].service = e->service;
+            recent[next].start = start;
+            recent[next].late = late;
+            next = (next + 1) % LATE_RECENT;
+            if (n_recent < LATE_RECENT)
+                n_recent++;
+        }
+        b->stats.late += late;
+    }
+}
 
 static void answer_parse_error(http_response *rs, const ingest_error *e)
 {
@@ -120,9 +168,11 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
         for (size_t i = 0; i < b->count; i++)
             b->entries[i].service = svc;
     }
+    count_late(a, b);
     /* the answer exists before the commit: an Idempotency-Key records it in the batch's transaction */
     rs->status = 202;
-    rs->json = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count, "normalized",
+    rs->json = json_pack("{s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "accepted", (json_int_t)b->count, "late",
+                         (json_int_t)b->stats.late, "normalized",
                          "timestamp_defaulted", (json_int_t)b->stats.timestamp_defaulted, "timestamp_clamped",
                          (json_int_t)b->stats.timestamp_clamped, "service_defaulted",
                          (json_int_t)b->stats.service_defaulted, "level_normalized",

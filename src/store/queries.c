@@ -397,4 +397,9 @@ db_stmt sql_late_done = {.sql = "UPDATE windows SET "
                                 "analyzed_line_id = CASE WHEN ?2 > analyzed_line_id THEN ?2 ELSE analyzed_line_id END, "
                                 "late_seen = CASE WHEN ?3 > late_seen THEN ?3 ELSE late_seen END WHERE id = ?1",
                          .params = "iii"};
+/* a line for this window now is late (ingest's answer); the (service_id, start_ms) key */
+db_stmt sql_late_window_closed = {.sql = "SELECT count(*) FROM windows WHERE service_id = "
+                                         "(SELECT id FROM services WHERE name = ?1) AND start_ms = ?2 "
+                                         "AND status <> 'open'",
+                                  .params = "ti"};
 #undef LATE_NEXT

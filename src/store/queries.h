@@ -115,6 +115,7 @@ extern db_stmt sql_pgw_upsert;
 extern db_stmt sql_late_claim,
     sql_late_marks,
     sql_late_lines,
-    sql_late_done;
+    sql_late_done,
+    sql_late_window_closed;
 
 #endif

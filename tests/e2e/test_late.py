@@ -24,6 +24,11 @@ class LateTest(ServerTest):
     # the late re-analyses of one window
     server_args = ["--window", "1m", "--grace", "2s"]
 
+    def late_metric(self):
+        v = self.srv.metric("anomalog_ingest_late_lines_total", endpoint="/ingest")
+        self.assertIsNotNone(v, "no late lines counter in /metrics")
+        return int(float(v))
+
     def window(self, wid):
         st, w, _ = self.srv.get("/windows/%d" % wid)
         self.assertEqual(st, 200, w)
@@ -41,12 +46,15 @@ class LateTest(ServerTest):
         w = wait_for(lambda: (lambda w: w if w["status"] == "analyzed" else None)(self.window(wid)),
                      timeout=30, what="window analysed")
         self.assertEqual((w["health"], w["anomaly_count"], w["late_count"]), ("normal", 0, 0), w)
+        self.assertEqual(b["late"], 0, b)
         return wid
 
     def test_late_fatal_lines_are_analysed_once(self):
         wid = self.analyzed_normal()
+        self.assertEqual(self.late_metric(), 0)
         st, b, _ = self.srv.ingest(ndjson(fatal_lines()))
-        self.assertEqual(st, 202, b)
+        self.assertEqual((st, b["accepted"], b["late"]), (202, 50, 50), b)
+        self.assertEqual(self.late_metric(), 50)
         w = wait_for(lambda: (lambda w: w if w["anomaly_count"] > 0 and w["status"] == "analyzed" else None)(
             self.window(wid)), timeout=30, what="late lines analysed")
         self.assertEqual((w["line_count"], w["late_count"]), (70, 50), w)
@@ -67,11 +75,22 @@ class LateTest(ServerTest):
             self.window(wid)), timeout=30, what="late lines analysed")
         first = w["anomaly_count"]
         # a few more harmless lines: read once more (after the grace), the earlier findings not recorded again
-        self.srv.ingest(ndjson(info_lines(3)))
+        st, b, _ = self.srv.ingest(ndjson(info_lines(3) + [{"ts": T0 + 3600, "service": "api", "message": "x"}]))
+        self.assertEqual((st, b["accepted"], b["late"]), (202, 4, 3), b)  # a new window's line is not late
         wait_for(lambda: self.window(wid)["late_count"] == 53, timeout=10, what="late lines counted")
         time.sleep(5)
         w2 = self.window(wid)
         self.assertEqual((w2["status"], w2["anomaly_count"], w2["health"]), ("analyzed", first, w["health"]), w2)
+
+    def test_lines_for_an_open_window_are_not_late(self):
+        # the watermark is far ahead of these lines, but their window is still open: not late
+        st, b, _ = self.srv.ingest(ndjson(info_lines(5) + [{"ts": T0 + 50, "service": "api", "message": "later"}]))
+        self.assertEqual((st, b["late"]), (202, 0), b)
+        st, b, _ = self.srv.ingest(ndjson(info_lines(5)))
+        self.assertEqual((st, b["late"]), (202, 0), b)
+        ws = self.srv.get("/windows?service=api")[1]["windows"]
+        self.assertEqual([(w["status"], w["late_count"]) for w in ws], [("open", 0)])
+        self.assertEqual(self.late_metric(), 0)
 
 
 if __name__ == "__main__":
