@@ -936,6 +936,53 @@ static void render_rare(ctx *c, const render_plan *p, sbuf *b)
         put_line(b, &c->in->lines[r->ex[e]], line_text(c, r->ex[e]), p->line_max);
 }
 
+/*
+ * The miner may merge templates while the window is mined (a position of
+ * plain words turns out to hold values): lines counted under an absorbed id
+ * join the template that holds them now (miner_resolve()), so that every
+ * template of the digest is live and its text is the merged one.
+ */
+static void digest_merge_absorbed(ctx *c, digest *d)
+{
+    const digest_input *in = c->in;
+    size_t w = 0;
+    int merged = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        int64_t r = miner_resolve(in->m, t->id);
+        tstat *u = NULL;
+        merged |= r != t->id;
+        if (merged) /* (the common case, no id absorbed: no search) */
+            for (size_t k = 0; k < w && !u; k++)
+                if (c->t[k].id == r)
+                    u = &c->t[k];
+        if (!u) {
+            t->id = r;
+            if (w != i)
+                c->t[w] = *t;
+            w++;
+            continue;
+        }
+        u->count += t->count;
+        u->first_ts = t->first_ts < u->first_ts ? t->first_ts : u->first_ts;
+        u->last_ts = t->last_ts > u->last_ts ? t->last_ts : u->last_ts;
+        u->max_level = t->max_level > u->max_level ? t->max_level : u->max_level;
+        for (size_t e = 0; e < t->n_ex && u->n_ex < c->o->exemplars && u->n_ex < 8; e++)
+            u->ex[u->n_ex++] = t->ex[e];
+        for (uint32_t a = 0; a < t->attack_lines && u->attack_lines + a < 3; a++) {
+            u->attack_ex[u->attack_lines + a] = t->attack_ex[a];
+            u->attack_what[u->attack_lines + a] = t->attack_what[a];
+        }
+        u->attack_lines += t->attack_lines;
+        for (int p = 0; p < PARAM_POSITIONS; p++)
+            u->overflow[p] |= t->n_shapes[p] > 0; /* value shapes counted under two texts: no longer comparable */
+    }
+    c->nt = w;
+    if (merged)
+        for (size_t i = 0; i < in->n_lines; i++)
+            d->line_tids[i] = miner_resolve(in->m, d->line_tids[i]);
+}
+
 int digest_build(const digest_input *in, const digest_opts *o, digest *d)
 {
     memset(d, 0, sizeof *d);
@@ -1011,6 +1058,7 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
         }
     }
 
+    digest_merge_absorbed(&c, d);
     for (size_t i = 0; i < c.nt; i++) {
         tstat *t = &c.t[i];
         const char *text = miner_template_text(in->m, t->id);
