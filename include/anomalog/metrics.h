@@ -27,6 +27,8 @@ void metrics_rejected(const char *endpoint, const char *reason);
 void metrics_model_state(const char *state);
 /** A batch answered from its Idempotency-Key's record (a retry), on one of the four ingest endpoints. */
 void metrics_replayed(const char *endpoint);
+/** An Idempotency-Key went in flight (+1) or out of it (-1) (idempotency.c's table). */
+void metrics_idem_in_flight(int delta);
 /** One writer transaction took `seconds`. */
 void metrics_commit_observe(double seconds);
 /** One window's analysis (claim to result) took `seconds`. */

@@ -83,6 +83,7 @@ static atomic_ullong evidence_unverified;
 static const char *const replay_endpoints[] = {"/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk"};
 #define N_REPLAY (sizeof replay_endpoints / sizeof replay_endpoints[0])
 static atomic_ullong replayed[N_REPLAY];
+static atomic_llong idem_in_flight; /* a gauge: keys in idempotency.c's in-flight table now */
 static atomic_ullong clamped[N_REPLAY]; /* event times not within reason, set to the receive time */
 
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
@@ -204,6 +205,11 @@ void metrics_replayed(const char *endpoint)
     for (size_t i = 0; endpoint && i < N_REPLAY; i++)
         if (strcmp(endpoint, replay_endpoints[i]) == 0)
             add(&replayed[i], 1);
+}
+
+void metrics_idem_in_flight(int delta)
+{
+    atomic_fetch_add(&idem_in_flight, delta);
 }
 
 void metrics_commit_observe(double seconds)
@@ -337,6 +343,9 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
     for (size_t i = 0; i < N_REPLAY; i++)
         fprintf(f, "anomalog_ingest_replayed_batches_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
                 get(&replayed[i]));
+    head(f, "anomalog_ingest_idempotency_keys_in_flight", "gauge",
+         "Idempotency-Keys of requests in progress now (the same key again meanwhile gets 409).");
+    fprintf(f, "anomalog_ingest_idempotency_keys_in_flight %lld\n", (long long)atomic_load(&idem_in_flight));
 
     head(f, "anomalog_ingest_timestamps_clamped_total", "counter",
          "Lines whose event time was more than ingest.max_future ahead of their receive time, or before 2000, "
