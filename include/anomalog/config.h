@@ -68,6 +68,7 @@ typedef struct config {
     uint64_t token_budget;       /**< estimated tokens of a digest */
     uint64_t history_windows;    /**< windows of history beside a digest */
     uint64_t max_templates;      /**< templates kept per service (least recently seen evicted) */
+    uint64_t max_window_templates; /**< distinct templates of one window with their own statistics */
     int skip_quiet;              /**< skip the model for windows with nothing new or unusual */
     int log_json;                /**< log.format: 1 json (one object per line on stderr), 0 text */
     int log_level;               /**< log.level: LOG_DEBUG … LOG_ERROR of anomalog/log.h */

@@ -41,7 +41,12 @@ typedef struct digest_opts {
     size_t token_budget;     /**< estimated prompt tokens of the rendered digest, default 3000 */
     int history_windows;     /**< N windows of history, default 12 */
     const redactor *redact;  /**< applied to every line and value shown; NULL for none */
+    size_t max_window_templates; /**< distinct templates of a window with their own statistics; past it, the
+                                      lines of one-line templates are counted as one "rare, unclustered" group
+                                      (default DIGEST_MAX_WINDOW_TEMPLATES; 0: the default) */
 } digest_opts;
+
+#define DIGEST_MAX_WINDOW_TEMPLATES 2000
 
 void digest_opts_defaults(digest_opts *o);
 
@@ -74,7 +79,9 @@ typedef struct digest {
     json_t *redactions;          /**< counts per kind of what redaction replaced */
     int64_t *line_tids;          /**< template id of each input line */
     digest_template *templates;  /**< every template of the window */
-    size_t n_templates;
+    size_t n_templates;          /**< at most max_window_templates */
+    uint64_t rare_lines;         /**< lines counted in the "rare, unclustered" group (past the cap) */
+    size_t rare_templates;       /**< distinct template ids among them */
     size_t n_new;                /**< templates never seen before this window */
     size_t n_changed;            /**< known templates whose rate is far from usual */
     long level_totals[7];

@@ -90,6 +90,19 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
                   size_t *n_params);
 
 /**
+ * The template an id counts as now. A position whose values are a few plain
+ * words (`VM Started` / `VM Paused`) keeps one template per word; once it has
+ * more distinct words than that, they are values: the templates merge into
+ * one (the one the new message matched, whose id stays) and the others' ids
+ * become aliases of it. Also after that, miner_add() may have returned an
+ * absorbed id for earlier lines: this gives the id that now holds them.
+ * @return the live id id now counts as; id itself when it is live, unknown,
+ *         evicted, or its alias was forgotten (at most max_templates aliases
+ *         are kept; past that the map starts again empty).
+ */
+int64_t miner_resolve(const miner *m, int64_t id);
+
+/**
  * The text of a live template: tokens joined by single spaces, variable parts
  * as `<NUM>`, `<HEX>`, `<UUID>`, `<IP>`, `<TS>` or `<*>`.
  * @return a string owned by the miner, valid until the next miner_add(),

@@ -16,7 +16,7 @@
  *
  * One analysis: claim (closed → analyzing; a service's windows in order, so
  * each one's history is complete), read up to max_lines lines, digest them
- * with the service's miner and history and record its templates, then:
+ * with the service's miner and history and record its templates (redacted), then:
  *  - no model configured, or a quiet window (nothing new or unusual) with
  *    skip_quiet_windows: the baseline's findings are the result;
  *  - otherwise ask the model with the digest; an answer that fails the schema
@@ -148,8 +148,45 @@ static int history_of(void *arg, int64_t id, digest_history *out)
 }
 
 /*
+ * Persists the digest's templates so the next window sees them as history,
+ * each redacted first (a session of its own, so a template's stored text is
+ * the same whichever window records it): the miner reads raw lines, but no
+ * JWT, key, e-mail address or token it kept in a template is ever at rest in
+ * the templates table. 0, or -1 with err.
+ */
+static int record_templates(analyzer *a, const window_work *w, const digest *d, char *err, size_t errlen)
+{
+    int rc = -1;
+    size_t n = d->n_templates, done = 0;
+    store_template *t = calloc(n ? n : 1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (; done < n; done++) {
+        const char *raw = d->templates[done].text;
+        redact_session *rs = redact_session_new();
+        char *text = rs ? redact_text(a->red, rs, raw, strlen(raw), NULL) : NULL;
+        redact_session_free(rs);
+        if (!text) {
+            snprintf(err, errlen, "out of memory redacting templates");
+            goto out;
+        }
+        t[done] = (store_template){.id = d->templates[done].id, .text = text, .count = d->templates[done].count,
+                                   .max_level = d->templates[done].max_level};
+    }
+    rc = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, n, d->error_lines, err, errlen) ==
+                 STORE_OK ? 0 : -1;
+out:
+    for (size_t i = 0; i < done; i++)
+        free((char *)t[i].text);
+    free(t);
+    return rc;
+}
+
+/*
  * Digests a claimed window with its service's miner and history; with record
- * set, persists its templates so the next window sees them as history.
+ * set, persists its templates (redacted) so the next window sees them as history.
  */
 static int build_digest(analyzer *a, const window_work *w, const window_line *lines, size_t n, prompt_line *pl,
                         int record, size_t token_budget, digest *d, char *err, size_t errlen)
@@ -173,6 +210,7 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     digest_opts o;
     digest_opts_defaults(&o);
     o.exemplars = cfg->exemplars;
+    o.max_window_templates = cfg->max_window_templates;
     o.token_budget = token_budget;
     o.history_windows = (int)cfg->history_windows;
     o.redact = a->red;
@@ -191,21 +229,8 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
         snprintf(err, errlen, "out of memory building the digest");
         goto out;
     }
-    if (record) {
-        store_template *t = calloc(d->n_templates ? d->n_templates : 1, sizeof *t);
-        if (!t) {
-            snprintf(err, errlen, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < d->n_templates; i++)
-            t[i] = (store_template){.id = d->templates[i].id, .text = d->templates[i].text,
-                                    .count = d->templates[i].count, .max_level = d->templates[i].max_level};
-        store_rc src = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, d->n_templates,
-                                              d->error_lines, err, errlen);
-        free(t);
-        if (src != STORE_OK)
-            goto out;
-    }
+    if (record && record_templates(a, w, d, err, errlen) != 0)
+        goto out;
     rc = 0;
 out:
     svccache_release(a->miners, held);

@@ -34,6 +34,16 @@
  * Bounds: exemplar text EXEMPLAR_MAX bytes (a stack trace keeps its first line
  * and its last exception / "Caused by:" line), PARAM_POSITIONS value positions
  * per template, SHAPES_MAX shapes per position, the rendered text the budget.
+ *
+ * Distinct templates per window: at most opts.max_window_templates get their
+ * statistics (a window of a million distinct lines would otherwise cost a
+ * million of them). Past the cap, a template that still has a single line
+ * gives its place up, oldest first, so that one arriving late with many
+ * lines (a burst) is still listed; its line, and any template's when no such
+ * place is left, is counted in one "rare, unclustered" group, shown as such
+ * with exemplars (higher levels preferred) and never persisted as a template.
+ * The window's memory is then its templates', plus 16 bytes a line (template
+ * id, redacted text on demand) and 32 bytes per distinct template id (the map).
  */
 #include "anomalog/digest.h"
 
@@ -87,6 +97,7 @@ void digest_opts_defaults(digest_opts *o)
     o->exemplars = 3;
     o->token_budget = 3000;
     o->history_windows = 12;
+    o->max_window_templates = DIGEST_MAX_WINDOW_TEMPLATES;
 }
 
 /* A line without a level may still say it in its first words (loghub-style content). */
@@ -293,12 +304,28 @@ static void put_line(sbuf *b, const prompt_line *l, const char *msg, size_t max)
 
 /* ---- the build ------------------------------------------------------------ */
 
+/* Lines of templates past the window's cap (see the opening comment). */
+typedef struct rare_group {
+    uint64_t lines;
+    size_t templates;        /* distinct template ids among them */
+    int max_level;
+    int64_t first_ts, last_ts;
+    size_t ex[8];            /* exemplar line indices, distinct messages, higher levels preferred */
+    int ex_level[8];
+    size_t n_ex;
+    size_t *fifo;            /* ring of cap stats slots, oldest first: who gives its place up */
+    size_t fifo_head, fifo_len, fifo_cap;
+} rare_group;
+
+#define RARE_SLOT SIZE_MAX /* tmap value of a template whose lines go to the rare group */
+
 typedef struct ctx {
     const digest_input *in;
     const digest_opts *o;
     redact_session *rs;
     tstat *t;
     size_t nt, capt;
+    rare_group rare;
     size_t *order;        /* render order */
     char **red_lines;     /* redacted message per line index, on demand */
 } ctx;
@@ -702,6 +729,8 @@ static const char *offset_s(int64_t ms, char *buf)
     return buf;
 }
 
+static void render_rare(ctx *c, const render_plan *p, sbuf *b);
+
 static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
 {
     const digest_input *in = c->in;
@@ -774,6 +803,184 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
     if (folded)
         sb_printf(b, "… and %zu more common template%s (%llu lines), nothing new or unusual in them.\n", folded,
                   folded == 1 ? "" : "s", (unsigned long long)folded_lines);
+    render_rare(c, p, b);
+}
+
+/* ---- the window's cap on distinct templates -------------------------------------------------------- */
+
+/* Line i (level lvl) joins the rare group: counted, and kept as an exemplar when its message is new to the
+ * group and there is room, or when it outranks the lowest-level exemplar. */
+static void rare_add(ctx *c, size_t i, int lvl)
+{
+    rare_group *r = &c->rare;
+    const prompt_line *l = &c->in->lines[i];
+    if (!r->lines || l->ts_ms < r->first_ts)
+        r->first_ts = l->ts_ms;
+    if (!r->lines || l->ts_ms > r->last_ts)
+        r->last_ts = l->ts_ms;
+    r->lines++;
+    if (lvl > r->max_level)
+        r->max_level = lvl;
+    size_t k = c->o->exemplars < 8 ? c->o->exemplars : 8, low = 0;
+    for (size_t e = 0; e < r->n_ex; e++) {
+        if (strcmp(c->in->lines[r->ex[e]].message, l->message) == 0)
+            return;
+        if (r->ex_level[e] < r->ex_level[low])
+            low = e;
+    }
+    if (r->n_ex < k) {
+        r->ex[r->n_ex] = i;
+        r->ex_level[r->n_ex++] = lvl;
+    } else if (r->n_ex && lvl > r->ex_level[low]) {
+        r->ex[low] = i;
+        r->ex_level[low] = lvl;
+    }
+}
+
+/* A stats slot whose template has one line so far, oldest first, for a new template to take; or SIZE_MAX. */
+static size_t rare_take_slot(ctx *c)
+{
+    rare_group *r = &c->rare;
+    while (r->fifo_len) {
+        size_t idx = r->fifo[r->fifo_head];
+        r->fifo_head = (r->fifo_head + 1) % r->fifo_cap;
+        r->fifo_len--;
+        if (c->t[idx].count == 1)
+            return idx;
+    }
+    return SIZE_MAX;
+}
+
+/*
+ * The window's stats of template id, created at its first line (ts). Returns 0 with *out, 1 when the line
+ * belongs to the rare group, -1 when out of memory. Past max_window_templates, a template with a single line
+ * gives its slot up: its line moves to the rare group, and later lines of it go there too.
+ */
+static int window_template(ctx *c, tmap *map, int64_t id, int64_t ts, tstat **out)
+{
+    if ((map->used + 1) * 2 > map->cap && tmap_grow(map))
+        return -1;
+    size_t slot = tmap_slot(map, id);
+    if (map->keys[slot]) {
+        if (map->vals[slot] == RARE_SLOT)
+            return 1;
+        *out = &c->t[map->vals[slot]];
+        return 0;
+    }
+    size_t cap = c->o->max_window_templates ? c->o->max_window_templates : DIGEST_MAX_WINDOW_TEMPLATES;
+    rare_group *r = &c->rare;
+    size_t idx;
+    if (c->nt < cap) {
+        if (c->nt == c->capt) {
+            size_t nc = c->capt ? c->capt * 2 : 64;
+            tstat *nt = realloc(c->t, nc * sizeof *nt);
+            if (!nt)
+                return -1;
+            c->t = nt;
+            c->capt = nc;
+        }
+        idx = c->nt++;
+    } else {
+        if (!r->fifo) { /* at the cap for the first time: every slot, in the order they were made */
+            if (!(r->fifo = malloc(c->nt * sizeof *r->fifo)))
+                return -1;
+            for (size_t k = 0; k < c->nt; k++)
+                r->fifo[k] = k;
+            r->fifo_cap = r->fifo_len = c->nt;
+        }
+        idx = rare_take_slot(c);
+        map->keys[slot] = id;
+        map->used++;
+        r->templates++;
+        if (idx == SIZE_MAX) {
+            map->vals[slot] = RARE_SLOT;
+            return 1;
+        }
+        /* the single line of the template giving its place up moves to the rare group */
+        tstat *old = &c->t[idx];
+        size_t old_line = old->n_ex ? old->ex[0] : SIZE_MAX;
+        map->vals[tmap_slot(map, old->id)] = RARE_SLOT;
+        if (old_line != SIZE_MAX)
+            rare_add(c, old_line, old->max_level);
+        else
+            r->lines++;
+    }
+    if (r->fifo) { /* a fresh one-line template: a candidate again, at the back */
+        r->fifo[(r->fifo_head + r->fifo_len) % r->fifo_cap] = idx;
+        r->fifo_len++;
+    } else { /* below the cap: a new key */
+        map->keys[slot] = id;
+        map->used++;
+    }
+    map->vals[slot] = idx;
+    tstat *t = &c->t[idx];
+    memset(t, 0, sizeof *t);
+    t->id = id;
+    t->first_ts = ts;
+    *out = t;
+    return 0;
+}
+
+/* The rare group's lines in the digest, after the templates. */
+static void render_rare(ctx *c, const render_plan *p, sbuf *b)
+{
+    const rare_group *r = &c->rare;
+    char s1[40], s2[40];
+    if (!r->lines)
+        return;
+    sb_printf(b, "RARE %s x%llu %s..%ss: rare, unclustered: %zu more distinct templates past the window's cap of %zu, "
+              "counted together\n", r->max_level ? level_names[r->max_level] : "-", (unsigned long long)r->lines,
+              offset_s(r->first_ts - c->in->start_ms, s1), offset_s(r->last_ts - c->in->start_ms, s2), r->templates,
+              c->nt);
+    for (size_t e = 0; e < r->n_ex && e < p->notable_ex; e++)
+        put_line(b, &c->in->lines[r->ex[e]], line_text(c, r->ex[e]), p->line_max);
+}
+
+/*
+ * The miner may merge templates while the window is mined (a position of
+ * plain words turns out to hold values): lines counted under an absorbed id
+ * join the template that holds them now (miner_resolve()), so that every
+ * template of the digest is live and its text is the merged one.
+ */
+static void digest_merge_absorbed(ctx *c, digest *d)
+{
+    const digest_input *in = c->in;
+    size_t w = 0;
+    int merged = 0;
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        int64_t r = miner_resolve(in->m, t->id);
+        tstat *u = NULL;
+        merged |= r != t->id;
+        if (merged) /* (the common case, no id absorbed: no search) */
+            for (size_t k = 0; k < w && !u; k++)
+                if (c->t[k].id == r)
+                    u = &c->t[k];
+        if (!u) {
+            t->id = r;
+            if (w != i)
+                c->t[w] = *t;
+            w++;
+            continue;
+        }
+        u->count += t->count;
+        u->first_ts = t->first_ts < u->first_ts ? t->first_ts : u->first_ts;
+        u->last_ts = t->last_ts > u->last_ts ? t->last_ts : u->last_ts;
+        u->max_level = t->max_level > u->max_level ? t->max_level : u->max_level;
+        for (size_t e = 0; e < t->n_ex && u->n_ex < c->o->exemplars && u->n_ex < 8; e++)
+            u->ex[u->n_ex++] = t->ex[e];
+        for (uint32_t a = 0; a < t->attack_lines && u->attack_lines + a < 3; a++) {
+            u->attack_ex[u->attack_lines + a] = t->attack_ex[a];
+            u->attack_what[u->attack_lines + a] = t->attack_what[a];
+        }
+        u->attack_lines += t->attack_lines;
+        for (int p = 0; p < PARAM_POSITIONS; p++)
+            u->overflow[p] |= t->n_shapes[p] > 0; /* value shapes counted under two texts: no longer comparable */
+    }
+    c->nt = w;
+    if (merged)
+        for (size_t i = 0; i < in->n_lines; i++)
+            d->line_tids[i] = miner_resolve(in->m, d->line_tids[i]);
 }
 
 int digest_build(const digest_input *in, const digest_opts *o, digest *d)
@@ -804,28 +1011,13 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
         d->level_totals[lvl]++;
         if (lvl >= 5)
             d->error_lines++;
-        if ((map.used + 1) * 2 > map.cap && tmap_grow(&map))
+        tstat *t = NULL;
+        int placed = window_template(&c, &map, id, l->ts_ms, &t);
+        if (placed < 0)
             goto out;
-        size_t slot = tmap_slot(&map, id);
-        tstat *t;
-        if (!map.keys[slot]) {
-            if (c.nt == c.capt) {
-                size_t nc = c.capt ? c.capt * 2 : 64;
-                tstat *nt = realloc(c.t, nc * sizeof *nt);
-                if (!nt)
-                    goto out;
-                c.t = nt;
-                c.capt = nc;
-            }
-            map.keys[slot] = id;
-            map.vals[slot] = c.nt;
-            map.used++;
-            t = &c.t[c.nt++];
-            memset(t, 0, sizeof *t);
-            t->id = id;
-            t->first_ts = l->ts_ms;
-        } else {
-            t = &c.t[map.vals[slot]];
+        if (placed > 0) { /* past the cap: counted in the rare group */
+            rare_add(&c, i, lvl);
+            continue;
         }
         t->count++;
         t->last_ts = l->ts_ms;
@@ -866,6 +1058,7 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
         }
     }
 
+    digest_merge_absorbed(&c, d);
     for (size_t i = 0; i < c.nt; i++) {
         tstat *t = &c.t[i];
         const char *text = miner_template_text(in->m, t->id);
@@ -892,6 +1085,9 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
     d->quiet = d->n_new == 0 && d->n_changed == 0 && json_array_size(d->findings) == 0;
     for (size_t i = 0; i < c.nt; i++)
         d->quiet = d->quiet && !c.t[i].unusual;
+    d->quiet = d->quiet && !c.rare.lines;
+    d->rare_lines = c.rare.lines;
+    d->rare_templates = c.rare.templates;
 
     if (!(c.order = malloc((c.nt ? c.nt : 1) * sizeof *c.order)))
         goto out;
@@ -945,6 +1141,7 @@ out:
     for (size_t i = 0; i < c.nt; i++)
         free(c.t[i].text);
     free(c.t);
+    free(c.rare.fifo);
     free(c.order);
     if (c.red_lines)
         for (size_t i = 0; i < in->n_lines; i++)

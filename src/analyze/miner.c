@@ -18,8 +18,20 @@
  *     numbers joined by `:`, `-` or `/` (`17:41:44,747`, `04:50`,
  *     `2015-10-18`, `17/06/09`) -> <TS>; `<IP>:<NUM>` stays as it is;
  *   - the value of key=value, whatever its shape (`user=root` -> `user=<*>`);
- *   - quoted strings, also spanning spaces (`'x'`, `"a b"`) -> "<*>".
- * Then four rules over the token sequence, again about shapes only:
+ *   - quoted strings, also spanning spaces (`'x'`, `"a b"`) -> "<*>";
+ *   - host names: dotted labels ending in a domain of DNS (`edge-7.cdn.
+ *     example.org`, `db.corp.local`, with or without digits) -> <*>; not a
+ *     class or file name (`org.apache.Foo`, `app.js`), not an e-mail's domain;
+ *   - names of hyphen-joined parts, three or more or ending in one character
+ *     (`db-primary-c`, `web-b`), are values: they route like one.
+ * Then six rules over the token sequence, again about shapes only:
+ *   - a date written out in words (`Mon Dec 05 19:14:11 2026`, `Tue, 06 Dec
+ *     2026 10:00:00 GMT`, `5 December 2026 10:00`): a run of capitalised day
+ *     or month names, numbers, times and a zone -> one `<TS>` token;
+ *   - a run of key=value tokens that ends a message after two or more other
+ *     tokens is one token `<*>=<*>` (optional trailing fields), and a message
+ *     without one joins a template that has one (or gives one to the template
+ *     of its words, which keeps its id);
  *   - a number followed by a measurement unit (`5 ms`, `1.2 KB`, `2717
  *     bytes`) is one token, `<NUM> KB`;
  *   - a parenthesised value right after a value restates it (`2717 bytes
@@ -49,6 +61,15 @@
  * differs becomes `<*>` in place. Its id does not change. Tokens compare by
  * 64-bit hash first, bytes only when the hashes agree.
  *
+ * Event words: where a template holds a plain word and a message another
+ * literal word (`VM Started` / `VM Paused`), the message starts a template of
+ * its own, a sibling, unless the position has EVENT_WORDS_MAX siblings already
+ * or one of them was seen once while they grew past EVENT_FAMILY_MATURE lines
+ * (a value, not an event's name): then the message joins the template, which
+ * generalises and absorbs its siblings: their counts join it, their ids
+ * become aliases of its id (miner_resolve()), they leave the store. A masked
+ * value (a number, an id) at such a position also makes it a value.
+ *
  * Known limit, by design: the first depth-2 tokens are taken as the event's
  * signature (Drain's prior) — it is what keeps `Failed password …` apart from
  * `Failed none …` and `Accepted …` apart from `Failed …` in real logs — so a
@@ -61,7 +82,12 @@
  * exactly one leaf; a tree node exists only while it has a template or a
  * child below it; ids are assigned increasing from next_id and never reused;
  * a template's tokens and text agree (text = token texts joined by spaces);
- * an operation that runs out of memory changes nothing.
+ * an operation that runs out of memory changes nothing (absorbing siblings
+ * may stop part way: those absorbed stay absorbed, the rest stay live; the
+ * store is consistent either way).
+ *
+ * Aliases: at most max_templates are kept; past that the map starts again
+ * empty (an alias is wanted by the window being mined, soon after it is made).
  *
  * Limits: max_bytes of a message (cut at a UTF-8 boundary), max_tokens
  * tokens (the rest joins the last, which becomes <*>), max_templates live
@@ -82,6 +108,9 @@
 
 #define QUOTE_MAX 512
 #define HEX_RUN_MIN 7
+#define EVENT_WORDS_MAX 6 /* distinct plain words kept apart at one position; one more, and they merge */
+#define SIBLINGS_MAX 64   /* templates merged at once when they do */
+#define EVENT_FAMILY_MATURE 50 /* lines of such templates after which a word seen once is a value */
 
 /* ---- placeholders --------------------------------------------------------- */
 
@@ -317,6 +346,7 @@ typedef struct tokinfo {
                     * routes to the tree's <*> branch */
     bool pure;     /* core is a single placeholder (no literal), e.g. `<NUM>`, `<IP>` */
     ph_kind kind;  /* that placeholder, when pure */
+    bool kv;       /* key=value */
     bool lead;     /* leading punctuation was split off */
     bool trail;    /* trailing punctuation was split off */
 } tokinfo;
@@ -527,6 +557,48 @@ static size_t number_at(const char *s, size_t n, size_t i, size_t *num_end)
     return u;
 }
 
+/* Top-level and private domains that end a host name: the vocabulary of DNS,
+ * the same in every product's logs (compared case-insensitively). A dotted
+ * name ending in one of these is a host (`edge-7.cdn.example.org`,
+ * `db.corp.local`); a class or file name (`org.apache.Foo`, `app.js`) is not. */
+static const char *const TLDS[] = {
+    "com", "net", "org", "io", "edu", "gov", "mil", "int", "info", "biz", "local", "internal", "lan", "localdomain",
+    "arpa", "cloud", "co", "uk", "de", "fr", "nl", "eu", "us", "ca", "jp", "cn", "ru", "au", "ch", "se", "it", "es",
+};
+
+static inline bool is_name_char(unsigned char c)
+{
+    return is_alnum(c) || c == '.' || c == '-' || c == '_';
+}
+
+/* A host name at i (the start of a name): two or more labels of letters,
+ * digits and inner hyphens joined by dots, the last a domain of TLDS, and
+ * nothing of a name right after it. Returns its length or 0. */
+static size_t hostname_at(const char *s, size_t n, size_t i)
+{
+    size_t j = i, labels = 0, last = i;
+    for (;;) {
+        size_t a = j;
+        while (j < n && (is_alnum((unsigned char)s[j]) || s[j] == '-'))
+            j++;
+        if (j == a || s[a] == '-' || s[j - 1] == '-' || j - a > 63)
+            return 0;
+        labels++;
+        last = a;
+        if (j + 1 < n && s[j] == '.' && is_alnum((unsigned char)s[j + 1])) {
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (labels < 2 || (j < n && (is_name_char((unsigned char)s[j]) && s[j] != '.')))
+        return 0;
+    for (size_t k = last; k < j; k++)
+        if (!is_alpha((unsigned char)s[k]))
+            return 0;
+    return in_list(TLDS, sizeof TLDS / sizeof TLDS[0], s + last, j - last) ? j - i : 0;
+}
+
 /*
  * Masks the core s[0..n) into o: placeholders for variable runs, literal bytes
  * otherwise. Sets var/weight/field in ti; counts placeholders in *nph and
@@ -636,6 +708,18 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
             j++;
         }
         size_t run = j - i;
+        /* a host name: a value, whatever its labels (with digits or not); not an e-mail address's
+         * domain (the address stays whole, for redaction to see) */
+        size_t hl;
+        if (j < n && (s[j] == '.' || s[j] == '-') && (i == 0 || (!is_name_char((unsigned char)s[i - 1]) && s[i - 1] != '@')) &&
+            (hl = hostname_at(s, n, i)) != 0) {
+            out_ph(o, PH_ANY);
+            ti->var = ti->field = true;
+            ++*nph;
+            *last_kind = PH_ANY;
+            i += hl;
+            continue;
+        }
         /* a long hex run with both digits and letters: an id or a hash */
         bool letters = false;
         if (run >= HEX_RUN_MIN && (all & C_HEX) && (any & C_DIGIT)) {
@@ -706,6 +790,29 @@ static size_t key_len(const char *s, size_t n)
 static inline bool is_value_sep(char c)
 {
     return c == ':' || c == '.' || c == ',' || c == '-' || c == '/' || c == '+' || c == '_' || c == '@';
+}
+
+/* A name made of parts joined by hyphens, three or more of them or ending in
+ * a single character (`db-primary-c`, `build-runner-a`, `web-b`): the shape of
+ * a host, VM or pod name, a value rather than the event's word, so it routes
+ * like one (a word with one hyphen, `read-only`, stays a word). */
+static bool compound_name(const char *s, size_t n)
+{
+    size_t parts = 1, plen = 0, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '-') {
+            if (plen == 0)
+                return false;
+            parts++;
+            plen = 0;
+            continue;
+        }
+        if (!is_alnum((unsigned char)s[i]))
+            return false;
+        plen++;
+        last = plen;
+    }
+    return plen > 0 && parts >= 2 && (parts >= 3 || last == 1);
 }
 
 /*
@@ -785,8 +892,11 @@ static void mask_token(const char *s, size_t n, obuf *o, tokinfo *ti)
         ti->var = true;
         ti->weight = true;
         ti->field |= vi.field;
+        ti->kv = a == 0;
     } else {
         mask_runs(c, cn, o, ti, &nph, &lit, &last);
+        if (!ti->field && cn >= 3 && memchr(c, '-', cn))
+            ti->field = compound_name(c, cn);
         if (nph >= 1 && !lit) {
             /* only placeholders and separators: a compound value */
             size_t m = o->len - core_out;
@@ -879,6 +989,7 @@ typedef struct mtok {
     uint32_t roff, rlen; /* raw bytes in the message */
     bool var, weight, field;
     bool value; /* the core is one value: a single placeholder, or <NUM> and a unit */
+    bool kv;    /* key=value (no leading punctuation) */
     bool lead;  /* leading punctuation was split off */
     bool trail; /* trailing punctuation was split off */
 } mtok;
@@ -920,6 +1031,11 @@ typedef struct node {
     uint32_t ntl, tlcap;
 } node;
 
+typedef struct idalias {
+    int64_t id; /* 0: empty */
+    int64_t to;
+} idalias;
+
 typedef struct idslot {
     int64_t id; /* 0: empty */
     tmpl *t;
@@ -944,6 +1060,11 @@ struct miner {
     uint64_t h_any;  /* hash of "<*>" */
     uint64_t hs_any; /* skeleton hash of "<*>" */
     char *tbuf;      /* [scratch_cap]: a template text being rebuilt */
+    bool kv_tail;    /* the last tokenize() ended in a run of trailing fields, made one token */
+    uint64_t h_fields, hs_fields; /* hashes of FIELDS_TEXT */
+    size_t fields_off; /* FIELDS_TEXT in the scratch buffer, at its end (never overwritten by a message) */
+    struct idalias *alias; /* ids absorbed into another template (open addressing) */
+    size_t alias_cap, alias_n;
     bool full;      /* the last tokenize() ran out of scratch */
 };
 
@@ -1237,6 +1358,9 @@ static char *render(const ttok *tt, const char *src, uint32_t n, size_t *len_out
 
 typedef enum tok_mode { TOK_MESSAGE, TOK_TEMPLATE } tok_mode;
 
+static void collapse_dates(miner *m, obuf *o);
+static void collapse_fields(miner *m, obuf *o);
+
 /* Tokenises s[0..n) into m->tok / m->scratch. */
 static void tokenize(miner *m, const char *s, size_t n, tok_mode mode)
 {
@@ -1300,6 +1424,7 @@ static void tokenize(miner *m, const char *s, size_t n, tok_mode mode)
         t->value = ti.pure;
         t->lead = ti.lead;
         t->trail = ti.trail;
+        t->kv = ti.kv;
 
         bool merged = false;
         if (mode == TOK_MESSAGE && ntok > 0) {
@@ -1357,7 +1482,194 @@ static void tokenize(miner *m, const char *s, size_t n, tok_mode mode)
         pos = npos;
     }
     m->ntok = ntok;
+    if (mode == TOK_MESSAGE) {
+        collapse_dates(m, &o);
+        collapse_fields(m, &o);
+    }
     m->full = o.full;
+}
+
+/* ---- dates written out in words ------------------------------------------ */
+
+/* Day and month names (English, as logs write them): the words of a date. */
+static const char *const DATE_WORDS[] = {
+    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+    "dec", "january", "february", "march", "april", "june", "july", "august", "september", "october",
+    "november", "december",
+};
+
+/* 1: a day or month name; 2: a number, time or zone that a date holds; 0: neither.
+ * t's text is its masked text, with its leading and trailing punctuation. */
+static int date_part(const miner *m, const mtok *t)
+{
+    const char *s = m->scratch + t->off;
+    size_t a = 0, b = t->len;
+    while (a < b && is_lead_punct((unsigned char)s[a]))
+        a++;
+    while (b > a && (s[b - 1] == ',' || s[b - 1] == '.' || s[b - 1] == ']' || s[b - 1] == ')'))
+        b--;
+    size_t n = b - a;
+    if (n == 0)
+        return 0;
+    if (t->value) {
+        ph_kind k = ph_at(s + a, n);
+        return (k == PH_NUM || k == PH_TS) && PH_TEXT[k].n == n ? 2 : 0;
+    }
+    if (t->var || n < 3 || n > 9 || !(s[a] >= 'A' && s[a] <= 'Z'))
+        return 0; /* logs write the names capitalised: `may`, `sun`, `sat` are words */
+    /* the first three letters, lower-cased, against the names' (one switch; most words leave here) */
+    uint32_t k3 = (uint32_t)(unsigned char)lower((unsigned char)s[a]) |
+                  (uint32_t)(unsigned char)lower((unsigned char)s[a + 1]) << 8 |
+                  (uint32_t)(unsigned char)lower((unsigned char)s[a + 2]) << 16;
+#define K3(x, y, z) ((uint32_t)(x) | (uint32_t)(y) << 8 | (uint32_t)(z) << 16)
+    switch (k3) {
+    case K3('m', 'o', 'n'): case K3('t', 'u', 'e'): case K3('w', 'e', 'd'): case K3('t', 'h', 'u'):
+    case K3('f', 'r', 'i'): case K3('s', 'a', 't'): case K3('s', 'u', 'n'): case K3('j', 'a', 'n'):
+    case K3('f', 'e', 'b'): case K3('m', 'a', 'r'): case K3('a', 'p', 'r'): case K3('m', 'a', 'y'):
+    case K3('j', 'u', 'n'): case K3('j', 'u', 'l'): case K3('a', 'u', 'g'): case K3('s', 'e', 'p'):
+    case K3('o', 'c', 't'): case K3('n', 'o', 'v'): case K3('d', 'e', 'c'): case K3('g', 'm', 't'):
+    case K3('u', 't', 'c'):
+        break;
+    default:
+        return 0;
+    }
+#undef K3
+    if (n == 3 && (lower((unsigned char)s[a]) == 'g' || lower((unsigned char)s[a]) == 'u') &&
+        (!memcmp(s + a, "GMT", 3) || !memcmp(s + a, "UTC", 3)))
+        return 2;
+    for (size_t i = 0; i < sizeof DATE_WORDS / sizeof DATE_WORDS[0]; i++) {
+        const char *w = DATE_WORDS[i];
+        size_t j = 0;
+        while (j < n && w[j] && lower((unsigned char)s[a + j]) == w[j])
+            j++;
+        if (j == n && w[j] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * A date written out in words (`Mon Dec 05 19:14:11 2026`, `Tue, 06 Dec 2026
+ * 10:00:00 GMT`, `Dec  5 19:14:11`) is one value: a run of two or more
+ * tokens of day or month names, numbers, times and a zone, with at least one
+ * name and one number or time, becomes one `<TS>` token (keeping the run's
+ * outer brackets and trailing punctuation). Inside the run only commas may
+ * follow a token, and only the first may open a bracket.
+ */
+static void collapse_dates(miner *m, obuf *o)
+{
+    size_t w = 0, names = 0;
+    for (size_t i = 0; i < m->ntok && !names; i++)
+        names = !m->tok[i].var && date_part(m, &m->tok[i]) == 1;
+    if (!names)
+        return; /* the common case: no day or month name */
+    for (size_t i = 0; i < m->ntok;) {
+        int k0 = date_part(m, &m->tok[i]);
+        if (k0 == 0) {
+            m->tok[w++] = m->tok[i++];
+            continue;
+        }
+        size_t j = i, nnames = 0, values = 0;
+        for (;;) {
+            int k = date_part(m, &m->tok[j]);
+            if (k == 0 || (j > i && m->tok[j].lead))
+                break;
+            nnames += k == 1;
+            values += k == 2;
+            j++;
+            const char *pt = m->scratch + m->tok[j - 1].off;
+            char last = pt[m->tok[j - 1].len - 1];
+            if (j >= m->ntok || (m->tok[j - 1].trail && last != ','))
+                break;
+        }
+        if (j - i < 2 || nnames == 0 || values == 0) {
+            m->tok[w++] = m->tok[i++];
+            continue;
+        }
+        const mtok *f = &m->tok[i], *l = &m->tok[j - 1];
+        const char *ft = m->scratch + f->off, *lt = m->scratch + l->off;
+        size_t lead = 0, trail = 0;
+        while (lead < f->len && is_lead_punct((unsigned char)ft[lead]))
+            lead++;
+        while (trail < l->len && is_trail_punct((unsigned char)lt[l->len - 1 - trail]) && lt[l->len - 1 - trail] != '>')
+            trail++;
+        if (trail && lt[l->len - trail] == ',')
+            trail = 0; /* a comma inside the date is not its end's */
+        mtok nt = *f;
+        nt.off = (uint32_t)o->len;
+        out_bytes(o, ft, lead);
+        out_ph(o, PH_TS);
+        out_bytes(o, lt + l->len - trail, trail);
+        if (o->full)
+            return; /* not reached: the scratch buffer has room for a date's text */
+        nt.len = (uint32_t)(o->len - nt.off);
+        nt.rlen = l->roff + l->rlen - f->roff;
+        nt.var = nt.field = nt.value = true;
+        nt.weight = false;
+        nt.lead = lead > 0;
+        nt.trail = trail > 0;
+        nt.h = hash_bytes(m->scratch + nt.off, nt.len);
+        nt.hs = skel_hash(m->scratch + nt.off, nt.len);
+        m->tok[w++] = nt;
+        i = j;
+    }
+    m->ntok = w;
+}
+
+/* ---- optional trailing fields --------------------------------------------- */
+
+/* The text of a run of trailing key=value fields, whatever their keys. */
+#define FIELDS_TEXT "<*>=<*>"
+#define FIELDS_LEN 7
+
+/*
+ * Trailing key=value fields after a message's words are often optional
+ * (`order 42 shipped`, `order 42 shipped trace_id=… retry=1`): the run of
+ * key=value tokens that ends a message, after two or more other tokens,
+ * becomes one token `<*>=<*>`, whatever its keys; and a message without
+ * such a run may join a template that has one (see miner_add()). A message
+ * made of key=value fields only (logfmt) keeps them all as they are.
+ */
+static void collapse_fields(miner *m, obuf *o)
+{
+    size_t a = m->ntok;
+    while (a > 0 && m->tok[a - 1].kv)
+        a--;
+    m->kv_tail = false;
+    if (a == m->ntok || a < 2)
+        return;
+    mtok *f = &m->tok[a];
+    const mtok *l = &m->tok[m->ntok - 1];
+    uint32_t rend = l->roff + l->rlen;
+    f->off = (uint32_t)o->len;
+    out_bytes(o, FIELDS_TEXT, FIELDS_LEN);
+    if (o->full)
+        return; /* not reached: the scratch buffer has room */
+    f->len = FIELDS_LEN;
+    f->rlen = rend - f->roff;
+    f->var = true;
+    f->weight = f->field = f->value = f->lead = f->trail = false;
+    f->kv = true;
+    f->h = m->h_fields;
+    f->hs = m->hs_fields;
+    m->ntok = a + 1;
+    m->kv_tail = true;
+}
+
+/* Appends a `<*>=<*>` token standing for no trailing fields (raw length 0 at
+ * the message's end). The caller checked there is room for one more token. */
+static void fields_append(miner *m, uint32_t msg_len)
+{
+    mtok *f = &m->tok[m->ntok++];
+    memset(f, 0, sizeof *f);
+    f->off = (uint32_t)m->fields_off;
+    f->len = FIELDS_LEN;
+    f->roff = msg_len;
+    f->rlen = 0;
+    f->var = f->kv = true;
+    f->h = m->h_fields;
+    f->hs = m->hs_fields;
 }
 
 /* ---- the tree walk -------------------------------------------------------- */
@@ -1644,17 +1956,19 @@ static bool acceptable(const miner *m, const match *mt)
  * `Failed none …`, and what splits a template whose variable word sits on
  * the path (`alice logged in …`, `bob logged in …`).
  */
-static tmpl *search(const miner *m, bool *exact)
+static tmpl *search(const miner *m, bool *exact, node **leaves)
 {
     uint32_t n = (uint32_t)m->ntok;
     size_t depth = n < m->path_len ? n : m->path_len;
     match mt = {0};
     *exact = false;
+    leaves[0] = leaves[1] = NULL;
     node *nd = m->bylen[n];
     if (!nd)
         return NULL;
     if (depth == 0) {
         scan_leaf(m, nd, &mt);
+        leaves[0] = nd;
     } else {
         for (size_t i = 0; nd && i + 1 < depth; i++) {
             const mtok *t = &m->tok[i];
@@ -1667,6 +1981,8 @@ static tmpl *search(const miner *m, bool *exact)
         node *own = routes_wild(t->var, t->field, false) ? NULL : kid_get(nd, t->h);
         scan_leaf(m, own, &mt);
         scan_leaf(m, nd->wild, &mt);
+        leaves[0] = own;
+        leaves[1] = nd->wild;
     }
     if (!acceptable(m, &mt))
         return NULL;
@@ -1695,6 +2011,218 @@ static void param_of(const miner *m, const char *msg, const tmpl *t, uint32_t i,
     p->pos = (int)i;
 }
 
+/* Re-creates template t with a trailing `<*>=<*>` token, with its id, count
+ * and place in the LRU order (as the most recent). Returns 0, or -1 when out
+ * of memory (t unchanged). */
+static int fields_extend(miner *m, tmpl *t)
+{
+    if (t->n + 1 > m->o.max_tokens || t->text_len + 1 + FIELDS_LEN > 5 * m->o.max_bytes + m->o.max_tokens)
+        return 0; /* it stays as it is (the bounds of a template's tokens and text) */
+    uint32_t n = t->n;
+    memcpy(m->tbuf, t->text, t->text_len);
+    m->tbuf[t->text_len] = ' ';
+    memcpy(m->tbuf + t->text_len + 1, FIELDS_TEXT, FIELDS_LEN);
+    memcpy(m->ttmp, t->t, (size_t)n * sizeof(ttok));
+    m->ttmp[n] = (ttok){.h = m->h_fields, .hs = m->hs_fields, .off = (uint32_t)(t->text_len + 1),
+                        .len = FIELDS_LEN, .var = true};
+    /* created under a provisional id, so that a failure leaves t as it was */
+    tmpl *nt = tmpl_create(m, m->ttmp, m->tbuf, n + 1, -1, t->count);
+    if (!nt)
+        return -1;
+    int64_t id = t->id;
+    tmpl_remove(m, t);
+    id_del(m, -1);
+    nt->id = id;
+    id_put(m, nt);
+    return 0;
+}
+
+/* ---- event words ------------------------------------------------------------ */
+
+/* A plain word: two or more letters, nothing else but trailing punctuation
+ * (`Started`, `DOWN`, `initialization`, `up.`). */
+static bool plain_word(const char *s, size_t n)
+{
+    while (n > 0 && is_trail_punct((unsigned char)s[n - 1]))
+        n--;
+    if (n < 2)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alpha((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* The first position where template t holds a plain word and the current
+ * message another token; -1 when there is none. *literal: that token is a
+ * literal too (no placeholder, digit or bracket): a word of another event,
+ * or a value of an odd shape, rather than a masked value. */
+static int word_position(const miner *m, const tmpl *t, bool *literal)
+{
+    for (uint32_t i = 0; i < t->n; i++) {
+        const ttok *a = &t->t[i];
+        const mtok *b = &m->tok[i];
+        if (a->wild || a->var || a->field || tok_equal(m, t, i) || !plain_word(t->text + a->off, a->len))
+            continue;
+        *literal = !b->var && !b->field;
+        return (int)i;
+    }
+    return -1;
+}
+
+static inline bool ttok_plain(const tmpl *t, uint32_t i)
+{
+    const ttok *a = &t->t[i];
+    return !a->wild && !a->var && !a->field && plain_word(t->text + a->off, a->len);
+}
+
+/* Is s a sibling of t at position p: a literal word at p, and the same
+ * template elsewhere but for other plain words (a position wild in either, or
+ * holding placeholders in both, counts as equal)? */
+static bool is_sibling(const tmpl *s, const tmpl *t, uint32_t p)
+{
+    if (s->n != t->n || s->t[p].wild || s->t[p].var || s->t[p].field)
+        return false;
+    for (uint32_t i = 0; i < t->n; i++) {
+        const ttok *a = &s->t[i], *b = &t->t[i];
+        if (i == p || a->wild || b->wild || a->h == b->h || (a->var && b->var) || (ttok_plain(s, i) && ttok_plain(t, i)))
+            continue;
+        return false;
+    }
+    return true;
+}
+
+/* Makes t wild wherever one of the n templates sib holds another token, so
+ * that t's text says what the lines it absorbs say. Returns 0, or -1 when out
+ * of memory (t unchanged). */
+static int widen(miner *m, tmpl *t, tmpl *const *sib, size_t n)
+{
+    bool change = false;
+    memcpy(m->ttmp, t->t, (size_t)t->n * sizeof(ttok));
+    for (uint32_t i = 0; i < t->n; i++) {
+        ttok *a = &m->ttmp[i];
+        for (size_t k = 0; k < n && !a->wild; k++) {
+            const ttok *b = &sib[k]->t[i];
+            if (sib[k] == t || b->h == a->h)
+                continue;
+            a->wild = a->var = true;
+            a->weight = a->field = false;
+            a->h = m->h_any;
+            a->hs = m->hs_any;
+            change = true;
+        }
+    }
+    if (!change)
+        return 0;
+    size_t len;
+    char *text = render(m->ttmp, t->text, t->n, &len, m->offs);
+    if (!text)
+        return -1;
+    for (uint32_t i = 0; i < t->n; i++) {
+        m->ttmp[i].off = m->offs[i];
+        if (m->ttmp[i].wild)
+            m->ttmp[i].len = (uint32_t)PH_TEXT[PH_ANY].n;
+    }
+    memcpy(t->t, m->ttmp, (size_t)t->n * sizeof(ttok));
+    free(t->text);
+    t->text = text;
+    t->text_len = len;
+    return 0;
+}
+
+/* Collects t's siblings at p (t included) from the leaves, up to max. */
+static size_t siblings(node *const *leaves, const tmpl *t, uint32_t p, tmpl **out, size_t max)
+{
+    size_t k = 0;
+    for (int l = 0; l < 2; l++) {
+        if (!leaves[l])
+            continue;
+        for (uint32_t i = 0; i < leaves[l]->ntl && k < max; i++)
+            if (leaves[l]->tl[i] == t || is_sibling(leaves[l]->tl[i], t, p))
+                out[k++] = leaves[l]->tl[i];
+    }
+    return k;
+}
+
+/* ---- aliases: ids of templates absorbed into another ---------------------- */
+
+static size_t alias_home(const miner *m, int64_t id)
+{
+    return (size_t)mix64((uint64_t)id ^ UINT64_C(0x5bd1e995)) & (m->alias_cap - 1);
+}
+
+/* Records that id now counts as `to`. When the map holds max_templates
+ * entries it starts again empty (the oldest aliases are the least likely to be
+ * asked about). Returns 0, or -1 when out of memory (nothing recorded). */
+static int alias_put(miner *m, int64_t id, int64_t to)
+{
+    if (m->alias_n + 1 > m->o.max_templates || m->alias_n + 1 > m->alias_cap / 2) {
+        size_t ncap = m->alias_cap ? m->alias_cap : 64;
+        if (m->alias_n + 1 > m->o.max_templates) {
+            m->alias_n = 0;
+            if (m->alias)
+                memset(m->alias, 0, m->alias_cap * sizeof *m->alias);
+        } else {
+            ncap *= 2;
+        }
+        if (ncap != m->alias_cap || !m->alias) {
+            idalias *na = calloc(ncap, sizeof *na);
+            if (!na)
+                return -1;
+            idalias *old = m->alias;
+            size_t ocap = m->alias_cap;
+            m->alias = na;
+            m->alias_cap = ncap;
+            m->alias_n = 0;
+            for (size_t i = 0; i < ocap; i++)
+                if (old[i].id) {
+                    size_t j = alias_home(m, old[i].id);
+                    while (m->alias[j].id)
+                        j = (j + 1) & (m->alias_cap - 1);
+                    m->alias[j] = old[i];
+                    m->alias_n++;
+                }
+            free(old);
+        }
+    }
+    size_t j = alias_home(m, id);
+    while (m->alias[j].id && m->alias[j].id != id)
+        j = (j + 1) & (m->alias_cap - 1);
+    m->alias_n += m->alias[j].id == 0;
+    m->alias[j].id = id;
+    m->alias[j].to = to;
+    return 0;
+}
+
+static int64_t alias_get(const miner *m, int64_t id)
+{
+    if (!m->alias_n)
+        return 0;
+    for (size_t j = alias_home(m, id);; j = (j + 1) & (m->alias_cap - 1)) {
+        if (m->alias[j].id == 0)
+            return 0;
+        if (m->alias[j].id == id)
+            return m->alias[j].to;
+    }
+}
+
+/* Absorbs the siblings sib[0..n) other than t into t: their counts join it,
+ * their ids become aliases of its id, they leave the store. Returns -1 when
+ * out of memory before anything changed for one sibling (those before it are
+ * absorbed already; the miner stays consistent). */
+static int absorb(miner *m, tmpl *t, tmpl **sib, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sib[i] == t)
+            continue;
+        if (alias_put(m, sib[i]->id, t->id) != 0)
+            return -1;
+        t->count += sib[i]->count;
+        tmpl_remove(m, sib[i]);
+    }
+    return 0;
+}
+
 /* ---- public interface ----------------------------------------------------- */
 
 miner *miner_new(const miner_opts *opts)
@@ -1716,15 +2244,19 @@ miner *miner_new(const miner_opts *opts)
     m->hs_any = skel_hash(PH_TEXT[PH_ANY].s, PH_TEXT[PH_ANY].n);
     m->ids_cap = 64;
     m->scratch_cap = 6 * o.max_bytes + 64;
+    m->h_fields = hash_bytes(FIELDS_TEXT, FIELDS_LEN);
+    m->hs_fields = skel_hash(FIELDS_TEXT, FIELDS_LEN);
+    m->fields_off = m->scratch_cap;
     m->ids = calloc(m->ids_cap, sizeof *m->ids);
     m->bylen = calloc(o.max_tokens + 1, sizeof *m->bylen);
-    m->scratch = malloc(m->scratch_cap);
+    m->scratch = malloc(m->scratch_cap + FIELDS_LEN);
     m->tok = malloc(o.max_tokens * sizeof *m->tok);
     m->ttmp = malloc(o.max_tokens * sizeof *m->ttmp);
     m->offs = malloc(o.max_tokens * sizeof *m->offs);
     m->tbuf = malloc(m->scratch_cap);
     if (!m->ids || !m->bylen || !m->scratch || !m->tok || !m->ttmp || !m->offs || !m->tbuf)
         goto oom;
+    memcpy(m->scratch + m->fields_off, FIELDS_TEXT, FIELDS_LEN);
     return m;
 oom:
     miner_free(m);
@@ -1751,6 +2283,7 @@ void miner_free(miner *m)
     free(m->ttmp);
     free(m->offs);
     free(m->tbuf);
+    free(m->alias);
     free(m);
 }
 
@@ -1776,9 +2309,50 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
     uint32_t n = (uint32_t)m->ntok;
 
     bool exact;
-    tmpl *best = search(m, &exact);
+    node *leaves[2];
+    tmpl *best = search(m, &exact, leaves);
+    if (!best && m->kv_tail) {
+        /* the same words without trailing fields: that template takes a `<*>=<*>` token, keeping its id */
+        m->ntok--;
+        tmpl *t = search(m, &exact, leaves);
+        m->ntok++;
+        if (t) {
+            if (fields_extend(m, t) != 0)
+                return -1;
+            best = search(m, &exact, leaves);
+        }
+    } else if (!best && m->ntok >= 2 && m->ntok < m->o.max_tokens) {
+        /* no trailing fields: a template of the same words that has some takes it */
+        fields_append(m, (uint32_t)len);
+        best = search(m, &exact, leaves);
+        if (!best)
+            m->ntok--;
+    }
+    n = (uint32_t)m->ntok;
+    tmpl *sib[SIBLINGS_MAX];
+    size_t nsib = 0;
+    if (best && !exact) {
+        /* an event word: split while the position has few words, merge them all past that */
+        bool literal = false;
+        int p = word_position(m, best, &literal);
+        if (p >= 0) {
+            nsib = siblings(leaves, best, (uint32_t)p, sib, SIBLINGS_MAX);
+            /* each word recurs (an event's name), or one never came again in many lines (a value) */
+            uint64_t total = 0;
+            bool single = false;
+            for (size_t k = 0; k < nsib; k++) {
+                total += sib[k]->count;
+                single |= sib[k]->count == 1;
+            }
+            /* a masked value there (a number, an id) says it is a value: the words split off so far join */
+            if (literal && nsib < EVENT_WORDS_MAX && !(single && total >= EVENT_FAMILY_MATURE))
+                best = NULL;
+        }
+    }
     if (best) {
         if (generalise(m, best, exact) != 0)
+            return -1;
+        if (nsib > 1 && (widen(m, best, sib, nsib) != 0 || absorb(m, best, sib, nsib) != 0))
             return -1;
         lru_touch(m, best);
         best->count++;
@@ -1802,6 +2376,18 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
             *n_params = np;
     }
     return best->id;
+}
+
+int64_t miner_resolve(const miner *m, int64_t id)
+{
+    /* an alias may point at a template absorbed in turn: follow, boundedly */
+    for (int k = 0; k < 64 && !id_get(m, id); k++) {
+        int64_t to = alias_get(m, id);
+        if (!to)
+            break;
+        id = to;
+    }
+    return id;
 }
 
 const char *miner_template_text(const miner *m, int64_t id)

@@ -104,6 +104,8 @@ static const setting settings[] = {
     {"digest.exemplars", "ANOMALOG_EXEMPLARS", "--exemplars", K_COUNT, OFF(exemplars), 1, 8},
     {"digest.token_budget", "ANOMALOG_TOKEN_BUDGET", "--token-budget", K_COUNT, OFF(token_budget), 200, 1000000},
     {"digest.history_windows", "ANOMALOG_HISTORY_WINDOWS", "--history-windows", K_COUNT, OFF(history_windows), 1, 10000},
+    {"digest.max_window_templates", "ANOMALOG_MAX_WINDOW_TEMPLATES", "--max-window-templates", K_COUNT,
+     OFF(max_window_templates), 10, 10000000},
     {"digest.max_templates", "ANOMALOG_MAX_TEMPLATES", "--max-templates", K_COUNT, OFF(max_templates), 10, 10000000},
     {"redaction.ip_addresses", "ANOMALOG_REDACT_IPS", "--redact-ips", K_BOOL, OFF(redact_ips), 0, 0},
     {"suppress", "ANOMALOG_SUPPRESS", "--suppress", K_DURATION, OFF(routing.suppress_ms), 0, 7ULL * 86400 * 1000},
@@ -171,6 +173,7 @@ void config_defaults(config *c)
     c->history_windows = 12;
     c->max_templates = 5000;
     c->max_services_in_memory = 1000;
+    c->max_window_templates = 2000;
     c->routing.suppress_ms = 20 * 60 * 1000;
     c->routing.match_all = 1;
     c->notify_retry_base_ms = 5 * 1000;
@@ -977,6 +980,8 @@ const char *config_flags_help(void)
            "  --exemplars N              exemplar lines per notable template (ANOMALOG_EXEMPLARS, 3)\n"
            "  --token-budget N           estimated tokens of a digest (ANOMALOG_TOKEN_BUDGET, 3000)\n"
            "  --history-windows N        windows of history in a digest (ANOMALOG_HISTORY_WINDOWS, 12)\n"
+           "  --max-window-templates N  distinct templates of a window listed one by one; the rest are one\n"
+           "                             \"rare, unclustered\" group (ANOMALOG_MAX_WINDOW_TEMPLATES, 2000)\n"
            "  --max-templates N          templates kept per service (ANOMALOG_MAX_TEMPLATES, 5000)\n"
            "  --redact-ips B             also redact IP addresses (ANOMALOG_REDACT_IPS, false)\n"
            "  --suppress DURATION        no repeat of a (service, type) notification within (ANOMALOG_SUPPRESS, 20m)\n"

@@ -143,6 +143,57 @@ class BaselineAloneTest(unittest.TestCase):
         self.assertEqual(len(ws), 6, out)
         self.assertEqual([(w[1], w[2]) for w in ws], [("NORMAL", [])] * 6, out)
 
+    def test_a_multi_service_log_every_incident_found_and_little_else(self):
+        """Five services, six one-minute windows each, five incidents: the baseline alone finds each in
+        its window, and at most two findings fall outside them."""
+        rng = random.Random(5)
+        rows = []
+        incidents = {("auth", "10:00"), ("web", "10:03"), ("shop", "10:02"), ("db", "10:04"), ("pay", "10:03")}
+        for k in range(6):
+            t = T0 + 60 * k
+            auth = []
+            if k == 0:  # its first window: a crash loop and a password spray
+                auth = [(1 + i, "fatal", "token signer failed to load key: permission denied") for i in range(30)]
+                auth += [(2 + i, "warn", "Failed password for %s from 198.51.100.%d port %d ssh2"
+                          % (rng.choice(["root", "admin", "oracle"]), rng.randrange(1, 250), rng.randrange(1024, 65535)))
+                         for i in range(20)]
+            rows += window(t, 200, rng, "auth", auth)
+            web = [(20, "info", "GET /api/items?id=1%27%20UNION%20SELECT%20password%20FROM%20users 200 4ms")] if k == 3 else []
+            rows += window(t, 200, rng, "web", web)
+            shop = [(5 + 9 * i, "info", "pricing rules version changed to v%d, fallback to default tax table" % (7 + i % 2))
+                    for i in range(4)] if k >= 2 else []
+            rows += window(t, 200, rng, "shop", shop)
+            db = [(10 + i * 0.2, "error", "could not serialize access due to concurrent update (xid %d)" % (900 + i))
+                  for i in range(60)] if k == 4 else []
+            rows += window(t, 200, rng, "db", db)
+            pay = [(30, "error", "card processor returned malformed response for order %d" % rng.randrange(10 ** 6))] \
+                if k == 3 else []
+            rows += window(t, 200, rng, "pay", pay)
+        path = os.path.join(self.dir, "in.ndjson")
+        with open(path, "w") as f:
+            f.write(ndjson(rows))
+        code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none"], timeout=300)
+        self.assertEqual(code, 0, err)
+        found, outside = set(), []
+        service = None
+        for line in out.splitlines():
+            m = re.match(r"^(\S+) \d{4}-\d\d-\d\dT(\d\d:\d\d)", line)
+            if m:
+                service = (m.group(1), m.group(2))
+                continue
+            m = re.match(r"^  \[(\w+)\] (\w+): (.*)$", line)
+            if m:
+                if service in incidents:
+                    found.add(service)
+                elif service[0] == "shop" and service[1] > "10:02" and m.group(2) == "config":
+                    pass  # the configuration change goes on: the same incident
+                else:
+                    outside.append((service, m.group(2), m.group(3)))
+        print("\nbaseline alone: %d of %d incidents found, %d finding(s) outside them %s"
+              % (len(found), len(incidents), len(outside), outside))
+        self.assertEqual(found, incidents, out)
+        self.assertLessEqual(len(outside), 2, outside)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -275,7 +275,7 @@ static void test_attack_shapes_in_values_are_security_findings(void **state)
     add(&l, T0 + 400, "info", "user bob looked up item x%%27%%20UNION%%20SELECT%%20password in 5 ms");
     add(&l, T0 + 401, "info", "user eve looked up item <script>alert(1)</script> in 5 ms");
     for (int i = 0; i < 200; i++)
-        add(&l, T0 + 500 + i, "info", "search for %s returned %d rows", i % 3 ? "lamp" : "desk", i);
+        add(&l, T0 + 500 + i, "info", "search for %s%d returned %d rows", i % 3 ? "lamp" : "desk", i % 7, i);
     add(&l, T0 + 800, "info", "search for a;b returned 0 rows");
     hist h = {.known_below = 1000, .avg = 500, .seen = 12};
     digest_input in = input(&l, m, &h);
@@ -332,6 +332,32 @@ static void test_recurring_config_message_is_a_config_finding(void **state)
     digest_free(&d);
     miner_free(m);
     lines_free(&warm);
+    lines_free(&l);
+}
+
+static void test_templates_merged_while_mining_are_one(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    lines l = {0};
+    const char *items[] = {"lamp", "desk", "sofa", "rug", "vase", "fan", "oven", "sink"};
+    for (int i = 0; i < 80; i++)
+        add(&l, T0 + i, i == 3 ? "warn" : "info", "cart item %s added", items[i % 8]);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest d;
+    digest_input in = input(&l, m, NULL);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    /* the first words were kept apart as event words, then merged as values: one template of 80 lines */
+    assert_int_equal(d.n_templates, 1);
+    assert_int_equal(d.templates[0].count, 80);
+    assert_string_equal(d.templates[0].text, "cart item <*> added");
+    assert_int_equal(d.templates[0].max_level, 4);
+    for (size_t i = 0; i < l.n; i++)
+        assert_int_equal(d.line_tids[i], d.templates[0].id);
+    assert_non_null(strstr(d.text, "x80"));
+    digest_free(&d);
+    miner_free(m);
     lines_free(&l);
 }
 
@@ -405,7 +431,7 @@ static void test_quotes_are_found_only_in_the_window(void **state)
     assert_non_null(red);
     lines l = {0};
     add(&l, T0 + 1000, "info", "GET /health 200 1ms");
-    add(&l, T0 + 2500, "error", "login failed for bob@example.com password=hunter");
+    add(&l, T0 + 2500, "error", "login failed password=hunter for bob@example.com");
     add(&l, T0 + 3000, NULL, "no level here at all");
     add(&l, T0 + 4000, "error", "java.lang.IllegalStateException: pool closed\n\tat a.b.C.run(C.java:10)\n"
                                 "Caused by: java.io.IOException: broken pipe");
@@ -418,24 +444,24 @@ static void test_quotes_are_found_only_in_the_window(void **state)
     assert_int_equal(digest_build(&in, &o, &d), 0);
     /* the redacted line is what the digest showed */
     /* the exemplar is redacted as the digest showed it (the template line numbers its own text first) */
-    assert_non_null(strstr(d.text, "    2026-11-24T10:00:02.500Z error login failed for <email:1> password=<secret:2>\n"));
+    assert_non_null(strstr(d.text, "    2026-11-24T10:00:02.500Z error login failed password=<secret:2> for <email:1>\n"));
     static const struct {
         const char *evidence;
         int found;
         size_t index;
     } cases[] = {
-        {"2026-11-24T10:00:02.500Z error login failed for <email:1> password=<secret:2>", 1, 1},
-        {"2026-11-24T10:00:02.5Z ERROR login failed for <email:1> password=<secret:2>", 1, 1}, /* any spelling, any case */
-        {"2026-11-24T11:00:02.500+01:00 error login failed for <email:1> password=<secret:2>", 1, 1},
-        {"error login failed for <email:1> password=<secret:2>", 1, 1},              /* no timestamp */
-        {"login failed for <email:1> password=<secret:2>", 1, 1},                    /* no timestamp, no level */
-        {"  2026-11-24T10:00:02.500Z login failed for <email:1> password=<secret:2>  ", 1, 1}, /* no level, spaces */
-        {"2026-11-24T10:00:02.500Z error login failed for bob@example.com password=hunter", 0, 0}, /* raw, not shown */
-        {"2026-11-24T10:00:02.500Z error login failed for <email:2> password=<secret:2>", 0, 0}, /* other placeholder */
-        {"2026-11-24T10:00:02.500Z error login failed for <email:1> password=<secret:1>", 0, 0}, /* the template's */
-        {"2026-11-24T10:00:03.500Z error login failed for <email:1> password=<secret:2>", 0, 0}, /* other time */
-        {"2026-11-24T10:00:02.500Z warn login failed for <email:1> password=<secret:2>", 0, 0},  /* other level */
-        {"login failed for <email:1>", 0, 0},                                                 /* part of a line */
+        {"2026-11-24T10:00:02.500Z error login failed password=<secret:2> for <email:1>", 1, 1},
+        {"2026-11-24T10:00:02.5Z ERROR login failed password=<secret:2> for <email:1>", 1, 1}, /* any spelling, any case */
+        {"2026-11-24T11:00:02.500+01:00 error login failed password=<secret:2> for <email:1>", 1, 1},
+        {"error login failed password=<secret:2> for <email:1>", 1, 1},              /* no timestamp */
+        {"login failed password=<secret:2> for <email:1>", 1, 1},                    /* no timestamp, no level */
+        {"  2026-11-24T10:00:02.500Z login failed password=<secret:2> for <email:1>  ", 1, 1}, /* no level, spaces */
+        {"2026-11-24T10:00:02.500Z error login failed password=hunter for bob@example.com", 0, 0}, /* raw, not shown */
+        {"2026-11-24T10:00:02.500Z error login failed password=<secret:2> for <email:2>", 0, 0}, /* other placeholder */
+        {"2026-11-24T10:00:02.500Z error login failed password=<secret:1> for <email:1>", 0, 0}, /* the template's */
+        {"2026-11-24T10:00:03.500Z error login failed password=<secret:2> for <email:1>", 0, 0}, /* other time */
+        {"2026-11-24T10:00:02.500Z warn login failed password=<secret:2> for <email:1>", 0, 0},  /* other level */
+        {"login failed password=<secret:2>", 0, 0},                                               /* part of a line */
         {"2026-11-24T10:00:03.000Z - no level here at all", 1, 2},
         {"no level here at all", 1, 2},
         {"Caused by: java.io.IOException: broken pipe", 1, 3}, /* a line of a multi-line message */
@@ -470,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_unusual_value_is_shown),
         cmocka_unit_test(test_quiet_window_and_baseline_rules),
         cmocka_unit_test(test_benign_templates_are_not_raised),
+        cmocka_unit_test(test_templates_merged_while_mining_are_one),
         cmocka_unit_test(test_first_window_is_judged_on_its_own),
         cmocka_unit_test(test_attack_shapes_in_values_are_security_findings),
         cmocka_unit_test(test_recurring_config_message_is_a_config_finding),

@@ -1,25 +1,32 @@
 /*
  * test_miner.c — the template miner: grouping accuracy on the loghub 2k
- * samples (one floor per dataset: Drain's published figure), on a generated
- * log it was never tuned on, and its contract: stable ids, LRU eviction
- * without id reuse, params, bounds, restore, and `anomalog templates`.
+ * samples and on generated logs of other kinds (one floor per set: our own
+ * figure less a margin), and its contract: stable ids, LRU eviction without
+ * id reuse, params, bounds, restore, and `anomalog templates`.
  *
  * Grouping accuracy (GA) is as defined in "Tools and Benchmarks for Automated
  * Log Parsing" (Zhu et al., ICSE-SEIP 2019): a line is correctly grouped when
  * the set of lines in its predicted group equals the set of lines in its
- * ground-truth group; GA is the fraction of such lines. The predicted group of
- * a line is the template id miner_add() returned for it (ids are stable, so
- * that is also its final group).
+ * ground-truth group; GA is the fraction of such lines.
  *
  * The data (tests/data/loghub/, with its LICENSE) is found next to this file
  * through __FILE__, or at $ANOMALOG_LOGHUB_DIR.
  *
- * The miner's generic rules were tuned on HDFS, Spark, OpenSSH and Proxifier;
- * Hadoop, Zookeeper, Apache and HealthApp were held out: first checked after
- * the rules were set, and their figures did not move with the later changes
- * (which came from the generated logs). The table printed at the end says
- * which is which. Two generated logs, A and B, are checks on shapes written
- * for this test (see test_generated_a/_b for what each showed).
+ * Honest generalisation: the rules are measured on sets not used to write
+ * them. The rules before issue #19 were tuned on HDFS, Spark, OpenSSH and
+ * Proxifier with Hadoop, Zookeeper, Apache and HealthApp held out; for the
+ * rules of issue #19 (event words, host names, written-out dates, optional
+ * trailing fields) the rotation is reversed, and generated logs of other
+ * kinds join: C (hypervisor events), D (web server: host names, dates in
+ * words), E (optional trailing key=value fields) were tuned on; F (cloud
+ * control plane and mail relay) was held out, first run after the rules were
+ * frozen. SETS says which set is which and why OpenSSH moved (see there).
+ * Each set's floor is our own measured figure less 0.01, so deleting a rule
+ * fails the test (deleting host names and written-out dates: C 0.967, D
+ * 0.389, F 0.887, each under its floor). Drain's published figure is printed
+ * beside ours for reference only. The predicted group of a line is the
+ * template that holds it at the end (miner_resolve()): a template merged into
+ * another counts as it.
  *
  * Also: the miner compiled a second time with failing allocators (fault
  * injection), restore round trips on every sample, bounds, and the CLI.
@@ -73,6 +80,7 @@ static void *fi_realloc(void *p, size_t n)
 #define miner_size fi_miner_size
 #define miner_foreach fi_miner_foreach
 #define miner_restore fi_miner_restore
+#define miner_resolve fi_miner_resolve
 miner_opts fi_miner_opts_defaults(void);
 miner *fi_miner_new(const miner_opts *o);
 void fi_miner_free(miner *m);
@@ -83,6 +91,7 @@ uint64_t fi_miner_template_count(const miner *m, int64_t id);
 size_t fi_miner_size(const miner *m);
 void fi_miner_foreach(const miner *m, miner_each_fn fn, void *arg);
 int fi_miner_restore(miner *m, int64_t id, const char *template_text, uint64_t count);
+int64_t fi_miner_resolve(const miner *m, int64_t id);
 #include "analyze/miner.c"
 #undef malloc
 #undef calloc
@@ -96,6 +105,7 @@ int fi_miner_restore(miner *m, int64_t id, const char *template_text, uint64_t c
 #undef miner_size
 #undef miner_foreach
 #undef miner_restore
+#undef miner_resolve
 
 /* ---- CSV (RFC 4180) ---------------------------------------------------------- */
 
@@ -360,13 +370,26 @@ static void test_ga_definition(void **state)
 
 typedef struct loghub_set {
     const char *name;
-    double drain;  /* Drain's published GA: our floor */
-    int held_out;  /* 1: never looked at while the rules were chosen */
+    double drain;  /* Drain's published GA (logpai/logparser, per-dataset regexes): shown for reference only */
+    double floor;  /* our own measured GA less 0.01: a rule deleted makes it fail */
+    int held_out;  /* 1: not looked at while the rules of issue #19 were written */
 } loghub_set;
 
+/* Rotation for the rules of issue #19 (event words, host names, written-out
+ * dates, trailing fields): tuned on Hadoop, Zookeeper, Apache, HealthApp (the
+ * sets held out by the rules before them) and the generated logs A-E; held
+ * out HDFS, Spark, OpenSSH, Proxifier and generated F. OpenSSH's held-out
+ * run gave 0.5575 (plain-word user names kept apart as event words); after
+ * it the "a word seen once in a grown family is a value" condition was
+ * added looking at it, so it is tuned now. Its 0.749 stays under Drain's
+ * .7875 by the optional-trailing-field rule: loghub labels `… rhost=<*>` and
+ * `… rhost=<*> user=<*>` two templates (110 + 384 lines), the rule makes them
+ * one event, as issue #19 asks. HDFS, Spark and Proxifier were seen once
+ * mid-way (the same figures as now); no rule was changed for them. */
 static const loghub_set SETS[] = {
-    {"HDFS", 0.9975, 0},     {"Hadoop", 0.9475, 1}, {"Spark", 0.92, 0},      {"Zookeeper", 0.9665, 1},
-    {"OpenSSH", 0.7875, 0},  {"Apache", 1.0, 1},    {"HealthApp", 0.78, 1},  {"Proxifier", 0.5265, 0},
+    {"HDFS", 0.9975, 0.99, 1},     {"Hadoop", 0.9475, 0.987, 0},  {"Spark", 0.92, 0.989, 1},
+    {"Zookeeper", 0.9665, 0.9845, 0}, {"OpenSSH", 0.7875, 0.739, 0}, {"Apache", 1.0, 0.99, 0},
+    {"HealthApp", 0.78, 0.973, 0}, {"Proxifier", 0.5265, 0.99, 1},
 };
 #define NSETS (sizeof SETS / sizeof SETS[0])
 
@@ -376,9 +399,9 @@ static size_t measured_templates[NSETS];
 static int measured_done[NSETS];
 static double synthetic_ga = -1, synthetic_ga_b = -1;
 
-/* Floors of the generated logs: their measured GA (A 0.9288, B 1.0) less a
- * small margin. */
-#define GENERATED_A_FLOOR 0.92
+/* Floors of the generated logs A and B (tuned on): their measured GA (A
+ * 0.9288, B 1.0) less 0.01. */
+#define GENERATED_A_FLOOR 0.9188
 #define GENERATED_B_FLOOR 0.99
 
 static void loghub_dir(char *out, size_t cap)
@@ -432,6 +455,8 @@ static double mine_ga(const dataset *d, size_t *templates)
         pred[i] = miner_add(m, d->content[i], strlen(d->content[i]), NULL, NULL, 0, NULL);
         assert_true(pred[i] > 0);
     }
+    for (size_t i = 0; i < d->n; i++)
+        pred[i] = miner_resolve(m, pred[i]); /* the final grouping: a merged template holds its earlier lines */
     double ga = grouping_accuracy(pred, (const char *const *)d->event, d->n);
     if (templates)
         *templates = miner_size(m);
@@ -446,9 +471,9 @@ static void check_set(size_t k)
     double ga = mine_ga(&loaded[k], &measured_templates[k]);
     measured[k] = ga;
     measured_done[k] = 1;
-    print_message("GA %-10s %.4f (Drain %.4f, %s, %zu templates)\n", SETS[k].name, ga, SETS[k].drain,
-                  SETS[k].held_out ? "held out" : "tuned on", measured_templates[k]);
-    assert_true(ga >= SETS[k].drain);
+    print_message("GA %-10s %.4f (floor %.4f; Drain published %.4f; %s, %zu templates)\n", SETS[k].name, ga,
+                  SETS[k].floor, SETS[k].drain, SETS[k].held_out ? "held out" : "tuned", measured_templates[k]);
+    assert_true(ga >= SETS[k].floor);
 }
 
 static void test_ga_hdfs(void **state)
@@ -584,6 +609,116 @@ static const char *const GEN_SHAPES_B[] = {
 };
 #define NGEN_B (sizeof GEN_SHAPES_B / sizeof GEN_SHAPES_B[0])
 
+/*
+ * Three generated logs of kinds the loghub samples lack, written for the
+ * failure modes issue #19 names, with their ground truth (one template per
+ * shape). Extra slots: %h host name (with or without digits), %w a date
+ * written out `Mon Dec 05 19:14:11 2026`, %x `Tue, 06 Dec 2026 10:00:00
+ * GMT`, %y `Dec  5 19:14:11`, %v VM name, %k zero to three optional trailing
+ * key=value fields, %m HTTP method, %j a plain word out of many (a value).
+ *
+ * C, a hypervisor's event log: events that differ only in one plain word
+ * (`VM Started` / `VM Paused` / `VM Resumed`, `… initialization` / `…
+ * finalization`, `link up` / `link down`) are distinct templates.
+ */
+static const char *const GEN_SHAPES_C[] = {
+    "vm %v: VM Started",
+    "vm %v: VM Paused",
+    "vm %v: VM Resumed",
+    "vm %v: VM Stopped",
+    "vm %v: VM Migrated to %h",
+    "domain %v guest agent initialization complete after %M ms",
+    "domain %v guest agent finalization complete after %M ms",
+    "NIC %N of %v link up",
+    "NIC %N of %v link down",
+    "scheduler placed %v on %h (score %F)",
+    "balloon driver on %v reclaimed %N MB",
+    "snapshot %U of %v created in %M ms",
+    "%h hypervisor heartbeat ok, %N guests running",
+    "vCPU %N of %v halted: triple fault",
+    "disk %P attached to %v as virtio%N",
+    "disk %P detached from %v",
+};
+#define NGEN_C (sizeof GEN_SHAPES_C / sizeof GEN_SHAPES_C[0])
+
+/* D, a web server's and proxy's log: host names and dates written out in words. */
+static const char *const GEN_SHAPES_D[] = {
+    "[%w] [error] [client %I] File does not exist: /var/www/%S/%N.png",
+    "[%w] [notice] Apache configured -- resuming normal operations",
+    "upstream %h:%N responded in %M ms",
+    "resolved %h to %I",
+    "certificate for %h valid until %x",
+    "proxy: connect to %h failed: Connection refused",
+    "vhost %h reloaded",
+    "backend %h marked DOWN",
+    "backend %h marked UP",
+    "%y %h nginx: %N#%N: client closed connection while reading upstream",
+    "cache purge for %h completed at %x",
+    "%m /%S/%N HTTP/1.1 host=%h status=%C bytes=%N",
+    "Last-Modified: %x",
+    "TLS handshake with %h took %M ms",
+};
+#define NGEN_D (sizeof GEN_SHAPES_D / sizeof GEN_SHAPES_D[0])
+
+/* E, a service with optional trailing key=value fields, and a plain-word value out of many. */
+static const char *const GEN_SHAPES_E[] = {
+    "request completed method=%m path=/api/%S status=%C%k",
+    "job %S finished in %D s%k",
+    "payment authorised amount=%N currency=EUR%k",
+    "connection pool stats active=%N idle=%N%k",
+    "order %N shipped%k",
+    "cart item %j added for %W",
+    "cache miss for key %j",
+    "retrying call to %S after %M ms%k",
+    "user %W signed out%k",
+    "webhook delivered to %h in %M ms%k",
+};
+#define NGEN_E (sizeof GEN_SHAPES_E / sizeof GEN_SHAPES_E[0])
+
+/*
+ * F, held out: written with C, D and E, and first run after the rules of
+ * issue #19 were frozen. A cloud control plane and a mail relay, the same
+ * failure modes in other words and layouts: event words (`state: Running` /
+ * `Terminated` / `Waiting`, `lease … acquired` / `released` / `renewed`),
+ * host names in other places, dates with full month names (%z, `5 December
+ * 2026 10:00`) and the other layouts, optional trailing fields after a value
+ * with a unit.
+ */
+static const char *const GEN_SHAPES_F[] = {
+    "container %v state: Running",
+    "container %v state: Terminated",
+    "container %v state: Waiting",
+    "lease for %v acquired by %h",
+    "lease for %v released by %h",
+    "lease for %v renewed by %h",
+    "mail from=<%W@%h> relayed via %h",
+    "DNS query %h A answered %I in %M ms",
+    "next run of %S scheduled for %x",
+    "report for %S generated on %z",
+    "%y %h kernel: TCP: request_sock_TCP: Possible SYN flooding on port %N",
+    "object %P uploaded in %M ms%k",
+    "queue %S drained%k",
+    "GC cycle %N done, pause %M ms%k",
+    "pulled image registry.%h/%S:%V in %M ms",
+    "readiness probe failed for %v: HTTP %C",
+    "scaled deployment %S from %N to %N replicas",
+    "session cookie expires %w",
+};
+#define NGEN_F (sizeof GEN_SHAPES_F / sizeof GEN_SHAPES_F[0])
+static const char *const GEN_MONTHS_LONG[] = {"January", "February", "March", "April", "May", "June", "July",
+                                              "August", "September", "October", "November", "December"};
+
+static const char *const GEN_DAYS[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char *const GEN_MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char *const GEN_HOST_A[] = {"cache", "api", "edge", "db", "lb", "web", "auth", "mail", "static"};
+static const char *const GEN_HOST_B[] = {"fra", "ams", "east", "west", "b", "primary", "canary"};
+static const char *const GEN_HOST_Z[] = {"example.net", "example.com", "example.org", "example.io", "corp.local"};
+static const char *const GEN_WORDS[] = {
+    "lamp", "desk", "chair", "sofa", "rug", "mirror", "shelf", "stool", "bench", "clock", "vase", "pillow",
+    "blanket", "kettle", "toaster", "blender", "mixer", "grill", "fan", "heater", "fridge", "oven", "sink",
+    "faucet", "towel", "soap", "brush", "comb", "razor", "wallet", "bottle", "jar", "lid", "spoon", "fork"};
+
 static const char *const GEN_NOUNS[] = {"orders", "ledger", "catalog", "fraud", "search", "mailer", "assets", "geo"};
 static const char *const GEN_USERS[] = {"alice", "bob", "carol", "dan", "eve", "fay", "gus", "hana", "ivo", "jo",
                                         "kim", "lee", "max", "ned", "oz", "pia", "root", "admin", "svc_backup"};
@@ -647,6 +782,53 @@ static size_t gen_line(char *p, size_t cap, const char *shape, const char *noun)
             p[o++] = ']';
             break;
         }
+        case 'h': {
+            o += gen_put(p + o, cap - o, "%s", GEN_HOST_A[below(9)]);
+            if (below(2))
+                o += gen_put(p + o, cap - o, "-%s", GEN_HOST_B[below(7)]);
+            if (below(2))
+                o += gen_put(p + o, cap - o, "-%u", below(20));
+            if (below(2))
+                o += gen_put(p + o, cap - o, ".%s", below(2) ? "prod" : "internal");
+            o += gen_put(p + o, cap - o, ".%s", GEN_HOST_Z[below(5)]);
+            break;
+        }
+        case 'w':
+            o += gen_put(p + o, cap - o, "%s %s %02u %02u:%02u:%02u 2026", GEN_DAYS[below(7)], GEN_MONTHS[below(12)],
+                         1 + below(28), below(24), below(60), below(60));
+            break;
+        case 'x':
+            o += gen_put(p + o, cap - o, "%s, %02u %s 2026 %02u:%02u:%02u GMT", GEN_DAYS[below(7)], 1 + below(28),
+                         GEN_MONTHS[below(12)], below(24), below(60), below(60));
+            break;
+        case 'y':
+            o += gen_put(p + o, cap - o, "%s %2u %02u:%02u:%02u", GEN_MONTHS[below(12)], 1 + below(28), below(24),
+                         below(60), below(60));
+            break;
+        case 'v': {
+            static const char *const vm[] = {"web", "db-primary", "cache-eu", "build-runner", "billing-api", "vpn"};
+            const char *v = vm[below(6)];
+            o += below(3) ? gen_put(p + o, cap - o, "%s-%02u", v, below(40)) : gen_put(p + o, cap - o, "%s-%c", v, 'a' + below(6));
+            break;
+        }
+        case 'k': {
+            /* optional trailing fields, in a fixed order, each present or not */
+            if (below(2))
+                o += gen_put(p + o, cap - o, " trace_id=%012llx", (unsigned long long)(rnd() >> 16));
+            if (below(3) == 0)
+                o += gen_put(p + o, cap - o, " retry=%u", below(5));
+            if (below(3) == 0)
+                o += gen_put(p + o, cap - o, " user=%s", GEN_USERS[below(sizeof GEN_USERS / sizeof GEN_USERS[0])]);
+            if (below(4) == 0)
+                o += gen_put(p + o, cap - o, " region=%s", below(2) ? "eu-west-1" : "us-east-2");
+            break;
+        }
+        case 'm': o += gen_put(p + o, cap - o, "%s", below(2) ? "GET" : below(2) ? "POST" : "PUT"); break;
+        case 'z':
+            o += gen_put(p + o, cap - o, "%u %s 2026 %02u:%02u", 1 + below(28), GEN_MONTHS_LONG[below(12)], below(24),
+                         below(60));
+            break;
+        case 'j': o += gen_put(p + o, cap - o, "%s", GEN_WORDS[below(sizeof GEN_WORDS / sizeof GEN_WORDS[0])]); break;
         default: p[o++] = '%'; p[o++] = c; break;
         }
     }
@@ -666,6 +848,8 @@ static double generated_ga(const char *const *shapes, size_t nshapes, int nsvc, 
         assert_non_null(m[s] = miner_new(NULL));
     int64_t *pred = malloc(lines * sizeof *pred);
     char **truth = malloc(lines * sizeof *truth);
+    int *svc = malloc(lines * sizeof *svc);
+    assert_non_null(svc);
     assert_non_null(pred);
     assert_non_null(truth);
     char line[768];
@@ -677,11 +861,15 @@ static double generated_ga(const char *const *shapes, size_t nshapes, int nsvc, 
         size_t len = gen_line(line, sizeof line, shapes[shape], noun);
         int64_t id = miner_add(m[s], line, len, NULL, NULL, 0, NULL);
         assert_true(id > 0);
-        pred[i] = (int64_t)s << 40 | id; /* ids are per miner */
+        pred[i] = id;
+        svc[i] = s;
         truth[i] = malloc(16);
         assert_non_null(truth[i]);
         snprintf(truth[i], 16, "%d/%d", s, shape);
     }
+    for (size_t i = 0; i < lines; i++) /* the final grouping; ids are per miner */
+        pred[i] = (int64_t)svc[i] << 40 | miner_resolve(m[svc[i]], pred[i]);
+    free(svc);
     double ga = grouping_accuracy(pred, (const char *const *)truth, lines);
     *mined = 0;
     for (int s = 0; s < nsvc; s++) {
@@ -722,23 +910,84 @@ static void test_generated_b(void **state)
     assert_true(ga >= GENERATED_B_FLOOR);
 }
 
+/* The generated logs of other kinds (C, D, E above; F below), each with its
+ * role: "tuned" when the rules of issue #19 were written looking at it,
+ * "held out" when it was first run after they were frozen. */
+typedef struct gen_set {
+    const char *name;
+    const char *const *shapes;
+    size_t nshapes;
+    int nsvc, per;
+    size_t lines;
+    uint64_t seed;
+    double floor; /* our measured GA less 0.01 */
+    int held_out;
+} gen_set;
+
+static const gen_set GEN_SETS[] = {
+    /* measured before the rules: C 0.7620, D 0.3580, E 0.2065 (F was not run before) */
+    {"gen-C-vm", GEN_SHAPES_C, NGEN_C, 2, (int)NGEN_C, 4000, 1901, 0.99, 0},
+    {"gen-D-web", GEN_SHAPES_D, NGEN_D, 2, (int)NGEN_D, 4000, 1902, 0.915, 0},
+    {"gen-E-kv", GEN_SHAPES_E, NGEN_E, 2, (int)NGEN_E, 4000, 1903, 0.8948, 0},
+    {"gen-F-cloud", GEN_SHAPES_F, NGEN_F, 2, (int)NGEN_F, 4000, 1904, 0.99, 1},
+};
+#define NGEN_SETS (sizeof GEN_SETS / sizeof GEN_SETS[0])
+static double gen_measured[NGEN_SETS] = {-1, -1, -1, -1};
+static size_t gen_mined[NGEN_SETS];
+
+static void check_gen(size_t k)
+{
+    const gen_set *g = &GEN_SETS[k];
+    double ga = generated_ga(g->shapes, g->nshapes, g->nsvc, g->per, g->lines, g->seed, &gen_mined[k]);
+    gen_measured[k] = ga;
+    print_message("GA %-10s %.4f (%s, %zu true templates, %zu mined)\n", g->name, ga, g->held_out ? "held out" : "tuned",
+                  (size_t)g->nsvc * g->nshapes, gen_mined[k]);
+    assert_true(ga >= g->floor);
+}
+
+static void test_gen_c(void **state)
+{
+    (void)state;
+    check_gen(0);
+}
+static void test_gen_d(void **state)
+{
+    (void)state;
+    check_gen(1);
+}
+static void test_gen_e(void **state)
+{
+    (void)state;
+    check_gen(2);
+}
+static void test_gen_f(void **state)
+{
+    (void)state;
+    check_gen(3);
+}
+
 static void test_ga_table(void **state)
 {
     (void)state;
-    print_message("\n%-10s  %-7s  %-7s  %-8s  %s\n", "dataset", "ours", "Drain", "role", "templates");
+    print_message("\n%-11s  %-6s  %-6s  %-8s  %-9s  %s\n", "dataset", "ours", "floor", "role", "templates",
+                  "Drain (published, reference only)");
     int all = 1;
     for (size_t k = 0; k < NSETS; k++) {
         if (!measured_done[k]) {
             all = 0;
             continue;
         }
-        print_message("%-10s  %.4f  %.4f  %-8s  %zu\n", SETS[k].name, measured[k], SETS[k].drain,
-                      SETS[k].held_out ? "held out" : "tuned", measured_templates[k]);
+        print_message("%-11s  %.4f  %.4f  %-8s  %-9zu  %.4f\n", SETS[k].name, measured[k], SETS[k].floor,
+                      SETS[k].held_out ? "held out" : "tuned", measured_templates[k], SETS[k].drain);
     }
     if (synthetic_ga >= 0)
-        print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedA", synthetic_ga, "-", "see test");
+        print_message("%-11s  %.4f  %.4f  %-8s  %-9s  -\n", "gen-A", synthetic_ga, GENERATED_A_FLOOR, "tuned", "");
     if (synthetic_ga_b >= 0)
-        print_message("%-10s  %.4f  %-7s  %-8s\n", "generatedB", synthetic_ga_b, "-", "see test");
+        print_message("%-11s  %.4f  %.4f  %-8s  %-9s  -\n", "gen-B", synthetic_ga_b, GENERATED_B_FLOOR, "tuned", "");
+    for (size_t k = 0; k < NGEN_SETS; k++)
+        if (gen_measured[k] >= 0)
+            print_message("%-11s  %.4f  %.4f  %-8s  %-9zu  -\n", GEN_SETS[k].name, gen_measured[k], GEN_SETS[k].floor,
+                          GEN_SETS[k].held_out ? "held out" : "tuned", gen_mined[k]);
     print_message("\n");
     assert_true(all);
 }
@@ -788,7 +1037,7 @@ static void test_masking(void **state)
     } rows[] = {
         {"Failed password for root from 183.62.140.253 port 41156 ssh2",
          "Failed password for root from <IP> port <NUM> ssh2"},
-        {"request 550e8400-e29b-41d4-a716-446655440000 took 160ms status=200", "request <UUID> took <NUM>ms status=<NUM>"},
+        {"request 550e8400-e29b-41d4-a716-446655440000 took 160ms status=200", "request <UUID> took <NUM>ms <*>=<*>"},
         {"session 0x14ed93111f20027 closed after 3.5 s at 2026-11-24T10:00:00.123Z",
          "session <HEX> closed after <NUM> s at <TS>"},
         {"commit a1b2c3d4e5f6 by \"John Smith\" on branch 'main', 45% done",
@@ -828,16 +1077,16 @@ static void test_stable_id_when_generalising(void **state)
     miner *m = miner_new(NULL);
     assert_non_null(m);
     int is_new = -1;
-    const char *a = "Accepted login for alice from 10.0.0.1 using password";
+    const char *a = "Accepted login for alice1 from 10.0.0.1 using password";
     int64_t id = miner_add(m, a, strlen(a), &is_new, NULL, 0, NULL);
     assert_int_equal(id, 1);
     assert_int_equal(is_new, 1);
-    assert_string_equal(miner_template_text(m, id), "Accepted login for alice from <IP> using password");
-    const char *b = "Accepted login for bob from 10.0.0.2 using password";
+    assert_string_equal(miner_template_text(m, id), "Accepted login for alice1 from <IP> using password");
+    const char *b = "Accepted login for bob2 from 10.0.0.2 using password";
     assert_int_equal(miner_add(m, b, strlen(b), &is_new, NULL, 0, NULL), id);
     assert_int_equal(is_new, 0);
     assert_string_equal(miner_template_text(m, id), "Accepted login for <*> from <IP> using password");
-    const char *c = "Accepted login for carol from 10.0.0.3 using sso";
+    const char *c = "Accepted login for carol3 from 10.0.0.3 using 2fa";
     assert_int_equal(miner_add(m, c, strlen(c), &is_new, NULL, 0, NULL), id);
     assert_string_equal(miner_template_text(m, id), "Accepted login for <*> from <IP> using <*>");
     assert_int_equal(miner_template_count(m, id), 3);
@@ -872,6 +1121,76 @@ static void test_path_fields(void **state)
     int64_t d = add(m, "Failed password for root from 1.2.3.4 port 22 ssh2");
     int64_t e = add(m, "Failed none for root from 1.2.3.4 port 22 ssh2");
     assert_true(d != e);
+    miner_free(m);
+}
+
+/* The rules of issue #19, one by one. */
+static void test_event_words_hosts_dates_fields(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    assert_non_null(m);
+    /* event words: one template each, also when the first two differ */
+    int64_t st = add(m, "vm web-01: VM Started");
+    int64_t pa = add(m, "vm web-02: VM Paused");
+    int64_t re = add(m, "vm web-03: VM Resumed");
+    assert_true(st != pa && pa != re && st != re);
+    assert_int_equal(add(m, "vm db-7: VM Paused"), pa);
+    assert_string_equal(miner_template_text(m, pa), "vm <*> VM Paused");
+    assert_int_equal(miner_resolve(m, st), st);
+    /* many plain words at one position are values: past EVENT_WORDS_MAX they become one template,
+     * the one the last message matched, and the others' ids resolve to it */
+    const char *items[] = {"lamp", "desk", "sofa", "rug", "vase", "fan", "oven"};
+    int64_t ids[7];
+    for (int i = 0; i < 7; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "cart item %s added", items[i]);
+        ids[i] = add(m, line);
+    }
+    int64_t merged = ids[6];
+    assert_string_equal(miner_template_text(m, merged), "cart item <*> added");
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(miner_resolve(m, ids[i]), merged);
+    assert_int_equal(miner_template_count(m, merged), 7);
+    assert_int_equal(add(m, "cart item lamp added"), merged);
+    /* a word seen once while its family grew past EVENT_FAMILY_MATURE lines: a value */
+    for (int i = 0; i < 60; i++)
+        add(m, "Failed password for root from 10.0.0.1 port 22 ssh2");
+    int64_t git = add(m, "Failed password for git from 10.0.0.2 port 22 ssh2");
+    for (int i = 0; i < 3; i++)
+        add(m, "Failed password for root from 10.0.0.1 port 22 ssh2");
+    int64_t ftp = add(m, "Failed password for ftp from 10.0.0.3 port 22 ssh2");
+    assert_int_equal(miner_resolve(m, git), ftp);
+    assert_string_equal(miner_template_text(m, ftp), "Failed password for <*> from <IP> port <NUM> ssh2");
+
+    /* host names with and without digits, not class or file names */
+    int64_t h = add(m, "resolved cache-fra.example.net to 10.1.1.1");
+    assert_int_equal(add(m, "resolved api.internal.corp.local to 10.1.1.2"), h);
+    assert_string_equal(miner_template_text(m, h), "resolved <*> to <IP>");
+    assert_string_equal(miner_template_text(m, add(m, "loaded org.apache.Foo from app.js")),
+                        "loaded org.apache.Foo from app.js");
+
+    /* dates written out in words: one <TS>, whatever the names */
+    int64_t d = add(m, "[Mon Dec 05 19:14:11 2026] [notice] configured");
+    assert_int_equal(add(m, "[Tue Mar 17 01:02:03 2026] [notice] configured"), d);
+    assert_string_equal(miner_template_text(m, d), "[<TS>] [notice] configured");
+    assert_string_equal(miner_template_text(m, add(m, "valid until Tue, 06 Dec 2026 10:00:00 GMT")),
+                        "valid until <TS>");
+    assert_string_equal(miner_template_text(m, add(m, "report generated on 5 December 2026 10:00")),
+                        "report generated on <TS>");
+    assert_string_equal(miner_template_text(m, add(m, "you may 5 times retry")), "you may <NUM> times retry");
+
+    /* optional trailing fields: one template, its id kept when it gains them */
+    int64_t o = add(m, "order 42 shipped");
+    assert_string_equal(miner_template_text(m, o), "order <NUM> shipped");
+    assert_int_equal(add(m, "order 43 shipped trace_id=ab12cd34ef56 retry=1"), o);
+    assert_string_equal(miner_template_text(m, o), "order <NUM> shipped <*>=<*>");
+    assert_int_equal(add(m, "order 44 shipped user=bob"), o);
+    assert_int_equal(add(m, "order 45 shipped"), o);
+    assert_int_equal(miner_template_count(m, o), 4);
+    /* a line of fields only (logfmt) keeps its keys */
+    assert_string_equal(miner_template_text(m, add(m, "level=info msg=started port=80")),
+                        "level=<*> msg=<*> port=<NUM>");
     miner_free(m);
 }
 
@@ -951,12 +1270,12 @@ static void test_params(void **state)
     assert_int_equal(p[1].pos, 7);
     assert_memory_equal(p[1].s, "41156", 5);
     /* the template generalises: the user becomes a param too */
-    const char *b = "Failed password for admin from 10.1.1.1 port 22 ssh2";
+    const char *b = "Failed password for admin2 from 10.1.1.1 port 22 ssh2";
     assert_int_equal(miner_add(m, b, strlen(b), NULL, p, 8, &np), id);
     assert_int_equal(np, 3);
     assert_int_equal(p[0].pos, 3);
-    assert_memory_equal(p[0].s, "admin", 5);
-    assert_int_equal(p[0].len, 5);
+    assert_memory_equal(p[0].s, "admin2", 6);
+    assert_int_equal(p[0].len, 6);
     /* key=value and a prefix: only the value */
     const char *c = "job done user=carol blk_-42 took 17 ms";
     int64_t idc = miner_add(m, c, strlen(c), NULL, p, 8, &np);
@@ -1194,7 +1513,7 @@ static void test_restore_round_trip(void **state)
             int is_new;
             int64_t id = miner_add(r, d->content[i], strlen(d->content[i]), &is_new, NULL, 0, NULL);
             assert_int_equal(is_new, 0);
-            same += id == pred[i];
+            same += id == miner_resolve(m, pred[i]); /* a template merged into another: the one that holds it */
         }
         if (same != d->n)
             print_message("restore %s: %zu of %zu lines found their first id\n", SETS[k].name, same, d->n);
@@ -1335,18 +1654,18 @@ static void test_templates_cli(void **state)
     char in[] = "/tmp/anomalog-test-miner-in-XXXXXX";
     int fd = mkstemp(in);
     assert_true(fd >= 0);
-    const char *text = "login ok for alice from 10.0.0.1\r\n"
+    const char *text = "login ok for alice1 from 10.0.0.1\r\n"
                        "disk full on /data\n"
                        "\n"
-                       "login ok for bob from 10.0.0.2\n"
-                       "login ok for carol from 10.0.0.3"; /* no final newline */
+                       "login ok for bob2 from 10.0.0.2\n"
+                       "login ok for carol3 from 10.0.0.3"; /* no final newline */
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
 
     char *out;
     char *argv1[] = {"templates", in, NULL};
     assert_int_equal(run_cli(2, argv1, &out), 0);
-    assert_string_equal(out, "1 login ok for alice from <IP>\n"
+    assert_string_equal(out, "1 login ok for alice1 from <IP>\n"
                              "2 disk full on /data\n"
                              "3 \n"
                              "1 login ok for <*> from <IP>\n"
@@ -1384,6 +1703,7 @@ int main(void)
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_stable_id_when_generalising),
         cmocka_unit_test(test_path_fields),
+        cmocka_unit_test(test_event_words_hosts_dates_fields),
         cmocka_unit_test(test_lru_eviction),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_bounds),
@@ -1400,6 +1720,10 @@ int main(void)
         cmocka_unit_test(test_ga_proxifier),
         cmocka_unit_test(test_generated_a),
         cmocka_unit_test(test_generated_b),
+        cmocka_unit_test(test_gen_c),
+        cmocka_unit_test(test_gen_d),
+        cmocka_unit_test(test_gen_e),
+        cmocka_unit_test(test_gen_f),
         cmocka_unit_test(test_restore_idempotent),
         cmocka_unit_test(test_restore_round_trip),
         cmocka_unit_test(test_ga_table),
