@@ -1308,8 +1308,11 @@ int main(int argc, char **argv)
     pg_result pgr[2];
     memset(pgr, 0, sizeof pgr);
     int pg_ok = 1;
-    raw_result rawpg;
+    /* the raw COPY before and after the one-server phase, their mean the limit: a neighbour's burst during
+     * one of them decides less */
+    raw_result rawpg, rawpg2;
     memset(&rawpg, 0, sizeof rawpg);
+    memset(&rawpg2, 0, sizeof rawpg2);
     if (o.pg && raw_pg(&o, rows, nrows, o.duration, &rawpg)) {
         progress("raw postgresql COPY: %s", rawpg.err);
         pg_ok = 0;
@@ -1319,6 +1322,16 @@ int main(int argc, char **argv)
     }
     for (int k = 0; o.pg && k < 2; k++) {
         pg_run(&o, dir, k ? 3 : 1, &big, hdrs, &pgr[k]);
+        if (k == 0 && rawpg.rows_per_s > 0) {
+            if (raw_pg(&o, rows, nrows, o.duration, &rawpg2)) {
+                progress("raw postgresql COPY: %s", rawpg2.err);
+                pg_ok = 0;
+            } else {
+                progress("raw pg COPY      %9.0f rows/s  (again, after the one-server phase; the limit: the mean %.0f)",
+                         rawpg2.rows_per_s, (rawpg.rows_per_s + rawpg2.rows_per_s) / 2);
+                rawpg.rows_per_s = (rawpg.rows_per_s + rawpg2.rows_per_s) / 2;
+            }
+        }
         if (pgr[k].err[0])
             progress("postgresql x%d: %s", pgr[k].replicas, pgr[k].err);
         else

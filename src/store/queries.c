@@ -340,14 +340,14 @@ db_stmt sql_mig_record = {.sql = "INSERT INTO schema_version(version, name, appl
 
 /* ---- the SQLite write path (sqlite_ingest.c): SQLite only -------------------------------------- */
 
-db_stmt sql_sqw_service_insert = {.sqlite = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
-                                            "ON CONFLICT(name) DO NOTHING"};
-db_stmt sql_sqw_service_select = {.sqlite = "SELECT id FROM services WHERE name = ?1"};
+/* a service's or window's id, the row inserted first when missing (the no-op update lets RETURNING answer) */
+db_stmt sql_sqw_service_id = {.sqlite = "INSERT INTO services(name, last_seen, created_at) VALUES (?1, ?2, ?2) "
+                                        "ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id"};
 db_stmt sql_sqw_service_touch = {.sqlite = "UPDATE services SET watermark = max(coalesce(watermark, ?2), ?2), "
                                            "last_seen = max(last_seen, ?3) WHERE id = ?1"};
-db_stmt sql_sqw_window_insert = {.sqlite = "INSERT INTO windows(service_id, start_ms, end_ms) VALUES (?1, ?2, ?3) "
-                                           "ON CONFLICT(service_id, start_ms) DO NOTHING"};
-db_stmt sql_sqw_window_select = {.sqlite = "SELECT id FROM windows WHERE service_id = ?1 AND start_ms = ?2"};
+db_stmt sql_sqw_window_id = {.sqlite = "INSERT INTO windows(service_id, start_ms, end_ms) VALUES (?1, ?2, ?3) "
+                                       "ON CONFLICT(service_id, start_ms) DO UPDATE SET end_ms = windows.end_ms "
+                                       "RETURNING id"};
 db_stmt sql_sqw_window_add = {.sqlite = "UPDATE windows SET line_count = line_count + ?2, "
                                         "late_count = late_count + CASE WHEN status = 'open' THEN 0 ELSE ?2 END, "
                                         "last_line_at = ?3, lines_expired = 0 WHERE id = ?1"};

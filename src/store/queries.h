@@ -99,11 +99,9 @@ extern db_stmt sql_mig_create,
     sql_mig_record;
 
 /* the SQLite write path (sqlite_ingest.c): SQLite only */
-extern db_stmt sql_sqw_service_insert,
-    sql_sqw_service_select,
+extern db_stmt sql_sqw_service_id,
     sql_sqw_service_touch,
-    sql_sqw_window_insert,
-    sql_sqw_window_select,
+    sql_sqw_window_id,
     sql_sqw_window_add,
     sql_sqw_log_insert,
     sql_sqw_journal_put,

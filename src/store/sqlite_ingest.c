@@ -79,16 +79,11 @@ static void caches_trim(sq *s)
         caches_clear(s);
 }
 
-static int select_id(sqlite3_stmt *q, int64_t *out)
+/* The id of a service or window row, inserted first if it is not there (on a cache miss). */
+static int row_id(sq *s, db_stmt *st, const db_val *args, int nargs, int64_t *id)
 {
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(q, 0);
-    /* A statement left on a row keeps its read snapshot open past COMMIT; the
-     * next BEGIN IMMEDIATE would then fail with SQLITE_BUSY_SNAPSHOT as soon
-     * as another connection has written. Reset before returning. */
-    sqlite3_reset(q);
-    return rc == SQLITE_ROW ? SQLITE_OK : rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    store_rc rc = db_int_of(&s->base, s->base.w, st, args, nargs, id, NULL, NULL, 0);
+    return rc == STORE_OK ? SQLITE_OK : rc == STORE_BUSY ? SQLITE_BUSY : SQLITE_ERROR;
 }
 
 static int service_slot(sq *s, const char *name, int64_t now, svc_slot **out)
@@ -102,20 +97,9 @@ static int service_slot(sq *s, const char *name, int64_t now, svc_slot **out)
         }
         i = (i + 1) & (CACHE_SLOTS - 1);
     }
-    sqlite3_stmt *q = sq_stmt(s->base.w, &sql_sqw_service_insert);
-    if (!q)
-        return SQLITE_ERROR;
-    sqlite3_bind_text(q, 1, name, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, now);
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_DONE)
-        return rc;
-    q = sq_stmt(s->base.w, &sql_sqw_service_select);
-    if (!q)
-        return SQLITE_ERROR;
-    sqlite3_bind_text(q, 1, name, (int)len, SQLITE_STATIC);
     int64_t id = 0;
-    if ((rc = select_id(q, &id)) != SQLITE_OK)
+    int rc = row_id(s, &sql_sqw_service_id, DB_ARGS(db_textn(name, len), db_int(now)), &id);
+    if (rc != SQLITE_OK)
         return rc;
     if (!(s->svc[i].name = strdup(name)))
         return SQLITE_NOMEM;
@@ -135,22 +119,9 @@ static int window_slot(sq *s, int64_t service_id, int64_t start, int64_t window_
         }
         i = (i + 1) & (CACHE_SLOTS - 1);
     }
-    sqlite3_stmt *q = sq_stmt(s->base.w, &sql_sqw_window_insert);
-    if (!q)
-        return SQLITE_ERROR;
-    sqlite3_bind_int64(q, 1, service_id);
-    sqlite3_bind_int64(q, 2, start);
-    sqlite3_bind_int64(q, 3, start + window_ms);
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_DONE)
-        return rc;
-    q = sq_stmt(s->base.w, &sql_sqw_window_select);
-    if (!q)
-        return SQLITE_ERROR;
-    sqlite3_bind_int64(q, 1, service_id);
-    sqlite3_bind_int64(q, 2, start);
     int64_t id = 0;
-    if ((rc = select_id(q, &id)) != SQLITE_OK)
+    int rc = row_id(s, &sql_sqw_window_id, DB_ARGS(db_int(service_id), db_int(start), db_int(start + window_ms)), &id);
+    if (rc != SQLITE_OK)
         return rc;
     s->win[i] = (win_slot){.service_id = service_id, .start_ms = start, .id = id};
     s->win_used++;
