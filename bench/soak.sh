@@ -95,7 +95,7 @@ routes:
     to: review
 YAML
 "$bin" serve --listen 127.0.0.1:0 --db "$dir/soak.db" --config "$dir/soak.yaml" --llm-url "http://127.0.0.1:$fport/v1" \
-    --window 10s --grace 2s --skip-quiet-windows false --log-format json \
+    --window 10s --grace 2s --analysis-skip-quiet-windows false --log-format json \
     --retention-lines 30s --retention-windows 2m 2>"$dir/server.log" &
 srv_pid=$!
 port=$(port_of "$dir/server.log")

@@ -3,10 +3,15 @@
  * @brief Settings: embedded defaults, then the config file, then the
  *        environment, then command-line flags, each overriding the one before.
  *
- * Every setting has one name in each source: `limits.max_body` in the YAML
- * file, `ANOMALOG_MAX_BODY` in the environment, `--max-body` on the command
- * line. A value that does not parse stops start-up with a message naming the
- * source and the key; nothing falls back silently to a default.
+ * Every setting has one name in each source, by one rule: `limits.max_body`
+ * in the YAML file, `ANOMALOG_LIMITS_MAX_BODY` in the environment,
+ * `--limits-max-body` on the command line (dots and underscores become
+ * underscores in the variable, dashes in the flag; secrets have no flag).
+ * Names from before the rule (`ANOMALOG_MAX_BODY`, `--max-body`) still work
+ * and leave a warning in config.warnings. A value that does not parse stops
+ * start-up with a message naming the source and the key; nothing falls back
+ * silently to a default. A duration needs its unit (`5m`; a bare `5` is an
+ * error), except 0.
  */
 #ifndef ANOMALOG_CONFIG_H
 #define ANOMALOG_CONFIG_H
@@ -16,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "anomalog/route.h"
 
@@ -29,7 +35,7 @@ typedef struct config {
     char db[4096];               /**< SQLite file, or postgres:// / postgresql:// URI */
     int64_t window_ms;           /**< window length */
     int64_t grace_ms;            /**< lateness allowed before a window closes */
-    int tz_offset_s;             /**< zone of timestamps written without one */
+    int tz_offset_s;             /**< zone of timestamps written without one: an offset, or TZONE_NAMED (tzone.h) */
     int durability_full;         /**< 1: fsync every commit (synchronous=FULL) */
     uint64_t max_body;           /**< request body bytes, before and after gunzip */
     uint64_t max_line;           /**< message bytes; longer ones are truncated */
@@ -110,6 +116,7 @@ typedef struct config {
     size_t n_tokens;
     int db_set;                  /**< db was given (file, env or flag), not the default */
     char config_file[4096];      /**< the file read, or empty */
+    char warnings[2048];         /**< lines for the log once it is set up (old names used), or empty */
 } config;
 
 /** Frees what config_load allocated (service contexts). */
@@ -127,7 +134,19 @@ void config_defaults(config *c);
  */
 int config_load(config *c, int *argc, char **argv, char *err, size_t errlen);
 
-/** Usage text of the flags, for --help. */
+/**
+ * config_load for one command: only the settings in groups take flags (a
+ * group is a key, a key prefix ending in ".", or "*" for all; NULL: no
+ * settings flag and no --config). Another setting's flag is an error naming
+ * the command; the environment and the file still set everything.
+ */
+int config_load_for(config *c, int *argc, char **argv, const char *const *groups, const char *command, char *err,
+                    size_t errlen);
+
+/** Prints the flags of the settings in groups, each with its variable, file key, default and description. */
+void config_print_flags(FILE *f, const char *const *groups);
+
+/** One line pointing at `serve --help`, for summaries. */
 const char *config_flags_help(void);
 
 #endif

@@ -539,13 +539,39 @@ static void baseline_first_window(ctx *c, digest *d)
             if (line_level(&in->lines[i]) == 5)
                 add_evidence(c, ev, i);
     }
+    /* authentication failures: one finding for all their templates, the largest named, a line of each as evidence */
+    uint64_t auth = 0;
+    size_t nauth = 0, top = SIZE_MAX;
     for (size_t i = 0; i < c->nt; i++) {
         tstat *t = &c->t[i];
-        if (t->benign || t->count < AUTH_MIN || !t->text || !is_auth_failure(t->text))
+        if (t->benign || !t->text || !is_auth_failure(t->text))
             continue;
+        auth += t->count;
+        nauth++;
+        if (top == SIZE_MAX || t->count > c->t[top].count)
+            top = i;
+    }
+    if (auth < AUTH_MIN)
+        return;
+    tstat *t = &c->t[top];
+    if (nauth == 1)
         snprintf(s, sizeof s, "%llu authentication failures in the first window of %s: \"%.300s\".",
-                 (unsigned long long)t->count, in->service, t->text);
-        add_finding(c, d->findings, t->count >= 20 ? "high" : "medium", "auth_failure", t, s);
+                 (unsigned long long)auth, in->service, t->text);
+    else
+        snprintf(s, sizeof s, "%llu authentication failures in %zu templates in the first window of %s, the most "
+                 "\"%.300s\" (%llu).", (unsigned long long)auth, nauth, in->service, t->text,
+                 (unsigned long long)t->count);
+    add_finding(c, d->findings, auth >= 20 ? "high" : "medium", "auth_failure", t, s);
+    json_t *f = json_array_get(d->findings, json_array_size(d->findings) - 1);
+    json_t *ev = last_evidence(d), *ids = json_object_get(f, "template_ids");
+    json_array_clear(ids);
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *u = &c->t[i];
+        if (u->benign || !u->text || !is_auth_failure(u->text))
+            continue;
+        json_array_append_new(ids, json_integer(u->id));
+        if (json_array_size(ev) < 3 && u->n_ex)
+            add_evidence(c, ev, u->ex[0]);
     }
 }
 

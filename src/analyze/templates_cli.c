@@ -25,16 +25,22 @@
  * miner keeps up to CLI_MAX_TEMPLATES templates (the least recently seen is
  * evicted past that, and a later line like it gets a new id).
  *
+ * Input: a file or "-" (stdin), gzip or not: zlib's gzread tells by the magic
+ * bytes (and reads concatenated members); anything else passes through as is.
+ *
  * Exit status: 0; 1 when FILE cannot be read, stdout cannot be written, or
  * memory runs out; 2 on a usage error.
  */
 #include "anomalog/miner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #define CLI_MAX_TEMPLATES 65536
 #define READ_CHUNK 65536
@@ -50,7 +56,7 @@ static void templates_usage(FILE *f)
 /* ---- bounded line reader ---------------------------------------------------- */
 
 typedef struct line_reader {
-    FILE *f;
+    gzFile f;
     char buf[READ_CHUNK];
     size_t pos, len;
     int eof;
@@ -70,10 +76,11 @@ static int read_line(line_reader *r, char *line, size_t cap, size_t *len)
         if (r->pos == r->len) {
             if (r->eof)
                 break;
-            r->len = fread(r->buf, 1, sizeof r->buf, r->f);
+            int got = gzread(r->f, r->buf, sizeof r->buf);
             r->pos = 0;
-            if (r->len == 0) {
-                if (ferror(r->f))
+            r->len = got > 0 ? (size_t)got : 0;
+            if (got <= 0) {
+                if (got < 0)
                     return -1;
                 r->eof = 1;
                 break;
@@ -165,7 +172,7 @@ int templates_main(int argc, char **argv)
     }
 
     int rc = 0;
-    FILE *in = NULL;
+    gzFile in = NULL;
     miner *m = NULL;
     line_reader *r = NULL;
     char *line = NULL;
@@ -175,9 +182,10 @@ int templates_main(int argc, char **argv)
     o.max_templates = CLI_MAX_TEMPLATES;
     size_t cap = o.max_bytes + 2; /* the miner looks one byte past max_bytes to cut at a character */
 
-    if (strcmp(path, "-") == 0) {
-        in = stdin;
-    } else if (!(in = fopen(path, "rb"))) {
+    int fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || !(in = gzdopen(fd, "rb"))) {
+        if (fd >= 0)
+            close(fd);
         fprintf(stderr, "anomalog templates: %s: %s\n", path, strerror(errno));
         rc = 1;
         goto out;
@@ -196,7 +204,9 @@ int templates_main(int argc, char **argv)
         size_t len;
         int got = read_line(r, line, cap, &len);
         if (got < 0) {
-            fprintf(stderr, "anomalog templates: %s: read error: %s\n", path, strerror(errno));
+            int zerr;
+            const char *msg = gzerror(r->f, &zerr);
+            fprintf(stderr, "anomalog templates: %s: read error: %s\n", path, zerr == Z_ERRNO ? strerror(errno) : msg);
             rc = 1;
             goto out;
         }
@@ -236,7 +246,9 @@ out:
     free(line);
     free(r);
     miner_free(m);
-    if (in && in != stdin)
-        fclose(in);
+    if (in && gzclose(in) == Z_BUF_ERROR && rc == 0) { /* the last gzip member ends before its end */
+        fprintf(stderr, "anomalog templates: %s: the gzip stream is cut short\n", path);
+        rc = 1;
+    }
     return rc;
 }

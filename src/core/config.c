@@ -16,6 +16,7 @@
 #include "anomalog/config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <yaml.h>
 
 #include "anomalog/timeutil.h"
+#include "anomalog/tzone.h"
 
 typedef enum kind { K_TEXTFMT, K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE, K_LOGFMT, K_LOGLEVEL } kind;
 
@@ -43,30 +45,30 @@ static const setting settings[] = {
     {"grace", "ANOMALOG_GRACE", "--grace", K_DURATION, OFF(grace_ms), 1, 86400ULL * 1000},
     {"timezone", "ANOMALOG_TIMEZONE", "--timezone", K_TZ, OFF(tz_offset_s), 0, 0},
     {"durability", "ANOMALOG_DURABILITY", "--durability", K_DURABILITY, OFF(durability_full), 0, 0},
-    {"limits.max_body", "ANOMALOG_MAX_BODY", "--max-body", K_SIZE, OFF(max_body), 64, 1ULL << 30},
-    {"limits.max_line", "ANOMALOG_MAX_LINE", "--max-line", K_SIZE, OFF(max_line), 16, 16ULL << 20},
-    {"limits.max_entries", "ANOMALOG_MAX_ENTRIES", "--max-entries", K_COUNT, OFF(max_entries), 1, 10000000},
-    {"limits.queue_depth", "ANOMALOG_QUEUE_DEPTH", "--queue-depth", K_COUNT, OFF(queue_depth), 1, 65536},
-    {"limits.max_txn_entries", "ANOMALOG_MAX_TXN_ENTRIES", "--max-txn-entries", K_COUNT, OFF(max_txn_entries), 1,
+    {"limits.max_body", "ANOMALOG_LIMITS_MAX_BODY", "--limits-max-body", K_SIZE, OFF(max_body), 64, 1ULL << 30},
+    {"limits.max_line", "ANOMALOG_LIMITS_MAX_LINE", "--limits-max-line", K_SIZE, OFF(max_line), 16, 16ULL << 20},
+    {"limits.max_entries", "ANOMALOG_LIMITS_MAX_ENTRIES", "--limits-max-entries", K_COUNT, OFF(max_entries), 1, 10000000},
+    {"limits.queue_depth", "ANOMALOG_LIMITS_QUEUE_DEPTH", "--limits-queue-depth", K_COUNT, OFF(queue_depth), 1, 65536},
+    {"limits.max_txn_entries", "ANOMALOG_LIMITS_MAX_TXN_ENTRIES", "--limits-max-txn-entries", K_COUNT, OFF(max_txn_entries), 1,
      10000000},
-    {"limits.max_connections", "ANOMALOG_MAX_CONNECTIONS", "--max-connections", K_COUNT, OFF(max_connections), 1,
+    {"limits.max_connections", "ANOMALOG_LIMITS_MAX_CONNECTIONS", "--limits-max-connections", K_COUNT, OFF(max_connections), 1,
      65536},
-    {"limits.max_connections_per_ip", "ANOMALOG_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", K_COUNT,
+    {"limits.max_connections_per_ip", "ANOMALOG_LIMITS_MAX_CONNECTIONS_PER_IP", "--limits-max-connections-per-ip", K_COUNT,
      OFF(max_connections_per_ip), 0, 65536},
-    {"limits.connection_timeout", "ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", K_DURATION,
+    {"limits.connection_timeout", "ANOMALOG_LIMITS_CONNECTION_TIMEOUT", "--limits-connection-timeout", K_DURATION,
      OFF(connection_timeout_ms), 1000, 3600ULL * 1000},
-    {"limits.header_timeout", "ANOMALOG_HEADER_TIMEOUT", "--header-timeout", K_DURATION, OFF(header_timeout_ms),
+    {"limits.header_timeout", "ANOMALOG_LIMITS_HEADER_TIMEOUT", "--limits-header-timeout", K_DURATION, OFF(header_timeout_ms),
      1000, 3600ULL * 1000},
-    {"limits.request_timeout", "ANOMALOG_REQUEST_TIMEOUT", "--request-timeout", K_DURATION, OFF(request_timeout_ms),
+    {"limits.request_timeout", "ANOMALOG_LIMITS_REQUEST_TIMEOUT", "--limits-request-timeout", K_DURATION, OFF(request_timeout_ms),
      1000, 3600ULL * 1000},
     {"llm.url", "ANOMALOG_LLM_URL", "--llm-url", K_TEXT, OFF(llm_url), 0, sizeof(((config *)0)->llm_url)},
     {"llm.model", "ANOMALOG_LLM_MODEL", "--llm-model", K_TEXT, OFF(llm_model), 1, sizeof(((config *)0)->llm_model)},
     {"loki.service_labels", "ANOMALOG_LOKI_SERVICE_LABELS", "--loki-service-labels", K_TEXT, OFF(loki_service_labels),
      1, sizeof(((config *)0)->loki_service_labels)},
-    {"auth.ingest_token", "ANOMALOG_INGEST_TOKEN", NULL, K_TEXT, OFF(ingest_token), 0,
+    {"auth.ingest_token", "ANOMALOG_AUTH_INGEST_TOKEN", NULL, K_TEXT, OFF(ingest_token), 0,
      sizeof(((config *)0)->ingest_token)},
-    {"auth.read_token", "ANOMALOG_READ_TOKEN", NULL, K_TEXT, OFF(read_token), 0, sizeof(((config *)0)->read_token)},
-    {"auth.write_token", "ANOMALOG_WRITE_TOKEN", NULL, K_TEXT, OFF(write_token), 0,
+    {"auth.read_token", "ANOMALOG_AUTH_READ_TOKEN", NULL, K_TEXT, OFF(read_token), 0, sizeof(((config *)0)->read_token)},
+    {"auth.write_token", "ANOMALOG_AUTH_WRITE_TOKEN", NULL, K_TEXT, OFF(write_token), 0,
      sizeof(((config *)0)->write_token)},
     {"llm.api_key", "ANOMALOG_LLM_API_KEY", NULL, K_TEXT, OFF(llm_api_key), 0, sizeof(((config *)0)->llm_api_key)},
     {"llm.timeout", "ANOMALOG_LLM_TIMEOUT", "--llm-timeout", K_DURATION, OFF(llm_timeout_ms), 100, 3600ULL * 1000},
@@ -75,39 +77,39 @@ static const setting settings[] = {
     {"llm.context_tokens", "ANOMALOG_LLM_CONTEXT_TOKENS", "--llm-context-tokens", K_COUNT, OFF(llm_context_tokens), 0,
      10000000},
     {"llm.max_tokens", "ANOMALOG_LLM_MAX_TOKENS", "--llm-max-tokens", K_COUNT, OFF(llm_max_tokens), 64, 1000000},
-    {"analysis.workers", "ANOMALOG_WORKERS", "--workers", K_COUNT, OFF(workers), 1, 64},
+    {"analysis.workers", "ANOMALOG_ANALYSIS_WORKERS", "--analysis-workers", K_COUNT, OFF(workers), 1, 64},
     {"llm.breaker_failures", "ANOMALOG_LLM_BREAKER_FAILURES", "--llm-breaker-failures", K_COUNT, OFF(breaker_failures),
      1, 1000},
     {"llm.breaker_cooldown", "ANOMALOG_LLM_BREAKER_COOLDOWN", "--llm-breaker-cooldown", K_DURATION,
      OFF(breaker_cooldown_ms), 1000, 86400ULL * 1000},
-    {"analysis.max_lines", "ANOMALOG_MAX_LINES", "--max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
-    {"analysis.max_services_in_memory", "ANOMALOG_MAX_SERVICES_IN_MEMORY", "--max-services-in-memory", K_COUNT,
+    {"analysis.max_lines", "ANOMALOG_ANALYSIS_MAX_LINES", "--analysis-max-lines", K_COUNT, OFF(max_lines), 1, 100000000},
+    {"analysis.max_services_in_memory", "ANOMALOG_ANALYSIS_MAX_SERVICES_IN_MEMORY", "--analysis-max-services-in-memory", K_COUNT,
      OFF(max_services_in_memory), 1, 100000000},
-    {"analysis.max_prompt_bytes", "ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
+    {"analysis.max_prompt_bytes", "ANOMALOG_ANALYSIS_MAX_PROMPT_BYTES", "--analysis-max-prompt-bytes", K_SIZE, OFF(max_prompt_bytes),
      1024, 64ULL << 20},
-    {"analysis.schema_retries", "ANOMALOG_SCHEMA_RETRIES", "--schema-retries", K_COUNT, OFF(schema_retries), 0, 10},
-    {"analysis.retry_base", "ANOMALOG_RETRY_BASE", "--retry-base", K_DURATION, OFF(retry_base_ms), 100,
+    {"analysis.schema_retries", "ANOMALOG_ANALYSIS_SCHEMA_RETRIES", "--analysis-schema-retries", K_COUNT, OFF(schema_retries), 0, 10},
+    {"analysis.retry_base", "ANOMALOG_ANALYSIS_RETRY_BASE", "--analysis-retry-base", K_DURATION, OFF(retry_base_ms), 100,
      86400ULL * 1000},
-    {"analysis.retry_max", "ANOMALOG_RETRY_MAX", "--retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
-    {"analysis.lease", "ANOMALOG_LEASE", "--lease", K_DURATION, OFF(lease_ms), 1000, 86400ULL * 1000},
-    {"analysis.skip_quiet_windows", "ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
-    {"ingest.idempotency_ttl", "ANOMALOG_IDEMPOTENCY_TTL", "--idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
+    {"analysis.retry_max", "ANOMALOG_ANALYSIS_RETRY_MAX", "--analysis-retry-max", K_DURATION, OFF(retry_max_ms), 100, 7ULL * 86400 * 1000},
+    {"analysis.lease", "ANOMALOG_ANALYSIS_LEASE", "--analysis-lease", K_DURATION, OFF(lease_ms), 1000, 86400ULL * 1000},
+    {"analysis.skip_quiet_windows", "ANOMALOG_ANALYSIS_SKIP_QUIET_WINDOWS", "--analysis-skip-quiet-windows", K_BOOL, OFF(skip_quiet), 0, 0},
+    {"ingest.idempotency_ttl", "ANOMALOG_INGEST_IDEMPOTENCY_TTL", "--ingest-idempotency-ttl", K_DURATION, OFF(idempotency_ttl_ms),
      1000, 30ULL * 86400 * 1000},
-    {"ingest.max_future", "ANOMALOG_MAX_FUTURE", "--max-future", K_DURATION, OFF(max_future_ms), 1000,
+    {"ingest.max_future", "ANOMALOG_INGEST_MAX_FUTURE", "--ingest-max-future", K_DURATION, OFF(max_future_ms), 1000,
      30ULL * 86400 * 1000},
-    {"ingest.text_format", "ANOMALOG_TEXT_FORMAT", "--text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
+    {"ingest.text_format", "ANOMALOG_INGEST_TEXT_FORMAT", "--ingest-text-format", K_TEXTFMT, OFF(text_syslog), 0, 0},
     {"log.format", "ANOMALOG_LOG_FORMAT", "--log-format", K_LOGFMT, OFF(log_json), 0, 0},
     {"log.level", "ANOMALOG_LOG_LEVEL", "--log-level", K_LOGLEVEL, OFF(log_level), 0, 0},
-    {"analysis.reanalyze", "ANOMALOG_REANALYZE", "--reanalyze", K_BOOL, OFF(reanalyze), 0, 0},
-    {"analysis.on_model_failure", "ANOMALOG_ON_MODEL_FAILURE", "--on-model-failure", K_FALLBACK, OFF(fallback_baseline),
+    {"analysis.reanalyze", "ANOMALOG_ANALYSIS_REANALYZE", "--analysis-reanalyze", K_BOOL, OFF(reanalyze), 0, 0},
+    {"analysis.on_model_failure", "ANOMALOG_ANALYSIS_ON_MODEL_FAILURE", "--analysis-on-model-failure", K_FALLBACK, OFF(fallback_baseline),
      0, 0},
-    {"digest.exemplars", "ANOMALOG_EXEMPLARS", "--exemplars", K_COUNT, OFF(exemplars), 1, 8},
-    {"digest.token_budget", "ANOMALOG_TOKEN_BUDGET", "--token-budget", K_COUNT, OFF(token_budget), 200, 1000000},
-    {"digest.history_windows", "ANOMALOG_HISTORY_WINDOWS", "--history-windows", K_COUNT, OFF(history_windows), 1, 10000},
-    {"digest.max_window_templates", "ANOMALOG_MAX_WINDOW_TEMPLATES", "--max-window-templates", K_COUNT,
+    {"digest.exemplars", "ANOMALOG_DIGEST_EXEMPLARS", "--digest-exemplars", K_COUNT, OFF(exemplars), 1, 8},
+    {"digest.token_budget", "ANOMALOG_DIGEST_TOKEN_BUDGET", "--digest-token-budget", K_COUNT, OFF(token_budget), 200, 1000000},
+    {"digest.history_windows", "ANOMALOG_DIGEST_HISTORY_WINDOWS", "--digest-history-windows", K_COUNT, OFF(history_windows), 1, 10000},
+    {"digest.max_window_templates", "ANOMALOG_DIGEST_MAX_WINDOW_TEMPLATES", "--digest-max-window-templates", K_COUNT,
      OFF(max_window_templates), 10, 10000000},
-    {"digest.max_templates", "ANOMALOG_MAX_TEMPLATES", "--max-templates", K_COUNT, OFF(max_templates), 10, 10000000},
-    {"redaction.ip_addresses", "ANOMALOG_REDACT_IPS", "--redact-ips", K_BOOL, OFF(redact_ips), 0, 0},
+    {"digest.max_templates", "ANOMALOG_DIGEST_MAX_TEMPLATES", "--digest-max-templates", K_COUNT, OFF(max_templates), 10, 10000000},
+    {"redaction.ip_addresses", "ANOMALOG_REDACTION_IP_ADDRESSES", "--redaction-ip-addresses", K_BOOL, OFF(redact_ips), 0, 0},
     {"suppress", "ANOMALOG_SUPPRESS", "--suppress", K_DURATION, OFF(routing.suppress_ms), 0, 7ULL * 86400 * 1000},
     {"route_mode", "ANOMALOG_ROUTE_MODE", NULL, K_ROUTE_MODE, OFF(routing.match_all), 0, 0},
     {"public_url", "ANOMALOG_PUBLIC_URL", "--public-url", K_TEXT, OFF(routing.public_url), 1,
@@ -128,6 +130,122 @@ static const setting settings[] = {
     {"notify.senders", "ANOMALOG_NOTIFY_SENDERS", "--notify-senders", K_COUNT, OFF(notify_senders), 1, NOTIFY_MAX_SENDERS},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/*
+ * The naming rule: file key `a.b_c` is variable ANOMALOG_A_B_C and flag
+ * --a-b-c (secrets have no flag: a flag shows in `ps`). Names from before the
+ * rule still work, each with a warning naming its new name.
+ */
+static const struct config_alias {
+    const char *env;  /* the old variable */
+    const char *flag; /* the old flag, or NULL */
+    const char *key;
+} aliases[] = {
+    {"ANOMALOG_MAX_BODY", "--max-body", "limits.max_body"},
+    {"ANOMALOG_MAX_LINE", "--max-line", "limits.max_line"},
+    {"ANOMALOG_MAX_ENTRIES", "--max-entries", "limits.max_entries"},
+    {"ANOMALOG_QUEUE_DEPTH", "--queue-depth", "limits.queue_depth"},
+    {"ANOMALOG_MAX_TXN_ENTRIES", "--max-txn-entries", "limits.max_txn_entries"},
+    {"ANOMALOG_MAX_CONNECTIONS", "--max-connections", "limits.max_connections"},
+    {"ANOMALOG_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", "limits.max_connections_per_ip"},
+    {"ANOMALOG_CONNECTION_TIMEOUT", "--connection-timeout", "limits.connection_timeout"},
+    {"ANOMALOG_REQUEST_TIMEOUT", "--request-timeout", "limits.request_timeout"},
+    {"ANOMALOG_HEADER_TIMEOUT", "--header-timeout", "limits.header_timeout"},
+    {"ANOMALOG_INGEST_TOKEN", NULL, "auth.ingest_token"},
+    {"ANOMALOG_READ_TOKEN", NULL, "auth.read_token"},
+    {"ANOMALOG_WORKERS", "--workers", "analysis.workers"},
+    {"ANOMALOG_MAX_LINES", "--max-lines", "analysis.max_lines"},
+    {"ANOMALOG_MAX_PROMPT_BYTES", "--max-prompt-bytes", "analysis.max_prompt_bytes"},
+    {"ANOMALOG_SCHEMA_RETRIES", "--schema-retries", "analysis.schema_retries"},
+    {"ANOMALOG_RETRY_BASE", "--retry-base", "analysis.retry_base"},
+    {"ANOMALOG_RETRY_MAX", "--retry-max", "analysis.retry_max"},
+    {"ANOMALOG_LEASE", "--lease", "analysis.lease"},
+    {"ANOMALOG_SKIP_QUIET_WINDOWS", "--skip-quiet-windows", "analysis.skip_quiet_windows"},
+    {"ANOMALOG_IDEMPOTENCY_TTL", "--idempotency-ttl", "ingest.idempotency_ttl"},
+    {"ANOMALOG_TEXT_FORMAT", "--text-format", "ingest.text_format"},
+    {"ANOMALOG_REANALYZE", "--reanalyze", "analysis.reanalyze"},
+    {"ANOMALOG_ON_MODEL_FAILURE", "--on-model-failure", "analysis.on_model_failure"},
+    {"ANOMALOG_EXEMPLARS", "--exemplars", "digest.exemplars"},
+    {"ANOMALOG_TOKEN_BUDGET", "--token-budget", "digest.token_budget"},
+    {"ANOMALOG_HISTORY_WINDOWS", "--history-windows", "digest.history_windows"},
+    {"ANOMALOG_MAX_TEMPLATES", "--max-templates", "digest.max_templates"},
+    {"ANOMALOG_REDACT_IPS", "--redact-ips", "redaction.ip_addresses"},
+    {"ANOMALOG_MAX_FUTURE", "--max-future", "ingest.max_future"},
+    {"ANOMALOG_WRITE_TOKEN", NULL, "auth.write_token"},
+    {"ANOMALOG_MAX_SERVICES_IN_MEMORY", "--max-services-in-memory", "analysis.max_services_in_memory"},
+    {"ANOMALOG_MAX_WINDOW_TEMPLATES", "--max-window-templates", "digest.max_window_templates"},
+};
+#define NALIASES (sizeof aliases / sizeof aliases[0])
+
+/* What --help says of each setting: the value's form, what it does, its default. */
+static const struct config_help {
+    const char *key, *arg, *text, *dflt;
+} helps[] = {
+    {"listen", "HOST:PORT", "address to serve", "127.0.0.1:8080"},
+    {"db", "FILE|URI", "SQLite file, or postgresql://…", "./anomalog.db"},
+    {"window", "DURATION", "window length", "5m"},
+    {"grace", "DURATION", "lateness allowed", "30s"},
+    {"timezone", "ZONE", "zone of timestamps without one", "UTC"},
+    {"durability", "normal|full", "full fsyncs every commit", "normal"},
+    {"limits.max_body", "SIZE", "request body limit, also after gunzip", "16MiB"},
+    {"limits.max_line", "SIZE", "longest message kept", "64KiB"},
+    {"limits.max_entries", "N", "entries per batch", "100000"},
+    {"limits.queue_depth", "N", "batches waiting for the writer", "4096"},
+    {"limits.max_txn_entries", "N", "entries per group commit", "50000"},
+    {"limits.max_connections", "N", "concurrent connections", "512"},
+    {"limits.max_connections_per_ip", "N", "concurrent connections from one address, 0: no limit", "64"},
+    {"limits.connection_timeout", "DUR", "idle/slow connection timeout", "30s"},
+    {"limits.header_timeout", "DUR", "time to receive a request's headers, however they trickle", "10s"},
+    {"limits.request_timeout", "DUR", "time to receive a request body, however it trickles", "120s"},
+    {"llm.url", "URL", "OpenAI-compatible base URL, or none", "http://localhost:11434/v1"},
+    {"llm.model", "NAME", "model name", "llama3.2"},
+    {"loki.service_labels", "L", "Loki labels naming the service, first wins", "service_name,service,app,job"},
+    {"auth.ingest_token", "TOKEN", "bearer token for the ingest endpoints (environment or file only)", "none: open"},
+    {"auth.read_token", "TOKEN", "bearer token for the read endpoints (environment or file only)", "none: open"},
+    {"auth.write_token", "TOKEN", "bearer token for what changes state, reads too (environment or file only)",
+     "none: open"},
+    {"llm.api_key", "KEY", "bearer token for the model API (environment or file only)", "none"},
+    {"llm.context_tokens", "N", "the model's context in tokens; 0: ask the server", "0"},
+    {"llm.max_tokens", "N", "tokens kept for the answer", "1024"},
+    {"llm.timeout", "DURATION", "one model call", "120s"},
+    {"llm.retries", "N", "retries on timeout, 429, 5xx", "3"},
+    {"llm.response_format", "F", "json_schema, json_object or none", "json_schema"},
+    {"analysis.workers", "N", "analysis threads", "2"},
+    {"analysis.max_lines", "N", "window lines read for its digest", "1000000"},
+    {"analysis.max_prompt_bytes", "SIZE", "prompt size cap", "256KiB"},
+    {"analysis.schema_retries", "N", "model calls again on an invalid answer", "2"},
+    {"analysis.retry_base", "DURATION", "first wait before a failed window is retried", "30s"},
+    {"analysis.retry_max", "DURATION", "longest such wait", "1h"},
+    {"analysis.lease", "DURATION", "PostgreSQL: a replica's hold on a window it analyses", "15m"},
+    {"analysis.skip_quiet_windows", "B", "no model call for windows with nothing new", "true"},
+    {"ingest.idempotency_ttl", "DUR", "how long an ingest Idempotency-Key is kept", "24h"},
+    {"ingest.text_format", "F", "plain or syslog: how text/plain bodies on /ingest are read", "plain"},
+    {"log.format", "F", "text or json, one object per stderr line", "text"},
+    {"log.level", "L", "debug, info, warn or error", "info"},
+    {"analysis.reanalyze", "B", "model reads baseline-covered windows once it answers", "false"},
+    {"analysis.on_model_failure", "M", "baseline (its findings stand) or retry", "baseline"},
+    {"digest.exemplars", "N", "exemplar lines per notable template", "3"},
+    {"digest.token_budget", "N", "estimated tokens of a digest", "3000"},
+    {"digest.history_windows", "N", "windows of history in a digest", "12"},
+    {"digest.max_templates", "N", "templates kept per service", "5000"},
+    {"redaction.ip_addresses", "B", "also redact IP addresses", "false"},
+    {"suppress", "DURATION", "no repeat of a (service, type) notification within", "20m"},
+    {"route_mode", "first|all", "notify the first matching route or all of them (environment or file only)", "all"},
+    {"public_url", "URL", "base of links in notifications", "http://LISTEN"},
+    {"notify.retry_base", "DUR", "first wait before a delivery is retried", "5s"},
+    {"notify.retry_max", "DUR", "longest such wait", "5m"},
+    {"notify.give_up", "DUR", "undelivered after this long: failed", "24h"},
+    {"retention.lines", "DUR", "raw lines kept after their window ends; 0 forever", "7d"},
+    {"retention.windows", "DUR", "windows, anomalies, notifications kept; 0 forever", "90d"},
+    {"retention.batch", "N", "rows deleted per retention transaction", "2000"},
+    {"notify.timeout", "DUR", "one delivery attempt", "10s"},
+    {"notify.senders", "N", "notifications delivered at once", "4"},
+    {"ingest.max_future", "DUR", "an event time further ahead than this of its receive time is stored at the receive time, as one before 2000 is", "10m"},
+    {"analysis.max_services_in_memory", "N", "services whose template miner stays in memory, least recently used evicted and reloaded", "1000"},
+    {"llm.breaker_failures", "N", "consecutive failed model calls after which windows go to the baseline", "3"},
+    {"llm.breaker_cooldown", "DUR", "how long before one probe call asks the model again", "60s"},
+    {"digest.max_window_templates", "N", "distinct templates of a window listed one by one; the rest are one \"rare, unclustered\" group", "2000"},
+};
 
 void config_defaults(config *c)
 {
@@ -269,6 +387,10 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
         return 0;
     case K_DURATION: {
         int64_t ms;
+        if (*v && strspn(v, "0123456789") == strlen(v) && strspn(v, "0") != strlen(v)) {
+            snprintf(err, errlen, "%s: duration \"%s\" has no unit (write %ss, %sm, %sh or %sms)", where, v, v, v, v, v);
+            return -1;
+        }
         if (parse_duration0(v, &ms) || (uint64_t)ms < st->min || (uint64_t)ms > st->max) {
             snprintf(err, errlen,
                      "%s: invalid duration \"%s\" (expected e.g. 5m, 300s, 1h; between %llu ms and %llu ms)", where,
@@ -293,11 +415,21 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
         return 0;
     }
     case K_TZ:
-        if (tz_offset_parse(v, (int *)field)) {
-            snprintf(err, errlen, "%s: invalid zone \"%s\" (expected UTC or an offset such as +02:00)", where, v);
-            return -1;
+        if (tz_offset_parse(v, (int *)field) == 0)
+            return 0;
+        if (strchr(v, '/')) { /* an IANA name: Europe/Berlin; offsets that follow its daylight saving time */
+            char why[700];
+            if (tzone_load(v, why, sizeof why)) {
+                snprintf(err, errlen, "%s: %s", where, why);
+                return -1;
+            }
+            *(int *)field = TZONE_NAMED;
+            return 0;
         }
-        return 0;
+        snprintf(err, errlen,
+                 "%s: invalid zone \"%s\" (expected UTC, an offset such as +02:00, or a tz database name such as "
+                 "Europe/Berlin)", where, v);
+        return -1;
     case K_TEXT:
         if (strlen(v) < st->min || strlen(v) >= st->max) {
             snprintf(err, errlen, "%s: %s (at most %llu bytes)", where, strlen(v) < st->min ? "must not be empty" : "too long",
@@ -872,12 +1004,55 @@ static const char *flag_value(char **argv, int argc, int *i, const char *flag, i
     return argv[++*i];
 }
 
+/* Appends one line to the warnings main logs once logging is set up. */
+static void config_warn(config *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void config_warn(config *c, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n = strlen(c->warnings);
+    if (n + 1 < sizeof c->warnings) {
+        va_start(ap, fmt);
+        vsnprintf(c->warnings + n, sizeof c->warnings - n, fmt, ap);
+        va_end(ap);
+        n = strlen(c->warnings);
+        if (n + 1 < sizeof c->warnings)
+            c->warnings[n++] = '\n', c->warnings[n] = '\0';
+    }
+}
+
+/* Does setting st belong to one of groups (key prefixes; "*" is every setting; NULL none)? */
+static int config_in_groups(const setting *st, const char *const *groups)
+{
+    for (size_t g = 0; groups && groups[g]; g++) {
+        size_t n = strlen(groups[g]);
+        if (!strcmp(groups[g], "*") || !strcmp(st->key, groups[g]) ||
+            (n && groups[g][n - 1] == '.' && !strncmp(st->key, groups[g], n)))
+            return 1;
+    }
+    return 0;
+}
+
+static const setting *config_setting(const char *key)
+{
+    for (size_t k = 0; k < NSETTINGS; k++)
+        if (!strcmp(settings[k].key, key))
+            return &settings[k];
+    return NULL;
+}
+
 int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
+{
+    static const char *const every[] = {"*", NULL};
+    return config_load_for(c, argc, argv, every, "anomalog", err, errlen);
+}
+
+int config_load_for(config *c, int *argc, char **argv, const char *const *groups, const char *command, char *err,
+                    size_t errlen)
 {
     config_defaults(c);
     /* The file comes first, whatever the order of the flags. */
     const char *file = getenv("ANOMALOG_CONFIG");
-    for (int i = 1; i < *argc; i++) {
+    for (int i = 1; groups && i < *argc; i++) {
         int missing = 0;
         const char *v = flag_value(argv, *argc, &i, "--config", &missing);
         if (missing) {
@@ -889,6 +1064,21 @@ int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
     }
     if (file && *file && load_file(c, file, err, errlen))
         return -1;
+    for (size_t a = 0; a < NALIASES; a++) { /* old names first: the new name wins when both are set */
+        const char *v = getenv(aliases[a].env);
+        const setting *st = config_setting(aliases[a].key);
+        if (!v || !st)
+            continue;
+        if (getenv(st->env)) {
+            config_warn(c, "%s is ignored: %s is set (the new name of the same setting, %s)", aliases[a].env, st->env,
+                        st->key);
+            continue;
+        }
+        config_warn(c, "%s is the old name of %s (%s); it still works, but rename it", aliases[a].env, st->env,
+                    st->key);
+        if (set_value(c, st, v, aliases[a].env, err, errlen))
+            return -1;
+    }
     for (size_t k = 0; k < NSETTINGS; k++) {
         const char *v = getenv(settings[k].env);
         if (v && set_value(c, &settings[k], v, settings[k].env, err, errlen))
@@ -897,21 +1087,30 @@ int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
     int out = 1;
     for (int i = 1; i < *argc; i++) {
         int missing = 0, matched = 0;
-        if (flag_value(argv, *argc, &i, "--config", &missing))
+        if (groups && flag_value(argv, *argc, &i, "--config", &missing))
             continue;
-        for (size_t k = 0; k < NSETTINGS && !matched; k++) {
-            if (!settings[k].flag)
+        for (size_t k = 0; k < NSETTINGS + NALIASES && !matched; k++) {
+            const setting *st = k < NSETTINGS ? &settings[k] : config_setting(aliases[k - NSETTINGS].key);
+            const char *flag = k < NSETTINGS ? settings[k].flag : aliases[k - NSETTINGS].flag;
+            if (!flag || !st)
                 continue;
-            const char *v = flag_value(argv, *argc, &i, settings[k].flag, &missing);
+            const char *v = flag_value(argv, *argc, &i, flag, &missing);
             if (missing) {
-                snprintf(err, errlen, "%s: missing value", settings[k].flag);
+                snprintf(err, errlen, "%s: missing value", flag);
                 return -1;
             }
-            if (v) {
-                matched = 1;
-                if (set_value(c, &settings[k], v, settings[k].flag, err, errlen))
-                    return -1;
+            if (!v)
+                continue;
+            matched = 1;
+            if (!config_in_groups(st, groups)) {
+                snprintf(err, errlen, "%s: not a flag of `anomalog %s` (see `anomalog %s --help`)", flag, command, command);
+                return -1;
             }
+            if (k >= NSETTINGS)
+                config_warn(c, "%s is the old name of %s (%s); it still works, but rename it", flag, st->flag,
+                            st->key);
+            if (set_value(c, st, v, flag, err, errlen))
+                return -1;
         }
         if (!matched)
             argv[out++] = argv[i];
@@ -925,77 +1124,26 @@ int config_load(config *c, int *argc, char **argv, char *err, size_t errlen)
     return 0;
 }
 
+void config_print_flags(FILE *f, const char *const *groups)
+{
+    if (groups)
+        fprintf(f, "  --config FILE\n      YAML config file (ANOMALOG_CONFIG); its keys are the settings' keys below\n");
+    for (size_t k = 0; k < NSETTINGS; k++) {
+        const setting *st = &settings[k];
+        if (!config_in_groups(st, groups))
+            continue;
+        const struct config_help *h = NULL;
+        for (size_t i = 0; i < sizeof helps / sizeof helps[0] && !h; i++)
+            if (!strcmp(helps[i].key, st->key))
+                h = &helps[i];
+        char name[128];
+        snprintf(name, sizeof name, "%s %s", st->flag ? st->flag : st->env, h ? h->arg : "VALUE");
+        fprintf(f, "  %s\n      %s (%s%skey %s; default %s)\n", name, h ? h->text : "(no description)",
+                st->flag ? st->env : "no flag", "; ", st->key, h && *h->dflt ? h->dflt : "none");
+    }
+}
+
 const char *config_flags_help(void)
 {
-    return "  --config FILE              YAML config file (ANOMALOG_CONFIG)\n"
-           "  --listen HOST:PORT         address to serve (ANOMALOG_LISTEN, default 127.0.0.1:8080)\n"
-           "  --db FILE|URI              SQLite file, or postgresql://… (ANOMALOG_DB, default ./anomalog.db)\n"
-           "  --window DURATION          window length (ANOMALOG_WINDOW, default 5m)\n"
-           "  --grace DURATION           lateness allowed (ANOMALOG_GRACE, default 30s)\n"
-           "  --timezone ZONE            zone of timestamps without one (ANOMALOG_TIMEZONE, default UTC)\n"
-           "  --durability normal|full   full fsyncs every commit (ANOMALOG_DURABILITY, default normal)\n"
-           "  --max-body SIZE            request body limit, also after gunzip (ANOMALOG_MAX_BODY, 16MiB)\n"
-           "  --max-line SIZE            longest message kept (ANOMALOG_MAX_LINE, 64KiB)\n"
-           "  --max-entries N            entries per batch (ANOMALOG_MAX_ENTRIES, 100000)\n"
-           "  --queue-depth N            batches waiting for the writer (ANOMALOG_QUEUE_DEPTH, 4096)\n"
-           "  --max-txn-entries N        entries per group commit (ANOMALOG_MAX_TXN_ENTRIES, 50000)\n"
-           "  --max-connections N        concurrent connections (ANOMALOG_MAX_CONNECTIONS, 512)\n"
-           "  --max-connections-per-ip N  concurrent connections from one address, 0: no limit\n"
-           "                             (ANOMALOG_MAX_CONNECTIONS_PER_IP, 64)\n"
-           "  --connection-timeout DUR   idle/slow connection timeout (ANOMALOG_CONNECTION_TIMEOUT, 30s)\n"
-           "  --header-timeout DUR       time to receive a request's headers, however they trickle\n"
-           "                             (ANOMALOG_HEADER_TIMEOUT, 10s)\n"
-           "  --request-timeout DUR      time to receive a request body, however it trickles (ANOMALOG_REQUEST_TIMEOUT, 120s)\n"
-           "  --idempotency-ttl DUR      how long an ingest Idempotency-Key is kept (ANOMALOG_IDEMPOTENCY_TTL, 24h)\n"
-           "  --max-future DUR           an event time further ahead than this of its receive time is stored at\n"
-           "                             the receive time, as one before 2000 is (ANOMALOG_MAX_FUTURE, 10m)\n"
-           "  --loki-service-labels L    Loki labels naming the service, first wins (ANOMALOG_LOKI_SERVICE_LABELS,\n"
-           "                             service_name,service,app,job)\n"
-           "  --llm-url URL              OpenAI-compatible base URL, or none (ANOMALOG_LLM_URL, http://localhost:11434/v1)\n"
-           "  --llm-model NAME           model (ANOMALOG_LLM_MODEL, llama3.2); key: ANOMALOG_LLM_API_KEY\n"
-           "  --llm-timeout DURATION     one model call (ANOMALOG_LLM_TIMEOUT, 120s)\n"
-           "  --llm-retries N            retries on timeout, 429, 5xx (ANOMALOG_LLM_RETRIES, 3)\n"
-           "  --llm-response-format F    json_schema, json_object or none (ANOMALOG_LLM_RESPONSE_FORMAT, json_schema)\n"
-           "  --llm-context-tokens N     the model server's context in tokens (ANOMALOG_LLM_CONTEXT_TOKENS; 0: ask it)\n"
-           "  --llm-max-tokens N         room kept for the answer (ANOMALOG_LLM_MAX_TOKENS, 1024)\n"
-           "  --workers N                analysis threads (ANOMALOG_WORKERS, 2)\n"
-           "  --llm-breaker-failures N   consecutive failed model calls after which windows go to the baseline\n"
-           "                             (ANOMALOG_LLM_BREAKER_FAILURES, 3)\n"
-           "  --llm-breaker-cooldown DUR how long before one probe call asks the model again\n"
-           "                             (ANOMALOG_LLM_BREAKER_COOLDOWN, 60s)\n"
-           "  --max-lines N              window lines read for its digest (ANOMALOG_MAX_LINES, 1000000)\n"
-           "  --max-services-in-memory N  services whose template miner stays in memory, least recently\n"
-           "                             used evicted and reloaded (ANOMALOG_MAX_SERVICES_IN_MEMORY, 1000)\n"
-           "  --max-prompt-bytes SIZE    prompt size cap (ANOMALOG_MAX_PROMPT_BYTES, 256KiB)\n"
-           "  --schema-retries N         model calls again on an invalid answer (ANOMALOG_SCHEMA_RETRIES, 2)\n"
-           "  --retry-base DURATION      first wait before a failed window is retried (ANOMALOG_RETRY_BASE, 30s)\n"
-           "  --retry-max DURATION       longest such wait (ANOMALOG_RETRY_MAX, 1h)\n"
-           "  --lease DURATION           PostgreSQL: a replica's hold on a window it analyses (ANOMALOG_LEASE, 15m)\n"
-           "  --skip-quiet-windows B     no model call for windows with nothing new (ANOMALOG_SKIP_QUIET_WINDOWS, true)\n"
-           "  --on-model-failure M       baseline (its findings stand) or retry (ANOMALOG_ON_MODEL_FAILURE, baseline)\n"
-           "  --log-format F             text or json, one object per stderr line (ANOMALOG_LOG_FORMAT, text)\n"
-           "  --log-level L              debug, info, warn or error (ANOMALOG_LOG_LEVEL, info)\n"
-           "  --text-format F            plain or syslog: how text/plain bodies on /ingest are read (ANOMALOG_TEXT_FORMAT, plain)\n"
-           "  --reanalyze B              model reads baseline-covered windows once it answers (ANOMALOG_REANALYZE, false)\n"
-           "  --exemplars N              exemplar lines per notable template (ANOMALOG_EXEMPLARS, 3)\n"
-           "  --token-budget N           estimated tokens of a digest (ANOMALOG_TOKEN_BUDGET, 3000)\n"
-           "  --history-windows N        windows of history in a digest (ANOMALOG_HISTORY_WINDOWS, 12)\n"
-           "  --max-window-templates N  distinct templates of a window listed one by one; the rest are one\n"
-           "                             \"rare, unclustered\" group (ANOMALOG_MAX_WINDOW_TEMPLATES, 2000)\n"
-           "  --max-templates N          templates kept per service (ANOMALOG_MAX_TEMPLATES, 5000)\n"
-           "  --redact-ips B             also redact IP addresses (ANOMALOG_REDACT_IPS, false)\n"
-           "  --suppress DURATION        no repeat of a (service, type) notification within (ANOMALOG_SUPPRESS, 20m)\n"
-           "  --public-url URL           base of links in notifications (ANOMALOG_PUBLIC_URL, http://LISTEN)\n"
-           "  --notify-retry-base DUR    first wait before a delivery is retried (ANOMALOG_NOTIFY_RETRY_BASE, 5s)\n"
-           "  --notify-retry-max DUR     longest such wait (ANOMALOG_NOTIFY_RETRY_MAX, 5m)\n"
-           "  --notify-give-up DUR       undelivered after this long: failed (ANOMALOG_NOTIFY_GIVE_UP, 24h)\n"
-           "  --notify-timeout DUR       one delivery attempt (ANOMALOG_NOTIFY_TIMEOUT, 10s)\n"
-           "  --notify-senders N         notifications delivered at once (ANOMALOG_NOTIFY_SENDERS, 4)\n"
-           "  --retention-lines DUR      raw lines kept after their window ends; 0 forever (ANOMALOG_RETENTION_LINES, 7d)\n"
-           "  --retention-windows DUR    windows, anomalies, notifications kept; 0 forever (ANOMALOG_RETENTION_WINDOWS, 90d)\n"
-           "  --retention-batch N        rows deleted per retention transaction (ANOMALOG_RETENTION_BATCH, 2000)\n"
-           "  --dry-run                  (serve) record notifications without sending them\n"
-           "  destinations by environment: ANOMALOG_PAGERDUTY_ROUTING_KEY (+ANOMALOG_PAGERDUTY_URL),\n"
-           "  ANOMALOG_SLACK_WEBHOOK_URL, ANOMALOG_ALERTMANAGER_URL, ANOMALOG_WEBHOOK_URL (+ANOMALOG_WEBHOOK_SECRET),\n"
-           "  ANOMALOG_ALERT_FILE\n";
+    return "flags and variables: every setting of the file has both; `anomalog serve --help` lists them\n";
 }

@@ -23,6 +23,7 @@
  * (truncated, never rounded up into the next second).
  */
 #include "anomalog/timeutil.h"
+#include "anomalog/tzone.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -172,11 +173,17 @@ int time_parse_rfc3339(const char *s, size_t len, int tz_offset_s, int64_t *ms, 
             ss = 0;
         }
     }
-    if (!take_zone(s, len, &p, &zone))
+    int named = 0;
+    if (!take_zone(s, len, &p, &zone)) {
         zone = tz_offset_s;
+        named = tz_offset_s == TZONE_NAMED; /* an IANA zone: its offset depends on the date (tzone.c) */
+    }
 
     int64_t days = days_from_civil(year, (unsigned)mon, (unsigned)day);
-    int64_t secs = days * 86400 + hh * 3600 + mi * 60 + ss - zone;
+    int64_t local = days * 86400 + hh * 3600 + mi * 60 + ss;
+    if (named)
+        zone = tzone_offset_for_local(local);
+    int64_t secs = local - zone;
     *ms = secs * 1000 + frac_ms;
     if (consumed)
         *consumed = p;

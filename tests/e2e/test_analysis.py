@@ -31,8 +31,8 @@ class AnalysisTest(ServerTest):
 
     def serve(self, *extra, env=None, db=None):
         args = ["--llm-url", self.llm.url, "--llm-model", "fake-model", "--window", "1m", "--grace", "30s",
-                "--llm-retries", "1", "--llm-timeout", "2s", "--retry-base", "1s", "--retry-max", "2s",
-                "--schema-retries", "1", "--skip-quiet-windows", "false", "--on-model-failure", "retry"] + list(extra)
+                "--llm-retries", "1", "--llm-timeout", "2s", "--analysis-retry-base", "1s", "--analysis-retry-max", "2s",
+                "--analysis-schema-retries", "1", "--analysis-skip-quiet-windows", "false", "--analysis-on-model-failure", "retry"] + list(extra)
         return self.start_server(args=args, env=env, db=db)
 
     def window(self, srv, wid):
@@ -114,7 +114,7 @@ class AnalysisTest(ServerTest):
         ws = wait_for(both_analyzed, timeout=20, interval=0.05, what="both windows analyzed")
         for w in ws:
             self.assertEqual((w["health"], w["anomaly_count"], w["error"]), ("degraded", 1, None), w)
-        # exactly one model call per window, then none: no schema retry, no retry after --retry-base 1s
+        # exactly one model call per window, then none: no schema retry, no retry after --analysis-retry-base 1s
         self.assertEqual(self.llm.chat_count(), 2)
         time.sleep(1.5)
         self.assertEqual(self.llm.chat_count(), 2)
@@ -195,7 +195,7 @@ class AnalysisTest(ServerTest):
     def test_restart_mid_analysis_analyses_exactly_once(self):
         db = os.path.join(self.dir, "anomalog.db")
         # PostgreSQL: replicas share the database, so a claim is only taken over once its lease runs out
-        lease = ("--lease", "2s") if PG_URL else ()
+        lease = ("--analysis-lease", "2s") if PG_URL else ()
         srv = self.serve(*lease)
         self.llm.script([{"mode": "hang"}])
         srv.ingest(lines("api", T0, n_error=2))
@@ -220,7 +220,7 @@ class AnalysisTest(ServerTest):
     def test_failed_window_survives_a_restart_and_is_retried(self):
         db = os.path.join(self.dir, "anomalog.db")
         self.llm.script([], then="garbage")
-        srv = self.serve("--retry-base", "3s")
+        srv = self.serve("--analysis-retry-base", "3s")
         srv.ingest(lines("api", T0, n_error=2))
         srv.request("POST", "/windows/flush")
         wid = self.only_window(srv)
@@ -229,12 +229,12 @@ class AnalysisTest(ServerTest):
         srv.proc.wait()
         self.assertEqual(db_rows(db, "SELECT status, health FROM windows"), [("failed", "unknown")])
         self.llm.script([], then="good")
-        srv = self.serve("--retry-base", "3s")
+        srv = self.serve("--analysis-retry-base", "3s")
         w = self.analyzed(srv, wid, timeout=30)
         self.assertEqual((w["health"], w["anomaly_count"]), ("degraded", 1))
 
     def test_prompt_is_capped_by_max_lines_and_response_format_is_configurable(self):
-        srv = self.serve("--max-lines", "5", "--llm-response-format", "json_object")
+        srv = self.serve("--analysis-max-lines", "5", "--llm-response-format", "json_object")
         srv.ingest(lines("api", T0, n_info=20))
         srv.request("POST", "/windows/flush")
         w = self.analyzed(srv, self.only_window(srv))
@@ -245,8 +245,8 @@ class AnalysisTest(ServerTest):
         self.assertEqual(body["response_format"], {"type": "json_object"})
 
     def test_windows_close_by_watermark_and_by_quiet_time(self):
-        # --max-future: the lines below are up to an hour ahead, which the default (10m) would clamp
-        srv = self.serve("--grace", "2s", "--max-future", "2h")
+        # --ingest-max-future: the lines below are up to an hour ahead, which the default (10m) would clamp
+        srv = self.serve("--grace", "2s", "--ingest-max-future", "2h")
         now = int(time.time())
         soon, later = (now + 600) // 60 * 60, (now + 3600) // 60 * 60
         # watermark: a line past end + grace closes the window before it, though its end is
@@ -349,7 +349,7 @@ class ReplayTest(ServerTest):
                     "\tat com.acme.Client.call(Client.java:10)\n"
                     "2026-11-24T10:06:00Z INFO api all good\n")
         code, out, err = run_cli(["replay", log, "--window", "5m", "--llm-url", llm.url, "--llm-model", "m"])
-        self.assertEqual(code, 0, err)
+        self.assertEqual(code, 1, err)  # 1: something was found
         self.assertEqual(out.splitlines(), [
             "api 2026-11-24T10:00:00.000Z .. 2026-11-24T10:05:00.000Z (2 lines)",
             "[DEGRADED] 1 anomaly(ies) detected",
@@ -377,7 +377,7 @@ class ReplayTest(ServerTest):
     def test_replay_errors(self):
         self.assertEqual(run_cli(["replay"])[0], 2)
         code, _, err = run_cli(["replay", os.path.join(self.dir, "missing.log")])
-        self.assertEqual(code, 1)
+        self.assertEqual(code, 2)
         self.assertIn("missing.log", err)
 
 

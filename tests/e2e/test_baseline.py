@@ -72,7 +72,8 @@ class BaselineAloneTest(unittest.TestCase):
         with open(path, "w") as f:
             f.write(ndjson(rows))
         code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none"], timeout=120)
-        self.assertEqual(code, 0, err)
+        found = int(re.search(r"^summary: \d+ window\(s\), (\d+) anomaly", out, re.M).group(1))
+        self.assertEqual(code, 1 if found else 0, err)  # replay's exit status: 1 when something was found
         return parse_replay(out), out
 
     def test_first_window_with_fatals_and_failed_passwords_is_flagged(self):
@@ -173,7 +174,7 @@ class BaselineAloneTest(unittest.TestCase):
         with open(path, "w") as f:
             f.write(ndjson(rows))
         code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none"], timeout=300)
-        self.assertEqual(code, 0, err)
+        self.assertEqual(code, 1, err)  # replay's exit status: 1, incidents were found
         found, outside = set(), []
         service = None
         for line in out.splitlines():

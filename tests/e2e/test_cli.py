@@ -1,11 +1,28 @@
 """The command line and configuration: version, migrate, healthcheck, and
-start-up errors that name the bad setting; precedence file < env < flags."""
+start-up errors that name the bad setting; precedence file < env < flags;
+per-command help and flags, the naming rule (key a.b_c = ANOMALOG_A_B_C =
+--a-b-c) with the old names as warned aliases, units on durations; replay,
+digest and templates reading gzip and stdin, replay --json, its exit status
+and progress; IANA time zones."""
+import gzip
+import json
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import unittest
 
-from harness import PG_URL, Server, ServerTest, db_exec, db_rows, run_cli, wait_for
+from harness import BIN, PG_URL, FakeLLM, Server, ServerTest, db_exec, db_rows, run_cli, wait_for
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def settings_table():
+    """(key, env, flag or None) of every row of config.c's settings table."""
+    with open(os.path.join(ROOT, "src", "core", "config.c"), encoding="utf-8") as f:
+        code = f.read()
+    return re.findall(r'\{"([a-z_.]+)", "(ANOMALOG_[A-Z_]+)", (?:"(--[a-z-]+)"|NULL)', code)
 
 
 MIGRATIONS = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "sql"))
@@ -145,6 +162,200 @@ class PrecedenceTest(ServerTest):
         rows = db_rows(db, "SELECT message FROM logs ORDER BY id")
         # the acknowledged batch was kept and stored once the database healed, before anything newer
         self.assertEqual(rows, [("before",), ("after",), ("again",)] if journal else [("before",), ("again",)])
+
+
+class HelpAndNamesTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="anomalog-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def test_help_anywhere(self):
+        for args in (["serve", "--help"], ["serve", "--listen", "x", "-h"], ["help", "serve"]):
+            code, out, err = run_cli(args)
+            self.assertEqual(code, 0, (args, err))
+            self.assertTrue(out.startswith("usage: anomalog serve"), out[:200])
+            self.assertIn("--dry-run", out)
+        code, out, _ = run_cli(["serve", "--help"])
+        for key, env, flag in settings_table():  # every setting, described, under its one name
+            self.assertIn(env, out, key)
+            if flag:
+                self.assertRegex(out, r"\n  %s \S+\n      [^(]" % re.escape(flag), key)
+        self.assertNotIn("(no description)", out)
+        code, out, _ = run_cli(["replay", "x.log", "--help"])
+        self.assertEqual(code, 0)
+        self.assertIn("--json", out)
+        self.assertIn("Exit status: 0", out)
+        self.assertNotIn("--limits-max-body", out)  # replay's flags only
+        code, out, _ = run_cli(["migrate", "--help"])
+        self.assertEqual(code, 0)
+        self.assertIn("--db", out)
+        self.assertNotIn("--analysis-workers", out)
+        code, out, _ = run_cli(["--help"])
+        self.assertEqual(code, 0)
+        for c in ("serve", "replay", "digest", "templates", "migrate", "healthcheck", "version"):
+            self.assertRegex(out, r"\n  %s +\S" % c)
+        self.assertEqual(run_cli(["help", "nope"])[0], 2)
+
+    def test_flags_belong_to_their_command(self):
+        code, _, err = run_cli(["migrate", "--db", os.path.join(self.dir, "m.db"), "--analysis-workers", "3"])
+        self.assertEqual(code, 2)
+        self.assertIn("--analysis-workers: not a flag of `anomalog migrate`", err)
+        path = os.path.join(self.dir, "t.log")
+        with open(path, "w") as f:
+            f.write("a\n")
+        code, _, err = run_cli(["templates", path, "--window", "5m"])
+        self.assertEqual(code, 2, err)
+        self.assertIn("--window", err)
+        self.assertEqual(run_cli(["version", "--db", "x"])[0], 2)
+
+    def test_one_naming_rule(self):
+        rows = settings_table()
+        self.assertGreater(len(rows), 40)
+        for key, env, flag in rows:
+            self.assertEqual(env, "ANOMALOG_" + key.replace(".", "_").upper(), key)
+            if flag:
+                self.assertEqual(flag, "--" + key.replace(".", "-").replace("_", "-"), key)
+
+    def test_old_names_still_work_with_a_warning(self):
+        db = os.path.join(self.dir, "m.db")
+        code, _, err = run_cli(["migrate", "--db", db], env={"ANOMALOG_MAX_BODY": "1MiB"})
+        self.assertEqual(code, 0, err)
+        self.assertIn("ANOMALOG_MAX_BODY is the old name of ANOMALOG_LIMITS_MAX_BODY (limits.max_body)", err)
+        code, _, err = run_cli(["migrate", "--db", db], env={"ANOMALOG_MAX_BODY": "lots"})
+        self.assertEqual(code, 2)
+        self.assertIn("ANOMALOG_MAX_BODY: invalid size", err)  # a bad value still names where it was
+        code, _, err = run_cli(["migrate", "--db", db],
+                               env={"ANOMALOG_REDACT_IPS": "true", "ANOMALOG_REDACTION_IP_ADDRESSES": "false"})
+        self.assertEqual(code, 0, err)
+        self.assertIn("ANOMALOG_REDACT_IPS is ignored: ANOMALOG_REDACTION_IP_ADDRESSES is set", err)
+        code, _, err = run_cli(["migrate", "--db", db], env={"ANOMALOG_LOG_FORMAT": "json", "ANOMALOG_WORKERS": "3"})
+        self.assertEqual(code, 0, err)
+        warn = [json.loads(l) for l in err.splitlines() if "old name" in l]
+        self.assertEqual((len(warn), warn[0]["level"]), (1, "warn"), err)  # through the log, in its format
+
+    def test_durations_need_a_unit(self):
+        db = os.path.join(self.dir, "m.db")
+        for env, args, needle in (({"ANOMALOG_WINDOW": "5"}, [], "ANOMALOG_WINDOW: duration \"5\" has no unit"),
+                                  ({}, ["--grace", "30"], "--grace: duration \"30\" has no unit"),
+                                  ({"ANOMALOG_LLM_TIMEOUT": "120"}, [], "ANOMALOG_LLM_TIMEOUT")):
+            code, _, err = run_cli(["serve", "--db", db] + args, env=env)
+            self.assertEqual(code, 2, (env, args, err))
+            self.assertIn(needle, err)
+        with open(os.path.join(self.dir, "c.yaml"), "w") as f:
+            f.write("window: 300\n")
+        code, _, err = run_cli(["serve", "--db", db, "--config", os.path.join(self.dir, "c.yaml")])
+        self.assertEqual(code, 2)
+        self.assertIn("c.yaml:1: window: duration \"300\" has no unit", err)
+        self.assertFalse(os.path.exists(db))
+        code, _, err = run_cli(["migrate", "--db", db], env={"ANOMALOG_SUPPRESS": "0", "ANOMALOG_WINDOW": "5m"})
+        self.assertEqual(code, 0, err)  # zero needs no unit
+
+
+def text_log(path, rows, compress=False):
+    data = "".join("%s %s api %s\n" % r for r in rows).encode()
+    with open(path, "wb") as f:
+        f.write(gzip.compress(data) if compress else data)
+    return data
+
+
+class ReplayInputTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="anomalog-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def replay(self, args, stdin=None):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("ANOMALOG_")}
+        p = subprocess.run([BIN] + args, input=stdin, env=e, capture_output=True, timeout=60)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def test_gzip_stdin_json_and_exit_status(self):
+        llm = FakeLLM().start()
+        self.addCleanup(llm.stop)
+        rows = [("2026-11-24T10:00:01Z", "INFO", "started"), ("2026-11-24T10:00:02Z", "ERROR", "upstream timeout"),
+                ("2026-11-24T10:06:00Z", "INFO", "all good")]
+        plain, gz = os.path.join(self.dir, "a.log"), os.path.join(self.dir, "a.log.gz")
+        data = text_log(plain, rows)
+        text_log(gz, rows, compress=True)
+        model = ["--llm-url", llm.url, "--llm-model", "m", "--window", "5m"]
+        code, ref, err = self.replay(["replay", plain] + model)
+        self.assertEqual(code, 1, err)  # found something
+        self.assertIn("[high] error_spike", ref)
+        for args, stdin in ((["replay", gz], None), (["replay", "-"], data), (["replay", "-"], gzip.compress(data)),
+                            (["replay", "-"], gzip.compress(data[:40]) + gzip.compress(data[40:]))):
+            code, out, err = self.replay(args + model, stdin)
+            self.assertEqual((code, out), (1, ref), (args, err))
+        code, out, err = self.replay(["replay", gz, "--json"] + model)
+        self.assertEqual(code, 1, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["summary"], {"windows": 2, "anomalies": 1, "critical": 0, "not_analysed": 0})
+        w = doc["windows"]
+        self.assertEqual([(x["service"], x["start"], x["lines"]) for x in w],
+                         [("api", "2026-11-24T10:00:00.000Z", 2), ("api", "2026-11-24T10:05:00.000Z", 1)])
+        self.assertEqual([(a["severity"], a["type"]) for a in w[0]["anomalies"]], [("high", "error_spike")])
+        self.assertEqual(w[1]["anomalies"], [])
+        # nothing found: 0
+        text_log(plain, rows[:1])
+        code, out, err = self.replay(["replay", plain, "--llm-url", "none", "--json"])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["summary"]["anomalies"], 0)
+        # errors: 2, naming the input
+        code, _, err = self.replay(["replay", os.path.join(self.dir, "missing.log")])
+        self.assertEqual(code, 2)
+        self.assertIn("missing.log", err)
+        with open(gz, "wb") as f:
+            f.write(gzip.compress(data)[:30])  # cut short
+        code, _, err = self.replay(["replay", gz, "--llm-url", "none"])
+        self.assertEqual(code, 2)
+        self.assertIn("a.log.gz", err)
+        self.assertEqual(self.replay(["replay", plain, "other.log"])[0], 2)
+
+    def test_digest_and_templates_read_gzip_and_stdin(self):
+        rows = [("2026-11-24T10:00:0%dZ" % i, "INFO", "user %d logged in" % i) for i in range(5)]
+        gz = os.path.join(self.dir, "a.log.gz")
+        data = text_log(gz, rows, compress=True)
+        code, out, err = self.replay(["digest", gz, "--llm-url", "none"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("(5 lines)", out)
+        code, out2, err = self.replay(["digest", "-", "--llm-url", "none"], data)
+        self.assertEqual((code, out2), (0, out), err)
+        code, out, err = self.replay(["templates", gz, "--summary"])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.split("\t")[1], "5")
+        code, out2, err = self.replay(["templates", "-", "--summary"], gzip.compress(data))
+        self.assertEqual((code, out2), (0, out), err)
+
+    def test_progress_on_request(self):
+        rows = [("2026-11-24T%02d:%02d:00Z" % (10 + m // 60, m % 60), "INFO", "tick %d" % m) for m in range(120)]
+        path = os.path.join(self.dir, "long.log")
+        text_log(path, rows)
+        code, _, err = self.replay(["replay", path, "--llm-url", "none", "--window", "1m"])
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("storing", err)  # stderr is not a terminal: quiet unless asked
+        code, _, err = self.replay(["replay", path, "--llm-url", "none", "--window", "1m", "--progress"])
+        self.assertEqual(code, 0, err)
+        self.assertIn("reading %s" % path, err)
+        self.assertIn("storing 120 entries", err)
+
+    def test_iana_time_zones(self):
+        rows = [("2026-07-01T12:00:00", "INFO", "summer"), ("2026-01-15T12:00:00", "INFO", "winter"),
+                ("2026-03-29T02:30:00", "INFO", "skipped hour"), ("2026-10-25T02:30:00", "INFO", "hour twice")]
+        path = os.path.join(self.dir, "tz.log")
+        text_log(path, rows)
+
+        def starts(zone):
+            code, out, err = self.replay(["replay", path, "--llm-url", "none", "--window", "1m", "--json",
+                                          "--timezone", zone])
+            self.assertEqual(code, 0, err)
+            return sorted(w["start"][:16] for w in json.loads(out)["windows"])
+        self.assertEqual(starts("Europe/Berlin"), ["2026-01-15T11:00", "2026-03-29T01:30", "2026-07-01T10:00",
+                                                   "2026-10-25T00:30"])
+        self.assertEqual(starts("America/New_York")[:1], ["2026-01-15T17:00"])
+        self.assertEqual(starts("+02:00"), ["2026-01-15T10:00", "2026-03-29T00:30", "2026-07-01T10:00",
+                                            "2026-10-25T00:30"])
+        for bad in ("Mars/Olympus", "../etc/passwd", "Europe/../../etc/passwd"):
+            code, _, err = self.replay(["replay", path, "--timezone", bad])
+            self.assertEqual(code, 2, bad)
+            self.assertIn("--timezone", err)
 
 
 if __name__ == "__main__":

@@ -96,8 +96,8 @@ class ContractTest(ServerTest):
         llm.script([], then={"mode": "fixed", "content": json.dumps({"health": "critical", "anomalies": [
             {"severity": "low", "type": "security", "summary": "many failed logins",
              "evidence": ["login failed for root"], "recommended_action": "Block the source"}]})})
-        self.srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--skip-quiet-windows", "false",
-                                           "--max-body", "65536"],
+        self.srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false",
+                                           "--limits-max-body", "65536"],
                                      env={"ANOMALOG_ALERT_FILE": os.path.join(self.dir, "alerts.jsonl")})
         j = {"Content-Type": "application/json"}
         rows = [{"ts": T0 + i, "service": "auth", "level": "warn", "message": "login failed for root"}

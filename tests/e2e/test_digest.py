@@ -52,7 +52,7 @@ class TemplatesCliTest(unittest.TestCase):
         self.assertNotEqual(ids[0], ids[1])
         # ... until a value of another shape comes there: a value, the three lines are one template
         self.assertEqual(ids[3], ids[0])
-        code, out, err = run_cli(["templates", path, "--summary", "--window", "5m"])  # serve's flags are ignored
+        code, out, err = run_cli(["templates", path, "--summary"])
         self.assertEqual(code, 0, err)
         first = out.splitlines()[0].split("\t")
         self.assertEqual(first, [ids[0], "3", "Failed password for <*> from <IP> port <NUM> ssh2"])
@@ -72,7 +72,7 @@ class DigestTest(ServerTest):
         path = os.path.join(self.dir, "busy.ndjson")
         with open(path, "w") as f:
             f.write(ndjson(rows))
-        code, out, err = run_cli(["digest", path, "--window", "1m", "--token-budget", "1500", "--llm-url", "none"])
+        code, out, err = run_cli(["digest", path, "--window", "1m", "--digest-token-budget", "1500", "--llm-url", "none"])
         self.assertEqual(code, 0, err)
         self.assertIn("20003 lines", out)
         self.assertLess(len(out), 1500 * 3 + 400)  # the budget, estimated at 3 bytes a token, plus the header
@@ -219,8 +219,8 @@ class DigestTest(ServerTest):
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)
         llm.script([], then={"mode": "status", "status": 503})
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--reanalyze", "true",
-                                      "--llm-retries", "0", "--retry-base", "1s", "--retry-max", "1s"])
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-reanalyze", "true",
+                                      "--llm-retries", "0", "--analysis-retry-base", "1s", "--analysis-retry-max", "1s"])
         rng = random.Random(11)
         srv.ingest(ndjson(busy_window(T0, 100, rng, extra=[(5 + i * 0.1, "error", "ledger write failed: deadlock")
                                                             for i in range(5)])))
@@ -243,7 +243,7 @@ class DigestTest(ServerTest):
     def test_prompt_tokens_stay_bounded_as_volume_grows(self):
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--skip-quiet-windows", "false"])
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"])
         rng = random.Random(9)
         for k, n in enumerate((500, 5000, 50000)):
             srv.ingest(ndjson(busy_window(T0 + 60 * k, n, rng)))

@@ -278,7 +278,7 @@ class ImageTest(unittest.TestCase):
             self.assertEqual(len(pkgs), 1, "%s: %s" % (lib, out))
             owners |= pkgs
         owners.discard("libc6")  # in every base image
-        listed = set(apt_packages(self.stages[-1]["steps"])) - {"ca-certificates"}
+        listed = set(apt_packages(self.stages[-1]["steps"])) - {"ca-certificates", "tzdata"}  # data, not libraries
         self.assertEqual(listed, owners, "runtime apt-get install list vs the packages of the binary's libraries")
 
     def test_serves_as_the_images_user(self):
@@ -341,6 +341,11 @@ class ImageTest(unittest.TestCase):
         db = os.path.join(self.mnt, env["ANOMALOG_DB"].lstrip("/"))
         self.assertTrue(os.path.exists(db), "the database is on the volume")
         self.assertEqual(os.stat(db).st_uid, uid, "written by the image's user")
+        # tzdata is there: a tz database zone is accepted by the image's binary
+        code = subprocess.run(["chroot", "--userspec=%d:%d" % (uid, gid), self.mnt, "/usr/bin/env", "-i"] + envargs +
+                              ["ANOMALOG_TIMEZONE=Europe/Berlin", argv[0], "migrate", "--db", "/tmp/tz.db"],
+                              capture_output=True, timeout=30)
+        self.assertEqual(code.returncode, 0, code.stderr)
 
         self.assertEqual(cfg.get("StopSignal"), "SIGTERM")
         proc.send_signal(signal.SIGTERM)

@@ -86,7 +86,7 @@ class EvalTest(unittest.TestCase):
     def test_with_the_fake_model(self):
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)
-        rc, r, err = self.eval("--llm-url", llm.url, "--llm-model", "fake", "--skip-quiet-windows", "false")
+        rc, r, err = self.eval("--llm-url", llm.url, "--llm-model", "fake", "--analysis-skip-quiet-windows", "false")
         self.assertEqual(rc, 0, err)
         self.assertEqual(r["model"], "fake")
         c = r["cost"]

@@ -30,7 +30,7 @@ def metric(srv, name, **labels):
 
 
 class EventTimeTest(ServerTest):
-    server_args = ["--llm-url", "none", "--window", "1m", "--grace", "2s", "--skip-quiet-windows", "false"]
+    server_args = ["--llm-url", "none", "--window", "1m", "--grace", "2s", "--analysis-skip-quiet-windows", "false"]
 
     def test_a_line_from_year_9999_does_not_blind_the_service(self):
         srv = self.srv
@@ -103,7 +103,7 @@ class EventTimeTest(ServerTest):
                 self.assertIn("line 1", err["message"])
 
     def test_max_future_is_configurable(self):
-        srv = self.start_server(args=["--max-future", "1h", "--llm-url", "none"], db=self.dir + "/b.db")
+        srv = self.start_server(args=["--ingest-max-future", "1h", "--llm-url", "none"], db=self.dir + "/b.db")
         now = int(time.time())
         st, b, _ = srv.ingest(ndjson([{"ts": now + 1800, "message": "half an hour ahead"},
                                       {"ts": now + 7200, "message": "two hours ahead"}]))

@@ -81,7 +81,7 @@ class GrafanaDashboardTest(ServerTest):
             # the alert file takes low severity under the default routes
             {"severity": "low", "type": "auth_failure", "summary": "root tries to log in",
              "evidence": ["login failed for root"], "recommended_action": "Check who"}]})})
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--skip-quiet-windows", "false"],
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"],
                                 env={"ANOMALOG_ALERT_FILE": os.path.join(self.dir, "alerts.jsonl")})
         rows = [{"ts": T0 + i, "service": "auth", "level": "warn", "message": "login failed for root"}
                 for i in range(5)]

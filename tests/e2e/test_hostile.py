@@ -54,8 +54,8 @@ def read_until_closed(sock, timeout=10):
 
 
 class HostileTest(ServerTest):
-    server_args = ["--llm-url", "none", "--connection-timeout", "1s", "--request-timeout", "2s",
-                   "--max-connections", "8", "--skip-quiet-windows", "false"]
+    server_args = ["--llm-url", "none", "--limits-connection-timeout", "1s", "--limits-request-timeout", "2s",
+                   "--limits-max-connections", "8", "--analysis-skip-quiet-windows", "false"]
 
     @classmethod
     def setUpClass(cls):
@@ -176,8 +176,8 @@ class HostileTest(ServerTest):
 
     def test_request_timeout_is_validated(self):
         with self.assertRaises(RuntimeError) as cm:
-            self.start_server(args=["--request-timeout", "500ms"])
-        self.assertIn("--request-timeout", str(cm.exception))
+            self.start_server(args=["--limits-request-timeout", "500ms"])
+        self.assertIn("--limits-request-timeout", str(cm.exception))
 
     # ---- gzip ----------------------------------------------------------------
 
@@ -321,7 +321,7 @@ class HostileTest(ServerTest):
 class PerAddressTest(ServerTest):
     # 3, not 2: a connection the client has already seen closed can still count for a moment on a loaded
     # machine, and the requests from 127.0.0.1 below follow each other
-    server_args = ["--llm-url", "none", "--max-connections-per-ip", "3"]
+    server_args = ["--llm-url", "none", "--limits-max-connections-per-ip", "3"]
 
     def connect_from(self, source):
         s = socket.socket()

@@ -168,7 +168,7 @@ class IdempotencyTest(ServerTest):
 
 
 class ExpiryTest(ServerTest):
-    server_args = ["--idempotency-ttl", "1s"]
+    server_args = ["--ingest-idempotency-ttl", "1s"]
     post = IdempotencyTest.post
     keys_stored = IdempotencyTest.keys_stored
 
@@ -189,8 +189,8 @@ class ExpiryTest(ServerTest):
 
     def test_ttl_is_validated(self):
         with self.assertRaises(RuntimeError) as cm:
-            self.start_server(args=["--idempotency-ttl", "10ms"])
-        self.assertIn("--idempotency-ttl", str(cm.exception))
+            self.start_server(args=["--ingest-idempotency-ttl", "10ms"])
+        self.assertIn("--ingest-idempotency-ttl", str(cm.exception))
 
 
 class TenantTest(ServerTest):

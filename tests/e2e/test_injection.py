@@ -66,7 +66,7 @@ class InjectionTest(ServerTest):
 
     def run_windows(self, llm_url, db):
         """Two windows of web, the second hostile; returns (server, anomalies of the second window)."""
-        srv = self.start_server(args=["--llm-url", llm_url, "--window", "1m", "--skip-quiet-windows", "false",
+        srv = self.start_server(args=["--llm-url", llm_url, "--window", "1m", "--analysis-skip-quiet-windows", "false",
                                       "--notify-retry-base", "200ms"],
                                 env={"ANOMALOG_WEBHOOK_URL": self.hook.url + "/hook"}, db=db)
         for k, rows in enumerate([quiet_window(T0), hostile_window(T0 + 60)]):

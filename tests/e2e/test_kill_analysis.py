@@ -99,11 +99,11 @@ class KillAnalysisTest(ServerTest):
         hook = SlowReceiver(delay=0.8).start()
         self.addCleanup(hook.stop)
         db = os.path.join(self.dir, "anomalog.db")
-        args = ["--llm-url", llm.url, "--window", "1m", "--skip-quiet-windows", "false", "--workers", "2",
+        args = ["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false", "--analysis-workers", "2",
                 "--llm-timeout", "5s", "--suppress", "0s", "--notify-retry-base", "100ms",
                 "--notify-retry-max", "500ms", "--notify-timeout", "5s"]
         if PG_URL:  # replicas share PostgreSQL: a dead process's claims are taken over when their lease ends
-            args += ["--lease", "2s"]
+            args += ["--analysis-lease", "2s"]
         env = {"ANOMALOG_WEBHOOK_URL": hook.url + "/hook"}
         srv = self.start_server(args=args, env=env, db=db)
         rows = [r for k in range(WINDOWS_PER_SERVICE) for s in SERVICES for r in window_rows(s, T0 + 60 * k)]

@@ -11,7 +11,7 @@ from harness import ServerTest, ndjson
 
 
 class LimitsTest(ServerTest):
-    server_args = ["--max-body", "64KiB", "--max-line", "100", "--max-entries", "1000"]
+    server_args = ["--limits-max-body", "64KiB", "--limits-max-line", "100", "--limits-max-entries", "1000"]
 
     def test_body_at_limit_passes_and_over_is_413(self):
         line = json.dumps({"message": "x" * 50}) + "\n"
@@ -72,7 +72,7 @@ class LimitsTest(ServerTest):
 
 
 class QueueTest(ServerTest):
-    server_args = ["--queue-depth", "1", "--max-txn-entries", "2000"]
+    server_args = ["--limits-queue-depth", "1", "--limits-max-txn-entries", "2000"]
 
     def test_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted(self):
         body = ndjson([{"message": "load line %d with some text to store" % i, "service": "q"}
@@ -106,7 +106,7 @@ class QueueTest(ServerTest):
 
 
 class ConnectionLimitsTest(ServerTest):
-    server_args = ["--max-connections", "2", "--connection-timeout", "1s"]
+    server_args = ["--limits-max-connections", "2", "--limits-connection-timeout", "1s"]
 
     def test_connections_over_the_limit_are_refused_until_one_closes(self):
         time.sleep(0.3)  # the readiness probe's connection is gone

@@ -11,7 +11,7 @@ from harness import ServerTest, ndjson, run_cli
 
 # an unreachable model and on_model_failure: retry make every window fail: a warn line
 FAILING = ["--dry-run", "--llm-url", "http://127.0.0.1:1/v1", "--llm-retries", "0",
-           "--on-model-failure", "retry", "--window", "1s", "--grace", "1ms"]
+           "--analysis-on-model-failure", "retry", "--window", "1s", "--grace", "1ms"]
 OLD_LINE = ndjson([{"ts": "2024-01-01T00:00:00Z", "service": 'svc "quoted"\\x', "message": "boom\ttab"}])
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -39,7 +39,7 @@ class MetricsTest(ServerTest):
     autostart = False
 
     def test_shipper_endpoints_count_under_their_own_label(self):
-        srv = self.start_server(args=["--max-body", "65536"])
+        srv = self.start_server(args=["--limits-max-body", "65536"])
         j = {"Content-Type": "application/json"}
         loki = {"streams": [{"stream": {"service_name": "api"}, "values": [["1795514400000000000", "from loki"]]}]}
         self.assertEqual(srv.request("POST", "/loki/api/v1/push", json.dumps(loki), j)[0], 204)
@@ -88,7 +88,7 @@ class MetricsTest(ServerTest):
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)
         alerts = os.path.join(self.dir, "alerts.jsonl")
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--skip-quiet-windows", "false"],
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"],
                                 env={"ANOMALOG_ALERT_FILE": alerts})
         llm.script([], then={"mode": "fixed", "content": json.dumps({"health": "degraded", "anomalies": [
             {"severity": "low", "type": "config", "summary": "a setting changed",

@@ -40,8 +40,8 @@ class ModelBreakerTest(ServerTest):
         self.llm.script([], then={"mode": "hang"})
         srv = self.start_server(args=["--llm-url", self.llm.url, "--llm-model", "fake", "--window", "1m",
                                       "--llm-timeout", "3s", "--llm-breaker-failures", "3",
-                                      "--llm-breaker-cooldown", "4s", "--skip-quiet-windows", "false",
-                                      "--on-model-failure", "baseline"])
+                                      "--llm-breaker-cooldown", "4s", "--analysis-skip-quiet-windows", "false",
+                                      "--analysis-on-model-failure", "baseline"])
         self.assertEqual(srv.get("/readyz")[1]["model"], "ok")
         rows = []
         for k in range(10):

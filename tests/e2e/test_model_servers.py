@@ -62,8 +62,8 @@ class ModelServersTest(ServerTest):
 
     def serve(self, *extra, model="llama3.2"):
         args = ["--llm-url", self.llm.url, "--llm-model", model, "--window", "1m", "--grace", "30s",
-                "--llm-retries", "0", "--llm-timeout", "10s", "--retry-base", "1s", "--retry-max", "2s",
-                "--schema-retries", "1", "--skip-quiet-windows", "false", "--on-model-failure", "baseline"]
+                "--llm-retries", "0", "--llm-timeout", "10s", "--analysis-retry-base", "1s", "--analysis-retry-max", "2s",
+                "--analysis-schema-retries", "1", "--analysis-skip-quiet-windows", "false", "--analysis-on-model-failure", "baseline"]
         return self.start_server(args=args + list(extra))
 
     def analyse_busy_window(self, srv, seed=1):

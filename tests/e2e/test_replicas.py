@@ -42,8 +42,8 @@ class ReplicasTest(ServerTest):
         self.addCleanup(self.hook.stop)
 
     def replica(self, db):
-        args = ["--llm-url", self.llm.url, "--window", "1m", "--grace", "1h", "--skip-quiet-windows", "false",
-                "--llm-retries", "0", "--llm-timeout", "20s", "--lease", "%ds" % LEASE_S, "--suppress", "1h",
+        args = ["--llm-url", self.llm.url, "--window", "1m", "--grace", "1h", "--analysis-skip-quiet-windows", "false",
+                "--llm-retries", "0", "--llm-timeout", "20s", "--analysis-lease", "%ds" % LEASE_S, "--suppress", "1h",
                 "--notify-retry-base", "200ms", "--notify-retry-max", "1s"]
         return self.start_server(args=args, env={"ANOMALOG_WEBHOOK_URL": self.hook.url + "/hook"}, db=db)
 

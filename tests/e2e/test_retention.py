@@ -102,7 +102,7 @@ class RetentionTest(ServerTest):
              "recommended_action": "Check the change"}]})})
         alerts = os.path.join(self.dir, "alerts.jsonl")
         srv = self.start_server(args=["--llm-url", llm.url, "--window", "1s", "--grace", "1s",
-                                      "--skip-quiet-windows", "false", "--suppress", "1s",
+                                      "--analysis-skip-quiet-windows", "false", "--suppress", "1s",
                                       "--retention-lines", "2s", "--retention-windows", "8s"],
                                 env={"ANOMALOG_ALERT_FILE": alerts})
         now = int(time.time())

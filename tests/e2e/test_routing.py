@@ -108,7 +108,7 @@ class RoutingTest(ServerTest):
         self.addCleanup(self.llm.stop)
 
     def serve(self, *extra, env=None, db=None):
-        args = ["--llm-url", self.llm.url, "--window", "1m", "--skip-quiet-windows", "false",
+        args = ["--llm-url", self.llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false",
                 "--notify-retry-base", "200ms", "--notify-retry-max", "1s", "--notify-timeout", "2s"] + list(extra)
         return self.start_server(args=args, env=env, db=db)
 
@@ -377,8 +377,8 @@ class RoutingTest(ServerTest):
         with open(path, "w") as f:
             f.write(window_lines("api", T0))
         code, out, err = run_cli(["replay", path, "--llm-url", self.llm.url, "--window", "1m",
-                                  "--skip-quiet-windows", "false"])
-        self.assertEqual(code, 0, err)
+                                  "--analysis-skip-quiet-windows", "false"])
+        self.assertEqual(code, 1, err)  # 1: something was found
         self.assertIn("[critical] security: admin dropped the database (evidence not found in the window)\n", out)
 
     def test_dry_run_and_replay_send_nothing(self):
@@ -395,8 +395,8 @@ class RoutingTest(ServerTest):
         with open(path, "w") as f:
             f.write(window_lines("api", T0))
         code, out, err = run_cli(["replay", path, "--llm-url", self.llm.url, "--window", "1m",
-                                  "--skip-quiet-windows", "false"], env=env)
-        self.assertEqual(code, 0, err)
+                                  "--analysis-skip-quiet-windows", "false"], env=env)
+        self.assertEqual(code, 1, err)  # 1: something was found
         self.assertIn("[critical] security", out)
         time.sleep(0.5)
         self.assertEqual(hook.got(), [])

@@ -61,7 +61,7 @@ class ScopesTest(ServerTest):
                     "    - token: file-write\n      scopes: [write]\n"
                     "    - token: file-all\n      scopes: [ingest, read, write]\n")
         srv = self.start_server(args=["--config", conf], env={
-            "ANOMALOG_INGEST_TOKEN": "in-tok", "ANOMALOG_READ_TOKEN": "rd-tok", "ANOMALOG_WRITE_TOKEN": "wr-tok"})
+            "ANOMALOG_AUTH_INGEST_TOKEN": "in-tok", "ANOMALOG_AUTH_READ_TOKEN": "rd-tok", "ANOMALOG_AUTH_WRITE_TOKEN": "wr-tok"})
         scopes = {None: (), "bogus": (), "in-tok": ("ingest",), "file-ingest": ("ingest",),
                   "rd-tok": ("read windows", "read metrics"), "file-read": ("read windows", "read metrics"),
                   "wr-tok": ("read windows", "read metrics", "context", "feedback", "flush"),
@@ -76,13 +76,13 @@ class ScopesTest(ServerTest):
         self.assertEqual([s.get("context") for s in svcs if s["name"] == "api"], ["everything here is normal"])
 
     def test_a_read_token_alone_closes_writing(self):
-        srv = self.start_server(env={"ANOMALOG_READ_TOKEN": "rd-tok"})
+        srv = self.start_server(env={"ANOMALOG_AUTH_READ_TOKEN": "rd-tok"})
         table = [(None, "ingest", 202), (None, "read windows", 401), ("rd-tok", "read windows", 200)]
         table += [(tok, name, 401) for tok in (None, "rd-tok") for name in ("context", "feedback", "flush")]
         self.check(srv, table, "read token only")
 
     def test_a_write_token_alone_leaves_reading_open(self):
-        srv = self.start_server(env={"ANOMALOG_WRITE_TOKEN": "wr-tok"})
+        srv = self.start_server(env={"ANOMALOG_AUTH_WRITE_TOKEN": "wr-tok"})
         table = [(None, "read windows", 200), (None, "flush", 401), ("wr-tok", "flush", 200),
                  ("wr-tok", "context", 200), (None, "context", 401), (None, "ingest", 202)]
         self.check(srv, table, "write token only")

@@ -44,13 +44,13 @@ class SecretsTest(ServerTest):
         cfg = os.path.join(self.dir, "c.yaml")
         with open(cfg, "w") as f:
             f.write("auth:\n  tokens:\n    - token: %s\n      service: billing\n" % FILE_TOKEN)
-        env = {"ANOMALOG_INGEST_TOKEN": INGEST_TOKEN, "ANOMALOG_READ_TOKEN": READ_TOKEN, "ANOMALOG_WRITE_TOKEN": WRITE_TOKEN,
+        env = {"ANOMALOG_AUTH_INGEST_TOKEN": INGEST_TOKEN, "ANOMALOG_AUTH_READ_TOKEN": READ_TOKEN, "ANOMALOG_AUTH_WRITE_TOKEN": WRITE_TOKEN,
                "ANOMALOG_LLM_API_KEY": API_KEY, "ANOMALOG_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
                "ANOMALOG_PAGERDUTY_URL": self.pd.url + "/v2/enqueue",
                "ANOMALOG_SLACK_WEBHOOK_URL": self.slack.url + SLACK_PATH,
                "ANOMALOG_WEBHOOK_URL": self.hook.url + "/hook", "ANOMALOG_WEBHOOK_SECRET": HOOK_SECRET}
         srv = self.start_server(args=["--config", cfg, "--llm-url", self.llm.url, "--window", "1m",
-                                      "--skip-quiet-windows", "false", "--log-level", "debug",
+                                      "--analysis-skip-quiet-windows", "false", "--log-level", "debug",
                                       "--log-format", log_format], env=env)
         ing = {"Authorization": "Bearer " + INGEST_TOKEN}
         rd = {"Authorization": "Bearer " + READ_TOKEN}

@@ -26,7 +26,7 @@ def window(service, start, n=60):
 
 
 class ServiceCacheTest(ServerTest):
-    server_args = ["--llm-url", "none", "--window", "1m", "--max-services-in-memory", "1"]
+    server_args = ["--llm-url", "none", "--window", "1m", "--analysis-max-services-in-memory", "1"]
 
     def analyzed(self):
         return len(self.srv.get("/windows?status=analyzed&limit=100")[1]["windows"])

@@ -122,7 +122,7 @@ class LokiLabelsTest(ServerTest):
 
 
 class LokiLimitsTest(ServerTest):
-    server_args = ("--max-body", "4096")
+    server_args = ("--limits-max-body", "4096")
 
     def test_snappy_bomb_is_refused_before_inflating(self):
         # declares 1 MiB decompressed: over max_body, refused without allocating it
@@ -329,7 +329,7 @@ class SyslogTest(ServerTest):
 
 
 class SyslogByConfigTest(ServerTest):
-    server_args = ["--text-format", "syslog"]
+    server_args = ["--ingest-text-format", "syslog"]
 
     def test_text_bodies_are_syslog_when_configured(self):
         st, b, _ = self.srv.ingest("<34>Nov 24 10:00:01 host1 sshd[42]: Failed password for bob\n", "text/plain")
@@ -341,7 +341,7 @@ class SyslogByConfigTest(ServerTest):
 
 
 class AuthTest(ServerTest):
-    server_env = {"ANOMALOG_INGEST_TOKEN": "in-tok", "ANOMALOG_READ_TOKEN": "rd-tok"}
+    server_env = {"ANOMALOG_AUTH_INGEST_TOKEN": "in-tok", "ANOMALOG_AUTH_READ_TOKEN": "rd-tok"}
 
     def test_tokens(self):
         body = '{"message": "x"}'

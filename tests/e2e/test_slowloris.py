@@ -203,7 +203,7 @@ class SlowlorisDefaultsTest(ServerTest):
 
 
 class PerAddressLimitTest(ServerTest):
-    server_args = ["--llm-url", "none", "--max-connections-per-ip", "4", "--header-timeout", "30s"]
+    server_args = ["--llm-url", "none", "--limits-max-connections-per-ip", "4", "--limits-header-timeout", "30s"]
 
     def hold(self, n):
         held = []
@@ -256,7 +256,7 @@ class PerAddressLimitTest(ServerTest):
 
 
 class HeaderDeadlineTest(ServerTest):
-    server_args = ["--llm-url", "none", "--header-timeout", "1s", "--connection-timeout", "30s"]
+    server_args = ["--llm-url", "none", "--limits-header-timeout", "1s", "--limits-connection-timeout", "30s"]
 
     def test_trickling_headers_are_cut_and_idle_keep_alive_is_not(self):
         # an idle kept-alive connection, served once
@@ -297,7 +297,7 @@ class HeaderDeadlineTest(ServerTest):
 
 class ReserveTest(ServerTest):
     # 64 connections, 4 of them kept for probes; no limit per address, so one address can take the rest
-    server_args = ["--llm-url", "none", "--max-connections", "64", "--max-connections-per-ip", "0"]
+    server_args = ["--llm-url", "none", "--limits-max-connections", "64", "--limits-max-connections-per-ip", "0"]
 
     def test_probes_are_served_when_all_but_the_reserve_are_held(self):
         held = []

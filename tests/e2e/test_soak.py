@@ -39,7 +39,7 @@ class SoakTest(ServerTest):
         self.addCleanup(llm.stop)
         asan = os.environ.get("ASAN_OPTIONS", "")
         srv = self.start_server(args=["--llm-url", llm.url, "--window", "2s", "--grace", "500ms",
-                                      "--skip-quiet-windows", "false", "--log-format", "json",
+                                      "--analysis-skip-quiet-windows", "false", "--log-format", "json",
                                       "--retention-lines", "3s", "--retention-windows", "8s"],
                                 env={"ASAN_OPTIONS": (asan + ":" if asan else "") + "quarantine_size_mb=4"})
         db = os.path.join(self.dir, "anomalog.db")

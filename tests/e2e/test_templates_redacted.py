@@ -36,7 +36,7 @@ def lines(t):
 
 
 class TemplatesRedactedTest(ServerTest):
-    server_args = ["--llm-url", "none", "--window", "1m", "--skip-quiet-windows", "false"]
+    server_args = ["--llm-url", "none", "--window", "1m", "--analysis-skip-quiet-windows", "false"]
 
     def analysed(self, srv, n):
         srv.request("POST", "/windows/flush")

@@ -34,7 +34,7 @@ class DashboardTest(ServerTest):
         subprocess.run([os.path.join(HERE, "..", "ui", "setup.sh"), TOOLS], check=True, timeout=240)
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--skip-quiet-windows", "false"])
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"])
 
         def window(service, k, health, *anomalies):
             llm.script([], then={"mode": "fixed", "content": verdict(health, *anomalies)})

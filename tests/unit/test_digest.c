@@ -236,13 +236,18 @@ static void test_first_window_is_judged_on_its_own(void **state)
         add(&bad, T0 + 200 + i, "error", "upstream %d returned 502", i % 4);
     for (int i = 0; i < 8; i++)
         add(&bad, T0 + 300 + i, "info", "Failed password for root from 203.0.113.%d port %d ssh2", i, 4000 + i);
+    for (int i = 0; i < 3; i++)
+        add(&bad, T0 + 400 + i, "info", "Invalid user u%d from 203.0.113.9", i);
     in = input(&bad, m, NULL);
     assert_int_equal(digest_build(&in, &o, &d), 0);
     char *all = json_dumps(d.findings, 0);
     assert_non_null(strstr(all, "30 fatal lines in the first window of api"));
     assert_non_null(strstr(all, "cannot open ledger file")); /* the fatal lines are the evidence */
     assert_non_null(strstr(all, "60 error lines"));
-    assert_non_null(strstr(findings_of(&d, "auth_failure"), "8 authentication failures"));
+    /* one finding for the failed logins of both templates, a line of each as evidence */
+    assert_non_null(strstr(findings_of(&d, "auth_failure"), "11 authentication failures in 2 templates"));
+    assert_non_null(strstr(all, "Invalid user u0 from"));
+    assert_non_null(strstr(all, "Failed password for root from 203.0.113.0"));
     assert_non_null(strstr(d.text, "30 fatal lines in the first window")); /* the model reads it too */
     assert_int_equal(json_array_size(d.findings), 3);
     free(all);

@@ -672,6 +672,44 @@ static void test_writer_queue_bytes(void **state)
  * lease, start-up recovery leaves a live lease alone, another replica takes
  * the window over once the lease has run out, and the old claim can no
  * longer record an analysis. */
+/* The server drops the store's connections (a restart, a failover): a transaction (db_tx) meets the lost
+ * connection, which is reset, and is tried again on the new one instead of failing the caller. */
+static void test_pg_transaction_retried_on_a_lost_connection(void **state)
+{
+    fixture *f = *state;
+    if (!is_pg(f->path))
+        skip();
+    char sql[256], err[256];
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    int64_t service_id = scalar(f->path, "SELECT id FROM services WHERE name = 'api'");
+    int64_t window_id = scalar(f->path, "SELECT id FROM windows");
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s' "
+             "AND application_name = 'anomalog'", f->dir);
+    PGconn *c = PQconnectdb(pg_url());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_true(atoi(PQgetvalue(r, 0, 0)) >= 2); /* the writer's and the background connection at least */
+    PQclear(r);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'", f->dir);
+    for (int i = 0; i < 100; i++) { /* terminating is asynchronous */
+        r = PQexec(c, sql);
+        int left = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (!left)
+            break;
+        usleep(50000);
+    }
+    PQfinish(c);
+    store_template t = {.id = 1, .text = "GET /<*>", .count = 3, .max_level = 3};
+    assert_int_equal(store_templates_record(f->st, service_id, window_id, T0, &t, 1, 0, err, sizeof err), STORE_OK);
+    assert_int_equal(scalar(f->path, "SELECT total FROM templates WHERE id = 1"), 3);
+}
+
 static void test_pg_window_lease(void **state)
 {
     fixture *f = *state;
@@ -913,6 +951,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_journal_write_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_queue_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_window_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_transaction_retried_on_a_lost_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migrations_run_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_migration_below_the_highest_is_applied, setup, teardown),
         cmocka_unit_test(test_location_hides_password),
