@@ -95,6 +95,7 @@ typedef struct options {
     double rate;       /* paced phase: fraction of the measured peak */
     const char *bin;
     const char *pg;    /* PostgreSQL server URL, or NULL */
+    int pg_copy_rows;  /* rows per COPY (and transaction) of the raw PostgreSQL limit */
     int json_only;
     int keep;
     int curl;          /* --client curl */
@@ -105,7 +106,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_ingest [--duration S] [--connections N] [--batch N] [--repeat N] [--rate F] [--client lean|curl]\n"
-            "                    [--bin PATH] [--pg URL] [--json-only] [--keep]\n"
+            "                    [--bin PATH] [--pg URL] [--pg-copy-rows N] [--json-only] [--keep]\n"
             "  --duration S     seconds per phase (default 2; 2 x repeat + 1 phases after the raw one)\n"
             "  --connections N  client connections, one thread each (default 4)\n"
             "  --batch N        lines per request in the peak phase (default 1000)\n"
@@ -116,6 +117,7 @@ static void usage(FILE *f)
             "                   curl: a libcurl easy handle per connection\n"
             "  --bin PATH       anomalog binary (default $ANOMALOG_BIN, else ../anomalog beside this program)\n"
             "  --pg URL         also on PostgreSQL, 1 and 3 replicas (default $ANOMALOG_TEST_PG_URL; \"\" for none)\n"
+            "  --pg-copy-rows N rows per COPY and transaction of the raw PostgreSQL limit (default 1000, as the batches)\n"
             "  --json-only      print only the JSON object on stdout\n"
             "  --keep           keep the temporary directory (databases, server log)\n");
 }
@@ -885,7 +887,7 @@ static size_t copy_field(char *out, const char *s, size_t n, char sep)
 
 /*
  * The limit on PostgreSQL: raw COPY of the same rows into the project's schema
- * (a fresh database migrated by store_open()), RAW_TXN_ROWS rows per COPY, one
+ * (a fresh database migrated by store_open()), --pg-copy-rows rows per COPY, one
  * COPY per transaction, synchronous_commit off as the server's writer has it
  * at the default durability, window ids from memory: rows/s.
  */
@@ -929,7 +931,8 @@ static int raw_pg(const options *o, const row *rows, size_t nrows, double durati
                 win_id[sv][w] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
             PQclear(r);
         }
-    size_t cap = (size_t)RAW_TXN_ROWS * 2048;
+    int per = o->pg_copy_rows;
+    size_t cap = (size_t)per * 2048;
     if (!ok || !(buf = malloc(cap))) {
         snprintf(res->err, sizeof res->err, "setup: %.400s", c ? PQerrorMessage(c) : "out of memory");
         goto out;
@@ -940,7 +943,7 @@ static int raw_pg(const options *o, const row *rows, size_t nrows, double durati
     while (t1 < deadline) {
         size_t len = 0;
         int64_t received = wall_ms();
-        for (int k = 0; k < RAW_TXN_ROWS; k++) {
+        for (int k = 0; k < per; k++) {
             const row *rw = &rows[next];
             next = next + 1 == nrows ? 0 : next + 1;
             char num[3][24];
@@ -971,7 +974,7 @@ static int raw_pg(const options *o, const row *rows, size_t nrows, double durati
             snprintf(res->err, sizeof res->err, "copy: %.400s", PQerrorMessage(c));
             goto out;
         }
-        n += RAW_TXN_ROWS;
+        n += per;
         t1 = now_s();
     }
     res->rows = n;
@@ -1065,7 +1068,8 @@ static int parse_args(int argc, char **argv, options *o)
             snprintf(name, sizeof name, "%s", a);
         }
         int takes = !strcmp(name, "--duration") || !strcmp(name, "--connections") || !strcmp(name, "--batch") || !strcmp(name, "--rate") || !strcmp(name, "--repeat") ||
-                    !strcmp(name, "--client") || !strcmp(name, "--bin") || !strcmp(name, "--pg");
+                    !strcmp(name, "--client") || !strcmp(name, "--bin") || !strcmp(name, "--pg") ||
+                    !strcmp(name, "--pg-copy-rows");
         if (takes && !v) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "bench_ingest: %s needs a value\n", name);
@@ -1115,6 +1119,13 @@ static int parse_args(int argc, char **argv, options *o)
             o->curl = !strcmp(v, "curl");
         } else if (!strcmp(name, "--bin")) {
             o->bin = v;
+        } else if (!strcmp(name, "--pg-copy-rows")) {
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 1000000) {
+                fprintf(stderr, "bench_ingest: --pg-copy-rows: \"%s\" is not in 1..1000000\n", v);
+                return -1;
+            }
+            o->pg_copy_rows = (int)n;
         } else if (!strcmp(name, "--pg")) {
             o->pg = *v ? v : NULL;
         } else if (!strcmp(a, "--json-only")) {
@@ -1135,7 +1146,7 @@ static int parse_args(int argc, char **argv, options *o)
 int main(int argc, char **argv)
 {
     bench_name = "bench_ingest";
-    options o = {.duration = 2, .connections = 4, .batch = 1000, .rate = 0.8, .repeat = 3};
+    options o = {.duration = 2, .connections = 4, .batch = 1000, .rate = 0.8, .repeat = 3, .pg_copy_rows = 1000};
     o.pg = getenv("ANOMALOG_TEST_PG_URL");
     if (o.pg && !*o.pg)
         o.pg = NULL;
@@ -1318,7 +1329,7 @@ int main(int argc, char **argv)
         pg_ok = 0;
     } else if (o.pg) {
         progress("raw pg COPY      %9.0f rows/s  (%lld rows in %.2f s, %d per COPY and transaction)", rawpg.rows_per_s,
-                 rawpg.rows, rawpg.elapsed, RAW_TXN_ROWS);
+                 rawpg.rows, rawpg.elapsed, o.pg_copy_rows);
     }
     for (int k = 0; o.pg && k < 2; k++) {
         pg_run(&o, dir, k ? 3 : 1, &big, hdrs, &pgr[k]);
@@ -1432,7 +1443,7 @@ int main(int argc, char **argv)
            "\"peak_rss_mib\":%.1f,\"vmhwm_mib\":%.1f,\"sampled_max_rss_mib\":%.1f,"
            "\"errors\":%lld,\"acknowledged\":%lld,\"stored\":%lld,\"verify\":\"%s\","
            "\"shutdown_s\":%.2f,\"clean_exit\":%s,"
-           "\"pg_1_lines_per_s\":%.0f,\"pg_3_lines_per_s\":%.0f,\"raw_pg_copy_rows_per_s\":%.0f,\"pg_ratio\":%.4f,"
+           "\"pg_1_lines_per_s\":%.0f,\"pg_3_lines_per_s\":%.0f,\"raw_pg_copy_rows_per_s\":%.0f,\"raw_pg_copy_rows\":%d,\"pg_ratio\":%.4f,"
            "\"pg_verify\":\"%s\"}\n",
            o.curl ? "curl" : "lean", o.repeat, ratios, o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
            batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99,
@@ -1442,7 +1453,7 @@ int main(int argc, char **argv)
            tiny.cpu_s >= 0 && tiny.accepted ? tiny.cpu_s * 1e6 / (double)tiny.accepted : 0, o.rate, paced.target_lines_per_s, paced.lines_per_s,
            paced.p99, paced.p50, paced.max, paced.svc_p99, peak_mib, hwm_mib, sampled_mib, errors, acked, stored, ok ? "OK" : "MISMATCH",
            sr.seconds, clean_exit ? "true" : "false", pgr[0].peak.lines_per_s, pgr[1].peak.lines_per_s,
-           rawpg.rows_per_s, rawpg.rows_per_s > 0 ? pgr[0].peak.lines_per_s / rawpg.rows_per_s : 0,
+           rawpg.rows_per_s, o.pg_copy_rows, rawpg.rows_per_s > 0 ? pgr[0].peak.lines_per_s / rawpg.rows_per_s : 0,
            !o.pg ? "not run" : pg_ok ? "OK" : "MISMATCH");
     fflush(stdout);
 

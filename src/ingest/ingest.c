@@ -96,25 +96,30 @@ int ingest_parse(ingest_format fmt, const char *body, size_t len, const ingest_o
 
 const char *ingest_level_canonical(const char *word, size_t len)
 {
+#define LW(w, c) {w, sizeof w - 1, c}
     static const struct {
         const char *word;
+        size_t len;
         const char *canon;
     } words[] = {
-        {"trace", "trace"},
-        {"debug", "debug"},     {"dbg", "debug"},       {"fine", "debug"},
-        {"finer", "debug"},     {"finest", "debug"},
-        {"info", "info"},       {"information", "info"}, {"informational", "info"},
-        {"notice", "info"},     {"inf", "info"},
-        {"warn", "warn"},       {"warning", "warn"},    {"wrn", "warn"},
-        {"error", "error"},     {"err", "error"},       {"severe", "error"},
-        {"fatal", "fatal"},     {"crit", "fatal"},      {"critical", "fatal"},
-        {"alert", "fatal"},     {"emerg", "fatal"},     {"emergency", "fatal"},
-        {"panic", "fatal"},     {"ftl", "fatal"},
+        LW("trace", "trace"),
+        LW("debug", "debug"),     LW("dbg", "debug"),       LW("fine", "debug"),
+        LW("finer", "debug"),     LW("finest", "debug"),
+        LW("info", "info"),       LW("information", "info"), LW("informational", "info"),
+        LW("notice", "info"),     LW("inf", "info"),
+        LW("warn", "warn"),       LW("warning", "warn"),    LW("wrn", "warn"),
+        LW("error", "error"),     LW("err", "error"),       LW("severe", "error"),
+        LW("fatal", "fatal"),     LW("crit", "fatal"),      LW("critical", "fatal"),
+        LW("alert", "fatal"),     LW("emerg", "fatal"),     LW("emergency", "fatal"),
+        LW("panic", "fatal"),     LW("ftl", "fatal"),
     };
-    if (!word || len == 0 || len > 13)
+#undef LW
+    if (!word || len < 3 || len > 13)
         return NULL;
+    /* the level reader asks for every short word of a line: length and first letter first */
+    char first = (char)(word[0] | 0x20);
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (strlen(words[i].word) == len && strncasecmp(word, words[i].word, len) == 0)
+        if (words[i].len == len && words[i].word[0] == first && strncasecmp(word, words[i].word, len) == 0)
             return words[i].canon;
     }
     return NULL;

@@ -153,11 +153,13 @@ static const char *value_level(const char *s, size_t n)
     return ingest_level_canonical(s, i);
 }
 
-static const char *const KEYS[] = {"level", "lvl", "severity", "loglevel", "log_level", "log.level", NULL};
-
 static int level_key(const char *s, size_t n)
 {
-    for (const char *const *k = KEYS; *k; k++) {
+    static const char *const keys[] = {"level", "lvl", "severity", "loglevel", "log_level", "log.level", NULL};
+    char first = (char)(s[0] | 0x20);
+    if (n < 3 || n > 9 || (first != 'l' && first != 's'))
+        return 0;
+    for (const char *const *k = keys; *k; k++) {
         if (strlen(*k) == n && strncasecmp(s, *k, n) == 0)
             return 1;
     }
@@ -247,11 +249,15 @@ static int timestampish(const char *s, size_t n)
     if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (lv_digit(ch))
+        switch (s[i]) {
+        case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
             digit = 1;
-        else if (!strchr(":.,-+/TZ_", ch) || ch == '\0')
+            break;
+        case ':': case '.': case ',': case '-': case '+': case '/': case 'T': case 'Z': case '_':
+            break;
+        default:
             return 0;
+        }
     }
     return digit;
 }
@@ -326,6 +332,39 @@ static size_t word_len(const char *s, size_t n)
     return i;
 }
 
+/*
+ * Rule 1 on s[pos..n), pos at a word's start: a level key before an '=' that
+ * starts a word and is outside double quotes. memchr finds the candidates,
+ * so a long line without a level costs little.
+ */
+static const char *keyvalue_level(const char *s, size_t n, size_t pos)
+{
+    const char *q = pos < n ? memchr(s + pos, '"', n - pos) : NULL;
+    while (pos < n) {
+        const char *eq = memchr(s + pos, '=', n - pos);
+        if (!eq)
+            return NULL;
+        if (q && q < eq) { /* skip the quoted run, escapes included */
+            size_t i = (size_t)(q - s) + 1;
+            while (i < n && s[i] != '"')
+                i += s[i] == '\\' ? 2 : 1;
+            pos = i + 1;
+            q = pos < n ? memchr(s + pos, '"', n - pos) : NULL;
+            continue;
+        }
+        size_t e = (size_t)(eq - s), k = e;
+        while (k > 0 && !lv_space(s[k - 1]) && s[k - 1] != '"')
+            k--;
+        if (k < e && (k == 0 || lv_space(s[k - 1])) && level_key(s + k, e - k)) {
+            const char *lv = value_level(eq + 1, n - e - 1);
+            if (lv)
+                return lv;
+        }
+        pos = e + 1;
+    }
+    return NULL;
+}
+
 const char *ingest_level_sniff(const char *s, size_t len)
 {
     if (!s || len == 0)
@@ -340,7 +379,8 @@ const char *ingest_level_sniff(const char *s, size_t len)
     const char *by_word = glog_level(s, n);
     size_t pos = 0;
     int words = 0, slot = 1;
-    while (pos < n) {
+    /* the first words, for rules 1 and 4; then rule 1 alone on the rest */
+    while (pos < n && words < INGEST_SNIFF_TOKENS && !by_word) {
         while (pos < n && lv_space(s[pos]))
             pos++;
         if (pos >= n)
@@ -355,15 +395,18 @@ const char *ingest_level_sniff(const char *s, size_t len)
             if (lv)
                 return lv;
         }
-        if (!by_word && words < INGEST_SNIFF_TOKENS && w[0] != '"' && !eq) {
+        if (w[0] != '"' && !eq) {
             by_word = word_level(w, wn, slot, words == 0);
             if (!timestampish(w, wn))
                 slot = 0;
-        } else if (eq || w[0] == '"') {
+        } else {
             slot = 0;
         }
         words++;
     }
+    const char *kv = keyvalue_level(s, n, pos);
+    if (kv)
+        return kv;
     if (memchr(s, '"', n)) {
         const char *lv = json_field_level(s, n);
         if (lv)
