@@ -61,6 +61,11 @@ typedef struct digest_input {
     void *history_arg;
     double trailing_error_avg;   /**< error lines per window over the last N windows; < 0 unknown */
     int history_depth;           /**< how many earlier windows that history covers (0: first window) */
+    const char *const *attrs;    /**< may be NULL; else per line its attributes as a JSON object text, or NULL:
+                                      the salient ones (error, exception, reason, status, alert, a stack trace,
+                                      a long text) are shown, redacted, under the exemplars of notable templates.
+                                      Templates are mined on the message alone. (The store does not read a
+                                      window's attributes for analysis yet: the analyzer leaves this NULL.) */
 } digest_input;
 
 /** One template of the window, as persisted. */

@@ -26,6 +26,16 @@
  * carried by under 1% of its lines is shown verbatim with its line: an attack
  * hides in the value of an ordinary-looking line.
  *
+ * The baseline judges a service's first window on its own (fatal lines, a
+ * high share of errors, failed logins), finds attack shapes in lines
+ * (attack_shape(): traversal, SQL, script, JNDI, shell) and odd values of
+ * rare shape, and configuration messages at info level that recur
+ * (baseline_first_window, baseline_values, baseline_config). Templates the
+ * miner merges while the window is mined count as the one that holds them
+ * (digest_merge_absorbed). Salient attributes (put_fields: by name, error,
+ * reason, status, alert, stack…, or by shape, a long text or a trace) are
+ * shown under exemplars of notable templates, at most FIELDS_SHOWN a line.
+ *
  * Every line and value shown passes through redaction first. The window's
  * redaction session outlives the build (it is the digest's), so that
  * digest_find_quote() can compare a model's evidence with a line exactly as
@@ -757,6 +767,86 @@ static const char *offset_s(int64_t ms, char *buf)
 
 static void render_rare(ctx *c, const render_plan *p, sbuf *b);
 
+/* ---- salient fields ------------------------------------------------------ */
+
+#define FIELDS_SHOWN 4     /* salient attributes shown under one exemplar */
+#define FIELD_LONG 120     /* a string this long is salient whatever its name (a text, a trace) */
+
+/* Is an attribute salient by its name: it carries an error, its reason or a status? */
+static int salient_name(const char *k)
+{
+    static const char *const names[] = {"error", "err", "exception", "exc", "reason", "cause", "status", "alert",
+                                        "stack", "trace", "fault", "failure", "panic", "fatal"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasestr(k, names[i]))
+            return 1;
+    return 0;
+}
+
+/* Is a string value salient by its shape: a long text or a stack trace? */
+static int salient_shape(const char *v, size_t n)
+{
+    return n >= FIELD_LONG || memmem(v, n, "\n\tat ", 5) || memmem(v, n, "Traceback", 9) ||
+           memmem(v, n, "Exception", 9);
+}
+
+/*
+ * Under an exemplar, the salient attributes of its line (digest_input.attrs):
+ * by name or by shape, at most FIELDS_SHOWN, each value redacted and cut to
+ * max bytes (a stack trace keeps its first and its exception line, as
+ * put_line does). Attributes that are not a JSON object are left out.
+ */
+static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
+{
+    const char *a = c->in->attrs ? c->in->attrs[line] : NULL;
+    if (!a || !*a)
+        return;
+    json_t *o = json_loads(a, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    int shown = 0;
+    json_object_foreach(o, k, v)
+    {
+        if (shown == FIELDS_SHOWN)
+            break;
+        char *text = json_is_string(v) ? strdup(json_string_value(v))
+                                       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text)
+            continue;
+        size_t n = strlen(text);
+        if (n && (salient_name(k) || (json_is_string(v) && salient_shape(text, n)))) {
+            char *red = c->o->redact ? redact_text(c->o->redact, c->rs, text, n, NULL) : NULL;
+            char *kred = c->o->redact ? redact_text(c->o->redact, c->rs, k, strlen(k), NULL) : NULL;
+            sb_printf(b, "      field %s:\n", kred ? kred : k);
+            prompt_line pl = c->in->lines[line];
+            /* the value as a line of its own: put_line's shortening, its indent for continuations */
+            size_t mark = b->len;
+            put_line(b, &pl, red ? red : c->o->redact ? "<redaction failed>" : text, max);
+            /* put_line wrote "    ts level value": keep the value alone, further indented */
+            if (!b->oom) {
+                char *sp = memchr(b->p + mark + 4, ' ', b->len - mark - 4);
+                char *sp2 = sp ? memchr(sp + 1, ' ', b->len - (size_t)(sp + 1 - b->p)) : NULL;
+                if (sp2) {
+                    size_t cut = (size_t)(sp2 + 1 - (b->p + mark + 4));
+                    memmove(b->p + mark + 8, b->p + mark + 4 + cut, b->len - mark - 4 - cut);
+                    memset(b->p + mark, ' ', 8);
+                    b->len = b->len - cut + 4;
+                    b->p[b->len] = '\0';
+                }
+            }
+            free(red);
+            free(kred);
+            shown++;
+        }
+        free(text);
+    }
+    json_decref(o);
+}
+
 static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
 {
     const digest_input *in = c->in;
@@ -812,7 +902,10 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
         int changed = t->is_new || t->rare || t->changed || t->unusual;
         size_t want = !t->notable ? p->common_ex : changed ? p->notable_ex : p->level_ex;
         for (size_t e = 0; e < t->n_ex && e < want; e++)
+        {
             put_line(b, &in->lines[t->ex[e]], line_text(c, t->ex[e]), p->line_max);
+            put_fields(c, b, t->ex[e], p->line_max);
+        }
         if (t->unusual) {
             for (int pos = 0; pos < PARAM_POSITIONS; pos++) {
                 for (int k2 = 0; k2 < t->n_shapes[pos]; k2++) {

@@ -74,6 +74,7 @@ static int inflight_claim(http_idem *k)
     }
     k->next = inflight[k->bucket];
     inflight[k->bucket] = k;
+    metrics_idem_in_flight(1);
     pthread_mutex_unlock(&inflight_mu);
     return 0;
 }
@@ -84,6 +85,7 @@ void http_idem_end(http_idem *k)
     for (http_idem **p = &inflight[k->bucket]; *p; p = &(*p)->next) {
         if (*p == k) {
             *p = k->next;
+            metrics_idem_in_flight(-1);
             break;
         }
     }

@@ -223,6 +223,51 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def metric(self, name, **labels):
+        """The value of one sample of GET /metrics (labels must match exactly), or None when absent."""
+        want = sorted(labels.items())
+        for line in self.get("/metrics")[1].decode().splitlines():
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+            if m and m.group(1) == name and \
+                    sorted(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or "")) == want:
+                return float(m.group(3))
+        return None
+
+    def connections(self, source=None):
+        """How many TCP connections the server process holds open on its port now (from the address
+        source only, when given): the sockets it accepted and has not closed, read from /proc. What the
+        server's own connection limits count: a test waits on it instead of sleeping."""
+        inodes = set()
+        fd_dir = "/proc/%d/fd" % self.proc.pid
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        n = 0
+        for table in ("/proc/%d/net/tcp" % self.proc.pid, "/proc/%d/net/tcp6" % self.proc.pid):
+            try:
+                with open(table) as f:
+                    rows = f.read().splitlines()[1:]
+            except FileNotFoundError:
+                continue
+            for row in rows:
+                cols = row.split()
+                local, remote, state, inode = cols[1], cols[2], cols[3], cols[9]
+                if inode not in inodes or state == "0A" or int(local.rsplit(":", 1)[1], 16) != self.port:
+                    continue  # not ours, or the listening socket
+                addr = remote.rsplit(":", 1)[0]
+                if len(addr) == 8:  # IPv4, little-endian hex
+                    ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                else:  # IPv6 (an IPv4-mapped address shows its IPv4 part)
+                    ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (30, 28, 26, 24)) \
+                        if addr[:24] == "0000000000000000FFFF0000" else addr
+                if source is None or ip == source:
+                    n += 1
+        return n
+
     def stop(self, timeout=30):
         """SIGTERM and wait; returns the exit code."""
         if self.proc and self.proc.poll() is None:
@@ -304,12 +349,15 @@ def journal_last_seq(path):
     return last
 
 
-def journal_settle(path, timeout=10):
+def journal_settle(path, timeout=None):
     """Waits until the database at path holds every batch its server acknowledged so far: a 202 means the
-    batch is in the ingest journal, and the writer stores it a moment later (README, Durability)."""
+    batch is in the ingest journal, and the writer stores it a moment later (README, Durability).
+    Fails (AssertionError) when they are not stored within timeout (default 10 s, scaled by slow())."""
+    timeout = slow(10) if timeout is None else timeout
     want = journal_last_seq(path)
     deadline = time.monotonic() + timeout
-    while want and time.monotonic() < deadline:
+    row = None
+    while want:
         con = sqlite3.connect(path, timeout=10)
         try:
             row = con.execute("SELECT seq FROM journal_state WHERE id = 1").fetchone()
@@ -319,6 +367,9 @@ def journal_settle(path, timeout=10):
             con.close()
         if row and row[0] >= want:
             return
+        if time.monotonic() >= deadline:
+            raise AssertionError("journal_settle: %s stores batches up to seq %s, but the journal acknowledged "
+                                 "up to %d (%.0f s waited)" % (path, row[0] if row else None, want, timeout))
         time.sleep(0.01)
 
 

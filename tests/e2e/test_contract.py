@@ -9,7 +9,6 @@ import json
 import os
 import re
 import threading
-import time
 import unittest
 
 import yaml
@@ -17,7 +16,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from harness import FakeLLM, ServerTest, ndjson, wait_for, write_lock
+from harness import PG_URL, FakeLLM, ServerTest, ndjson, wait_for, write_lock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -117,9 +116,15 @@ class ContractTest(ServerTest):
         with write_lock(os.path.join(self.dir, "anomalog.db")):  # nothing can be stored: the key stays in flight
             slow = [threading.Thread(target=self.srv.ingest, args=(ndjson(rows[:1]),),
                                      kwargs={"headers": {"Idempotency-Key": "contract-2"}}) for _ in range(2)]
-            for t in slow:  # the first waits in the writer, or (journal) its retry waits for it to be stored
-                t.start()
-                time.sleep(0.3)
+            # the first waits in the writer, or (journal) is answered and its retry waits for it to be stored:
+            # either way one of them holds the key, watched on the gauge of keys in flight
+            slow[0].start()
+            wait_for(lambda: self.srv.metric("anomalog_writer_queue_depth") == 1 and (
+                PG_URL or self.srv.metric("anomalog_ingest_idempotency_keys_in_flight") == 0),
+                what="the first batch queued (and, with the journal, answered)")
+            slow[1].start()
+            wait_for(lambda: self.srv.metric("anomalog_ingest_idempotency_keys_in_flight") == 1,
+                     what="a request holding the key")
             self.check("POST", "/ingest", 409, ndjson(rows[:1]), dict(keyed, **{"Idempotency-Key": "contract-2"}))
         for t in slow:
             t.join()
@@ -193,6 +198,7 @@ class ContractTest(ServerTest):
             self.check("POST", "/_bulk", 200, doc, dict(nd, **{"Idempotency-Key": "bulk-1"}))
         self.check("PUT", "/checkout/_bulk", 422, doc, dict(nd, **{"Idempotency-Key": "bulk-1"}))
         self.check("GET", "/_license", 200)
+        self.check("GET", "/_cluster/health", 200)
 
         missing = {(m, p) for m, p in server_routes()} - self.exercised
         self.assertFalse(missing, "routes of server.c not exercised here (or not in openapi.yaml): %s" % missing)

@@ -18,7 +18,7 @@ import time
 import unittest
 
 from harness import PG_URL, FakeLLM, ServerTest, db_rows, ndjson, wait_for
-from test_routing import free_port
+from test_routing import bound_socket, serve_on
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 SERVICES = ["api", "db", "web", "auth"]
@@ -36,7 +36,8 @@ class SlowReceiver:
     `waiting` counts the requests waiting for their answer."""
 
     def __init__(self, delay):
-        self.port = free_port()
+        self.sock = bound_socket()  # held from here on: no other process can take the port
+        self.port = self.sock.getsockname()[1]
         self.delay = delay
         self.lock = threading.Lock()
         self.requests = []  # (notification id header, body bytes)
@@ -69,9 +70,7 @@ class SlowReceiver:
             def log_message(self, *a):
                 pass
 
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd = serve_on(self.sock, H)
         return self
 
     def stop(self):

@@ -8,7 +8,8 @@ line is stored exactly once and no line is stored twice: the key recorded in
 the batch's own transaction turns a retry of a committed batch into a replay.
 
 The figures (lines acknowledged and stored, kills, retries, replays) are
-printed on stderr."""
+printed on stderr, and first the seed of the kill moments: KILL_SEED=<seed>
+in the environment repeats them."""
 import collections
 import http.client
 import os
@@ -89,7 +90,10 @@ class KillIngestTest(ServerTest):
         self.fail("the server did not start again on port %d" % port)
 
     def test_kill9_with_retrying_clients_stores_every_line_once(self):
-        rnd = random.Random(os.environ.get("KILL_SEED") or time.time_ns())
+        seed = int(os.environ.get("KILL_SEED") or time.time_ns())
+        # printed first, so a failing run can be repeated with KILL_SEED=<seed>
+        print("\nkill test: seed %d (KILL_SEED=%d repeats these kill moments)" % (seed, seed), file=sys.stderr)
+        rnd = random.Random(seed)
         port = self.srv.port
         stop = threading.Event()
         clients = [Client(k, port, stop) for k in range(CLIENTS)]

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import ServerTest, ndjson
+from harness import ServerTest, ndjson, slow, wait_for
 
 
 class LimitsTest(ServerTest):
@@ -109,7 +109,8 @@ class ConnectionLimitsTest(ServerTest):
     server_args = ["--limits-max-connections", "2", "--limits-connection-timeout", "1s"]
 
     def test_connections_over_the_limit_are_refused_until_one_closes(self):
-        time.sleep(0.3)  # the readiness probe's connection is gone
+        wait_for(lambda: self.srv.connections() == 0, timeout=slow(10), interval=0.02,
+                 what="the readiness probe's connection closed by the server")
         held = []
         for _ in range(2):  # two keep-alive connections that were served, so surely counted
             c = self.srv.conn()
@@ -122,7 +123,8 @@ class ConnectionLimitsTest(ServerTest):
         finally:
             for s in held:
                 s.close()
-        time.sleep(0.3)
+        wait_for(lambda: self.srv.connections() == 0, timeout=slow(10), interval=0.02,
+                 what="the held connections closed by the server")
         self.assertEqual(self.srv.get("/healthz")[0], 200)
 
     def test_slow_sender_is_cut_off_after_the_timeout(self):

@@ -18,13 +18,15 @@ import threading
 import time
 import unittest
 
-from harness import FakeLLM, ServerTest, db_rows, ndjson, needs, run_cli, wait_for
+from harness import FakeLLM, ServerTest, db_rows, ndjson, needs, run_cli, slow, wait_for
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
 def free_port():
+    """A port free now, for a program that binds it itself (alertmanager): another process may take it
+    before then, so its user retries with another (Receiver holds its socket instead)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -32,12 +34,32 @@ def free_port():
     return port
 
 
+def bound_socket(port=0):
+    """A TCP socket bound to 127.0.0.1:port (0: any free port) and not listening yet: the port is held,
+    and a connection to it is refused until listen()."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    return s
+
+
+def serve_on(sock, handler):
+    """A ThreadingHTTPServer on the bound socket sock, listening and serving in a daemon thread."""
+    httpd = http.server.ThreadingHTTPServer(sock.getsockname(), handler, bind_and_activate=False)
+    httpd.socket.close()
+    httpd.socket = sock
+    httpd.server_activate()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
 class Receiver:
     """A webhook-style receiver. Answers from `script` (status, headers) in order, then `default`.
-    Not listening until start(): a sender sees connection refused."""
+    Its port is held from the start, but not listening until start(): a sender sees connection refused."""
 
     def __init__(self, default=200, body=b"ok", port=None, delay=0):
-        self.port = port or free_port()
+        self.sock = bound_socket(port or 0)
+        self.port = self.sock.getsockname()[1]
         self.delay = delay  # seconds before each answer
         self.default = default
         self.body = body
@@ -71,9 +93,7 @@ class Receiver:
             def log_message(self, *a):
                 pass
 
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd = serve_on(self.sock, H)
         return self
 
     def stop(self):
@@ -81,6 +101,7 @@ class Receiver:
             self.httpd.shutdown()
             self.httpd.server_close()
             self.httpd = None
+        self.sock.close()
 
     def got(self, status=None):
         with self.lock:
@@ -243,18 +264,19 @@ class RoutingTest(ServerTest):
         self.assertEqual(len(slack.got()), 3)
 
     def test_a_hung_receiver_does_not_hold_up_the_others(self):
-        hook = Receiver(delay=4).start()  # answers, but only after 4 s
+        hang = slow(4)  # under the sanitizers everything is slower: the hang is as much longer
+        hook = Receiver(delay=hang).start()  # answers, but only after 4 s
         slack = Receiver().start()
         self.addCleanup(hook.stop)
         self.addCleanup(slack.stop)
-        srv = self.serve("--notify-timeout", "8s",
+        srv = self.serve("--notify-timeout", "%ds" % (2 * hang + 1),
                          env={"ANOMALOG_WEBHOOK_URL": hook.url + "/h", "ANOMALOG_SLACK_WEBHOOK_URL": slack.url + "/s"})
         self.answer(("high", "resource"), ("high", "latency"), ("medium", "config"))
         t0 = time.time()
         self.analyse(srv, "db", [T0])
         # three webhook deliveries hang; the Slack ones go out meanwhile, on the other senders
-        wait_for(lambda: len(slack.got()) == 3, timeout=3.5, what="Slack notified while the webhook hangs")
-        self.assertLess(time.time() - t0, 3.9)
+        wait_for(lambda: len(slack.got()) == 3, timeout=hang - 0.5, what="Slack notified while the webhook hangs")
+        self.assertLess(time.time() - t0, hang - 0.1)
         self.assertEqual(len(hook.got()), 0)
         wait_for(lambda: len(hook.got()) == 3, timeout=15, what="the webhook's deliveries complete")
         wait_for(lambda: len(self.notifications(srv, "sent")) == 6, what="all six sent")
@@ -291,6 +313,7 @@ class RoutingTest(ServerTest):
         bad = Receiver(default=400, body=b"invalid payload").start()
         self.addCleanup(bad.stop)
         down = Receiver()  # never listening
+        self.addCleanup(down.stop)
         cfg = os.path.join(self.dir, "c.yaml")
         with open(cfg, "w") as f:
             f.write("destinations:\n  bad: {type: webhook, url: '%s'}\n  down: {type: slack, url: '%s'}\n"
@@ -403,25 +426,11 @@ class RoutingTest(ServerTest):
 
     @needs(os.access(ALERTMANAGER, os.X_OK), "prometheus-alertmanager")
     def test_a_real_alertmanager_lists_our_alert(self):
-        port = free_port()
+        import urllib.request
         d = os.path.join(self.dir, "am")
         os.makedirs(d)
         with open(os.path.join(d, "am.yml"), "w") as f:
             f.write('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
-        am = subprocess.Popen([ALERTMANAGER, "--config.file=" + os.path.join(d, "am.yml"),
-                               "--storage.path=" + os.path.join(d, "data"),
-                               "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address="],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def stop_am():
-            am.terminate()
-            try:
-                am.wait(10)
-            except subprocess.TimeoutExpired:
-                am.kill()
-                am.wait()
-        self.addCleanup(stop_am)
-        import urllib.request
 
         def get(path):
             try:
@@ -429,7 +438,35 @@ class RoutingTest(ServerTest):
                     return r.status, r.read()
             except OSError:
                 return None, b""
-        wait_for(lambda: get("/-/ready")[0] == 200, timeout=30, what="alertmanager ready")
+
+        def stop(am):
+            am.terminate()
+            try:
+                am.wait(10)
+            except subprocess.TimeoutExpired:
+                am.kill()
+                am.wait()
+        # alertmanager binds its port itself: one picked free may be taken meanwhile, then it exits and
+        # another port is tried (ready means it answers, so it is ours)
+        for attempt in range(3):
+            port = free_port()
+            log = os.path.join(d, "am-%d.log" % attempt)
+            with open(log, "wb") as errf:
+                am = subprocess.Popen([ALERTMANAGER, "--config.file=" + os.path.join(d, "am.yml"),
+                                       "--storage.path=" + os.path.join(d, "data"),
+                                       "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address="],
+                                      stdout=subprocess.DEVNULL, stderr=errf)
+            self.addCleanup(stop, am)
+            wait_for(lambda: am.poll() is not None or get("/-/ready")[0] == 200, timeout=slow(30),
+                             what="alertmanager ready")
+            if am.poll() is None:
+                break
+            with open(log, errors="replace") as f:
+                err = f.read()
+            if "address already in use" not in err:
+                self.fail("alertmanager exited: " + err[-2000:])
+        else:
+            self.fail("alertmanager found no free port in 3 tries")
         srv = self.serve(env={"ANOMALOG_ALERTMANAGER_URL": "http://127.0.0.1:%d/" % port})
         self.answer(("high", "auth_failure"))
         self.analyse(srv, "sshd", [T0])

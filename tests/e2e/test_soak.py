@@ -14,7 +14,7 @@ import os
 import time
 import unittest
 
-from harness import FakeLLM, ServerTest, db_rows, ndjson, sqlite_only
+from harness import SLOWDOWN, FakeLLM, ServerTest, db_rows, ndjson, sqlite_only
 from test_metrics import parse, val
 
 RATE_POSTS = 10        # per second
@@ -72,7 +72,8 @@ class SoakTest(ServerTest):
         conn.close()
 
         self.assertEqual(statuses, {202: n}, statuses)
-        self.assertGreaterEqual(n, DURATION * RATE_POSTS * 0.8, "the client kept its rate")
+        # each post waits for its answer: under the sanitizers the answers, and so the rate, are slower
+        self.assertGreaterEqual(n, DURATION * RATE_POSTS * 0.8 / SLOWDOWN, "the client kept its rate")
         third = len(samples) // 3
         middle, last = samples[third:2 * third], samples[2 * third:]
         report = "\n".join("t=%5.1fs pages=%d free=%d rss=%d KiB" % s for s in samples)

@@ -366,6 +366,60 @@ static void test_templates_merged_while_mining_are_one(void **state)
     lines_free(&l);
 }
 
+static void test_salient_fields_are_shown_under_exemplars(void **state)
+{
+    (void)state;
+    miner *m = miner_new(NULL);
+    char err[128];
+    redact_opts ro = {0};
+    redactor *red = redactor_new(&ro, err, sizeof err);
+    assert_non_null(red);
+    lines l = {0};
+    routine(&l, 200, 3);
+    const char **attrs = calloc(l.n + 2, sizeof *attrs);
+    assert_non_null(attrs);
+    add(&l, T0 + 500, "error", "request to upstream failed");
+    attrs[l.n - 1] = "{\"user\":\"zed-q\",\"alert\":\"network flapping on eth0\",\"status\":503,"
+                     "\"reason\":\"login with password=hunter2 refused\",\"region\":\"eu\"}";
+    add(&l, T0 + 600, "fatal", "worker crashed");
+    attrs[l.n - 1] = "{\"stack_trace\":\"java.net.SocketException: reset\\n\\tat a.B.c(B.java:1)\"}";
+    attrs[0] = "{\"error\":\"shown only for a notable template\"}";
+    digest_opts o;
+    digest_opts_defaults(&o);
+    o.redact = red;
+    digest_input in = input(&l, m, NULL);
+    in.attrs = attrs;
+    in.history = history; /* with history the routine lines are common, not notable */
+    hist h = {.known_below = 1000, .avg = 200, .seen = 12};
+    in.history_arg = &h;
+    in.history_depth = 12;
+    /* the error template is new: ids of the routine ones are below it once mined; mine them first */
+    lines warm = {0};
+    routine(&warm, 200, 5);
+    digest_input w = input(&warm, m, NULL);
+    digest d;
+    assert_int_equal(digest_build(&w, &o, &d), 0);
+    h.known_below = (int64_t)miner_size(m) + 1;
+    digest_free(&d);
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_non_null(strstr(d.text, "field alert:\n        network flapping on eth0\n"));
+    assert_non_null(strstr(d.text, "field status:\n        503\n"));
+    assert_non_null(strstr(d.text, "field reason:"));
+    assert_null(strstr(d.text, "hunter2"));              /* redacted */
+    assert_null(strstr(d.text, "zed-q"));                /* not salient */
+    assert_non_null(strstr(d.text, "field stack_trace:")); /* by name; a trace keeps its first line */
+    assert_non_null(strstr(d.text, "java.net.SocketException: reset"));
+    assert_null(strstr(d.text, "shown only for a notable template"));
+    /* templates are mined on the message alone */
+    assert_non_null(strstr(d.text, ": request to upstream failed\n"));
+    digest_free(&d);
+    free(attrs);
+    redactor_free(red);
+    miner_free(m);
+    lines_free(&l);
+    lines_free(&warm);
+}
+
 static void test_benign_templates_are_not_raised(void **state)
 {
     (void)state;
@@ -501,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_unusual_value_is_shown),
         cmocka_unit_test(test_quiet_window_and_baseline_rules),
         cmocka_unit_test(test_benign_templates_are_not_raised),
+        cmocka_unit_test(test_salient_fields_are_shown_under_exemplars),
         cmocka_unit_test(test_templates_merged_while_mining_are_one),
         cmocka_unit_test(test_first_window_is_judged_on_its_own),
         cmocka_unit_test(test_attack_shapes_in_values_are_security_findings),
