@@ -157,15 +157,18 @@ template(name="doc" type="list" option.jsonf="on") {
   property(outname="@timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
   property(outname="message" name="msg" format="jsonf")
   property(outname="host" name="hostname" format="jsonf")
+  property(outname="level" name="syslogseverity-text" format="jsonf")
 }
-input(type="imfile" File="%(src)s" Tag="billing" freshStartTail="off")
+input(type="imfile" File="%(src)s" Tag="billing" freshStartTail="off" Severity="warning")
 action(type="omelasticsearch" server="127.0.0.1" serverport="%(port)d" template="doc"
        searchIndex="billing" bulkmode="on" maxbytes="20k" queue.type="linkedlist"
        queue.dequeuebatchsize="100" action.resumeRetryCount="-1")
 """ % {"dir": self.dir, "src": src, "port": self.srv.port})
-        self.run_shipper([root + "/usr/sbin/rsyslogd", "-n", "-f", conf, "-M",
-                          root + "/usr/lib/x86_64-linux-gnu/rsyslog", "-i", self.dir + "/rsyslog.pid"],
-                         "rsl", "billing")
+        rows = self.run_shipper([root + "/usr/sbin/rsyslogd", "-n", "-f", conf, "-M",
+                                 root + "/usr/lib/x86_64-linux-gnu/rsyslog", "-i", self.dir + "/rsyslog.pid"],
+                                "rsl", "billing")
+        # the severity travels: the template's level field, from the input's (or the message's) severity
+        self.assertEqual({r[2] for r in rows}, {"warn"})
 
 
 if __name__ == "__main__":
