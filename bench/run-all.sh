@@ -119,6 +119,14 @@ def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; fal
          "RSS \($s.rss_kib_last_max / 1024 | round) MiB (last third)"; "middle third \($s.rss_kib_middle_max / 1024 | round) MiB";
          null; "levels off, no error"; $s.rss_plateau and $s.errors == 0)
    else failed("bench_soak") end),
+  (if .bench_scale.rate_ratio then .bench_scale as $c |
+     row("scale"; "\($c.largest_services) services analysed, peak RSS"; "\($c.largest_services_peak_rss_mib) MiB";
+         "\(r($c.kib_per_service; 1)) KiB per added service"; null; "< 512 MiB"; $c.largest_services_peak_rss_mib < 512),
+     row("scale"; "windows/s, most services over fewest"; "\(r($c.rate_ratio; 2))"; ""; r($c.rate_ratio; 2); ">= 0.5";
+         $c.rate_ratio >= 0.5),
+     row("scale"; "window of \($c.largest_window_lines) lines, a quarter distinct, peak RSS";
+         "\($c.largest_window_quarter_peak_rss_mib) MiB"; ""; null; "< 300 MiB"; $c.largest_window_quarter_peak_rss_mib < 300)
+   else failed("bench_scale") end),
   (if .bench_miner.ratio then .bench_miner as $m |
      row("miner"; "template miner, \($m.services) services"; "\($m.miner_lines_per_s) lines/s";
          "split+hash \($m.limit_lines_per_s) lines/s"; r($m.ratio; 3); ">= 1000000/s"; $m.met)

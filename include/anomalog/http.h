@@ -58,6 +58,7 @@ typedef struct http_request {
     const char *bound_service;             /**< set by dispatch: the service the ingest token is bound to, or NULL */
     int token;                             /**< set by dispatch: the token that authorized it (see http_authorized) */
     const http_idem *idem;                 /**< set by dispatch: the request's Idempotency-Key, or NULL */
+    const char *route;                     /**< set by dispatch: the matched route's pattern, or NULL (404) */
 } http_request;
 
 typedef struct http_response {
@@ -157,6 +158,8 @@ void http_otlp_logs(const app *a, const http_request *rq, http_response *rs);
 void http_es_bulk(const app *a, const http_request *rq, http_response *rs);
 void http_es_root(const app *a, const http_request *rq, http_response *rs); /**< the version document, always */
 void http_es_license(const app *a, const http_request *rq, http_response *rs);
+/** GET /_cluster/health: "green" while the writer takes batches (Vector's elasticsearch sink checks it at start). */
+void http_es_cluster_health(const app *a, const http_request *rq, http_response *rs);
 /** Marks rs as an Elasticsearch answer (X-Elastic-Product), as newer bulk clients check. */
 void http_es_product(http_response *rs);
 /** 1 when a GET / is an API client's version probe (Accept without text/html), 0 when a browser's. */

@@ -23,6 +23,13 @@
 void metrics_ingested(const char *endpoint, const batch *b);
 /** A batch refused with error code `reason` (bounded: the codes are ours). */
 void metrics_rejected(const char *endpoint, const char *reason);
+/**
+ * One HTTP request answered by a handler: its route's pattern (`/windows/{id}`; NULL: no route, counted as
+ * "unmatched"), its status, and the seconds from its first byte to its answer.
+ */
+void metrics_http_request(const char *route, int status, double seconds);
+/** Items of a bulk request (/_bulk) or records of an OTLP export (/v1/logs) refused while the rest was stored. */
+void metrics_items_rejected(const char *endpoint, long n);
 /** The model's state for anomalog_model_up: "ok", "down" (circuit open), or "none" (no model). */
 void metrics_model_state(const char *state);
 /** A batch answered from its Idempotency-Key's record (a retry), on one of the four ingest endpoints. */

@@ -873,6 +873,7 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
                       json_string_value(json_object_get(f, "type")), json_string_value(json_object_get(f, "summary")));
         }
     }
+    render_rare(c, p, b); /* before the templates: a cut at the budget never drops it */
     sb_printf(b, "Templates, most informative first:\n");
     size_t common_listed = 0, folded = 0;
     uint64_t folded_lines = 0;
@@ -922,7 +923,6 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
     if (folded)
         sb_printf(b, "… and %zu more common template%s (%llu lines), nothing new or unusual in them.\n", folded,
                   folded == 1 ? "" : "s", (unsigned long long)folded_lines);
-    render_rare(c, p, b);
 }
 
 /* ---- the window's cap on distinct templates -------------------------------------------------------- */
@@ -1040,7 +1040,7 @@ static int window_template(ctx *c, tmap *map, int64_t id, int64_t ts, tstat **ou
     return 0;
 }
 
-/* The rare group's lines in the digest, after the templates. */
+/* The rare group's lines in the digest, before the templates. */
 static void render_rare(ctx *c, const render_plan *p, sbuf *b)
 {
     const rare_group *r = &c->rare;

@@ -29,7 +29,7 @@
  * an Ollama behind a proxy), was cut: its count is the server's real context. Either way the
  * caller sends the prompt again under a smaller byte limit (the digest is
  * shortened at a line boundary, most informative templates first). An answer
- * stopped by its length gets more room.
+ * stopped by its length gets four times the room (within half the context).
  *
  * Threads: one llm_fit is shared by the analysis workers; its mutex guards
  * the probe result, the learned context and the samples. The probe runs on
@@ -413,7 +413,7 @@ llm_fit_verdict llm_fit_observe(llm_fit *f, llm_plan *p, llm_rc rc, const llm_re
         }
     }
     if (strcmp(r->finish_reason, "length") == 0) {
-        p->max_tokens *= 2;
+        p->max_tokens *= 4; /* a cut answer wastes a whole call: be generous */
         if (p->context > 0 && p->max_tokens > p->context / 2)
             p->max_tokens = p->context / 2;
         if (p->context > 0)

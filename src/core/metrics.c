@@ -13,6 +13,10 @@
  * scan without a lock. Claiming a new slot takes the table's mutex and
  * scans again, so two threads never claim the same labels twice.
  *
+ * HTTP requests are counted by (route pattern, status) and timed per route:
+ * routes are ours (a fixed list in server.c), statuses a few dozen, so the
+ * tables are small and a path a client makes up never becomes a label.
+ *
  * Limits: every table has a fixed size. The (endpoint, service) table keeps
  * OVERFLOW_RESERVE slots for service="_other", one per endpoint, and counts
  * every service past the cap there. Error codes and destinations are ours
@@ -55,6 +59,8 @@ static mslot notify_slots[64];
 static mtable ingest_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof ingest_slots / sizeof ingest_slots[0], ingest_slots};
 static mtable reject_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof reject_slots / sizeof reject_slots[0], reject_slots};
 static mtable notify_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof notify_slots / sizeof notify_slots[0], notify_slots};
+static mslot http_slots[256]; /* (route, status): about 35 routes, each answering a handful of statuses */
+static mtable http_t = {PTHREAD_MUTEX_INITIALIZER, 0, sizeof http_slots / sizeof http_slots[0], http_slots};
 
 static const double commit_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 static atomic_ullong commit_counts[sizeof commit_bounds / sizeof commit_bounds[0] + 1];
@@ -87,6 +93,22 @@ static atomic_llong idem_in_flight; /* a gauge: keys in idempotency.c's in-fligh
 static atomic_ullong clamped[N_REPLAY]; /* event times not within reason, set to the receive time */
 
 static const char *const notify_outcomes[] = {"sent", "retry", "failed"};
+
+/* request latency per route: one histogram per route pattern, claimed like a slot */
+#define HTTP_MAX_ROUTES 64
+static const double http_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define HTTP_NB (sizeof http_bounds / sizeof http_bounds[0])
+typedef struct mroute {
+    char route[LABEL_MAX];
+    atomic_ullong counts[HTTP_NB + 1];
+    mhist h;
+} mroute;
+static mroute http_routes[HTTP_MAX_ROUTES];
+static atomic_size_t http_nroutes;
+static pthread_mutex_t http_routes_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const item_endpoints[] = {"/_bulk", "/v1/logs"};
+static atomic_ullong items_rejected[2];
 
 static const char *const retention_tables[] = {"logs", "windows", "anomalies", "outbox", "delivery_attempts",
                                                "window_prompts", "template_counts", "suppressions"};
@@ -185,6 +207,51 @@ void metrics_ingested(const char *endpoint, const batch *b)
         }
         i = j;
     }
+}
+
+static mroute *route_get(const char *route)
+{
+    size_t n = atomic_load_explicit(&http_nroutes, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(http_routes[i].route, route))
+            return &http_routes[i];
+    mroute *r = NULL;
+    pthread_mutex_lock(&http_routes_mu);
+    n = atomic_load_explicit(&http_nroutes, memory_order_relaxed);
+    for (size_t i = 0; i < n && !r; i++)
+        if (!strcmp(http_routes[i].route, route))
+            r = &http_routes[i];
+    if (!r && n < HTTP_MAX_ROUTES) {
+        r = &http_routes[n];
+        snprintf(r->route, sizeof r->route, "%s", route);
+        for (size_t i = 0; i <= HTTP_NB; i++)
+            atomic_store_explicit(&r->counts[i], 0, memory_order_relaxed);
+        r->h = (mhist){http_bounds, HTTP_NB, r->counts, 0, 0};
+        atomic_store_explicit(&http_nroutes, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&http_routes_mu);
+    return r;
+}
+
+void metrics_http_request(const char *route, int status, double seconds)
+{
+    char st[16];
+    snprintf(st, sizeof st, "%d", status);
+    if (!route)
+        route = "unmatched";
+    mslot *s = slot_get(&http_t, route, st, NULL);
+    if (s)
+        add(&s->v[0], 1);
+    mroute *r = route_get(route);
+    if (r)
+        observe(&r->h, seconds);
+}
+
+void metrics_items_rejected(const char *endpoint, long n)
+{
+    size_t i = index_of(item_endpoints, 2, endpoint);
+    if (i < 2 && n > 0)
+        add(&items_rejected[i], (unsigned long long)n);
 }
 
 void metrics_model_state(const char *state)
@@ -291,18 +358,29 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_hist(FILE *f, const char *name, const char *help, mhist *h)
+/* The series of one histogram; label is "" or `route="/x",` (with its trailing comma) */
+static void render_hist_series(FILE *f, const char *name, const char *label, mhist *h)
 {
-    head(f, name, "histogram", help);
+    size_t ll = strlen(label);
     unsigned long long cum = 0;
     for (size_t i = 0; i <= h->nb; i++) {
         cum += get(&h->counts[i]);
         if (i < h->nb)
-            fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i], cum);
+            fprintf(f, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, h->bounds[i], cum);
         else
-            fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+            fprintf(f, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, label, cum);
     }
-    fprintf(f, "%s_sum %.6f\n%s_count %llu\n", name, (double)get(&h->sum_us) / 1e6, name, cum);
+    if (ll) /* `route="/x",` without its comma */
+        fprintf(f, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %llu\n", name, (int)ll - 1, label,
+                (double)get(&h->sum_us) / 1e6, name, (int)ll - 1, label, cum);
+    else
+        fprintf(f, "%s_sum %.6f\n%s_count %llu\n", name, (double)get(&h->sum_us) / 1e6, name, cum);
+}
+
+static void render_hist(FILE *f, const char *name, const char *help, mhist *h)
+{
+    head(f, name, "histogram", help);
+    render_hist_series(f, name, "", h);
 }
 
 static void render_pairs(FILE *f, mtable *t, const char *name, const char *la, const char *lb, int v)
@@ -353,6 +431,25 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
     for (size_t i = 0; i < N_REPLAY; i++)
         fprintf(f, "anomalog_ingest_timestamps_clamped_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
                 get(&clamped[i]));
+
+    head(f, "anomalog_ingest_rejected_items_total", "counter",
+         "Items of a bulk request (/_bulk) or records of an OTLP export (/v1/logs) refused while the rest of "
+         "the request was stored, by endpoint.");
+    for (size_t i = 0; i < 2; i++)
+        fprintf(f, "anomalog_ingest_rejected_items_total{endpoint=\"%s\"} %llu\n", item_endpoints[i],
+                get(&items_rejected[i]));
+
+    head(f, "anomalog_http_requests_total", "counter",
+         "HTTP requests answered, by route pattern (unmatched: no route) and status.");
+    render_pairs(f, &http_t, "anomalog_http_requests_total", "route", "status", 0);
+    head(f, "anomalog_http_request_duration_seconds", "histogram",
+         "From a request's first byte to its answer, by route pattern.");
+    size_t nr = atomic_load_explicit(&http_nroutes, memory_order_acquire);
+    for (size_t i = 0; i < nr; i++) {
+        char label[LABEL_MAX + 16];
+        snprintf(label, sizeof label, "route=\"%.*s\",", LABEL_MAX - 1, http_routes[i].route); /* ours: no escapes */
+        render_hist_series(f, "anomalog_http_request_duration_seconds", label, &http_routes[i].h);
+    }
 
     head(f, "anomalog_writer_queue_depth", "gauge", "Batches waiting for the writer.");
     fprintf(f, "anomalog_writer_queue_depth %lld\n", (long long)g->writer_queue_depth);
@@ -426,8 +523,11 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
 
 void metrics_reset(void)
 {
-    mtable *ts[] = {&ingest_t, &reject_t, &notify_t};
-    for (size_t i = 0; i < 3; i++) {
+    mtable *ts[] = {&ingest_t, &reject_t, &notify_t, &http_t};
+    atomic_store(&http_nroutes, 0);
+    for (size_t i = 0; i < 2; i++)
+        atomic_store(&items_rejected[i], 0);
+    for (size_t i = 0; i < 4; i++) {
         pthread_mutex_lock(&ts[i]->mu);
         for (size_t j = 0; j < ts[i]->cap; j++)
             memset(ts[i]->slots[j].a, 0, LABEL_MAX), memset(ts[i]->slots[j].b, 0, LABEL_MAX);

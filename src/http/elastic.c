@@ -22,7 +22,9 @@
 
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
+#include "anomalog/metrics.h"
 #include "anomalog/timeutil.h"
+#include "anomalog/writer.h"
 
 #define ES_VERSION "8.11.0"
 
@@ -51,6 +53,26 @@ void http_es_root(const app *a, const http_request *rq, http_response *rs)
                          "7.0.0", "tagline", "You Know, for Search");
 }
 
+/*
+ * GET /_cluster/health: Vector's elasticsearch sink asks it at start-up and
+ * refuses to start on an error. "green" while the writer takes batches,
+ * "red" (still 200, as Elasticsearch answers) when it does not.
+ */
+void http_es_cluster_health(const app *a, const http_request *rq, http_response *rs)
+{
+    (void)rq;
+    writer_stats ws = {.alive = 1};
+    if (a->wr)
+        writer_get_stats(a->wr, &ws);
+    int ok = ws.alive;
+    http_es_product(rs);
+    rs->status = 200;
+    rs->json = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f}", "cluster_name", "anomalog", "status",
+                         ok ? "green" : "red", "timed_out", 0, "number_of_nodes", 1, "number_of_data_nodes", 1,
+                         "active_primary_shards", 1, "active_shards", 1, "relocating_shards", 0, "initializing_shards",
+                         0, "unassigned_shards", 0, "active_shards_percent_as_number", ok ? 100.0 : 0.0);
+}
+
 void http_es_license(const app *a, const http_request *rq, http_response *rs)
 {
     (void)a;
@@ -71,16 +93,19 @@ static void answer_items(http_response *rs, void *arg)
 {
     const bulk_answer *ba = arg;
     int errors = 0;
+    long refused = 0;
     size_t i;
     json_t *x;
     json_array_foreach(ba->items, i, x) {
         json_t *st = json_object_get(json_object_iter_value(json_object_iter(x)), "status");
         errors |= json_integer_value(st) >= 300;
+        refused += json_integer_value(st) >= 300;
     }
     json_decref(rs->json);
     rs->status = 200;
     rs->json = json_pack("{s:I, s:b, s:O}", "took", (json_int_t)(time_mono_ms() - ba->t0), "errors", errors,
                          "items", ba->items);
+    metrics_items_rejected("/_bulk", refused);
 }
 
 static void es_bulk(const app *a, const http_request *rq, http_response *rs)

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "anomalog/http.h"
+#include "anomalog/metrics.h"
 #include "anomalog/ingest.h"
 
 static int is_type(const char *ct, const char *want)
@@ -75,6 +76,7 @@ typedef struct otlp_answer {
 static void answer_export(http_response *rs, void *arg)
 {
     const otlp_answer *o = arg;
+    metrics_items_rejected("/v1/logs", o->rej->count);
     json_decref(rs->json);
     rs->json = NULL;
     if (o->proto) {

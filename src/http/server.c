@@ -75,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -133,6 +134,7 @@ typedef struct req_ctx {
     size_t len, cap, first_cap;
     int64_t received_ms;
     int64_t started_mono_ms; /* for limits.request_timeout */
+    struct timespec started;  /* for anomalog_http_request_duration_seconds */
     int answered;
     char request_id[129]; /* echoed in X-Request-Id on whatever answer the request gets */
 } req_ctx;
@@ -160,6 +162,7 @@ static const route routes[] = {
     {"POST", "/{index}/_bulk", http_es_bulk, INGEST},
     {"PUT", "/{index}/_bulk", http_es_bulk, INGEST},
     {"GET", "/_license", http_es_license, OPEN},
+    {"GET", "/_cluster/health", http_es_cluster_health, OPEN}, /* Vector's elasticsearch sink checks it at start */
     {"GET", "/", http_root_get, OPEN}, /* the dashboard page for browsers, the Elasticsearch version probe else */
     {"GET", "/windows", http_windows_list, READ},
     {"POST", "/windows/flush", http_windows_flush, WRITE},
@@ -226,6 +229,7 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
         if (strcmp(routes[i].method, rq->method) == 0 ||
             (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             memcpy(rq->params, params, sizeof params);
+            rq->route = routes[i].pattern;
             if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service,
                                  &rq->token)) {
                 const char *need = routes[i].access == HTTP_ACCESS_INGEST ? "ingest"
@@ -655,6 +659,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         ctx->received_ms = time_now_ms();
         ctx->started_mono_ms = time_mono_ms();
+        clock_gettime(CLOCK_MONOTONIC, &ctx->started);
         request_id_for(c, ctx->request_id);
         *con_cls = ctx;
         atomic_fetch_add(&s->active, 1);
@@ -731,6 +736,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     };
     http_response rs = {.status = 200};
     http_dispatch(s->a, &rq, &rs);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    metrics_http_request(rq.route, rs.status,
+                         (double)(now.tv_sec - ctx->started.tv_sec) + (double)(now.tv_nsec - ctx->started.tv_nsec) / 1e9);
     ctx->answered = 1;
     free(ctx->buf);
     ctx->buf = NULL;

@@ -198,6 +198,7 @@ class ContractTest(ServerTest):
             self.check("POST", "/_bulk", 200, doc, dict(nd, **{"Idempotency-Key": "bulk-1"}))
         self.check("PUT", "/checkout/_bulk", 422, doc, dict(nd, **{"Idempotency-Key": "bulk-1"}))
         self.check("GET", "/_license", 200)
+        self.check("GET", "/_cluster/health", 200)
 
         missing = {(m, p) for m, p in server_routes()} - self.exercised
         self.assertFalse(missing, "routes of server.c not exercised here (or not in openapi.yaml): %s" % missing)

@@ -214,6 +214,18 @@ class ModelServersTest(ServerTest):
         for w in srv.get("/windows")[1]["windows"]:
             self.assertEqual(w["analyzer"], "llm")
 
+    def test_answer_out_of_room_gets_more(self):
+        # an answer room far too small (llm.max_tokens 64): stopped for length, sent again with more room
+        self.emulate(kind="vllm", ctx=8192, models=["llama3.2"])
+        srv = self.serve("--llm-max-tokens", "64")
+        w = self.analyse_busy_window(srv)
+        reqs = self.chats()
+        self.report("vllm max_tokens 64", reqs)
+        self.assertEqual([r["body"]["max_tokens"] for r in reqs], [64, 256, 1024][:len(reqs)])
+        self.assertEqual(reqs[0]["emulation"]["finish_reason"], "length")
+        self.assertEqual(reqs[-1]["emulation"]["finish_reason"], "stop")
+        self.assert_model_read_it(w)
+
     # ---- vLLM -------------------------------------------------------------------------------------------
 
     def test_vllm_max_model_len_from_models_no_refusal(self):

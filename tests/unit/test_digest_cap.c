@@ -71,18 +71,23 @@ static uint64_t counted(const digest *d)
     return n;
 }
 
-static void build(const lines *l, size_t cap, digest *d)
+static void build_budget(const lines *l, size_t cap, size_t budget, digest *d)
 {
     miner *m = miner_new(NULL);
     assert_non_null(m);
     digest_opts o;
     digest_opts_defaults(&o);
     o.max_window_templates = cap;
-    o.token_budget = 100000;
+    o.token_budget = budget;
     digest_input in = {.service = "api", .start_ms = T0, .end_ms = T0 + 300000, .lines = l->v, .n_lines = l->n,
                        .total_lines = l->n, .m = m, .trailing_error_avg = -1};
     assert_int_equal(digest_build(&in, &o, d), 0);
     miner_free(m);
+}
+
+static void build(const lines *l, size_t cap, digest *d)
+{
+    build_budget(l, cap, 100000, d);
 }
 
 static void test_cap_bounds_templates_and_counts_every_line(void **state)
@@ -105,6 +110,23 @@ static void test_cap_bounds_templates_and_counts_every_line(void **state)
     distinct(buf, sizeof buf, 4000);
     assert_non_null(strstr(d.text, buf)); /* the error line is among its exemplars */
     assert_false(d.quiet);
+    digest_free(&d);
+    lines_free(&l);
+}
+
+static void test_rare_group_survives_the_budget(void **state)
+{
+    (void)state;
+    lines l = {0};
+    char buf[64];
+    for (unsigned k = 0; k < 3000; k++) {
+        distinct(buf, sizeof buf, k);
+        add(&l, T0 + k, "info", buf);
+    }
+    digest d;
+    build_budget(&l, 500, 300, &d); /* 500 new templates cannot fit 300 tokens: the digest is cut */
+    assert_non_null(strstr(d.text, "digest cut at the token budget"));
+    assert_non_null(strstr(d.text, "rare, unclustered"));
     digest_free(&d);
     lines_free(&l);
 }
@@ -185,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap_bounds_templates_and_counts_every_line),
         cmocka_unit_test(test_late_burst_still_gets_its_template),
+        cmocka_unit_test(test_rare_group_survives_the_budget),
         cmocka_unit_test(test_below_the_cap_nothing_changes),
         cmocka_unit_test(test_default_cap),
     };

@@ -1069,7 +1069,7 @@ static void test_fit_plan_and_observe(void **state)
     snprintf(r.finish_reason, sizeof r.finish_reason, "length");
     long before = q.max_tokens;
     assert_int_equal(llm_fit_observe(f, &q, LLM_OK, &r, &retry), LLM_FIT_ANSWER_CUT);
-    assert_int_equal(q.max_tokens, before * 2 <= 750 ? before * 2 : 750);
+    assert_int_equal(q.max_tokens, before * 4 <= 750 ? before * 4 : 750);
 
     /* a refusal naming the context and the prompt's count: both learned */
     memset(&r, 0, sizeof r);
