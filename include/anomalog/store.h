@@ -192,6 +192,7 @@ typedef struct window_work {
     int64_t after_line_id;     /**< the analysis reads the lines above this id (0: all of them) */
     int64_t late_seen;         /**< the window's late_count at the claim: the late lines this analysis answers for */
     int64_t read_line_id;      /**< set by the analyzer: the highest line id it read (kept by finish) */
+    int64_t next_attempt_at;   /**< when the model is due to read the window again (0: not), at the claim */
 } window_work;
 
 /**

@@ -605,6 +605,9 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             json_object_set_new(verdict, "health", json_string(w.health));
     }
 record:
+    /* a late pass keeps a model re-read the window was waiting for */
+    if (verdict && late_part && m.reanalyze_at <= 0 && w.next_attempt_at > 0)
+        m.reanalyze_at = w.next_attempt_at;
     if (verdict) {
         m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);

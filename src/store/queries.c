@@ -387,7 +387,8 @@ db_stmt sql_pgw_upsert = {
     "AND coalesce(analyzed_at, 0) <= ?1 - ?2 ORDER BY analyzed_at, id LIMIT 1"
 db_stmt sql_late_claim = {.sqlite = LATE_NEXT, .pg = LATE_NEXT " FOR UPDATE SKIP LOCKED", .params = "ii"};
 /* read in the claim's transaction: where the analysis starts and the late lines it answers for */
-db_stmt sql_late_marks = {.sql = "SELECT analyzed_line_id, late_count FROM windows WHERE id = ?1", .params = "i"};
+db_stmt sql_late_marks = {.sql = "SELECT analyzed_line_id, late_count, coalesce(next_attempt_at, 0) FROM windows "
+                                  "WHERE id = ?1", .params = "i"};
 /* the window's lines above an id (0: all of them), by event time, with their ids */
 db_stmt sql_late_lines = {.sql = "SELECT ts, level, message, id FROM logs WHERE window_id = ?1 AND id > ?2 "
                                  "ORDER BY ts, id LIMIT ?3",

@@ -216,6 +216,7 @@ static int late_marks_row(const store_row *r, void *arg)
     window_work *w = arg;
     w->after_line_id = row_i64(r, 0);
     w->late_seen = row_i64(r, 1);
+    w->next_attempt_at = row_i64(r, 2);
     return 1;
 }
 

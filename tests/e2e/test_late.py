@@ -4,7 +4,7 @@ the ingest answer and /metrics count them."""
 import time
 import unittest
 
-from harness import ServerTest, ndjson, wait_for
+from harness import FakeLLM, ServerTest, ndjson, wait_for
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z, long past: windows close on the wall clock after the grace
 
@@ -91,6 +91,35 @@ class LateTest(ServerTest):
         ws = self.srv.get("/windows?service=api")[1]["windows"]
         self.assertEqual([(w["status"], w["late_count"]) for w in ws], [("open", 0)])
         self.assertEqual(self.late_metric(), 0)
+
+
+class LateModelTest(ServerTest):
+    autostart = False
+
+    def test_late_pass_keeps_the_models_reread(self):
+        # the model is down for the first analysis: the baseline covers the window and the model is due to
+        # read it again in 6 s; the late pass in between (the model back) must not cancel that re-read
+        llm = FakeLLM().start()
+        self.addCleanup(llm.stop)
+        llm.script([], then={"mode": "status", "status": 503})
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--grace", "1s",
+                                      "--analysis-reanalyze", "true", "--analysis-skip-quiet-windows", "false",
+                                      "--llm-retries", "0", "--analysis-retry-base", "6s",
+                                      "--analysis-retry-max", "6s"])
+        srv.ingest(ndjson(info_lines()))
+        srv.request("POST", "/windows/flush")
+        wid = srv.get("/windows")[1]["windows"][0]["id"]
+        w = wait_for(lambda: (lambda x: x if x["status"] == "analyzed" else None)(srv.get("/windows/%d" % wid)[1]),
+                     what="baseline analysis")
+        self.assertEqual(w["analyzer"], "baseline")
+        llm.script([], then="good")
+        srv.ingest(ndjson(fatal_lines(5)))
+        wait_for(lambda: srv.get("/windows/%d" % wid)[1]["analyzer"] == "llm", timeout=15, what="late pass")
+        calls = llm.chat_count()
+        wait_for(lambda: llm.chat_count() > calls, timeout=20, what="the model's re-read of the whole window")
+        w = wait_for(lambda: (lambda x: x if x["status"] == "analyzed" else None)(srv.get("/windows/%d" % wid)[1]),
+                     what="re-read recorded")
+        self.assertEqual(w["error"], None, w)
 
 
 if __name__ == "__main__":
