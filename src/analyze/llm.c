@@ -513,40 +513,49 @@ static int64_t backoff_ms(const llm_opts *o, int attempt, int status, long retry
     return wait;
 }
 
-/* Sets the options that stay the same for every attempt. */
-static CURLcode setup_handle(CURL *h, const llm_opts *o, const char *url, const char *body, struct curl_slist *hdrs,
-                             body_buf *resp, char *curl_err)
-{
-    CURLcode c = CURLE_OK;
 #define SETOPT(opt, val)                                                                                               \
     do {                                                                                                               \
         if (c == CURLE_OK)                                                                                             \
             c = curl_easy_setopt(h, opt, val);                                                                         \
     } while (0)
+
+/* Sets what every request to the model server has: the URL (HTTP or HTTPS
+ * only, no redirects), headers, user agent, the answer into *resp, no
+ * signals, and curl's error text into curl_err. Returns the first failure. */
+static CURLcode setup_common(CURL *h, const char *url, struct curl_slist *hdrs, body_buf *resp, char *curl_err)
+{
+    CURLcode c = CURLE_OK;
     SETOPT(CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 #else
     SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    SETOPT(CURLOPT_HTTPHEADER, hdrs);
+    SETOPT(CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, resp);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_ERRORBUFFER, curl_err);
+    return c;
+}
+
+/* Sets the options that stay the same for every attempt of a chat call. */
+static CURLcode setup_handle(CURL *h, const llm_opts *o, const char *url, const char *body, struct curl_slist *hdrs,
+                             body_buf *resp, char *curl_err)
+{
+    CURLcode c = setup_common(h, url, hdrs, resp, curl_err);
     SETOPT(CURLOPT_POST, 1L);
     SETOPT(CURLOPT_POSTFIELDS, body);
     SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    SETOPT(CURLOPT_HTTPHEADER, hdrs);
-    SETOPT(CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
     SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
-    SETOPT(CURLOPT_WRITEDATA, resp);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(resp->max > (size_t)INT64_MAX ? INT64_MAX : resp->max));
     SETOPT(CURLOPT_TIMEOUT_MS, (long)(o->timeout_ms > 0 ? o->timeout_ms : 0));
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 0));
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(CURLOPT_NOPROGRESS, 0L);
     SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
     SETOPT(CURLOPT_XFERINFODATA, (void *)(uintptr_t)o);
-    SETOPT(CURLOPT_ERRORBUFFER, curl_err);
-#undef SETOPT
     return c;
 }
 
@@ -881,30 +890,13 @@ int llm_fetch(const llm_opts *o, const char *path, const char *body, int *status
         goto out;
     }
     int64_t tmo = o->timeout_ms > 0 && o->timeout_ms < 10000 ? o->timeout_ms : 10000;
-#define SETOPT(opt, val)                                                                                               \
-    do {                                                                                                               \
-        if (c == CURLE_OK)                                                                                             \
-            c = curl_easy_setopt(h, opt, val);                                                                         \
-    } while (0)
-    SETOPT(CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+    c = setup_common(h, url, hdrs, &resp, curl_err);
     if (body) {
         SETOPT(CURLOPT_POSTFIELDS, body);
         SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     }
-    SETOPT(CURLOPT_HTTPHEADER, hdrs);
-    SETOPT(CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
-    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
-    SETOPT(CURLOPT_WRITEDATA, &resp);
     SETOPT(CURLOPT_TIMEOUT_MS, (long)tmo);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000));
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_ERRORBUFFER, curl_err);
 #undef SETOPT
     if (c == CURLE_OK)
         c = curl_easy_perform(h);
