@@ -54,6 +54,7 @@
 
 #include "anomalog/breaker.h"
 #include "anomalog/digest.h"
+#include "anomalog/incident.h"
 #include "anomalog/llm.h"
 #include "anomalog/llm_fit.h"
 #include "anomalog/metrics.h"
@@ -368,6 +369,43 @@ static json_t *merge(json_t *verdict, digest *d, const prompt_line *pl, size_t n
     return verdict;
 }
 
+/*
+ * What ties each finding of the verdict to findings of other services
+ * (incident_annotate: the time of its first and last line, the services and
+ * ids its lines name) and the services the window's lines name, returned
+ * (NULL: none, or incidents are off). Annotation failing leaves findings
+ * that still join incidents by their window's span.
+ */
+static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *verdict, const digest *d,
+                                  const prompt_line *pl, size_t n)
+{
+    if (!a->cfg->incidents.enabled || !d->line_tids || n == 0)
+        return NULL;
+    char err[256];
+    json_t *names = NULL, *calls = NULL;
+    if (store_service_names(a->st, 256, &names, err, sizeof err) != STORE_OK) {
+        log_msg(LOG_WARN, "analysis", "window %lld: service names: %s", (long long)w->id, err);
+        return NULL;
+    }
+    incident_line *il = calloc(n, sizeof *il);
+    const char **nv = calloc(json_array_size(names) + 1, sizeof *nv);
+    if (il && nv) {
+        for (size_t i = 0; i < n; i++)
+            il[i] = (incident_line){.ts_ms = pl[i].ts_ms, .level = digest_level_rank(pl[i].level),
+                                    .message = pl[i].message, .template_id = d->line_tids[i]};
+        size_t k;
+        json_t *x;
+        json_array_foreach(names, k, x) nv[k] = json_string_value(x);
+        if (incident_annotate(json_object_get(verdict, "anomalies"), w->service, il, n, nv, json_array_size(names),
+                              &calls) != 0)
+            log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+    }
+    free(il);
+    free(nv);
+    json_decref(names);
+    return calls;
+}
+
 /* ---- fitting the model's context (llm_fit.h) ------------------------------------ */
 
 /* The user message's byte cap when both messages must stay under total. */
@@ -512,7 +550,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     prompt_line *pl = NULL;
     prompt p = {0};
     digest d = {0};
-    json_t *schema = NULL, *verdict = NULL;
+    json_t *schema = NULL, *verdict = NULL, *calls = NULL;
     analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
 
     if (store_window_lines_after(st, w.id, w.after_line_id, cfg->max_lines, &wl, &w.read_line_id, err, sizeof err) !=
@@ -610,6 +648,9 @@ record:
         m.reanalyze_at = w.next_attempt_at;
     if (verdict) {
         m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
+        m.incidents = &cfg->incidents;
+        calls = annotate_incidents(a, &w, verdict, &d, pl, n);
+        m.calls = calls;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
             out = ANALYSIS_ANALYZED;
@@ -642,6 +683,7 @@ out:
         log_msg(LOG_WARN, "analysis", "window %lld (%s) failed: %s", (long long)w.id, w.service, reason);
     }
     json_decref(verdict);
+    json_decref(calls);
     json_decref(schema);
     prompt_free(&p);
     digest_free(&d);
@@ -735,6 +777,10 @@ static void *scheduler_main(void *arg)
             log_msg(LOG_ERROR, "scheduler", "%s", err);
         else if (closed)
             analyzer_wake(a);
+        int resolved = 0;
+        if (a->cfg->incidents.enabled &&
+            store_incidents_resolve(a->st, time_now_ms(), &a->cfg->incidents, &resolved, err, sizeof err) != STORE_OK)
+            log_msg(LOG_ERROR, "scheduler", "resolving incidents: %s", err);
         wait_for_work(a, &seen, a->tick_ms);
     }
     return NULL;
