@@ -251,6 +251,24 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
  */
 store_rc store_window_lines_after(store *s, int64_t window_id, int64_t after_id, size_t max, window_lines *out,
                                   int64_t *max_id, char *err, size_t errlen);
+/** One page of GET /windows/{id}/lines. */
+typedef struct line_page_query {
+    int64_t window_id;
+    int has_cursor;
+    int64_t cursor_ts, cursor_id;   /**< the last line of the previous page */
+    int limit;                      /**< lines wanted, 1 and up */
+} line_page_query;
+
+/**
+ * A page of a window's stored lines (raw, as received), by event time then
+ * id, after the cursor: objects {id, ts, level, message, attributes}.
+ * Says nothing about whether the window exists (an unknown one has no lines).
+ * @param[out] out  new JSON array (NULL on failure)
+ * @param[out] next_cursor  "<ts_ms>:<id>" when more follow, else empty
+ */
+store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **out, char *next_cursor,
+                                 size_t curlen, char *err, size_t errlen);
+
 /** Frees what store_window_lines read and zeroes *l. Accepts a zeroed one. */
 void window_lines_free(window_lines *l);
 
