@@ -156,6 +156,16 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen);
  */
 store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen);
 
+/** What is waiting, for GET /metrics. */
+typedef struct store_backlog {
+    int64_t oldest_waiting_ms;  /**< when the oldest window still without a result (closed, analyzing or
+                                     failed) closed; -1 when there is none */
+    int64_t outbox_pending;     /**< notifications in the outbox not delivered (or given up) yet */
+} store_backlog;
+
+/** The backlog gauges; *out is zeroed (oldest_waiting_ms -1) first. */
+store_rc store_backlog_get(store *s, store_backlog *out, char *err, size_t errlen);
+
 /** Checks a read connection answers and the file is writable. */
 store_rc store_ping(store *s, char *err, size_t errlen);
 

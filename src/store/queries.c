@@ -295,6 +295,11 @@ db_stmt sql_svc_context_set = {
 db_stmt sql_svc_count_logs = {.sql = "SELECT count(*) FROM logs"};
 db_stmt sql_svc_ping = {.sql = "SELECT max(version) FROM schema_version"};
 db_stmt sql_svc_status_counts = {.sql = "SELECT status, count(*) FROM windows GROUP BY status"};
+/* the backlog: when the oldest window without a result closed (windows_by_status), and the notifications not
+ * delivered yet (outbox_due) */
+db_stmt sql_svc_backlog = {.sql = "SELECT (SELECT min(coalesce(closed_at, end_ms)) FROM windows "
+                                  "WHERE status IN ('closed', 'analyzing', 'failed')), "
+                                  "(SELECT count(*) FROM outbox WHERE status = 'pending')"};
 db_stmt sql_svc_db_size = {.sqlite = "SELECT c.page_count * s.page_size FROM pragma_page_count() c, "
                                      "pragma_page_size() s",
                            .pg = "SELECT pg_database_size(current_database())"};

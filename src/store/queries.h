@@ -78,6 +78,7 @@ extern db_stmt sql_svc_services,
     sql_svc_count_logs,
     sql_svc_ping,
     sql_svc_status_counts,
+    sql_svc_backlog,
     sql_svc_db_size;
 
 /* retention's deletes (expire.c) */
