@@ -1,18 +1,13 @@
 /*
- * analyzer.c — the analysis workers and the window scheduler.
+ * analyzer.c — the analysis workers.
  *
- * Threads: cfg->workers worker threads and one scheduler thread, all started
- * by analyzer_start(). They share the store (each claim, record, finish and
+ * Threads: cfg->workers worker threads, started by analyzer_start(). They share the store (each claim, record, finish and
  * fail is one transaction there), the per-service miners (svccache.c: at
  * most analysis.max_services_in_memory, least recently used evicted and
  * restored from the store on return; each behind its own mutex, so one
  * window of a service is digested at a time) and a
- * condition variable that the scheduler and POST /windows/flush use to wake
- * idle workers.
- *
- * Scheduler: every tick it closes the windows that are due (the service's
- * watermark passed end + grace, or nothing arrived for grace of wall-clock
- * time after the window's end and its last line) and wakes the workers.
+ * condition variable that the window scheduler (src/window/) and
+ * POST /windows/flush use, through analyzer_wake(), to wake idle workers.
  *
  * One analysis: claim (closed → analyzing; a service's windows in order, so
  * each one's history is complete), read up to max_lines lines, digest them
@@ -36,6 +31,10 @@
  * once per window per grace) and analyses the lines above the last one read
  * (store_window_lines_after); its findings are added, the earlier ones are
  * not recorded again, and the health is the worse of the two.
+ * Incidents: before recording, each finding is annotated with what ties it to
+ * others (incident_annotate); the store joins it into an incident in the
+ * finish transaction. A worker with nothing to analyse resolves the
+ * incidents that have been quiet long enough.
  * Window state lives only in the database: a crash leaves at most an
  * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
@@ -70,13 +69,10 @@ struct analyzer {
     store *st;
     const config *cfg;
     redactor *red;
-    int64_t tick_ms;
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int wakeups;           /* bumped on every wake, under mu */
-    pthread_t sched;
-    int has_sched;
     pthread_t *workers;
     size_t n_workers;
     svccache *miners;      /* each service's miner, bounded */
@@ -753,35 +749,26 @@ static void wait_for_work(analyzer *a, int *seen, int64_t timeout_ms)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Resolves the incidents that have been quiet for incident.quiet (store_incidents_resolve). */
+static void resolve_incidents(analyzer *a)
+{
+    char err[256];
+    int resolved = 0;
+    if (a->cfg->incidents.enabled &&
+        store_incidents_resolve(a->st, time_now_ms(), &a->cfg->incidents, &resolved, err, sizeof err) != STORE_OK)
+        log_msg(LOG_ERROR, "analysis", "resolving incidents: %s", err);
+}
+
 static void *worker_main(void *arg)
 {
     analyzer *a = arg;
     int seen = 0;
     while (!atomic_load(&a->stop)) {
         analysis_outcome o = analyze(a, &a->stop, 1);
-        if (o == ANALYSIS_NONE)
+        if (o == ANALYSIS_NONE) {
+            resolve_incidents(a); /* nothing left to analyse: a quiet incident will get no member now */
             wait_for_work(a, &seen, 1000); /* failed windows come due without a wakeup */
-    }
-    return NULL;
-}
-
-static void *scheduler_main(void *arg)
-{
-    analyzer *a = arg;
-    int seen = 0;
-    while (!atomic_load(&a->stop)) {
-        char err[256];
-        int closed = 0;
-        if (store_windows_close(a->st, time_now_ms(), a->cfg->grace_ms, 0, NULL, &closed, err, sizeof err) !=
-            STORE_OK)
-            log_msg(LOG_ERROR, "scheduler", "%s", err);
-        else if (closed)
-            analyzer_wake(a);
-        int resolved = 0;
-        if (a->cfg->incidents.enabled &&
-            store_incidents_resolve(a->st, time_now_ms(), &a->cfg->incidents, &resolved, err, sizeof err) != STORE_OK)
-            log_msg(LOG_ERROR, "scheduler", "resolving incidents: %s", err);
-        wait_for_work(a, &seen, a->tick_ms);
+        }
     }
     return NULL;
 }
@@ -796,7 +783,7 @@ void analyzer_wake(analyzer *a)
     pthread_mutex_unlock(&a->mu);
 }
 
-analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t threads, char *err, size_t errlen)
+analyzer *analyzer_start(store *st, const config *cfg, size_t threads, char *err, size_t errlen)
 {
     int recovered = 0;
     if (store_windows_recover(st, &recovered, err, errlen) != STORE_OK)
@@ -811,7 +798,6 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
     }
     a->st = st;
     a->cfg = cfg;
-    a->tick_ms = tick_ms;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     miner_opts mo = miner_opts_defaults();
@@ -851,14 +837,6 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
         }
         a->n_workers++;
     }
-    if (tick_ms > 0) {
-        if (pthread_create(&a->sched, NULL, scheduler_main, a) != 0) {
-            snprintf(err, errlen, "cannot start the window scheduler");
-            analyzer_stop(a);
-            return NULL;
-        }
-        a->has_sched = 1;
-    }
     return a;
 }
 
@@ -868,8 +846,6 @@ void analyzer_stop(analyzer *a)
         return;
     atomic_store(&a->stop, 1);
     analyzer_wake(a);
-    if (a->has_sched)
-        pthread_join(a->sched, NULL);
     for (size_t i = 0; i < a->n_workers; i++)
         pthread_join(a->workers[i], NULL);
     pthread_mutex_destroy(&a->mu);
