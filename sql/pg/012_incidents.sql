@@ -1,4 +1,4 @@
--- 011_incidents (PostgreSQL twin of sql/011_incidents.sql): findings of several services joined into one problem, and
+-- 012_incidents (PostgreSQL twin of sql/012_incidents.sql): findings of several services joined into one problem, and
 -- the call graph learned from which services' lines name which.
 
 -- One problem: its members are the anomalies whose incident_id names it.
