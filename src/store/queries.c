@@ -418,7 +418,7 @@ db_stmt sql_late_window_closed = {.sql = "SELECT count(*) FROM windows WHERE ser
                                   .params = "ti"};
 #undef LATE_NEXT
 
-/* ---- incidents (incidents.c; migration 012) ---------------------------------------------------- */
+/* ---- incidents (incidents.c; migration 013) ---------------------------------------------------- */
 
 /* one incident join at a time across replicas (the key is no service id: those are positive) */
 db_stmt sql_inc_lock = {.pg = "SELECT pg_advisory_xact_lock(-17)"};

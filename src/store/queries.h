@@ -120,7 +120,7 @@ extern db_stmt sql_late_claim,
     sql_late_done,
     sql_late_window_closed;
 
-/* incidents: joining, describing, resolving, reading; the call graph (incidents.c; migration 012) */
+/* incidents: joining, describing, resolving, reading; the call graph (incidents.c; migration 013) */
 extern db_stmt sql_inc_lock,
     sql_inc_features,
     sql_inc_near,

@@ -1,4 +1,4 @@
--- 012_incidents (PostgreSQL twin of sql/012_incidents.sql): findings of several services joined into one problem, and
+-- 013_incidents (PostgreSQL twin of sql/013_incidents.sql): findings of several services joined into one problem, and
 -- the call graph learned from which services' lines name which.
 
 -- One problem: its members are the anomalies whose incident_id names it.
