@@ -187,7 +187,12 @@ async function loadTimelines(names) {
 }
 
 async function loadServices() {
-  const {services} = await api('/services');
+  const services = [];
+  for (let cursor = ''; ;) {   // every page of the listing
+    const page = await api('/services?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    services.push(...page.services);
+    if (!(cursor = page.next_cursor)) break;
+  }
   const sel = $('f-service');
   while (sel.options.length > 1) sel.remove(1);
   for (const s of services) sel.append(el('option', {value: s.name, text: s.name}));
