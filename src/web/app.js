@@ -114,7 +114,7 @@ function showView() {
 
 const MIN = 60000, HOUR = 60 * MIN, DAY = 24 * HOUR;
 const STEPS = [10000, 30000, MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR,
-  12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY];
+  12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
 
 // Ticks at round UTC times, at most about eight across [t0, t1).
 function ticks(t0, t1) {
@@ -141,8 +141,8 @@ function timeline(name, windows, t0, span, maxLines, marks) {
     const s = Date.parse(w.start), e = Date.parse(w.end);
     const volume = maxLines ? Math.sqrt(w.line_count / maxLines) : 0;   // sqrt: a quiet window stays visible
     track.append(el('button', {
-      type: 'button', class: 'cell h-' + health + (w.id === shown.id ? ' selected' : ''), 'data-window': String(w.id), 'data-health': health,
-      'data-lines': String(w.line_count), 'data-start': w.start,
+      type: 'button', class: 'cell h-' + health + (w.id === shown.id ? ' selected' : ''),
+      'data-window': String(w.id), 'data-health': health, 'data-lines': String(w.line_count), 'data-start': w.start,
       style: {left: pos(s), width: ((e - s) / span * 100).toFixed(4) + '%', height: (20 + 80 * volume).toFixed(1) + '%'},
       title: fmt(w.start) + ' .. ' + fmt(w.end) + ' — ' + w.status + ', ' + health + ', ' + w.line_count +
         ' lines, ' + w.anomaly_count + ' anomalies',
