@@ -160,7 +160,7 @@ store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *er
 typedef struct store_backlog {
     int64_t oldest_waiting_ms;  /**< when the oldest window still without a result (closed, analyzing or
                                      failed) closed; -1 when there is none */
-    int64_t outbox_pending;     /**< notifications in the outbox not delivered (or given up) yet */
+    int64_t outbox_pending;     /**< notifications in the outbox still to be delivered (status pending) */
 } store_backlog;
 
 /** The backlog gauges; *out is zeroed (oldest_waiting_ms -1) first. */
