@@ -336,15 +336,11 @@ static int db_ready(const char *path, long long lines)
     return 0;
 }
 
-/* The cursor the server hands out after `depth` rows of a newest-first listing. */
-static int deep_cursor(const char *path, const char *table, long long depth, char *out, size_t cap)
+/* The cursor a listing hands out after some row: "<a>:<b>" of the one row sql selects. */
+static int cursor_of(const char *path, const char *sql, char *out, size_t cap)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *q = NULL;
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT %s, id FROM %s ORDER BY %s DESC, id DESC LIMIT 1 OFFSET %lld",
-             strcmp(table, "anomalies") ? "start_ms" : "window_start", table,
-             strcmp(table, "anomalies") ? "start_ms" : "window_start", depth - 1);
     int rc = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
@@ -358,25 +354,23 @@ static int deep_cursor(const char *path, const char *table, long long depth, cha
     return rc;
 }
 
+/* The cursor the server hands out after `depth` rows of a newest-first listing. */
+static int deep_cursor(const char *path, const char *table, long long depth, char *out, size_t cap)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s, id FROM %s ORDER BY %s DESC, id DESC LIMIT 1 OFFSET %lld",
+             strcmp(table, "anomalies") ? "start_ms" : "window_start", table,
+             strcmp(table, "anomalies") ? "start_ms" : "window_start", depth - 1);
+    return cursor_of(path, sql, out, cap);
+}
+
 /* The cursor GET /windows/{id}/lines hands out after `depth` lines of window `id` (by ts, then id). */
 static int lines_cursor(const char *path, long long window_id, long long depth, char *out, size_t cap)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT ts, id FROM logs WHERE window_id = %lld ORDER BY ts, id LIMIT 1 OFFSET %lld",
              window_id, depth - 1);
-    int rc = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
-        snprintf(out, cap, "%lld:%lld", (long long)sqlite3_column_int64(q, 0), (long long)sqlite3_column_int64(q, 1));
-        rc = 0;
-    } else {
-        progress("%s: %s", sql, db ? sqlite3_errmsg(db) : "out of memory");
-    }
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return rc;
+    return cursor_of(path, sql, out, cap);
 }
 
 /* ---- the queries -------------------------------------------------------- */
