@@ -198,7 +198,7 @@ db_stmt sql_tpl_upsert = {
                       "first_seen = least(templates.first_seen, excluded.first_seen), "
                       "last_seen = greatest(templates.last_seen, excluded.last_seen)",
     .params = "iitiii"};
-/* the bound and the id high-water mark (migration 012) */
+/* the bound and the id high-water mark (migration 013) */
 db_stmt sql_tpl_id_max_get = {.sql = "SELECT template_id_max FROM services WHERE id = ?1", .params = "i"};
 db_stmt sql_tpl_id_max_set = {.sql = "UPDATE services SET template_id_max = CASE WHEN ?2 > template_id_max THEN ?2 "
                                      "ELSE template_id_max END WHERE id = ?1",
