@@ -9,7 +9,7 @@
  * same window again changes no total: a template's count for a window is
  * inserted once (ON CONFLICT DO NOTHING) and only a new row adds to the total.
  *
- * Bounds (migration 013): a service keeps at most max_templates rows, as its
+ * Bounds (migration 014): a service keeps at most max_templates rows, as its
  * miner keeps at most that many templates: recording a window evicts the
  * least recently seen past the bound, in the same transaction. Retention
  * deletes templates not recorded for retention.windows (wall-clock time, in

@@ -1,4 +1,4 @@
--- 013_template_bounds (PostgreSQL twin of sql/012_template_bounds.sql): the
+-- 014_template_bounds (PostgreSQL twin of sql/012_template_bounds.sql): the
 -- templates table bounded per service like the miner, templates pruned with
 -- retention, and the highest template id a service ever recorded, so that a
 -- rebuilt miner never gives a pruned id to another template.

@@ -1,4 +1,4 @@
--- 013_template_bounds: the templates table is bounded per service, like the
+-- 014_template_bounds: the templates table is bounded per service, like the
 -- miner (digest.max_templates, the least recently seen evicted), and a
 -- template not recorded for retention.windows goes with retention.
 --
