@@ -505,7 +505,7 @@ db_stmt sql_inc_list = {.sqlite = INCIDENT_COLS(IDS_SQLITE) INCIDENTS_WHERE,
                         .pg = INCIDENT_COLS(IDS_PG) INCIDENTS_WHERE, .params = "iiittiii"};
 db_stmt sql_inc_get = {.sqlite = INCIDENT_COLS(IDS_SQLITE) "WHERE i.id = ?1",
                        .pg = INCIDENT_COLS(IDS_PG) "WHERE i.id = ?1", .params = "i"};
-/* routing by incident (migration 014) */
+/* routing by incident (migration 015) */
 db_stmt sql_inc_state = {.sql = "SELECT id, severity, services, root_service, root_reason, summary, start_ms, end_ms, "
                                 "members, notified_by, merged_into FROM incidents WHERE id = ?1",
                          .params = "i"};
