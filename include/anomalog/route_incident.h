@@ -1,8 +1,9 @@
 /**
  * @file route_incident.h
- * @brief Notifications by incident: one when an incident opens, updates
- *        under the same dedup key when a service joins it or its severity
- *        rises, a resolve when it is resolved or merged into another.
+ * @brief Notifications by incident: each destination gets one when the
+ *        incident first reaches it, updates under the same dedup key when a
+ *        service joins or the severity rises, a resolve when it is resolved
+ *        or merged into another.
  *
  * Pure functions (route.h, route_decide.h and jansson only). The store calls
  * them inside the transaction that joins an anomaly to its incident (or
@@ -34,27 +35,29 @@ typedef enum route_incident_event { ROUTE_INCIDENT_NONE = 0, ROUTE_INCIDENT_OPEN
 
 /**
  * What a member that opened a suppression interval of its pair makes its
- * incident send: OPEN when the incident never notified, UPDATE when it did
- * and the member brings a new service or a higher severity, else NONE.
+ * incident send to one destination: OPEN when that destination has had
+ * nothing of the incident yet, UPDATE when it has and the member brings news
+ * (a service new to the incident, or a higher severity), else NONE.
  */
-route_incident_event route_incident_event_of(int notified, int new_service, int prev_rank, int rank);
+route_incident_event route_incident_event_of(int had, int news);
 
 /** The incident's dedup key, "anomalog:incident:<id>", into buf (at least 40 bytes). */
 const char *route_incident_key(int64_t id, char *buf, size_t len);
 
 /**
- * The notifications of anomaly a (of window w) for its incident: like
- * route_notifications (the destinations the anomaly's routes match, the
- * anomaly's own body), under the incident's dedup key, with the incident
- * added to the body (PagerDuty custom_details.incident, a first line in
- * Slack, Alertmanager labels {alertname AnomalogIncident, incident <id>},
- * "event" and "incident" in a webhook's or file's object) and a link to it.
- * @return how many were queued (0: no route matched; an OPEN is then still
- *         to come), or -1 when put failed or memory ran out
+ * The notifications of anomaly a (of window w) for its incident: to each
+ * destination the anomaly's routes match (route_match), the event
+ * route_incident_event_of gives for it (had: its name is among had[]), with
+ * the anomaly's own body (route_payload) under the incident's dedup key and
+ * the incident added (PagerDuty custom_details.incident and a summary that
+ * starts "Incident #<id>:", a first line in Slack, Alertmanager labels
+ * {alertname AnomalogIncident, incident <id>}, "event" and "incident" in a
+ * webhook's or file's object) with a link to it.
+ * @return how many were queued, or -1 when put failed or memory ran out
  */
 int route_incident_notifications(const route_config *rt, const route_window *w, const json_t *a, int severity_rank,
                                  int64_t anomaly_id, int64_t now_ms, int64_t until_ms, const route_incident *inc,
-                                 route_incident_event ev,
+                                 int news, const char *const *had, size_t n_had,
                                  int (*put)(void *arg, const route_dest *d, const char *dedup, const char *body),
                                  void *arg);
 

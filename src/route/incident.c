@@ -5,7 +5,9 @@
  * (payload.c) under the incident's dedup key with the incident added, and the
  * resolve.
  *
- * Each destination keeps one thing per incident: PagerDuty one alert (its
+ * Each destination hears of an incident once it matches one of its members:
+ * the first member it matches opens the incident there, later ones update it
+ * when they bring news. Each destination keeps one thing per incident: PagerDuty one alert (its
  * dedup_key: triggers after the first update it, a resolve closes it),
  * Alertmanager one alert (labels alertname AnomalogIncident and incident
  * <id>; endsAt a day ahead while open, the resolve's time at the end), Slack
@@ -26,11 +28,9 @@
 #define ROUTE_MAX_DESTS 32
 #define AM_OPEN_MS (24LL * 3600 * 1000) /* an open incident's Alertmanager alert lasts this long unless resolved */
 
-route_incident_event route_incident_event_of(int notified, int new_service, int prev_rank, int rank)
+route_incident_event route_incident_event_of(int had, int news)
 {
-    if (!notified)
-        return ROUTE_INCIDENT_OPEN;
-    return new_service || rank > prev_rank ? ROUTE_INCIDENT_UPDATE : ROUTE_INCIDENT_NONE;
+    return !had ? ROUTE_INCIDENT_OPEN : news ? ROUTE_INCIDENT_UPDATE : ROUTE_INCIDENT_NONE;
 }
 
 const char *route_incident_key(int64_t id, char *buf, size_t len)
@@ -143,13 +143,10 @@ static int add_incident(dest_kind k, json_t *body, const route_incident *inc, co
 
 int route_incident_notifications(const route_config *rt, const route_window *w, const json_t *a, int severity_rank,
                                  int64_t anomaly_id, int64_t now_ms, int64_t until_ms, const route_incident *inc,
-                                 route_incident_event ev,
+                                 int news, const char *const *had, size_t n_had,
                                  int (*put)(void *arg, const route_dest *d, const char *dedup, const char *body),
                                  void *arg)
 {
-    if (ev == ROUTE_INCIDENT_NONE)
-        return 0;
-    const char *event = ev == ROUTE_INCIDENT_OPEN ? "open" : "update";
     const char *type = json_string_value(json_object_get(a, "type"));
     const char *sev = json_string_value(json_object_get(a, "severity"));
     const char *summary = json_string_value(json_object_get(a, "summary"));
@@ -169,8 +166,15 @@ int route_incident_notifications(const route_config *rt, const route_window *w, 
                       .window_end_ms = w->end_ms, .until_ms = until_ms, .dedup_key = key, .link = wlink};
     int rc = 0, queued = 0;
     for (size_t i = 0; i < nd && rc == 0; i++) {
+        int h = 0;
+        for (size_t k = 0; k < n_had && !h; k++)
+            h = strcmp(had[k], dests[i]->name) == 0;
+        route_incident_event ev = route_incident_event_of(h, news);
+        if (ev == ROUTE_INCIDENT_NONE)
+            continue;
         json_t *body = route_payload(dests[i]->kind, &n);
-        if (!body || add_incident(dests[i]->kind, body, inc, event, ilink, now_ms) != 0) {
+        if (!body || add_incident(dests[i]->kind, body, inc, ev == ROUTE_INCIDENT_OPEN ? "open" : "update", ilink,
+                                  now_ms) != 0) {
             json_decref(body);
             rc = -1;
             break;

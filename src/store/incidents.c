@@ -385,19 +385,28 @@ store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t
     rc = read_state(s, c, ch->id, &st, err, errlen);
     if (rc != STORE_OK)
         return rc;
-    /* a merge brings the other incidents' services: news to the incident's receivers as well */
-    route_incident_event ev =
-        route_incident_event_of(st.notified_by != 0, ch->new_service || ch->n_merged > 0, ch->prev_rank, ch->rank);
+    /* where it went so far: those destinations get updates, the others an open */
+    char key[48];
+    dest_acc had = {.n = 0};
+    rc = db_run(s, c, &sql_inc_dests, DB_ARGS(db_text(route_incident_key(ch->id, key, sizeof key))), dest_row, &had,
+                NULL, err, errlen);
+    const char *names[sizeof had.v / sizeof had.v[0]];
+    for (size_t i = 0; i < had.n; i++)
+        names[i] = had.names[i];
+    /* a merge brings the other incidents' services: news as well */
+    int news = ch->new_service || ch->n_merged > 0 || ch->rank > ch->prev_rank;
     outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
     route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
     int rank = severity_rank_of(json_string_value(json_object_get(a, "severity")));
-    int queued = route_incident_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, &st.ri, ev, outbox_put, &pa);
+    int queued = rc == STORE_OK ? route_incident_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, &st.ri,
+                                                               news, names, had.n, outbox_put, &pa)
+                                : 0;
     if (queued < 0) {
         if (!*err)
             snprintf(err, errlen, "out of memory");
         rc = STORE_ERROR;
     }
-    if (rc == STORE_OK && ev == ROUTE_INCIDENT_OPEN && queued > 0)
+    if (rc == STORE_OK && !st.notified_by && queued > 0)
         rc = db_run(s, c, &sql_inc_notified, DB_ARGS(db_int(ch->id), db_int(anomaly_id)), NULL, NULL, NULL, err,
                     errlen);
     json_decref(st.keep);
