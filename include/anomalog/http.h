@@ -110,6 +110,7 @@ json_t *http_error(http_response *r, int status, const char *code, const char *f
 void http_ingest_post(const app *a, const http_request *rq, http_response *rs);
 void http_windows_list(const app *a, const http_request *rq, http_response *rs);
 void http_window_get(const app *a, const http_request *rq, http_response *rs);
+void http_window_lines(const app *a, const http_request *rq, http_response *rs);
 void http_windows_flush(const app *a, const http_request *rq, http_response *rs);
 void http_anomalies_list(const app *a, const http_request *rq, http_response *rs);
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs);
@@ -120,6 +121,11 @@ void http_suppressions_list(const app *a, const http_request *rq, http_response 
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
 void http_metrics_get(const app *a, const http_request *rq, http_response *rs);
+/**
+ * Whether a request for an API object is a browser's navigation that should get the dashboard instead:
+ * its Accept names text/html before (or without) application/json.
+ */
+int http_page_wanted(const http_request *rq);
 void http_ui_index(const app *a, const http_request *rq, http_response *rs);
 void http_ui_asset(const app *a, const http_request *rq, http_response *rs);
 /** GET /: the dashboard (http_ui_index) for a browser, the Elasticsearch version probe (http_es_root) when

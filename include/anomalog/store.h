@@ -156,6 +156,16 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen);
  */
 store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen);
 
+/** What is waiting, for GET /metrics. */
+typedef struct store_backlog {
+    int64_t oldest_waiting_ms;  /**< when the oldest window still without a result (closed, analyzing or
+                                     failed) closed; -1 when there is none */
+    int64_t outbox_pending;     /**< notifications in the outbox not delivered (or given up) yet */
+} store_backlog;
+
+/** The backlog gauges; *out is zeroed (oldest_waiting_ms -1) first. */
+store_rc store_backlog_get(store *s, store_backlog *out, char *err, size_t errlen);
+
 /** Checks a read connection answers and the file is writable. */
 store_rc store_ping(store *s, char *err, size_t errlen);
 
@@ -257,6 +267,25 @@ store_rc store_window_read(store *s, int64_t window_id, int64_t after_id, int64_
                            window_line_fn fn, void *arg, int64_t *max_id, size_t *n_read, char *err, size_t errlen);
 
 #define STORE_LINES_PAGE 2048
+
+/** One page of GET /windows/{id}/lines. */
+typedef struct line_page_query {
+    int64_t window_id;
+    int has_cursor;
+    int64_t cursor_ts, cursor_id;   /**< the last line of the previous page */
+    int limit;                      /**< lines wanted, 1 and up */
+} line_page_query;
+
+/**
+ * A page of a window's stored lines (raw, as received), by event time then
+ * id, after the cursor: objects {id, ts, level, message, attributes}.
+ * Says nothing about whether the window exists (an unknown one has no lines).
+ * @param[out] out  new JSON array (NULL on failure)
+ * @param[out] next_cursor  "<ts_ms>:<id>" when more follow, else empty
+ */
+store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **out, char *next_cursor,
+                                 size_t curlen, char *err, size_t errlen);
+
 
 typedef struct analysis_meta {
     const char *analyzer;       /**< "llm" or "baseline": the window's analyzer */

@@ -40,11 +40,15 @@ db_stmt sql_win_count_status = {.sql = "SELECT count(*) FROM windows WHERE ?1 IS
                                 .params = "t"};
 db_stmt sql_win_service_id = {.sql = "SELECT service_id FROM windows WHERE id = ?1", .params = "i"};
 /* a page of a window's lines (store_window_read): ids in (?2, ?3], after (?4, ?5) by (ts, id), at most ?6 */
-db_stmt sql_win_lines_page = {.sql = "SELECT ts, level, message, id, attributes FROM logs WHERE window_id = ?1 "
+db_stmt sql_win_read_page = {.sql = "SELECT ts, level, message, id, attributes FROM logs WHERE window_id = ?1 "
                                      "AND id > ?2 AND id <= ?3 AND (ts, id) > (?4, ?5) ORDER BY ts, id LIMIT ?6",
                               .params = "iiiiii"};
 /* where a read stops: the highest line id stored when it starts */
-db_stmt sql_win_lines_top = {.sql = "SELECT coalesce(max(id), 0) FROM logs"};
+db_stmt sql_win_read_top = {.sql = "SELECT coalesce(max(id), 0) FROM logs"};
+/* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 011) */
+db_stmt sql_win_lines_page = {.sql = "SELECT id, ts, level, message, attributes FROM logs WHERE window_id = ?1 "
+                                     "AND (ts, id) > (?2, ?3) ORDER BY ts, id LIMIT ?4",
+                              .params = "iiii"};
 
 db_stmt sql_win_close_due = {
     .sqlite = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' AND "
@@ -295,6 +299,11 @@ db_stmt sql_svc_context_set = {
 db_stmt sql_svc_count_logs = {.sql = "SELECT count(*) FROM logs"};
 db_stmt sql_svc_ping = {.sql = "SELECT max(version) FROM schema_version"};
 db_stmt sql_svc_status_counts = {.sql = "SELECT status, count(*) FROM windows GROUP BY status"};
+/* the backlog: when the oldest window without a result closed (windows_by_status), and the notifications not
+ * delivered yet (outbox_due) */
+db_stmt sql_svc_backlog = {.sql = "SELECT (SELECT min(coalesce(closed_at, end_ms)) FROM windows "
+                                  "WHERE status IN ('closed', 'analyzing', 'failed')), "
+                                  "(SELECT count(*) FROM outbox WHERE status = 'pending')"};
 db_stmt sql_svc_db_size = {.sqlite = "SELECT c.page_count * s.page_size FROM pragma_page_count() c, "
                                      "pragma_page_size() s",
                            .pg = "SELECT pg_database_size(current_database())"};

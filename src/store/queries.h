@@ -15,8 +15,9 @@ extern db_stmt sql_win_get,
     sql_win_list_service,
     sql_win_count_status,
     sql_win_service_id,
+    sql_win_read_page,
+    sql_win_read_top,
     sql_win_lines_page,
-    sql_win_lines_top,
     sql_win_close_due,
     sql_win_close_all,
     sql_win_close_service,
@@ -78,6 +79,7 @@ extern db_stmt sql_svc_services,
     sql_svc_count_logs,
     sql_svc_ping,
     sql_svc_status_counts,
+    sql_svc_backlog,
     sql_svc_db_size;
 
 /* retention's deletes (expire.c) */

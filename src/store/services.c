@@ -1,6 +1,7 @@
 /*
  * services.c — services (listing, their context text) and the store's own
- * gauges: lines stored, windows by status, database size, readiness.
+ * gauges: lines stored, windows by status, the backlog (oldest window
+ * without a result, notifications not delivered), database size, readiness.
  *
  * Threads: reads on a borrowed read connection from any thread; setting a
  * context on the background connection.
@@ -61,6 +62,20 @@ store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *er
         windows[i] = 0;
     store_rc rc = db_read(s, &sql_svc_status_counts, DB_NOARGS, status_row, windows, err, errlen);
     return rc == STORE_OK ? db_read(s, &sql_svc_db_size, DB_NOARGS, db_row_i64, db_bytes, err, errlen) : rc;
+}
+
+static int backlog_row(const store_row *r, void *arg)
+{
+    store_backlog *b = arg;
+    b->oldest_waiting_ms = row_i64_or(r, 0, -1);
+    b->outbox_pending = row_i64(r, 1);
+    return 1;
+}
+
+store_rc store_backlog_get(store *s, store_backlog *out, char *err, size_t errlen)
+{
+    *out = (store_backlog){.oldest_waiting_ms = -1};
+    return db_read(s, &sql_svc_backlog, DB_NOARGS, backlog_row, out, err, errlen);
 }
 
 store_rc store_ping(store *s, char *err, size_t errlen)
