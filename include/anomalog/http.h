@@ -189,6 +189,13 @@ json_t *http_bad_param(http_response *rs, const char *name, const char *value, c
 void http_storage_unavailable(http_response *rs, const char *err);
 int http_valid_service(const char *s);
 
+/* GET /services' cursor: a service name in lowercase hex (src/http/services.c). */
+#define HTTP_SERVICE_NAME_MAX 128
+/** name (at most HTTP_SERVICE_NAME_MAX bytes are encoded) into out, NUL-terminated; out holds 2*max + 1. */
+void http_services_cursor_encode(const char *name, char *out, size_t outlen);
+/** The name cursor v stands for into name (HTTP_SERVICE_NAME_MAX + 1 bytes): 0, or -1 when v is not one. */
+int http_services_cursor_decode(const char *v, char *name);
+
 /** Who may call a route: readers (the default), shippers (ingest), anyone (health, probes), or those who
  * change state (service context, feedback, flush: the write scope). */
 typedef enum http_access { HTTP_ACCESS_READ = 0, HTTP_ACCESS_INGEST, HTTP_ACCESS_OPEN, HTTP_ACCESS_WRITE } http_access;

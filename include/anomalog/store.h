@@ -354,8 +354,20 @@ store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char 
 /** The exact prompt of a window's last analysis as {"system", "user"}, or STORE_NOTFOUND. */
 store_rc store_window_prompt(store *s, int64_t window_id, json_t **out, char *err, size_t errlen);
 
-/** All services as a new JSON array of {name, context, context_source, watermark, last_seen, created_at}. */
-store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen);
+/** A page of services, by name in byte order (a keyset on the unique name: stable under inserts). */
+typedef struct service_query {
+    const char *after;   /**< only names above this one (the previous page's last); NULL: from the first */
+    int limit;           /**< at most this many services (>= 1) */
+    size_t max_bytes;    /**< and at most this many bytes of compact JSON in the array (one service at least) */
+} service_query;
+
+/**
+ * Lists a page of services as API objects {name, context, context_source, watermark, last_seen, created_at}.
+ * @param[out] out   new JSON array
+ * @param[out] last  the page's last name when more follow (the next page's after), else empty; at least 129 bytes
+ */
+store_rc store_services_list(store *s, const service_query *q, json_t **out, char *last, size_t lastlen, char *err,
+                             size_t errlen);
 
 /**
  * Sets a service's context (creating the service if needed).
