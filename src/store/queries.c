@@ -45,7 +45,7 @@ db_stmt sql_win_read_page = {.sql = "SELECT ts, level, message, id, attributes F
                               .params = "iiiiii"};
 /* where a read stops: the highest line id stored when it starts */
 db_stmt sql_win_read_top = {.sql = "SELECT coalesce(max(id), 0) FROM logs"};
-/* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 011) */
+/* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 012) */
 db_stmt sql_win_lines_page = {.sql = "SELECT id, ts, level, message, attributes FROM logs WHERE window_id = ?1 "
                                      "AND (ts, id) > (?2, ?3) ORDER BY ts, id LIMIT ?4",
                               .params = "iiii"};

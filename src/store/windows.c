@@ -21,9 +21,10 @@
  * release (and finish, fail: analysis.c) only take effect for the current
  * claim. SQLite, one process, has no leases.
  *
- * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page)
- * walks logs_by_window in (ts, id) order from the cursor's pair (migration
- * 011), so a page also costs the rows it returns, however deep it is.
+ * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page,
+ * and the analysis's store_window_read) walks logs_by_window in (ts, id)
+ * order from the cursor's pair (migration 012), so a page also costs the rows
+ * it returns, however deep it is.
  *
  * Listing newest first reads an index in (start, id) descending order between
  * two bounds, so a page costs the rows it returns, whatever the filters, the
@@ -231,7 +232,7 @@ store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **ou
 }
 
 /* Pages by (ts, id) after the last row handed over: each page is one indexed range read (logs_by_window,
- * migration 011), so a page costs its rows whatever the window's size or the page's depth. */
+ * migration 012), so a page costs its rows whatever the window's size or the page's depth. */
 store_rc store_window_read(store *s, int64_t window_id, int64_t after_id, int64_t upto_id, size_t max,
                            window_line_fn fn, void *arg, int64_t *max_id, size_t *n_read, char *err, size_t errlen)
 {
