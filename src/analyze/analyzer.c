@@ -449,17 +449,33 @@ static json_t *merge(json_t *verdict, digest *d, int baseline_stored)
     return verdict;
 }
 
+typedef struct incident_feed {
+    incident_annotator *an;
+    const digest *d;
+    size_t line; /* the ordinal of the next line read: the same as in the digest's read */
+} incident_feed;
+
+static int incident_line_of(const window_line *l, void *arg)
+{
+    incident_feed *f = arg;
+    size_t k = f->line++;
+    incident_line il = {.ts_ms = l->ts_ms, .level = digest_level_rank(l->level), .message = l->message,
+                        .template_id = k < f->d->n_lines ? f->d->line_tids[k] : 0};
+    return incident_annotator_add(f->an, &il) != 0;
+}
+
 /*
  * What ties each finding of the verdict to findings of other services
- * (incident_annotate: the time of its first and last line, the services and
+ * (incident_annotator: the time of its first and last line, the services and
  * ids its lines name) and the services the window's lines name, returned
- * (NULL: none, or incidents are off). Annotation failing leaves findings
- * that still join incidents by their window's span.
+ * (NULL: none, or incidents are off). The lines are the digest's, read again
+ * from the store the same way (one more read, as check_evidence's).
+ * Annotation failing leaves findings that still join incidents by their
+ * window's span.
  */
-static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *verdict, const digest *d,
-                                  const prompt_line *pl, size_t n)
+static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *verdict, const digest *d)
 {
-    if (!a->cfg->incidents.enabled || !d->line_tids || n == 0)
+    if (!a->cfg->incidents.enabled || !d->line_tids || d->n_lines == 0)
         return NULL;
     char err[256];
     json_t *names = NULL, *calls = NULL;
@@ -467,20 +483,23 @@ static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *ver
         log_msg(LOG_WARN, "analysis", "window %lld: service names: %s", (long long)w->id, err);
         return NULL;
     }
-    incident_line *il = calloc(n, sizeof *il);
     const char **nv = calloc(json_array_size(names) + 1, sizeof *nv);
-    if (il && nv) {
-        for (size_t i = 0; i < n; i++)
-            il[i] = (incident_line){.ts_ms = pl[i].ts_ms, .level = digest_level_rank(pl[i].level),
-                                    .message = pl[i].message, .template_id = d->line_tids[i]};
+    incident_feed f = {.d = d};
+    if (nv) {
         size_t k;
         json_t *x;
         json_array_foreach(names, k, x) nv[k] = json_string_value(x);
-        if (incident_annotate(json_object_get(verdict, "anomalies"), w->service, il, n, nv, json_array_size(names),
-                              &calls) != 0)
-            log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+        f.an = incident_annotator_new(json_object_get(verdict, "anomalies"), w->service, nv, json_array_size(names), 1);
     }
-    free(il);
+    if (!f.an) {
+        log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+    } else if (store_window_read(a->st, w->id, w->after_line_id, w->read_line_id, a->cfg->max_lines, incident_line_of,
+                                 &f, NULL, NULL, err, sizeof err) != STORE_OK) {
+        log_msg(LOG_WARN, "analysis", "window %lld: reading what ties its findings: %s", (long long)w->id, err);
+        incident_annotator_free(f.an);
+    } else if (incident_annotator_end(f.an, &calls) != 0) {
+        log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+    }
     free(nv);
     json_decref(names);
     return calls;
@@ -723,7 +742,7 @@ record:
     if (verdict) {
         m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
         m.incidents = &cfg->incidents;
-        calls = annotate_incidents(a, &w, verdict, &d, pl, n);
+        calls = annotate_incidents(a, &w, verdict, &d);
         m.calls = calls;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
