@@ -686,7 +686,6 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             .context = w.context,
             .start_ms = w.start_ms,
             .end_ms = w.end_ms,
-            .n_lines = n,
             .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
             .max_bytes = cfg->max_prompt_bytes,
             .digest = d.text,
