@@ -267,6 +267,7 @@ typedef struct line_page_query {
     int has_cursor;
     int64_t cursor_ts, cursor_id;   /**< the last line of the previous page */
     int limit;                      /**< lines wanted, 1 and up */
+    size_t max_bytes;               /**< and at most this many bytes of compact JSON (one line at least) */
 } line_page_query;
 
 /**
