@@ -247,13 +247,13 @@ class OtelSdkTest(ShipperTest):
         self.assertEqual(attrs.get("telemetry.sdk.language"), "nodejs")  # it was the SDK that sent them
 
     def test_sdk_across_a_restart(self):
-        """anomalog stopped (SIGTERM) for 2 s while the SDK emits: its exporter retries a refused
+        """anomalog stopped (SIGTERM) for 1 s while the SDK emits: its exporter retries a refused
         connection 5 times over about 8 s, so a short restart loses nothing."""
         port, n = self.srv.port, 300
         p = self.emitter(port, n, 20)  # about 6 s of records, exported every second
-        time.sleep(2)
+        wait_for(lambda: self.db_count() > 0, timeout=slow(30), what="the first export")
         self.srv.stop()
-        time.sleep(2)
+        time.sleep(1)
         self.start_server(port=port)
         out = p.communicate(timeout=120)[0].decode(errors="replace")
         self.assertEqual(p.returncode, 0, out)
