@@ -198,12 +198,13 @@ typedef struct feed_arg {
     int failed;
 } feed_arg;
 
-/* store_window_read's callback: one stored line into the digest. */
+/* store_window_read's callback: one stored line into the digest, with its attributes (the digest shows the
+ * salient ones under the exemplars of notable templates). */
 static int feed_line(const window_line *l, void *arg)
 {
     feed_arg *f = arg;
     prompt_line pl = {.ts_ms = l->ts_ms, .level = l->level, .message = l->message};
-    if (digest_add(f->b, &pl, NULL) == 0)
+    if (digest_add(f->b, &pl, l->attributes) == 0)
         return 0;
     f->failed = 1;
     return 1;
@@ -711,7 +712,6 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             .context = w.context,
             .start_ms = w.start_ms,
             .end_ms = w.end_ms,
-            .n_lines = n,
             .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
             .max_bytes = cfg->max_prompt_bytes,
             .digest = d.text,
