@@ -147,4 +147,8 @@ extern db_stmt sql_inc_lock,
     sql_inc_notified,
     sql_inc_dests;
 
+/* evidence: the lines a quote names (evidence.c) */
+extern db_stmt sql_ev_before,
+    sql_ev_at;
+
 #endif
