@@ -46,6 +46,7 @@
 #include "anomalog/retention.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/store.h"
+#include "anomalog/window.h"
 #include "anomalog/writer.h"
 
 #define SCHEDULER_TICK_MS 1000
@@ -226,7 +227,7 @@ static int cmd_replay(config *cfg, const char *file, const char *service, int di
         log_msg(LOG_ERROR, "replay", "%s", err);
         goto out;
     }
-    if (!(an = analyzer_start(st, cfg, 0, 0, err, sizeof err))) {
+    if (!(an = analyzer_start(st, cfg, 0, err, sizeof err))) {
         log_msg(LOG_ERROR, digest_only ? "digest" : "replay", "%s", err);
         goto out;
     }
@@ -374,6 +375,12 @@ static int cmd_migrate(const config *cfg)
     return 0;
 }
 
+/* The window scheduler's wake function: closed windows wake the analysis workers. */
+static void wake_analyzer(void *an)
+{
+    analyzer_wake(an);
+}
+
 static int cmd_serve(const config *cfg)
 {
     sigset_t sigs;
@@ -389,16 +396,22 @@ static int cmd_serve(const config *cfg)
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         return 1;
     }
-    store *st;
+    /* started in this order, stopped in the reverse one (every stop accepts NULL) */
+    int rc = 1;
+    store *st = NULL;
+    writer *wr = NULL;
+    notifier *nt = NULL;
+    analyzer *an = NULL;
+    window_scheduler *ws = NULL;
+    retention *rt = NULL;
+    http_server *srv = NULL;
     if (store_open(cfg->db, cfg->durability_full ? STORE_DURABLE_FULL : STORE_DURABLE_NORMAL, &st, err,
                    sizeof err) != STORE_OK) {
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         return 1;
     }
-    if (apply_contexts(st, cfg)) {
-        store_close(st);
-        return 1;
-    }
+    if (apply_contexts(st, cfg))
+        goto out;
     writer_opts wo = {
         .queue_depth = cfg->queue_depth,
         .max_txn_entries = cfg->max_txn_entries,
@@ -407,50 +420,20 @@ static int cmd_serve(const config *cfg)
         .journal = store_has_journal(st) ? cfg->db : NULL,
         .journal_sync = cfg->durability_full,
     };
-    writer *wr = writer_start(st, &wo, err, sizeof err);
-    if (!wr) {
-        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
-        store_close(st);
-        return 1;
-    }
-    /* the sender first: the analyzer may queue notifications as soon as it starts */
-    notifier *nt = NULL;
-    if (!cfg->routing.dry_run && !(nt = notifier_start(st, cfg, err, sizeof err))) {
-        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
-        writer_stop(wr);
-        store_close(st);
-        return 1;
-    }
-    analyzer *an = analyzer_start(st, cfg, SCHEDULER_TICK_MS, cfg->workers, err, sizeof err);
-    if (!an) {
-        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
-        notifier_stop(nt);
-        writer_stop(wr);
-        store_close(st);
-        return 1;
-    }
     retention_opts ro = {.lines_ms = cfg->retention_lines_ms, .windows_ms = cfg->retention_windows_ms,
                          .batch_rows = (int64_t)cfg->retention_batch};
-    retention *rt = retention_start(st, &ro, err, sizeof err);
-    if (!rt) {
-        log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
-        analyzer_stop(an);
-        notifier_stop(nt);
-        writer_stop(wr);
-        store_close(st);
-        return 1;
-    }
-    app a = {.cfg = cfg, .st = st, .wr = wr, .an = an};
+    app a = {.cfg = cfg, .st = st};
     int port;
-    http_server *srv = http_start(&a, &port, err, sizeof err);
-    if (!srv) {
+    /* the sender before the analyzer: it may queue notifications as soon as it starts; the
+       scheduler after it: closed windows wake it */
+    if (!(a.wr = wr = writer_start(st, &wo, err, sizeof err)) ||
+        (!cfg->routing.dry_run && !(nt = notifier_start(st, cfg, err, sizeof err))) ||
+        !(a.an = an = analyzer_start(st, cfg, cfg->workers, err, sizeof err)) ||
+        !(ws = window_scheduler_start(st, cfg->grace_ms, SCHEDULER_TICK_MS, wake_analyzer, an, err, sizeof err)) ||
+        !(rt = retention_start(st, &ro, err, sizeof err)) ||
+        !(srv = http_start(&a, &port, err, sizeof err))) {
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
-        retention_stop(rt);
-        analyzer_stop(an);
-        notifier_stop(nt);
-        writer_stop(wr);
-        store_close(st);
-        return 1;
+        goto out;
     }
     char host[256];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen);
@@ -467,17 +450,22 @@ static int cmd_serve(const config *cfg)
     int sig = 0;
     sigwait(&sigs, &sig);
     log_msg(LOG_NOTICE | LOG_BARE, "main", "%s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rc = 0;
+out:
     http_stop(srv);
     retention_stop(rt);
+    window_scheduler_stop(ws);
     analyzer_stop(an);
     notifier_stop(nt);
-    writer_stats ws;
-    writer_get_stats(wr, &ws);
+    writer_stats stats = {0};
+    if (wr)
+        writer_get_stats(wr, &stats);
     writer_stop(wr);
     store_close(st);
-    log_msg(LOG_NOTICE | LOG_BARE, "main", "stopped after %llu entries in %llu batches", (unsigned long long)ws.entries,
-            (unsigned long long)ws.batches);
-    return 0;
+    if (rc == 0)
+        log_msg(LOG_NOTICE | LOG_BARE, "main", "stopped after %llu entries in %llu batches",
+                (unsigned long long)stats.entries, (unsigned long long)stats.batches);
+    return rc;
 }
 
 /* ---- the commands ------------------------------------------------------------ */

@@ -5,8 +5,8 @@
  * Each worker claims a closed window (or a failed one due for retry), builds
  * its prompt from the window's lines and the service's context, asks the
  * model, validates the answer, and records the result or the failure, all
- * through the store. The window scheduler (a thread of this module) closes
- * windows that are due and wakes the workers.
+ * through the store. The window scheduler (window.h) closes windows that are
+ * due and wakes the workers with analyzer_wake().
  */
 #ifndef ANOMALOG_ANALYZER_H
 #define ANOMALOG_ANALYZER_H
@@ -27,17 +27,16 @@ typedef enum analysis_outcome {
 } analysis_outcome;
 
 /**
- * Starts `threads` analysis threads (0: none, for analyzer_run_one) and the
- * window scheduler (ticking every tick_ms; 0 for none). Windows left
+ * Starts `threads` analysis threads (0: none, for analyzer_run_one). Windows left
  * 'analyzing' by a crash are put back first. Compiles the redaction rules;
  * a bad pattern is an error naming it.
  */
-analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t threads, char *err, size_t errlen);
+analyzer *analyzer_start(store *st, const config *cfg, size_t threads, char *err, size_t errlen);
 
 /** Wakes the workers (windows were closed). */
 void analyzer_wake(analyzer *a);
 
-/** Stops the scheduler and the workers (a model call in progress is cancelled). Accepts NULL. */
+/** Stops the workers (a model call in progress is cancelled). Accepts NULL. */
 void analyzer_stop(analyzer *a);
 
 /**

@@ -1,18 +1,13 @@
 /*
- * analyzer.c — the analysis workers and the window scheduler.
+ * analyzer.c — the analysis workers.
  *
- * Threads: cfg->workers worker threads and one scheduler thread, all started
- * by analyzer_start(). They share the store (each claim, record, finish and
+ * Threads: cfg->workers worker threads, started by analyzer_start(). They share the store (each claim, record, finish and
  * fail is one transaction there), the per-service miners (svccache.c: at
  * most analysis.max_services_in_memory, least recently used evicted and
  * restored from the store on return; each behind its own mutex, so one
  * window of a service is digested at a time) and a
- * condition variable that the scheduler and POST /windows/flush use to wake
- * idle workers.
- *
- * Scheduler: every tick it closes the windows that are due (the service's
- * watermark passed end + grace, or nothing arrived for grace of wall-clock
- * time after the window's end and its last line) and wakes the workers.
+ * condition variable that the window scheduler (src/window/) and
+ * POST /windows/flush use, through analyzer_wake(), to wake idle workers.
  *
  * One analysis: claim (closed → analyzing; a service's windows in order, so
  * each one's history is complete), read up to max_lines lines, digest them
@@ -69,13 +64,10 @@ struct analyzer {
     store *st;
     const config *cfg;
     redactor *red;
-    int64_t tick_ms;
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int wakeups;           /* bumped on every wake, under mu */
-    pthread_t sched;
-    int has_sched;
     pthread_t *workers;
     size_t n_workers;
     svccache *miners;      /* each service's miner, bounded */
@@ -777,23 +769,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void *scheduler_main(void *arg)
-{
-    analyzer *a = arg;
-    int seen = 0;
-    while (!atomic_load(&a->stop)) {
-        char err[256];
-        int closed = 0;
-        if (store_windows_close(a->st, time_now_ms(), a->cfg->grace_ms, 0, NULL, &closed, err, sizeof err) !=
-            STORE_OK)
-            log_msg(LOG_ERROR, "scheduler", "%s", err);
-        else if (closed)
-            analyzer_wake(a);
-        wait_for_work(a, &seen, a->tick_ms);
-    }
-    return NULL;
-}
-
 void analyzer_wake(analyzer *a)
 {
     if (!a)
@@ -804,7 +779,7 @@ void analyzer_wake(analyzer *a)
     pthread_mutex_unlock(&a->mu);
 }
 
-analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t threads, char *err, size_t errlen)
+analyzer *analyzer_start(store *st, const config *cfg, size_t threads, char *err, size_t errlen)
 {
     int recovered = 0;
     if (store_windows_recover(st, &recovered, err, errlen) != STORE_OK)
@@ -819,7 +794,6 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
     }
     a->st = st;
     a->cfg = cfg;
-    a->tick_ms = tick_ms;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     miner_opts mo = miner_opts_defaults();
@@ -859,14 +833,6 @@ analyzer *analyzer_start(store *st, const config *cfg, int64_t tick_ms, size_t t
         }
         a->n_workers++;
     }
-    if (tick_ms > 0) {
-        if (pthread_create(&a->sched, NULL, scheduler_main, a) != 0) {
-            snprintf(err, errlen, "cannot start the window scheduler");
-            analyzer_stop(a);
-            return NULL;
-        }
-        a->has_sched = 1;
-    }
     return a;
 }
 
@@ -876,8 +842,6 @@ void analyzer_stop(analyzer *a)
         return;
     atomic_store(&a->stop, 1);
     analyzer_wake(a);
-    if (a->has_sched)
-        pthread_join(a->sched, NULL);
     for (size_t i = 0; i < a->n_workers; i++)
         pthread_join(a->workers[i], NULL);
     pthread_mutex_destroy(&a->mu);

@@ -352,7 +352,7 @@ int eval_main(config *cfg, int argc, char **argv)
     if (store_open(cfg->db, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK ||
         store_write_batches(st, &b, 1, cfg->window_ms, err, sizeof err) != STORE_OK ||
         store_windows_close(st, time_now_ms(), cfg->grace_ms, 1, NULL, &closed, err, sizeof err) != STORE_OK ||
-        !(an = analyzer_start(st, cfg, 0, 0, err, sizeof err))) {
+        !(an = analyzer_start(st, cfg, 0, err, sizeof err))) {
         fprintf(stderr, "anomalog: eval: %s\n", err);
         goto out;
     }
