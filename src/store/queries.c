@@ -298,7 +298,7 @@ db_stmt sql_idem_prune = {.sql = "DELETE FROM idempotency_keys WHERE id IN (SELE
 #define SERVICE_COLS "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
 
 /* a page above a name ('' for the first), in byte order: SQLite's unique index on name is BINARY, PostgreSQL
- * reads services_by_name_c (migration 012) whatever the database's collation */
+ * reads services_by_name_c (migration 011) whatever the database's collation */
 db_stmt sql_svc_services = {.sqlite = SERVICE_COLS "WHERE name > ?1 ORDER BY name LIMIT ?2",
                             .pg = SERVICE_COLS "WHERE name COLLATE \"C\" > ?1 ORDER BY name COLLATE \"C\" LIMIT ?2",
                             .params = "ti"};
