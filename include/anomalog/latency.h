@@ -10,8 +10,8 @@
  * accumulated position becomes a latency_summary (lines, mean, median, p95),
  * which the store keeps for the next windows, and which latency_drift()
  * compares with the summaries of the windows before: a median that has grown
- * to at least LATENCY_DRIFT_FACTOR times its lowest and past its highest
- * over that history is drift.
+ * to at least LATENCY_DRIFT_FACTOR times its lowest, past its highest and to
+ * its usual p95 over that history is drift.
  *
  * Threads: pure functions over their arguments; any thread may call them.
  *
@@ -31,6 +31,7 @@
 #define LATENCY_MIN_LINES 10      /**< lines a window needs at a position to be judged or to count as history */
 #define LATENCY_MIN_HISTORY 3     /**< earlier windows with a summary needed before drift is judged */
 #define LATENCY_DRIFT_FACTOR 2.0  /**< the median against its lowest over the history */
+#define LATENCY_HISTORY_MAX 256   /**< earlier windows a judgement reads (the first ones given) */
 
 /** One template position's durations over one window. Durations with a unit are in milliseconds. */
 typedef struct latency_summary {
@@ -73,6 +74,7 @@ size_t latency_summarise(const latency_acc *acc, int64_t template_id, int64_t wi
 /** What latency_drift() found. */
 typedef struct latency_judgement {
     double lowest, highest;  /**< the lowest and highest median of the history */
+    double usual_p95;        /**< the median of the history's p95s: how slow its slow lines usually are */
     int windows;             /**< history windows with enough lines */
     double factor;           /**< the window's median over the lowest */
 } latency_judgement;
@@ -81,8 +83,10 @@ typedef struct latency_judgement {
  * Judges cur against hist (the same template and position, earlier windows,
  * any order; others are skipped). Drift: cur has LATENCY_MIN_LINES lines, at
  * least LATENCY_MIN_HISTORY earlier windows had as many, and cur's median is
- * at least LATENCY_DRIFT_FACTOR times their lowest median (above zero) and
- * above their highest.
+ * at least LATENCY_DRIFT_FACTOR times their lowest median (above zero), above
+ * their highest, and at least their usual p95 (the median of their p95s): a
+ * typical line now is as slow as the slowest twentieth used to be, which the
+ * noise of a few dozen lines of a wide spread does not reach.
  * @return 1 on drift (j filled), else 0.
  */
 int latency_drift(const latency_summary *cur, const latency_summary *hist, size_t n_hist, latency_judgement *j);

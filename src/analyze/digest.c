@@ -680,7 +680,7 @@ static const char *duration_text(double v, char *buf)
 /*
  * Latency drift: a template whose durations (latency.h) have grown, window
  * after window, to LATENCY_DRIFT_FACTOR times their lowest median over the
- * history and past their highest, is a `latency` finding. The window's own
+ * history, past their highest and to their usual p95, is a `latency` finding. The window's own
  * summaries go to d->values (the templates with the most lines first) for
  * the store to keep for the windows after it. Out of memory: no summaries.
  */
@@ -715,12 +715,12 @@ static void baseline_latency(ctx *c, digest *d)
             latency_judgement j;
             if (!latency_drift(cur, in->value_history + lo, end - lo, &j))
                 continue;
-            char s[700], a[40], b[40], e[40], f[40];
+            char s[700], a[40], b[40], e[40], f[40], g[40];
             snprintf(s, sizeof s, "Latency of \"%.300s\" in %s drifting up: median %s over %llu lines now (p95 %s), "
-                     "%.1fx its lowest (%s) and above its highest (%s) in the last %d windows.",
+                     "%.1fx its lowest (%s), above its highest (%s) and its usual p95 (%s) in the last %d windows.",
                      t->text ? t->text : "", in->service, duration_text(cur->median, a),
                      (unsigned long long)cur->count, duration_text(cur->p95, b), j.factor,
-                     duration_text(j.lowest, e), duration_text(j.highest, f), j.windows);
+                     duration_text(j.lowest, e), duration_text(j.highest, f), duration_text(j.usual_p95, g), j.windows);
             add_finding(c, d->findings, j.factor >= 5 ? "high" : "medium", "latency", t, s);
             break; /* one finding per template */
         }

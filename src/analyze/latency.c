@@ -19,7 +19,8 @@
  * milliseconds.
  *
  * Limits: a number of more than 12 integer digits is not a duration (an id or
- * an epoch); LATENCY_POSITIONS positions per template, the rest ignored.
+ * an epoch); LATENCY_POSITIONS positions per template, the rest ignored;
+ * LATENCY_HISTORY_MAX earlier windows read per judgement.
  */
 #include "anomalog/latency.h"
 
@@ -221,9 +222,10 @@ size_t latency_summarise(const latency_acc *acc, int64_t template_id, int64_t wi
 int latency_drift(const latency_summary *cur, const latency_summary *hist, size_t n_hist, latency_judgement *j)
 {
     latency_judgement r = {0};
+    double p95[LATENCY_HISTORY_MAX];
     if (cur->count < LATENCY_MIN_LINES)
         return 0;
-    for (size_t i = 0; i < n_hist; i++) {
+    for (size_t i = 0; i < n_hist && r.windows < LATENCY_HISTORY_MAX; i++) {
         const latency_summary *h = &hist[i];
         if (h->template_id != cur->template_id || h->pos != cur->pos || h->window_start >= cur->window_start ||
             h->count < LATENCY_MIN_LINES)
@@ -232,10 +234,14 @@ int latency_drift(const latency_summary *cur, const latency_summary *hist, size_
             r.lowest = h->median;
         if (!r.windows || h->median > r.highest)
             r.highest = h->median;
-        r.windows++;
+        p95[r.windows++] = h->p95;
     }
-    if (r.windows < LATENCY_MIN_HISTORY || r.lowest <= 0 || cur->median < LATENCY_DRIFT_FACTOR * r.lowest ||
-        cur->median <= r.highest)
+    if (r.windows < LATENCY_MIN_HISTORY)
+        return 0;
+    qsort(p95, (size_t)r.windows, sizeof *p95, dbl_cmp);
+    r.usual_p95 = p95[(r.windows - 1) / 2];
+    if (r.lowest <= 0 || cur->median < LATENCY_DRIFT_FACTOR * r.lowest || cur->median <= r.highest ||
+        cur->median < r.usual_p95)
         return 0;
     r.factor = cur->median / r.lowest;
     *j = r;

@@ -121,6 +121,16 @@ static void test_drift(void **state)
     assert_int_equal(latency_drift(&cur, thin, 4, &j), 0); /* thin windows do not count as history */
     latency_summary high[] = {sum(0, 50, 20), sum(1, 50, 90), sum(2, 50, 21)};
     assert_int_equal(latency_drift(&cur, high, 3, &j), 0); /* it has been this slow before */
+    /* a wide spread: a median of 21 against medians of 10..18 is noise while the usual p95 is 28 */
+    latency_summary wide[] = {sum(0, 30, 10), sum(1, 30, 18), sum(2, 30, 15), sum(3, 30, 16)};
+    for (size_t i = 0; i < 4; i++)
+        wide[i].p95 = 28;
+    cur = sum(4, 30, 21);
+    assert_int_equal(latency_drift(&cur, wide, 4, &j), 0);
+    cur = sum(4, 30, 28); /* as slow as the slow lines were: drift */
+    assert_int_equal(latency_drift(&cur, wide, 4, &j), 1);
+    assert_float_equal(j.usual_p95, 28, 1e-9);
+    cur = sum(4, 50, 45);
     latency_summary zero[] = {sum(0, 50, 0), sum(1, 50, 0), sum(2, 50, 0)};
     assert_int_equal(latency_drift(&cur, zero, 3, &j), 0); /* nothing to be a multiple of */
     latency_summary other[] = {sum(0, 50, 20), sum(1, 50, 20), sum(2, 50, 20)};
