@@ -1,4 +1,4 @@
--- 014_template_values: the durations a template's lines carry, one summary
+-- 015_template_values: the durations a template's lines carry, one summary
 -- per window and token position, so that the baseline sees latency creep up
 -- against the template's own history (analyze/latency.c). Written when a
 -- window is analysed (at most 64 rows a window: its templates with the most
@@ -7,13 +7,13 @@
 -- rows with the window. Values are thousandths of the unit (milliseconds
 -- when the line gave a unit): 20.5 ms is 20500.
 CREATE TABLE template_values (
-    service_id   BIGINT NOT NULL,
-    window_start BIGINT NOT NULL,   -- the window's start, ms
-    template_id  BIGINT NOT NULL,
+    service_id   INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,   -- the window's start, ms
+    template_id  INTEGER NOT NULL,
     pos          INTEGER NOT NULL,   -- token index within the template
-    count        BIGINT NOT NULL,   -- durations seen at that position in the window
-    mean_milli   BIGINT NOT NULL,
-    median_milli BIGINT NOT NULL,
-    p95_milli    BIGINT NOT NULL,
+    count        INTEGER NOT NULL,   -- durations seen at that position in the window
+    mean_milli   INTEGER NOT NULL,
+    median_milli INTEGER NOT NULL,
+    p95_milli    INTEGER NOT NULL,
     PRIMARY KEY (service_id, window_start, template_id, pos)
-);
+) WITHOUT ROWID;
