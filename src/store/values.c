@@ -1,6 +1,6 @@
 /*
  * values.c — the durations templates carry, one summary per window and
- * token position (table template_values, 015_template_values.sql): written
+ * token position (table template_values, 016_template_values.sql): written
  * when a window is analysed, read as the history of the windows after it
  * (analyze/latency.c judges the drift).
  *

@@ -1,4 +1,4 @@
--- 015_template_values: the durations a template's lines carry, one summary
+-- 016_template_values: the durations a template's lines carry, one summary
 -- per window and token position, so that the baseline sees latency creep up
 -- against the template's own history (analyze/latency.c). Written when a
 -- window is analysed (at most 64 rows a window: its templates with the most
