@@ -56,8 +56,7 @@ extern db_stmt sql_tpl_load,
     sql_tpl_id_max_get,
     sql_tpl_id_max_set,
     sql_tpl_count,
-    sql_tpl_evict,
-    sql_tpl_expire;
+    sql_tpl_evict;
 
 /* suppression and the outbox (outbox.c) */
 extern db_stmt sql_out_suppression_get,
@@ -98,7 +97,8 @@ extern db_stmt sql_exp_lines_next,
     sql_exp_prompt,
     sql_exp_template_counts,
     sql_exp_window,
-    sql_exp_suppressions;
+    sql_exp_suppressions,
+    sql_exp_templates;
 
 /* schema_version (migrate.c) */
 extern db_stmt sql_mig_create,
