@@ -222,6 +222,19 @@ db_stmt sql_tpl_benign = {.sql = "UPDATE templates SET benign = 1 WHERE service_
                           .params = "ii"};
 #undef UPSERT_HEAD
 
+/* ---- templates' duration summaries (values.c) -------------------------------------------------- */
+
+db_stmt sql_val_insert = {.sql = "INSERT INTO template_values(service_id, window_start, template_id, pos, count, "
+                                 "mean_milli, median_milli, p95_milli) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                                 "ON CONFLICT DO NOTHING",
+                          .params = "iiiiiiii"};
+db_stmt sql_val_prune = {.sql = "DELETE FROM template_values WHERE service_id = ?1 AND window_start < ?2",
+                         .params = "ii"};
+db_stmt sql_val_history = {.sql = "SELECT template_id, pos, window_start, count, mean_milli, median_milli, p95_milli "
+                                  "FROM template_values WHERE service_id = ?1 AND window_start >= ?2 "
+                                  "AND window_start < ?3 ORDER BY template_id, pos, window_start",
+                           .params = "iii"};
+
 /* ---- suppression and the outbox (outbox.c) ----------------------------------------------------- */
 
 db_stmt sql_out_suppression_get = {.sql = "SELECT opened_by, severity_rank, opened_at, until_ms FROM suppressions "
@@ -350,6 +363,8 @@ db_stmt sql_exp_outbox = {.sql = "DELETE FROM outbox WHERE anomaly_id IN (SELECT
 db_stmt sql_exp_anomalies = {.sql = "DELETE FROM anomalies WHERE window_id = ?1", .params = "i"};
 db_stmt sql_exp_prompt = {.sql = "DELETE FROM window_prompts WHERE window_id = ?1", .params = "i"};
 db_stmt sql_exp_template_counts = {.sql = "DELETE FROM template_counts WHERE service_id = ?1 AND window_start = ?2",
+                                   .params = "ii"};
+db_stmt sql_exp_template_values = {.sql = "DELETE FROM template_values WHERE service_id = ?1 AND window_start = ?2",
                                    .params = "ii"};
 db_stmt sql_exp_window = {.sql = "DELETE FROM windows WHERE id = ?1", .params = "i"};
 /* templates last recorded before the cutoff, oldest first, by templates_by_recorded (migration 014) */
@@ -507,6 +522,15 @@ db_stmt sql_inc_list = {.sqlite = INCIDENT_COLS(IDS_SQLITE) INCIDENTS_WHERE,
                         .pg = INCIDENT_COLS(IDS_PG) INCIDENTS_WHERE, .params = "iiittiii"};
 db_stmt sql_inc_get = {.sqlite = INCIDENT_COLS(IDS_SQLITE) "WHERE i.id = ?1",
                        .pg = INCIDENT_COLS(IDS_PG) "WHERE i.id = ?1", .params = "i"};
+/* routing by incident (migration 015) */
+db_stmt sql_inc_state = {.sql = "SELECT id, severity, services, root_service, root_reason, summary, start_ms, end_ms, "
+                                "members, notified_by, merged_into FROM incidents WHERE id = ?1",
+                         .params = "i"};
+db_stmt sql_inc_notified = {.sql = "UPDATE incidents SET notified_by = ?2 WHERE id = ?1 AND notified_by IS NULL",
+                            .params = "ii"};
+/* where an incident's notifications went: its resolve goes there too */
+db_stmt sql_inc_dests = {.sql = "SELECT DISTINCT destination, kind FROM outbox WHERE dedup_key = ?1 ORDER BY destination",
+                         .params = "t"};
 db_stmt sql_inc_open_count = {.sql = "SELECT count(*), coalesce(sum(members), 0) FROM incidents WHERE status = 'open'"};
 #undef INCIDENT_COLS
 #undef IDS_SQLITE

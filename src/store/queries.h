@@ -58,6 +58,11 @@ extern db_stmt sql_tpl_load,
     sql_tpl_count,
     sql_tpl_evict;
 
+/* templates' duration summaries (values.c) */
+extern db_stmt sql_val_insert,
+    sql_val_prune,
+    sql_val_history;
+
 /* suppression and the outbox (outbox.c) */
 extern db_stmt sql_out_suppression_get,
     sql_out_suppression_open,
@@ -96,6 +101,7 @@ extern db_stmt sql_exp_lines_next,
     sql_exp_anomalies,
     sql_exp_prompt,
     sql_exp_template_counts,
+    sql_exp_template_values,
     sql_exp_window,
     sql_exp_suppressions,
     sql_exp_templates;
@@ -142,7 +148,10 @@ extern db_stmt sql_inc_lock,
     sql_inc_resolve,
     sql_inc_list,
     sql_inc_get,
-    sql_inc_open_count;
+    sql_inc_open_count,
+    sql_inc_state,
+    sql_inc_notified,
+    sql_inc_dests;
 
 /* evidence: the lines a quote names (evidence.c) */
 extern db_stmt sql_ev_before,
