@@ -166,10 +166,10 @@ void http_es_product(http_response *rs);
 int http_es_probe_wanted(const http_request *rq);
 
 /**
- * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).
+ * GETs /readyz from the service on cfg's listen address (0.0.0.0 and :: mean loopback).
  * @return 0 when it answers 200, -1 otherwise with err filled.
  */
-int http_healthcheck(const char *listen, char *err, size_t errlen);
+int http_healthcheck(const config *cfg, char *err, size_t errlen);
 
 /* Shared parameter parsing of the read endpoints (src/http/params.c). Each
  * returns 0, or -1 after filling rs with a 400 invalid_parameter naming it. */

@@ -247,10 +247,12 @@ static const struct config_help {
     {"digest.max_window_templates", "N", "distinct templates of a window listed one by one; the rest are one \"rare, unclustered\" group", "2000"},
 };
 
+static int listen_parse(config *c, const char *v);
+
 void config_defaults(config *c)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    listen_parse(c, "127.0.0.1:8080");
     snprintf(c->db, sizeof c->db, "./anomalog.db");
     snprintf(c->loki_service_labels, sizeof c->loki_service_labels, "service_name,service,app,job");
     c->window_ms = 5 * 60 * 1000;
@@ -341,17 +343,27 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-static int valid_listen(const char *v)
+/* Splits host:port or [v6]:port into c's listen fields: the one place the address is parsed. */
+static int listen_parse(config *c, const char *v)
 {
     const char *colon = strrchr(v, ':');
-    if (!colon || colon == v)
-        return 0;
     uint64_t port;
-    if (parse_u64(colon + 1, &port) || port > 65535)
-        return 0;
-    if (v[0] == '[') /* [::1]:8080 */
-        return colon[-1] == ']';
-    return memchr(v, ':', (size_t)(colon - v)) == NULL;
+    if (!colon || colon == v || strlen(v) >= sizeof c->listen || parse_u64(colon + 1, &port) || port > 65535)
+        return -1;
+    const char *host = v;
+    size_t hl = (size_t)(colon - v);
+    if (v[0] == '[') { /* [::1]:8080 */
+        if (colon[-1] != ']')
+            return -1;
+        host++;
+        hl -= 2;
+    } else if (memchr(v, ':', hl)) {
+        return -1;
+    }
+    snprintf(c->listen, sizeof c->listen, "%s", v);
+    snprintf(c->listen_host, sizeof c->listen_host, "%.*s", (int)hl, host);
+    snprintf(c->listen_port, sizeof c->listen_port, "%u", (unsigned)port);
+    return 0;
 }
 
 /* A duration, where zero ("0", "0s", "0m") is allowed: a suppression interval of none. */
@@ -371,11 +383,10 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
     char *field = (char *)c + st->off;
     switch (st->kind) {
     case K_LISTEN:
-        if (!valid_listen(v) || strlen(v) >= sizeof c->listen) {
+        if (listen_parse(c, v)) {
             snprintf(err, errlen, "%s: invalid address \"%s\" (expected host:port, e.g. 127.0.0.1:8080)", where, v);
             return -1;
         }
-        snprintf(c->listen, sizeof c->listen, "%s", v);
         return 0;
     case K_PATH:
         if (!*v || strlen(v) >= sizeof c->db) {

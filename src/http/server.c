@@ -774,18 +774,8 @@ __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char 
 http_server *http_start(const app *a, int *port, char *err, size_t errlen)
 {
     const config *cfg = a->cfg;
-    char host[256];
-    const char *colon = strrchr(cfg->listen, ':');
-    size_t hl = (size_t)(colon - cfg->listen);
-    if (cfg->listen[0] == '[') { /* [::1]:8080 */
-        memcpy(host, cfg->listen + 1, hl - 2);
-        host[hl - 2] = '\0';
-    } else {
-        memcpy(host, cfg->listen, hl);
-        host[hl] = '\0';
-    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
-    int gai = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(cfg->listen_host[0] ? cfg->listen_host : NULL, cfg->listen_port, &hints, &ai);
     if (gai) {
         snprintf(err, errlen, "listen address %s: %s", cfg->listen, gai_strerror(gai));
         return NULL;

@@ -31,27 +31,9 @@ store_rc store_open(const char *path, store_durability durability, store **out, 
 
 const char *store_location(const char *path, char *buf, size_t len)
 {
+    if (is_pg(path))
+        return store_pg_location(path, buf, len);
     snprintf(buf, len, "%s", path);
-    if (!is_pg(path))
-        return buf;
-    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
-    char *auth = strstr(buf, "://") + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
-    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (at && colon && (!slash || at < slash)) {
-        char rest[1024];
-        snprintf(rest, sizeof rest, "%s", at);
-        snprintf(colon, len - (size_t)(colon - buf), ":***%s", rest);
-    }
-    /* ...?password=secret&... */
-    for (char *p = strstr(buf, "password="); p; p = strstr(p, "password=")) {
-        p += 9;
-        char *end = p + strcspn(p, "&");
-        if (end - p != 3 || strncmp(p, "***", 3)) {
-            char rest[1024];
-            snprintf(rest, sizeof rest, "%s", end);
-            snprintf(p, len - (size_t)(p - buf), "***%s", rest);
-        }
-    }
     return buf;
 }
 

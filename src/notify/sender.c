@@ -1,5 +1,5 @@
 /*
- * outbox.c — the sender thread: delivers the notifications the store wrote
+ * sender.c — the sender threads: deliver the notifications the store wrote
  * into its outbox, in the same transaction as their anomalies.
  *
  * Threads: notify.senders sender threads (4), started by notifier_start().
@@ -34,10 +34,10 @@
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,7 +75,6 @@ typedef struct attempt {
 typedef struct resp_buf {
     char body[256];
     size_t len;
-    int64_t retry_after_ms;
 } resp_buf;
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
@@ -86,30 +85,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     memcpy(r->body + r->len, p, k);
     r->len += k;
     r->body[r->len] = '\0';
-    return n;
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
-{
-    resp_buf *r = arg;
-    size_t n = size * nmemb;
-    if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        char v[128];
-        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, p + 12, k);
-        v[k] = '\0';
-        char *s = v + strspn(v, " \t");
-        s[strcspn(s, "\r\n")] = '\0';
-        char *end;
-        long secs = strtol(s, &end, 10);
-        if (end != s && !*end && secs >= 0) {
-            r->retry_after_ms = (int64_t)secs * 1000;
-        } else {
-            time_t t = curl_getdate(s, NULL);
-            if (t > 0)
-                r->retry_after_ms = ((int64_t)t * 1000 - time_now_ms()) > 0 ? (int64_t)t * 1000 - time_now_ms() : 0;
-        }
-    }
     return n;
 }
 
@@ -159,7 +134,7 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
     }
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    resp_buf rb = {.retry_after_ms = -1};
+    resp_buf rb = {0};
     if (!c) {
         snprintf(at->error, sizeof at->error, "cannot start an HTTP client");
         free(owned);
@@ -189,8 +164,6 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
     curl_easy_setopt(c, CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &rb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &rb);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -200,9 +173,11 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
         snprintf(at->error, sizeof at->error, "%s", curl_easy_strerror(cc));
     } else {
         long st = 0;
+        curl_off_t ra = 0; /* curl reads Retry-After's seconds or HTTP date; 0 when absent */
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
         at->http_status = (int)st;
-        at->retry_after_ms = rb.retry_after_ms;
+        if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            at->retry_after_ms = ra > INT64_MAX / 1000 ? INT64_MAX : (int64_t)ra * 1000;
         if (st < 200 || st >= 300) {
             snprintf(at->error, sizeof at->error, "HTTP %ld: %.200s", st, rb.body);
             at->permanent = !(st == 408 || st == 425 || st == 429 || st >= 500);
