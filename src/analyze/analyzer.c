@@ -55,6 +55,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
+#include "anomalog/severity.h"
 #include "anomalog/prompt.h"
 #include "anomalog/svccache.h"
 #include "anomalog/timeutil.h"
@@ -248,7 +249,7 @@ static const char *health_of(const json_t *anomalies)
     json_t *x;
     json_array_foreach(anomalies, i, x)
     {
-        int r = verdict_severity_rank(json_string_value(json_object_get(x, "severity")));
+        int r = severity_rank(json_string_value(json_object_get(x, "severity")));
         worst = r > worst ? r : worst;
     }
     return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";

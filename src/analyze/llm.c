@@ -71,6 +71,7 @@
 #include <time.h>
 
 #include "anomalog/timeutil.h"
+#include "anomalog/utf8.h"
 
 #define LLM_SLEEP_STEP_MS 20
 #define LLM_BODY_QUOTE 200
@@ -127,10 +128,7 @@ static void set_err(llm_result *r, const char *fmt, ...)
     /* a cut may have split a character */
     size_t n = strlen(r->error);
     if (n == sizeof r->error - 1) {
-        while (n > 0 && ((unsigned char)r->error[n - 1] & 0xC0) == 0x80)
-            n--;
-        if (n > 0 && ((unsigned char)r->error[n - 1] & 0xC0) == 0xC0)
-            n--;
+        n = utf8_whole(r->error, n);
         r->error[n] = '\0';
     }
 }

@@ -60,6 +60,7 @@
  * unmetered.
  */
 #include "anomalog/redact.h"
+#include "anomalog/utf8.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -941,43 +942,6 @@ static int budget_callout(pcre2_callout_block *cb, void *data)
     return ++b->used > b->limit ? PCRE2_ERROR_CALLOUT : 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[i] (1-4), 0 when it is invalid:
- * overlong forms, surrogates and code points past U+10FFFF are invalid, as
- * for PCRE2, which is then told not to check again. */
-static size_t utf8_len(const char *t, size_t n, size_t i)
-{
-    unsigned char c = AT(t, i);
-    size_t k;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        k = 2;
-        cp = c & 0x1Fu;
-        min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        k = 3;
-        cp = c & 0x0Fu;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        cp = c & 0x07u;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n - i < k)
-        return 0;
-    for (size_t j = 1; j < k; j++) {
-        if ((AT(t, i + j) & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (AT(t, i + j) & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return k;
-}
-
 /* Offset of the character after t[i] in valid UTF-8. */
 static size_t next_char(const char *t, size_t n, size_t i)
 {
@@ -1029,12 +993,12 @@ static void match_line(const user_pattern *p, unsigned prio, const char *t, size
     size_t i = ls, k;
     while (i < le) {
         size_t fe = i;
-        while (fe < le && (k = utf8_len(t, le, fe)) != 0)
+        while (fe < le && (k = utf8_seq_len((const unsigned char *)t + fe, le - fe)) != 0)
             fe += k;
         uint32_t flags = (i > ls ? PCRE2_NOTBOL : 0) | (fe < le ? PCRE2_NOTEOL : 0);
         if (fe > i && match_fragment(p, prio, t, i, fe, le, flags, md, mc, out))
             return;
-        for (i = fe; i < le && !utf8_len(t, le, i); i++)
+        for (i = fe; i < le && !utf8_seq_len((const unsigned char *)t + i, le - i); i++)
             ;
     }
 }
@@ -1089,8 +1053,7 @@ static void snippet(const char *s, char *buf, size_t size)
     int cut = n > REDACT_ERR_SNIPPET;
     if (cut) {
         n = REDACT_ERR_SNIPPET;
-        while (n > 0 && (AT(s, n) & 0xC0) == 0x80)
-            n--;
+        n = utf8_cut(s, strlen(s), REDACT_ERR_SNIPPET);
     }
     for (size_t i = 0; i < n && k + 4 < size; i++) {
         unsigned char c = AT(s, i);

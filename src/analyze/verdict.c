@@ -44,14 +44,15 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#include "anomalog/severity.h"
+#include "anomalog/utf8.h"
 
 #define VERDICT_WORK_PER_BYTE 16
 #define VERDICT_WORK_FIXED ((size_t)1 << 20)
 #define VERDICT_SNIPPET_MAX 40
 
 static const char *const HEALTH_VALUES[] = {"normal", "degraded", "critical", NULL};
-static const char *const SEVERITY_VALUES[] = {"low", "medium", "high", "critical", NULL};
 static const char *const TYPE_VALUES[] = {"error_spike", "auth_failure", "latency", "security",
                                           "resource",    "config",       "unknown", NULL};
 
@@ -73,10 +74,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     /* vsnprintf may have cut inside a character: back off to a boundary */
     size_t n = strlen(err);
     if (n == errlen - 1) {
-        while (n > 0 && ((unsigned char)err[n - 1] & 0xC0) == 0x80)
-            n--;
-        if (n > 0 && ((unsigned char)err[n - 1] & 0xC0) == 0xC0)
-            n--;
+        n = utf8_whole(err, n);
         err[n] = '\0';
     }
 }
@@ -95,21 +93,10 @@ static void trim(const char *s, size_t *start, size_t *end)
         (*end)--;
 }
 
-/* Largest length <= max that does not split a UTF-8 character of valid s[0..len). */
-static size_t utf8_cut_len(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 /* A quotable copy of a (valid UTF-8) value: cut, control bytes and quotes replaced. */
 static void snippet(char dst[VERDICT_SNIPPET_MAX + 4], const char *s)
 {
-    size_t len = strlen(s), n = utf8_cut_len(s, len, VERDICT_SNIPPET_MAX), o = 0;
+    size_t len = strlen(s), n = utf8_cut(s, len, VERDICT_SNIPPET_MAX), o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         dst[o++] = (c < 0x20 || c == 0x7f || c == '"') ? '?' : (char)c;
@@ -278,7 +265,7 @@ static json_t *clean_string(const char *s, size_t len)
 {
     size_t a = 0, b = len;
     trim(s, &a, &b);
-    b = a + utf8_cut_len(s + a, b - a, VERDICT_MAX_TEXT);
+    b = a + utf8_cut(s + a, b - a, VERDICT_MAX_TEXT);
     trim(s, &a, &b); /* the cut may have left space at the end */
     return json_stringn(s + a, b - a);
 }
@@ -393,7 +380,7 @@ static json_t *check_anomaly(const json_t *a, size_t index, char *err, size_t er
         set_err(err, errlen, "%s: expected an object, got %s", prefix, type_name(a));
         goto out;
     }
-    if (!(severity = check_enum(a, prefix, "severity", SEVERITY_VALUES, err, errlen)) ||
+    if (!(severity = check_enum(a, prefix, "severity", SEVERITY_NAMES, err, errlen)) ||
         !(type = check_enum(a, prefix, "type", TYPE_VALUES, err, errlen)) ||
         !(summary = check_text(a, prefix, "summary", 0, err, errlen)) ||
         !(evidence = check_evidence(a, prefix, err, errlen)) ||
@@ -532,15 +519,4 @@ static const char VERDICT_SCHEMA[] =
 json_t *verdict_schema(void)
 {
     return json_loads(VERDICT_SCHEMA, 0, NULL);
-}
-
-int verdict_severity_rank(const char *severity)
-{
-    if (!severity)
-        return 0;
-    for (int i = 0; SEVERITY_VALUES[i]; i++) {
-        if (strcasecmp(severity, SEVERITY_VALUES[i]) == 0)
-            return i + 1;
-    }
-    return 0;
 }

@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "anomalog/http.h"
-#include "anomalog/verdict.h"
+#include "anomalog/severity.h"
 
 static const char *const severities[] = {"low", "medium", "high", "critical", NULL};
 static const char *const types[] = {"error_spike", "auth_failure", "latency", "security",
@@ -26,7 +26,7 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
         http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
         return;
-    q.min_severity = sev ? verdict_severity_rank(sev) : 0;
+    q.min_severity = sev ? severity_rank(sev) : 0;
     json_t *arr;
     char cursor[64], err[256];
     if (store_anomalies_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {

@@ -163,61 +163,7 @@ int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    }
-    if (c < 0xF0) {
-        if (n < 3 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        return s[1] >= lo && s[1] <= hi ? 3 : 0;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return s[1] >= lo && s[1] <= hi ? 4 : 0;
-    }
-    return 0;
-}
-
-int utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq_len(p + i, len - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
-size_t utf8_clean_prefix(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = p[i] == 0 ? 0 : p[i] < 0x80 ? 1 : utf8_seq_len(p + i, len - i);
-        if (!k)
-            break;
-        i += k;
-    }
-    return i;
-}
-
+/* the checks themselves are utf8.c's */
 char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *out_len, int *cut)
 {
     /* each bad byte becomes three: the copy is at most 3 * len, and never more than max */
@@ -246,17 +192,6 @@ char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *
     out[n] = '\0';
     *out_len = n;
     return out;
-}
-
-size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t cut = max;
-    /* back up over continuation bytes to the start of the character at the cut */
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
-    return cut;
 }
 
 /* ---------------------------------------------------------------- errors */

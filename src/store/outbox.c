@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "anomalog/route_decide.h"
+#include "anomalog/severity.h"
 #include "store/db.h"
 #include "store/queries.h"
 
@@ -58,7 +59,7 @@ store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const 
     const char *sev = json_string_value(json_object_get(a, "severity"));
     if (!type || !sev)
         return STORE_OK;
-    int rank = severity_rank_of(sev);
+    int rank = severity_rank(sev);
     route_open open = {0};
     store_rc rc = db_run(s, c, &sql_out_suppression_get, DB_ARGS(db_int(w->service_id), db_text(type)), open_row, &open,
                          NULL, err, errlen);

@@ -20,7 +20,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 def settings_table():
     """(key, env, flag or None) of every row of config.c's settings table."""
-    with open(os.path.join(ROOT, "src", "core", "config.c"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "src", "config", "config.c"), encoding="utf-8") as f:
         code = f.read()
     return re.findall(r'\{"([a-z_.]+)", "(ANOMALOG_[A-Z_]+)", (?:"(--[a-z-]+)"|NULL)', code)
 

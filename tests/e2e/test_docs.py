@@ -1,5 +1,5 @@
 """The README's settings table names every setting the binary reads, with the
-same variable and flag: a setting added to src/core/config.c without its row
+same variable and flag: a setting added to src/config/config.c without its row
 fails here."""
 import os
 import re
@@ -15,7 +15,7 @@ def read(path):
 
 class SettingsTableTest(unittest.TestCase):
     def test_every_setting_has_its_row(self):
-        code = read("src/core/config.c")
+        code = read("src/config/config.c")
         settings = re.findall(r'\{"([a-z_.]+)", "(ANOMALOG_[A-Z_]+)", (?:"(--[a-z-]+)"|NULL)', code)
         self.assertGreater(len(settings), 30, "the settings table of config.c was not found")
         rows = {}
