@@ -351,7 +351,7 @@ def journal_last_seq(path):
 
 def journal_settle(path, timeout=None):
     """Waits until the database at path holds every batch its server acknowledged so far: a 202 means the
-    batch is in the ingest journal, and the writer stores it a moment later (README, Durability).
+    batch is in the ingest journal, and the writer stores it a moment later (docs/operations.md, Durability).
     Fails (AssertionError) when they are not stored within timeout (default 10 s, scaled by slow())."""
     timeout = slow(10) if timeout is None else timeout
     want = journal_last_seq(path)

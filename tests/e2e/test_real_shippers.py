@@ -79,7 +79,7 @@ log { source(s_in); rewrite(r_app); destination(d_anomalog); };
 
     @needs(shutil.which("syslog-ng"), "syslog-ng (Debian package syslog-ng-core)")
     def test_syslog_ng_disk_buffer_survives_two_restarts(self):
-        """The README's syslog-ng snippet (disk-buffer, retries, time-reopen) while anomalog is stopped and
+        """The syslog-ng snippet of docs/shippers.md (disk-buffer, retries, time-reopen) while anomalog is stopped and
         started again twice: every line sent arrives. syslog-ng sends no Idempotency-Key, so a batch whose
         answer was lost would be sent again: duplicates are counted and reported, lost lines fail the test."""
         n_batches, per_batch = 40, 500
