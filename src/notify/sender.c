@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anomalog/backoff.h"
 #include "anomalog/metrics.h"
 #include "anomalog/log.h"
 #include "anomalog/timeutil.h"
@@ -51,7 +52,6 @@
 typedef struct sender {
     struct notifier *nt;
     pthread_t thread;
-    unsigned seed; /* for the jitter of retries */
 } sender;
 
 struct notifier {
@@ -211,18 +211,6 @@ static void append_file(const route_dest *d, const outbox_item *it, attempt *at)
     close(fd);
 }
 
-static int64_t backoff(notifier *nt, unsigned *seed, int attempts, int64_t retry_after_ms)
-{
-    int64_t d = nt->cfg->notify_retry_base_ms;
-    for (int i = 1; i < attempts && d < nt->cfg->notify_retry_max_ms; i++)
-        d *= 2;
-    if (d > nt->cfg->notify_retry_max_ms)
-        d = nt->cfg->notify_retry_max_ms;
-    double jitter = 0.8 + 0.4 * ((double)rand_r(seed) / RAND_MAX);
-    d = (int64_t)((double)d * jitter);
-    return retry_after_ms > d ? retry_after_ms : d;
-}
-
 static void deliver(sender *se, outbox_item *it)
 {
     notifier *nt = se->nt;
@@ -240,7 +228,8 @@ static void deliver(sender *se, outbox_item *it)
     char msg[640];
     snprintf(msg, sizeof msg, "%s", at.error);
     if (at.error[0]) {
-        next = now + backoff(nt, &se->seed, it->attempts + 1, at.retry_after_ms);
+        int64_t wait = backoff_ms(nt->cfg->notify_retry_base_ms, nt->cfg->notify_retry_max_ms, it->attempts + 1, 1);
+        next = now + (at.retry_after_ms > wait ? at.retry_after_ms : wait); /* never sooner than Retry-After */
         if (atomic_load(&nt->stop)) {
             outcome = "retry"; /* interrupted by shutdown: due again at the next start */
             next = now;
@@ -324,7 +313,6 @@ notifier *notifier_start(store *st, const config *cfg, char *err, size_t errlen)
     for (; nt->started < want; nt->started++) {
         sender *se = &nt->senders[nt->started];
         se->nt = nt;
-        se->seed = (unsigned)time_now_ms() ^ (unsigned)getpid() ^ (unsigned)(nt->started * 2654435761u);
         if (pthread_create(&se->thread, NULL, sender_main, se) != 0) {
             snprintf(err, errlen, "cannot start notification sender %zu", nt->started + 1);
             notifier_stop(nt);
