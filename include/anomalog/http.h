@@ -110,6 +110,7 @@ json_t *http_error(http_response *r, int status, const char *code, const char *f
 void http_ingest_post(const app *a, const http_request *rq, http_response *rs);
 void http_windows_list(const app *a, const http_request *rq, http_response *rs);
 void http_window_get(const app *a, const http_request *rq, http_response *rs);
+void http_window_lines(const app *a, const http_request *rq, http_response *rs);
 void http_windows_flush(const app *a, const http_request *rq, http_response *rs);
 void http_anomalies_list(const app *a, const http_request *rq, http_response *rs);
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs);
@@ -120,6 +121,11 @@ void http_suppressions_list(const app *a, const http_request *rq, http_response 
 void http_healthz(const app *a, const http_request *rq, http_response *rs);
 void http_readyz(const app *a, const http_request *rq, http_response *rs);
 void http_metrics_get(const app *a, const http_request *rq, http_response *rs);
+/**
+ * Whether a request for an API object is a browser's navigation that should get the dashboard instead:
+ * its Accept names text/html before (or without) application/json.
+ */
+int http_page_wanted(const http_request *rq);
 void http_ui_index(const app *a, const http_request *rq, http_response *rs);
 void http_ui_asset(const app *a, const http_request *rq, http_response *rs);
 /** GET /: the dashboard (http_ui_index) for a browser, the Elasticsearch version probe (http_es_root) when
@@ -182,6 +188,13 @@ json_t *http_bad_param(http_response *rs, const char *name, const char *value, c
 /** 503 storage_unavailable with Retry-After: 1, err as the message. */
 void http_storage_unavailable(http_response *rs, const char *err);
 int http_valid_service(const char *s);
+
+/* GET /services' cursor: a service name in lowercase hex (src/http/services.c). */
+#define HTTP_SERVICE_NAME_MAX 128
+/** name (at most HTTP_SERVICE_NAME_MAX bytes are encoded) into out, NUL-terminated; out holds 2*max + 1. */
+void http_services_cursor_encode(const char *name, char *out, size_t outlen);
+/** The name cursor v stands for into name (HTTP_SERVICE_NAME_MAX + 1 bytes): 0, or -1 when v is not one. */
+int http_services_cursor_decode(const char *v, char *name);
 
 /** Who may call a route: readers (the default), shippers (ingest), anyone (health, probes), or those who
  * change state (service context, feedback, flush: the write scope). */

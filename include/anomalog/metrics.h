@@ -64,6 +64,8 @@ typedef struct metrics_gauges {
     int writer_alive;
     int64_t windows[5];          /**< by status: open, closed, analyzing, analyzed, failed; -1 unknown */
     int64_t database_bytes;      /**< -1 when unknown */
+    double oldest_waiting_seconds; /**< age of the oldest window without a result; 0: none; < 0 unknown */
+    int64_t outbox_pending;      /**< notifications not delivered yet; -1 unknown */
 } metrics_gauges;
 
 extern const char *const metrics_window_statuses[5];

@@ -156,6 +156,16 @@ store_rc store_count_logs(store *s, int64_t *count, char *err, size_t errlen);
  */
 store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *err, size_t errlen);
 
+/** What is waiting, for GET /metrics. */
+typedef struct store_backlog {
+    int64_t oldest_waiting_ms;  /**< when the oldest window still without a result (closed, analyzing or
+                                     failed) closed; -1 when there is none */
+    int64_t outbox_pending;     /**< notifications in the outbox not delivered (or given up) yet */
+} store_backlog;
+
+/** The backlog gauges; *out is zeroed (oldest_waiting_ms -1) first. */
+store_rc store_backlog_get(store *s, store_backlog *out, char *err, size_t errlen);
+
 /** Checks a read connection answers and the file is writable. */
 store_rc store_ping(store *s, char *err, size_t errlen);
 
@@ -251,6 +261,24 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
  */
 store_rc store_window_lines_after(store *s, int64_t window_id, int64_t after_id, size_t max, window_lines *out,
                                   int64_t *max_id, char *err, size_t errlen);
+/** One page of GET /windows/{id}/lines. */
+typedef struct line_page_query {
+    int64_t window_id;
+    int has_cursor;
+    int64_t cursor_ts, cursor_id;   /**< the last line of the previous page */
+    int limit;                      /**< lines wanted, 1 and up */
+} line_page_query;
+
+/**
+ * A page of a window's stored lines (raw, as received), by event time then
+ * id, after the cursor: objects {id, ts, level, message, attributes}.
+ * Says nothing about whether the window exists (an unknown one has no lines).
+ * @param[out] out  new JSON array (NULL on failure)
+ * @param[out] next_cursor  "<ts_ms>:<id>" when more follow, else empty
+ */
+store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **out, char *next_cursor,
+                                 size_t curlen, char *err, size_t errlen);
+
 /** Frees what store_window_lines read and zeroes *l. Accepts a zeroed one. */
 void window_lines_free(window_lines *l);
 
@@ -321,8 +349,20 @@ store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char 
 /** The exact prompt of a window's last analysis as {"system", "user"}, or STORE_NOTFOUND. */
 store_rc store_window_prompt(store *s, int64_t window_id, json_t **out, char *err, size_t errlen);
 
-/** All services as a new JSON array of {name, context, context_source, watermark, last_seen, created_at}. */
-store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen);
+/** A page of services, by name in byte order (a keyset on the unique name: stable under inserts). */
+typedef struct service_query {
+    const char *after;   /**< only names above this one (the previous page's last); NULL: from the first */
+    int limit;           /**< at most this many services (>= 1) */
+    size_t max_bytes;    /**< and at most this many bytes of compact JSON in the array (one service at least) */
+} service_query;
+
+/**
+ * Lists a page of services as API objects {name, context, context_source, watermark, last_seen, created_at}.
+ * @param[out] out   new JSON array
+ * @param[out] last  the page's last name when more follow (the next page's after), else empty; at least 129 bytes
+ */
+store_rc store_services_list(store *s, const service_query *q, json_t **out, char *last, size_t lastlen, char *err,
+                             size_t errlen);
 
 /**
  * Sets a service's context (creating the service if needed).

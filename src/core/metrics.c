@@ -477,6 +477,11 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
             fprintf(f, "anomalog_windows{status=\"%s\"} %lld\n", metrics_window_statuses[i], (long long)g->windows[i]);
     render_hist(f, "anomalog_analysis_seconds", "Duration of one window's analysis, claim to recorded result.",
                 &analysis_h);
+    if (g->oldest_waiting_seconds >= 0) {
+        head(f, "anomalog_analysis_oldest_waiting_seconds", "gauge",
+             "Seconds since the oldest window without a result (closed, analyzing or failed) closed; 0 when none.");
+        fprintf(f, "anomalog_analysis_oldest_waiting_seconds %.3f\n", g->oldest_waiting_seconds);
+    }
 
     head(f, "anomalog_model_calls_total", "counter", "Calls to the model, by outcome.");
     for (size_t i = 0; i < N_MODEL; i++)
@@ -510,6 +515,11 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
             put_label(f, notify_slots[i].a);
             fprintf(f, "\",outcome=\"%s\"} %llu\n", notify_outcomes[o], get(&notify_slots[i].v[o]));
         }
+
+    if (g->outbox_pending >= 0) {
+        head(f, "anomalog_outbox_pending", "gauge", "Notifications in the outbox not delivered yet.");
+        fprintf(f, "anomalog_outbox_pending %lld\n", (long long)g->outbox_pending);
+    }
 
     head(f, "anomalog_retention_deleted_rows_total", "counter", "Rows deleted by retention, by table.");
     for (size_t i = 0; i < N_RETENTION; i++)

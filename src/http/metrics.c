@@ -1,9 +1,11 @@
 /*
  * metrics.c — GET /metrics: the counters of src/core/metrics.c plus the
- * gauges read at scrape time (writer queue, windows by status, database
- * size) and the connection table's (server.c), in the Prometheus text format 0.0.4.
+ * gauges read at scrape time (writer queue, windows by status, the
+ * backlog: the oldest window without a result and the outbox's pending
+ * notifications, database size) and the connection table's (server.c), in
+ * the Prometheus text format 0.0.4.
  *
- * Threads: the connection's thread; two short reads on a pooled reader
+ * Threads: the connection's thread; three short reads on a pooled reader
  * connection. A database that does not answer leaves its gauges out of the
  * scrape rather than failing it, so the counters stay visible when it breaks.
  */
@@ -14,11 +16,13 @@
 #include "anomalog/http.h"
 #include "anomalog/log.h"
 #include "anomalog/metrics.h"
+#include "anomalog/timeutil.h"
 
 void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
 {
     (void)rq;
-    metrics_gauges g = {.database_bytes = -1, .windows = {-1, -1, -1, -1, -1}};
+    metrics_gauges g = {
+        .database_bytes = -1, .windows = {-1, -1, -1, -1, -1}, .oldest_waiting_seconds = -1, .outbox_pending = -1};
     writer_stats ws;
     writer_get_stats(a->wr, &ws);
     g.writer_queue_depth = (int64_t)ws.queued;
@@ -29,6 +33,14 @@ void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
         for (int i = 0; i < 5; i++)
             g.windows[i] = -1;
         g.database_bytes = -1;
+        log_msg(LOG_ERROR, "metrics", "%s", err);
+    }
+    store_backlog b;
+    if (store_backlog_get(a->st, &b, err, sizeof err) == STORE_OK) {
+        int64_t age = b.oldest_waiting_ms < 0 ? 0 : time_now_ms() - b.oldest_waiting_ms;
+        g.oldest_waiting_seconds = age > 0 ? (double)age / 1000.0 : 0;
+        g.outbox_pending = b.outbox_pending;
+    } else {
         log_msg(LOG_ERROR, "metrics", "%s", err);
     }
     size_t len = 0, clen = 0;

@@ -167,6 +167,7 @@ static const route routes[] = {
     {"GET", "/windows", http_windows_list, READ},
     {"POST", "/windows/flush", http_windows_flush, WRITE},
     {"GET", "/windows/{id}", http_window_get, READ},
+    {"GET", "/windows/{id}/lines", http_window_lines, READ},
     {"GET", "/anomalies", http_anomalies_list, READ},
     {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback, WRITE},
     {"GET", "/notifications", http_notifications_list, READ},
@@ -178,6 +179,18 @@ static const route routes[] = {
     {"GET", "/metrics", http_metrics_get, READ}, /* scrapers send the read token when one is set */
     {"GET", "/ui/{file}", http_ui_asset, OPEN},  /* the page's script and styles; its API calls need the token */
 };
+
+/* GET routes whose navigation by a browser (http_page_wanted) gets the dashboard, which opens what the path
+ * names: a notification's link. The page itself is open; its API calls need the read token as always. */
+static const char *const page_routes[] = {"/windows/{id}"};
+
+static int page_route(const char *pattern)
+{
+    for (size_t i = 0; i < sizeof page_routes / sizeof page_routes[0]; i++)
+        if (!strcmp(page_routes[i], pattern))
+            return 1;
+    return 0;
+}
 
 json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
 {
@@ -230,6 +243,15 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
             (strcmp(rq->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0)) {
             memcpy(rq->params, params, sizeof params);
             rq->route = routes[i].pattern;
+            int page = strcmp(routes[i].method, "GET") == 0 && page_route(routes[i].pattern);
+            if (page) { /* one URL, two representations: caches must key on Accept */
+                rs->extra_header[0] = "Vary";
+                rs->extra_header[1] = "Accept";
+            }
+            if (page && http_page_wanted(rq)) {
+                http_ui_index(a, rq, rs);
+                return;
+            }
             if (!http_authorized(a->cfg, routes[i].access, rq->header(rq, "Authorization"), &rq->bound_service,
                                  &rq->token)) {
                 const char *need = routes[i].access == HTTP_ACCESS_INGEST ? "ingest"

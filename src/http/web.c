@@ -4,6 +4,12 @@
  * styles), served from arrays compiled into the binary (src/web/, embedded
  * by cmake/embed_web.cmake): no file beside the executable, no CDN.
  *
+ * Deep links: a route marked .page in server.c's table (GET /windows/{id})
+ * answers a browser's navigation (http_page_wanted: Accept names text/html
+ * ahead of JSON) with the page, without a token; the page reads the path and
+ * opens what it names through the API, which needs the token as always.
+ * API clients (Accept: application/json, or no text/html) get the JSON.
+ *
  * The page reads the public API like any client; these handlers only hand
  * out static bytes, so they never touch the database.
  */
@@ -37,6 +43,14 @@ static int serve_asset(const char *name, http_response *rs)
         return 0;
     }
     return -1;
+}
+
+int http_page_wanted(const http_request *rq)
+{
+    const char *accept = rq->header(rq, "Accept");
+    const char *html = accept ? strstr(accept, "text/html") : NULL;
+    const char *json = accept ? strstr(accept, "application/json") : NULL;
+    return html && (!json || html < json);
 }
 
 void http_ui_index(const app *a, const http_request *rq, http_response *rs)

@@ -1,6 +1,7 @@
 /*
  * windows.c — GET /windows (filtered, newest first, cursor paging),
  * GET /windows/{id} (with its anomalies and the exact prompt the model saw),
+ * GET /windows/{id}/lines (its stored lines, paged),
  * POST /windows/flush (close every open window now).
  *
  * The cursor is "<start_ms>:<id>" of the last window of the previous page:
@@ -75,15 +76,24 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
     rs->json = json_pack("{s:o, s:o}", "windows", arr, "next_cursor", cursor);
 }
 
-void http_window_get(const app *a, const http_request *rq, http_response *rs)
+/* The window id of a /windows/{id}... path: 0 after answering 400 when it is not one. */
+static long long window_id_param(const http_request *rq, http_response *rs)
 {
     char *end;
     errno = 0;
     long long id = strtoll(rq->params[0], &end, 10);
     if (errno || *end || id < 1) {
         http_bad_param(rs, "id", rq->params[0], "is not a window id");
-        return;
+        return 0;
     }
+    return id;
+}
+
+void http_window_get(const app *a, const http_request *rq, http_response *rs)
+{
+    long long id = window_id_param(rq, rs);
+    if (!id)
+        return;
     window_info w;
     char err[256];
     switch (store_window_get(a->st, id, &w, err, sizeof err)) {
@@ -115,6 +125,36 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
                         json_is_string(sys) ? json_pack("{s:O, s:O}", "system", sys, "user", json_object_get(prompt, "user"))
                                             : json_null());
     json_decref(prompt);
+}
+
+/*
+ * GET /windows/{id}/lines?limit=&cursor=: the window's stored lines by event
+ * time, paged like the lists (next_cursor "<ts_ms>:<id>" of the page's last
+ * line). A window with no lines (yet, or after retention) has an empty page;
+ * an unknown window is a 404.
+ */
+void http_window_lines(const app *a, const http_request *rq, http_response *rs)
+{
+    line_page_query q = {.window_id = window_id_param(rq, rs)};
+    if (!q.window_id || http_param_limit(rq, rs, &q.limit) ||
+        http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_ts, &q.cursor_id))
+        return;
+    window_info w;
+    char err[256], cursor[64];
+    json_t *lines = NULL;
+    store_rc rc = store_window_get(a->st, q.window_id, &w, err, sizeof err);
+    if (rc == STORE_NOTFOUND) {
+        http_error(rs, 404, "not_found", "no window %lld", (long long)q.window_id);
+        return;
+    }
+    if (rc != STORE_OK ||
+        store_window_lines_page(a->st, &q, &lines, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
+        http_storage_unavailable(rs, err);
+        return;
+    }
+    rs->status = 200;
+    rs->json = json_pack("{s:I, s:o, s:o}", "window_id", (json_int_t)q.window_id, "lines", lines, "next_cursor",
+                         cursor[0] ? json_string(cursor) : json_null());
 }
 
 void http_windows_flush(const app *a, const http_request *rq, http_response *rs)

@@ -41,6 +41,10 @@ db_stmt sql_win_count_status = {.sql = "SELECT count(*) FROM windows WHERE ?1 IS
 db_stmt sql_win_service_id = {.sql = "SELECT service_id FROM windows WHERE id = ?1", .params = "i"};
 db_stmt sql_win_lines = {.sql = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
                          .params = "ii"};
+/* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 011) */
+db_stmt sql_win_lines_page = {.sql = "SELECT id, ts, level, message, attributes FROM logs WHERE window_id = ?1 "
+                                     "AND (ts, id) > (?2, ?3) ORDER BY ts, id LIMIT ?4",
+                              .params = "iiii"};
 
 db_stmt sql_win_close_due = {
     .sqlite = "UPDATE windows SET status = 'closed', closed_at = ?1 WHERE status = 'open' AND "
@@ -280,7 +284,11 @@ db_stmt sql_idem_prune = {.sql = "DELETE FROM idempotency_keys WHERE id IN (SELE
 
 #define SERVICE_COLS "SELECT name, context, context_source, watermark, last_seen, created_at FROM services "
 
-db_stmt sql_svc_services = {.sqlite = SERVICE_COLS "ORDER BY name", .pg = SERVICE_COLS "ORDER BY name COLLATE \"C\""};
+/* a page above a name ('' for the first), in byte order: SQLite's unique index on name is BINARY, PostgreSQL
+ * reads services_by_name_c (migration 011) whatever the database's collation */
+db_stmt sql_svc_services = {.sqlite = SERVICE_COLS "WHERE name > ?1 ORDER BY name LIMIT ?2",
+                            .pg = SERVICE_COLS "WHERE name COLLATE \"C\" > ?1 ORDER BY name COLLATE \"C\" LIMIT ?2",
+                            .params = "ti"};
 db_stmt sql_svc_service_get = {.sql = SERVICE_COLS "WHERE name = ?1", .params = "t"};
 db_stmt sql_svc_context_set = {
     .sql = "INSERT INTO services(name, last_seen, created_at, context, context_source) "
@@ -291,6 +299,11 @@ db_stmt sql_svc_context_set = {
 db_stmt sql_svc_count_logs = {.sql = "SELECT count(*) FROM logs"};
 db_stmt sql_svc_ping = {.sql = "SELECT max(version) FROM schema_version"};
 db_stmt sql_svc_status_counts = {.sql = "SELECT status, count(*) FROM windows GROUP BY status"};
+/* the backlog: when the oldest window without a result closed (windows_by_status), and the notifications not
+ * delivered yet (outbox_due) */
+db_stmt sql_svc_backlog = {.sql = "SELECT (SELECT min(coalesce(closed_at, end_ms)) FROM windows "
+                                  "WHERE status IN ('closed', 'analyzing', 'failed')), "
+                                  "(SELECT count(*) FROM outbox WHERE status = 'pending')"};
 db_stmt sql_svc_db_size = {.sqlite = "SELECT c.page_count * s.page_size FROM pragma_page_count() c, "
                                      "pragma_page_size() s",
                            .pg = "SELECT pg_database_size(current_database())"};

@@ -16,6 +16,7 @@ extern db_stmt sql_win_get,
     sql_win_count_status,
     sql_win_service_id,
     sql_win_lines,
+    sql_win_lines_page,
     sql_win_close_due,
     sql_win_close_all,
     sql_win_close_service,
@@ -77,6 +78,7 @@ extern db_stmt sql_svc_services,
     sql_svc_count_logs,
     sql_svc_ping,
     sql_svc_status_counts,
+    sql_svc_backlog,
     sql_svc_db_size;
 
 /* retention's deletes (expire.c) */

@@ -1,10 +1,19 @@
 /*
  * services.c — services (listing, their context text) and the store's own
- * gauges: lines stored, windows by status, database size, readiness.
+ * gauges: lines stored, windows by status, the backlog (oldest window
+ * without a result, notifications not delivered), database size, readiness.
+ *
+ * Listing is paged by a keyset on the unique name, in byte order: a page is
+ * the names above the previous page's last, so paging neither skips nor
+ * repeats a service however many are created meanwhile, and a page costs the
+ * rows it returns. A page is bounded twice: by its limit and by the bytes of
+ * its JSON (a context is up to 16 KiB), so one answer, and the buffer a slow
+ * reader holds, stays small whatever the number of services.
  *
  * Threads: reads on a borrowed read connection from any thread; setting a
  * context on the background connection.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,15 +21,58 @@
 #include "store/db.h"
 #include "store/queries.h"
 
-store_rc store_services_list(store *s, json_t **out, char *err, size_t errlen)
+/* A page being filled: rows until the limit or the byte budget, one more row read to know whether more follow. */
+typedef struct services_acc {
+    const service_query *q;
+    json_t *arr;
+    size_t bytes; /* compact JSON of the rows kept, with their commas */
+    int more, oom;
+} services_acc;
+
+static int service_page_row(const store_row *r, void *arg)
 {
-    json_t *arr = json_array();
-    store_rc rc = db_read(s, &sql_svc_services, DB_NOARGS, service_row, arr, err, errlen);
+    services_acc *a = arg;
+    size_t n = json_array_size(a->arr);
+    if ((int)n == a->q->limit) {
+        a->more = 1;
+        return 1;
+    }
+    service_row(r, a->arr);
+    if (json_array_size(a->arr) == n) {
+        a->oom = 1;
+        return 1;
+    }
+    size_t row = json_dumpb(json_array_get(a->arr, n), NULL, 0, JSON_COMPACT) + 1;
+    if (n && a->bytes + row > a->q->max_bytes) {
+        json_array_remove(a->arr, n); /* over the budget: this row opens the next page */
+        a->more = 1;
+        return 1;
+    }
+    a->bytes += row;
+    return 0;
+}
+
+store_rc store_services_list(store *s, const service_query *q, json_t **out, char *last, size_t lastlen, char *err,
+                             size_t errlen)
+{
+    assert(q->limit >= 1);
+    *out = NULL;
+    last[0] = '\0';
+    services_acc a = {.q = q, .arr = json_array()};
+    store_rc rc = db_read(s, &sql_svc_services, DB_ARGS(db_text(q->after ? q->after : ""), db_int(q->limit + 1)),
+                          service_page_row, &a, err, errlen);
+    if (rc == STORE_OK && (a.oom || !a.arr)) {
+        snprintf(err, errlen, "out of memory listing services");
+        rc = STORE_ERROR;
+    }
     if (rc != STORE_OK) {
-        json_decref(arr);
+        json_decref(a.arr);
         return rc;
     }
-    *out = arr;
+    size_t n = json_array_size(a.arr);
+    if (a.more && n)
+        snprintf(last, lastlen, "%s", json_string_value(json_object_get(json_array_get(a.arr, n - 1), "name")));
+    *out = a.arr;
     return STORE_OK;
 }
 
@@ -61,6 +113,20 @@ store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *er
         windows[i] = 0;
     store_rc rc = db_read(s, &sql_svc_status_counts, DB_NOARGS, status_row, windows, err, errlen);
     return rc == STORE_OK ? db_read(s, &sql_svc_db_size, DB_NOARGS, db_row_i64, db_bytes, err, errlen) : rc;
+}
+
+static int backlog_row(const store_row *r, void *arg)
+{
+    store_backlog *b = arg;
+    b->oldest_waiting_ms = row_i64_or(r, 0, -1);
+    b->outbox_pending = row_i64(r, 1);
+    return 1;
+}
+
+store_rc store_backlog_get(store *s, store_backlog *out, char *err, size_t errlen)
+{
+    *out = (store_backlog){.oldest_waiting_ms = -1};
+    return db_read(s, &sql_svc_backlog, DB_NOARGS, backlog_row, out, err, errlen);
 }
 
 store_rc store_ping(store *s, char *err, size_t errlen)

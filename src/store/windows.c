@@ -21,6 +21,10 @@
  * release (and finish, fail: analysis.c) only take effect for the current
  * claim. SQLite, one process, has no leases.
  *
+ * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page)
+ * walks logs_by_window in (ts, id) order from the cursor's pair (migration
+ * 011), so a page also costs the rows it returns, however deep it is.
+ *
  * Listing newest first reads an index in (start, id) descending order between
  * two bounds, so a page costs the rows it returns, whatever the filters, the
  * depth of the cursor or the size of the tables:
@@ -147,6 +151,69 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
     if (rc != STORE_OK)
         window_lines_free(out);
     return rc;
+}
+
+/* GET /windows/{id}/lines: one page of a window's lines as API objects, in (ts, id) order */
+typedef struct lines_page_acc {
+    json_t *arr;
+    int limit;          /* rows wanted; the query reads one more to tell that more follow */
+    int64_t last_ts, last_id;
+    int more, oom;
+} lines_page_acc;
+
+static json_t *text_json(const char *t)
+{
+    json_t *v = json_string(t ? t : "");
+    return v ? v : json_string("(not valid UTF-8)"); /* ingest stores valid UTF-8: only a hand-edited row */
+}
+
+static int line_page_row(const store_row *r, void *arg)
+{
+    lines_page_acc *a = arg;
+    if ((int)json_array_size(a->arr) == a->limit) {
+        a->more = 1;
+        return 1;
+    }
+    a->last_id = row_i64(r, 0);
+    a->last_ts = row_i64(r, 1);
+    const char *attrs = row_text(r, 4);
+    json_t *at = attrs ? json_loads(attrs, 0, NULL) : NULL;
+    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", (json_int_t)a->last_id, "ts", json_time(a->last_ts),
+                          "level", row_null(r, 2) ? json_null() : text_json(row_text(r, 2)), "message",
+                          text_json(row_text(r, 3)), "attributes", json_is_object(at) ? at : json_null());
+    if (at && !json_is_object(at))
+        json_decref(at);
+    if (!o || json_array_append_new(a->arr, o) != 0) {
+        a->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **out, char *next_cursor,
+                                 size_t curlen, char *err, size_t errlen)
+{
+    *out = NULL;
+    next_cursor[0] = '\0';
+    lines_page_acc a = {.arr = json_array(), .limit = q->limit};
+    store_rc rc = a.arr ? STORE_OK : STORE_ERROR;
+    if (rc == STORE_OK)
+        rc = db_read(s, &sql_win_lines_page,
+                     DB_ARGS(db_int(q->window_id), db_int(q->has_cursor ? q->cursor_ts : INT64_MIN),
+                             db_int(q->has_cursor ? q->cursor_id : 0), db_int(q->limit + 1)),
+                     line_page_row, &a, err, errlen);
+    if (rc == STORE_OK && (a.oom || !a.arr)) {
+        snprintf(err, errlen, "out of memory reading window lines");
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK) {
+        json_decref(a.arr);
+        return rc;
+    }
+    if (a.more)
+        snprintf(next_cursor, curlen, "%lld:%lld", (long long)a.last_ts, (long long)a.last_id);
+    *out = a.arr;
+    return STORE_OK;
 }
 
 typedef struct lines_after_acc {

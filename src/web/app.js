@@ -68,7 +68,12 @@ function fmt(ts) { return ts ? ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : ''
 
 async function loadServices() {
   const sel = $('f-service'), keep = sel.value;
-  const {services} = await api('/services');
+  const services = [];
+  for (let cursor = ''; ;) {   // every page of the listing
+    const page = await api('/services?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+    services.push(...page.services);
+    if (!(cursor = page.next_cursor)) break;
+  }
   while (sel.options.length > 1) sel.remove(1);
   for (const s of services) sel.append(el('option', {value: s.name, text: s.name}));
   sel.value = keep;

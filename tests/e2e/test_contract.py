@@ -138,6 +138,10 @@ class ContractTest(ServerTest):
         self.check("GET", "/windows/%d" % windows[0]["id"], 200)
         self.check("GET", "/windows/999999", 404)
         self.check("GET", "/windows/abc", 400)
+        self.check("GET", "/windows/%d" % windows[0]["id"], 200, headers={"Accept": "text/html"})  # the page
+        self.check("GET", "/windows/%d/lines?limit=1" % windows[0]["id"], 200)
+        self.check("GET", "/windows/999999/lines", 404)
+        self.check("GET", "/windows/%d/lines?cursor=x" % windows[0]["id"], 400)
 
         anomalies = self.check("GET", "/anomalies", 200)["anomalies"]
         self.assertTrue(anomalies)

@@ -1,0 +1,4 @@
+-- 011_services_by_name: GET /services pages by a keyset on the name, in byte
+-- order ("WHERE name > ? ORDER BY name LIMIT ?"). SQLite's index behind
+-- UNIQUE(name) already compares bytes (BINARY), so it reads each page from
+-- the index; the PostgreSQL twin adds the index its collation needs.
