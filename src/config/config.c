@@ -371,17 +371,6 @@ static int listen_parse(config *c, const char *v)
     return 0;
 }
 
-/* A duration, where zero is allowed: a suppression interval of none (config_int.h). */
-int config_duration0(const char *v, int64_t *ms)
-{
-    size_t z = strspn(v, "0");
-    if (z > 0 && (!v[z] || !strcmp(v + z, "s") || !strcmp(v + z, "ms") || !strcmp(v + z, "m") || !strcmp(v + z, "h"))) {
-        *ms = 0;
-        return 0;
-    }
-    return duration_parse_ms(v, ms);
-}
-
 /* Sets one setting from text; `where` names the source for the error. */
 static int set_value(config *c, const setting *st, const char *v, const char *where, char *err, size_t errlen)
 {
@@ -538,11 +527,6 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
 /* ---- YAML file ------------------------------------------------------------ */
 
 /* services: {name: {context: "..."}} */
-const char *config_scalar(yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
 static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *prefix, const char *file,
                 char *err, size_t errlen)
 {

@@ -28,12 +28,6 @@
 
 #define ES_VERSION "8.11.0"
 
-void http_es_product(http_response *rs)
-{
-    rs->extra_header[0] = "X-Elastic-Product";
-    rs->extra_header[1] = "Elasticsearch";
-}
-
 int http_es_probe_wanted(const http_request *rq)
 {
     const char *accept = rq->header(rq, "Accept");

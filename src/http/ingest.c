@@ -264,22 +264,3 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
     http_ingest_count_rejection("/ingest", rs);
 }
 
-void http_ingest_count_rejection(const char *endpoint, const http_response *rs)
-{
-    if (rs->status >= 400) /* every refusal counts once, by its error code */
-        metrics_rejected(endpoint, json_string_value(json_object_get(json_object_get(rs->json, "error"), "code")));
-}
-
-const char *http_ingest_endpoint(const char *path)
-{
-    static const char *const fixed[] = {"/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk"};
-    if (!path)
-        return NULL;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(path, fixed[i]) == 0)
-            return fixed[i];
-    size_t n = strlen(path);
-    if (n > 7 && path[0] == '/' && strcmp(path + n - 6, "/_bulk") == 0 && !memchr(path + 1, '/', n - 7))
-        return "/_bulk"; /* /{index}/_bulk: one series whatever the index */
-    return NULL;
-}

@@ -192,20 +192,6 @@ static int page_route(const char *pattern)
     return 0;
 }
 
-json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_decref(r->json);
-    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
-    r->json = json_pack("{s:o}", "error", e);
-    r->status = status;
-    return e;
-}
-
 /* Matches path against pattern; fills params with pointers into scratch. */
 static int match(const char *pattern, const char *path, const char **params, char *scratch, size_t scratch_len)
 {
@@ -331,28 +317,6 @@ static void request_id_for(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1
     for (size_t i = 0; i < 16; i++)
         out[i] = hex[(v >> (60 - 4 * i)) & 15];
     out[16] = '\0';
-}
-
-char *http_json_text(const json_t *j, size_t *len)
-{
-    char *text = json_dumps(j, JSON_COMPACT);
-    if (!text)
-        return NULL;
-    *len = strlen(text);
-    text[(*len)++] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
-    return text;
-}
-
-void http_response_clear(http_response *r)
-{
-    json_decref(r->json);
-    r->json = NULL;
-    if (r->body && !r->body_static)
-        free((char *)r->body);
-    r->body = NULL;
-    r->body_len = 0;
-    r->body_static = 0;
-    r->content_type = NULL;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn,

@@ -1,9 +1,10 @@
 /*
- * ingest_internal.h — helpers shared by the ingest parsers (text.c, json.c,
- * ingest.c). Not part of the public surface: include only from src/ingest/.
+ * common.h — what the ingest parsers share (text.c, json.c, syslog.c, loki.c,
+ * otlp.c, esbulk.c; defined in common.c, level.c and json.c). Not part of
+ * the public surface: include only from src/ingest/.
  */
-#ifndef ANOMALOG_INGEST_INTERNAL_H
-#define ANOMALOG_INGEST_INTERNAL_H
+#ifndef ANOMALOG_INGEST_COMMON_H
+#define ANOMALOG_INGEST_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>

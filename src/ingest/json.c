@@ -23,7 +23,7 @@
  * object without a message field stays the whole message.
  *
  * Threads: runs on the HTTP thread that owns the batch; jansson values are
- * local to the call. NDJSON is read in a line arena (ingest_internal.h):
+ * local to the call. NDJSON is read in a line arena (common.h):
  * jansson's allocations for a line are pointer bumps, released together.
  *
  * Invariants: a body is parsed whole or refused; an error names the field
@@ -37,7 +37,7 @@
  * control characters, unknown level words cut to 32 bytes; nesting depth is
  * jansson's (2048).
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -47,6 +47,9 @@
 #include <yajl/yajl_parse.h>
 
 #include "anomalog/timeutil.h"
+
+/* How many JSON objects, one the message of the other, are read into an entry. */
+#define INGEST_JSON_MESSAGE_DEPTH 2
 
 static const char *const TS_ALIASES[] = {"timestamp", "@timestamp", "time", "ts", "date", "datetime", NULL};
 static const char *const MSG_ALIASES[] = {"message", "msg", "log", "body", "text", NULL};
@@ -508,6 +511,25 @@ int ingest_json_message(ingest_ctx *c, log_entry *e, unsigned given)
 out:
     json_decref(obj);
     return rc;
+}
+
+/* Every parser's last step on an entry it built (common.h). */
+int ingest_entry_finish(ingest_ctx *c, log_entry *e, unsigned given)
+{
+    /* twice: Fluent Bit wraps a JSON line in {"log": "<the line>", "stream": ...} */
+    for (int depth = 0; depth < INGEST_JSON_MESSAGE_DEPTH; depth++) {
+        const char *msg = e->message, *svc = e->service;
+        int64_t ts = e->ts_ms;
+        int rc = ingest_json_message(c, e, given);
+        if (rc != 0)
+            return rc;
+        if (e->message == msg)
+            break;
+        given |= (e->ts_ms != ts ? INGEST_GIVEN_TS : 0) | (e->service != svc ? INGEST_GIVEN_SERVICE : 0);
+    }
+    if (!e->level)
+        e->level = ingest_level_sniff(e->message, e->message_len);
+    return 0;
 }
 
 int ingest_json_entry(ingest_ctx *c, json_t *obj, long line)

@@ -1,6 +1,6 @@
 /*
- * db.c — the dialect-free half of the store's SQL layer (see db.h): opening
- * a store (choosing the driver by the location), the reader pool, the
+ * db.c — the dialect-free half of the store's SQL layer (see db.h): the
+ * reader pool, the
  * background connection and its transactions with retry, statement slots;
  * and the store.h functions that are the same for every backend.
  *
@@ -17,25 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int is_pg(const char *path)
-{
-    return !strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13);
-}
-
-store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
-{
-    return is_pg(path) ? store_pg_open(path, durability, out, err, errlen)
-                       : store_sqlite_open(path, durability, out, err, errlen);
-}
-
-const char *store_location(const char *path, char *buf, size_t len)
-{
-    if (is_pg(path))
-        return store_pg_location(path, buf, len);
-    snprintf(buf, len, "%s", path);
-    return buf;
-}
 
 void db_store_init(store *s, const db_driver *drv)
 {
@@ -60,11 +41,6 @@ void db_store_free(store *s)
     pthread_mutex_destroy(&s->bg_mu);
     pthread_mutex_destroy(&s->pool_mu);
     free(s);
-}
-
-void store_close(store *s)
-{
-    db_store_free(s);
 }
 
 int store_schema_latest(void)
