@@ -41,7 +41,7 @@ db_stmt sql_win_count_status = {.sql = "SELECT count(*) FROM windows WHERE ?1 IS
 db_stmt sql_win_service_id = {.sql = "SELECT service_id FROM windows WHERE id = ?1", .params = "i"};
 db_stmt sql_win_lines = {.sql = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
                          .params = "ii"};
-/* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 011) */
+/* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 012) */
 db_stmt sql_win_lines_page = {.sql = "SELECT id, ts, level, message, attributes FROM logs WHERE window_id = ?1 "
                                      "AND (ts, id) > (?2, ?3) ORDER BY ts, id LIMIT ?4",
                               .params = "iiii"};
