@@ -1,7 +1,10 @@
 /*
- * layer_check.c — the one source of each anomalog_<room>_layer shared object
- * (CMakeLists.txt): the room's whole archive is linked into it with
- * --no-undefined against the rooms below it only, so a call up a floor is an
- * undefined reference at build time. It defines nothing and is never loaded.
+ * layer_check.c — the main() of each anomalog_<room>_layer program
+ * (CMakeLists.txt): the room's whole archive is linked into it with only the
+ * rooms below it, so a call up a floor is an undefined reference at build
+ * time. The program is never run.
  */
-typedef int anomalog_layer_check_unused;
+int main(void)
+{
+    return 0;
+}

@@ -137,10 +137,6 @@ void http_root_get(const app *a, const http_request *rq, http_response *rs);
 /** Gunzips the body when Content-Encoding says so; *owned (caller frees) holds the inflated copy or NULL. */
 int http_ingest_inflate(const app *a, const http_request *rq, http_response *rs, const char **body, size_t *len,
                        char **owned);
-/** The service of entries without one: ?service=, then X-Service, then "default". */
-int http_ingest_default_service(const http_request *rq, http_response *rs, const char **out);
-/** Parser options from the config for a request. */
-ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service);
 /** Turns the default answer to a stored batch (202 {"accepted",...}) into an endpoint's own answer. */
 typedef void (*http_ingest_answer_fn)(http_response *rs, void *arg);
 /**
@@ -152,6 +148,18 @@ typedef void (*http_ingest_answer_fn)(http_response *rs, void *arg);
  */
 int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint, batch *b,
                        int prc, const ingest_error *perr, http_ingest_answer_fn answer, void *arg);
+/** An endpoint's parser: body into b, returning as ingest_parse does; arg is the endpoint's own state. */
+typedef int (*http_ingest_parse_fn)(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                                    void *arg);
+/**
+ * The steps every ingest endpoint takes once its body is decompressed: the default service of entries
+ * without one (?service=, then X-Service, then "default"; a bad one is a 400), the parser's options from the
+ * config, a batch parsed by parse(arg), then http_ingest_commit() under endpoint with answer(arg) (NULL:
+ * the default answer). Frees owned (the decompressed copy, or NULL).
+ */
+void http_ingest_parse_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint,
+                              const char *body, size_t len, char *owned, http_ingest_parse_fn parse,
+                              http_ingest_answer_fn answer, void *arg);
 /** Counts rs in anomalog_ingest_rejected_batches_total{endpoint} when it is a refusal (status >= 400). */
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs);
 /** The metrics endpoint label of an ingest path ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk" for

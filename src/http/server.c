@@ -260,6 +260,8 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
                 routes[i].fn != http_metrics_get)
                 writer_wait(a->wr, WRITER_READ_WAIT_MS);
             routes[i].fn(a, rq, rs);
+            if (routes[i].access == HTTP_ACCESS_INGEST) /* every refusal of an ingest endpoint counts once */
+                http_ingest_count_rejection(http_ingest_endpoint(rq->path), rs);
             if (keyed)
                 http_idem_end(&key);
             return;
