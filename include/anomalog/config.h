@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "anomalog/incident.h"
 #include "anomalog/route.h"
 
 /** What a token may do (auth.tokens[].scopes): ingest lines, read, change state (write also reads). */
@@ -96,6 +97,7 @@ typedef struct config {
     size_t n_contexts;
     /* routing: destinations, routes, suppression (see route.h) */
     route_config routing;
+    incident_config incidents;     /**< incident.*: correlation of findings into incidents (incident.h) */
     int64_t notify_retry_base_ms;  /**< first wait before a failed delivery is tried again; doubles, with jitter */
     int64_t notify_retry_max_ms;   /**< longest such wait (a longer Retry-After is honoured) */
     int64_t notify_give_up_ms;     /**< a notification not delivered after this long is marked failed */

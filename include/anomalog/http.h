@@ -114,6 +114,8 @@ void http_window_lines(const app *a, const http_request *rq, http_response *rs);
 void http_windows_flush(const app *a, const http_request *rq, http_response *rs);
 void http_anomalies_list(const app *a, const http_request *rq, http_response *rs);
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs);
+void http_incidents_list(const app *a, const http_request *rq, http_response *rs);
+void http_incident_get(const app *a, const http_request *rq, http_response *rs);
 void http_services_list(const app *a, const http_request *rq, http_response *rs);
 void http_service_put(const app *a, const http_request *rq, http_response *rs);
 void http_notifications_list(const app *a, const http_request *rq, http_response *rs);

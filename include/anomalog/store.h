@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "anomalog/batch.h"
+#include "anomalog/incident.h"
 #include "anomalog/route.h"
 
 typedef struct store store;
@@ -267,6 +268,7 @@ typedef struct line_page_query {
     int has_cursor;
     int64_t cursor_ts, cursor_id;   /**< the last line of the previous page */
     int limit;                      /**< lines wanted, 1 and up */
+    size_t max_bytes;               /**< and at most this many bytes of compact JSON (one line at least) */
 } line_page_query;
 
 /**
@@ -294,6 +296,10 @@ typedef struct analysis_meta {
                                                                (why the model's answer is missing), or NULL */
     const route_config *routing;                          /**< suppression and notifications on finish;
                                                                NULL: neither (replay) */
+    const incident_config *incidents;                     /**< join the anomalies into incidents (incident.h);
+                                                               NULL or not enabled: none */
+    const json_t *calls;                                  /**< {service: lines} the window's lines named (its
+                                                               calls, incident_annotate), or NULL */
 } analysis_meta;
 
 /**
@@ -507,5 +513,45 @@ store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store
  */
 store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                               char *err, size_t errlen);
+
+/* ---- incidents (incidents.c) --------------------------------------------------
+ * An anomaly joins an incident inside the transaction that records it
+ * (store_window_finish with m->incidents), as incident.h decides. */
+
+/** Filters of an incident listing; NULL / 0 means "no filter". */
+typedef struct incident_query {
+    const char *service;          /**< incidents with a member of this service */
+    const char *status;           /**< open | resolved */
+    int min_severity;             /**< 0: any; 1..4 at least low..critical */
+    int has_since, has_until;
+    int64_t since_ms, until_ms;   /**< incidents whose [start, end] overlaps [since, until) */
+    int has_cursor;
+    int64_t cursor_start, cursor_id;
+    int limit;
+} incident_query;
+
+/**
+ * Lists incidents newest first (by start, then id) as API objects.
+ * @param[out] out          new JSON array
+ * @param[out] next_cursor  "<start>:<id>" when more follow, else empty
+ */
+store_rc store_incidents_list(store *s, const incident_query *q, json_t **out, char *next_cursor, size_t curlen,
+                              char *err, size_t errlen);
+
+/** One incident with its timeline (its members by first anomalous line) as a new object, or STORE_NOTFOUND. */
+store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_t errlen);
+
+/**
+ * Resolves open incidents quiet for ic->quiet_ms (incident.h), at most 50 per
+ * call, each in its own transaction. @param[out] resolved  how many were
+ */
+store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, int *resolved, char *err,
+                                 size_t errlen);
+
+/** Names of up to max services (the first created first), as a new JSON array. */
+store_rc store_service_names(store *s, size_t max, json_t **out, char *err, size_t errlen);
+
+/** Gauges: incidents open and the members they hold. */
+store_rc store_incidents_open(store *s, int64_t *open, int64_t *members, char *err, size_t errlen);
 
 #endif

@@ -31,6 +31,10 @@
  * once per window per grace) and analyses the lines above the last one read
  * (store_window_lines_after); its findings are added, the earlier ones are
  * not recorded again, and the health is the worse of the two.
+ * Incidents: before recording, each finding is annotated with what ties it to
+ * others (incident_annotate); the store joins it into an incident in the
+ * finish transaction. A worker with nothing to analyse resolves the
+ * incidents that have been quiet long enough.
  * Window state lives only in the database: a crash leaves at most an
  * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
@@ -49,6 +53,7 @@
 
 #include "anomalog/breaker.h"
 #include "anomalog/digest.h"
+#include "anomalog/incident.h"
 #include "anomalog/llm.h"
 #include "anomalog/llm_fit.h"
 #include "anomalog/metrics.h"
@@ -361,6 +366,43 @@ static json_t *merge(json_t *verdict, digest *d, const prompt_line *pl, size_t n
     return verdict;
 }
 
+/*
+ * What ties each finding of the verdict to findings of other services
+ * (incident_annotate: the time of its first and last line, the services and
+ * ids its lines name) and the services the window's lines name, returned
+ * (NULL: none, or incidents are off). Annotation failing leaves findings
+ * that still join incidents by their window's span.
+ */
+static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *verdict, const digest *d,
+                                  const prompt_line *pl, size_t n)
+{
+    if (!a->cfg->incidents.enabled || !d->line_tids || n == 0)
+        return NULL;
+    char err[256];
+    json_t *names = NULL, *calls = NULL;
+    if (store_service_names(a->st, 256, &names, err, sizeof err) != STORE_OK) {
+        log_msg(LOG_WARN, "analysis", "window %lld: service names: %s", (long long)w->id, err);
+        return NULL;
+    }
+    incident_line *il = calloc(n, sizeof *il);
+    const char **nv = calloc(json_array_size(names) + 1, sizeof *nv);
+    if (il && nv) {
+        for (size_t i = 0; i < n; i++)
+            il[i] = (incident_line){.ts_ms = pl[i].ts_ms, .level = digest_level_rank(pl[i].level),
+                                    .message = pl[i].message, .template_id = d->line_tids[i]};
+        size_t k;
+        json_t *x;
+        json_array_foreach(names, k, x) nv[k] = json_string_value(x);
+        if (incident_annotate(json_object_get(verdict, "anomalies"), w->service, il, n, nv, json_array_size(names),
+                              &calls) != 0)
+            log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+    }
+    free(il);
+    free(nv);
+    json_decref(names);
+    return calls;
+}
+
 /* ---- fitting the model's context (llm_fit.h) ------------------------------------ */
 
 /* The user message's byte cap when both messages must stay under total. */
@@ -505,7 +547,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     prompt_line *pl = NULL;
     prompt p = {0};
     digest d = {0};
-    json_t *schema = NULL, *verdict = NULL;
+    json_t *schema = NULL, *verdict = NULL, *calls = NULL;
     analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
 
     if (store_window_lines_after(st, w.id, w.after_line_id, cfg->max_lines, &wl, &w.read_line_id, err, sizeof err) !=
@@ -603,6 +645,9 @@ record:
         m.reanalyze_at = w.next_attempt_at;
     if (verdict) {
         m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
+        m.incidents = &cfg->incidents;
+        calls = annotate_incidents(a, &w, verdict, &d, pl, n);
+        m.calls = calls;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
             out = ANALYSIS_ANALYZED;
@@ -635,6 +680,7 @@ out:
         log_msg(LOG_WARN, "analysis", "window %lld (%s) failed: %s", (long long)w.id, w.service, reason);
     }
     json_decref(verdict);
+    json_decref(calls);
     json_decref(schema);
     prompt_free(&p);
     digest_free(&d);
@@ -704,14 +750,26 @@ static void wait_for_work(analyzer *a, int *seen, int64_t timeout_ms)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Resolves the incidents that have been quiet for incident.quiet (store_incidents_resolve). */
+static void resolve_incidents(analyzer *a)
+{
+    char err[256];
+    int resolved = 0;
+    if (a->cfg->incidents.enabled &&
+        store_incidents_resolve(a->st, time_now_ms(), &a->cfg->incidents, &resolved, err, sizeof err) != STORE_OK)
+        log_msg(LOG_ERROR, "analysis", "resolving incidents: %s", err);
+}
+
 static void *worker_main(void *arg)
 {
     analyzer *a = arg;
     int seen = 0;
     while (!atomic_load(&a->stop)) {
         analysis_outcome o = analyze(a, &a->stop, 1);
-        if (o == ANALYSIS_NONE)
+        if (o == ANALYSIS_NONE) {
+            resolve_incidents(a); /* nothing left to analyse: a quiet incident will get no member now */
             wait_for_work(a, &seen, 1000); /* failed windows come due without a wakeup */
+        }
     }
     return NULL;
 }

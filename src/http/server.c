@@ -170,6 +170,8 @@ static const route routes[] = {
     {"GET", "/windows/{id}/lines", http_window_lines, READ},
     {"GET", "/anomalies", http_anomalies_list, READ},
     {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback, WRITE},
+    {"GET", "/incidents", http_incidents_list, READ},
+    {"GET", "/incidents/{id}", http_incident_get, READ},
     {"GET", "/notifications", http_notifications_list, READ},
     {"GET", "/suppressions", http_suppressions_list, READ},
     {"GET", "/services", http_services_list, READ},

@@ -130,12 +130,14 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
 /*
  * GET /windows/{id}/lines?limit=&cursor=: the window's stored lines by event
  * time, paged like the lists (next_cursor "<ts_ms>:<id>" of the page's last
- * line). A window with no lines (yet, or after retention) has an empty page;
- * an unknown window is a 404.
+ * line), a page cut at LINES_PAGE_BYTES of JSON as well. A window with no
+ * lines (yet, or after retention) has an empty page; an unknown window is a 404.
  */
+#define LINES_PAGE_BYTES (1u << 20)
+
 void http_window_lines(const app *a, const http_request *rq, http_response *rs)
 {
-    line_page_query q = {.window_id = window_id_param(rq, rs)};
+    line_page_query q = {.window_id = window_id_param(rq, rs), .max_bytes = LINES_PAGE_BYTES};
     if (!q.window_id || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_ts, &q.cursor_id))
         return;

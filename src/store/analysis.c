@@ -1,7 +1,7 @@
 /*
  * analysis.c — what an analysis records: a finished window's anomalies,
- * health and prompt (with the routing decision of each anomaly, in the same
- * transaction), a failed analysis, and reading anomalies, prompts and
+ * health and prompt (with the incident each anomaly joins and its routing
+ * decision, in the same transaction), a failed analysis, and reading anomalies, prompts and
  * feedback back.
  *
  * Threads: finish, fail and feedback on the background connection, each one
@@ -129,6 +129,7 @@ static store_rc finish_tx(store *s, db_conn *c, void *p, char *err, size_t errle
     const window_work *w = f->w;
     const analysis_meta *m = f->m;
     const route_config *rt = m ? m->routing : NULL;
+    const incident_config *ic = m && m->incidents && m->incidents->enabled ? m->incidents : NULL;
     /* one finish per service at a time: the suppression decisions below are made once */
     store_rc rc = rt ? db_run(s, c, &sql_ana_service_lock, DB_ARGS(db_int(w->service_id)), NULL, NULL, NULL, err, errlen)
                      : STORE_OK;
@@ -139,11 +140,16 @@ static store_rc finish_tx(store *s, db_conn *c, void *p, char *err, size_t errle
     json_array_foreach(list, i, a)
     {
         int64_t id = 0;
+        incident_change ch = {0};
         if (rc == STORE_OK)
             rc = insert_anomaly(s, c, w, a, m, now, &id, err, errlen);
+        if (rc == STORE_OK && ic && evidence_verified(a)) /* an unverified finding joins no incident either */
+            rc = incident_join(s, c, w, a, id, now, ic, &ch, err, errlen);
         if (rc == STORE_OK && rt && evidence_verified(a))
             rc = outbox_route_anomaly(s, c, w, a, id, now, rt, err, errlen);
     }
+    if (rc == STORE_OK && ic && m->calls)
+        rc = incident_calls_record(s, c, w, m->calls, err, errlen);
     int64_t changed = 0;
     if (rc == STORE_OK)
         rc = db_run(s, c, &sql_ana_finish,

@@ -169,6 +169,25 @@ store_rc templates_mark_benign(store *s, db_conn *c, int64_t service_id, const i
 store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id,
                               int64_t now, const route_config *rt, char *err, size_t errlen);
 
+/* What joining an incident did (incidents.c), for routing by incident. */
+typedef struct incident_change {
+    int64_t id;          /* the incident */
+    int opened;          /* 1: the anomaly opened it */
+    int prev_rank, rank; /* its severity before and after */
+    int64_t members;     /* members after */
+    int64_t merged[8];   /* incidents merged into it by this anomaly (it tied them) */
+    size_t n_merged;
+} incident_change;
+
+/* Joins anomaly a (id anomaly_id, annotated by incident_annotate) of window w into an open incident, or
+ * opens one, and describes the incident again (incidents.c). */
+store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+                       const incident_config *ic, incident_change *out, char *err, size_t errlen);
+
+/* Counts the window's calls ({service: lines}) in the call graph (incidents.c). */
+store_rc incident_calls_record(store *s, db_conn *c, const window_work *w, const json_t *calls, char *err,
+                               size_t errlen);
+
 /* The (start, id) a newest-first listing stays below: the smaller of the cursor and (until, 0) (windows.c). */
 void list_upper(int has_until, int64_t until, int has_cursor, int64_t cur_start, int64_t cur_id, int64_t *start,
                 int64_t *id);

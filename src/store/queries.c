@@ -117,7 +117,7 @@ db_stmt sql_win_release = {
 #define ANOMALY_COLS                                                                                    \
     "SELECT a.id, a.window_id, s.name, a.window_start, a.window_end, a.severity, a.type, a.summary, "    \
     "a.evidence, a.recommended_action, a.created_at, a.analyzer, a.feedback, a.feedback_note, a.suppressed, "  \
-    "a.suppressed_by, a.evidence_verified FROM anomalies a JOIN services s ON s.id = a.service_id "
+    "a.suppressed_by, a.evidence_verified, a.incident_id FROM anomalies a JOIN services s ON s.id = a.service_id "
 /* newest first between two bounds, as windows are listed (see windows.c) */
 #define ANOMALIES_WHERE                                                                                 \
     "a.window_start > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) " \
@@ -417,3 +417,83 @@ db_stmt sql_late_window_closed = {.sql = "SELECT count(*) FROM windows WHERE ser
                                          "AND status <> 'open'",
                                   .params = "ti"};
 #undef LATE_NEXT
+
+/* ---- incidents (incidents.c; migration 013) ---------------------------------------------------- */
+
+/* one incident join at a time across replicas (the key is no service id: those are positive) */
+db_stmt sql_inc_lock = {.pg = "SELECT pg_advisory_xact_lock(-17)"};
+db_stmt sql_inc_features = {.sql = "UPDATE anomalies SET first_ts = ?2, last_ts = ?3, mentions = ?4, trace_ids = ?5 "
+                                   "WHERE id = ?1",
+                            .params = "iiitt"};
+#define MEMBER_COLS                                                                                     \
+    "SELECT a.id, a.incident_id, s.name, a.type, a.severity, a.summary, a.severity_rank, "                \
+    "coalesce(a.first_ts, a.window_start), coalesce(a.last_ts, a.window_end), a.mentions, a.trace_ids, "  \
+    "a.window_id FROM anomalies a JOIN services s ON s.id = a.service_id "
+/* members of open incidents whose span comes within the gap (?3) of [?1, ?2] */
+db_stmt sql_inc_near = {.sql = MEMBER_COLS "JOIN incidents i ON i.id = a.incident_id WHERE i.status = 'open' "
+                                           "AND i.start_ms <= ?2 + ?3 AND i.end_ms >= ?1 - ?3 ORDER BY a.id LIMIT 500",
+                        .params = "iii"};
+db_stmt sql_inc_members = {.sql = MEMBER_COLS "WHERE a.incident_id = ?1 ORDER BY coalesce(a.first_ts, a.window_start), a.id",
+                           .params = "i"};
+#undef MEMBER_COLS
+db_stmt sql_inc_edges = {.sql = "SELECT c.name, e.name FROM service_calls sc JOIN services c ON c.id = sc.caller_id "
+                                "JOIN services e ON e.id = sc.callee_id WHERE sc.windows >= ?1 "
+                                "ORDER BY sc.windows DESC LIMIT 2000",
+                         .params = "i"};
+db_stmt sql_inc_insert = {.sql = "INSERT INTO incidents(start_ms, end_ms, severity, severity_rank, services, members, "
+                                 "root_service, root_reason, summary, created_at, updated_at) "
+                                 "VALUES (?1, ?2, ?3, ?4, '[]', 0, '', '', '', ?5, ?5) RETURNING id",
+                          .params = "iitii"};
+db_stmt sql_inc_assign = {.sql = "UPDATE anomalies SET incident_id = ?2 WHERE id = ?1", .params = "ii"};
+/* incident ?1 merged into ?2 (a finding tied both): its members move, it stays as a pointer to ?2 */
+db_stmt sql_inc_move = {.sql = "UPDATE anomalies SET incident_id = ?2 WHERE incident_id = ?1", .params = "ii"};
+db_stmt sql_inc_merged = {.sql = "UPDATE incidents SET status = 'resolved', merged_into = ?2, members = 0, "
+                                 "resolved_at = ?3, updated_at = ?3 WHERE id = ?1",
+                          .params = "iii"};
+/* the incident as its members make it; the previous severity and member count come back */
+db_stmt sql_inc_update = {.sql = "UPDATE incidents SET start_ms = ?2, end_ms = ?3, severity = ?4, severity_rank = ?5, "
+                                 "services = ?6, members = ?7, root_service = ?8, root_reason = ?9, "
+                                 "summary = CASE WHEN summary_by = 'correlation' THEN ?10 ELSE summary END, "
+                                 "updated_at = ?11 WHERE id = ?1",
+                          .params = "iiititittti"};
+db_stmt sql_inc_call = {.sql = "INSERT INTO service_calls(caller_id, callee_id, windows, lines, last_seen) "
+                               "SELECT ?1, id, 1, ?3, ?4 FROM services WHERE name = ?2 AND id <> ?1 "
+                               "ON CONFLICT(caller_id, callee_id) DO UPDATE SET windows = service_calls.windows + 1, "
+                               "lines = service_calls.lines + excluded.lines, last_seen = excluded.last_seen",
+                        .params = "itii"};
+db_stmt sql_inc_names = {.sql = "SELECT name FROM services ORDER BY id LIMIT ?1", .params = "i"};
+/* open incidents quiet for ?2: no member joined for ?2 of wall-clock time (?1 now), or, in event time,
+ * every member service's watermark is ?2 past the incident's end and none of their windows before that
+ * waits for analysis */
+#define QUIET_NEXT                                                                                      \
+    "SELECT i.id FROM incidents i WHERE i.status = 'open' AND (i.updated_at + ?2 <= ?1 OR ("            \
+    "NOT EXISTS (SELECT 1 FROM anomalies a JOIN services s ON s.id = a.service_id WHERE a.incident_id = i.id " \
+    "AND coalesce(s.watermark, 0) < i.end_ms + ?2) AND NOT EXISTS (SELECT 1 FROM windows w WHERE "        \
+    "w.service_id IN (SELECT a.service_id FROM anomalies a WHERE a.incident_id = i.id) "                 \
+    "AND w.status IN ('open', 'closed', 'analyzing') AND w.start_ms < i.end_ms + ?2))) ORDER BY i.id LIMIT 50"
+db_stmt sql_inc_quiet = {.sqlite = QUIET_NEXT, .pg = QUIET_NEXT " FOR UPDATE OF i SKIP LOCKED", .params = "ii"};
+#undef QUIET_NEXT
+db_stmt sql_inc_resolve = {.sql = "UPDATE incidents SET status = 'resolved', resolved_at = ?2 "
+                                  "WHERE id = ?1 AND status = 'open'",
+                           .params = "ii"};
+#define INCIDENT_COLS(ids)                                                                              \
+    "SELECT i.id, i.status, i.start_ms, i.end_ms, i.severity, i.services, i.members, i.root_service, "   \
+    "i.root_reason, i.summary, i.root_cause, i.first_action, i.summary_by, i.created_at, i.updated_at, "  \
+    "i.resolved_at, " ids ", i.merged_into FROM incidents i "
+#define IDS_SQLITE "(SELECT group_concat(a.id) FROM anomalies a WHERE a.incident_id = i.id)"
+#define IDS_PG "(SELECT string_agg(a.id::text, ',' ORDER BY a.id) FROM anomalies a WHERE a.incident_id = i.id)"
+/* overlapping [since, until), at least a severity, a status, a member service; newest first by start */
+#define INCIDENTS_WHERE                                                                                 \
+    "WHERE i.merged_into IS NULL AND (?1 IS NULL OR i.end_ms >= ?1) AND (?2 IS NULL OR i.start_ms < ?2) AND i.severity_rank >= ?3 " \
+    "AND (?4 IS NULL OR i.status = ?4) AND (?5 IS NULL OR EXISTS (SELECT 1 FROM anomalies a JOIN services s " \
+    "ON s.id = a.service_id WHERE a.incident_id = i.id AND s.name = ?5)) AND (i.start_ms, i.id) < (?6, ?7) " \
+    "ORDER BY i.start_ms DESC, i.id DESC LIMIT ?8"
+db_stmt sql_inc_list = {.sqlite = INCIDENT_COLS(IDS_SQLITE) INCIDENTS_WHERE,
+                        .pg = INCIDENT_COLS(IDS_PG) INCIDENTS_WHERE, .params = "iiittiii"};
+db_stmt sql_inc_get = {.sqlite = INCIDENT_COLS(IDS_SQLITE) "WHERE i.id = ?1",
+                       .pg = INCIDENT_COLS(IDS_PG) "WHERE i.id = ?1", .params = "i"};
+db_stmt sql_inc_open_count = {.sql = "SELECT count(*), coalesce(sum(members), 0) FROM incidents WHERE status = 'open'"};
+#undef INCIDENT_COLS
+#undef IDS_SQLITE
+#undef IDS_PG
+#undef INCIDENTS_WHERE

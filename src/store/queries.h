@@ -120,4 +120,23 @@ extern db_stmt sql_late_claim,
     sql_late_done,
     sql_late_window_closed;
 
+/* incidents: joining, describing, resolving, reading; the call graph (incidents.c; migration 013) */
+extern db_stmt sql_inc_lock,
+    sql_inc_features,
+    sql_inc_near,
+    sql_inc_members,
+    sql_inc_edges,
+    sql_inc_insert,
+    sql_inc_assign,
+    sql_inc_move,
+    sql_inc_merged,
+    sql_inc_update,
+    sql_inc_call,
+    sql_inc_names,
+    sql_inc_quiet,
+    sql_inc_resolve,
+    sql_inc_list,
+    sql_inc_get,
+    sql_inc_open_count;
+
 #endif

@@ -148,6 +148,7 @@ int anomaly_row(const store_row *q, void *arg)
                                                     ? json_null()
                                                     : json_integer(row_i64(q, 15)));
         json_object_set_new(o, "evidence_verified", json_boolean(row_i64(q, 16)));
+        json_object_set_new(o, "incident_id", row_null(q, 17) ? json_null() : json_integer(row_i64(q, 17)));
     }
     if (o)
         json_array_append_new(a->arr, o);

@@ -23,7 +23,9 @@
  *
  * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page)
  * walks logs_by_window in (ts, id) order from the cursor's pair (migration
- * 011), so a page also costs the rows it returns, however deep it is.
+ * 011), so a page also costs the rows it returns, however deep it is; a page
+ * stops at max_bytes of JSON too (one line at least), so 1000 lines of 64 KiB
+ * are not one answer.
  *
  * Listing newest first reads an index in (start, id) descending order between
  * two bounds, so a page costs the rows it returns, whatever the filters, the
@@ -38,6 +40,7 @@
  * leads an index in the same order (007); a service has its own (service_id,
  * start) index, and the other filters are checked on the rows read.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +158,9 @@ store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_line
 
 /* GET /windows/{id}/lines: one page of a window's lines as API objects, in (ts, id) order */
 typedef struct lines_page_acc {
+    const line_page_query *q;
     json_t *arr;
-    int limit;          /* rows wanted; the query reads one more to tell that more follow */
+    size_t bytes;       /* compact JSON of the lines kept, with their commas */
     int64_t last_ts, last_id;
     int more, oom;
 } lines_page_acc;
@@ -170,23 +174,36 @@ static json_t *text_json(const char *t)
 static int line_page_row(const store_row *r, void *arg)
 {
     lines_page_acc *a = arg;
-    if ((int)json_array_size(a->arr) == a->limit) {
+    size_t n = json_array_size(a->arr);
+    if ((int)n == a->q->limit) {
         a->more = 1;
         return 1;
     }
-    a->last_id = row_i64(r, 0);
-    a->last_ts = row_i64(r, 1);
+    int64_t id = row_i64(r, 0), ts = row_i64(r, 1);
     const char *attrs = row_text(r, 4);
     json_t *at = attrs ? json_loads(attrs, 0, NULL) : NULL;
-    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", (json_int_t)a->last_id, "ts", json_time(a->last_ts),
-                          "level", row_null(r, 2) ? json_null() : text_json(row_text(r, 2)), "message",
+    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", (json_int_t)id, "ts", json_time(ts), "level",
+                          row_null(r, 2) ? json_null() : text_json(row_text(r, 2)), "message",
                           text_json(row_text(r, 3)), "attributes", json_is_object(at) ? at : json_null());
     if (at && !json_is_object(at))
         json_decref(at);
-    if (!o || json_array_append_new(a->arr, o) != 0) {
+    if (!o) {
         a->oom = 1;
         return 1;
     }
+    size_t row = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1;
+    if (n && a->bytes + row > a->q->max_bytes) {
+        json_decref(o); /* over the budget: this line opens the next page */
+        a->more = 1;
+        return 1;
+    }
+    if (json_array_append_new(a->arr, o) != 0) {
+        a->oom = 1;
+        return 1;
+    }
+    a->bytes += row;
+    a->last_id = id;
+    a->last_ts = ts;
     return 0;
 }
 
@@ -195,7 +212,8 @@ store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **ou
 {
     *out = NULL;
     next_cursor[0] = '\0';
-    lines_page_acc a = {.arr = json_array(), .limit = q->limit};
+    assert(q->limit >= 1);
+    lines_page_acc a = {.q = q, .arr = json_array()};
     store_rc rc = a.arr ? STORE_OK : STORE_ERROR;
     if (rc == STORE_OK)
         rc = db_read(s, &sql_win_lines_page,

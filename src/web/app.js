@@ -1,15 +1,26 @@
-// anomalog's built-in dashboard. Reads only the public API (/services,
-// /windows, /anomalies) and writes only feedback. Every value that came from
-// logs or from the model is put on the page with textContent, never as HTML.
+// anomalog's built-in dashboard. Reads only the public API (/services, /windows, /windows/{id},
+// /windows/{id}/lines, /anomalies, /suppressions, /notifications) and writes only feedback. Every value
+// that came from logs or from the model is put on the page with textContent, never as HTML.
+//
+// Its state lives in the URL, so a reload or a shared link shows the same thing: the view and the
+// filters in the query string (?view=notifications&service=api&severity=high&range=3600&nstatus=pending),
+// the open window in the fragment (#window-12). The server answers a browser's /windows/{id} with this
+// page, which opens that window.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+const VIEWS = ['overview', 'suppressions', 'notifications'];
+const FILTERS = {service: 'f-service', severity: 'f-severity', range: 'f-range', nstatus: 'f-nstatus'};
+const SEVERITIES = ['low', 'medium', 'high', 'critical'];
+const LINES_PAGE = 100;         // lines fetched per page in a window's view
+const WINDOWS_PER_SERVICE = 200;
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
     if (k === 'text') e.textContent = v;
     else if (k === 'class') e.className = v;
+    else if (k === 'style') Object.assign(e.style, v);
     else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v);
   }
@@ -55,94 +66,181 @@ async function api(path, opts) {
 }
 
 function status(text) { $('status').textContent = text || ''; }
+function fmt(ts) { return ts ? ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : ''; }
+function bump(key) { document.body.dataset[key] = String(Number(document.body.dataset[key] || 0) + 1); }
 
-function filters() {
-  const q = new URLSearchParams();
-  const service = $('f-service').value, severity = $('f-severity').value, range = $('f-range').value;
-  if (service) q.set('service', service);
-  if (range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(range)));
-  return {q, service, severity};
+// ---- the URL is the state ------------------------------------------------------------------------
+
+const state = {view: 'overview', service: '', severity: '', range: '', nstatus: '', window: 0};
+
+function readUrl() {
+  const q = new URLSearchParams(location.search);
+  state.view = VIEWS.includes(q.get('view')) ? q.get('view') : 'overview';
+  for (const k of Object.keys(FILTERS)) state[k] = q.get(k) || '';
+  const m = /^\/windows\/(\d+)\/?$/.exec(location.pathname) || /^#window-(\d+)$/.exec(location.hash);
+  state.window = m ? Number(m[1]) : 0;
 }
 
-function fmt(ts) { return ts ? ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : ''; }
+// The canonical address of the state: / with the query, and #window-N for the open window.
+function writeUrl(push) {
+  const q = new URLSearchParams();
+  if (state.view !== 'overview') q.set('view', state.view);
+  for (const k of Object.keys(FILTERS)) if (state[k]) q.set(k, state[k]);
+  const url = '/' + (String(q) ? '?' + q : '') + (state.window ? '#window-' + state.window : '');
+  if (url !== location.pathname + location.search + location.hash) {
+    history[push ? 'pushState' : 'replaceState'](null, '', url);
+  }
+}
+
+function setSelect(sel, value) {
+  if (value && ![...sel.options].some((o) => o.value === value)) {
+    sel.append(el('option', {value, text: value}));   // a service from a link that has no windows (yet)
+  }
+  sel.value = value;
+}
+
+function showView() {
+  for (const v of VIEWS) $('view-' + v).hidden = v !== state.view;
+  for (const a of document.querySelectorAll('#views a')) {
+    a.classList.toggle('current', a.dataset.view === state.view);
+    if (a.dataset.view === state.view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  $('f-severity').disabled = state.view === 'notifications';
+  $('f-range').disabled = state.view !== 'overview';
+  $('f-service').disabled = state.view === 'notifications';
+}
+
+// ---- the overview: one time axis for every service -----------------------------------------------
+
+const MIN = 60000, HOUR = 60 * MIN, DAY = 24 * HOUR;
+const STEPS = [10000, 30000, MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR,
+  12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
+
+// Ticks at round UTC times, at most about eight across [t0, t1).
+function ticks(t0, t1) {
+  const step = STEPS.find((s) => (t1 - t0) / s <= 8) || STEPS[STEPS.length - 1];
+  const out = [];
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) out.push(t);
+  let day = '';
+  return out.map((t) => {
+    const iso = new Date(t).toISOString();
+    const d = iso.slice(0, 10);
+    let label = step >= DAY ? d : iso.slice(11, step < MIN ? 19 : 16);
+    if (step < DAY && d !== day) label = d.slice(5) + ' ' + label;   // the date where it changes
+    day = d;
+    return {t, label};
+  });
+}
+
+function timeline(name, windows, t0, span, maxLines, marks) {
+  const pos = (t) => ((t - t0) / span * 100).toFixed(4) + '%';
+  const track = el('div', {class: 'track'});
+  for (const m of marks) track.append(el('span', {class: 'grid', style: {left: pos(m.t)}}));
+  for (const w of windows) {
+    const health = w.status === 'analyzed' ? w.health : 'unknown';
+    const s = Date.parse(w.start), e = Date.parse(w.end);
+    const volume = maxLines ? Math.sqrt(w.line_count / maxLines) : 0;   // sqrt: a quiet window stays visible
+    track.append(el('button', {
+      type: 'button', class: 'cell h-' + health + (w.id === shown.id ? ' selected' : ''),
+      'data-window': String(w.id), 'data-health': health, 'data-lines': String(w.line_count), 'data-start': w.start,
+      style: {left: pos(s), width: ((e - s) / span * 100).toFixed(4) + '%', height: (20 + 80 * volume).toFixed(1) + '%'},
+      title: fmt(w.start) + ' .. ' + fmt(w.end) + ' — ' + w.status + ', ' + health + ', ' + w.line_count +
+        ' lines, ' + w.anomaly_count + ' anomalies',
+      onclick: () => openWindow(w.id),
+    }));
+  }
+  return el('div', {class: 'timeline', 'data-service': name}, el('span', {class: 'name', text: name, title: name}),
+    windows.length ? track : el('span', {class: 'empty', text: 'no windows'}));
+}
+
+async function loadTimelines(names) {
+  const q = new URLSearchParams();
+  if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
+  q.set('limit', String(WINDOWS_PER_SERVICE));
+  const rows = [];
+  for (const name of state.service ? [state.service] : names) {
+    const p = new URLSearchParams(q);
+    p.set('service', name);
+    const {windows} = await api('/windows?' + p);
+    rows.push({name, windows: windows.slice().reverse()});   // oldest on the left
+  }
+  const all = rows.flatMap((r) => r.windows);
+  const box = $('timelines');
+  if (!rows.length) {
+    box.replaceChildren(el('p', {class: 'empty', text: 'No services yet: POST some logs to /ingest.'}));
+    return;
+  }
+  if (!all.length) {
+    box.replaceChildren(...rows.map((r) => timeline(r.name, [], 0, 1, 0, [])));
+    return;
+  }
+  // one axis for every row: from the earliest start to the latest end shown
+  const t0 = Math.min(...all.map((w) => Date.parse(w.start)));
+  const t1 = Math.max(...all.map((w) => Date.parse(w.end)));
+  const span = Math.max(t1 - t0, 1);
+  const maxLines = Math.max(...all.map((w) => w.line_count));
+  const marks = ticks(t0, t1);
+  const axis = el('div', {class: 'timeline axis'}, el('span', {class: 'name', text: 'UTC'}), el('div', {class: 'track'},
+    ...marks.map((m) => el('span', {class: (m.t - t0) / span > 0.9 ? 'tick end' : 'tick',   // label inside the edge
+      'data-ts': new Date(m.t).toISOString(), text: m.label, style: {left: ((m.t - t0) / span * 100).toFixed(4) + '%'}}))));
+  box.replaceChildren(axis, ...rows.map((r) => timeline(r.name, r.windows, t0, span, maxLines, marks)));
+}
 
 async function loadServices() {
-  const sel = $('f-service'), keep = sel.value;
   const services = [];
   for (let cursor = ''; ;) {   // every page of the listing
     const page = await api('/services?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
     services.push(...page.services);
     if (!(cursor = page.next_cursor)) break;
   }
+  const sel = $('f-service');
   while (sel.options.length > 1) sel.remove(1);
   for (const s of services) sel.append(el('option', {value: s.name, text: s.name}));
-  sel.value = keep;
+  setSelect(sel, state.service);
   return services.map((s) => s.name);
 }
 
-async function loadTimelines(names) {
-  const {q, service} = filters();
-  const box = $('timelines');
-  const rows = [];
-  for (const name of service ? [service] : names) {
-    const p = new URLSearchParams(q);
-    p.set('service', name);
-    p.set('limit', '200');
-    const {windows} = await api('/windows?' + p);
-    const cells = el('div', {class: 'cells'});
-    for (const w of windows.slice().reverse()) {   // oldest on the left
-      const health = w.status === 'analyzed' ? w.health : 'unknown';
-      cells.append(el('button', {
-        type: 'button', class: 'cell h-' + health, 'data-window': String(w.id), 'data-health': health,
-        title: fmt(w.start) + ' .. ' + fmt(w.end) + ' — ' + w.status + ', ' + health + ', ' + w.line_count +
-          ' lines, ' + w.anomaly_count + ' anomalies',
-        onclick: () => showWindow(w.id),
-      }));
-    }
-    rows.push(el('div', {class: 'timeline', 'data-service': name}, el('span', {class: 'name', text: name, title: name}),
-      windows.length ? cells : el('span', {class: 'empty', text: 'no windows'})));
-  }
-  box.replaceChildren(...rows);
-  if (!rows.length) box.append(el('p', {class: 'empty', text: 'No services yet: POST some logs to /ingest.'}));
-}
-
 function feedbackBox(a) {
-  const state = el('span', {class: 'state', text: a.feedback ? 'marked ' + a.feedback.replace('_', ' ') : ''});
+  const st = el('span', {class: 'state', text: a.feedback ? 'marked ' + a.feedback.replace('_', ' ') : ''});
   const send = async (verdict) => {
     try {
       const upd = await api('/anomalies/' + a.id + '/feedback', {
         method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({verdict}),
       });
-      state.textContent = 'marked ' + upd.feedback.replace('_', ' ');
+      st.textContent = 'marked ' + upd.feedback.replace('_', ' ');
     } catch (e) { status(e.message); }
   };
   return el('div', {class: 'fb'},
     el('button', {type: 'button', class: 'fp', text: 'False positive', onclick: () => send('false_positive')}),
     el('button', {type: 'button', class: 'tp', text: 'True positive', onclick: () => send('true_positive')}),
-    state);
+    st);
+}
+
+function windowLink(id, text) {
+  return el('a', {href: '#window-' + id, text, onclick: (e) => { e.preventDefault(); openWindow(id); }});
 }
 
 function anomalyCard(a) {
-  const ev = el('pre', {class: 'evidence', text: (a.evidence || []).join('\n')});
   return el('article', {class: 'anomaly sev-' + a.severity, 'data-id': String(a.id), 'data-severity': a.severity},
     el('div', {class: 'head'},
       el('span', {class: 'sev', text: a.severity}),
       el('span', {class: 'type', text: a.type}),
       el('span', {class: 'service', text: a.service}),
-      el('a', {href: '#window-' + a.window_id, text: fmt(a.window_start),
-        onclick: (e) => { e.preventDefault(); showWindow(a.window_id); }}),
+      windowLink(a.window_id, fmt(a.window_start)),
       a.suppressed ? el('span', {text: 'suppressed'}) : null,
       a.evidence_verified === false ? el('span', {class: 'unverified', text: 'unverified evidence',
         title: 'The evidence is not in the window: recorded, not notified.'}) : null),
     el('div', {class: 'summary', text: a.summary}),
-    ev,
+    el('pre', {class: 'evidence', text: (a.evidence || []).join('\n')}),
     el('div', {class: 'action', text: a.recommended_action ? 'Action: ' + a.recommended_action : ''}),
     feedbackBox(a));
 }
 
 async function loadAnomalies() {
-  const {q, severity} = filters();
-  if (severity) q.set('severity', severity);
+  const q = new URLSearchParams();
+  if (state.service) q.set('service', state.service);
+  if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
+  if (state.severity) q.set('severity', state.severity);
   q.set('limit', '50');
   const {anomalies} = await api('/anomalies?' + q);
   const box = $('anomalies');
@@ -150,36 +248,161 @@ async function loadAnomalies() {
   if (!anomalies.length) box.append(el('p', {class: 'empty', text: 'No anomalies match.'}));
 }
 
+// ---- a window's view: its fields, anomalies, lines (paged) and digest ------------------------------
+
+let shown = {id: 0, cursor: null};   // the window on screen and where its next page of lines starts
+
+function lineRow(l) {
+  const level = (l.level || '').toLowerCase();
+  const known = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(level) ? level : 'other';
+  const msg = el('td', {class: 'msg', text: l.message});
+  if (l.attributes) msg.append(el('span', {class: 'attrs', text: JSON.stringify(l.attributes)}));
+  return el('tr', {class: 'lvl-' + known, 'data-line': String(l.id)},
+    el('td', {class: 'ts', text: fmt(l.ts)}), el('td', {class: 'lvl', text: l.level || ''}), msg);
+}
+
+async function moreLines() {
+  const id = shown.id;
+  const q = new URLSearchParams({limit: String(LINES_PAGE)});
+  if (shown.cursor) q.set('cursor', shown.cursor);
+  const page = await api('/windows/' + id + '/lines?' + q);
+  if (shown.id !== id) return;   // another window was opened meanwhile
+  const body = $('detail-lines').tBodies[0];
+  body.append(...page.lines.map(lineRow));
+  shown.cursor = page.next_cursor;
+  $('lines-more').hidden = !page.next_cursor;
+  $('lines-count').textContent = body.rows.length + ' shown' + (page.next_cursor ? ', more below' : '');
+}
+
 async function showWindow(id) {
+  shown = {id, cursor: null};
+  $('detail-section').hidden = false;
+  $('detail-title').textContent = '#' + id;
+  $('detail-lines').tBodies[0].replaceChildren();
+  $('lines-more').hidden = true;
+  $('lines-count').textContent = '';
   try {
     const w = await api('/windows/' + id);
+    if (shown.id !== id) return;
     $('detail-title').textContent = '#' + w.id + ' ' + w.service + ' ' + fmt(w.start) + ' .. ' + fmt(w.end);
-    const meta = $('detail-meta');
-    meta.replaceChildren();
-    for (const k of ['status', 'health', 'line_count', 'late_count', 'anomaly_count', 'analyzer', 'model',
-      'prompt_tokens', 'completion_tokens', 'latency_ms', 'error']) {
-      meta.append(el('dt', {text: k}), el('dd', {text: w[k] === null || w[k] === undefined ? '—' : String(w[k])}));
-    }
+    $('detail-meta').replaceChildren(...['status', 'health', 'line_count', 'late_count', 'anomaly_count', 'analyzer',
+      'model', 'prompt_tokens', 'completion_tokens', 'latency_ms', 'error'].map((k) => el('span', {class: 'kv'},
+      el('span', {class: 'k', text: k}), el('span', {text: w[k] === null || w[k] === undefined ? '—' : String(w[k])}))));
     $('detail-anomalies').replaceChildren(...(w.anomalies || []).map((a) =>
       el('li', {text: '[' + a.severity + '] ' + a.type + ': ' + a.summary})));
+    if (!(w.anomalies || []).length) $('detail-anomalies').append(el('li', {class: 'empty', text: 'none'}));
     $('detail-digest').textContent = w.digest || '(no digest: the window has not been analysed)';
-    $('detail-section').hidden = false;
+    await moreLines();
+    for (const c of document.querySelectorAll('.cell.selected')) c.classList.remove('selected');
+    for (const c of document.querySelectorAll('.cell[data-window="' + id + '"]')) c.classList.add('selected');
+    document.body.dataset.window = String(id);
     $('detail-section').scrollIntoView({block: 'nearest'});
-  } catch (e) { status(e.message); }
+  } catch (e) {
+    $('detail-meta').replaceChildren();
+    $('detail-anomalies').replaceChildren();
+    $('detail-digest').textContent = '';
+    status(e.message);
+  }
 }
+
+function openWindow(id) {
+  state.window = id;
+  state.view = 'overview';
+  writeUrl(true);
+  showView();
+  showWindow(id);
+}
+
+function closeWindow() {
+  state.window = 0;
+  shown = {id: 0, cursor: null};
+  $('detail-section').hidden = true;
+  delete document.body.dataset.window;
+  writeUrl(true);
+}
+
+// ---- suppressions and notifications ----------------------------------------------------------------
+
+function cells(...values) { return values.map((v) => (v instanceof Node ? el('td', {}, v) : el('td', {text: v}))); }
+
+async function loadSuppressions() {
+  const {suppressions} = await api('/suppressions');
+  const rank = (sev) => SEVERITIES.indexOf(sev);
+  const rows = suppressions.filter((s) => (!state.service || s.service === state.service) &&
+    (!state.severity || rank(s.severity) >= rank(state.severity)));
+  const body = $('suppressions').tBodies[0];
+  body.replaceChildren(...rows.map((s) => el('tr', {'data-service': s.service, 'data-type': s.type},
+    ...cells(s.service, s.type, s.severity, fmt(s.opened_at), fmt(s.until), String(s.suppressed),
+      '#' + s.opened_by))));
+  if (!rows.length) body.append(el('tr', {}, el('td', {colspan: '7', class: 'empty', text: 'No open suppressions.'})));
+}
+
+let notifCursor = null;
+
+function notificationRow(n) {
+  return el('tr', {class: 'n-' + n.status, 'data-id': String(n.id), 'data-status': n.status},
+    ...cells(fmt(n.created_at), n.service, n.severity, n.type, n.destination + ' (' + n.kind + ')', n.status,
+      String(n.attempts), n.last_error || '', windowLink(n.window_id, '#' + n.window_id)));
+}
+
+async function loadNotifications(more) {
+  const q = new URLSearchParams({limit: '50'});
+  if (state.nstatus) q.set('status', state.nstatus);
+  if (more && notifCursor) q.set('cursor', notifCursor);
+  const {notifications, next_cursor: next, counters} = await api('/notifications?' + q);
+  const body = $('notifications').tBodies[0];
+  if (!more) body.replaceChildren();
+  body.append(...notifications.map(notificationRow));
+  if (!body.rows.length) body.append(el('tr', {}, el('td', {colspan: '9', class: 'empty', text: 'No notifications.'})));
+  notifCursor = next;
+  $('notif-more').hidden = !next;
+  $('notif-counters').textContent = 'pending ' + counters.pending + ' · sent ' + counters.sent + ' · failed ' +
+    counters.failed + ' · dry run ' + counters.dry_run;
+}
+
+// ---- putting it together ---------------------------------------------------------------------------
 
 async function refresh() {
   status('loading…');
   try {
     const names = await loadServices();
-    await Promise.all([loadTimelines(names), loadAnomalies()]);
+    if (state.view === 'overview') await Promise.all([loadTimelines(names), loadAnomalies()]);
+    else if (state.view === 'suppressions') await loadSuppressions();
+    else await loadNotifications(false);
     status('updated ' + new Date().toLocaleTimeString());
-    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+    document.body.dataset.view = state.view;
+    bump('loaded');
   } catch (e) { status(e.message); }
 }
 
-for (const id of ['f-service', 'f-severity', 'f-range']) $(id).addEventListener('change', refresh);
+// Shows what the URL says: on load, on back/forward, on an edited fragment.
+function apply() {
+  readUrl();
+  for (const [k, id] of Object.entries(FILTERS)) setSelect($(id), state[k]);
+  showView();
+  if (state.window && state.window !== shown.id) showWindow(state.window);
+  if (!state.window && shown.id) { shown = {id: 0, cursor: null}; $('detail-section').hidden = true; }
+  writeUrl(false);   // /windows/12 and friends become /#window-12
+  return refresh();
+}
+
+for (const [k, id] of Object.entries(FILTERS)) {
+  $(id).addEventListener('change', () => { state[k] = $(id).value; writeUrl(false); refresh(); });
+}
+for (const a of document.querySelectorAll('#views a')) {
+  a.addEventListener('click', (e) => {
+    e.preventDefault();
+    state.view = a.dataset.view;
+    writeUrl(true);
+    showView();
+    refresh();
+  });
+}
 $('refresh').addEventListener('click', refresh);
-$('detail-close').addEventListener('click', () => { $('detail-section').hidden = true; });
-refresh();
+$('detail-close').addEventListener('click', closeWindow);
+$('lines-more').addEventListener('click', () => moreLines().catch((e) => status(e.message)));
+$('notif-more').addEventListener('click', () => loadNotifications(true).catch((e) => status(e.message)));
+window.addEventListener('popstate', apply);
+window.addEventListener('hashchange', apply);
+apply();
 setInterval(refresh, 30000);

@@ -154,6 +154,14 @@ class ContractTest(ServerTest):
         self.check("POST", "/anomalies/999999/feedback", 404, '{"verdict": "true_positive"}', j)
         self.check("POST", "/anomalies/x/feedback", 400, '{"verdict": "true_positive"}', j)
 
+        incidents = self.check("GET", "/incidents", 200)["incidents"]
+        self.assertTrue(incidents)
+        self.check("GET", "/incidents?status=open&service=auth&severity=low&limit=5&since=2026-11-24T00:00:00Z", 200)
+        self.check("GET", "/incidents?status=closed", 400)
+        self.check("GET", "/incidents/%d" % incidents[0]["id"], 200)
+        self.check("GET", "/incidents/999999", 404)
+        self.check("GET", "/incidents/x", 400)
+
         wait_for(lambda: self.srv.get("/notifications")[1]["notifications"], what="a notification")
         self.check("GET", "/notifications", 200)
         self.check("GET", "/notifications?limit=-1", 400)

@@ -1,13 +1,19 @@
 """The built-in dashboard in headless Chromium (Debian's chromium, driven by
-playwright-core from tests/ui/). Seeds windows and anomalies through the
-fake model, then tests/ui/dashboard.mjs checks the page: no console errors,
-timelines coloured by health, the anomalies, filters, a window's digest,
-feedback, and log text with HTML in it shown as text. The screenshot lands
-at $UI_SCREENSHOT (build/dashboard.png)."""
+playwright-core from tests/ui/). Seeds windows, anomalies and notifications
+through the fake model (one PagerDuty delivery stays pending: its port refuses),
+then tests/ui/dashboard.mjs checks the page: no console errors; one time axis
+with ticks shared by every service's row; bar heights that follow line counts;
+health colours; the anomalies; a window's view with its lines (paged) and
+digest; deep links (/windows/{id} and #window-N) and filters kept in the URL
+across a reload; the suppressions and notifications views; feedback; and log
+text with HTML in it shown as text. Screenshots of the four views land at
+$UI_SCREENSHOTS-{overview,window,suppressions,notifications}.png
+(build/dashboard-*.png), each decoded in the browser and checked not blank."""
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import unittest
 
@@ -16,7 +22,8 @@ from harness import FakeLLM, ServerTest, ndjson, needs, wait_for
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.environ.get("UI_TOOLS") or os.path.join(HERE, "..", "..", "build", "test-tools-ui")
-SHOT = os.environ.get("UI_SCREENSHOT") or os.path.join(HERE, "..", "..", "build", "dashboard.png")
+# the screenshots: PREFIX-overview.png, -window.png, -suppressions.png, -notifications.png
+PREFIX = os.environ.get("UI_SCREENSHOTS") or os.path.join(HERE, "..", "..", "build", "dashboard")
 HTML = '<img src=x onerror="window.__xss=1"><b>bold</b>'
 
 
@@ -34,14 +41,21 @@ class DashboardTest(ServerTest):
         subprocess.run([os.path.join(HERE, "..", "ui", "setup.sh"), TOOLS], check=True, timeout=240)
         llm = FakeLLM().start()
         self.addCleanup(llm.stop)
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"])
+        pd = socket.socket()  # PagerDuty's port, bound but never listening: its delivery stays pending
+        pd.bind(("127.0.0.1", 0))
+        self.addCleanup(pd.close)
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"],
+                                env={"ANOMALOG_ALERT_FILE": os.path.join(self.dir, "alerts.jsonl"),
+                                     "ANOMALOG_PAGERDUTY_ROUTING_KEY": "R0UT1NGKEY",
+                                     "ANOMALOG_PAGERDUTY_URL": "http://127.0.0.1:%d/v2/enqueue" % pd.getsockname()[1]})
 
-        def window(service, k, health, *anomalies):
+        def window(service, k, health, *anomalies, lines=4):
             llm.script([], then={"mode": "fixed", "content": verdict(health, *anomalies)})
             t = T0 + 60 * k
-            rows = [{"ts": t + i, "service": service, "level": "info", "message": "GET /orders %d 200" % i}
-                    for i in range(4)]
-            rows.append({"ts": t + 30, "service": service, "level": "error", "message": "user agent " + HTML})
+            rows = [{"ts": t + i * 50 // lines, "service": service, "level": "info", "message": "GET /orders %d 200" % i}
+                    for i in range(lines)]
+            rows.append({"ts": t + 30, "service": service, "level": "error", "message": "user agent " + HTML,
+                         "attributes": {"ua": HTML}})
             self.assertEqual(srv.ingest(ndjson(rows))[0], 202)
             srv.request("POST", "/windows/flush")
             wait_for(lambda: srv.get("/windows?status=analyzed&service=%s&limit=1000" % service)[1]["windows"]
@@ -51,22 +65,40 @@ class DashboardTest(ServerTest):
 
         self.n = 0
         window("api", 0, "normal")
-        window("api", 1, "degraded", ("medium", "latency", "p99 went from 80ms to 900ms", ["GET /orders took 912ms"]))
+        window("api", 1, "degraded", ("medium", "latency", "p99 went from 80ms to 900ms", ["GET /orders took 912ms"]),
+               lines=130)  # more than a page of lines (100) in the window's view, and the tallest bar
         window("api", 2, "critical", ("critical", "security", "Script tags in user agents <b>probe</b>",
                                       ["user agent " + HTML]))
         window("api", 3, "normal")
         window("db", 0, "degraded", ("low", "config", "pool size changed", ["max_connections=50"]))
-        window("db", 1, "normal")
-        # the security finding quotes a line of its window; the other two quote lines that are not there
-        expect = {"services": {"api": 4, "db": 2}, "anomalies": 3, "critical": 1, "html_evidence": HTML,
-                  "unverified": ["low", "medium"]}
+        window("db", 1, "normal", ("low", "resource", "orders slow", ["GET /orders 1 200"]))
+        # the security finding and db's resource one quote lines of their windows (so they are routed: the
+        # critical one to PagerDuty, the low one to the alert file); the other two quote lines that are not there
+        wait_for(lambda: sorted(n["status"] for n in srv.get("/notifications")[1]["notifications"]) ==
+                 ["pending", "sent"], what="the file's notification sent, PagerDuty's pending")
+        windows = {(w["service"], w["start"][11:16]): w for w in srv.get("/windows?limit=100")[1]["windows"]}
+        notes = srv.get("/notifications?limit=100")[1]["notifications"]
+        supp = srv.get("/suppressions")[1]["suppressions"]
+        self.assertTrue(notes and supp, (notes, supp))
+        anomalies = srv.get("/anomalies?limit=100")[1]["anomalies"]  # the model's four and the baseline's
+        expect = {"services": {"api": 4, "db": 2}, "anomalies": len(anomalies), "critical": 1, "html_evidence": HTML,
+                  "unverified": ["low", "medium"],
+                  "critical_window": windows[("api", "10:02")]["id"], "big_window": windows[("api", "10:01")]["id"],
+                  "big_lines": windows[("api", "10:01")]["line_count"],
+                  "small_window": windows[("api", "10:00")]["id"],
+                  "same_start": [windows[("api", "10:01")]["id"], windows[("db", "10:01")]["id"]],
+                  "notifications": len(notes), "notification_statuses": sorted({n["status"] for n in notes}),
+                  "suppressions": len(supp),
+                  "critical_suppressions": len([x for x in supp if x["severity"] == "critical"])}
         p = subprocess.run(["node", os.path.join(HERE, "..", "ui", "dashboard.mjs"), TOOLS,
-                            "http://127.0.0.1:%d" % srv.port, SHOT, json.dumps(expect)],
+                            "http://127.0.0.1:%d" % srv.port, PREFIX, json.dumps(expect)],
                            capture_output=True, timeout=120)
         out = p.stdout.decode() + p.stderr.decode()
         print(out)
         self.assertEqual(p.returncode, 0, out)
-        self.assertTrue(os.path.getsize(SHOT) > 10000, SHOT)
+        for view in ("overview", "window", "suppressions", "notifications"):
+            self.assertIn("screenshot %s-%s.png" % (PREFIX, view), out)
+            self.assertTrue(os.path.getsize("%s-%s.png" % (PREFIX, view)) > 10000, view)
         m = re.search(r"feedback-sent (\d+)", out)
         self.assertTrue(m, out)
         st, a, _ = srv.get("/anomalies?limit=100")

@@ -1,12 +1,17 @@
 // Drives the built-in dashboard in headless Debian chromium.
-//   node dashboard.mjs TOOLS_DIR BASE_URL SCREENSHOT EXPECT_JSON
-// EXPECT_JSON: {"services": {...name: windows}, "anomalies": N, "critical": N, "html_evidence": "...",
-//               "unverified": [severities of the anomalies marked "unverified evidence"]}
-// Prints one line per check; exits 1 on the first failure.
+//   node dashboard.mjs TOOLS_DIR BASE_URL SCREENSHOT_PREFIX EXPECT_JSON
+// EXPECT_JSON (ui_dashboard.py): {"services": {...name: windows}, "anomalies": N, "critical": N,
+//   "html_evidence": "...", "unverified": [severities marked "unverified evidence"], "critical_window": id,
+//   "big_window": id, "big_lines": N, "small_window": id, "same_start": [api id, db id],
+//   "notifications": N, "notification_statuses": [...], "suppressions": N}
+// Screenshots: PREFIX-overview.png, -window.png, -suppressions.png, -notifications.png, each checked here
+// (decoded in the browser: not blank, and the colours the view must show). Prints one line per check;
+// exits 1 when any failed.
 import {createRequire} from 'node:module';
+import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
 
-const [tools, base, shot, expectJson] = process.argv.slice(2);
+const [tools, base, prefix, expectJson] = process.argv.slice(2);
 const expect = JSON.parse(expectJson);
 const require = createRequire(join(tools, 'package.json'));
 const {chromium} = require('playwright-core');
@@ -22,6 +27,50 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync'],   // playwright gives each launch a fresh profile
 });
+
+// A screenshot decoded in a blank page of its own: how many distinct colours a grid of samples has, what
+// share of them is not the background, and whether a given colour is there.
+async function pixels(file, rgb) {
+  const p = await browser.newPage();
+  try {
+    const url = 'data:image/png;base64,' + readFileSync(file).toString('base64');
+    return await p.evaluate(async ([src, want]) => {
+      const img = new Image();
+      img.src = src;
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.width;
+      c.height = img.height;
+      const g = c.getContext('2d');
+      g.drawImage(img, 0, 0);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set();
+      let ink = 0, n = 0, found = 0;
+      for (let i = 0; i < d.length; i += 4 * 7) {   // every 7th pixel
+        const [r, gg, b] = [d[i], d[i + 1], d[i + 2]];
+        colours.add((r << 16) | (gg << 8) | b);
+        n++;
+        if (r + gg + b < 3 * 235) ink++;
+        if (want && Math.abs(r - want[0]) < 6 && Math.abs(gg - want[1]) < 6 && Math.abs(b - want[2]) < 6) found++;
+      }
+      return {width: c.width, height: c.height, colours: colours.size, ink: ink / n, found};
+    }, [url, rgb || null]);
+  } finally {
+    await p.close();
+  }
+}
+
+async function shot(page, name, what, rgb) {
+  const file = prefix + '-' + name + '.png';
+  await page.screenshot({path: file, fullPage: true});
+  const px = await pixels(file, rgb);
+  console.log('screenshot ' + file + ' ' + JSON.stringify(px));
+  check(px.width === 1280, `screenshot ${name}: nothing wider than the window (${px.width} px)`);
+  check(px.height >= 300 && px.colours >= 20 && px.ink > 0.02,
+    `screenshot ${name} is not blank (${px.colours} colours, ${(px.ink * 100).toFixed(1)}% ink)`);
+  if (rgb) check(px.found > 20, `screenshot ${name} shows ${what} (${px.found} samples)`);
+}
+
 try {
   const page = await browser.newPage({viewport: {width: 1280, height: 900}});
   const errors = [];
@@ -29,14 +78,19 @@ try {
   page.on('pageerror', (e) => errors.push(String(e)));
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
-  let loads = 0;
-  const loaded = async () => {
-    loads++;
-    await page.waitForFunction((n) => Number(document.body.dataset.loaded || 0) >= n, loads, {timeout: 15000});
+  // body.dataset.loaded counts finished refreshes; body.dataset.window is the window whose view is loaded
+  const loaded = async (n) => {
+    await page.waitForFunction((k) => Number(document.body.dataset.loaded || 0) >= k, n || 1, {timeout: 15000});
   };
+  let loads = 0;
+  const next = async () => { loads++; await loaded(loads); };
+  const windowShown = (id) => page.waitForFunction((w) => document.body.dataset.window === String(w), id,
+    {timeout: 15000});
+  const box = async (sel) => page.locator(sel).first().boundingBox();
 
+  // ---- the overview --------------------------------------------------------------------------------
   await page.goto(base + '/');
-  await loaded();
+  await next();
   for (const [svc, n] of Object.entries(expect.services)) {
     const cells = await page.locator(`.timeline[data-service="${svc}"] .cell`).count();
     check(cells === n, `timeline of ${svc} shows ${n} windows (saw ${cells})`);
@@ -46,49 +100,115 @@ try {
     'windows are coloured by health: ' + [...new Set(healths)].join(','));
   const bg = await page.locator('.cell.h-critical').first().evaluate((c) => getComputedStyle(c).backgroundColor);
   check(bg === 'rgb(209, 56, 61)', 'a critical window is red (' + bg + ')');
-  check(await page.locator('.anomaly').count() === expect.anomalies, `${expect.anomalies} anomalies listed`);
 
-  // log text with HTML in it stays text
+  // one time axis: ticks in time order, left to right, and windows that start together line up across rows
+  const marks = await page.locator('.axis .tick').evaluateAll((ts) => ts.map((t) => ({
+    ts: t.dataset.ts, text: t.textContent, x: t.getBoundingClientRect().left})));
+  check(marks.length >= 3 && marks.every((m) => m.text.trim()), 'the axis has labelled ticks: ' +
+    marks.map((m) => m.text).join(' | '));
+  check(marks.every((m, i) => !i || (m.ts > marks[i - 1].ts && m.x > marks[i - 1].x)), 'ticks in time order, left to right');
+  check(await page.locator('.axis').count() === 1, 'one axis for all the rows');
+  const [apiWin, dbWin] = expect.same_start;
+  const a = await box(`.timeline[data-service="api"] .cell[data-window="${apiWin}"]`);
+  const d = await box(`.timeline[data-service="db"] .cell[data-window="${dbWin}"]`);
+  check(a && d && Math.abs(a.x - d.x) < 1 && Math.abs(a.width - d.width) < 1,
+    `windows of api and db that start together share their place on the axis (${a && a.x} vs ${d && d.x})`);
+  const apiStart = await page.locator(`.cell[data-window="${apiWin}"]`).getAttribute('data-start');
+  const tick = marks.find((m) => m.ts === new Date(Date.parse(apiStart)).toISOString());
+  check(!tick || Math.abs(tick.x - a.x) < 2, 'a tick at a window\'s start sits at its left edge');
+  // line volume: the window with the most lines is the tallest bar
+  const big = await box(`.cell[data-window="${expect.big_window}"]`);
+  const small = await box(`.cell[data-window="${expect.small_window}"]`);
+  check(big && small && big.height > small.height * 1.5, `bar height follows lines (${big.height} vs ${small.height})`);
+  check(await page.locator(`.cell[data-window="${expect.big_window}"]`).getAttribute('data-lines') ===
+    String(expect.big_lines), 'a bar carries its line count');
+
+  check(await page.locator('.anomaly').count() === expect.anomalies, `${expect.anomalies} anomalies listed`);
   const evidence = await page.locator('.anomaly pre.evidence').allTextContents();
   check(evidence.some((t) => t.includes(expect.html_evidence)), 'HTML in evidence is shown as text');
   check(await page.locator('#anomalies img, #anomalies b').count() === 0, 'no element was made from log text');
-  // an anomaly whose evidence is not in its window is marked, the others are not
-  const unverified = await page.locator('.anomaly').evaluateAll((as) => as.map((a) =>
-    a.querySelector('.head .unverified') ? a.dataset.severity : null).filter((s) => s));
+  const unverified = await page.locator('.anomaly').evaluateAll((as) => as.map((x) =>
+    x.querySelector('.head .unverified') ? x.dataset.severity : null).filter((s) => s));
   check(unverified.sort().join(',') === expect.unverified.sort().join(','),
     'unverified evidence marked on: ' + unverified.join(','));
-  check(await page.evaluate(() => window.__xss === undefined), 'no script from log text ran');
+  await shot(page, 'overview', 'a red (critical) window', [209, 56, 61]);
 
-  // a window's detail with its digest
-  await page.locator('.cell.h-critical').first().click();
-  await page.locator('#detail-section').waitFor({state: 'visible'});
+  // ---- a window's view: its lines, paged, and its digest --------------------------------------------
+  await page.locator(`.cell[data-window="${expect.big_window}"]`).click();
+  await windowShown(expect.big_window);
+  check(new URL(page.url()).hash === '#window-' + expect.big_window, 'opening a window puts #window-N in the URL');
+  let rows = await page.locator('#detail-lines tbody tr').count();
+  check(rows === 100, `the window's first page of lines (${rows} of ${expect.big_lines})`);
+  const times = await page.locator('#detail-lines tbody td.ts').allTextContents();
+  check(times.every((t, i) => !i || t >= times[i - 1]), 'lines in time order');
+  await page.locator('#lines-more').click();
+  await page.waitForFunction((n) => document.querySelectorAll('#detail-lines tbody tr').length === n,
+    expect.big_lines, {timeout: 10000}).catch(() => {});
+  rows = await page.locator('#detail-lines tbody tr').count();
+  check(rows === expect.big_lines && await page.locator('#lines-more').isHidden(),
+    `"More lines" pages to the end (${rows})`);
+  const ids = await page.locator('#detail-lines tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.line));
+  check(new Set(ids).size === ids.length, 'no line shown twice across pages');
+  const lineTexts = await page.locator('#detail-lines tbody td.msg').allTextContents();
+  check(lineTexts.some((t) => t.includes(expect.html_evidence)), 'a line with HTML in it is shown as text');
+  check(await page.locator('#detail-lines img, #detail-lines b').count() === 0, 'no element was made from a line');
+  check(lineTexts.some((t) => t.includes('"ua"')), 'a line\'s attributes are shown');
+
+  // a notification's link, /windows/{id}, opened in the browser: the page, on that window
+  await page.goto(base + '/windows/' + expect.critical_window);
+  await windowShown(expect.critical_window);
+  loads = 0;
+  await next();
+  check(new URL(page.url()).hash === '#window-' + expect.critical_window, '/windows/N becomes /#window-N');
+  const title = await page.locator('#detail-title').textContent();
+  check(title.startsWith('#' + expect.critical_window + ' api'), 'the deep link opened its window: ' + title);
   const digest = await page.locator('#detail-digest').textContent();
-  check(digest.length > 20 && !digest.startsWith('(no digest'), 'window detail shows its digest');
-  await page.screenshot({path: shot, fullPage: true});
-  console.log('screenshot ' + shot);
+  check(digest.length > 20 && !digest.startsWith('(no digest'), 'the window view shows its digest');
+  check(await page.locator('#detail-lines tbody tr').count() === 5, 'and its lines');
+  check(await page.locator(`.cell.selected[data-window="${expect.critical_window}"]`).count() === 1,
+    'the open window is marked on the timeline');
+  await shot(page, 'window', 'the critical window and its lines', [209, 56, 61]);
+  // #window-N honoured on load
+  await page.goto(base + '/#window-' + expect.small_window);
+  await windowShown(expect.small_window);
+  check(await page.locator('#detail-section').isVisible(), '#window-N opens that window on load');
+  await page.locator('#detail-close').click();
+  check(new URL(page.url()).hash === '' && await page.locator('#detail-section').isHidden(), 'closing it clears #window-N');
 
-  // filters
+  // ---- filters live in the URL -------------------------------------------------------------------------
+  await page.goto(base + '/');
+  loads = 0;
+  await next();
   await page.selectOption('#f-severity', 'critical');
-  await loaded();
-  const sevs = await page.locator('.anomaly').evaluateAll((as) => as.map((a) => a.dataset.severity));
+  await next();
+  check(new URL(page.url()).searchParams.get('severity') === 'critical', 'the severity filter is in the URL');
+  let sevs = await page.locator('.anomaly').evaluateAll((as) => as.map((x) => x.dataset.severity));
   check(sevs.length === expect.critical && sevs.every((s) => s === 'critical'), 'severity filter: ' + sevs.join(','));
-  await page.selectOption('#f-severity', '');
-  await loaded();
-  const one = Object.keys(expect.services)[0];
-  await page.selectOption('#f-service', one);
-  await loaded();
-  const shown = await page.locator('.timeline').evaluateAll((ts) => ts.map((t) => t.dataset.service));
-  check(shown.length === 1 && shown[0] === one, 'service filter shows one timeline: ' + shown.join(','));
+  await page.reload();
+  loads = 0;
+  await next();
+  sevs = await page.locator('.anomaly').evaluateAll((as) => as.map((x) => x.dataset.severity));
+  check(await page.locator('#f-severity').inputValue() === 'critical' && sevs.length === expect.critical,
+    'a reload keeps the severity filter');
+  const one = Object.keys(expect.services)[1];
+  await page.goto(base + '/?service=' + one);
+  loads = 0;
+  await next();
+  const shown = await page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
+  check(shown.length === 1 && shown[0] === one && await page.locator('#f-service').inputValue() === one,
+    'a shared link with ?service= shows one timeline: ' + shown.join(','));
   const svcs = await page.locator('.anomaly .service').allTextContents();
-  check(svcs.every((s) => s === one), 'service filter applies to anomalies');
+  check(svcs.every((s) => s === one), 'the service filter applies to anomalies');
   await page.selectOption('#f-service', '');
-  await loaded();
+  await next();
   await page.selectOption('#f-range', '3600');   // the seeded windows are older than an hour
-  await loaded();
+  await next();
+  check(new URL(page.url()).searchParams.get('range') === '3600', 'the time filter is in the URL');
   check(await page.locator('.anomaly').count() === 0 && await page.locator('.cell').count() === 0,
     'time filter hides older windows and anomalies');
   await page.selectOption('#f-range', '');
-  await loaded();
+  await next();
+  check(new URL(page.url()).search === '', 'filters back to all: a clean URL');
 
   // feedback
   const first = page.locator('.anomaly').first();
@@ -98,8 +218,56 @@ try {
   console.log('feedback-sent ' + id);
   check(true, 'false positive button answers');
 
+  // ---- suppressions and notifications -------------------------------------------------------------------
+  await page.locator('#views a[data-view="suppressions"]').click();
+  await next();
+  check(new URL(page.url()).searchParams.get('view') === 'suppressions', 'the view is in the URL');
+  const supp = await page.locator('#suppressions tbody tr[data-service]').count();
+  check(supp === expect.suppressions && supp > 0, `${expect.suppressions} open suppressions listed (saw ${supp})`);
+  await page.selectOption('#f-severity', 'critical');
+  await next();
+  const crit = await page.locator('#suppressions tbody tr[data-service] td:nth-child(3)').allTextContents();
+  check(crit.length === expect.critical_suppressions && crit.every((s) => s === 'critical'),
+    'the severity filter applies to suppressions: ' + crit.join(','));
+  await page.selectOption('#f-severity', '');
+  await next();
+  check(await page.locator('#view-overview').isHidden(), 'one view at a time');
+  await shot(page, 'suppressions');
+
+  await page.locator('#views a[data-view="notifications"]').click();
+  await next();
+  const notes = await page.locator('#notifications tbody tr[data-status]').evaluateAll((rs) =>
+    rs.map((r) => r.dataset.status));
+  check(notes.length === expect.notifications && [...new Set(notes)].sort().join(',') ===
+    expect.notification_statuses.join(','), `${expect.notifications} notifications listed: ${notes.join(',')}`);
+  check(/pending \d+ · sent \d+/.test(await page.locator('#notif-counters').textContent()), 'delivery counters shown');
+  await shot(page, 'notifications');
+  const pending = expect.notification_statuses.find((s) => s !== 'sent') || 'sent';
+  await page.selectOption('#f-nstatus', pending);
+  await next();
+  const only = await page.locator('#notifications tbody tr[data-status]').evaluateAll((rs) =>
+    rs.map((r) => r.dataset.status));
+  check(only.length > 0 && only.every((s) => s === pending), `the status filter shows ${pending} only`);
+  await page.reload();
+  loads = 0;
+  await next();
+  check(await page.locator('#view-notifications').isVisible() && await page.locator('#f-nstatus').inputValue() === pending,
+    'a reload keeps the view and its filter');
+  // a notification's window link opens the window's view
+  const link = page.locator('#notifications tbody tr[data-status] a').first();
+  const target = (await link.getAttribute('href')).replace('#window-', '');
+  await link.click();
+  await windowShown(target);
+  check(await page.locator('#view-overview').isVisible() && await page.locator('#detail-section').isVisible(),
+    'a notification links to its window');
+  await page.goBack();
+  await page.waitForFunction(() => !document.getElementById('view-notifications').hidden, null, {timeout: 10000})
+    .catch(() => {});
+  check(await page.locator('#view-notifications').isVisible(), 'Back returns to the notifications');
+
   check(errors.length === 0, 'no console errors: ' + errors.join(' | '));
   check(external.length === 0, 'no request leaves the service: ' + external.join(' '));
+  check(await page.evaluate(() => window.__xss === undefined), 'no script from log text ran');
 } finally {
   await browser.close();
 }

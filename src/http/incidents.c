@@ -1,0 +1,65 @@
+/*
+ * incidents.c — GET /incidents (filtered by status, service, severity (at
+ * least) and time (the incident's span overlapping [since, until)), newest
+ * first by start, cursor paging like /anomalies) and GET /incidents/{id}
+ * (the incident with the timeline of its members).
+ *
+ * Threads: HTTP threads; each handler is one or two reads on a borrowed read
+ * connection. Limits: a page holds at most 1000 incidents (http_param_limit).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "anomalog/http.h"
+#include "anomalog/severity.h"
+
+static const char *const severities[] = {"low", "medium", "high", "critical", NULL};
+static const char *const statuses[] = {"open", "resolved", NULL};
+
+void http_incidents_list(const app *a, const http_request *rq, http_response *rs)
+{
+    incident_query q = {0};
+    const char *sev = NULL;
+    const char *v = rq->query(rq, "service");
+    q.service = v && *v ? v : NULL;
+    if (http_param_enum(rq, rs, "severity", severities, &sev) ||
+        http_param_enum(rq, rs, "status", statuses, &q.status) ||
+        http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
+        http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
+        http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
+        return;
+    q.min_severity = sev ? severity_rank(sev) : 0;
+    json_t *arr;
+    char cursor[64], err[256];
+    if (store_incidents_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
+        http_storage_unavailable(rs, err);
+        return;
+    }
+    rs->status = 200;
+    rs->json = json_pack("{s:o, s:o}", "incidents", arr, "next_cursor", cursor[0] ? json_string(cursor) : json_null());
+}
+
+void http_incident_get(const app *a, const http_request *rq, http_response *rs)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(rq->params[0], &end, 10);
+    if (errno || *end || id < 1) {
+        http_bad_param(rs, "id", rq->params[0], "is not an incident id");
+        return;
+    }
+    json_t *out = NULL;
+    char err[256];
+    switch (store_incident_get(a->st, id, &out, err, sizeof err)) {
+    case STORE_OK:
+        rs->status = 200;
+        rs->json = out;
+        break;
+    case STORE_NOTFOUND:
+        http_error(rs, 404, "not_found", "no incident %lld", id);
+        break;
+    default:
+        http_storage_unavailable(rs, err);
+    }
+}

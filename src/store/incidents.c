@@ -1,0 +1,494 @@
+/*
+ * incidents.c — incidents in the store: an anomaly joining one (or opening
+ * one) inside the transaction that records it, the call graph learned from
+ * each analysed window, resolving quiet incidents, and reading them back.
+ *
+ * Threads: incident_join and incident_calls_record inside the finish
+ * transaction (analysis.c) on the background connection; resolving on the
+ * background connection (the scheduler), one transaction per incident;
+ * reads on a borrowed read connection.
+ *
+ * Joining: the anomaly's features (first/last anomalous line, services named,
+ * trace ids) are written on it; the members of open incidents near it in
+ * event time and the call graph's edges are read; incident_choose (incident.h)
+ * picks the incidents it ties to: it joins the oldest, the others are merged
+ * into it (their members move; each stays, resolved, with merged_into naming
+ * the one that took them, so links to it still lead somewhere), and
+ * incident_describe makes the incident again from all its members (span,
+ * severity, services, root, summary). On PostgreSQL a
+ * transaction-scoped advisory lock makes joins one at a time across replicas,
+ * so two related findings cannot each open an incident.
+ *
+ * Limits: 500 candidate members and 2000 call-graph edges read per join,
+ * 1000 members described per incident (an incident keeps growing past it;
+ * its description is then of its first 1000), 256 service names.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anomalog/severity.h"
+#include "anomalog/timeutil.h"
+#include "store/db.h"
+#include "store/queries.h"
+
+#define MEMBERS_MAX 1000
+#define EDGES_MAX 2000
+
+/* ---- rows into members and edges ---------------------------------------------------- */
+
+typedef struct member_acc {
+    incident_member *v;
+    json_t **owned;  /* per member: its mentions and trace_ids arrays, and its strings */
+    size_t n, cap;
+    int oom;
+} member_acc;
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int member_row(const store_row *r, void *arg)
+{
+    member_acc *a = arg;
+    if (a->n == a->cap)
+        return 1;
+    incident_member *m = &a->v[a->n];
+    /* strings are copied: a row's text lives until the next row only */
+    json_t *keep = json_pack("{s:s?, s:s?, s:s?, s:s?}", "service", row_text(r, 2), "type", row_text(r, 3), "severity",
+                             row_text(r, 4), "summary", row_text(r, 5));
+    if (!keep) {
+        a->oom = 1;
+        return 1;
+    }
+    const char *mt = row_text(r, 9), *tt = row_text(r, 10);
+    json_object_set_new(keep, "mentions", mt ? json_loads(mt, 0, NULL) : json_array());
+    json_object_set_new(keep, "trace_ids", tt ? json_loads(tt, 0, NULL) : json_array());
+    json_object_set_new(keep, "window_id", json_integer(row_i64(r, 11)));
+    a->owned[a->n] = keep;
+    *m = (incident_member){.anomaly_id = row_i64(r, 0), .incident_id = row_i64_or(r, 1, 0),
+                           .service = json_string_value(json_object_get(keep, "service")),
+                           .type = json_string_value(json_object_get(keep, "type")),
+                           .severity = json_string_value(json_object_get(keep, "severity")),
+                           .summary = json_string_value(json_object_get(keep, "summary")),
+                           .severity_rank = (int)row_i64(r, 6), .first_ts = row_i64(r, 7), .last_ts = row_i64(r, 8),
+                           .mentions = json_object_get(keep, "mentions"),
+                           .trace_ids = json_object_get(keep, "trace_ids")};
+    if (!m->service)
+        m->service = "";
+    a->n++;
+    return 0;
+}
+
+static int member_acc_init(member_acc *a, size_t cap)
+{
+    *a = (member_acc){.v = calloc(cap, sizeof *a->v), .owned = calloc(cap, sizeof *a->owned), .cap = cap};
+    return a->v && a->owned ? 0 : -1;
+}
+
+static void member_acc_free(member_acc *a)
+{
+    for (size_t i = 0; a->owned && i < a->n; i++)
+        json_decref(a->owned[i]);
+    free(a->v);
+    free(a->owned);
+    memset(a, 0, sizeof *a);
+}
+
+typedef struct edge_acc {
+    incident_edge *v;
+    char **names;  /* 2 per edge */
+    size_t n, cap;
+    int oom;
+} edge_acc;
+
+static int edge_row(const store_row *r, void *arg)
+{
+    edge_acc *a = arg;
+    if (a->n == a->cap)
+        return 1;
+    char *x = dup_or_empty(row_text(r, 0)), *y = dup_or_empty(row_text(r, 1));
+    if (!x || !y) {
+        free(x);
+        free(y);
+        a->oom = 1;
+        return 1;
+    }
+    a->names[2 * a->n] = x;
+    a->names[2 * a->n + 1] = y;
+    a->v[a->n++] = (incident_edge){x, y};
+    return 0;
+}
+
+static void edge_acc_free(edge_acc *a)
+{
+    for (size_t i = 0; a->names && i < 2 * a->n; i++)
+        free(a->names[i]);
+    free(a->v);
+    free(a->names);
+    memset(a, 0, sizeof *a);
+}
+
+static store_rc read_edges(store *s, db_conn *c, edge_acc *e, char *err, size_t errlen)
+{
+    *e = (edge_acc){.v = calloc(EDGES_MAX, sizeof *e->v), .names = calloc(2 * EDGES_MAX, sizeof *e->names),
+                    .cap = EDGES_MAX};
+    if (!e->v || !e->names) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ERROR;
+    }
+    store_rc rc = c ? db_run(s, c, &sql_inc_edges, DB_ARGS(db_int(INCIDENT_CALL_MIN_WINDOWS)), edge_row, e, NULL, err,
+                             errlen)
+                    : db_read(s, &sql_inc_edges, DB_ARGS(db_int(INCIDENT_CALL_MIN_WINDOWS)), edge_row, e, err, errlen);
+    if (rc == STORE_OK && e->oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    return rc;
+}
+
+/* ---- joining (inside the finish transaction) ----------------------------------------------- */
+
+/* Makes incident id again from its members and writes it. */
+static store_rc describe(store *s, db_conn *c, int64_t id, const edge_acc *e, int64_t now, incident_change *out,
+                         char *err, size_t errlen)
+{
+    member_acc ms;
+    incident_view v = {0};
+    store_rc rc = STORE_OK;
+    if (member_acc_init(&ms, MEMBERS_MAX) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ERROR;
+    }
+    rc = db_run(s, c, &sql_inc_members, DB_ARGS(db_int(id)), member_row, &ms, NULL, err, errlen);
+    if (rc == STORE_OK && (ms.oom || ms.n == 0 || incident_describe(ms.v, ms.n, e->v, e->n, &v) != 0)) {
+        snprintf(err, errlen, ms.n ? "out of memory" : "incident %lld has no member", (long long)id);
+        rc = STORE_ERROR;
+    }
+    char *services = rc == STORE_OK ? json_dumps(v.services, JSON_COMPACT) : NULL;
+    if (rc == STORE_OK && !services) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc == STORE_OK)
+        rc = db_run(s, c, &sql_inc_update,
+                    DB_ARGS(db_int(id), db_int(v.start_ms), db_int(v.end_ms), db_text(v.severity),
+                            db_int(v.severity_rank), db_text(services), db_int((int64_t)ms.n), db_text(v.root_service),
+                            db_text(v.root_reason), db_text(v.summary), db_int(now)),
+                    NULL, NULL, NULL, err, errlen);
+    if (rc == STORE_OK) {
+        out->rank = v.severity_rank;
+        out->members = (int64_t)ms.n;
+    }
+    free(services);
+    incident_view_free(&v);
+    member_acc_free(&ms);
+    return rc;
+}
+
+store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+                       const incident_config *ic, incident_change *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const json_t *ft = json_object_get(a, "first_ts"), *lt = json_object_get(a, "last_ts");
+    int64_t first = json_is_integer(ft) ? json_integer_value(ft) : w->start_ms;
+    int64_t last = json_is_integer(lt) ? json_integer_value(lt) : w->end_ms - 1;
+    const json_t *men = json_object_get(a, "mentions"), *ids = json_object_get(a, "trace_ids");
+    char *mt = json_dumps(json_is_array(men) ? men : json_array(), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *tt = json_dumps(json_is_array(ids) ? ids : json_array(), JSON_COMPACT | JSON_ENCODE_ANY);
+    member_acc near = {0};
+    edge_acc e = {0};
+    store_rc rc = mt && tt ? STORE_OK : STORE_ERROR;
+    if (rc != STORE_OK)
+        snprintf(err, errlen, "out of memory");
+    if (rc == STORE_OK)
+        rc = db_run(s, c, &sql_inc_lock, DB_NOARGS, NULL, NULL, NULL, err, errlen);
+    if (rc == STORE_OK)
+        rc = db_run(s, c, &sql_inc_features,
+                    DB_ARGS(db_int(anomaly_id), db_int(first), db_int(last), db_text(mt), db_text(tt)), NULL, NULL,
+                    NULL, err, errlen);
+    if (rc == STORE_OK && member_acc_init(&near, 500) != 0) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc == STORE_OK)
+        rc = db_run(s, c, &sql_inc_near, DB_ARGS(db_int(first), db_int(last), db_int(ic->gap_ms)), member_row, &near,
+                    NULL, err, errlen);
+    if (rc == STORE_OK)
+        rc = read_edges(s, c, &e, err, errlen);
+    if (rc == STORE_OK && near.oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK)
+        goto out;
+    const char *sev = json_string_value(json_object_get(a, "severity"));
+    incident_member f = {.anomaly_id = anomaly_id, .service = w->service,
+                         .type = json_string_value(json_object_get(a, "type")), .severity = sev,
+                         .severity_rank = severity_rank(sev), .first_ts = first, .last_ts = last, .mentions = men,
+                         .trace_ids = ids};
+    int64_t tied[1 + sizeof out->merged / sizeof out->merged[0]];
+    size_t nt = incident_choose(&f, near.v, near.n, e.v, e.n, ic->gap_ms, tied, sizeof tied / sizeof tied[0]);
+    if (nt > 0) {
+        out->id = tied[0];
+        for (size_t i = 0; i < near.n; i++) /* its severity before this member (and those it brings) */
+            for (size_t k = 0; k < nt; k++)
+                if (near.v[i].incident_id == tied[k] && near.v[i].severity_rank > out->prev_rank)
+                    out->prev_rank = near.v[i].severity_rank;
+        for (size_t k = 1; rc == STORE_OK && k < nt; k++) {
+            rc = db_run(s, c, &sql_inc_move, DB_ARGS(db_int(tied[k]), db_int(out->id)), NULL, NULL, NULL, err, errlen);
+            if (rc == STORE_OK)
+                rc = db_run(s, c, &sql_inc_merged, DB_ARGS(db_int(tied[k]), db_int(out->id), db_int(now)), NULL, NULL,
+                            NULL, err, errlen);
+            out->merged[out->n_merged++] = tied[k];
+        }
+    } else {
+        out->opened = 1;
+        rc = db_int_of(s, c, &sql_inc_insert,
+                       DB_ARGS(db_int(first), db_int(last), db_text(sev), db_int(f.severity_rank), db_int(now)),
+                       &out->id, NULL, err, errlen);
+    }
+    if (rc == STORE_OK)
+        rc = db_run(s, c, &sql_inc_assign, DB_ARGS(db_int(anomaly_id), db_int(out->id)), NULL, NULL, NULL, err,
+                    errlen);
+    if (rc == STORE_OK)
+        rc = describe(s, c, out->id, &e, now, out, err, errlen);
+out:
+    free(mt);
+    free(tt);
+    member_acc_free(&near);
+    edge_acc_free(&e);
+    return rc;
+}
+
+store_rc incident_calls_record(store *s, db_conn *c, const window_work *w, const json_t *calls, char *err,
+                               size_t errlen)
+{
+    const char *name;
+    json_t *v;
+    store_rc rc = STORE_OK;
+    json_object_foreach((json_t *)calls, name, v)
+    {
+        if (rc == STORE_OK && json_integer_value(v) > 0)
+            rc = db_run(s, c, &sql_inc_call,
+                        DB_ARGS(db_int(w->service_id), db_text(name), db_int(json_integer_value(v)), db_int(w->start_ms)),
+                        NULL, NULL, NULL, err, errlen);
+    }
+    return rc;
+}
+
+/* ---- resolving ------------------------------------------------------------------------------ */
+
+typedef struct resolve_arg {
+    int64_t now, quiet;
+    int64_t ids[50];
+    size_t n;
+} resolve_arg;
+
+static int id_collect(const store_row *r, void *p)
+{
+    resolve_arg *ra = p;
+    if (ra->n < sizeof ra->ids / sizeof ra->ids[0])
+        ra->ids[ra->n++] = row_i64(r, 0);
+    return 0;
+}
+
+typedef struct resolve_one {
+    int64_t id, now;
+    int changed;
+} resolve_one;
+
+static store_rc resolve_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
+{
+    resolve_one *r = p;
+    int64_t changed = 0;
+    store_rc rc = db_run(s, c, &sql_inc_resolve, DB_ARGS(db_int(r->id), db_int(r->now)), NULL, NULL, &changed, err,
+                         errlen);
+    r->changed = rc == STORE_OK && changed == 1;
+    return rc;
+}
+
+store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, int *resolved, char *err,
+                                 size_t errlen)
+{
+    *resolved = 0;
+    resolve_arg ra = {.now = now_ms, .quiet = ic->quiet_ms};
+    store_rc rc = db_bg(s, &sql_inc_quiet, DB_ARGS(db_int(now_ms), db_int(ic->quiet_ms)), id_collect, &ra, NULL, err,
+                        errlen);
+    for (size_t i = 0; rc == STORE_OK && i < ra.n; i++) {
+        resolve_one r = {.id = ra.ids[i], .now = now_ms};
+        rc = db_tx(s, resolve_tx, &r, err, errlen);
+        *resolved += r.changed;
+    }
+    return rc;
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+typedef struct incident_acc {
+    json_t *arr;
+    int limit;
+    int64_t last_start, last_id;
+    int more;
+} incident_acc;
+
+static int ids_cmp(const void *x, const void *y)
+{
+    json_int_t a = json_integer_value(*(json_t *const *)x), b = json_integer_value(*(json_t *const *)y);
+    return a < b ? -1 : a > b;
+}
+
+/* "3,1,2" as a sorted array of integers */
+static json_t *id_list(const char *s)
+{
+    json_t *arr = json_array();
+    while (arr && s && *s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s)
+            break;
+        json_array_append_new(arr, json_integer(v));
+        s = *end == ',' ? end + 1 : end;
+    }
+    size_t n = json_array_size(arr);
+    if (n > 1) {
+        json_t **v = malloc(n * sizeof *v);
+        if (v) {
+            for (size_t i = 0; i < n; i++)
+                v[i] = json_incref(json_array_get(arr, i));
+            qsort(v, n, sizeof *v, ids_cmp);
+            json_array_clear(arr);
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, v[i]);
+            free(v);
+        }
+    }
+    return arr;
+}
+
+static int incident_row(const store_row *r, void *arg)
+{
+    incident_acc *a = arg;
+    if (a->limit >= 0 && (int)json_array_size(a->arr) == a->limit) {
+        a->more = 1;
+        return 1;
+    }
+    json_t *services = json_loads(row_text(r, 5) ? row_text(r, 5) : "[]", 0, NULL);
+    json_t *o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}",
+                          "id", (json_int_t)row_i64(r, 0), "status", row_text(r, 1), "start", json_time(row_i64(r, 2)),
+                          "end", json_time(row_i64(r, 3)), "severity", row_text(r, 4), "services",
+                          services ? services : json_array(), "members", (json_int_t)row_i64(r, 6), "root_service",
+                          row_text(r, 7), "root_reason", row_text(r, 8), "summary", row_text(r, 9), "root_cause",
+                          json_text_or_null(r, 10), "first_action", json_text_or_null(r, 11), "summary_by",
+                          row_text(r, 12), "created_at", json_time(row_i64(r, 13)), "updated_at",
+                          json_time(row_i64(r, 14)), "resolved_at", json_time_or_null(r, 15), "anomaly_ids",
+                          id_list(row_text(r, 16)));
+    if (o)
+        json_object_set_new(o, "merged_into", row_null(r, 17) ? json_null() : json_integer(row_i64(r, 17)));
+    if (o)
+        json_array_append_new(a->arr, o);
+    a->last_start = row_i64(r, 2);
+    a->last_id = row_i64(r, 0);
+    return 0;
+}
+
+store_rc store_incidents_list(store *s, const incident_query *q, json_t **out, char *next_cursor, size_t curlen,
+                              char *err, size_t errlen)
+{
+    incident_acc a = {.arr = json_array(), .limit = q->limit};
+    next_cursor[0] = '\0';
+    int64_t up_start, up_id;
+    list_upper(q->has_until, q->until_ms, q->has_cursor, q->cursor_start, q->cursor_id, &up_start, &up_id);
+    store_rc rc = db_read(s, &sql_inc_list,
+                          DB_ARGS(q->has_since ? db_int(q->since_ms) : db_null(),
+                                  q->has_until ? db_int(q->until_ms) : db_null(), db_int(q->min_severity),
+                                  db_text(q->status), db_text(q->service), db_int(up_start), db_int(up_id),
+                                  db_int(q->limit + 1)),
+                          incident_row, &a, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(a.arr);
+        return rc;
+    }
+    if (a.more)
+        snprintf(next_cursor, curlen, "%lld:%lld", (long long)a.last_start, (long long)a.last_id);
+    *out = a.arr;
+    return STORE_OK;
+}
+
+/* One member of the timeline. */
+static int timeline_row(const store_row *r, void *arg)
+{
+    json_t *o = json_pack("{s:I, s:I, s:s?, s:s?, s:s?, s:o, s:o, s:s?}", "anomaly_id", (json_int_t)row_i64(r, 0),
+                          "window_id", (json_int_t)row_i64(r, 11), "service", row_text(r, 2), "type", row_text(r, 3),
+                          "severity", row_text(r, 4), "first", json_time(row_i64(r, 7)), "last",
+                          json_time(row_i64(r, 8)), "summary", row_text(r, 5));
+    if (o) {
+        const char *mt = row_text(r, 9);
+        json_t *m = mt ? json_loads(mt, 0, NULL) : NULL;
+        json_object_set_new(o, "mentions", m ? m : json_array());
+    }
+    return o ? json_array_append_new(arg, o) : 1;
+}
+
+store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    incident_acc a = {.arr = json_array(), .limit = 1};
+    store_rc rc = db_read(s, &sql_inc_get, DB_ARGS(db_int(id)), incident_row, &a, err, errlen);
+    json_t *inc = json_incref(json_array_get(a.arr, 0));
+    json_decref(a.arr);
+    if (rc != STORE_OK || !inc) {
+        json_decref(inc);
+        return rc != STORE_OK ? rc : STORE_NOTFOUND;
+    }
+    json_t *tl = json_array();
+    rc = db_read(s, &sql_inc_members, DB_ARGS(db_int(id)), timeline_row, tl, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(tl);
+        json_decref(inc);
+        return rc;
+    }
+    json_object_set_new(inc, "timeline", tl);
+    *out = inc;
+    return STORE_OK;
+}
+
+static int name_row(const store_row *r, void *arg)
+{
+    const char *t = row_text(r, 0);
+    return t ? json_array_append_new(arg, json_string(t)) : 0;
+}
+
+store_rc store_service_names(store *s, size_t max, json_t **out, char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    store_rc rc = db_bg(s, &sql_inc_names, DB_ARGS(db_int((int64_t)max)), name_row, arr, NULL, err, errlen);
+    if (rc != STORE_OK) {
+        json_decref(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    return rc;
+}
+
+typedef struct open_out {
+    int64_t open, members;
+} open_out;
+
+static int open_row(const store_row *r, void *arg)
+{
+    open_out *o = arg;
+    o->open = row_i64_or(r, 0, 0);
+    o->members = row_i64_or(r, 1, 0);
+    return 1;
+}
+
+store_rc store_incidents_open(store *s, int64_t *open, int64_t *members, char *err, size_t errlen)
+{
+    open_out o = {0};
+    store_rc rc = db_read(s, &sql_inc_open_count, DB_NOARGS, open_row, &o, err, errlen);
+    *open = o.open;
+    *members = o.members;
+    return rc;
+}
