@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "anomalog/severity.h"
+#include "anomalog/type_phrase.h"
 #include "anomalog/utf8.h"
 
 #define VERDICT_WORK_PER_BYTE 16
@@ -106,27 +107,6 @@ static void snippet(char dst[VERDICT_SNIPPET_MAX + 4], const char *s)
         o += 3;
     }
     dst[o] = '\0';
-}
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
 }
 
 /* ---- recovery ----------------------------------------------------------- */
@@ -254,7 +234,7 @@ static const json_t *typed_field(const json_t *obj, const char *prefix, const ch
         set_err(err, errlen, "%s: missing", path);
     else if (json_typeof(v) != type)
         set_err(err, errlen, "%s: expected %s, got %s", path, type == JSON_ARRAY ? "an array" : "a string",
-                type_name(v));
+                type_phrase(v));
     else
         return v;
     return NULL;
@@ -342,7 +322,7 @@ static json_t *check_evidence(const json_t *obj, const char *prefix, char *err, 
     const json_t *line;
     json_array_foreach(v, i, line) {
         if (!json_is_string(line)) {
-            set_err(err, errlen, "%s[%zu]: expected a string, got %s", path, i, type_name(line));
+            set_err(err, errlen, "%s[%zu]: expected a string, got %s", path, i, type_phrase(line));
             goto fail;
         }
         if (json_array_size(out) >= VERDICT_MAX_EVIDENCE)
@@ -377,7 +357,7 @@ static json_t *check_anomaly(const json_t *a, size_t index, char *err, size_t er
 
     snprintf(prefix, sizeof prefix, "anomalies[%zu]", index);
     if (!json_is_object(a)) {
-        set_err(err, errlen, "%s: expected an object, got %s", prefix, type_name(a));
+        set_err(err, errlen, "%s: expected an object, got %s", prefix, type_phrase(a));
         goto out;
     }
     if (!(severity = check_enum(a, prefix, "severity", SEVERITY_NAMES, err, errlen)) ||
@@ -429,7 +409,7 @@ static json_t *validate(const json_t *root, char *err, size_t errlen)
         goto out;
     }
     if (!json_is_array(anomalies)) {
-        set_err(err, errlen, "anomalies: expected an array, got %s", type_name(anomalies));
+        set_err(err, errlen, "anomalies: expected an array, got %s", type_phrase(anomalies));
         goto out;
     }
     if (json_array_size(anomalies) > VERDICT_MAX_ANOMALIES) {

@@ -47,6 +47,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "anomalog/timeutil.h"
+#include "anomalog/type_phrase.h"
 
 /* How many JSON objects, one the message of the other, are read into an entry. */
 #define INGEST_JSON_MESSAGE_DEPTH 2
@@ -773,27 +774,6 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
     return ingest_parse_ndjson_with(body, len, o, b, err, 1);
 }
 
-static const char *json_type_name(json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
     ingest_ctx c;
@@ -822,7 +802,7 @@ int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch 
         entry_pos at = {.line = 0, .index = (long)i};
         if (!json_is_object(el))
             rc = ingest_err_set(err, 400, "invalid_entry", 0, (long)i,
-                                "entry %zu: expected a JSON object, got %s", i, json_type_name(el));
+                                "entry %zu: expected a JSON object, got %s", i, type_phrase(el));
         else
             rc = entry_from_object(&c, el, &at, (long)i + 1);
     }

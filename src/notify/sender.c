@@ -43,6 +43,7 @@
 
 #include "anomalog/backoff.h"
 #include "anomalog/metrics.h"
+#include "anomalog/stopper.h"
 #include "anomalog/log.h"
 #include "anomalog/timeutil.h"
 
@@ -59,9 +60,7 @@ struct notifier {
     const config *cfg;
     sender senders[NOTIFY_MAX_SENDERS];
     size_t started;
-    atomic_int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    stopper stop;
     atomic_ullong sent, retried, failed;
 };
 
@@ -95,7 +94,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     (void)dn;
     (void)ut;
     (void)un;
-    return atomic_load(&((notifier *)arg)->stop) ? 1 : 0;
+    return stopper_stopped(&((notifier *)arg)->stop);
 }
 
 static void hmac_hex(const char *key, const char *body, size_t len, char *out /* 65 */)
@@ -230,7 +229,7 @@ static void deliver(sender *se, outbox_item *it)
     if (at.error[0]) {
         int64_t wait = backoff_ms(nt->cfg->notify_retry_base_ms, nt->cfg->notify_retry_max_ms, it->attempts + 1, 1);
         next = now + (at.retry_after_ms > wait ? at.retry_after_ms : wait); /* never sooner than Retry-After */
-        if (atomic_load(&nt->stop)) {
+        if (stopper_stopped(&nt->stop)) {
             outcome = "retry"; /* interrupted by shutdown: due again at the next start */
             next = now;
         } else if (at.permanent) {
@@ -258,25 +257,11 @@ static void deliver(sender *se, outbox_item *it)
     }
 }
 
-static void idle(notifier *nt, int64_t ms)
-{
-    pthread_mutex_lock(&nt->mu);
-    if (!atomic_load(&nt->stop)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&nt->cv, &nt->mu, &ts);
-    }
-    pthread_mutex_unlock(&nt->mu);
-}
-
 static void *sender_main(void *arg)
 {
     sender *se = arg;
     notifier *nt = se->nt;
-    while (!atomic_load(&nt->stop)) {
+    while (!stopper_stopped(&nt->stop)) {
         outbox_item it;
         char err[256];
         store_rc rc = store_outbox_claim(nt->st, time_now_ms(), nt->cfg->notify_timeout_ms + LEASE_EXTRA_MS, &it, err,
@@ -288,7 +273,7 @@ static void *sender_main(void *arg)
         }
         if (rc != STORE_NOTFOUND)
             log_msg(LOG_ERROR, "notify", "%s", err);
-        idle(nt, IDLE_POLL_MS);
+        stopper_sleep(&nt->stop, IDLE_POLL_MS);
     }
     return NULL;
 }
@@ -307,8 +292,7 @@ notifier *notifier_start(store *st, const config *cfg, char *err, size_t errlen)
     }
     nt->st = st;
     nt->cfg = cfg;
-    pthread_mutex_init(&nt->mu, NULL);
-    pthread_cond_init(&nt->cv, NULL);
+    stopper_init(&nt->stop);
     size_t want = cfg->notify_senders < 1 ? 1 : cfg->notify_senders > NOTIFY_MAX_SENDERS ? NOTIFY_MAX_SENDERS : cfg->notify_senders;
     for (; nt->started < want; nt->started++) {
         sender *se = &nt->senders[nt->started];
@@ -326,14 +310,10 @@ void notifier_stop(notifier *nt)
 {
     if (!nt)
         return;
-    pthread_mutex_lock(&nt->mu);
-    atomic_store(&nt->stop, 1);
-    pthread_cond_broadcast(&nt->cv);
-    pthread_mutex_unlock(&nt->mu);
+    stopper_stop(&nt->stop);
     for (size_t i = 0; i < nt->started; i++)
         pthread_join(nt->senders[i].thread, NULL);
-    pthread_mutex_destroy(&nt->mu);
-    pthread_cond_destroy(&nt->cv);
+    stopper_destroy(&nt->stop);
     free(nt);
 }
 
