@@ -1,6 +1,7 @@
 /*
- * query.c — bench_query: how fast the real server answers GET /anomalies and
- * GET /windows, and how fast it starts, on a database of realistic size.
+ * query.c — bench_query: how fast the real server answers GET /anomalies,
+ * GET /windows and GET /windows/{id}/lines, and how fast it starts, on a
+ * database of realistic size.
  *
  * The database: 10 million log lines (--lines), in 200,000 five-minute
  * windows (50 lines each) of 40 services, and 100,000 anomalies (exactly 10
@@ -20,7 +21,8 @@
  *  1. Queries: one keep-alive connection, each query of a table of typical
  *     ones (no filter, service, severity, type, health, status, time range,
  *     combinations, and a deep page: the cursor the server hands out after
- *     50,000 anomalies or 100,000 windows) sent --requests times after a
+ *     50,000 anomalies or 100,000 windows; and a window's lines, from the
+ *     start and from the middle of the window) sent --requests times after a
  *     warm-up; p50, p99 and max latency, and the rows it returned (a query
  *     that answers nothing proves nothing, so an empty answer is an error).
  *     The limit in the same run is GET /healthz over the same connection:
@@ -334,15 +336,11 @@ static int db_ready(const char *path, long long lines)
     return 0;
 }
 
-/* The cursor the server hands out after `depth` rows of a newest-first listing. */
-static int deep_cursor(const char *path, const char *table, long long depth, char *out, size_t cap)
+/* The cursor a listing hands out after some row: "<a>:<b>" of the one row sql selects. */
+static int cursor_of(const char *path, const char *sql, char *out, size_t cap)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *q = NULL;
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT %s, id FROM %s ORDER BY %s DESC, id DESC LIMIT 1 OFFSET %lld",
-             strcmp(table, "anomalies") ? "start_ms" : "window_start", table,
-             strcmp(table, "anomalies") ? "start_ms" : "window_start", depth - 1);
     int rc = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
@@ -356,12 +354,31 @@ static int deep_cursor(const char *path, const char *table, long long depth, cha
     return rc;
 }
 
+/* The cursor the server hands out after `depth` rows of a newest-first listing. */
+static int deep_cursor(const char *path, const char *table, long long depth, char *out, size_t cap)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT %s, id FROM %s ORDER BY %s DESC, id DESC LIMIT 1 OFFSET %lld",
+             strcmp(table, "anomalies") ? "start_ms" : "window_start", table,
+             strcmp(table, "anomalies") ? "start_ms" : "window_start", depth - 1);
+    return cursor_of(path, sql, out, cap);
+}
+
+/* The cursor GET /windows/{id}/lines hands out after `depth` lines of window `id` (by ts, then id). */
+static int lines_cursor(const char *path, long long window_id, long long depth, char *out, size_t cap)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT ts, id FROM logs WHERE window_id = %lld ORDER BY ts, id LIMIT 1 OFFSET %lld",
+             window_id, depth - 1);
+    return cursor_of(path, sql, out, cap);
+}
+
 /* ---- the queries -------------------------------------------------------- */
 
 typedef struct query {
     char name[48];
     char path[256];
-    const char *list;        /* "anomalies", "windows", or NULL (/healthz) */
+    const char *list;        /* "anomalies", "windows", "lines", or NULL (/healthz) */
     double p50, p99, max;
     long rows;               /* in the last answer */
     int errors;
@@ -549,10 +566,11 @@ int main(int argc, char **argv)
     if (db_ready(small_db, o.lines / 10))
         return 1;
 
-    char acur[64], wcur[64];
+    char acur[64], wcur[64], lcur[64];
     long long nwin = o.lines / LINES_PER_WINDOW;
     if (deep_cursor(db, "anomalies", o.lines / 200, acur, sizeof acur) ||
-        deep_cursor(db, "windows", nwin / 2, wcur, sizeof wcur))
+        deep_cursor(db, "windows", nwin / 2, wcur, sizeof wcur) ||
+        lines_cursor(db, nwin / 2, LINES_PER_WINDOW / 2, lcur, sizeof lcur))
         return 1;
     /* a day in the middle of the data, and the service and type most queries name */
     int64_t mid = base_ms + (nwin / NSERVICES / 2) * WINDOW_MS;
@@ -581,6 +599,8 @@ int main(int argc, char **argv)
         {.name = "windows service+since/until", .path = "", .list = "windows"},
         {.name = "windows deep cursor", .path = "", .list = "windows"},
         {.name = "windows health deep cursor", .path = "", .list = "windows"},
+        {.name = "window lines", .path = "", .list = "lines"},
+        {.name = "window lines cursor", .path = "", .list = "lines"},
     };
     size_t nq = sizeof qs / sizeof qs[0];
     snprintf(qs[6].path, sizeof qs[6].path, "/anomalies?since=%s&until=%s&limit=50", since, until);
@@ -591,6 +611,8 @@ int main(int argc, char **argv)
     snprintf(qs[16].path, sizeof qs[16].path, "/windows?service=svc-17&since=%s&until=%s&limit=50", since, until);
     snprintf(qs[17].path, sizeof qs[17].path, "/windows?cursor=%s&limit=50", wcur);
     snprintf(qs[18].path, sizeof qs[18].path, "/windows?health=critical&cursor=%s&limit=50", wcur);
+    snprintf(qs[19].path, sizeof qs[19].path, "/windows/%lld/lines?limit=50", (long long)(nwin / 2));
+    snprintf(qs[20].path, sizeof qs[20].path, "/windows/%lld/lines?cursor=%s&limit=50", (long long)(nwin / 2), lcur);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int failed = 0;

@@ -1,4 +1,4 @@
--- 011_lines_by_time: a window's lines in event-time order straight from the index.
+-- 012_lines_by_time: a window's lines in event-time order straight from the index.
 -- GET /windows/{id}/lines pages a window's lines by (ts, id) and the analysis
 -- reads them in that order too: with the index in that order a page reads the
 -- rows it returns instead of sorting the whole window. It replaces the index on

@@ -142,6 +142,13 @@ void miner_foreach(const miner *m, miner_each_fn fn, void *arg);
 int miner_restore(miner *m, int64_t id, const char *template_text, uint64_t count);
 
 /**
+ * Ids assigned from now on are above id (nothing else changes): a miner
+ * restored from a store that pruned templates never gives a pruned id to a
+ * new template. Does nothing when id is below the next id already.
+ */
+void miner_reserve_ids(miner *m, int64_t id);
+
+/**
  * `anomalog templates FILE [--summary]` (argv[0] is "templates"): mines FILE
  * (or stdin for "-"), one message per line (trailing CR/LF stripped, no joining,
  * no header parsing) and prints for each line `<id> <template>`; with

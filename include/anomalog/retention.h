@@ -5,7 +5,8 @@
  *
  * Raw lines go after retention.lines (by their window's end, once the window
  * was analysed); windows with their anomalies, prompts, notifications and
- * delivery attempts, and ended suppression intervals, after retention.windows.
+ * delivery attempts, ended suppression intervals, and templates no window
+ * recorded for that long, after retention.windows.
  * An age of 0 disables that retention.
  */
 #ifndef ANOMALOG_RETENTION_H

@@ -161,7 +161,7 @@ store_rc store_metrics(store *s, int64_t windows[5], int64_t *db_bytes, char *er
 typedef struct store_backlog {
     int64_t oldest_waiting_ms;  /**< when the oldest window still without a result (closed, analyzing or
                                      failed) closed; -1 when there is none */
-    int64_t outbox_pending;     /**< notifications in the outbox not delivered (or given up) yet */
+    int64_t outbox_pending;     /**< notifications in the outbox still to be delivered (status pending) */
 } store_backlog;
 
 /** The backlog gauges; *out is zeroed (oldest_waiting_ms -1) first. */
@@ -388,10 +388,14 @@ typedef struct store_template {
     int max_level;        /**< 0 unknown .. 6 fatal */
 } store_template;
 
-/** Calls fn for every template of a service (to restore its miner). */
+/**
+ * Calls fn for every template of a service (to restore its miner), oldest id first.
+ * @param[out] id_max  the highest template id the service ever recorded, also one pruned since (0: none): a
+ *                     miner restored from these templates must assign new ids above it (miner_reserve_ids)
+ */
 store_rc store_templates_load(store *s, int64_t service_id,
                               void (*fn)(void *arg, int64_t id, const char *text, uint64_t total), void *arg,
-                              char *err, size_t errlen);
+                              int64_t *id_max, char *err, size_t errlen);
 
 /** History of one template over a span of earlier windows. */
 typedef struct template_history {
@@ -414,10 +418,13 @@ store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, i
 /**
  * Records a digested window in one transaction: templates upserted (text,
  * level, first/last seen, totals), their counts in this window, the window's
- * error lines. Recording the same window again changes no total.
+ * error lines. Recording the same window again changes no total. A template
+ * pruned earlier is inserted again under its id. Past max_templates rows
+ * for the service (0: no bound), the least recently seen are deleted.
  */
 store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
-                                const store_template *t, size_t n, long error_lines, char *err, size_t errlen);
+                                const store_template *t, size_t n, long error_lines, size_t max_templates,
+                                char *err, size_t errlen);
 
 /** Marks templates of a service known-benign. */
 store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids, size_t n, char *err,
@@ -486,7 +493,8 @@ store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *e
 
 /** Rows deleted by one retention batch, by table. */
 typedef struct store_expired {
-    int64_t logs, windows, anomalies, outbox, delivery_attempts, window_prompts, template_counts, suppressions;
+    int64_t logs, windows, anomalies, outbox, delivery_attempts, window_prompts, template_counts, suppressions,
+        templates;
 } store_expired;
 
 /**
@@ -513,6 +521,17 @@ store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store
  */
 store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                               char *err, size_t errlen);
+
+/**
+ * One batch of template retention, one short transaction: deletes up to
+ * max_rows templates (of any service) last recorded at or before before_ms
+ * (wall-clock time). A miner that still holds one records it again, under
+ * the same id, when a later window sees it.
+ * @param[out] out   rows deleted (only templates); zeroed on failure
+ * @param[out] more  1 when the batch stopped at its bound: call again
+ */
+store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                char *err, size_t errlen);
 
 /* ---- incidents (incidents.c) --------------------------------------------------
  * An anomaly joins an incident inside the transaction that records it

@@ -122,7 +122,11 @@ static void restore_one(void *arg, int64_t id, const char *text, uint64_t total)
 static int load_miner(void *arg, int64_t service_id, miner *m, char *err, size_t errlen)
 {
     analyzer *a = arg;
-    return store_templates_load(a->st, service_id, restore_one, m, err, errlen) == STORE_OK ? 0 : -1;
+    int64_t id_max;
+    if (store_templates_load(a->st, service_id, restore_one, m, &id_max, err, errlen) != STORE_OK)
+        return -1;
+    miner_reserve_ids(m, id_max); /* ids of pruned templates are not given out again */
+    return 0;
 }
 
 typedef struct hist_lookup {
@@ -178,7 +182,8 @@ static int record_templates(analyzer *a, const window_work *w, const digest *d, 
         t[done] = (store_template){.id = d->templates[done].id, .text = text, .count = d->templates[done].count,
                                    .max_level = d->templates[done].max_level};
     }
-    rc = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, n, d->error_lines, err, errlen) ==
+    rc = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, n, d->error_lines,
+                                (size_t)a->cfg->max_templates, err, errlen) ==
                  STORE_OK ? 0 : -1;
 out:
     for (size_t i = 0; i < done; i++)

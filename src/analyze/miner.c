@@ -2413,6 +2413,13 @@ void miner_foreach(const miner *m, miner_each_fn fn, void *arg)
         fn(t->id, t->text, t->count, arg);
 }
 
+void miner_reserve_ids(miner *m, int64_t id)
+{
+    assert(m != NULL);
+    if (id >= m->next_id)
+        m->next_id = id + 1;
+}
+
 int miner_restore(miner *m, int64_t id, const char *template_text, uint64_t count)
 {
     assert(m != NULL);

@@ -187,8 +187,9 @@ db_stmt sql_tpl_depth = {.sql = "SELECT count(*), avg(error_lines) FROM windows 
                                 "AND start_ms >= ?2 AND start_ms < ?3 AND error_lines IS NOT NULL",
                          .params = "iii"};
 #define UPSERT_HEAD                                                                                     \
-    "INSERT INTO templates(service_id, id, text, max_level, first_seen, last_seen, total) "            \
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0) ON CONFLICT(service_id, id) DO UPDATE SET text = excluded.text, "
+    "INSERT INTO templates(service_id, id, text, max_level, first_seen, last_seen, total, recorded_at) " \
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, ?6) ON CONFLICT(service_id, id) DO UPDATE SET text = excluded.text, " \
+    "recorded_at = excluded.recorded_at, "
 db_stmt sql_tpl_upsert = {
     .sqlite = UPSERT_HEAD "max_level = max(max_level, excluded.max_level), "
                           "first_seen = min(first_seen, excluded.first_seen), "
@@ -196,7 +197,19 @@ db_stmt sql_tpl_upsert = {
     .pg = UPSERT_HEAD "max_level = greatest(templates.max_level, excluded.max_level), "
                       "first_seen = least(templates.first_seen, excluded.first_seen), "
                       "last_seen = greatest(templates.last_seen, excluded.last_seen)",
-    .params = "iitii"};
+    .params = "iitiii"};
+/* the bound and the id high-water mark (migration 014) */
+db_stmt sql_tpl_id_max_get = {.sql = "SELECT template_id_max FROM services WHERE id = ?1", .params = "i"};
+db_stmt sql_tpl_id_max_set = {.sql = "UPDATE services SET template_id_max = CASE WHEN ?2 > template_id_max THEN ?2 "
+                                     "ELSE template_id_max END WHERE id = ?1",
+                              .params = "ii"};
+db_stmt sql_tpl_count = {.sql = "SELECT count(*) FROM templates WHERE service_id = ?1", .params = "i"};
+db_stmt sql_tpl_evict = {.sql = "DELETE FROM templates WHERE service_id = ?1 AND id IN (SELECT id FROM templates "
+                                "WHERE service_id = ?1 ORDER BY last_seen, id LIMIT ?2)",
+                         .params = "ii"};
+db_stmt sql_tpl_expire = {.sql = "DELETE FROM templates WHERE (service_id, id) IN (SELECT service_id, id FROM "
+                                 "templates WHERE recorded_at <= ?1 ORDER BY recorded_at LIMIT ?2)",
+                          .params = "ii"};
 db_stmt sql_tpl_count_insert = {.sql = "INSERT INTO template_counts(service_id, window_start, template_id, count) "
                                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                                 .params = "iiii"};

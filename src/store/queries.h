@@ -51,7 +51,12 @@ extern db_stmt sql_tpl_load,
     sql_tpl_count_insert,
     sql_tpl_total,
     sql_tpl_window_errors,
-    sql_tpl_benign;
+    sql_tpl_benign,
+    sql_tpl_id_max_get,
+    sql_tpl_id_max_set,
+    sql_tpl_count,
+    sql_tpl_evict,
+    sql_tpl_expire;
 
 /* suppression and the outbox (outbox.c) */
 extern db_stmt sql_out_suppression_get,

@@ -16,8 +16,10 @@
  *
  * Cycle: every period (a quarter of the shorter enabled age, clamped to
  * 1 s .. 1 min) it runs line retention until nothing is left, then window
- * retention the same way, counting rows per table in the metrics and
- * logging one line per cycle that deleted something.
+ * retention the same way, then template retention (templates not recorded
+ * for retention.windows: no template text outlives the windows it came
+ * from), counting rows per table in the metrics and logging one line per
+ * cycle that deleted something.
  *
  * Space: deleted rows free pages onto SQLite's freelist and new rows reuse
  * them, so the file stops growing once retention keeps up; it is not
@@ -75,6 +77,7 @@ static void count(const store_expired *e, store_expired *sum)
         {"window_prompts", offsetof(store_expired, window_prompts)},
         {"template_counts", offsetof(store_expired, template_counts)},
         {"suppressions", offsetof(store_expired, suppressions)},
+        {"templates", offsetof(store_expired, templates)},
     };
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         int64_t v = *(const int64_t *)((const char *)e + cols[i].off);
@@ -120,13 +123,16 @@ static void *retention_main(void *arg)
         int batches = 0;
         if (r->o.lines_ms > 0)
             batches += drain(r, store_expire_lines, r->o.lines_ms, &sum);
-        if (r->o.windows_ms > 0)
+        if (r->o.windows_ms > 0) {
             batches += drain(r, store_expire_windows, r->o.windows_ms, &sum);
-        if (sum.logs || sum.windows || sum.suppressions)
+            batches += drain(r, store_expire_templates, r->o.windows_ms, &sum);
+        }
+        if (sum.logs || sum.windows || sum.suppressions || sum.templates)
             log_msg(LOG_INFO, "retention",
-                    "deleted %lld line(s), %lld window(s), %lld anomaly(ies), %lld notification(s) in %d batch(es)",
+                    "deleted %lld line(s), %lld window(s), %lld anomaly(ies), %lld notification(s), "
+                    "%lld template(s) in %d batch(es)",
                     (long long)sum.logs, (long long)sum.windows, (long long)sum.anomalies, (long long)sum.outbox,
-                    batches);
+                    (long long)sum.templates, batches);
     }
     return NULL;
 }

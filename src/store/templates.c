@@ -1,25 +1,48 @@
 /*
  * templates.c — a service's templates: loading them into its miner, the
  * history of each over earlier windows (for digests and the baseline),
- * recording a digested window, and marking templates known-benign.
+ * recording a digested window (within the service's bound), marking
+ * templates known-benign, and retention's deletes of templates.
  *
- * Threads: reads on a borrowed read connection; recording and marking on the
- * background connection, one transaction each. Recording the same window
- * again changes no total: a template's count for a window is inserted once
- * (ON CONFLICT DO NOTHING) and only a new row adds to the total.
+ * Threads: reads on a borrowed read connection; recording, marking and
+ * expiring on the background connection, one transaction each. Recording the
+ * same window again changes no total: a template's count for a window is
+ * inserted once (ON CONFLICT DO NOTHING) and only a new row adds to the total.
+ *
+ * Bounds (migration 014): a service keeps at most max_templates rows, as its
+ * miner keeps at most that many templates: recording a window evicts the
+ * least recently seen past the bound, in the same transaction. Retention
+ * deletes templates not recorded for retention.windows (wall-clock time, in
+ * batches), so no template text outlives the windows it came from.
+ *
+ * A pruned template may still be live in a miner (analysis' cache keeps
+ * miners between windows): the next window that sees it records it again
+ * under the same id (the upsert inserts it), first seen in that window,
+ * with its history starting again, as the miner's own eviction would. Ids
+ * are never given to another template: services.template_id_max is the
+ * highest id the service ever recorded, and a miner rebuilt from the table
+ * assigns above it (store_templates_load hands it out), so a new template
+ * never inherits an evicted one's counts or an old anomaly's feedback.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "anomalog/timeutil.h"
 #include "store/db.h"
 #include "store/queries.h"
 
 store_rc store_templates_load(store *s, int64_t service_id,
                               void (*fn)(void *arg, int64_t id, const char *text, uint64_t total), void *arg,
-                              char *err, size_t errlen)
+                              int64_t *id_max, char *err, size_t errlen)
 {
     load_arg a = {fn, arg};
-    return db_read(s, &sql_tpl_load, DB_ARGS(db_int(service_id)), template_load_row, &a, err, errlen);
+    *id_max = 0;
+    store_rc rc = db_read(s, &sql_tpl_load, DB_ARGS(db_int(service_id)), template_load_row, &a, err, errlen);
+    return rc == STORE_OK ? db_read(s, &sql_tpl_id_max_get, DB_ARGS(db_int(service_id)), db_row_i64, id_max, err,
+                                    errlen)
+                          : rc;
 }
 
 store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, int64_t before_ms,
@@ -56,18 +79,35 @@ typedef struct record_arg {
     const store_template *t;
     size_t n;
     long error_lines;
+    size_t max_templates;
 } record_arg;
+
+/* Past the bound, the service's least recently seen templates go (the miner's order: last_seen, then the older id). */
+static store_rc evict_tx(store *s, db_conn *c, const record_arg *r, char *err, size_t errlen)
+{
+    int64_t have = 0;
+    if (r->max_templates == 0)
+        return STORE_OK;
+    store_rc rc = db_int_of(s, c, &sql_tpl_count, DB_ARGS(db_int(r->service_id)), &have, NULL, err, errlen);
+    if (rc != STORE_OK || have <= (int64_t)r->max_templates)
+        return rc;
+    return db_run(s, c, &sql_tpl_evict, DB_ARGS(db_int(r->service_id), db_int(have - (int64_t)r->max_templates)),
+                  NULL, NULL, NULL, err, errlen);
+}
 
 static store_rc record_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
 {
     const record_arg *r = p;
     store_rc rc = STORE_OK;
+    int64_t now = time_now_ms(), top = 0;
     for (size_t i = 0; i < r->n && rc == STORE_OK; i++) {
         const store_template *t = &r->t[i];
         int64_t added = 0;
+        if (t->id > top)
+            top = t->id;
         rc = db_run(s, c, &sql_tpl_upsert,
                     DB_ARGS(db_int(r->service_id), db_int(t->id), db_text(t->text), db_int(t->max_level),
-                            db_int(r->window_start)),
+                            db_int(r->window_start), db_int(now)),
                     NULL, NULL, NULL, err, errlen);
         if (rc == STORE_OK)
             rc = db_run(s, c, &sql_tpl_count_insert,
@@ -77,6 +117,11 @@ static store_rc record_tx(store *s, db_conn *c, void *p, char *err, size_t errle
             rc = db_run(s, c, &sql_tpl_total, DB_ARGS(db_int(r->service_id), db_int(t->id), db_int((int64_t)t->count)),
                         NULL, NULL, NULL, err, errlen);
     }
+    if (rc == STORE_OK && top > 0)
+        rc = db_run(s, c, &sql_tpl_id_max_set, DB_ARGS(db_int(r->service_id), db_int(top)), NULL, NULL, NULL, err,
+                    errlen);
+    if (rc == STORE_OK && r->n > 0)
+        rc = evict_tx(s, c, r, err, errlen);
     if (rc == STORE_OK)
         rc = db_run(s, c, &sql_tpl_window_errors, DB_ARGS(db_int(r->window_id), db_int(r->error_lines)), NULL, NULL, NULL,
                     err, errlen);
@@ -84,10 +129,40 @@ static store_rc record_tx(store *s, db_conn *c, void *p, char *err, size_t errle
 }
 
 store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
-                                const store_template *t, size_t n, long error_lines, char *err, size_t errlen)
+                                const store_template *t, size_t n, long error_lines, size_t max_templates, char *err,
+                                size_t errlen)
 {
-    record_arg r = {service_id, window_id, window_start, t, n, error_lines};
+    record_arg r = {service_id, window_id, window_start, t, n, error_lines, max_templates};
     return db_tx(s, record_tx, &r, err, errlen);
+}
+
+typedef struct expire_arg {
+    int64_t before, max_rows;
+    store_expired *out;
+    int *more;
+} expire_arg;
+
+static store_rc expire_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
+{
+    expire_arg *x = p;
+    memset(x->out, 0, sizeof *x->out);
+    store_rc rc = db_run(s, c, &sql_tpl_expire, DB_ARGS(db_int(x->before), db_int(x->max_rows)), NULL, NULL,
+                         &x->out->templates, err, errlen);
+    *x->more = rc == STORE_OK && x->out->templates >= x->max_rows;
+    return rc;
+}
+
+store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                char *err, size_t errlen)
+{
+    assert(max_rows > 0);
+    expire_arg x = {before_ms, max_rows, out, more};
+    store_rc rc = db_tx(s, expire_tx, &x, err, errlen);
+    if (rc != STORE_OK) {
+        memset(out, 0, sizeof *out);
+        *more = 0;
+    }
+    return rc;
 }
 
 store_rc templates_mark_benign(store *s, db_conn *c, int64_t service_id, const int64_t *ids, size_t n, char *err,

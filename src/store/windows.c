@@ -23,7 +23,7 @@
  *
  * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page)
  * walks logs_by_window in (ts, id) order from the cursor's pair (migration
- * 011), so a page also costs the rows it returns, however deep it is; a page
+ * 012), so a page also costs the rows it returns, however deep it is; a page
  * stops at max_bytes of JSON too (one line at least), so 1000 lines of 64 KiB
  * are not one answer.
  *

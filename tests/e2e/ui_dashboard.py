@@ -44,7 +44,12 @@ class DashboardTest(ServerTest):
         pd = socket.socket()  # PagerDuty's port, bound but never listening: its delivery stays pending
         pd.bind(("127.0.0.1", 0))
         self.addCleanup(pd.close)
-        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false"],
+        free = socket.socket()  # a port known before the start, for the links in notifications
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+        free.close()
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false",
+                                      "--public-url", "http://127.0.0.1:%d" % port], port=port,
                                 env={"ANOMALOG_ALERT_FILE": os.path.join(self.dir, "alerts.jsonl"),
                                      "ANOMALOG_PAGERDUTY_ROUTING_KEY": "R0UT1NGKEY",
                                      "ANOMALOG_PAGERDUTY_URL": "http://127.0.0.1:%d/v2/enqueue" % pd.getsockname()[1]})
@@ -80,6 +85,8 @@ class DashboardTest(ServerTest):
         notes = srv.get("/notifications?limit=100")[1]["notifications"]
         supp = srv.get("/suppressions")[1]["suppressions"]
         self.assertTrue(notes and supp, (notes, supp))
+        with open(os.path.join(self.dir, "alerts.jsonl")) as f:  # the file destination's notification
+            alert = json.loads(f.readline())
         anomalies = srv.get("/anomalies?limit=100")[1]["anomalies"]  # the model's four and the baseline's
         expect = {"services": {"api": 4, "db": 2}, "anomalies": len(anomalies), "critical": 1, "html_evidence": HTML,
                   "unverified": ["low", "medium"],
@@ -89,6 +96,7 @@ class DashboardTest(ServerTest):
                   "same_start": [windows[("api", "10:01")]["id"], windows[("db", "10:01")]["id"]],
                   "notifications": len(notes), "notification_statuses": sorted({n["status"] for n in notes}),
                   "suppressions": len(supp),
+                  "alert_link": alert["link"], "alert_window": windows[("db", "10:01")]["id"],
                   "critical_suppressions": len([x for x in supp if x["severity"] == "critical"])}
         p = subprocess.run(["node", os.path.join(HERE, "..", "ui", "dashboard.mjs"), TOOLS,
                             "http://127.0.0.1:%d" % srv.port, PREFIX, json.dumps(expect)],

@@ -3,7 +3,8 @@
 // EXPECT_JSON (ui_dashboard.py): {"services": {...name: windows}, "anomalies": N, "critical": N,
 //   "html_evidence": "...", "unverified": [severities marked "unverified evidence"], "critical_window": id,
 //   "big_window": id, "big_lines": N, "small_window": id, "same_start": [api id, db id],
-//   "notifications": N, "notification_statuses": [...], "suppressions": N}
+//   "notifications": N, "notification_statuses": [...], "suppressions": N, "critical_suppressions": N,
+//   "alert_link": the link in the alert file's notification, "alert_window": its window's id}
 // Screenshots: PREFIX-overview.png, -window.png, -suppressions.png, -notifications.png, each checked here
 // (decoded in the browser: not blank, and the colours the view must show). Prints one line per check;
 // exits 1 when any failed.
@@ -168,6 +169,12 @@ try {
   check(await page.locator(`.cell.selected[data-window="${expect.critical_window}"]`).count() === 1,
     'the open window is marked on the timeline');
   await shot(page, 'window', 'the critical window and its lines', [209, 56, 61]);
+  // the link in a notification that went out (the alert file's line), followed
+  check(expect.alert_link === base + '/windows/' + expect.alert_window, 'the notification links ' + expect.alert_link);
+  await page.goto(expect.alert_link);
+  await windowShown(expect.alert_window);
+  check((await page.locator('#detail-title').textContent()).startsWith('#' + expect.alert_window + ' db'),
+    'the notification\'s link opens its window in the page');
   // #window-N honoured on load
   await page.goto(base + '/#window-' + expect.small_window);
   await windowShown(expect.small_window);

@@ -81,6 +81,7 @@ static void *fi_realloc(void *p, size_t n)
 #define miner_foreach fi_miner_foreach
 #define miner_restore fi_miner_restore
 #define miner_resolve fi_miner_resolve
+#define miner_reserve_ids fi_miner_reserve_ids
 miner_opts fi_miner_opts_defaults(void);
 miner *fi_miner_new(const miner_opts *o);
 void fi_miner_free(miner *m);
@@ -92,6 +93,7 @@ size_t fi_miner_size(const miner *m);
 void fi_miner_foreach(const miner *m, miner_each_fn fn, void *arg);
 int fi_miner_restore(miner *m, int64_t id, const char *template_text, uint64_t count);
 int64_t fi_miner_resolve(const miner *m, int64_t id);
+void fi_miner_reserve_ids(miner *m, int64_t id);
 #include "analyze/miner.c"
 #undef malloc
 #undef calloc
@@ -106,6 +108,7 @@ int64_t fi_miner_resolve(const miner *m, int64_t id);
 #undef miner_foreach
 #undef miner_restore
 #undef miner_resolve
+#undef miner_reserve_ids
 
 /* ---- CSV (RFC 4180) ---------------------------------------------------------- */
 
@@ -1437,6 +1440,11 @@ static void test_restore(void **state)
     assert_int_equal(add(m, "session opened for user bob"), 3);
     /* numbering continues above the largest restored id */
     assert_int_equal(add(m, "something else entirely"), 8);
+    /* and above an id the store reserved (its pruned templates' ids), never below what was given out */
+    miner_reserve_ids(m, 20);
+    assert_int_equal(add(m, "a fourth kind of line"), 21);
+    miner_reserve_ids(m, 5);
+    assert_int_equal(add(m, "yet another sort of message here"), 22);
     miner_free(m);
 }
 

@@ -706,8 +706,86 @@ static void test_pg_transaction_retried_on_a_lost_connection(void **state)
     }
     PQfinish(c);
     store_template t = {.id = 1, .text = "GET /<*>", .count = 3, .max_level = 3};
-    assert_int_equal(store_templates_record(f->st, service_id, window_id, T0, &t, 1, 0, err, sizeof err), STORE_OK);
+    assert_int_equal(store_templates_record(f->st, service_id, window_id, T0, &t, 1, 0, 0, err, sizeof err), STORE_OK);
     assert_int_equal(scalar(f->path, "SELECT total FROM templates WHERE id = 1"), 3);
+}
+
+static void count_loaded(void *arg, int64_t id, const char *text, uint64_t total)
+{
+    (void)id, (void)text, (void)total;
+    (*(int *)arg)++;
+}
+
+/* The templates table is bounded per service (the least recently seen evicted, as the miner evicts), a pruned id
+ * is recorded again when a window sees it, retention deletes templates by when they were last recorded, and the
+ * highest id a service ever recorded survives both (a rebuilt miner assigns above it). */
+static void test_templates_bounded_and_expired(void **state)
+{
+    fixture *f = *state;
+    char err[256], text[8][32];
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    add(b, "db", T0, "y");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    int64_t api = scalar(f->path, "SELECT id FROM services WHERE name = 'api'");
+    int64_t db = scalar(f->path, "SELECT id FROM services WHERE name = 'db'");
+    int64_t window_id = scalar(f->path, "SELECT min(id) FROM windows");
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM templates WHERE service_id = %lld", (long long)api);
+    /* three windows of api with 8 new templates each (ids 1..24), bound 10 */
+    for (int w = 0; w < 3; w++) {
+        store_template t[8];
+        for (int i = 0; i < 8; i++) {
+            snprintf(text[i], sizeof text[i], "event %d of kind <NUM>", w * 8 + i + 1);
+            t[i] = (store_template){.id = w * 8 + i + 1, .text = text[i], .count = 1, .max_level = 3};
+        }
+        assert_int_equal(store_templates_record(f->st, api, window_id, T0 + w * 5 * MIN, t, 8, 0, 10, err, sizeof err),
+                         STORE_OK);
+        assert_int_equal(scalar(f->path, sql), w < 1 ? 8 : 10);
+    }
+    assert_int_equal(scalar(f->path, sql), 10);
+    /* the kept are the most recently seen: all 8 of the last window and the 2 newest of the one before */
+    snprintf(sql, sizeof sql, "SELECT min(id) FROM templates WHERE service_id = %lld", (long long)api);
+    assert_int_equal(scalar(f->path, sql), 15);
+    /* another service's templates do not count against api's bound */
+    store_template one = {.id = 1, .text = "connection <*> ok", .count = 4, .max_level = 3};
+    assert_int_equal(store_templates_record(f->st, db, window_id, T0, &one, 1, 0, 10, err, sizeof err), STORE_OK);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM templates WHERE service_id = %lld", (long long)api);
+    assert_int_equal(scalar(f->path, sql), 10);
+    /* an evicted id seen again by a live miner is recorded again, under its id */
+    store_template back = {.id = 3, .text = "event 3 of kind <NUM>", .count = 2, .max_level = 3};
+    assert_int_equal(store_templates_record(f->st, api, window_id, T0 + 15 * MIN, &back, 1, 0, 10, err, sizeof err),
+                     STORE_OK);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM templates WHERE service_id = %lld AND id = 3", (long long)api);
+    assert_int_equal(scalar(f->path, sql), 1);
+    int loaded = 0;
+    int64_t id_max = -1;
+    assert_int_equal(store_templates_load(f->st, api, count_loaded, &loaded, &id_max, err, sizeof err), STORE_OK);
+    assert_int_equal(loaded, 10);
+    assert_int_equal(id_max, 24);
+
+    /* retention: nothing was recorded before an hour ago; everything was recorded before a second from now */
+    store_expired e;
+    int more = 1;
+    assert_int_equal(store_expire_templates(f->st, time_now_ms() - 3600 * 1000, 100, &e, &more, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(e.templates, 0);
+    assert_int_equal(more, 0);
+    assert_int_equal(store_expire_templates(f->st, time_now_ms() + 1000, 4, &e, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(e.templates, 4); /* one batch: at most max_rows, and more to do */
+    assert_int_equal(more, 1);
+    assert_int_equal(store_expire_templates(f->st, time_now_ms() + 1000, 100, &e, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(e.templates, 7);
+    assert_int_equal(more, 0);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM templates"), 0);
+    /* the high-water mark outlives the templates */
+    loaded = 0;
+    assert_int_equal(store_templates_load(f->st, api, count_loaded, &loaded, &id_max, err, sizeof err), STORE_OK);
+    assert_int_equal(loaded, 0);
+    assert_int_equal(id_max, 24);
+    assert_int_equal(store_templates_load(f->st, db, count_loaded, &loaded, &id_max, err, sizeof err), STORE_OK);
+    assert_int_equal(id_max, 1);
 }
 
 static void test_pg_window_lease(void **state)
@@ -950,6 +1028,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_templates_bounded_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
