@@ -555,10 +555,8 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
         unsigned long line = (unsigned long)k->start_mark.line + 1;
         if (strcmp(key, "redaction.patterns") == 0) {
-            if (v->type != YAML_SEQUENCE_NODE) {
-                snprintf(err, errlen, "%s:%lu: redaction.patterns: expected a list of regular expressions", file, line);
+            if (config_expect(v, YAML_SEQUENCE_NODE, file, key, "a list of regular expressions", err, errlen))
                 return -1;
-            }
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
                 yaml_node_t *pn = yaml_document_get_node(doc, *it);
                 char **np = realloc(c->redact_patterns, (c->n_redact_patterns + 1) * sizeof *np);

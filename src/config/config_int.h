@@ -14,6 +14,9 @@
 
 /* A node's text when it is a scalar, else NULL. */
 const char *config_scalar(yaml_node_t *n);
+/* 0 when node is of type; else -1 with err "file:line: key: expected what". */
+int config_expect(yaml_node_t *node, yaml_node_type_t type, const char *file, const char *key, const char *what,
+                  char *err, size_t errlen);
 /* A duration where zero ("0", "0s", "0m") is allowed. 0 and *ms set, or -1. */
 int config_duration0(const char *v, int64_t *ms);
 

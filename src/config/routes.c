@@ -67,11 +67,8 @@ static int config_load_destinations(config *c, yaml_document_t *doc, yaml_node_t
 /* routes: [{match: {severity, severity_at_least, service, type}, to: [names] or name}] */
 static int config_load_routes(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err, size_t errlen)
 {
-    if (node->type != YAML_SEQUENCE_NODE) {
-        snprintf(err, errlen, "%s:%lu: routes: expected a list of {match: ..., to: [...]}", file,
-                 (unsigned long)node->start_mark.line + 1);
+    if (config_expect(node, YAML_SEQUENCE_NODE, file, "routes", "a list of {match: ..., to: [...]}", err, errlen))
         return -1;
-    }
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *r = yaml_document_get_node(doc, *it);
         unsigned long line = (unsigned long)r->start_mark.line + 1;
@@ -183,10 +180,8 @@ int config_load_routing(config *c, yaml_document_t *doc, const char *key, yaml_n
 {
     if (!strcmp(key, "routes"))
         return config_load_routes(c, doc, v, file, err, errlen);
-    if (v->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "%s:%lu: %s: expected a mapping", file, (unsigned long)v->start_mark.line + 1, key);
+    if (config_expect(v, YAML_MAPPING_NODE, file, key, "a mapping", err, errlen))
         return -1;
-    }
     if (!strcmp(key, "destinations"))
         return config_load_destinations(c, doc, v, file, err, errlen);
     if (!strcmp(key, "suppress_per_service"))

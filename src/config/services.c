@@ -16,15 +16,12 @@
 int config_load_services(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
                          size_t errlen)
 {
-    unsigned long line = (unsigned long)node->start_mark.line + 1;
-    if (node->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "%s:%lu: services: expected a mapping of service names", file, line);
+    if (config_expect(node, YAML_MAPPING_NODE, file, "services", "a mapping of service names", err, errlen))
         return -1;
-    }
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        line = (unsigned long)k->start_mark.line + 1;
+        unsigned long line = (unsigned long)k->start_mark.line + 1;
         const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
         if (!*name || strlen(name) > 128 || !v || v->type != YAML_MAPPING_NODE) {
             snprintf(err, errlen, "%s:%lu: services: each entry is a service name (1-128 bytes) with a mapping",

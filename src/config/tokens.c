@@ -46,10 +46,8 @@ int config_load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
                        size_t errlen)
 {
     unsigned long line = (unsigned long)node->start_mark.line + 1;
-    if (node->type != YAML_SEQUENCE_NODE) {
-        snprintf(err, errlen, "%s:%lu: auth.tokens: expected a list of {token, service}", file, line);
+    if (config_expect(node, YAML_SEQUENCE_NODE, file, "auth.tokens", "a list of {token, service}", err, errlen))
         return -1;
-    }
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
         yaml_node_t *m = yaml_document_get_node(doc, *it);
         const char *token = NULL, *service = NULL;

@@ -5,10 +5,20 @@
  *
  * Threads: pure functions, called on main's thread before any other starts.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "anomalog/timeutil.h"
 #include "config/config_int.h"
+
+int config_expect(yaml_node_t *node, yaml_node_type_t type, const char *file, const char *key, const char *what,
+                  char *err, size_t errlen)
+{
+    if (node->type == type)
+        return 0;
+    snprintf(err, errlen, "%s:%lu: %s: expected %s", file, (unsigned long)node->start_mark.line + 1, key, what);
+    return -1;
+}
 
 const char *config_scalar(yaml_node_t *n)
 {
