@@ -162,6 +162,10 @@ typedef int (*http_ingest_parse_fn)(const char *body, size_t len, const ingest_o
 void http_ingest_parse_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint,
                               const char *body, size_t len, char *owned, http_ingest_parse_fn parse,
                               http_ingest_answer_fn answer, void *arg);
+/** 1 when the media type of Content-Type ct (parameters aside, case ignored) is want. */
+int http_content_type_is(const char *ct, const char *want);
+/** 415 unsupported_media_type quoting ctype (or "missing") and naming what to use instead. */
+void http_unsupported_type(http_response *rs, const char *ctype, const char *use);
 /** Counts rs in anomalog_ingest_rejected_batches_total{endpoint} when it is a refusal (status >= 400). */
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs);
 /** The metrics endpoint label of an ingest path ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk" for
@@ -197,6 +201,8 @@ int http_param_enum(const http_request *rq, http_response *rs, const char *name,
 json_t *http_bad_param(http_response *rs, const char *name, const char *value, const char *why);
 /** 503 storage_unavailable with Retry-After: 1, err as the message. */
 void http_storage_unavailable(http_response *rs, const char *err);
+/** The positive integer id of a /{id} path (rq->params[0]), or 0 after answering 400 "is not <what> id". */
+long long http_param_id(const http_request *rq, http_response *rs, const char *what);
 int http_valid_service(const char *s);
 
 /* GET /services' cursor: a service name in lowercase hex (src/http/services.c). */

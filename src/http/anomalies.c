@@ -44,12 +44,9 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
  */
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs)
 {
-    char *end;
-    long long id = strtoll(rq->params[0], &end, 10);
-    if (*end || id < 1) {
-        http_bad_param(rs, "id", rq->params[0], "is not an anomaly id");
+    long long id = http_param_id(rq, rs, "an anomaly");
+    if (!id)
         return;
-    }
     const char *ctype = rq->header(rq, "Content-Type");
     if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
         http_error(rs, 415, "unsupported_media_type", "send application/json {\"verdict\": ..., \"note\": ...}");

@@ -1,15 +1,33 @@
 /*
  * endpoints.c — the ingest endpoints by name: which request path is one
  * (the name its metrics series, its refusals and its Idempotency-Key scope
- * carry), and the count of a refusal. The dispatcher, idempotency.c and each
+ * carry), and the count of a refusal; and the Content-Type they take: one
+ * comparison (media type only, case ignored) and one 415. The dispatcher, idempotency.c and each
  * ingest endpoint use it, so none of them calls another for it.
  *
  * Threads: pure, or one atomic counter (metrics.c). Limits: none.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "anomalog/http.h"
 #include "anomalog/metrics.h"
+
+int http_content_type_is(const char *ct, const char *want)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    return strlen(want) == n && strncasecmp(ct, want, n) == 0;
+}
+
+void http_unsupported_type(http_response *rs, const char *ctype, const char *use)
+{
+    http_error(rs, 415, "unsupported_media_type", "Content-Type %s%s%s is not understood (use %s)", ctype ? "\"" : "",
+               ctype ? ctype : "missing", ctype ? "\"" : "", use);
+}
 
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs)
 {

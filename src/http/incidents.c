@@ -42,13 +42,9 @@ void http_incidents_list(const app *a, const http_request *rq, http_response *rs
 
 void http_incident_get(const app *a, const http_request *rq, http_response *rs)
 {
-    char *end;
-    errno = 0;
-    long long id = strtoll(rq->params[0], &end, 10);
-    if (errno || *end || id < 1) {
-        http_bad_param(rs, "id", rq->params[0], "is not an incident id");
+    long long id = http_param_id(rq, rs, "an incident");
+    if (!id)
         return;
-    }
     json_t *out = NULL;
     char err[256];
     switch (store_incident_get(a->st, id, &out, err, sizeof err)) {

@@ -259,9 +259,7 @@ void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
         fmt = INGEST_SYSLOG; /* ingest.text_format: syslog makes every text/plain body syslog */
     }
     if (fmt == INGEST_UNKNOWN) {
-        http_error(rs, 415, "unsupported_media_type",
-                   "Content-Type %s%s%s is not understood (use text/plain, application/x-ndjson or application/json)",
-                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
+        http_unsupported_type(rs, ctype, "text/plain, application/x-ndjson or application/json");
         return;
     }
 

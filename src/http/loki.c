@@ -18,16 +18,6 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 
-static int is_type(const char *ct, const char *want)
-{
-    if (!ct)
-        return 0;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    return strlen(want) == n && strncasecmp(ct, want, n) == 0;
-}
-
 static void answer_204(http_response *rs, void *arg)
 {
     (void)arg;
@@ -44,12 +34,9 @@ static int parse_push(const char *body, size_t len, const ingest_opts *o, batch 
 void http_loki_push(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
-    int proto = is_type(ctype, "application/x-protobuf");
-    if (!proto && !is_type(ctype, "application/json")) {
-        http_error(rs, 415, "unsupported_media_type",
-                   "Content-Type %s%s%s is not understood (use application/x-protobuf with snappy, or "
-                   "application/json)",
-                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
+    int proto = http_content_type_is(ctype, "application/x-protobuf");
+    if (!proto && !http_content_type_is(ctype, "application/json")) {
+        http_unsupported_type(rs, ctype, "application/x-protobuf with snappy, or application/json");
         return;
     }
     const char *body;

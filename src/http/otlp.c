@@ -22,16 +22,6 @@
 #include "anomalog/metrics.h"
 #include "anomalog/ingest.h"
 
-static int is_type(const char *ct, const char *want)
-{
-    if (!ct)
-        return 0;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    return strlen(want) == n && strncasecmp(ct, want, n) == 0;
-}
-
 static size_t put_varint(unsigned char *p, uint64_t v)
 {
     size_t n = 0;
@@ -99,11 +89,9 @@ static int parse_export(const char *body, size_t len, const ingest_opts *o, batc
 void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
-    int proto = is_type(ctype, "application/x-protobuf");
-    if (!proto && !is_type(ctype, "application/json")) {
-        http_error(rs, 415, "unsupported_media_type",
-                   "Content-Type %s%s%s is not understood (use application/x-protobuf or application/json)",
-                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
+    int proto = http_content_type_is(ctype, "application/x-protobuf");
+    if (!proto && !http_content_type_is(ctype, "application/json")) {
+        http_unsupported_type(rs, ctype, "application/x-protobuf or application/json");
         return;
     }
     const char *body;
