@@ -76,6 +76,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "anomalog/ingest.h"
 #include "anomalog/timeutil.h"
 
 #define MAX_PARAMS 16
@@ -123,26 +124,10 @@ void digest_opts_defaults(digest_opts *o)
     o->max_window_templates = DIGEST_MAX_WINDOW_TEMPLATES;
 }
 
-/* A line without a level may still say it in its first words (loghub-style content). */
+/* A line without a level may still say it (`[ERROR]`, `level=error`, `ERROR:`): the one reader ingestion uses. */
 static int infer_level(const char *msg, size_t len)
 {
-    static const struct {
-        const char *w;
-        int rank;
-    } words[] = {{"FATAL", 6}, {"CRITICAL", 6}, {"PANIC", 6}, {"ERROR", 5}, {"SEVERE", 5},
-                 {"WARNING", 4}, {"WARN", 4},   {"INFO", 3},  {"DEBUG", 2}, {"TRACE", 1}};
-    size_t scan = len < 80 ? len : 80;
-    for (size_t i = 0; i < scan; i++) {
-        if (i && (msg[i - 1] >= 'A' && msg[i - 1] <= 'Z'))
-            continue;
-        for (size_t k = 0; k < sizeof words / sizeof words[0]; k++) {
-            size_t wl = strlen(words[k].w);
-            if (i + wl <= len && memcmp(msg + i, words[k].w, wl) == 0 &&
-                (i + wl == len || !(msg[i + wl] >= 'A' && msg[i + wl] <= 'Z')))
-                return words[k].rank;
-        }
-    }
-    return 0;
+    return digest_level_rank(ingest_level_sniff(msg, len));
 }
 
 typedef struct shape_slot {
