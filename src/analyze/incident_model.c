@@ -1,5 +1,6 @@
 /*
- * model.c — the model, once per incident (incident_model.h).
+ * incident_model.c — the model, once per incident (incident_model.h): in the
+ * analysis room, beside the model client, the prompt and the redactor it uses.
  *
  * Purpose: an incident of more than one member gets one model call once it
  * has settled (resolved, or no member joined for settle_ms): its members'
