@@ -14,6 +14,7 @@ const FILTERS = {service: 'f-service', severity: 'f-severity', range: 'f-range',
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 const LINES_PAGE = 100;         // lines fetched per page in a window's view
 const WINDOWS_PER_SERVICE = 200;
+const MAX_ROWS = 50;            // service rows on the overview; the Service filter reaches the others
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
@@ -157,15 +158,20 @@ async function loadTimelines(names) {
   const q = new URLSearchParams();
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   q.set('limit', String(WINDOWS_PER_SERVICE));
+  const wanted = state.service ? [state.service] : names;
   const rows = [];
-  for (const name of state.service ? [state.service] : names) {
-    const p = new URLSearchParams(q);
-    p.set('service', name);
-    const {windows} = await api('/windows?' + p);
-    rows.push({name, windows: windows.slice().reverse()});   // oldest on the left
+  for (let i = 0; i < Math.min(wanted.length, MAX_ROWS); i += 6) {   // six requests at a time
+    rows.push(...await Promise.all(wanted.slice(i, Math.min(i + 6, MAX_ROWS)).map(async (name) => {
+      const p = new URLSearchParams(q);
+      p.set('service', name);
+      const {windows} = await api('/windows?' + p);
+      return {name, windows: windows.slice().reverse()};   // oldest on the left
+    })));
   }
   const all = rows.flatMap((r) => r.windows);
   const box = $('timelines');
+  $('timelines-more').textContent = wanted.length > MAX_ROWS ? 'The first ' + MAX_ROWS + ' of ' + wanted.length +
+    ' services, by name: pick one with the Service filter for the others.' : '';
   if (!rows.length) {
     box.replaceChildren(el('p', {class: 'empty', text: 'No services yet: POST some logs to /ingest.'}));
     return;

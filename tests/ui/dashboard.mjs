@@ -272,6 +272,19 @@ try {
     .catch(() => {});
   check(await page.locator('#view-notifications').isVisible(), 'Back returns to the notifications');
 
+  // the overview's bound: 50 service rows at most, and a note on the rest
+  const names = Array.from({length: 50}, (_, i) => 'svc-' + String(i).padStart(2, '0'));
+  const sent = await page.request.post(base + '/ingest', {headers: {'Content-Type': 'application/x-ndjson'},
+    data: names.map((n) => JSON.stringify({ts: 1795514400, service: n, message: 'hello'})).join('\n') + '\n'});
+  check(sent.status() === 202, 'fifty more services ingested');
+  await page.goto(base + '/');
+  loads = 0;
+  await next();
+  const rowsShown = await page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
+  check(rowsShown.length === 50 && rowsShown[0] === 'api' && rowsShown[49] === 'svc-47',
+    `50 service rows of 52 (${rowsShown.length}: ${rowsShown[0]} .. ${rowsShown[rowsShown.length - 1]})`);
+  check((await page.locator('#timelines-more').textContent()).includes('50 of 52'), 'the rest are named by a note');
+
   check(errors.length === 0, 'no console errors: ' + errors.join(' | '));
   check(external.length === 0, 'no request leaves the service: ' + external.join(' '));
   check(await page.evaluate(() => window.__xss === undefined), 'no script from log text ran');
