@@ -4,8 +4,10 @@
 //   "html_evidence": "...", "unverified": [severities marked "unverified evidence"], "critical_window": id,
 //   "big_window": id, "big_lines": N, "small_window": id, "same_start": [api id, db id],
 //   "notifications": N, "notification_statuses": [...], "suppressions": N, "critical_suppressions": N,
-//   "alert_link": the link in the alert file's notification, "alert_window": its window's id}
-// Screenshots: PREFIX-overview.png, -window.png, -suppressions.png, -notifications.png, each checked here
+//   "alert_link": the link in the alert file's notification, "alert_window": its window's id,
+//   "incidents": N, "incident": an incident's id, "incident_root": its root service,
+//   "incident_timeline": its findings' window ids}
+// Screenshots: PREFIX-overview.png, -window.png, -incident.png, -suppressions.png, -notifications.png, each checked here
 // (decoded in the browser: not blank, and the colours the view must show). Prints one line per check;
 // exits 1 when any failed.
 import {createRequire} from 'node:module';
@@ -224,6 +226,32 @@ try {
   await first.locator('.state', {hasText: 'marked false positive'}).waitFor({timeout: 10000});
   console.log('feedback-sent ' + id);
   check(true, 'false positive button answers');
+
+  // ---- incidents ---------------------------------------------------------------------------------------------
+  await page.locator('#views a[data-view="incidents"]').click();
+  await next();
+  const incs = await page.locator('#incidents tbody tr[data-id]').count();
+  check(incs === expect.incidents, `${expect.incidents} incidents listed (saw ${incs})`);
+  await page.locator(`#incidents tbody tr[data-id="${expect.incident}"] a`).click();
+  await page.waitForFunction((i) => document.body.dataset.incident === String(i), expect.incident, {timeout: 15000});
+  check(new URL(page.url()).hash === '#incident-' + expect.incident, 'opening an incident puts #incident-N in the URL');
+  const tl = await page.locator('#incident-timeline tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.dataset.window)));
+  check(tl.join(',') === expect.incident_timeline.join(','), 'the incident\'s timeline: windows ' + tl.join(','));
+  check((await page.locator('#incident-title').textContent()).includes('began at ' + expect.incident_root),
+    'the incident names its root service');
+  await shot(page, 'incident');
+  // an incident's link opened in the browser, and back to its list
+  await page.goto(base + '/incidents/' + expect.incident);
+  await page.waitForFunction((i) => document.body.dataset.incident === String(i), expect.incident, {timeout: 15000});
+  check(new URL(page.url()).hash === '#incident-' + expect.incident && await page.locator('#view-incidents').isVisible(),
+    '/incidents/N opens the incident in the page');
+  loads = 0;
+  await next();
+  // a finding of the timeline opens its window
+  await page.locator('#incident-timeline tbody tr a').first().click();
+  await windowShown(expect.incident_timeline[0]);
+  check(await page.locator('#view-overview').isVisible() && new URL(page.url()).hash === '#window-' +
+    expect.incident_timeline[0], 'a finding of the incident links to its window');
 
   // ---- suppressions and notifications -------------------------------------------------------------------
   await page.locator('#views a[data-view="suppressions"]').click();
