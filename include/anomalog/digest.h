@@ -64,8 +64,7 @@ typedef struct digest_input {
     const char *const *attrs;    /**< may be NULL; else per line its attributes as a JSON object text, or NULL:
                                       the salient ones (error, exception, reason, status, alert, a stack trace,
                                       a long text) are shown, redacted, under the exemplars of notable templates.
-                                      Templates are mined on the message alone. (The store does not read a
-                                      window's attributes for analysis yet: the analyzer leaves this NULL.) */
+                                      Templates are mined on the message alone. */
 } digest_input;
 
 /** One template of the window, as persisted. */
@@ -82,7 +81,8 @@ typedef struct digest {
     size_t est_tokens;           /**< conservative estimate of text's tokens */
     json_t *findings;            /**< baseline findings: array of anomaly objects, each with "template_ids" */
     json_t *redactions;          /**< counts per kind of what redaction replaced */
-    int64_t *line_tids;          /**< template id of each input line */
+    size_t n_lines;              /**< lines digested */
+    int64_t *line_tids;          /**< template id of each line digested (8 bytes a line: the evidence check's) */
     digest_template *templates;  /**< every template of the window */
     size_t n_templates;          /**< at most max_window_templates */
     uint64_t rare_lines;         /**< lines counted in the "rare, unclustered" group (past the cap) */
@@ -97,8 +97,34 @@ typedef struct digest {
     redact_session *rs;
 } digest;
 
-/** Builds the digest. @return 0, or -1 when out of memory (d is then empty). */
+/** Builds the digest of in->lines (digest_begin, digest_add of each, digest_end). @return 0, or -1 when
+ *  out of memory (d is then empty). */
 int digest_build(const digest_input *in, const digest_opts *o, digest *d);
+
+/**
+ * A digest built a line at a time, so that a window's lines can stream
+ * through it from the store: it keeps the window's statistics and only the
+ * lines it may show (exemplars, the lines of unusual values and attack
+ * shapes, the first few error and fatal lines, the rare group's exemplars),
+ * each copied with its attributes when first kept and freed when no longer
+ * needed; per line, only its template id (digest.line_tids). in->lines,
+ * in->n_lines and in->attrs are not read; the lines come through digest_add.
+ */
+typedef struct digest_builder digest_builder;
+
+/** Starts a digest; in and o are copied (what they point to must outlive the build, the miner stays locked
+ *  until digest_end). @return NULL when out of memory. */
+digest_builder *digest_begin(const digest_input *in, const digest_opts *o);
+
+/** The window's next line (by time), with its attributes (a JSON object text, or NULL), both copied if kept.
+ *  @return 0, or -1 when out of memory (later calls fail too; digest_end then fails). */
+int digest_add(digest_builder *b, const prompt_line *l, const char *attrs);
+
+/** Finishes the digest into d and frees b (also on failure). @return 0, or -1 (d empty). */
+int digest_end(digest_builder *b, digest *d);
+
+/** Frees a builder without a digest. Accepts NULL. */
+void digest_abort(digest_builder *b);
 
 void digest_free(digest *d);
 
@@ -121,6 +147,20 @@ void digest_free(digest *d);
  * @return 1 when a line is quoted, 0 when none is (or out of memory).
  */
 int digest_find_quote(digest *d, const prompt_line *lines, size_t n, const char *evidence, size_t *index);
+
+/** An evidence line read once (digest_quote_parse) and compared with lines as they stream by. */
+typedef struct digest_quote {
+    const char *text;   /**< points into the evidence */
+    size_t len;
+    int64_t ts;
+    int has_ts, prefix;
+} digest_quote;
+
+/** Reads an evidence line (kept by reference). @return 1, or 0 when it quotes nothing (blank). */
+int digest_quote_parse(const char *evidence, digest_quote *q);
+
+/** Whether line l is the line q quotes (as digest_find_quote says). */
+int digest_quote_matches(digest *d, const digest_quote *q, const prompt_line *l);
 
 #define DIGEST_QUOTE_MIN_PREFIX 16
 

@@ -70,6 +70,24 @@ int incident_annotate(json_t *anomalies, const char *service, const incident_lin
                       const char *const *names, size_t n_names, json_t **calls);
 
 /**
+ * incident_annotate a line at a time, so that a window's lines can stream
+ * from the store: the annotator keeps, per finding and per basis (its
+ * templates, error lines, all lines), what those lines gave so far (bounded
+ * as above), and incident_annotator_end picks the basis incident_annotate
+ * would have. anomalies and names must outlive it.
+ * @return NULL when out of memory
+ */
+typedef struct incident_annotator incident_annotator;
+incident_annotator *incident_annotator_new(json_t *anomalies, const char *service, const char *const *names,
+                                           size_t n_names, int want_calls);
+/** The window's next line. @return 0, or -1 when out of memory (end then fails). */
+int incident_annotator_add(incident_annotator *an, const incident_line *l);
+/** Writes the findings' fields and *calls (when want_calls) as incident_annotate does, and frees an. */
+int incident_annotator_end(incident_annotator *an, json_t **calls);
+/** Frees an annotator without writing anything. Accepts NULL. */
+void incident_annotator_free(incident_annotator *an);
+
+/**
  * Whether text names service, as a word or a host named after it: the word
  * itself, or followed by '-', '.' or '_' and more, or by digits alone
  * (db-primary, payments.internal, cache2; not db12f3, a hex id). Case does

@@ -238,30 +238,37 @@ void window_work_free(window_work *w);
  */
 store_rc store_window_is_late(store *s, const char *service, int64_t start_ms, int *late, char *err, size_t errlen);
 
-/** One stored line of a window. */
+/** One stored line of a window, as a read hands it over: the strings are the store's, valid during the
+ *  callback only. */
 typedef struct window_line {
+    int64_t id;              /**< logs.id: arrival order */
     int64_t ts_ms;
-    char *level;     /**< or NULL */
-    char *message;
+    const char *level;       /**< or NULL */
+    const char *message;
+    const char *attributes;  /**< the line's attributes as a JSON object text, or NULL */
 } window_line;
 
-/** A window's lines as read for its analysis: the array, and the blocks that hold their strings. */
-typedef struct window_lines {
-    window_line *v;
-    size_t n;
-    struct line_block *mem; /**< the strings, in 1 MiB blocks (few allocations, all given back at once) */
-} window_lines;
-
-/** The first max lines of a window by event time into *out (zeroed first; free with window_lines_free). */
-store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_lines *out, char *err, size_t errlen);
+/** Called for each line of a read, in order; returns 0 to go on, non-zero to stop the read. */
+typedef int (*window_line_fn)(const window_line *l, void *arg);
 
 /**
- * The first max lines of a window by event time whose id is above after_id
- * (0: all), as store_window_lines; *max_id is the highest id read (after_id
- * when none).
+ * Streams a window's lines to fn, by event time (ts, then id), a page of
+ * STORE_LINES_PAGE at a time: what a read holds is one page, whatever the
+ * window's size. Read are the lines whose id is above after_id (0: all) and
+ * at most upto_id (0: the highest id stored when the read starts, so that
+ * lines arriving during the read, late ones included, are left whole to the
+ * next read), the first max of them. Reading again with the same after_id,
+ * max and, as upto_id, the *max_id of the first read gives the same lines in
+ * the same order (the evidence check reads a window that way).
+ * @param[out] max_id  may be NULL; the highest id read (after_id when none)
+ * @param[out] n_read  may be NULL; lines handed to fn
+ * @return STORE_OK (also when fn stopped the read), or an error with err.
  */
-store_rc store_window_lines_after(store *s, int64_t window_id, int64_t after_id, size_t max, window_lines *out,
-                                  int64_t *max_id, char *err, size_t errlen);
+store_rc store_window_read(store *s, int64_t window_id, int64_t after_id, int64_t upto_id, size_t max,
+                           window_line_fn fn, void *arg, int64_t *max_id, size_t *n_read, char *err, size_t errlen);
+
+#define STORE_LINES_PAGE 2048
+
 /** One page of GET /windows/{id}/lines. */
 typedef struct line_page_query {
     int64_t window_id;
@@ -281,8 +288,6 @@ typedef struct line_page_query {
 store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **out, char *next_cursor,
                                  size_t curlen, char *err, size_t errlen);
 
-/** Frees what store_window_lines read and zeroes *l. Accepts a zeroed one. */
-void window_lines_free(window_lines *l);
 
 typedef struct analysis_meta {
     const char *analyzer;       /**< "llm" or "baseline": the window's analyzer */

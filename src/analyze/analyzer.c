@@ -10,8 +10,10 @@
  * POST /windows/flush use, through analyzer_wake(), to wake idle workers.
  *
  * One analysis: claim (closed → analyzing; a service's windows in order, so
- * each one's history is complete), read up to max_lines lines, digest them
- * with the service's miner and history and record its templates (redacted), then:
+ * each one's history is complete), stream up to max_lines lines from the
+ * store through the digest (the service's miner and history; the lines are
+ * not held, store_window_read pages them) and record its templates
+ * (redacted), then:
  *  - no model configured, or a quiet window (nothing new or unusual) with
  *    skip_quiet_windows: the baseline's findings are the result;
  *  - otherwise ask the model with the digest; an answer that fails the schema
@@ -29,7 +31,7 @@
  * Late lines: when nothing else is due, a worker claims an analysed window
  * with late lines its analysis did not read (grace after that analysis, so
  * once per window per grace) and analyses the lines above the last one read
- * (store_window_lines_after); its findings are added, the earlier ones are
+ * (store_window_read above analyzed_line_id); its findings are added, the earlier ones are
  * not recorded again, and the health is the worse of the two.
  * Incidents: before recording, each finding is annotated with what ties it to
  * others (incident_annotate); the store joins it into an incident in the
@@ -191,25 +193,44 @@ out:
     return rc;
 }
 
+typedef struct feed_arg {
+    digest_builder *b;
+    int failed;
+} feed_arg;
+
+/* store_window_read's callback: one stored line into the digest. */
+static int feed_line(const window_line *l, void *arg)
+{
+    feed_arg *f = arg;
+    prompt_line pl = {.ts_ms = l->ts_ms, .level = l->level, .message = l->message};
+    if (digest_add(f->b, &pl, NULL) == 0)
+        return 0;
+    f->failed = 1;
+    return 1;
+}
+
 /*
- * Digests a claimed window with its service's miner and history; with record
- * set, persists its templates (redacted) so the next window sees them as history.
+ * Digests a claimed window with its service's miner and history: its lines
+ * above w->after_line_id (the first max_lines by event time) stream from the
+ * store through the digest, which keeps what it may show, never the window;
+ * w->read_line_id is set to the highest id read. total_lines is the window's
+ * line count as the digest states it (0: the lines read). The miner is locked
+ * for the read.
  */
-static int build_digest(analyzer *a, const window_work *w, const window_line *lines, size_t n, prompt_line *pl,
-                        int record, size_t token_budget, digest *d, char *err, size_t errlen)
+static int build_digest(analyzer *a, window_work *w, int64_t total_lines, size_t token_budget, digest *d,
+                        char *err, size_t errlen)
 {
     const config *cfg = a->cfg;
     svccache_entry *held = NULL;
     miner *m = svccache_acquire(a->miners, w->service_id, &held, err, errlen); /* locked until released */
     if (!m)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        pl[i] = (prompt_line){.ts_ms = lines[i].ts_ms, .level = lines[i].level, .message = lines[i].message};
     int rc = -1;
     hist_lookup h = {0};
     int depth = 0;
     double err_avg = -1;
     int64_t len = w->end_ms - w->start_ms;
+    feed_arg f = {0};
     if (store_template_history(a->st, w->service_id, w->start_ms - (int64_t)cfg->history_windows * len, w->start_ms,
                                &h.rows, &h.n, &depth, &err_avg, err, errlen) != STORE_OK)
         goto out;
@@ -224,20 +245,26 @@ static int build_digest(analyzer *a, const window_work *w, const window_line *li
     digest_input in = {.service = w->service,
                        .start_ms = w->start_ms,
                        .end_ms = w->end_ms,
-                       .lines = pl,
-                       .n_lines = n,
-                       .total_lines = (size_t)w->line_count > n ? (size_t)w->line_count : n,
+                       .total_lines = total_lines > 0 ? (size_t)total_lines : 0,
                        .m = m,
                        .history = history_of,
                        .history_arg = &h,
                        .trailing_error_avg = err_avg,
                        .history_depth = depth};
-    if (digest_build(&in, &o, d) != 0) {
+    if (!(f.b = digest_begin(&in, &o))) {
         snprintf(err, errlen, "out of memory building the digest");
         goto out;
     }
-    if (record && record_templates(a, w, d, err, errlen) != 0)
+    if (store_window_read(a->st, w->id, w->after_line_id, 0, cfg->max_lines, feed_line, &f, &w->read_line_id, NULL,
+                          err, errlen) != STORE_OK) {
+        digest_abort(f.b);
         goto out;
+    }
+    if (digest_end(f.b, d) != 0 || f.failed) {
+        digest_free(d);
+        snprintf(err, errlen, "out of memory building the digest");
+        goto out;
+    }
     rc = 0;
 out:
     svccache_release(a->miners, held);
@@ -264,34 +291,95 @@ static const char *health_of(const json_t *anomalies)
     return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";
 }
 
-/*
- * Checks a model anomaly's evidence against the window: "evidence_verified"
- * is true when it has evidence and every line of it quotes a line of the
- * window (digest_find_quote); "template_ids" are the templates of the lines
- * quoted. An anomaly whose evidence is not verified is recorded but routed
- * to no one: a model that invents its evidence, or was talked into it by log
- * text, pages nobody.
- */
-static void check_evidence(json_t *anomaly, digest *d, const prompt_line *pl, size_t n)
+/* One evidence line of a model anomaly, looked for among the window's lines. */
+typedef struct quote_ref {
+    digest_quote q;
+    int found;
+    int64_t tid; /* the template of the line quoted */
+} quote_ref;
+
+typedef struct quote_scan {
+    digest *d;
+    quote_ref *v;
+    size_t n, left;
+    size_t line; /* the ordinal of the next line read: the same as in the digest's read */
+} quote_scan;
+
+static int quote_line(const window_line *l, void *arg)
 {
-    json_t *ids = json_array();
-    json_t *evidence = json_object_get(anomaly, "evidence");
-    int verified = json_array_size(evidence) > 0;
-    size_t i, k, j;
-    json_t *ev, *x;
-    json_array_foreach(evidence, i, ev)
-    {
-        if (!digest_find_quote(d, pl, n, json_string_value(ev), &k)) {
-            verified = 0;
+    quote_scan *s = arg;
+    prompt_line pl = {.ts_ms = l->ts_ms, .level = l->level, .message = l->message};
+    size_t k = s->line++;
+    for (size_t i = 0; i < s->n; i++) {
+        quote_ref *r = &s->v[i];
+        if (r->found || !digest_quote_matches(s->d, &r->q, &pl))
             continue;
-        }
-        int dup = 0;
-        json_array_foreach(ids, j, x) dup |= json_integer_value(x) == d->line_tids[k];
-        if (!dup)
-            json_array_append_new(ids, json_integer(d->line_tids[k]));
+        r->found = 1;
+        r->tid = k < s->d->n_lines ? s->d->line_tids[k] : 0;
+        s->left--;
     }
-    json_object_set_new(anomaly, "template_ids", ids);
-    json_object_set_new(anomaly, "evidence_verified", json_boolean(verified));
+    return s->left == 0;
+}
+
+/*
+ * Checks the model anomalies' evidence against the window: an anomaly's
+ * "evidence_verified" is true when it has evidence and every line of it
+ * quotes a line of the window (digest_quote_matches); its "template_ids" are
+ * the templates of the lines quoted. The lines are those the digest was
+ * built from, read again from the store the same way (same bounds, same
+ * order: store_window_read), once for every quote of every anomaly, and only
+ * until each quote is found. An anomaly whose evidence is not verified is
+ * recorded but routed to no one: a model that invents its evidence, or was
+ * talked into it by log text, pages nobody. 0, or -1 with err.
+ */
+static int check_evidence(analyzer *a, const window_work *w, digest *d, json_t *list, char *err, size_t errlen)
+{
+    size_t total = 0, i, k, j, at = 0;
+    json_t *an, *ev, *x;
+    json_array_foreach(list, i, an) total += json_array_size(json_object_get(an, "evidence"));
+    quote_scan s = {.d = d, .v = calloc(total ? total : 1, sizeof *s.v)};
+    if (!s.v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    json_array_foreach(list, i, an)
+    {
+        json_array_foreach(json_object_get(an, "evidence"), k, ev)
+        {
+            quote_ref *r = &s.v[at++];
+            if (!digest_quote_parse(json_string_value(ev), &r->q))
+                r->found = -1; /* blank: quotes nothing */
+            else
+                s.left++;
+        }
+    }
+    s.n = total;
+    int rc = 0;
+    if (s.left && d->n_lines > 0)
+        rc = store_window_read(a->st, w->id, w->after_line_id, w->read_line_id, a->cfg->max_lines, quote_line, &s,
+                               NULL, NULL, err, errlen) == STORE_OK ? 0 : -1;
+    at = 0;
+    json_array_foreach(list, i, an)
+    {
+        json_t *evidence = json_object_get(an, "evidence"), *ids = json_array();
+        int verified = json_array_size(evidence) > 0;
+        json_array_foreach(evidence, k, ev)
+        {
+            quote_ref *r = &s.v[at++];
+            if (r->found != 1) {
+                verified = 0;
+                continue;
+            }
+            int dup = 0;
+            json_array_foreach(ids, j, x) dup |= json_integer_value(x) == r->tid;
+            if (!dup)
+                json_array_append_new(ids, json_integer(r->tid));
+        }
+        json_object_set_new(an, "template_ids", ids);
+        json_object_set_new(an, "evidence_verified", json_boolean(verified));
+    }
+    free(s.v);
+    return rc;
 }
 
 /* A baseline finding: built from the window's own lines, verified by construction. */
@@ -342,16 +430,12 @@ static int redact_answer(const redactor *red, json_t *verdict)
 }
 
 /* The model's anomalies, then the baseline's findings of a type the model did not report. */
-static json_t *merge(json_t *verdict, digest *d, const prompt_line *pl, size_t n, int baseline_stored)
+static json_t *merge(json_t *verdict, digest *d, int baseline_stored)
 {
     json_t *list = json_object_get(verdict, "anomalies");
     size_t i, j;
     json_t *x, *y;
-    json_array_foreach(list, i, x)
-    {
-        json_object_set_new(x, "analyzer", json_string("llm"));
-        check_evidence(x, d, pl, n);
-    }
+    json_array_foreach(list, i, x) json_object_set_new(x, "analyzer", json_string("llm"));
     size_t n_model = json_array_size(list);
     if (baseline_stored) /* a re-analysis: the baseline's findings were recorded the first time */
         return verdict;
@@ -370,17 +454,33 @@ static json_t *merge(json_t *verdict, digest *d, const prompt_line *pl, size_t n
     return verdict;
 }
 
+typedef struct incident_feed {
+    incident_annotator *an;
+    const digest *d;
+    size_t line; /* the ordinal of the next line read: the same as in the digest's read */
+} incident_feed;
+
+static int incident_line_of(const window_line *l, void *arg)
+{
+    incident_feed *f = arg;
+    size_t k = f->line++;
+    incident_line il = {.ts_ms = l->ts_ms, .level = digest_level_rank(l->level), .message = l->message,
+                        .template_id = k < f->d->n_lines ? f->d->line_tids[k] : 0};
+    return incident_annotator_add(f->an, &il) != 0;
+}
+
 /*
  * What ties each finding of the verdict to findings of other services
- * (incident_annotate: the time of its first and last line, the services and
+ * (incident_annotator: the time of its first and last line, the services and
  * ids its lines name) and the services the window's lines name, returned
- * (NULL: none, or incidents are off). Annotation failing leaves findings
- * that still join incidents by their window's span.
+ * (NULL: none, or incidents are off). The lines are the digest's, read again
+ * from the store the same way (one more read, as check_evidence's).
+ * Annotation failing leaves findings that still join incidents by their
+ * window's span.
  */
-static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *verdict, const digest *d,
-                                  const prompt_line *pl, size_t n)
+static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *verdict, const digest *d)
 {
-    if (!a->cfg->incidents.enabled || !d->line_tids || n == 0)
+    if (!a->cfg->incidents.enabled || !d->line_tids || d->n_lines == 0)
         return NULL;
     char err[256];
     json_t *names = NULL, *calls = NULL;
@@ -388,20 +488,23 @@ static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *ver
         log_msg(LOG_WARN, "analysis", "window %lld: service names: %s", (long long)w->id, err);
         return NULL;
     }
-    incident_line *il = calloc(n, sizeof *il);
     const char **nv = calloc(json_array_size(names) + 1, sizeof *nv);
-    if (il && nv) {
-        for (size_t i = 0; i < n; i++)
-            il[i] = (incident_line){.ts_ms = pl[i].ts_ms, .level = digest_level_rank(pl[i].level),
-                                    .message = pl[i].message, .template_id = d->line_tids[i]};
+    incident_feed f = {.d = d};
+    if (nv) {
         size_t k;
         json_t *x;
         json_array_foreach(names, k, x) nv[k] = json_string_value(x);
-        if (incident_annotate(json_object_get(verdict, "anomalies"), w->service, il, n, nv, json_array_size(names),
-                              &calls) != 0)
-            log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+        f.an = incident_annotator_new(json_object_get(verdict, "anomalies"), w->service, nv, json_array_size(names), 1);
     }
-    free(il);
+    if (!f.an) {
+        log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+    } else if (store_window_read(a->st, w->id, w->after_line_id, w->read_line_id, a->cfg->max_lines, incident_line_of,
+                                 &f, NULL, NULL, err, sizeof err) != STORE_OK) {
+        log_msg(LOG_WARN, "analysis", "window %lld: reading what ties its findings: %s", (long long)w->id, err);
+        incident_annotator_free(f.an);
+    } else if (incident_annotator_end(f.an, &calls) != 0) {
+        log_msg(LOG_WARN, "analysis", "window %lld: out of memory reading what ties its findings", (long long)w->id);
+    }
     free(nv);
     json_decref(names);
     return calls;
@@ -545,25 +648,22 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char reason[768] = "";
-    window_lines wl = {0};
-    window_line *lines = NULL;
     size_t n = 0;
-    prompt_line *pl = NULL;
     prompt p = {0};
     digest d = {0};
     json_t *schema = NULL, *verdict = NULL, *calls = NULL;
     analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
 
-    if (store_window_lines_after(st, w.id, w.after_line_id, cfg->max_lines, &wl, &w.read_line_id, err, sizeof err) !=
-        STORE_OK) {
-        snprintf(reason, sizeof reason, "reading lines: %s", err);
-        goto out;
-    }
-    lines = wl.v;
-    n = wl.n;
     /* the late part of an analysed window: its lines are the window's as far as this analysis goes, and its
      * health can only get worse than the analysis before found */
     int late_part = w.after_line_id > 0 && !w.reanalysis;
+    llm_plan plan;
+    size_t budget = model_configured(cfg) ? plan_window(a, &w, &plan) : cfg->token_budget;
+    if (build_digest(a, &w, late_part ? 0 : w.line_count, budget, &d, err, sizeof err) != 0) {
+        snprintf(reason, sizeof reason, "digest: %s", err);
+        goto out;
+    }
+    n = d.n_lines;
     if (late_part)
         w.line_count = (int64_t)n;
     if (late_part && n == 0) { /* its late lines were read by the analysis before: nothing to add */
@@ -571,13 +671,7 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
         m.analyzer = "baseline";
         goto record;
     }
-    if (!(pl = calloc(n ? n : 1, sizeof *pl))) {
-        snprintf(reason, sizeof reason, "out of memory");
-        goto out;
-    }
-    llm_plan plan;
-    size_t budget = model_configured(cfg) ? plan_window(a, &w, &plan) : cfg->token_budget;
-    if (build_digest(a, &w, lines, n, pl, 1, budget, &d, err, sizeof err) != 0) {
+    if (record_templates(a, &w, &d, err, sizeof err) != 0) {
         snprintf(reason, sizeof reason, "digest: %s", err);
         goto out;
     }
@@ -591,7 +685,6 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             .context = w.context,
             .start_ms = w.start_ms,
             .end_ms = w.end_ms,
-            .lines = pl,
             .n_lines = n,
             .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
             .max_bytes = cfg->max_prompt_bytes,
@@ -610,8 +703,12 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             out = ANALYSIS_INTERRUPTED;
             goto out;
         }
+        if (verdict && check_evidence(a, &w, &d, json_object_get(verdict, "anomalies"), err, sizeof err) != 0) {
+            snprintf(reason, sizeof reason, "checking the evidence: %s", err);
+            goto out;
+        }
         if (verdict) {
-            merge(verdict, &d, pl, n, w.reanalysis);
+            merge(verdict, &d, w.reanalysis);
             /* baseline findings kept beside the model's can only make the health worse */
             const char *mh = json_string_value(json_object_get(verdict, "health"));
             const char *bh = w.reanalysis && w.health[0] ? w.health : health_of(json_object_get(verdict, "anomalies"));
@@ -650,7 +747,7 @@ record:
     if (verdict) {
         m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
         m.incidents = &cfg->incidents;
-        calls = annotate_incidents(a, &w, verdict, &d, pl, n);
+        calls = annotate_incidents(a, &w, verdict, &d);
         m.calls = calls;
         rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
         if (rc == STORE_OK) {
@@ -688,8 +785,6 @@ out:
     json_decref(schema);
     prompt_free(&p);
     digest_free(&d);
-    free(pl);
-    window_lines_free(&wl);
     window_work_free(&w);
     return out;
 }
@@ -712,26 +807,15 @@ char *analyzer_digest_text(analyzer *a, int64_t window_id, char *err, size_t err
         return NULL;
     window_work w = {.id = window_id, .start_ms = wi.start_ms, .end_ms = wi.end_ms, .line_count = wi.line_count};
     snprintf(w.service, sizeof w.service, "%s", wi.service);
-    /* the service id: the first claimable path does not apply here; look it up through a window query */
-    window_lines wl = {0};
     char *text = NULL;
-    prompt_line *pl = NULL;
     digest d = {0};
-    if (store_window_service_id(a->st, window_id, &w.service_id, err, errlen) != STORE_OK ||
-        store_window_lines(a->st, window_id, a->cfg->max_lines, &wl, err, errlen) != STORE_OK)
-        goto out;
-    if (!(pl = calloc(wl.n ? wl.n : 1, sizeof *pl))) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    if (build_digest(a, &w, wl.v, wl.n, pl, 1, a->cfg->token_budget, &d, err, errlen) == 0) {
+    if (store_window_service_id(a->st, window_id, &w.service_id, err, errlen) == STORE_OK &&
+        build_digest(a, &w, w.line_count, a->cfg->token_budget, &d, err, errlen) == 0 &&
+        record_templates(a, &w, &d, err, errlen) == 0) {
         text = d.text;
         d.text = NULL;
     }
-out:
     digest_free(&d);
-    free(pl);
-    window_lines_free(&wl);
     return text;
 }
 

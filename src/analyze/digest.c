@@ -52,8 +52,18 @@
  * lines (a burst) is still listed; its line, and any template's when no such
  * place is left, is counted in one "rare, unclustered" group, shown as such
  * with exemplars (higher levels preferred) and never persisted as a template.
- * The window's memory is then its templates', plus 16 bytes a line (template
- * id, redacted text on demand) and 32 bytes per distinct template id (the map).
+ *
+ * Lines stream in (digest_begin, digest_add per line, digest_end), so that a
+ * window's lines go from the store through the miner and these counters
+ * without being held: the digest keeps only the lines it may show, each
+ * copied (with its attributes) at its first reference and freed at its last
+ * (a template giving its place up past the cap gives its lines up too): up to
+ * K exemplars, a line per value shape (PARAM_POSITIONS x SHAPES_MAX) and three
+ * attack lines per template, the rare group's exemplars, and the first
+ * EARLY_LINES fatal and error lines. The window's memory is then its
+ * templates' and those lines', plus 8 bytes a line (its template id, for the
+ * evidence check) and 32 bytes per distinct template id (the map).
+ * digest_build() runs the same steps over an array of lines.
  */
 #include "anomalog/digest.h"
 
@@ -329,6 +339,18 @@ typedef struct rare_group {
 
 #define RARE_SLOT SIZE_MAX /* tmap value of a template whose lines go to the rare group */
 
+/* A line the digest keeps (an exemplar, the line of a value or of an attack shape, an early error line),
+ * copied when first referred to, freed when the last reference goes (a slot given up past the cap). */
+typedef struct kline {
+    prompt_line l;        /* level and message owned */
+    char *attrs;          /* owned, or NULL */
+    char *red;            /* the redacted message, on demand */
+    uint32_t refs;
+    size_t next_free;     /* when refs is 0: the next free slot */
+} kline;
+
+#define EARLY_LINES 3 /* early fatal / error lines kept as evidence of the window-wide findings */
+
 typedef struct ctx {
     const digest_input *in;
     const digest_opts *o;
@@ -337,18 +359,86 @@ typedef struct ctx {
     size_t nt, capt;
     rare_group rare;
     size_t *order;        /* render order */
-    char **red_lines;     /* redacted message per line index, on demand */
+    kline *kl;            /* the kept lines; indices into it stand for lines everywhere */
+    size_t nkl, capkl, free_kl;
+    const prompt_line *cur; /* the line being added, and its attributes */
+    const char *cur_attrs;
+    size_t cur_kept;      /* its slot once kept, else SIZE_MAX */
+    size_t n_lines;       /* lines added */
+    int64_t *tids;        /* template id of each line added */
+    size_t cap_tids;
+    size_t fatal_ex[EARLY_LINES], error_ex[EARLY_LINES], err_ex[EARLY_LINES]; /* level 6, 5, >= 5 */
+    size_t n_fatal_ex, n_error_ex, n_err_ex;
 } ctx;
 
-static const char *line_text(ctx *c, size_t i)
+static char *dup_or_null(const char *s)
 {
-    if (!c->o->redact)
-        return c->in->lines[i].message;
-    if (!c->red_lines[i]) {
-        const char *m = c->in->lines[i].message;
-        c->red_lines[i] = redact_text(c->o->redact, c->rs, m, strlen(m), NULL);
+    return s ? strdup(s) : NULL;
+}
+
+/* A new reference to the line being added: its copy, made at the first one. SIZE_MAX when out of memory. */
+static size_t keep(ctx *c)
+{
+    if (c->cur_kept != SIZE_MAX) {
+        c->kl[c->cur_kept].refs++;
+        return c->cur_kept;
     }
-    return c->red_lines[i] ? c->red_lines[i] : "<redaction failed>";
+    size_t k = c->free_kl;
+    if (k == SIZE_MAX) {
+        if (c->nkl == c->capkl) {
+            size_t nc = c->capkl ? c->capkl * 2 : 64;
+            kline *nk = realloc(c->kl, nc * sizeof *nk);
+            if (!nk)
+                return SIZE_MAX;
+            c->kl = nk;
+            c->capkl = nc;
+        }
+        k = c->nkl++;
+    } else {
+        c->free_kl = c->kl[k].next_free;
+    }
+    kline *l = &c->kl[k];
+    *l = (kline){.l = {.ts_ms = c->cur->ts_ms, .level = dup_or_null(c->cur->level), .message = strdup(c->cur->message)},
+                 .attrs = dup_or_null(c->cur_attrs), .refs = 1};
+    if (!l->l.message || (c->cur->level && !l->l.level) || (c->cur_attrs && !l->attrs)) {
+        free((char *)l->l.level);
+        free((char *)l->l.message);
+        free(l->attrs);
+        l->refs = 0;
+        l->next_free = c->free_kl;
+        c->free_kl = k;
+        return SIZE_MAX;
+    }
+    c->cur_kept = k;
+    return k;
+}
+
+static void kline_clear(kline *l)
+{
+    free((char *)l->l.level);
+    free((char *)l->l.message);
+    free(l->attrs);
+    free(l->red);
+}
+
+/* Gives a reference up; the last one frees the copy. */
+static void drop(ctx *c, size_t k)
+{
+    if (k == SIZE_MAX || --c->kl[k].refs > 0)
+        return;
+    kline_clear(&c->kl[k]);
+    c->kl[k].next_free = c->free_kl;
+    c->free_kl = k;
+}
+
+static const char *line_text(ctx *c, size_t k)
+{
+    kline *l = &c->kl[k];
+    if (!c->o->redact)
+        return l->l.message;
+    if (!l->red)
+        l->red = redact_text(c->o->redact, c->rs, l->l.message, strlen(l->l.message), NULL);
+    return l->red ? l->red : "<redaction failed>";
 }
 
 static const char *classify(const char *text)
@@ -378,7 +468,7 @@ static void add_finding(ctx *c, json_t *findings, const char *severity, const ch
     json_t *ev = json_array();
     if (t) {
         for (size_t k = 0; k < t->n_ex && k < 3; k++) {
-            const prompt_line *l = &c->in->lines[t->ex[k]];
+            const prompt_line *l = &c->kl[t->ex[k]].l;
             const char *msg = line_text(c, t->ex[k]);
             char ts[40];
             json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
@@ -490,10 +580,10 @@ static int is_config_change(const char *text)
     return 0;
 }
 
-/* Appends "ts LEVEL first line" of line i to the evidence array ev. */
+/* Appends "ts LEVEL first line" of kept line i to the evidence array ev. */
 static void add_evidence(ctx *c, json_t *ev, size_t i)
 {
-    const prompt_line *l = &c->in->lines[i];
+    const prompt_line *l = &c->kl[i].l;
     const char *msg = line_text(c, i);
     char ts[40];
     json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
@@ -506,13 +596,6 @@ static json_t *last_evidence(digest *d)
     json_t *ev = json_object_get(json_array_get(d->findings, json_array_size(d->findings) - 1), "evidence");
     json_array_clear(ev);
     return ev;
-}
-
-/* Level of line i, read from the line when it has none. */
-static int line_level(const prompt_line *l)
-{
-    int r = digest_level_rank(l->level);
-    return r ? r : infer_level(l->message, first_line_len(l->message));
 }
 
 #define FIRST_ERROR_MIN 10      /* error lines that make a first window's error finding ... */
@@ -536,18 +619,16 @@ static void baseline_first_window(ctx *c, digest *d)
                  fatal == 1 ? "" : "s", in->service);
         add_finding(c, d->findings, fatal >= 10 ? "critical" : "high", "error_spike", NULL, s);
         json_t *ev = last_evidence(d);
-        for (size_t i = 0; i < in->n_lines && json_array_size(ev) < 3; i++)
-            if (line_level(&in->lines[i]) >= 6)
-                add_evidence(c, ev, i);
+        for (size_t i = 0; i < c->n_fatal_ex; i++)
+            add_evidence(c, ev, c->fatal_ex[i]);
     }
-    if (errors >= FIRST_ERROR_MIN && (double)errors >= FIRST_ERROR_SHARE * (double)in->n_lines) {
+    if (errors >= FIRST_ERROR_MIN && (double)errors >= FIRST_ERROR_SHARE * (double)c->n_lines) {
         snprintf(s, sizeof s, "%ld error lines (%.0f%% of %zu) in the first window of %s (no history yet).", errors,
-                 100.0 * (double)errors / (double)(in->n_lines ? in->n_lines : 1), in->n_lines, in->service);
+                 100.0 * (double)errors / (double)(c->n_lines ? c->n_lines : 1), c->n_lines, in->service);
         add_finding(c, d->findings, errors >= 100 ? "high" : "medium", "error_spike", NULL, s);
         json_t *ev = last_evidence(d);
-        for (size_t i = 0; i < in->n_lines && json_array_size(ev) < 3; i++)
-            if (line_level(&in->lines[i]) == 5)
-                add_evidence(c, ev, i);
+        for (size_t i = 0; i < c->n_error_ex; i++)
+            add_evidence(c, ev, c->error_ex[i]);
     }
     /* authentication failures: one finding for all their templates, the largest named, a line of each as evidence */
     uint64_t auth = 0;
@@ -673,21 +754,9 @@ static void baseline(ctx *c, digest *d)
         int crit = d->error_lines >= 100 && d->error_lines >= 20 * (in->trailing_error_avg + 1);
         add_finding(c, d->findings, crit ? "critical" : "high", "error_spike", NULL, s);
         /* evidence: the first error lines of the window */
-        json_t *f = json_array_get(d->findings, json_array_size(d->findings) - 1);
-        json_t *ev = json_object_get(f, "evidence");
-        for (size_t i = 0; i < in->n_lines && json_array_size(ev) < 3; i++) {
-            const prompt_line *l = &in->lines[i];
-            int r = digest_level_rank(l->level);
-            if (!r)
-                r = infer_level(l->message, first_line_len(l->message));
-            if (r >= 5) {
-                const char *msg = line_text(c, i);
-                char ts[40];
-                json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
-                                                       l->level && *l->level ? l->level : "-",
-                                                       (int)first_line_len(msg), msg));
-            }
-        }
+        json_t *ev = last_evidence(d);
+        for (size_t i = 0; i < c->n_err_ex; i++)
+            add_evidence(c, ev, c->err_ex[i]);
     }
     for (size_t i = 0; i < c->nt; i++) {
         tstat *t = &c->t[i];
@@ -798,7 +867,7 @@ static int salient_shape(const char *v, size_t n)
  */
 static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
 {
-    const char *a = c->in->attrs ? c->in->attrs[line] : NULL;
+    const char *a = c->kl[line].attrs;
     if (!a || !*a)
         return;
     json_t *o = json_loads(a, JSON_REJECT_DUPLICATES, NULL);
@@ -822,7 +891,7 @@ static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
             char *red = c->o->redact ? redact_text(c->o->redact, c->rs, text, n, NULL) : NULL;
             char *kred = c->o->redact ? redact_text(c->o->redact, c->rs, k, strlen(k), NULL) : NULL;
             sb_printf(b, "      field %s:\n", kred ? kred : k);
-            prompt_line pl = c->in->lines[line];
+            prompt_line pl = c->kl[line].l;
             /* the value as a line of its own: put_line's shortening, its indent for continuations */
             size_t mark = b->len;
             put_line(b, &pl, red ? red : c->o->redact ? "<redaction failed>" : text, max);
@@ -852,9 +921,10 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
     const digest_input *in = c->in;
     char s1[40], s2[40];
     /* the service and the span are in the prompt's header, and in the window the digest is stored with */
-    sb_printf(b, "Digest: %zu lines", in->total_lines);
-    if (in->total_lines > in->n_lines)
-        sb_printf(b, " (the first %zu summarised)", in->n_lines);
+    size_t total = in->total_lines > c->n_lines ? in->total_lines : c->n_lines;
+    sb_printf(b, "Digest: %zu lines", total);
+    if (total > c->n_lines)
+        sb_printf(b, " (the first %zu summarised)", c->n_lines);
     sb_printf(b, ", %zu templates (%zu new, %zu at an unusual rate).\n", c->nt, d->n_new, d->n_changed);
     sb_printf(b, "Lines by level:");
     for (int r = 6; r >= 0; r--)
@@ -904,7 +974,7 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
         size_t want = !t->notable ? p->common_ex : changed ? p->notable_ex : p->level_ex;
         for (size_t e = 0; e < t->n_ex && e < want; e++)
         {
-            put_line(b, &in->lines[t->ex[e]], line_text(c, t->ex[e]), p->line_max);
+            put_line(b, &c->kl[t->ex[e]].l, line_text(c, t->ex[e]), p->line_max);
             put_fields(c, b, t->ex[e], p->line_max);
         }
         if (t->unusual) {
@@ -915,7 +985,7 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
                         continue;
                     const char *msg = line_text(c, sl->line);
                     sb_printf(b, "    unusual value (%u of %llu lines):\n", sl->count, (unsigned long long)t->count);
-                    put_line(b, &in->lines[sl->line], msg, p->line_max);
+                    put_line(b, &c->kl[sl->line].l, msg, p->line_max);
                 }
             }
         }
@@ -927,12 +997,12 @@ static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
 
 /* ---- the window's cap on distinct templates -------------------------------------------------------- */
 
-/* Line i (level lvl) joins the rare group: counted, and kept as an exemplar when its message is new to the
- * group and there is room, or when it outranks the lowest-level exemplar. */
-static void rare_add(ctx *c, size_t i, int lvl)
+/* A line (level lvl) joins the rare group: counted, and kept as an exemplar when its message is new to the
+ * group and there is room, or when it outranks the lowest-level exemplar. k is its kept slot, or SIZE_MAX for
+ * the line being added (kept only when it is shown). 0, or -1 when out of memory. */
+static int rare_add(ctx *c, const prompt_line *l, size_t k, int lvl)
 {
     rare_group *r = &c->rare;
-    const prompt_line *l = &c->in->lines[i];
     if (!r->lines || l->ts_ms < r->first_ts)
         r->first_ts = l->ts_ms;
     if (!r->lines || l->ts_ms > r->last_ts)
@@ -940,20 +1010,44 @@ static void rare_add(ctx *c, size_t i, int lvl)
     r->lines++;
     if (lvl > r->max_level)
         r->max_level = lvl;
-    size_t k = c->o->exemplars < 8 ? c->o->exemplars : 8, low = 0;
+    size_t want = c->o->exemplars < 8 ? c->o->exemplars : 8, low = 0;
     for (size_t e = 0; e < r->n_ex; e++) {
-        if (strcmp(c->in->lines[r->ex[e]].message, l->message) == 0)
-            return;
+        if (strcmp(c->kl[r->ex[e]].l.message, l->message) == 0)
+            return 0;
         if (r->ex_level[e] < r->ex_level[low])
             low = e;
     }
-    if (r->n_ex < k) {
-        r->ex[r->n_ex] = i;
-        r->ex_level[r->n_ex++] = lvl;
-    } else if (r->n_ex && lvl > r->ex_level[low]) {
-        r->ex[low] = i;
-        r->ex_level[low] = lvl;
+    size_t at = r->n_ex < want ? r->n_ex : r->n_ex && lvl > r->ex_level[low] ? low : SIZE_MAX;
+    if (at == SIZE_MAX)
+        return 0;
+    if (k == SIZE_MAX) {
+        if ((k = keep(c)) == SIZE_MAX)
+            return -1;
+    } else {
+        c->kl[k].refs++;
     }
+    if (at < r->n_ex)
+        drop(c, r->ex[at]);
+    else
+        r->n_ex++;
+    r->ex[at] = k;
+    r->ex_level[at] = lvl;
+    return 0;
+}
+
+/* Gives up the references of a template's stats to kept lines. */
+static void tstat_drop_lines(ctx *c, tstat *t)
+{
+    for (size_t e = 0; e < t->n_ex; e++)
+        drop(c, t->ex[e]);
+    for (int p = 0; p < PARAM_POSITIONS; p++)
+        for (int k = 0; k < t->n_shapes[p]; k++)
+            drop(c, t->shapes[p][k].line);
+    for (uint32_t a = 0; a < t->attack_lines && a < 3; a++)
+        drop(c, t->attack_ex[a]);
+    t->n_ex = 0;
+    memset(t->n_shapes, 0, sizeof t->n_shapes);
+    t->attack_lines = 0;
 }
 
 /* A stats slot whose template has one line so far, oldest first, for a new template to take; or SIZE_MAX. */
@@ -1017,12 +1111,12 @@ static int window_template(ctx *c, tmap *map, int64_t id, int64_t ts, tstat **ou
         }
         /* the single line of the template giving its place up moves to the rare group */
         tstat *old = &c->t[idx];
-        size_t old_line = old->n_ex ? old->ex[0] : SIZE_MAX;
         map->vals[tmap_slot(map, old->id)] = RARE_SLOT;
-        if (old_line != SIZE_MAX)
-            rare_add(c, old_line, old->max_level);
-        else
+        if (!old->n_ex)
             r->lines++;
+        else if (rare_add(c, &c->kl[old->ex[0]].l, old->ex[0], old->max_level))
+            return -1;
+        tstat_drop_lines(c, old);
     }
     if (r->fifo) { /* a fresh one-line template: a candidate again, at the back */
         r->fifo[(r->fifo_head + r->fifo_len) % r->fifo_cap] = idx;
@@ -1052,7 +1146,7 @@ static void render_rare(ctx *c, const render_plan *p, sbuf *b)
               offset_s(r->first_ts - c->in->start_ms, s1), offset_s(r->last_ts - c->in->start_ms, s2), r->templates,
               c->nt);
     for (size_t e = 0; e < r->n_ex && e < p->notable_ex; e++)
-        put_line(b, &c->in->lines[r->ex[e]], line_text(c, r->ex[e]), p->line_max);
+        put_line(b, &c->kl[r->ex[e]].l, line_text(c, r->ex[e]), p->line_max);
 }
 
 /*
@@ -1061,7 +1155,7 @@ static void render_rare(ctx *c, const render_plan *p, sbuf *b)
  * join the template that holds them now (miner_resolve()), so that every
  * template of the digest is live and its text is the merged one.
  */
-static void digest_merge_absorbed(ctx *c, digest *d)
+static void digest_merge_absorbed(ctx *c)
 {
     const digest_input *in = c->in;
     size_t w = 0;
@@ -1098,91 +1192,196 @@ static void digest_merge_absorbed(ctx *c, digest *d)
     }
     c->nt = w;
     if (merged)
-        for (size_t i = 0; i < in->n_lines; i++)
-            d->line_tids[i] = miner_resolve(in->m, d->line_tids[i]);
+        for (size_t i = 0; i < c->n_lines; i++)
+            c->tids[i] = miner_resolve(in->m, c->tids[i]);
 }
 
-int digest_build(const digest_input *in, const digest_opts *o, digest *d)
-{
-    memset(d, 0, sizeof *d);
-    ctx c = {.in = in, .o = o};
-    tmap map = {0};
-    int rc = -1;
-    sbuf b = {0};
-    d->findings = json_array();
-    if (!d->findings || tmap_grow(&map) || (o->redact && !(c.rs = redact_session_new())) ||
-        !(d->line_tids = calloc(in->n_lines ? in->n_lines : 1, sizeof *d->line_tids)) ||
-        !(c.red_lines = calloc(in->n_lines ? in->n_lines : 1, sizeof *c.red_lines)))
-        goto out;
+struct digest_builder {
+    digest_input in;
+    digest_opts o;
+    ctx c;
+    tmap map;
+    json_t *findings;
+    long level_totals[7];
+    long error_lines;
+    int oom;
+};
 
+digest_builder *digest_begin(const digest_input *in, const digest_opts *o)
+{
+    digest_builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->in = *in;
+    b->o = *o;
+    b->c = (ctx){.in = &b->in, .o = &b->o, .free_kl = SIZE_MAX, .cur_kept = SIZE_MAX};
+    if (!(b->findings = json_array()) || tmap_grow(&b->map) || (o->redact && !(b->c.rs = redact_session_new()))) {
+        digest_abort(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* One more of an early line of a level (fatal_ex, error_ex, err_ex): 0, or -1 when out of memory. */
+static int keep_early(ctx *c, size_t *v, size_t *n)
+{
+    if (*n == EARLY_LINES)
+        return 0;
+    if ((v[*n] = keep(c)) == SIZE_MAX)
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+/* The body of digest_add: 0, or -1 when out of memory. */
+static int add_line(digest_builder *db, const prompt_line *l)
+{
+    ctx *c = &db->c;
+    const digest_opts *o = &db->o;
+    if (c->n_lines == c->cap_tids) {
+        size_t nc = c->cap_tids ? c->cap_tids * 2 : 1024;
+        int64_t *nt = realloc(c->tids, nc * sizeof *nt);
+        if (!nt)
+            return -1;
+        c->tids = nt;
+        c->cap_tids = nc;
+    }
+    size_t len = first_line_len(l->message);
+    size_t np = 0;
     miner_param params[MAX_PARAMS];
-    for (size_t i = 0; i < in->n_lines; i++) {
-        const prompt_line *l = &in->lines[i];
-        size_t len = first_line_len(l->message);
-        size_t np = 0;
-        int64_t id = miner_add(in->m, l->message, len, NULL, params, MAX_PARAMS, &np);
-        if (id < 0)
-            goto out;
-        d->line_tids[i] = id;
-        int lvl = digest_level_rank(l->level);
-        if (!lvl)
-            lvl = infer_level(l->message, len);
-        d->level_totals[lvl]++;
-        if (lvl >= 5)
-            d->error_lines++;
-        tstat *t = NULL;
-        int placed = window_template(&c, &map, id, l->ts_ms, &t);
-        if (placed < 0)
-            goto out;
-        if (placed > 0) { /* past the cap: counted in the rare group */
-            rare_add(&c, i, lvl);
-            continue;
+    int64_t id = miner_add(db->in.m, l->message, len, NULL, params, MAX_PARAMS, &np);
+    if (id < 0)
+        return -1;
+    c->tids[c->n_lines++] = id;
+    int lvl = digest_level_rank(l->level);
+    if (!lvl)
+        lvl = infer_level(l->message, len);
+    db->level_totals[lvl]++;
+    if (lvl >= 5)
+        db->error_lines++;
+    if ((lvl >= 6 && keep_early(c, c->fatal_ex, &c->n_fatal_ex)) ||
+        (lvl == 5 && keep_early(c, c->error_ex, &c->n_error_ex)) ||
+        (lvl >= 5 && keep_early(c, c->err_ex, &c->n_err_ex)))
+        return -1;
+    tstat *t = NULL;
+    int placed = window_template(c, &db->map, id, l->ts_ms, &t);
+    if (placed != 0) /* > 0: past the cap, counted in the rare group */
+        return placed < 0 ? -1 : rare_add(c, l, SIZE_MAX, lvl);
+    t->count++;
+    t->last_ts = l->ts_ms;
+    const char *what = attack_shape(l->message, len);
+    if (what) {
+        if (t->attack_lines < 3) {
+            if ((t->attack_ex[t->attack_lines] = keep(c)) == SIZE_MAX)
+                return -1;
+            t->attack_what[t->attack_lines] = what;
         }
-        t->count++;
-        t->last_ts = l->ts_ms;
-        const char *what = attack_shape(l->message, len);
-        if (what) {
-            if (t->attack_lines < 3) {
-                t->attack_ex[t->attack_lines] = i;
-                t->attack_what[t->attack_lines] = what;
-            }
-            t->attack_lines++;
-        }
-        if (lvl > t->max_level)
-            t->max_level = lvl;
-        if (t->n_ex < o->exemplars && t->n_ex < 8) {
-            int dup = 0;
-            for (size_t e = 0; e < t->n_ex && !dup; e++)
-                dup = strcmp(in->lines[t->ex[e]].message, l->message) == 0;
-            if (!dup)
-                t->ex[t->n_ex++] = i;
-        }
-        for (size_t p = 0; p < np && p < PARAM_POSITIONS; p++) {
-            char sh[SHAPE_LEN];
-            shape_of(params[p].s, params[p].len, sh);
-            int k, ns = t->n_shapes[p];
-            for (k = 0; k < ns && strcmp(t->shapes[p][k].shape, sh) != 0; k++)
-                ;
-            if (k < ns) {
-                t->shapes[p][k].count++;
-            } else if (ns < SHAPES_MAX) {
-                shape_slot *sl = &t->shapes[p][ns];
-                memcpy(sl->shape, sh, SHAPE_LEN);
-                sl->count = 1;
-                sl->line = i;
-                t->n_shapes[p]++;
-            } else {
-                t->overflow[p] = 1;
-            }
+        t->attack_lines++;
+    }
+    if (lvl > t->max_level)
+        t->max_level = lvl;
+    if (t->n_ex < o->exemplars && t->n_ex < 8) {
+        int dup = 0;
+        for (size_t e = 0; e < t->n_ex && !dup; e++)
+            dup = strcmp(c->kl[t->ex[e]].l.message, l->message) == 0;
+        if (!dup) {
+            if ((t->ex[t->n_ex] = keep(c)) == SIZE_MAX)
+                return -1;
+            t->n_ex++;
         }
     }
+    for (size_t p = 0; p < np && p < PARAM_POSITIONS; p++) {
+        char sh[SHAPE_LEN];
+        shape_of(params[p].s, params[p].len, sh);
+        int k, ns = t->n_shapes[p];
+        for (k = 0; k < ns && strcmp(t->shapes[p][k].shape, sh) != 0; k++)
+            ;
+        if (k < ns) {
+            t->shapes[p][k].count++;
+        } else if (ns < SHAPES_MAX) {
+            shape_slot *sl = &t->shapes[p][ns];
+            if ((sl->line = keep(c)) == SIZE_MAX)
+                return -1;
+            memcpy(sl->shape, sh, SHAPE_LEN);
+            sl->count = 1;
+            t->n_shapes[p]++;
+        } else {
+            t->overflow[p] = 1;
+        }
+    }
+    return 0;
+}
 
-    digest_merge_absorbed(&c, d);
-    for (size_t i = 0; i < c.nt; i++) {
-        tstat *t = &c.t[i];
+int digest_add(digest_builder *b, const prompt_line *l, const char *attrs)
+{
+    if (b->oom)
+        return -1;
+    ctx *c = &b->c;
+    prompt_line line = *l;
+    if (!line.message)
+        line.message = "";
+    c->cur = &line;
+    c->cur_attrs = attrs && *attrs ? attrs : NULL;
+    c->cur_kept = SIZE_MAX;
+    int rc = add_line(b, &line);
+    c->cur = NULL;
+    c->cur_attrs = NULL;
+    if (rc)
+        b->oom = 1;
+    return rc;
+}
+
+/* Frees the build's working state (not the digest). */
+static void builder_free(digest_builder *b)
+{
+    ctx *c = &b->c;
+    for (size_t i = 0; i < c->nt; i++)
+        free(c->t[i].text);
+    free(c->t);
+    free(c->rare.fifo);
+    free(c->order);
+    for (size_t k = 0; k < c->nkl; k++)
+        if (c->kl[k].refs)
+            kline_clear(&c->kl[k]);
+    free(c->kl);
+    free(c->tids);
+    redact_session_free(c->rs);
+    json_decref(b->findings);
+    free(b->map.keys);
+    free(b->map.vals);
+    free(b);
+}
+
+void digest_abort(digest_builder *b)
+{
+    if (b)
+        builder_free(b);
+}
+
+int digest_end(digest_builder *db, digest *d)
+{
+    memset(d, 0, sizeof *d);
+    if (!db)
+        return -1;
+    ctx *c = &db->c;
+    const digest_input *in = &db->in;
+    const digest_opts *o = &db->o;
+    int rc = -1;
+    sbuf b = {0};
+    if (db->oom)
+        goto out;
+    d->findings = db->findings;
+    db->findings = NULL;
+    memcpy(d->level_totals, db->level_totals, sizeof d->level_totals);
+    d->error_lines = db->error_lines;
+    d->n_lines = c->n_lines;
+
+    digest_merge_absorbed(c);
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
         const char *text = miner_template_text(in->m, t->id);
         if (text && o->redact)
-            t->text = redact_text(o->redact, c.rs, text, strlen(text), NULL);
+            t->text = redact_text(o->redact, c->rs, text, strlen(text), NULL);
         else if (text)
             t->text = strdup(text);
         t->has_h = in->history && in->history(in->history_arg, t->id, &t->h) == 0;
@@ -1200,19 +1399,19 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
         d->n_new += (size_t)t->is_new;
         d->n_changed += (size_t)t->changed;
     }
-    baseline(&c, d);
+    baseline(c, d);
     d->quiet = d->n_new == 0 && d->n_changed == 0 && json_array_size(d->findings) == 0;
-    for (size_t i = 0; i < c.nt; i++)
-        d->quiet = d->quiet && !c.t[i].unusual;
-    d->quiet = d->quiet && !c.rare.lines;
-    d->rare_lines = c.rare.lines;
-    d->rare_templates = c.rare.templates;
+    for (size_t i = 0; i < c->nt; i++)
+        d->quiet = d->quiet && !c->t[i].unusual;
+    d->quiet = d->quiet && !c->rare.lines;
+    d->rare_lines = c->rare.lines;
+    d->rare_templates = c->rare.templates;
 
-    if (!(c.order = malloc((c.nt ? c.nt : 1) * sizeof *c.order)))
+    if (!(c->order = malloc((c->nt ? c->nt : 1) * sizeof *c->order)))
         goto out;
-    for (size_t i = 0; i < c.nt; i++)
-        c.order[i] = i;
-    qsort_r(c.order, c.nt, sizeof *c.order, by_priority, c.t);
+    for (size_t i = 0; i < c->nt; i++)
+        c->order[i] = i;
+    qsort_r(c->order, c->nt, sizeof *c->order, by_priority, c->t);
 
     /* shrink until the estimate fits: each plan drops less informative parts than the next */
     size_t budget_bytes = o->token_budget * TOKENS_PER_BYTE_DIV;
@@ -1225,7 +1424,7 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
     };
     for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
         b.len = 0;
-        render(&c, d, &plans[k], &b);
+        render(c, d, &plans[k], &b);
         if (b.oom)
             goto out;
         if (b.len <= budget_bytes)
@@ -1237,44 +1436,48 @@ int digest_build(const digest_input *in, const digest_opts *o, digest *d)
         while (cut > 0 && b.p[cut] != '\n')
             cut--;
         b.len = cut;
-        sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c.nt);
+        sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
     }
     d->text = b.p;
     b.p = NULL;
     d->est_tokens = (strlen(d->text) + TOKENS_PER_BYTE_DIV - 1) / TOKENS_PER_BYTE_DIV;
-    d->redactions = c.rs ? redact_session_counts(c.rs) : json_object();
-    if (!(d->templates = calloc(c.nt ? c.nt : 1, sizeof *d->templates)))
+    d->redactions = c->rs ? redact_session_counts(c->rs) : json_object();
+    if (!(d->templates = calloc(c->nt ? c->nt : 1, sizeof *d->templates)))
         goto out;
-    for (size_t i = 0; i < c.nt; i++) {
-        const char *text = miner_template_text(in->m, c.t[i].id); /* persisted raw: stored lines are raw too */
-        d->templates[i] = (digest_template){.id = c.t[i].id, .text = strdup(text ? text : ""), .count = c.t[i].count,
-                                            .max_level = c.t[i].max_level, .first_ts = c.t[i].first_ts,
-                                            .last_ts = c.t[i].last_ts};
+    for (size_t i = 0; i < c->nt; i++) {
+        const char *text = miner_template_text(in->m, c->t[i].id); /* persisted raw: stored lines are raw too */
+        d->templates[i] = (digest_template){.id = c->t[i].id, .text = strdup(text ? text : ""), .count = c->t[i].count,
+                                            .max_level = c->t[i].max_level, .first_ts = c->t[i].first_ts,
+                                            .last_ts = c->t[i].last_ts};
     }
-    d->n_templates = c.nt;
+    d->n_templates = c->nt;
+    d->line_tids = c->tids;
+    c->tids = NULL;
     rc = 0;
 out:
     if (rc)
         digest_free(d);
     free(b.p);
-    for (size_t i = 0; i < c.nt; i++)
-        free(c.t[i].text);
-    free(c.t);
-    free(c.rare.fifo);
-    free(c.order);
-    if (c.red_lines)
-        for (size_t i = 0; i < in->n_lines; i++)
-            free(c.red_lines[i]);
-    free(c.red_lines);
-    if (rc == 0 && c.rs) { /* kept for digest_find_quote */
+    if (rc == 0 && c->rs) { /* kept for the quotes */
         d->red = o->redact;
-        d->rs = c.rs;
-    } else {
-        redact_session_free(c.rs);
+        d->rs = c->rs;
+        c->rs = NULL;
     }
-    free(map.keys);
-    free(map.vals);
+    builder_free(db);
     return rc;
+}
+
+int digest_build(const digest_input *in, const digest_opts *o, digest *d)
+{
+    digest_builder *b = digest_begin(in, o);
+    for (size_t i = 0; b && i < in->n_lines; i++)
+        if (digest_add(b, &in->lines[i], in->attrs ? in->attrs[i] : NULL))
+            break;
+    if (!b) {
+        memset(d, 0, sizeof *d);
+        return -1;
+    }
+    return digest_end(b, d);
 }
 
 void digest_free(digest *d)
@@ -1333,57 +1536,70 @@ static int quotes_message(digest *d, const char *m, const char *q, size_t qn, in
     return ok;
 }
 
-int digest_find_quote(digest *d, const prompt_line *lines, size_t n, const char *evidence, size_t *index)
+int digest_quote_parse(const char *evidence, digest_quote *q)
 {
-    const char *e = evidence;
+    memset(q, 0, sizeof *q);
+    const char *e = evidence ? evidence : "";
     size_t len = strlen(e);
     while (len && is_blank(*e))
         e++, len--;
     while (len && is_blank(e[len - 1]))
         len--;
     /* an optional leading timestamp */
-    int64_t ts = 0;
     size_t tok = strcspn(e, " \t"), used = 0;
-    int has_ts = tok <= len && time_parse_rfc3339(e, tok, 0, &ts, &used) == 0 && used == tok;
-    if (has_ts) {
+    q->has_ts = tok <= len && time_parse_rfc3339(e, tok, 0, &q->ts, &used) == 0 && used == tok;
+    if (q->has_ts) {
         e += tok;
         len -= tok;
         while (len && is_blank(*e))
             e++, len--;
     }
     /* a trailing ellipsis: the quote may stop early */
-    int prefix = 0;
     if (len >= 3 && (memcmp(e + len - 3, "\xE2\x80\xA6", 3) == 0 || memcmp(e + len - 3, "...", 3) == 0)) {
         len -= 3;
         while (len && is_blank(e[len - 1]))
             len--;
-        prefix = 1;
+        q->prefix = 1;
     }
-    if (len == 0)
+    q->text = e;
+    q->len = len;
+    return len > 0;
+}
+
+int digest_quote_matches(digest *d, const digest_quote *q, const prompt_line *l)
+{
+    if (!q->len || (q->has_ts && l->ts_ms != q->ts))
+        return 0;
+    const char *lv = l->level && *l->level ? l->level : "-";
+    size_t lvn = strlen(lv);
+    /* the message is the whole rest, or what follows the line's own level */
+    for (int skip = 0; skip < 2; skip++) {
+        const char *t = q->text;
+        size_t tn = q->len;
+        if (skip) {
+            if (tn <= lvn || strncasecmp(t, lv, lvn) != 0 || !is_blank(t[lvn]))
+                break;
+            t += lvn;
+            tn -= lvn;
+            while (tn && is_blank(*t))
+                t++, tn--;
+        }
+        if (tn && (!q->prefix || tn >= DIGEST_QUOTE_MIN_PREFIX) &&
+            quotes_message(d, l->message ? l->message : "", t, tn, q->prefix, !q->has_ts))
+            return 1;
+    }
+    return 0;
+}
+
+int digest_find_quote(digest *d, const prompt_line *lines, size_t n, const char *evidence, size_t *index)
+{
+    digest_quote q;
+    if (!digest_quote_parse(evidence, &q))
         return 0;
     for (size_t k = 0; k < n; k++) {
-        const prompt_line *l = &lines[k];
-        if (has_ts && l->ts_ms != ts)
-            continue;
-        const char *lv = l->level && *l->level ? l->level : "-";
-        size_t lvn = strlen(lv);
-        /* the message is the whole rest, or what follows the line's own level */
-        for (int skip = 0; skip < 2; skip++) {
-            const char *q = e;
-            size_t qn = len;
-            if (skip) {
-                if (qn <= lvn || strncasecmp(q, lv, lvn) != 0 || !is_blank(q[lvn]))
-                    break;
-                q += lvn;
-                qn -= lvn;
-                while (qn && is_blank(*q))
-                    q++, qn--;
-            }
-            if (qn && (!prefix || qn >= DIGEST_QUOTE_MIN_PREFIX) &&
-                quotes_message(d, l->message, q, qn, prefix, !has_ts)) {
-                *index = k;
-                return 1;
-            }
+        if (digest_quote_matches(d, &q, &lines[k])) {
+            *index = k;
+            return 1;
         }
     }
     return 0;

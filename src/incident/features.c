@@ -202,52 +202,27 @@ static int has_id(const json_t *ids, int64_t id)
     return 0;
 }
 
-/* Which lines stand behind finding f: 1 its templates, 2 error lines, 3 all. */
-static int basis_of(const json_t *f, const incident_line *lines, size_t n)
-{
-    const json_t *tids = json_object_get(f, "template_ids");
-    for (size_t i = 0; json_array_size(tids) && i < n; i++)
-        if (has_id(tids, lines[i].template_id))
-            return 1;
-    for (size_t i = 0; i < n; i++)
-        if (lines[i].level >= 5)
-            return 2;
-    return 3;
-}
+/* What the lines of one basis of a finding gave (basis: 0 its templates, 1 the error lines, 2 all lines). */
+typedef struct basis_acc {
+    acc a;
+    int64_t first, last;
+    size_t read;
+} basis_acc;
 
-static int annotate_one(json_t *f, const char *service, const incident_line *lines, size_t n, const name_set *ns)
+/* Line l into a finding's accumulator of one basis: 0, or -1 when out of memory. */
+static int basis_add(basis_acc *b, const incident_line *l, const name_set *ns)
 {
-    acc a = {.mentions = json_array(), .ids = json_array(), .self = service};
-    if (!a.mentions || !a.ids) {
-        json_decref(a.mentions);
-        json_decref(a.ids);
-        return -1;
-    }
-    const json_t *tids = json_object_get(f, "template_ids");
-    int basis = basis_of(f, lines, n);
-    int64_t first = -1, last = -1;
-    size_t read = 0;
-    for (size_t i = 0; i < n && read < INCIDENT_MAX_LINES; i++) {
-        const incident_line *l = &lines[i];
-        if ((basis == 1 && !has_id(tids, l->template_id)) || (basis == 2 && l->level < 5))
-            continue;
-        read++;
-        if (first < 0 || l->ts_ms < first)
-            first = l->ts_ms;
-        if (l->ts_ms > last)
-            last = l->ts_ms;
-        size_t len = l->message ? strlen(l->message) : 0;
-        each_named(l->message, len, ns, add_mention, &a);
-        each_id(l->message, len, add_id, &a);
-    }
-    int rc = a.oom ? -1 : 0;
-    if (first >= 0) {
-        rc |= json_object_set_new(f, "first_ts", json_integer(first));
-        rc |= json_object_set_new(f, "last_ts", json_integer(last));
-    }
-    rc |= json_object_set_new(f, "mentions", a.mentions);
-    rc |= json_object_set_new(f, "trace_ids", a.ids);
-    return rc ? -1 : 0;
+    if (b->read >= INCIDENT_MAX_LINES)
+        return 0;
+    b->read++;
+    if (b->first < 0 || l->ts_ms < b->first)
+        b->first = l->ts_ms;
+    if (l->ts_ms > b->last)
+        b->last = l->ts_ms;
+    size_t len = l->message ? strlen(l->message) : 0;
+    each_named(l->message, len, ns, add_mention, &b->a);
+    each_id(l->message, len, add_id, &b->a);
+    return b->a.oom ? -1 : 0;
 }
 
 /* ---- the window's calls -------------------------------------------------------------- */
@@ -276,35 +251,117 @@ static int add_call(void *p, const char *name)
     return 0;
 }
 
+/* A finding's three accumulators, one per basis; the first basis that read a line stands. */
+typedef struct finding_acc {
+    json_t *f;
+    basis_acc b[3];
+} finding_acc;
+
+struct incident_annotator {
+    name_set ns;
+    finding_acc *f;
+    size_t n_f;
+    calls_acc c;
+    int want_calls, oom;
+};
+
+void incident_annotator_free(incident_annotator *an)
+{
+    if (!an)
+        return;
+    for (size_t i = 0; i < an->n_f; i++)
+        for (int k = 0; k < 3; k++) {
+            json_decref(an->f[i].b[k].a.mentions);
+            json_decref(an->f[i].b[k].a.ids);
+        }
+    free(an->f);
+    free(an->ns.v);
+    json_decref(an->c.calls);
+    free(an);
+}
+
+incident_annotator *incident_annotator_new(json_t *anomalies, const char *service, const char *const *names,
+                                           size_t n_names, int want_calls)
+{
+    incident_annotator *an = calloc(1, sizeof *an);
+    size_t nf = json_array_size(anomalies);
+    if (!an || !(an->ns.v = malloc((n_names ? n_names : 1) * sizeof *an->ns.v)) ||
+        !(an->f = calloc(nf ? nf : 1, sizeof *an->f)) || (want_calls && !(an->c.calls = json_object()))) {
+        incident_annotator_free(an);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_names; i++)
+        if (names[i] && *names[i])
+            an->ns.v[an->ns.n++] = names[i];
+    qsort(an->ns.v, an->ns.n, sizeof *an->ns.v, cmp_name);
+    an->c.self = service;
+    an->want_calls = want_calls;
+    for (; an->n_f < nf; an->n_f++) {
+        finding_acc *fa = &an->f[an->n_f];
+        fa->f = json_array_get(anomalies, an->n_f);
+        for (int k = 0; k < 3; k++) {
+            fa->b[k] = (basis_acc){.a = {.mentions = json_array(), .ids = json_array(), .self = service}, .first = -1,
+                                   .last = -1};
+            if (!fa->b[k].a.mentions || !fa->b[k].a.ids) {
+                an->n_f++;
+                incident_annotator_free(an);
+                return NULL;
+            }
+        }
+    }
+    return an;
+}
+
+int incident_annotator_add(incident_annotator *an, const incident_line *l)
+{
+    for (size_t i = 0; i < an->n_f && !an->oom; i++) {
+        finding_acc *fa = &an->f[i];
+        const json_t *tids = json_object_get(fa->f, "template_ids");
+        if ((json_array_size(tids) && has_id(tids, l->template_id) && basis_add(&fa->b[0], l, &an->ns)) ||
+            (l->level >= 5 && basis_add(&fa->b[1], l, &an->ns)) || basis_add(&fa->b[2], l, &an->ns))
+            an->oom = 1;
+    }
+    if (an->want_calls && !an->oom) {
+        an->c.n_seen = 0;
+        each_named(l->message, l->message ? strlen(l->message) : 0, &an->ns, add_call, &an->c);
+        an->oom = an->c.oom;
+    }
+    return an->oom ? -1 : 0;
+}
+
+int incident_annotator_end(incident_annotator *an, json_t **calls)
+{
+    if (calls)
+        *calls = NULL;
+    int rc = an->oom ? -1 : 0;
+    for (size_t i = 0; i < an->n_f && rc == 0; i++) {
+        finding_acc *fa = &an->f[i];
+        basis_acc *b = fa->b[0].read ? &fa->b[0] : fa->b[1].read ? &fa->b[1] : &fa->b[2];
+        if (b->first >= 0) {
+            rc |= json_object_set_new(fa->f, "first_ts", json_integer(b->first));
+            rc |= json_object_set_new(fa->f, "last_ts", json_integer(b->last));
+        }
+        rc |= json_object_set(fa->f, "mentions", b->a.mentions);
+        rc |= json_object_set(fa->f, "trace_ids", b->a.ids);
+    }
+    if (rc == 0 && calls && an->want_calls) {
+        *calls = an->c.calls;
+        an->c.calls = NULL;
+    }
+    incident_annotator_free(an);
+    return rc ? -1 : 0;
+}
+
 int incident_annotate(json_t *anomalies, const char *service, const incident_line *lines, size_t n,
                       const char *const *names, size_t n_names, json_t **calls)
 {
     if (calls)
         *calls = NULL;
-    name_set ns = {.v = malloc((n_names ? n_names : 1) * sizeof *ns.v), .n = 0};
-    if (!ns.v)
+    incident_annotator *an = incident_annotator_new(anomalies, service, names, n_names, calls != NULL);
+    if (!an)
         return -1;
-    for (size_t i = 0; i < n_names; i++)
-        if (names[i] && *names[i])
-            ns.v[ns.n++] = names[i];
-    qsort(ns.v, ns.n, sizeof *ns.v, cmp_name);
-    int rc = 0;
-    size_t i;
-    json_t *f;
-    json_array_foreach(anomalies, i, f) if (rc == 0) rc = annotate_one(f, service, lines, n, &ns);
-    if (rc == 0 && calls) {
-        calls_acc c = {.calls = json_object(), .self = service};
-        for (size_t k = 0; c.calls && k < n && !c.oom; k++) {
-            c.n_seen = 0;
-            each_named(lines[k].message, lines[k].message ? strlen(lines[k].message) : 0, &ns, add_call, &c);
-        }
-        if (!c.calls || c.oom) {
-            json_decref(c.calls);
-            rc = -1;
-        } else {
-            *calls = c.calls;
-        }
-    }
-    free(ns.v);
-    return rc;
+    for (size_t k = 0; k < n; k++)
+        if (incident_annotator_add(an, &lines[k]) != 0)
+            break;
+    return incident_annotator_end(an, calls);
 }

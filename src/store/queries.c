@@ -39,8 +39,12 @@ db_stmt sql_win_list_service = {.sql = WINDOW_COLS "WHERE s.name = ?7 AND w.serv
 db_stmt sql_win_count_status = {.sql = "SELECT count(*) FROM windows WHERE ?1 IS NULL OR status = ?1",
                                 .params = "t"};
 db_stmt sql_win_service_id = {.sql = "SELECT service_id FROM windows WHERE id = ?1", .params = "i"};
-db_stmt sql_win_lines = {.sql = "SELECT ts, level, message FROM logs WHERE window_id = ?1 ORDER BY ts, id LIMIT ?2",
-                         .params = "ii"};
+/* a page of a window's lines (store_window_read): ids in (?2, ?3], after (?4, ?5) by (ts, id), at most ?6 */
+db_stmt sql_win_read_page = {.sql = "SELECT ts, level, message, id, attributes FROM logs WHERE window_id = ?1 "
+                                     "AND id > ?2 AND id <= ?3 AND (ts, id) > (?4, ?5) ORDER BY ts, id LIMIT ?6",
+                              .params = "iiiiii"};
+/* where a read stops: the highest line id stored when it starts */
+db_stmt sql_win_read_top = {.sql = "SELECT coalesce(max(id), 0) FROM logs"};
 /* one page of GET /windows/{id}/lines: after the cursor's (ts, id), by logs_by_window (migration 012) */
 db_stmt sql_win_lines_page = {.sql = "SELECT id, ts, level, message, attributes FROM logs WHERE window_id = ?1 "
                                      "AND (ts, id) > (?2, ?3) ORDER BY ts, id LIMIT ?4",
@@ -415,10 +419,6 @@ db_stmt sql_late_claim = {.sqlite = LATE_NEXT, .pg = LATE_NEXT " FOR UPDATE SKIP
 /* read in the claim's transaction: where the analysis starts and the late lines it answers for */
 db_stmt sql_late_marks = {.sql = "SELECT analyzed_line_id, late_count, coalesce(next_attempt_at, 0) FROM windows "
                                   "WHERE id = ?1", .params = "i"};
-/* the window's lines above an id (0: all of them), by event time, with their ids */
-db_stmt sql_late_lines = {.sql = "SELECT ts, level, message, id FROM logs WHERE window_id = ?1 AND id > ?2 "
-                                 "ORDER BY ts, id LIMIT ?3",
-                          .params = "iii"};
 /* a finished analysis: read through ?2, answered for ?3 late lines (never moved back) */
 db_stmt sql_late_done = {.sql = "UPDATE windows SET "
                                 "analyzed_line_id = CASE WHEN ?2 > analyzed_line_id THEN ?2 ELSE analyzed_line_id END, "

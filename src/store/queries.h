@@ -15,7 +15,8 @@ extern db_stmt sql_win_get,
     sql_win_list_service,
     sql_win_count_status,
     sql_win_service_id,
-    sql_win_lines,
+    sql_win_read_page,
+    sql_win_read_top,
     sql_win_lines_page,
     sql_win_close_due,
     sql_win_close_all,
@@ -121,7 +122,6 @@ extern db_stmt sql_pgw_upsert;
  * (windows.c, analysis.c; migration 010) */
 extern db_stmt sql_late_claim,
     sql_late_marks,
-    sql_late_lines,
     sql_late_done,
     sql_late_window_closed;
 

@@ -39,33 +39,6 @@ void window_from_row(const store_row *q, window_info *w)
     row_copy(q, 14, w->error, sizeof w->error);
 }
 
-/* A window's strings: a million lines are a million small allocations otherwise, which cost a header each
- * and leave the heap too fragmented to give the memory back after the analysis. */
-#define LINE_BLOCK (1u << 20)
-
-struct line_block {
-    struct line_block *next;
-    size_t used, size;
-    char data[];
-};
-
-/* A NUL-terminated copy of s in l's blocks, or NULL when out of memory. */
-static char *line_copy(window_lines *l, const char *s)
-{
-    size_t len = strlen(s);
-    struct line_block *b = l->mem;
-    if (!b || b->size - b->used <= len) {
-        size_t size = len + 1 > LINE_BLOCK ? len + 1 : LINE_BLOCK;
-        if (!(b = malloc(sizeof *b + size)))
-            return NULL;
-        *b = (struct line_block){.next = l->mem, .used = 0, .size = size};
-        l->mem = b;
-    }
-    char *p = memcpy(b->data + b->used, s, len + 1);
-    b->used += len + 1;
-    return p;
-}
-
 /* Room for one more of n elements of size bytes in *v (capacity *cap, doubling from 256): 0, or -1. */
 static int grow(void **v, size_t n, size_t *cap, size_t size)
 {
@@ -78,42 +51,6 @@ static int grow(void **v, size_t n, size_t *cap, size_t size)
     *v = nv;
     *cap = ncap;
     return 0;
-}
-
-int line_row(const store_row *q, void *arg)
-{
-    lines_acc *a = arg;
-    window_lines *out = a->out;
-    if (grow((void **)&out->v, out->n, &a->cap, sizeof *out->v)) {
-        a->oom = 1;
-        return 1;
-    }
-    window_line *l = &out->v[out->n];
-    const window_line *prev = out->n ? l - 1 : NULL;
-    l->ts_ms = row_i64(q, 0);
-    const char *lv = row_text(q, 1), *msg = row_text(q, 2);
-    if (!lv)
-        l->level = NULL;
-    else if (prev && prev->level && strcmp(prev->level, lv) == 0)
-        l->level = prev->level; /* a window has a handful of level words: shared, not copied */
-    else if (!(l->level = line_copy(out, lv)))
-        a->oom = 1;
-    if (!a->oom && !(l->message = line_copy(out, msg ? msg : "")))
-        a->oom = 1;
-    if (a->oom)
-        return 1;
-    out->n++;
-    return 0;
-}
-
-void window_lines_free(window_lines *l)
-{
-    for (struct line_block *b = l->mem, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    free(l->v);
-    *l = (window_lines){0};
 }
 
 json_t *json_time(int64_t ms)

@@ -37,12 +37,6 @@ void row_copy(const store_row *r, int col, char *buf, size_t len);
 /* Column col, or dflt when NULL. */
 int64_t row_i64_or(const store_row *r, int col, int64_t dflt);
 
-typedef struct lines_acc {
-    window_lines *out;
-    size_t cap;
-    int oom;
-} lines_acc;
-
 typedef struct anomalies_acc {
     json_t *arr;
     int limit;          /* rows wanted; one more tells that more follow */
@@ -75,7 +69,6 @@ typedef struct notif_acc {
 
 
 void window_from_row(const store_row *q, window_info *w);
-int line_row(const store_row *q, void *arg);
 json_t *json_time(int64_t ms);
 int anomaly_row(const store_row *q, void *arg);
 json_t *json_text_or_null(const store_row *q, int col);

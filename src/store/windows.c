@@ -21,11 +21,11 @@
  * release (and finish, fail: analysis.c) only take effect for the current
  * claim. SQLite, one process, has no leases.
  *
- * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page)
- * walks logs_by_window in (ts, id) order from the cursor's pair (migration
- * 012), so a page also costs the rows it returns, however deep it is; a page
- * stops at max_bytes of JSON too (one line at least), so 1000 lines of 64 KiB
- * are not one answer.
+ * Paging a window's lines (GET /windows/{id}/lines, store_window_lines_page,
+ * and the analysis's store_window_read) walks logs_by_window in (ts, id)
+ * order from the cursor's pair (migration 012), so a page also costs the rows
+ * it returns, however deep it is; a page of the API stops at max_bytes of
+ * JSON too (one line at least), so 1000 lines of 64 KiB are not one answer.
  *
  * Listing newest first reads an index in (start, id) descending order between
  * two bounds, so a page costs the rows it returns, whatever the filters, the
@@ -142,18 +142,32 @@ store_rc store_window_service_id(store *s, int64_t window_id, int64_t *service_i
     return rc;
 }
 
-store_rc store_window_lines(store *s, int64_t window_id, size_t max, window_lines *out, char *err, size_t errlen)
+typedef struct read_page {
+    window_line_fn fn;
+    void *arg;
+    size_t rows;       /* rows of this page */
+    size_t left;       /* lines the read may still hand over */
+    int64_t last_ts, last_id, max_id;
+    int stopped;
+} read_page;
+
+static int page_row(const store_row *r, void *arg)
 {
-    *out = (window_lines){0};
-    lines_acc a = {.out = out};
-    store_rc rc = db_read(s, &sql_win_lines, DB_ARGS(db_int(window_id), db_int((int64_t)max)), line_row, &a, err, errlen);
-    if (rc == STORE_OK && a.oom) {
-        snprintf(err, errlen, "out of memory reading window lines");
-        rc = STORE_ERROR;
+    read_page *p = arg;
+    const char *msg = row_text(r, 2);
+    window_line l = {.ts_ms = row_i64(r, 0), .level = row_text(r, 1), .message = msg ? msg : "",
+                     .id = row_i64(r, 3), .attributes = row_text(r, 4)};
+    p->rows++;
+    p->left--;
+    p->last_ts = l.ts_ms;
+    p->last_id = l.id;
+    if (l.id > p->max_id)
+        p->max_id = l.id;
+    if (p->fn(&l, p->arg)) {
+        p->stopped = 1;
+        return 1;
     }
-    if (rc != STORE_OK)
-        window_lines_free(out);
-    return rc;
+    return p->left == 0;
 }
 
 /* GET /windows/{id}/lines: one page of a window's lines as API objects, in (ts, id) order */
@@ -234,35 +248,29 @@ store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **ou
     return STORE_OK;
 }
 
-typedef struct lines_after_acc {
-    lines_acc a;
-    int64_t max_id;
-} lines_after_acc;
-
-static int line_after_row(const store_row *r, void *arg)
+/* Pages by (ts, id) after the last row handed over: each page is one indexed range read (logs_by_window,
+ * migration 012), so a page costs its rows whatever the window's size or the page's depth. */
+store_rc store_window_read(store *s, int64_t window_id, int64_t after_id, int64_t upto_id, size_t max,
+                           window_line_fn fn, void *arg, int64_t *max_id, size_t *n_read, char *err, size_t errlen)
 {
-    lines_after_acc *la = arg;
-    int64_t id = row_i64(r, 3);
-    int stop = line_row(r, &la->a);
-    if (!la->a.oom && id > la->max_id)
-        la->max_id = id;
-    return stop;
-}
-
-store_rc store_window_lines_after(store *s, int64_t window_id, int64_t after_id, size_t max, window_lines *out,
-                                  int64_t *max_id, char *err, size_t errlen)
-{
-    *out = (window_lines){0};
-    lines_after_acc la = {.a = {.out = out}, .max_id = after_id};
-    store_rc rc = db_read(s, &sql_late_lines, DB_ARGS(db_int(window_id), db_int(after_id), db_int((int64_t)max)),
-                          line_after_row, &la, err, errlen);
-    if (rc == STORE_OK && la.a.oom) {
-        snprintf(err, errlen, "out of memory reading window lines");
-        rc = STORE_ERROR;
+    read_page p = {.fn = fn, .arg = arg, .left = max, .last_ts = INT64_MIN, .last_id = 0, .max_id = after_id};
+    store_rc rc = STORE_OK;
+    if (upto_id <= 0)
+        rc = db_read(s, &sql_win_read_top, DB_NOARGS, db_row_i64, &upto_id, err, errlen);
+    while (rc == STORE_OK && p.left > 0 && !p.stopped) {
+        size_t want = p.left < STORE_LINES_PAGE ? p.left : STORE_LINES_PAGE;
+        p.rows = 0;
+        rc = db_read(s, &sql_win_read_page,
+                     DB_ARGS(db_int(window_id), db_int(after_id), db_int(upto_id), db_int(p.last_ts),
+                             db_int(p.last_id), db_int((int64_t)want)),
+                     page_row, &p, err, errlen);
+        if (p.rows < want)
+            break; /* the last page */
     }
-    if (rc != STORE_OK)
-        window_lines_free(out);
-    *max_id = rc == STORE_OK ? la.max_id : after_id;
+    if (max_id)
+        *max_id = rc == STORE_OK ? p.max_id : after_id;
+    if (n_read)
+        *n_read = max - p.left;
     return rc;
 }
 

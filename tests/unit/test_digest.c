@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <malloc.h>
 
 #include "anomalog/digest.h"
 
@@ -548,6 +549,57 @@ static void test_quotes_are_found_only_in_the_window(void **state)
     lines_free(&l);
 }
 
+/* Lines streamed through a builder: what it keeps is bounded by its templates, not by the lines. 40,000
+ * distinct lines of 2 KB each (80 MB) past a cap of 200 templates: slots given up give their lines up, and the
+ * heap grows by a few MB (8 bytes a line of template ids, the id map, the miner's templates), not by the
+ * lines. */
+static void test_streamed_lines_kept_are_bounded(void **state)
+{
+    (void)state;
+    enum { N = 40000, BODY = 2048 };
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    digest_opts o;
+    digest_opts_defaults(&o);
+    o.max_window_templates = 200;
+    lines none = {0};
+    digest_input in = input(&none, m, NULL);
+    char *msg = malloc(BODY + 128);
+    size_t base = mallinfo2().uordblks, peak = base;
+    digest_builder *b = digest_begin(&in, &o);
+    assert_non_null(b);
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++) {
+        char w[5][8];
+        for (int k = 0; k < 5; k++) { /* five words of letters: a template of its own */
+            for (int j = 0; j < 6; j++) {
+                seed = seed * 1103515245u + 12345u;
+                w[k][j] = (char)('a' + (seed >> 16) % 26);
+            }
+            w[k][6] = '\0';
+        }
+        int n = snprintf(msg, 128, "%s %s %s %s %s\n", w[0], w[1], w[2], w[3], w[4]);
+        memset(msg + n, 'x', BODY);
+        msg[n + BODY] = '\0';
+        prompt_line l = {.ts_ms = T0 + i, .level = i % 100 ? "info" : "error", .message = msg};
+        assert_int_equal(digest_add(b, &l, i % 3 ? NULL : "{\"error\":\"disk on fire\"}"), 0);
+        if (i % 1000 == 999) {
+            size_t now = mallinfo2().uordblks;
+            peak = now > peak ? now : peak;
+        }
+    }
+    assert_true(peak - base < 16u << 20);
+    digest d;
+    assert_int_equal(digest_end(b, &d), 0);
+    assert_int_equal(d.n_lines, N);
+    assert_true(d.n_templates <= 200);
+    assert_true(d.rare_lines >= N - 200);
+    assert_non_null(strstr(d.text, "RARE error"));
+    digest_free(&d);
+    free(msg);
+    miner_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_recurring_config_message_is_a_config_finding),
         cmocka_unit_test(test_stack_trace_keeps_head_and_cause),
         cmocka_unit_test(test_quotes_are_found_only_in_the_window),
+        cmocka_unit_test(test_streamed_lines_kept_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

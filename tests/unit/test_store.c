@@ -106,6 +106,64 @@ static void add(batch *b, const char *service, int64_t ts, const char *msg)
     e->message_len = msg ? strlen(msg) : 0;
 }
 
+/* What a store_window_read handed over, copied. */
+typedef struct lines_got {
+    size_t n, cap, stop_at;
+    int64_t *id, *ts;
+    char **level, **msg, **attrs;
+} lines_got;
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int got_line(const window_line *l, void *arg)
+{
+    lines_got *g = arg;
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 64;
+        g->id = realloc(g->id, g->cap * sizeof *g->id);
+        g->ts = realloc(g->ts, g->cap * sizeof *g->ts);
+        g->level = realloc(g->level, g->cap * sizeof *g->level);
+        g->msg = realloc(g->msg, g->cap * sizeof *g->msg);
+        g->attrs = realloc(g->attrs, g->cap * sizeof *g->attrs);
+        assert_non_null(g->id && g->ts && g->level && g->msg && g->attrs);
+    }
+    g->id[g->n] = l->id;
+    g->ts[g->n] = l->ts_ms;
+    g->level[g->n] = dup_or_null(l->level);
+    g->msg[g->n] = strdup(l->message);
+    g->attrs[g->n] = dup_or_null(l->attributes);
+    g->n++;
+    return g->stop_at && g->n == g->stop_at;
+}
+
+static void lines_got_free(lines_got *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->level[i]);
+        free(g->msg[i]);
+        free(g->attrs[i]);
+    }
+    free(g->id);
+    free(g->ts);
+    free(g->level);
+    free(g->msg);
+    free(g->attrs);
+    *g = (lines_got){0};
+}
+
+static void read_lines(fixture *f, int64_t window_id, int64_t after, int64_t upto, size_t max, lines_got *g,
+                       int64_t *max_id)
+{
+    char err[256];
+    size_t n = 0;
+    assert_int_equal(store_window_read(f->st, window_id, after, upto, max, got_line, g, max_id, &n, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(n, g->n);
+}
+
 static int64_t scalar(const char *path, const char *sql)
 {
     if (is_pg(path)) {
@@ -224,18 +282,22 @@ static void test_group_fields_round_trip(void **state)
             for (size_t w = 0; w < nw; w++) {
                 assert_string_equal(rows[w].service, names[k]);
                 sum += rows[w].line_count;
-                window_lines l;
-                assert_int_equal(store_window_lines(f->st, rows[w].id, 100, &l, err, sizeof err), STORE_OK);
+                lines_got l = {0};
+                read_lines(f, rows[w].id, 0, 0, 100, &l, NULL);
                 assert_int_equal((int64_t)l.n, rows[w].line_count);
                 for (size_t j = 0; j < l.n; j++) {
-                    int i = (int)(l.v[j].ts_ms - T0) % (5 * MIN); /* the line's number */
-                    assert_string_equal(l.v[j].message, msgs[i % 5]);
+                    int i = (int)(l.ts[j] - T0) % (5 * MIN); /* the line's number */
+                    assert_string_equal(l.msg[j], msgs[i % 5]);
                     if (i % 2)
-                        assert_string_equal(l.v[j].level, "error");
+                        assert_string_equal(l.level[j], "error");
                     else
-                        assert_null(l.v[j].level);
+                        assert_null(l.level[j]);
+                    if (i % 3)
+                        assert_null(l.attrs[j]);
+                    else
+                        assert_string_equal(l.attrs[j], "{\"k\":\"v\\t\"}");
                 }
-                window_lines_free(&l);
+                lines_got_free(&l);
             }
             assert_int_equal(sum, 10 * round);
             free(rows);
@@ -249,8 +311,9 @@ static void test_group_fields_round_trip(void **state)
     batch_free(b[1]);
 }
 
-/* store_window_lines: a window's lines by event time, each string whole (3 MB of them: the blocks that hold
- * them fill up more than once), the first max only; a level word repeated from line to line is shared. */
+/* store_window_read: a window's lines by event time, each string whole, a page at a time: 3000 lines (more
+ * than a page), many sharing a timestamp across page boundaries (the page's next start is (ts, id)); the first
+ * max only; a read stopped by its callback; the bounds on ids (after, upto). */
 static void test_window_lines(void **state)
 {
     fixture *f = *state;
@@ -262,33 +325,53 @@ static void test_window_lines(void **state)
     for (int i = 0; i < N; i++) {
         char msg[32];
         snprintf(msg, sizeof msg, "line %04d", i);
-        add(b, "api", T0 + N - i, i % 2 ? big : batch_strndup(b, msg, strlen(msg)));
+        /* by time: the last added first, ten lines a millisecond */
+        add(b, "api", T0 + (N - i) / 10, i % 2 ? big : batch_strndup(b, msg, strlen(msg)));
         b->entries[b->count - 1].level = levels[i / 10 % 3];
     }
     char err[256];
     assert_int_equal(store_write_batches(f->st, &b, 1, 60 * MIN, err, sizeof err), STORE_OK);
     batch_free(b);
     int64_t id = scalar(f->path, "SELECT id FROM windows");
-    window_lines wl;
-    assert_int_equal(store_window_lines(f->st, id, N - 100, &wl, err, sizeof err), STORE_OK);
-    assert_int_equal(wl.n, N - 100);
-    for (size_t k = 0; k < wl.n; k++) { /* by event time: the last added first */
-        int i = N - 1 - (int)k;
-        assert_int_equal(wl.v[k].ts_ms, T0 + N - i);
+    int64_t first_id = scalar(f->path, "SELECT min(id) FROM logs");
+    lines_got l = {0};
+    int64_t max_id = 0;
+    read_lines(f, id, 0, 0, N - 100, &l, &max_id);
+    assert_int_equal(l.n, N - 100);
+    for (size_t k = 0; k < l.n; k++) { /* by (ts, id): the later added first, by id within a millisecond */
+        int i = (int)(l.id[k] - first_id); /* the line's number: its id's rank */
+        assert_int_equal(l.ts[k], T0 + (N - i) / 10);
+        if (k) /* strictly after the line before */
+            assert_true(l.ts[k] > l.ts[k - 1] || (l.ts[k] == l.ts[k - 1] && l.id[k] > l.id[k - 1]));
         char msg[32];
         snprintf(msg, sizeof msg, "line %04d", i);
-        assert_string_equal(wl.v[k].message, i % 2 ? big : msg);
+        assert_string_equal(l.msg[k], i % 2 ? big : msg);
         const char *want = levels[i / 10 % 3];
         if (!want)
-            assert_null(wl.v[k].level);
+            assert_null(l.level[k]);
         else
-            assert_string_equal(wl.v[k].level, want);
-        if (k && want && i % 10 != 9) /* the same word as the line before */
-            assert_ptr_equal(wl.v[k].level, wl.v[k - 1].level);
+            assert_string_equal(l.level[k], want);
+        assert_true(l.id[k] <= max_id);
     }
-    window_lines_free(&wl);
-    assert_null(wl.v);
-    window_lines_free(&wl); /* a zeroed one is fine */
+    /* the same read bounded by the first one's highest id: the same lines */
+    lines_got again = {0};
+    read_lines(f, id, 0, max_id, N - 100, &again, NULL);
+    assert_int_equal(again.n, l.n);
+    for (size_t k = 0; k < l.n; k++)
+        assert_int_equal(again.id[k], l.id[k]);
+    lines_got_free(&again);
+    /* above an id, up to another */
+    read_lines(f, id, first_id + 99, first_id + 199, N, &again, NULL);
+    assert_int_equal(again.n, 100);
+    for (size_t k = 0; k < again.n; k++)
+        assert_true(again.id[k] > first_id + 99 && again.id[k] <= first_id + 199);
+    lines_got_free(&again);
+    /* a callback that stops: the read stops there */
+    again.stop_at = 2500;
+    read_lines(f, id, 0, 0, N, &again, NULL);
+    assert_int_equal(again.n, 2500);
+    lines_got_free(&again);
+    lines_got_free(&l);
 }
 
 static void test_late_lines_are_counted_not_dropped(void **state)
