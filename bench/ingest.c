@@ -44,6 +44,9 @@
  * PostgreSQL and the clients share the same cores: the figure says what the
  * database takes, not how replicas on separate machines scale.
  *
+ * (4) --stored N,N,...: instead of all that, ingest latency beside the lines
+ * already stored (see stored_series below).
+ *
  * It prints figures and never asserts a timing: the exit status is 0 unless
  * the server could not be run or the stored row count does not match the
  * acknowledged lines (1), or the command line is wrong (2).
@@ -85,6 +88,7 @@
 #define RAW_TXN_ROWS 1000
 #define SMALL_BATCH 10
 #define MAX_REPEAT 9
+#define MAX_STORED 6
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -100,6 +104,8 @@ typedef struct options {
     int keep;
     int curl;          /* --client curl */
     int repeat;        /* pairs of batch=N and batch=10 phases */
+    long long stored[MAX_STORED]; /* --stored: the series of lines already stored, instead of the usual run */
+    int nstored;
 } options;
 
 static void usage(FILE *f)
@@ -118,6 +124,9 @@ static void usage(FILE *f)
             "  --bin PATH       anomalog binary (default $ANOMALOG_BIN, else ../anomalog beside this program)\n"
             "  --pg URL         also on PostgreSQL, 1 and 3 replicas (default $ANOMALOG_TEST_PG_URL; \"\" for none)\n"
             "  --pg-copy-rows N rows per COPY and transaction of the raw PostgreSQL limit (default 1000, as the batches)\n"
+            "  --stored N,N,... instead of the usual run: for each N (e.g. 1M,10M), a database already holding N\n"
+            "                   lines of older, analysed windows, then the peak phase and the paced one on it;\n"
+            "                   the p99 at --rate of peak printed side by side, the curve's flatness checked\n"
             "  --json-only      print only the JSON object on stdout\n"
             "  --keep           keep the temporary directory (databases, server log)\n");
 }
@@ -830,6 +839,314 @@ static int count_rows(const char *path, long long *logs, long long *line_counts,
     return rc;
 }
 
+/* ---- --stored: ingest latency beside the lines already stored ----------------
+ *
+ * For each N of --stored, a fresh database is filled with N lines before the
+ * server starts: the pool again and again, each round an hour further back
+ * in event time, in windows of their own that are analysed (as a service
+ * that has run for a while leaves them), written straight into SQLite like
+ * the raw limit (synchronous off: it is set-up, not measured). Then the
+ * server starts on it (no model, retention off so nothing is deleted under
+ * the measurement) and takes the usual peak phase and the paced one at
+ * --rate of that peak, in windows of their own (the pool's hour). The p99
+ * of the paced phase at each N, side by side, is the curve; it is flat when
+ * the largest N's p99 is within 2x of the smallest's (and its peak within
+ * 0.8x). Every point is verified: the logs table holds N plus the lines
+ * acknowledged. */
+
+typedef struct stored_point {
+    long long stored;
+    char label[24];      /* "10M" */
+    char db[PATH_MAX];
+    double fill_s;
+    server srv;
+    int started;
+    client *cl;
+    phase_result peaks[MAX_REPEAT], paceds[MAX_REPEAT];
+    phase_result peak, paced; /* the median round's */
+    long long acked;
+    double rss_mib;
+    long long in_logs;
+    int ok;
+    char err[512];
+} stored_point;
+
+/* The pool's rows, round after round an hour further back, until n lines; the windows analysed. */
+static int prefill(const char *path, const row *rows, size_t nrows, long long n, stored_point *pt)
+{
+    raw_result res = {0};
+    store *st = NULL;
+    char err[512];
+    if (store_open(path, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK) {
+        snprintf(pt->err, sizeof pt->err, "store_open %.200s: %.280s", path, err);
+        return -1;
+    }
+    store_close(st);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL;
+    enum { NWIN = SPAN_MS / WINDOW_MS + 1 };
+    int64_t sid[NSERVICES], win[NSERVICES][NWIN], lines[NSERVICES][NWIN];
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+        raw_exec(db, "PRAGMA journal_mode = WAL", &res) || raw_exec(db, "PRAGMA synchronous = OFF", &res) ||
+        sqlite3_prepare_v2(db, "INSERT INTO logs(window_id, ts, level, message, attributes, received_at) "
+                               "VALUES (?,?,?,?,?,?)", -1, &ins, NULL) != SQLITE_OK) {
+        snprintf(pt->err, sizeof pt->err, "%s", res.err[0] ? res.err : sqlite3_errmsg(db));
+        goto out;
+    }
+    int64_t now = wall_ms();
+    char sql[512];
+    for (int k = 0; k < NSERVICES; k++) {
+        snprintf(sql, sizeof sql, "INSERT INTO services(name, last_seen, created_at) VALUES ('svc-%d', %lld, %lld)", k,
+                 (long long)now, (long long)now);
+        if (raw_exec(db, sql, &res))
+            goto fail;
+        sid[k] = sqlite3_last_insert_rowid(db);
+    }
+    double t0 = now_s();
+    long long done = 0;
+    for (int64_t round = 1; done < n; round++) {
+        int64_t shift = -round * NWIN * WINDOW_MS; /* rounds never share a window */
+        if (raw_exec(db, "BEGIN", &res))
+            goto fail;
+        for (int k = 0; k < NSERVICES; k++)
+            for (int w = 0; w < NWIN; w++) {
+                int64_t start = base_ms + shift + (int64_t)w * WINDOW_MS;
+                snprintf(sql, sizeof sql, "INSERT INTO windows(service_id, start_ms, end_ms, status, health, "
+                                          "analyzer, closed_at, analyzed_at) VALUES (%lld, %lld, %lld, 'analyzed', "
+                                          "'normal', 'baseline', %lld, %lld)",
+                         (long long)sid[k], (long long)start, (long long)(start + WINDOW_MS), (long long)now,
+                         (long long)now);
+                if (raw_exec(db, sql, &res))
+                    goto fail;
+                win[k][w] = sqlite3_last_insert_rowid(db);
+                lines[k][w] = 0;
+            }
+        for (size_t i = 0; i < nrows && done < n; i++, done++) {
+            const row *r = &rows[i];
+            int w = (int)((r->ts_ms - base_ms) / WINDOW_MS);
+            lines[r->service][w]++;
+            sqlite3_reset(ins);
+            sqlite3_bind_int64(ins, 1, win[r->service][w]);
+            sqlite3_bind_int64(ins, 2, r->ts_ms + shift);
+            sqlite3_bind_text(ins, 3, r->level, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 4, r->message, r->message_len, SQLITE_STATIC);
+            if (r->attributes)
+                sqlite3_bind_text(ins, 5, r->attributes, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(ins, 5);
+            sqlite3_bind_int64(ins, 6, now);
+            if (sqlite3_step(ins) != SQLITE_DONE) {
+                snprintf(res.err, sizeof res.err, "insert: %s", sqlite3_errmsg(db));
+                goto fail;
+            }
+        }
+        for (int k = 0; k < NSERVICES; k++)
+            for (int w = 0; w < NWIN; w++) {
+                snprintf(sql, sizeof sql, "UPDATE windows SET line_count = %lld WHERE id = %lld", (long long)lines[k][w],
+                         (long long)win[k][w]);
+                if (raw_exec(db, sql, &res))
+                    goto fail;
+            }
+        if (raw_exec(db, "COMMIT", &res))
+            goto fail;
+    }
+    if (raw_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", &res))
+        goto fail;
+    pt->fill_s = now_s() - t0;
+    rc = 0;
+    goto out;
+fail:
+    snprintf(pt->err, sizeof pt->err, "prefill: %.480s", res.err);
+out:
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* run_phase on point p, with the server's CPU seconds and commits during it. */
+static void stored_phase(const stored_point *p, int connections, const bodyset *big, double duration, double interval,
+                         phase_result *pr)
+{
+    long long c0 = server_commits(p->srv.port);
+    double u0 = proc_cpu_s(p->srv.pid);
+    run_phase(p->cl, connections, big, duration, interval, pr);
+    long long c1 = server_commits(p->srv.port);
+    double u1 = proc_cpu_s(p->srv.pid);
+    pr->commits = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
+    pr->cpu_s = u0 >= 0 && u1 >= 0 ? u1 - u0 : -1;
+}
+
+/* The round whose p99 has as many rounds below it as above. */
+static int median_round(const phase_result *v, int n)
+{
+    for (int r = 0; r < n; r++) {
+        int below = 0, above = 0;
+        for (int q = 0; q < n; q++) {
+            below += q != r && (v[q].p99 < v[r].p99 || (v[q].p99 == v[r].p99 && q < r));
+            above += q != r && (v[q].p99 > v[r].p99 || (v[q].p99 == v[r].p99 && q > r));
+        }
+        if (below == above || below == above - 1)
+            return r;
+    }
+    return 0;
+}
+
+/* The --stored series: every database filled, a server on each, the phases in turns, then the table side by
+ * side and the flatness. 0 when every point verified. */
+static int stored_series(const options *o, const char *dir, const row *rows, size_t nrows, const bodyset *big)
+{
+    static const char *const extra[] = {"--llm-url", "none", "--retention-lines", "0", "--retention-windows", "0",
+                                        NULL};
+    stored_point *pts = calloc((size_t)o->nstored, sizeof *pts);
+    if (!pts) {
+        fprintf(stderr, "bench_ingest: out of memory\n");
+        exit(1);
+    }
+    int n = o->nstored, ok = 1;
+    char name[64];
+    for (int i = 0; i < n; i++) {
+        stored_point *p = &pts[i];
+        p->stored = o->stored[i];
+        if (p->stored % 1000000 == 0)
+            snprintf(p->label, sizeof p->label, "%lldM", p->stored / 1000000);
+        else
+            snprintf(p->label, sizeof p->label, "%lldk", p->stored / 1000);
+        snprintf(name, sizeof name, "/stored-%s.db", p->label);
+        pathf(p->db, sizeof p->db, dir, name);
+        if (prefill(p->db, rows, nrows, p->stored, p) == 0)
+            progress("%s: %lld lines stored in %.1f s (%.0f lines/s)", p->label, p->stored, p->fill_s,
+                     (double)p->stored / p->fill_s);
+    }
+    for (int i = 0; i < n && !pts[i].err[0]; i++) {
+        stored_point *p = &pts[i];
+        char logpath[PATH_MAX], err[1024];
+        snprintf(name, sizeof name, "/server-%s.log", p->label);
+        pathf(logpath, sizeof logpath, dir, name);
+        p->started = 1;
+        if (server_start(&p->srv, o->bin, p->db, logpath, extra, err, sizeof err)) {
+            snprintf(p->err, sizeof p->err, "%.300s (server output in %.150s)", err, logpath);
+            break;
+        }
+        if (!(p->cl = clients_open(o->connections, &p->srv.port, 1, NULL))) {
+            fprintf(stderr, "bench_ingest: out of memory\n");
+            exit(1);
+        }
+    }
+    int ready = 1;
+    for (int i = 0; i < n; i++)
+        ready &= !pts[i].err[0] && pts[i].cl != NULL;
+    for (int i = 0; ready && i < n; i++) { /* warm-up: the server's caches, the page cache, the first WAL */
+        phase_result w;
+        run_phase(pts[i].cl, o->connections, big, o->duration / 2, 0, &w);
+        pts[i].acked += w.accepted;
+    }
+    for (int r = 0; ready && r < o->repeat; r++) {
+        for (int i = 0; i < n; i++) {
+            stored_point *p = &pts[i];
+            stored_phase(p, o->connections, big, o->duration, 0, &p->peaks[r]);
+            snprintf(name, sizeof name, "%s peak (%d/%d)", p->label, r + 1, o->repeat);
+            phase_report(name, &p->peaks[r]);
+            p->acked += p->peaks[r].accepted;
+        }
+        for (int i = 0; i < n; i++) {
+            stored_point *p = &pts[i];
+            if (p->peaks[r].lines_per_s <= 0)
+                continue;
+            double target = o->rate * p->peaks[r].lines_per_s;
+            stored_phase(p, o->connections, big, o->duration, (double)o->connections * (double)big->lines / target,
+                         &p->paceds[r]);
+            p->paceds[r].target_lines_per_s = target;
+            snprintf(name, sizeof name, "%s @%.0f%% (%d/%d)", p->label, o->rate * 100, r + 1, o->repeat);
+            phase_report(name, &p->paceds[r]);
+            p->acked += p->paceds[r].accepted;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        stored_point *p = &pts[i];
+        long long errors = 0;
+        for (int r = 0; r < o->repeat; r++)
+            errors += p->peaks[r].errors + p->paceds[r].errors;
+        if (ready) {
+            int m = median_round(p->paceds, o->repeat);
+            p->paced = p->paceds[m];
+            p->peak = p->peaks[m];
+        }
+        int clean = 0;
+        if (p->started) {
+            sampler_stop(&p->srv);
+            long hwm = proc_status_kb(p->srv.pid, "VmHWM"), sampled = atomic_load(&p->srv.max_rss_kb);
+            p->rss_mib = (hwm > sampled ? hwm : sampled) / 1024.0;
+            stop_result sr;
+            server_stop(&p->srv, &sr);
+            clean = sr.exited && WIFEXITED(sr.status) && WEXITSTATUS(sr.status) == 0;
+        }
+        if (p->cl)
+            clients_close(p->cl, o->connections);
+        long long windows_sum;
+        char err[512];
+        if (!p->err[0] && count_rows(p->db, &p->in_logs, &windows_sum, err, sizeof err))
+            snprintf(p->err, sizeof p->err, "verify: %.400s", err);
+        p->ok = ready && !p->err[0] && p->in_logs == p->stored + p->acked && !errors && clean;
+        ok &= p->ok;
+        if (p->err[0])
+            progress("%s: %s", p->label, p->err);
+        else
+            progress("verify %s: %lld stored + %lld acknowledged, %lld rows in logs, %lld errors, server %s: %s",
+                     p->label, p->stored, p->acked, p->in_logs, errors, clean ? "exit 0" : "UNCLEAN",
+                     p->ok ? "OK" : "MISMATCH");
+        static const char *const sfx[] = {"", "-wal", "-shm"};
+        for (int k = 0; k < 3 && !o->keep; k++) {
+            char path[PATH_MAX];
+            pathf(path, sizeof path, p->db, sfx[k]);
+            unlink(path);
+        }
+        if (p->ok && !o->keep) {
+            char path[PATH_MAX];
+            snprintf(name, sizeof name, "/server-%s.log", p->label);
+            pathf(path, sizeof path, dir, name);
+            unlink(path);
+        }
+    }
+    const stored_point *a = &pts[0], *z = &pts[n - 1];
+    double p99_ratio = a->paced.p99 > 0 ? z->paced.p99 / a->paced.p99 : 0;
+    double peak_ratio = a->peak.lines_per_s > 0 ? z->peak.lines_per_s / a->peak.lines_per_s : 0;
+    int flat = ok && p99_ratio > 0 && p99_ratio <= 2 && peak_ratio >= 0.8;
+    if (!o->json_only) {
+        char h[4][24];
+        snprintf(h[0], sizeof h[0], "p50 @%.0f%%", o->rate * 100);
+        snprintf(h[1], sizeof h[1], "p99 @%.0f%%", o->rate * 100);
+        snprintf(h[2], sizeof h[2], "from send");
+        snprintf(h[3], sizeof h[3], "max @%.0f%%", o->rate * 100);
+        printf("%-14s %-8s %-13s %-10s %-10s %-10s %-10s %-10s %s\n", "lines stored", "fill s", "peak lines/s", h[0],
+               h[1], h[2], h[3], "RSS MiB", "verify");
+        for (int i = 0; i < n; i++) {
+            const stored_point *p = &pts[i];
+            printf("%-14lld %-8.1f %-13.0f %-10.1f %-10.1f %-10.1f %-10.1f %-10.1f %s\n", p->stored, p->fill_s,
+                   p->peak.lines_per_s, p->paced.p50, p->paced.p99, p->paced.svc_p99, p->paced.max, p->rss_mib,
+                   p->ok ? "OK" : "FAILED");
+        }
+        printf("(batch=%d, %d connections; latencies in ms from the scheduled send, \"from send\" from the actual one;"
+               " each N the median of %d rounds taken in turns with the other Ns)\n",
+               o->batch, o->connections, o->repeat);
+        printf("flat: p99 at %s / at %s = %.2f (target <= 2), peak lines/s %.2f (target >= 0.8): %s\n\n", z->label,
+               a->label, p99_ratio, peak_ratio, flat ? "yes" : "no");
+    }
+    printf("{\"bench\":\"ingest_stored\",\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,\"repeat\":%d,"
+           "\"rate_fraction\":%.2f,\"points\":[", o->connections, o->batch, o->duration, o->repeat, o->rate);
+    for (int i = 0; i < n; i++) {
+        const stored_point *p = &pts[i];
+        printf("%s{\"stored\":%lld,\"fill_s\":%.1f,\"peak_lines_per_s\":%.0f,\"p50_at_80_ms\":%.2f,\"p99_at_80_ms\":%.2f,"
+               "\"p99_at_80_from_send_ms\":%.2f,\"max_at_80_ms\":%.2f,\"peak_rss_mib\":%.1f,\"verify\":\"%s\"}",
+               i ? "," : "", p->stored, p->fill_s, p->peak.lines_per_s, p->paced.p50, p->paced.p99, p->paced.svc_p99,
+               p->paced.max, p->rss_mib, p->ok ? "OK" : "FAILED");
+    }
+    printf("],\"p99_ratio\":%.3f,\"peak_ratio\":%.3f,\"flat\":%s}\n", p99_ratio, peak_ratio, flat ? "true" : "false");
+    fflush(stdout);
+    free(pts);
+    return ok ? 0 : -1;
+}
+
 /* ---- 3. PostgreSQL: one server, then three replicas, on one database --------- */
 
 typedef struct pg_result {
@@ -1054,6 +1371,27 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
+/* "1M,10M,50M" (k and M multiply by 10^3 and 10^6) into v, increasing, 1000..10^9: 0, or -1. */
+static int parse_counts(const char *s, long long *v, int *n)
+{
+    *n = 0;
+    while (*s) {
+        char *end;
+        double x = strtod(s, &end);
+        if (end == s)
+            return -1;
+        if (*end == 'k' || *end == 'K')
+            x *= 1e3, end++;
+        else if (*end == 'M' || *end == 'm')
+            x *= 1e6, end++;
+        if ((*end && *end != ',') || !(x >= 1000 && x <= 1e9) || *n == MAX_STORED || (*n && x <= (double)v[*n - 1]))
+            return -1;
+        v[(*n)++] = (long long)x;
+        s = *end ? end + 1 : end;
+    }
+    return *n ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     for (int i = 1; i < argc; i++) {
@@ -1069,7 +1407,7 @@ static int parse_args(int argc, char **argv, options *o)
         }
         int takes = !strcmp(name, "--duration") || !strcmp(name, "--connections") || !strcmp(name, "--batch") || !strcmp(name, "--rate") || !strcmp(name, "--repeat") ||
                     !strcmp(name, "--client") || !strcmp(name, "--bin") || !strcmp(name, "--pg") ||
-                    !strcmp(name, "--pg-copy-rows");
+                    !strcmp(name, "--pg-copy-rows") || !strcmp(name, "--stored");
         if (takes && !v) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "bench_ingest: %s needs a value\n", name);
@@ -1128,6 +1466,12 @@ static int parse_args(int argc, char **argv, options *o)
             o->pg_copy_rows = (int)n;
         } else if (!strcmp(name, "--pg")) {
             o->pg = *v ? v : NULL;
+        } else if (!strcmp(name, "--stored")) {
+            if (parse_counts(v, o->stored, &o->nstored)) {
+                fprintf(stderr, "bench_ingest: --stored: \"%s\" is not a list of at most %d counts from 1000 to "
+                                "1000M, increasing (1M, 500k and 2000 are counts)\n", v, MAX_STORED);
+                return -1;
+            }
         } else if (!strcmp(a, "--json-only")) {
             o->json_only = 1;
         } else if (!strcmp(a, "--keep")) {
@@ -1195,6 +1539,17 @@ int main(int argc, char **argv)
     }
     progress("%zu distinct rows, %.0f bytes per NDJSON line, %d connections (%s client), %.1f s per phase, server %s, dir %s",
              nrows, big.avg_line, o.connections, o.curl ? "libcurl" : "lean", o.duration, o.bin, dir);
+
+    if (o.nstored) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = stored_series(&o, dir, rows, nrows, &big);
+        curl_global_cleanup();
+        if (o.keep || rc)
+            progress("kept %s (server.log)", dir);
+        else
+            remove_tree(dir);
+        return rc ? 1 : 0;
+    }
 
     /* 1. the limit */
     char rawpath[PATH_MAX];
