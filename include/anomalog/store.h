@@ -538,6 +538,23 @@ store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, sto
 store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                                 char *err, size_t errlen);
 
+/* ---- evidence: the lines a model's quote names (evidence.c) ---------------- */
+
+/** A line of store_window_lines_at: its position in the read (0-based), time, level (or NULL) and message, all
+ *  valid during the call. Returns non-zero to stop. */
+typedef int (*store_line_at_fn)(int64_t position, int64_t ts_ms, const char *level, const char *message, void *arg);
+
+/**
+ * The lines stamped ts_ms among those one read of a window saw (ids in
+ * (after_id, upto_id], the first max by (ts, id), as store_window_read reads
+ * them), to fn in that order with their positions in the read, until fn
+ * returns non-zero. Costs one index range count and the lines of that
+ * millisecond, not a read of the window: the evidence check of a quote that
+ * keeps its timestamp.
+ */
+store_rc store_window_lines_at(store *s, int64_t window_id, int64_t after_id, int64_t upto_id, size_t max,
+                               int64_t ts_ms, store_line_at_fn fn, void *arg, char *err, size_t errlen);
+
 /* ---- incidents (incidents.c) --------------------------------------------------
  * An anomaly joins an incident inside the transaction that records it
  * (store_window_finish with m->incidents), as incident.h decides. */

@@ -198,12 +198,13 @@ typedef struct feed_arg {
     int failed;
 } feed_arg;
 
-/* store_window_read's callback: one stored line into the digest. */
+/* store_window_read's callback: one stored line into the digest, with its attributes (the digest shows the
+ * salient ones under the exemplars of notable templates). */
 static int feed_line(const window_line *l, void *arg)
 {
     feed_arg *f = arg;
     prompt_line pl = {.ts_ms = l->ts_ms, .level = l->level, .message = l->message};
-    if (digest_add(f->b, &pl, NULL) == 0)
+    if (digest_add(f->b, &pl, l->attributes) == 0)
         return 0;
     f->failed = 1;
     return 1;
@@ -321,16 +322,32 @@ static int quote_line(const window_line *l, void *arg)
     return s->left == 0;
 }
 
+/* store_window_lines_at's callback: a line of the quote's millisecond, at its position in the digest's read. */
+static int quote_at(int64_t position, int64_t ts_ms, const char *level, const char *message, void *arg)
+{
+    quote_scan *s = arg; /* s->v: the one quote asked about */
+    prompt_line pl = {.ts_ms = ts_ms, .level = level, .message = message};
+    if (!digest_quote_matches(s->d, &s->v->q, &pl))
+        return 0;
+    s->v->found = 1;
+    s->v->tid = (size_t)position < s->d->n_lines ? s->d->line_tids[position] : 0;
+    return 1;
+}
+
 /*
  * Checks the model anomalies' evidence against the window: an anomaly's
  * "evidence_verified" is true when it has evidence and every line of it
  * quotes a line of the window (digest_quote_matches); its "template_ids" are
  * the templates of the lines quoted. The lines are those the digest was
- * built from, read again from the store the same way (same bounds, same
- * order: store_window_read), once for every quote of every anomaly, and only
- * until each quote is found. An anomaly whose evidence is not verified is
- * recorded but routed to no one: a model that invents its evidence, or was
- * talked into it by log text, pages nobody. 0, or -1 with err.
+ * built from, with the same bounds. A quote that keeps its timestamp (as the
+ * digest shows every line) can only quote lines of that millisecond: the
+ * store is asked for those alone (store_window_lines_at, an index read),
+ * not for the window. The quotes without one are looked for in one more
+ * read of the window the same way (same bounds, same order:
+ * store_window_read), only until each is found. An anomaly whose evidence
+ * is not verified is recorded but routed to no one: a model that invents
+ * its evidence, or was talked into it by log text, pages nobody. 0, or -1
+ * with err.
  */
 static int check_evidence(analyzer *a, const window_work *w, digest *d, json_t *list, char *err, size_t errlen)
 {
@@ -355,7 +372,17 @@ static int check_evidence(analyzer *a, const window_work *w, digest *d, json_t *
     }
     s.n = total;
     int rc = 0;
-    if (s.left && d->n_lines > 0)
+    for (at = 0; at < total && rc == 0 && d->n_lines > 0; at++) {
+        quote_ref *r = &s.v[at];
+        if (r->found || !r->q.has_ts)
+            continue;
+        quote_scan one = {.d = d, .v = r};
+        rc = store_window_lines_at(a->st, w->id, w->after_line_id, w->read_line_id, a->cfg->max_lines, r->q.ts,
+                                   quote_at, &one, err, errlen) == STORE_OK ? 0 : -1;
+        r->found = r->found ? 1 : -1; /* settled either way: no line of its millisecond is none of the window */
+        s.left--;
+    }
+    if (rc == 0 && s.left && d->n_lines > 0)
         rc = store_window_read(a->st, w->id, w->after_line_id, w->read_line_id, a->cfg->max_lines, quote_line, &s,
                                NULL, NULL, err, errlen) == STORE_OK ? 0 : -1;
     at = 0;
@@ -685,7 +712,6 @@ static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry
             .context = w.context,
             .start_ms = w.start_ms,
             .end_ms = w.end_ms,
-            .n_lines = n,
             .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
             .max_bytes = cfg->max_prompt_bytes,
             .digest = d.text,

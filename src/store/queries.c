@@ -510,3 +510,13 @@ db_stmt sql_inc_open_count = {.sql = "SELECT count(*), coalesce(sum(members), 0)
 #undef IDS_SQLITE
 #undef IDS_PG
 #undef INCIDENTS_WHERE
+
+/* ---- evidence: the lines a quote names (evidence.c) -------------------------------------------- */
+
+/* a read's lines (ids in (?2, ?3]) stamped before ?4: an index-only count of logs_by_window (migration 012) */
+db_stmt sql_ev_before = {.sql = "SELECT count(*) FROM logs WHERE window_id = ?1 AND ts < ?4 AND id > ?2 AND id <= ?3",
+                         .params = "iiii"};
+/* those stamped ?4, in the read's order, at most ?5 */
+db_stmt sql_ev_at = {.sql = "SELECT ts, level, message FROM logs WHERE window_id = ?1 AND ts = ?4 AND id > ?2 "
+                            "AND id <= ?3 ORDER BY id LIMIT ?5",
+                     .params = "iiiii"};

@@ -144,4 +144,8 @@ extern db_stmt sql_inc_lock,
     sql_inc_get,
     sql_inc_open_count;
 
+/* evidence: the lines a quote names (evidence.c) */
+extern db_stmt sql_ev_before,
+    sql_ev_at;
+
 #endif

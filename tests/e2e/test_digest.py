@@ -156,6 +156,37 @@ class DigestTest(ServerTest):
         self.assertIn(("login failed password=hunter2 for alice@example.com from 198.51.100.23",),
                       db_rows(os.path.join(self.dir, "anomalog.db"), "SELECT message FROM logs"))
 
+    def test_salient_attributes_reach_the_model_redacted(self):
+        """A fact only an attribute states (JSON logs put them in alert, error, reason... fields) reaches the
+        model under the line's exemplar, redacted; attributes that say nothing of the kind stay out."""
+        llm = FakeLLM().start()
+        self.addCleanup(llm.stop)
+        srv = self.start_server(args=["--llm-url", llm.url, "--window", "1m"])
+        rows = [{"ts": T0 + i, "level": "info", "service": "edge", "message": "health check ok on port %d" % (i % 4)}
+                for i in range(20)]
+        rows.append({"ts": T0 + 30, "level": "warn", "service": "edge", "message": "link state changed on port 7",
+                     "alert": "network flapping on uplink-3", "user_agent": "probe-agent/9.9",
+                     "attributes": {"error": "switch login refused password=hunter2 key AKIAIOSFODNN7EXAMPLE"}})
+        self.assertNotIn("flapping", json.dumps([r["message"] for r in rows]))
+        self.assertEqual(srv.ingest(ndjson(rows))[0], 202)
+        srv.request("POST", "/windows/flush")
+        wid = srv.get("/windows?service=edge")[1]["windows"][0]["id"]
+        w = wait_for(lambda: (lambda x: x if x["status"] == "analyzed" else None)(srv.get("/windows/%d" % wid)[1]),
+                     what="analysed")
+        prompts = [m["content"] for r in llm.requests() if isinstance(r.get("body"), dict)
+                   for m in r["body"].get("messages", []) if m.get("role") == "user"]
+        self.assertTrue(prompts, llm.requests())
+        user = prompts[-1]
+        self.assertIn("field alert:", user)
+        self.assertIn("network flapping on uplink-3", user)
+        self.assertIn("field error:", user)
+        self.assertIn("switch login refused password=<secret:", user)
+        for s in ("hunter2", "AKIAIOSFODNN7EXAMPLE"):
+            self.assertNotIn(s, json.dumps(llm.requests()))
+            self.assertNotIn(s, w["digest"])
+        self.assertNotIn("probe-agent", user)  # not salient: neither by name nor by shape
+        self.assertIn("network flapping on uplink-3", w["digest"])
+
     def test_feedback_silences_the_baseline_for_that_template(self):
         srv = self.start_server(args=["--llm-url", "none", "--window", "1m"])
         rng = random.Random(3)

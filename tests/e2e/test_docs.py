@@ -66,6 +66,12 @@ def config_source():
 
 
 class LinksTest(unittest.TestCase):
+    def test_code_fences_close(self):
+        """An unclosed ``` would hide the rest of a page from every check below."""
+        for doc in DOCS:
+            fences = re.findall(r"^```", read(doc), re.M)
+            self.assertEqual(len(fences) % 2, 0, "%s: a code block is not closed" % doc)
+
     def test_relative_links_and_anchors(self):
         checked = 0
         for doc in DOCS:

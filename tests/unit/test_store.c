@@ -793,6 +793,82 @@ static void test_pg_transaction_retried_on_a_lost_connection(void **state)
     assert_int_equal(scalar(f->path, "SELECT total FROM templates WHERE id = 1"), 3);
 }
 
+typedef struct at_seen {
+    int64_t pos[16];
+    char msg[16][16];
+    int n, stop_after;
+} at_seen;
+
+static int at_line(int64_t position, int64_t ts_ms, const char *level, const char *message, void *arg)
+{
+    at_seen *a = arg;
+    (void)ts_ms, (void)level;
+    a->pos[a->n] = position;
+    snprintf(a->msg[a->n], sizeof a->msg[a->n], "%s", message);
+    return ++a->n == a->stop_after;
+}
+
+/* The lines of one millisecond of a window, with their positions in a read by (ts, id), found by a query (the
+ * evidence check): positions count the read's earlier lines, the read's bounds (ids above after_id and up to
+ * upto_id, the first max lines) hold, and nothing else of the window comes back. */
+static void test_window_lines_at(void **state)
+{
+    fixture *f = *state;
+    char err[256];
+    /* ids 1..10 in this order; by (ts, id): a0 a1 a2 (ts 0), b0..b3 (ts 5), c0 c1 c2 (ts 9) */
+    static const struct {
+        int64_t ts;
+        const char *msg;
+    } in[] = {{9, "c0"}, {5, "b0"}, {0, "a0"}, {5, "b1"}, {9, "c1"}, {0, "a1"}, {5, "b2"}, {0, "a2"}, {9, "c2"}, {5, "b3"}};
+    batch *b = batch_new(T0);
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        add(b, "api", T0 + in[i].ts, in[i].msg);
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    int64_t w = scalar(f->path, "SELECT id FROM windows"), top = scalar(f->path, "SELECT max(id) FROM logs");
+    int64_t first = scalar(f->path, "SELECT min(id) FROM logs");
+    at_seen a = {0};
+    assert_int_equal(store_window_lines_at(f->st, w, 0, top, 100, T0 + 5, at_line, &a, err, sizeof err), STORE_OK);
+    assert_int_equal(a.n, 4);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(a.pos[k], 3 + k);
+        char want[4] = {'b', (char)('0' + k), 0};
+        assert_string_equal(a.msg[k], want);
+    }
+    /* a read of the first 5 lines saw b0 and b1 only; of the first 3, none of them */
+    a = (at_seen){0};
+    assert_int_equal(store_window_lines_at(f->st, w, 0, top, 5, T0 + 5, at_line, &a, err, sizeof err), STORE_OK);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.pos[1], 4);
+    a = (at_seen){0};
+    assert_int_equal(store_window_lines_at(f->st, w, 0, top, 3, T0 + 5, at_line, &a, err, sizeof err), STORE_OK);
+    assert_int_equal(a.n, 0);
+    /* a late read: the lines above the fourth id (c1 a1 b2 a2 c2 b3): b2 b3 come after a1 a2 */
+    a = (at_seen){0};
+    assert_int_equal(store_window_lines_at(f->st, w, first + 3, top, 100, T0 + 5, at_line, &a, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.pos[0], 2);
+    assert_string_equal(a.msg[0], "b2");
+    assert_string_equal(a.msg[1], "b3");
+    /* a read that stopped at the eighth id does not see b3; the callback stops the rest */
+    a = (at_seen){0};
+    assert_int_equal(store_window_lines_at(f->st, w, 0, first + 7, 100, T0 + 5, at_line, &a, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(a.n, 3);
+    a = (at_seen){.stop_after = 1};
+    assert_int_equal(store_window_lines_at(f->st, w, 0, top, 100, T0 + 9, at_line, &a, err, sizeof err), STORE_OK);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.pos[0], 7);
+    assert_string_equal(a.msg[0], "c0");
+    /* a millisecond with no line, another window */
+    a = (at_seen){0};
+    assert_int_equal(store_window_lines_at(f->st, w, 0, top, 100, T0 + 4, at_line, &a, err, sizeof err), STORE_OK);
+    assert_int_equal(store_window_lines_at(f->st, w + 1, 0, top, 100, T0 + 5, at_line, &a, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(a.n, 0);
+}
+
 static void count_loaded(void *arg, int64_t id, const char *text, uint64_t total)
 {
     (void)id, (void)text, (void)total;
@@ -1106,6 +1182,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_templates_bounded_and_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_lines_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit, setup, teardown),
