@@ -584,10 +584,12 @@ store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_
 
 /**
  * Resolves open incidents quiet for ic->quiet_ms (incident.h), at most 50 per
- * call, each in its own transaction. @param[out] resolved  how many were
+ * call, each in its own transaction; with rt, an incident that notified
+ * queues its resolve to every destination its notifications went to
+ * (route_incident.h). @param[out] resolved  how many were
  */
-store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, int *resolved, char *err,
-                                 size_t errlen);
+store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, const route_config *rt,
+                                 int *resolved, char *err, size_t errlen);
 
 /** Names of up to max services (the first created first), as a new JSON array. */
 store_rc store_service_names(store *s, size_t max, json_t **out, char *err, size_t errlen);

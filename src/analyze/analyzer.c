@@ -870,7 +870,8 @@ static void resolve_incidents(analyzer *a)
     char err[256];
     int resolved = 0;
     if (a->cfg->incidents.enabled &&
-        store_incidents_resolve(a->st, time_now_ms(), &a->cfg->incidents, &resolved, err, sizeof err) != STORE_OK)
+        store_incidents_resolve(a->st, time_now_ms(), &a->cfg->incidents,
+                                a->cfg->routing.enabled ? &a->cfg->routing : NULL, &resolved, err, sizeof err) != STORE_OK)
         log_msg(LOG_ERROR, "analysis", "resolving incidents: %s", err);
 }
 

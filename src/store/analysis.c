@@ -145,7 +145,8 @@ static store_rc finish_tx(store *s, db_conn *c, void *p, char *err, size_t errle
         if (rc == STORE_OK && ic && evidence_verified(a)) /* an unverified finding joins no incident either */
             rc = incident_join(s, c, w, a, id, now, ic, &ch, err, errlen);
         if (rc == STORE_OK && rt && evidence_verified(a))
-            rc = outbox_route_anomaly(s, c, w, a, id, now, rt, err, errlen);
+            rc = ic ? incident_route(s, c, w, a, id, now, rt, &ch, err, errlen)
+                    : outbox_route_anomaly(s, c, w, a, id, now, rt, err, errlen);
     }
     if (rc == STORE_OK && ic && m->calls)
         rc = incident_calls_record(s, c, w, m->calls, err, errlen);

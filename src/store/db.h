@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "anomalog/route_decide.h"
 #include "anomalog/store.h"
 #include "store/migrations.h"
 #include "store/rows.h"
@@ -162,6 +163,23 @@ store_rc idem_put(store *s, db_conn *c, const batch_idempotency *k, char *err, s
 store_rc templates_mark_benign(store *s, db_conn *c, int64_t service_id, const int64_t *ids, size_t n, char *err,
                                size_t errlen);
 
+/* The suppression decision of anomaly a (id anomaly_id) of window w, recorded: suppressed (marked so), or
+ * opening its (service, type) interval until d->until_ms (outbox.c). An anomaly without type or severity
+ * comes back suppressed, unmarked. */
+store_rc outbox_pair_decide(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id,
+                            int64_t now, const route_config *rt, route_decision *d, char *err, size_t errlen);
+
+/* A row of the outbox for each notification route_notifications hands over (outbox.c). */
+typedef struct outbox_put_arg {
+    store *s;
+    db_conn *c;
+    int64_t anomaly_id, now;
+    const char *status;   /* pending, or dry_run */
+    char *err;
+    size_t errlen;
+} outbox_put_arg;
+int outbox_put(void *arg, const route_dest *d, const char *dedup, const char *body);
+
 /* Suppression and notifications of anomaly a (id anomaly_id) just recorded for window w, as the routing
  * decision (route_decide.h) has it (outbox.c). */
 store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id,
@@ -173,6 +191,7 @@ typedef struct incident_change {
     int opened;          /* 1: the anomaly opened it */
     int prev_rank, rank; /* its severity before and after */
     int64_t members;     /* members after */
+    int new_service;     /* 1: the anomaly's service was not in it before */
     int64_t merged[8];   /* incidents merged into it by this anomaly (it tied them) */
     size_t n_merged;
 } incident_change;
@@ -181,6 +200,12 @@ typedef struct incident_change {
  * opens one, and describes the incident again (incidents.c). */
 store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
                        const incident_config *ic, incident_change *out, char *err, size_t errlen);
+
+/* Routes anomaly a by its incident (ch, from incident_join): the (service, type) suppression decides
+ * whether it notifies at all, then route_incident.h what its incident sends; incidents it merged are
+ * resolved at their destinations (incidents.c). */
+store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+                        const route_config *rt, const incident_change *ch, char *err, size_t errlen);
 
 /* Counts the window's calls ({service: lines}) in the call graph (incidents.c). */
 store_rc incident_calls_record(store *s, db_conn *c, const window_work *w, const json_t *calls, char *err,

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anomalog/route_incident.h"
 #include "anomalog/timeutil.h"
 #include "store/db.h"
 #include "store/queries.h"
@@ -235,6 +236,10 @@ store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t 
             for (size_t k = 0; k < nt; k++)
                 if (near.v[i].incident_id == tied[k] && near.v[i].severity_rank > out->prev_rank)
                     out->prev_rank = near.v[i].severity_rank;
+        out->new_service = 1;
+        for (size_t i = 0; i < near.n; i++)
+            if (near.v[i].incident_id == out->id && strcmp(near.v[i].service, w->service) == 0)
+                out->new_service = 0;
         for (size_t k = 1; rc == STORE_OK && k < nt; k++) {
             rc = db_run(s, c, &sql_inc_move, DB_ARGS(db_int(tied[k]), db_int(out->id)), NULL, NULL, NULL, err, errlen);
             if (rc == STORE_OK)
@@ -244,6 +249,7 @@ store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t 
         }
     } else {
         out->opened = 1;
+        out->new_service = 1;
         rc = db_int_of(s, c, &sql_inc_insert,
                        DB_ARGS(db_int(first), db_int(last), db_text(sev), db_int(f.severity_rank), db_int(now)),
                        &out->id, NULL, err, errlen);
@@ -277,6 +283,136 @@ store_rc incident_calls_record(store *s, db_conn *c, const window_work *w, const
     return rc;
 }
 
+/* ---- routing by incident ------------------------------------------------------------------- */
+
+/* An incident as its notifications describe it; the strings live in keep (a JSON object). */
+typedef struct state {
+    route_incident ri;
+    int64_t notified_by;  /* 0: never notified */
+    json_t *keep;
+} state;
+
+static int state_row(const store_row *r, void *arg)
+{
+    state *st = arg;
+    const char *sv = row_text(r, 2);
+    st->keep = json_pack("{s:s?, s:s?, s:s?, s:s?, s:o}", "severity", row_text(r, 1), "root", row_text(r, 3),
+                         "reason", row_text(r, 4), "summary", row_text(r, 5), "services",
+                         sv ? json_loads(sv, 0, NULL) : json_array());
+    if (!st->keep)
+        return 1;
+    st->ri = (route_incident){.id = row_i64(r, 0), .severity = json_string_value(json_object_get(st->keep, "severity")),
+                              .services = json_object_get(st->keep, "services"),
+                              .root_service = json_string_value(json_object_get(st->keep, "root")),
+                              .root_reason = json_string_value(json_object_get(st->keep, "reason")),
+                              .summary = json_string_value(json_object_get(st->keep, "summary")),
+                              .start_ms = row_i64(r, 6), .end_ms = row_i64(r, 7), .members = row_i64(r, 8),
+                              .merged_into = row_i64_or(r, 10, 0)};
+    st->notified_by = row_i64_or(r, 9, 0);
+    return 1;
+}
+
+static store_rc read_state(store *s, db_conn *c, int64_t id, state *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    store_rc rc = db_run(s, c, &sql_inc_state, DB_ARGS(db_int(id)), state_row, st, NULL, err, errlen);
+    if (rc == STORE_OK && !st->keep) {
+        snprintf(err, errlen, "incident %lld: not found or out of memory", (long long)id);
+        rc = STORE_ERROR;
+    }
+    return rc;
+}
+
+typedef struct dest_acc {
+    route_dest v[32];
+    char names[32][129];
+    size_t n;
+} dest_acc;
+
+static int dest_row(const store_row *r, void *arg)
+{
+    dest_acc *d = arg;
+    if (d->n == sizeof d->v / sizeof d->v[0])
+        return 1;
+    int kind = dest_kind_parse(row_text(r, 1) ? row_text(r, 1) : "");
+    if (kind < 0)
+        return 0;
+    row_copy(r, 0, d->names[d->n], sizeof d->names[d->n]);
+    d->v[d->n] = (route_dest){.name = d->names[d->n], .kind = (dest_kind)kind};
+    d->n++;
+    return 0;
+}
+
+/* Queues the resolve of incident id (if it ever notified) to every destination its notifications went to. */
+static store_rc queue_resolve(store *s, db_conn *c, int64_t id, int64_t now, const route_config *rt, char *err,
+                              size_t errlen)
+{
+    state st;
+    store_rc rc = read_state(s, c, id, &st, err, errlen);
+    dest_acc d = {.n = 0};
+    char key[48];
+    route_incident_key(id, key, sizeof key);
+    if (rc == STORE_OK && st.notified_by)
+        rc = db_run(s, c, &sql_inc_dests, DB_ARGS(db_text(key)), dest_row, &d, NULL, err, errlen);
+    outbox_put_arg pa = {s, c, st.notified_by, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
+    for (size_t i = 0; rc == STORE_OK && st.notified_by && i < d.n; i++) {
+        json_t *body = route_incident_resolve_payload(d.v[i].kind, &st.ri, rt->public_url, now);
+        char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(body);
+        if (!text || outbox_put(&pa, &d.v[i], key, text) != 0) {
+            if (!*err)
+                snprintf(err, errlen, "out of memory");
+            rc = STORE_ERROR;
+        }
+        free(text);
+    }
+    json_decref(st.keep);
+    return rc;
+}
+
+store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+                        const route_config *rt, const incident_change *ch, char *err, size_t errlen)
+{
+    store_rc rc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && i < ch->n_merged; i++)
+        rc = queue_resolve(s, c, ch->merged[i], now, rt, err, errlen);
+    route_decision d;
+    if (rc == STORE_OK)
+        rc = outbox_pair_decide(s, c, w, a, anomaly_id, now, rt, &d, err, errlen);
+    if (rc != STORE_OK || d.suppress)
+        return rc;
+    state st;
+    rc = read_state(s, c, ch->id, &st, err, errlen);
+    if (rc != STORE_OK)
+        return rc;
+    /* where it went so far: those destinations get updates, the others an open */
+    char key[48];
+    dest_acc had = {.n = 0};
+    rc = db_run(s, c, &sql_inc_dests, DB_ARGS(db_text(route_incident_key(ch->id, key, sizeof key))), dest_row, &had,
+                NULL, err, errlen);
+    const char *names[sizeof had.v / sizeof had.v[0]];
+    for (size_t i = 0; i < had.n; i++)
+        names[i] = had.names[i];
+    /* a merge brings the other incidents' services: news as well */
+    int news = ch->new_service || ch->n_merged > 0 || ch->rank > ch->prev_rank;
+    outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
+    route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
+    int rank = severity_rank_of(json_string_value(json_object_get(a, "severity")));
+    int queued = rc == STORE_OK ? route_incident_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, &st.ri,
+                                                               news, names, had.n, outbox_put, &pa)
+                                : 0;
+    if (queued < 0) {
+        if (!*err)
+            snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc == STORE_OK && !st.notified_by && queued > 0)
+        rc = db_run(s, c, &sql_inc_notified, DB_ARGS(db_int(ch->id), db_int(anomaly_id)), NULL, NULL, NULL, err,
+                    errlen);
+    json_decref(st.keep);
+    return rc;
+}
+
 /* ---- resolving ------------------------------------------------------------------------------ */
 
 typedef struct resolve_arg {
@@ -295,6 +431,7 @@ static int id_collect(const store_row *r, void *p)
 
 typedef struct resolve_one {
     int64_t id, now;
+    const route_config *rt;
     int changed;
 } resolve_one;
 
@@ -305,18 +442,20 @@ static store_rc resolve_tx(store *s, db_conn *c, void *p, char *err, size_t errl
     store_rc rc = db_run(s, c, &sql_inc_resolve, DB_ARGS(db_int(r->id), db_int(r->now)), NULL, NULL, &changed, err,
                          errlen);
     r->changed = rc == STORE_OK && changed == 1;
+    if (r->changed && r->rt)
+        rc = queue_resolve(s, c, r->id, r->now, r->rt, err, errlen);
     return rc;
 }
 
-store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, int *resolved, char *err,
-                                 size_t errlen)
+store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, const route_config *rt,
+                                 int *resolved, char *err, size_t errlen)
 {
     *resolved = 0;
     resolve_arg ra = {.now = now_ms, .quiet = ic->quiet_ms};
     store_rc rc = db_bg(s, &sql_inc_quiet, DB_ARGS(db_int(now_ms), db_int(ic->quiet_ms)), id_collect, &ra, NULL, err,
                         errlen);
     for (size_t i = 0; rc == STORE_OK && i < ra.n; i++) {
-        resolve_one r = {.id = ra.ids[i], .now = now_ms};
+        resolve_one r = {.id = ra.ids[i], .now = now_ms, .rt = rt};
         rc = db_tx(s, resolve_tx, &r, err, errlen);
         *resolved += r.changed;
     }

@@ -22,19 +22,10 @@
 
 /* ---- routing an anomaly (inside the finish transaction) ----------------------------- */
 
-typedef struct put_arg {
-    store *s;
-    db_conn *c;
-    int64_t anomaly_id, now;
-    const char *status;
-    char *err;
-    size_t errlen;
-} put_arg;
-
-/* One outbox row (route_notifications' callback). */
-static int outbox_put(void *arg, const route_dest *d, const char *dedup, const char *body)
+/* One outbox row (route_notifications' callback; db.h). */
+int outbox_put(void *arg, const route_dest *d, const char *dedup, const char *body)
 {
-    put_arg *pa = arg;
+    outbox_put_arg *pa = arg;
     return db_run(pa->s, pa->c, &sql_out_insert,
                   DB_ARGS(db_int(pa->anomaly_id), db_text(d->name), db_text(dest_kind_name(d->kind)), db_text(dedup),
                           db_text(body), db_text(pa->status), db_int(pa->now)),
@@ -51,11 +42,12 @@ static int open_row(const store_row *r, void *arg)
     return 1;
 }
 
-store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id,
-                              int64_t now, const route_config *rt, char *err, size_t errlen)
+store_rc outbox_pair_decide(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id,
+                            int64_t now, const route_config *rt, route_decision *d, char *err, size_t errlen)
 {
     const char *type = json_string_value(json_object_get(a, "type"));
     const char *sev = json_string_value(json_object_get(a, "severity"));
+    *d = (route_decision){.suppress = 1};
     if (!type || !sev)
         return STORE_OK;
     int rank = severity_rank_of(sev);
@@ -64,18 +56,26 @@ store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const 
                          NULL, err, errlen);
     if (rc != STORE_OK)
         return rc;
-    route_decision d = route_decide(rt, w->service, type, rank, &open, now);
-    if (d.suppress)
-        return db_run(s, c, &sql_out_suppress, DB_ARGS(db_int(anomaly_id), db_int(d.suppressed_by)), NULL, NULL, NULL, err,
+    *d = route_decide(rt, w->service, type, rank, &open, now);
+    if (d->suppress)
+        return db_run(s, c, &sql_out_suppress, DB_ARGS(db_int(anomaly_id), db_int(d->suppressed_by)), NULL, NULL, NULL, err,
                       errlen);
-    rc = db_run(s, c, &sql_out_suppression_open,
-                DB_ARGS(db_int(w->service_id), db_text(type), db_int(anomaly_id), db_int(rank), db_int(now),
-                        db_int(d.until_ms)),
-                NULL, NULL, NULL, err, errlen);
-    if (rc != STORE_OK)
+    return db_run(s, c, &sql_out_suppression_open,
+                  DB_ARGS(db_int(w->service_id), db_text(type), db_int(anomaly_id), db_int(rank), db_int(now),
+                          db_int(d->until_ms)),
+                  NULL, NULL, NULL, err, errlen);
+}
+
+store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id,
+                              int64_t now, const route_config *rt, char *err, size_t errlen)
+{
+    route_decision d;
+    store_rc rc = outbox_pair_decide(s, c, w, a, anomaly_id, now, rt, &d, err, errlen);
+    if (rc != STORE_OK || d.suppress)
         return rc;
-    put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
+    outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
     route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
+    int rank = severity_rank_of(json_string_value(json_object_get(a, "severity")));
     if (route_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, outbox_put, &pa)) {
         if (!*err)
             snprintf(err, errlen, "out of memory");

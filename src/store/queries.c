@@ -505,6 +505,15 @@ db_stmt sql_inc_list = {.sqlite = INCIDENT_COLS(IDS_SQLITE) INCIDENTS_WHERE,
                         .pg = INCIDENT_COLS(IDS_PG) INCIDENTS_WHERE, .params = "iiittiii"};
 db_stmt sql_inc_get = {.sqlite = INCIDENT_COLS(IDS_SQLITE) "WHERE i.id = ?1",
                        .pg = INCIDENT_COLS(IDS_PG) "WHERE i.id = ?1", .params = "i"};
+/* routing by incident (migration 015) */
+db_stmt sql_inc_state = {.sql = "SELECT id, severity, services, root_service, root_reason, summary, start_ms, end_ms, "
+                                "members, notified_by, merged_into FROM incidents WHERE id = ?1",
+                         .params = "i"};
+db_stmt sql_inc_notified = {.sql = "UPDATE incidents SET notified_by = ?2 WHERE id = ?1 AND notified_by IS NULL",
+                            .params = "ii"};
+/* where an incident's notifications went: its resolve goes there too */
+db_stmt sql_inc_dests = {.sql = "SELECT DISTINCT destination, kind FROM outbox WHERE dedup_key = ?1 ORDER BY destination",
+                         .params = "t"};
 db_stmt sql_inc_open_count = {.sql = "SELECT count(*), coalesce(sum(members), 0) FROM incidents WHERE status = 'open'"};
 #undef INCIDENT_COLS
 #undef IDS_SQLITE

@@ -142,7 +142,10 @@ extern db_stmt sql_inc_lock,
     sql_inc_resolve,
     sql_inc_list,
     sql_inc_get,
-    sql_inc_open_count;
+    sql_inc_open_count,
+    sql_inc_state,
+    sql_inc_notified,
+    sql_inc_dests;
 
 /* evidence: the lines a quote names (evidence.c) */
 extern db_stmt sql_ev_before,

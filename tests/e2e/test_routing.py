@@ -108,6 +108,51 @@ class Receiver:
             return [(p, h, json.loads(b), s) for p, h, b, s in self.requests if status is None or s == status]
 
 
+def start_alertmanager(test):
+    """A real prometheus-alertmanager on a free port, stopped at the test's cleanup: (port, get(path) ->
+    (status, body bytes))."""
+    import urllib.request
+    d = os.path.join(test.dir, "am")
+    os.makedirs(d)
+    with open(os.path.join(d, "am.yml"), "w") as f:
+        f.write('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
+
+    def get(path):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
+                return r.status, r.read()
+        except OSError:
+            return None, b""
+
+    def stop(am):
+        am.terminate()
+        try:
+            am.wait(10)
+        except subprocess.TimeoutExpired:
+            am.kill()
+            am.wait()
+    # alertmanager binds its port itself: one picked free may be taken meanwhile, then it exits and
+    # another port is tried (ready means it answers, so it is ours)
+    for attempt in range(3):
+        port = free_port()
+        log = os.path.join(d, "am-%d.log" % attempt)
+        with open(log, "wb") as errf:
+            am = subprocess.Popen([ALERTMANAGER, "--config.file=" + os.path.join(d, "am.yml"),
+                                   "--storage.path=" + os.path.join(d, "data"),
+                                   "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address="],
+                                  stdout=subprocess.DEVNULL, stderr=errf)
+        test.addCleanup(stop, am)
+        wait_for(lambda: am.poll() is not None or get("/-/ready")[0] == 200, timeout=slow(30),
+                 what="alertmanager ready")
+        if am.poll() is None:
+            return port, get
+        with open(log, errors="replace") as f:
+            err = f.read()
+        if "address already in use" not in err:
+            test.fail("alertmanager exited: " + err[-2000:])
+    test.fail("alertmanager found no free port in 3 tries")
+
+
 def verdict(*anomalies):
     return json.dumps({"health": "degraded", "anomalies": [
         {"severity": sev, "type": typ, "summary": "%s %s in window" % (sev, typ),
@@ -129,7 +174,9 @@ class RoutingTest(ServerTest):
         self.addCleanup(self.llm.stop)
 
     def serve(self, *extra, env=None, db=None):
-        args = ["--llm-url", self.llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false",
+        # routing one anomaly at a time, as it goes with incidents off; by incident: test_incident_routing.py
+        args = ["--incident-enabled", "false",
+                "--llm-url", self.llm.url, "--window", "1m", "--analysis-skip-quiet-windows", "false",
                 "--notify-retry-base", "200ms", "--notify-retry-max", "1s", "--notify-timeout", "2s"] + list(extra)
         return self.start_server(args=args, env=env, db=db)
 
@@ -426,47 +473,7 @@ class RoutingTest(ServerTest):
 
     @needs(os.access(ALERTMANAGER, os.X_OK), "prometheus-alertmanager")
     def test_a_real_alertmanager_lists_our_alert(self):
-        import urllib.request
-        d = os.path.join(self.dir, "am")
-        os.makedirs(d)
-        with open(os.path.join(d, "am.yml"), "w") as f:
-            f.write('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
-
-        def get(path):
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
-                    return r.status, r.read()
-            except OSError:
-                return None, b""
-
-        def stop(am):
-            am.terminate()
-            try:
-                am.wait(10)
-            except subprocess.TimeoutExpired:
-                am.kill()
-                am.wait()
-        # alertmanager binds its port itself: one picked free may be taken meanwhile, then it exits and
-        # another port is tried (ready means it answers, so it is ours)
-        for attempt in range(3):
-            port = free_port()
-            log = os.path.join(d, "am-%d.log" % attempt)
-            with open(log, "wb") as errf:
-                am = subprocess.Popen([ALERTMANAGER, "--config.file=" + os.path.join(d, "am.yml"),
-                                       "--storage.path=" + os.path.join(d, "data"),
-                                       "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address="],
-                                      stdout=subprocess.DEVNULL, stderr=errf)
-            self.addCleanup(stop, am)
-            wait_for(lambda: am.poll() is not None or get("/-/ready")[0] == 200, timeout=slow(30),
-                             what="alertmanager ready")
-            if am.poll() is None:
-                break
-            with open(log, errors="replace") as f:
-                err = f.read()
-            if "address already in use" not in err:
-                self.fail("alertmanager exited: " + err[-2000:])
-        else:
-            self.fail("alertmanager found no free port in 3 tries")
+        port, get = start_alertmanager(self)
         srv = self.serve(env={"ANOMALOG_ALERTMANAGER_URL": "http://127.0.0.1:%d/" % port})
         self.answer(("high", "auth_failure"))
         self.analyse(srv, "sshd", [T0])
