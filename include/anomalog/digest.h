@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "anomalog/latency.h"
 #include "anomalog/miner.h"
 #include "anomalog/prompt.h"
 #include "anomalog/redact.h"
@@ -65,6 +66,9 @@ typedef struct digest_input {
                                       the salient ones (error, exception, reason, status, alert, a stack trace,
                                       a long text) are shown, redacted, under the exemplars of notable templates.
                                       Templates are mined on the message alone. */
+    const latency_summary *value_history; /**< may be NULL; the durations of templates in earlier windows (the
+                                               ones digest.values gave), sorted by latency_summary_cmp */
+    size_t n_value_history;
 } digest_input;
 
 /** One template of the window, as persisted. */
@@ -92,6 +96,8 @@ typedef struct digest {
     long level_totals[7];
     long error_lines;            /**< error + fatal */
     int quiet;                   /**< nothing new, nothing unusual, no finding: the model may be skipped */
+    latency_summary *values;     /**< this window's durations per template position, for the next windows */
+    size_t n_values;             /**< at most LATENCY_MAX_SUMMARIES */
     /* private: the window's redaction, kept so that quotes are compared with what the digest showed */
     const redactor *red;
     redact_session *rs;

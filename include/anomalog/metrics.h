@@ -52,7 +52,7 @@ void metrics_evidence_unverified(void);
 void metrics_notification(const char *destination, const char *outcome);
 
 /** Retention deleted `rows` rows of `table` (logs, windows, anomalies, outbox, delivery_attempts,
- *  window_prompts, template_counts, suppressions; another name is ignored). */
+ *  window_prompts, template_counts, suppressions, templates, template_values; another name is ignored). */
 void metrics_retention_deleted(const char *table, int64_t rows);
 /** One retention batch (one transaction) took `seconds`. */
 void metrics_retention_batch(double seconds);

@@ -431,6 +431,30 @@ store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id,
                                 const store_template *t, size_t n, long error_lines, size_t max_templates,
                                 char *err, size_t errlen);
 
+/** One template position's durations over one window (see anomalog/latency.h): thousandths of the unit. */
+typedef struct store_value_summary {
+    int64_t template_id;
+    int pos;
+    int64_t window_start;
+    int64_t count;
+    int64_t mean_milli, median_milli, p95_milli;
+} store_value_summary;
+
+/**
+ * Records a window's duration summaries in one transaction (a summary already
+ * recorded for the same window, template and position is kept as it was) and
+ * deletes the service's summaries of windows that started before prune_before.
+ */
+store_rc store_values_record(store *s, int64_t service_id, const store_value_summary *v, size_t n,
+                             int64_t prune_before, char *err, size_t errlen);
+
+/**
+ * The duration summaries of a service's windows starting in [from_ms,
+ * before_ms), sorted by template, position and window (malloc'd; caller frees).
+ */
+store_rc store_values_history(store *s, int64_t service_id, int64_t from_ms, int64_t before_ms,
+                              store_value_summary **rows, size_t *n, char *err, size_t errlen);
+
 /** Marks templates of a service known-benign. */
 store_rc store_templates_benign(store *s, int64_t service_id, const int64_t *ids, size_t n, char *err,
                                 size_t errlen);
@@ -499,7 +523,7 @@ store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *e
 /** Rows deleted by one retention batch, by table. */
 typedef struct store_expired {
     int64_t logs, windows, anomalies, outbox, delivery_attempts, window_prompts, template_counts, suppressions,
-        templates;
+        templates, template_values;
 } store_expired;
 
 /**

@@ -155,12 +155,60 @@ static int history_of(void *arg, int64_t id, digest_history *out)
     return 0;
 }
 
+/* A duration as the store keeps it: thousandths, within what an int64_t holds. */
+static int64_t to_milli(double v)
+{
+    double m = v * 1000.0;
+    return m >= 9e18 ? INT64_MAX : m <= 0 ? 0 : (int64_t)(m + 0.5);
+}
+
+/* The service's duration summaries over its history, as the digest reads them (sorted as the store gave them). */
+static int read_values(analyzer *a, const window_work *w, int64_t from, latency_summary **out, size_t *n, char *err,
+                       size_t errlen)
+{
+    store_value_summary *rows = NULL;
+    size_t nr = 0;
+    if (store_values_history(a->st, w->service_id, from, w->start_ms, &rows, &nr, err, errlen) != STORE_OK)
+        return -1;
+    latency_summary *v = calloc(nr ? nr : 1, sizeof *v);
+    if (!v) {
+        free(rows);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < nr; i++)
+        v[i] = (latency_summary){.template_id = rows[i].template_id, .pos = rows[i].pos,
+                                 .window_start = rows[i].window_start, .count = (uint64_t)rows[i].count,
+                                 .mean = (double)rows[i].mean_milli / 1000, .median = (double)rows[i].median_milli / 1000,
+                                 .p95 = (double)rows[i].p95_milli / 1000};
+    free(rows);
+    *out = v;
+    *n = nr;
+    return 0;
+}
+
+/* Keeps the window's duration summaries for the windows after it; drops those older than the history it reads. */
+static int record_values(analyzer *a, const window_work *w, const digest *d, char *err, size_t errlen)
+{
+    int64_t prune_before = w->start_ms - (int64_t)a->cfg->history_windows * (w->end_ms - w->start_ms);
+    store_value_summary v[LATENCY_MAX_SUMMARIES];
+    size_t n = d->n_values < LATENCY_MAX_SUMMARIES ? d->n_values : LATENCY_MAX_SUMMARIES;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (store_value_summary){.template_id = d->values[i].template_id, .pos = d->values[i].pos,
+                                     .window_start = d->values[i].window_start, .count = (int64_t)d->values[i].count,
+                                     .mean_milli = to_milli(d->values[i].mean),
+                                     .median_milli = to_milli(d->values[i].median),
+                                     .p95_milli = to_milli(d->values[i].p95)};
+    return store_values_record(a->st, w->service_id, v, n, prune_before, err, errlen) == STORE_OK ? 0 : -1;
+}
+
 /*
  * Persists the digest's templates so the next window sees them as history,
  * each redacted first (a session of its own, so a template's stored text is
  * the same whichever window records it): the miner reads raw lines, but no
  * JWT, key, e-mail address or token it kept in a template is ever at rest in
- * the templates table. 0, or -1 with err.
+ * the templates table; then the durations its templates carried. 0, or -1
+ * with err.
  */
 static int record_templates(analyzer *a, const window_work *w, const digest *d, char *err, size_t errlen)
 {
@@ -186,6 +234,8 @@ static int record_templates(analyzer *a, const window_work *w, const digest *d, 
     rc = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, n, d->error_lines,
                                 (size_t)a->cfg->max_templates, err, errlen) ==
                  STORE_OK ? 0 : -1;
+    if (rc == 0)
+        rc = record_values(a, w, d, err, errlen);
 out:
     for (size_t i = 0; i < done; i++)
         free((char *)t[i].text);
@@ -231,9 +281,13 @@ static int build_digest(analyzer *a, window_work *w, int64_t total_lines, size_t
     int depth = 0;
     double err_avg = -1;
     int64_t len = w->end_ms - w->start_ms;
+    int64_t from = w->start_ms - (int64_t)cfg->history_windows * len;
+    latency_summary *values = NULL;
+    size_t n_values = 0;
     feed_arg f = {0};
-    if (store_template_history(a->st, w->service_id, w->start_ms - (int64_t)cfg->history_windows * len, w->start_ms,
-                               &h.rows, &h.n, &depth, &err_avg, err, errlen) != STORE_OK)
+    if (store_template_history(a->st, w->service_id, from, w->start_ms, &h.rows, &h.n, &depth, &err_avg, err,
+                               errlen) != STORE_OK ||
+        read_values(a, w, from, &values, &n_values, err, errlen) != 0)
         goto out;
     h.windows = depth > 0 ? depth : 1; /* a rate is per window of history that exists */
     digest_opts o;
@@ -251,7 +305,9 @@ static int build_digest(analyzer *a, window_work *w, int64_t total_lines, size_t
                        .history = history_of,
                        .history_arg = &h,
                        .trailing_error_avg = err_avg,
-                       .history_depth = depth};
+                       .history_depth = depth,
+                       .value_history = values,
+                       .n_value_history = n_values};
     if (!(f.b = digest_begin(&in, &o))) {
         snprintf(err, errlen, "out of memory building the digest");
         goto out;
@@ -270,6 +326,7 @@ static int build_digest(analyzer *a, window_work *w, int64_t total_lines, size_t
 out:
     svccache_release(a->miners, held);
     free(h.rows);
+    free(values);
     return rc;
 }
 

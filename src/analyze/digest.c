@@ -32,7 +32,10 @@
  * rare shape, and configuration messages at info level that recur
  * (baseline_first_window, baseline_values, baseline_config). Templates the
  * miner merges while the window is mined count as the one that holds them
- * (digest_merge_absorbed). Salient attributes (put_fields: by name, error,
+ * (digest_merge_absorbed). Durations among a template's values (latency.h:
+ * `took 23 ms`, `latency=0.4s`) are summarised per position, kept in
+ * d->values for the windows after, and a median that has crept up against the
+ * template's history is a `latency` finding (baseline_latency). Salient attributes (put_fields: by name, error,
  * reason, status, alert, stack…, or by shape, a long text or a trace) are
  * shown under exemplars of notable templates, at most FIELDS_SHOWN a line.
  *
@@ -163,6 +166,7 @@ typedef struct tstat {
     uint32_t attack_lines; /* lines whose message carries an attack shape (attack_shape()) */
     size_t attack_ex[3];   /* the first of them */
     const char *attack_what[3];
+    latency_acc *lat;      /* durations among its values (latency.h), NULL when none */
     /* derived */
     int is_new, rare, changed, unusual, notable, benign;
     double ratio;
@@ -741,6 +745,75 @@ static void baseline_config(ctx *c, digest *d)
     }
 }
 
+static int by_count_desc(const void *a, const void *b)
+{
+    const latency_summary *x = a, *y = b;
+    return (x->count < y->count) - (x->count > y->count);
+}
+
+/* v to at most one decimal: "182", "7.5". buf holds 40 bytes. */
+static const char *duration_text(double v, char *buf)
+{
+    snprintf(buf, 40, v >= 10 || v == (double)(long long)v ? "%.0f" : "%.1f", v);
+    return buf;
+}
+
+/*
+ * Latency drift: a template whose durations (latency.h) have grown, window
+ * after window, to LATENCY_DRIFT_FACTOR times their lowest median over the
+ * history, past their highest and to their usual p95, is a `latency` finding. The window's own
+ * summaries go to d->values (the templates with the most lines first) for
+ * the store to keep for the windows after it. Out of memory: no summaries.
+ */
+static void baseline_latency(ctx *c, digest *d)
+{
+    const digest_input *in = c->in;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < c->nt; i++)
+        cap += c->t[i].lat ? LATENCY_POSITIONS : 0;
+    if (!cap || !(d->values = calloc(cap, sizeof *d->values)))
+        return;
+    for (size_t i = 0; i < c->nt; i++) {
+        tstat *t = &c->t[i];
+        if (!t->lat)
+            continue;
+        size_t got = latency_summarise(t->lat, t->id, in->start_ms, d->values + n, cap - n);
+        for (size_t k = n; k < n + got && !t->benign; k++) {
+            const latency_summary *cur = &d->values[k];
+            latency_summary key = {.template_id = cur->template_id, .pos = cur->pos, .window_start = INT64_MIN};
+            size_t lo = 0, hi = in->value_history ? in->n_value_history : 0;
+            while (lo < hi) { /* the first of the history's rows of this template and position */
+                size_t mid = lo + (hi - lo) / 2;
+                if (latency_summary_cmp(&in->value_history[mid], &key) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            size_t end = lo;
+            while (end < in->n_value_history && in->value_history[end].template_id == cur->template_id &&
+                   in->value_history[end].pos == cur->pos)
+                end++;
+            latency_judgement j;
+            if (!latency_drift(cur, in->value_history + lo, end - lo, &j))
+                continue;
+            char s[700], a[40], b[40], e[40], f[40], g[40];
+            snprintf(s, sizeof s, "Latency of \"%.300s\" in %s drifting up: median %s over %llu lines now (p95 %s), "
+                     "%.1fx its lowest (%s), above its highest (%s) and its usual p95 (%s) in the last %d windows.",
+                     t->text ? t->text : "", in->service, duration_text(cur->median, a),
+                     (unsigned long long)cur->count, duration_text(cur->p95, b), j.factor,
+                     duration_text(j.lowest, e), duration_text(j.highest, f), duration_text(j.usual_p95, g), j.windows);
+            add_finding(c, d->findings, j.factor >= 5 ? "high" : "medium", "latency", t, s);
+            break; /* one finding per template */
+        }
+        n += got;
+    }
+    if (n > LATENCY_MAX_SUMMARIES) {
+        qsort(d->values, n, sizeof *d->values, by_count_desc);
+        n = LATENCY_MAX_SUMMARIES;
+    }
+    d->n_values = n;
+}
+
 static void baseline(ctx *c, digest *d)
 {
     const digest_input *in = c->in;
@@ -786,6 +859,7 @@ static void baseline(ctx *c, digest *d)
         baseline_first_window(c, d);
     baseline_values(c, d);
     baseline_config(c, d);
+    baseline_latency(c, d);
 }
 
 static int by_priority(const void *a, const void *b, void *arg)
@@ -1187,6 +1261,8 @@ static void digest_merge_absorbed(ctx *c)
             u->attack_what[u->attack_lines + a] = t->attack_what[a];
         }
         u->attack_lines += t->attack_lines;
+        latency_acc_free(t->lat); /* durations at positions of another text: not comparable with u's history */
+        t->lat = NULL;
         for (int p = 0; p < PARAM_POSITIONS; p++)
             u->overflow[p] |= t->n_shapes[p] > 0; /* value shapes counted under two texts: no longer comparable */
     }
@@ -1290,6 +1366,12 @@ static int add_line(digest_builder *db, const prompt_line *l)
             t->n_ex++;
         }
     }
+    for (size_t p = 0; p < np; p++) {
+        double v;
+        if (latency_value(l->message, len, params[p].s, params[p].len, &v) &&
+            latency_add(&t->lat, params[p].pos, v) != 0)
+            return -1;
+    }
     for (size_t p = 0; p < np && p < PARAM_POSITIONS; p++) {
         char sh[SHAPE_LEN];
         shape_of(params[p].s, params[p].len, sh);
@@ -1335,8 +1417,10 @@ int digest_add(digest_builder *b, const prompt_line *l, const char *attrs)
 static void builder_free(digest_builder *b)
 {
     ctx *c = &b->c;
-    for (size_t i = 0; i < c->nt; i++)
+    for (size_t i = 0; i < c->nt; i++) {
         free(c->t[i].text);
+        latency_acc_free(c->t[i].lat);
+    }
     free(c->t);
     free(c->rare.fifo);
     free(c->order);
@@ -1491,6 +1575,7 @@ void digest_free(digest *d)
         free(d->templates[i].text);
     free(d->templates);
     free(d->line_tids);
+    free(d->values);
     redact_session_free(d->rs);
     memset(d, 0, sizeof *d);
 }

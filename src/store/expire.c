@@ -6,7 +6,7 @@
  * most max_rows rows deleted and EXPIRE_VISITS windows looked at, each found
  * through an index (windows_lines_kept, windows_by_start, logs_by_window,
  * anomalies_by_window, outbox_by_anomaly, delivery_attempts_by_outbox, the
- * primary key of template_counts; see 008_retention.sql). The writer waits
+ * primary keys of template_counts and template_values; see 008_retention.sql). The writer waits
  * for one such batch at most; the caller pauses between batches so the
  * writer gets the lock. On PostgreSQL replicas skip the windows another one
  * is expiring (FOR UPDATE SKIP LOCKED).
@@ -28,7 +28,7 @@ typedef struct expire_arg {
 static int64_t expired_total(const store_expired *e)
 {
     return e->logs + e->windows + e->anomalies + e->outbox + e->delivery_attempts + e->window_prompts +
-           e->template_counts + e->suppressions;
+           e->template_counts + e->suppressions + e->template_values;
 }
 
 /* st with ?1 = a (and ?2 = b); adds the rows it deleted to *total. */
@@ -119,6 +119,8 @@ static store_rc windows_tx(store *s, db_conn *c, void *p, char *err, size_t errl
             rc = del(s, c, &sql_exp_prompt, w.id, 0, &out->window_prompts, err, errlen);
         if (rc == STORE_OK)
             rc = del(s, c, &sql_exp_template_counts, w.service_id, w.start, &out->template_counts, err, errlen);
+        if (rc == STORE_OK)
+            rc = del(s, c, &sql_exp_template_values, w.service_id, w.start, &out->template_values, err, errlen);
         if (rc == STORE_OK)
             rc = del(s, c, &sql_exp_window, w.id, 0, &out->windows, err, errlen);
     }

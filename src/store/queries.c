@@ -224,6 +224,19 @@ db_stmt sql_tpl_benign = {.sql = "UPDATE templates SET benign = 1 WHERE service_
                           .params = "ii"};
 #undef UPSERT_HEAD
 
+/* ---- templates' duration summaries (values.c) -------------------------------------------------- */
+
+db_stmt sql_val_insert = {.sql = "INSERT INTO template_values(service_id, window_start, template_id, pos, count, "
+                                 "mean_milli, median_milli, p95_milli) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                                 "ON CONFLICT DO NOTHING",
+                          .params = "iiiiiiii"};
+db_stmt sql_val_prune = {.sql = "DELETE FROM template_values WHERE service_id = ?1 AND window_start < ?2",
+                         .params = "ii"};
+db_stmt sql_val_history = {.sql = "SELECT template_id, pos, window_start, count, mean_milli, median_milli, p95_milli "
+                                  "FROM template_values WHERE service_id = ?1 AND window_start >= ?2 "
+                                  "AND window_start < ?3 ORDER BY template_id, pos, window_start",
+                           .params = "iii"};
+
 /* ---- suppression and the outbox (outbox.c) ----------------------------------------------------- */
 
 db_stmt sql_out_suppression_get = {.sql = "SELECT opened_by, severity_rank, opened_at, until_ms FROM suppressions "
@@ -352,6 +365,8 @@ db_stmt sql_exp_outbox = {.sql = "DELETE FROM outbox WHERE anomaly_id IN (SELECT
 db_stmt sql_exp_anomalies = {.sql = "DELETE FROM anomalies WHERE window_id = ?1", .params = "i"};
 db_stmt sql_exp_prompt = {.sql = "DELETE FROM window_prompts WHERE window_id = ?1", .params = "i"};
 db_stmt sql_exp_template_counts = {.sql = "DELETE FROM template_counts WHERE service_id = ?1 AND window_start = ?2",
+                                   .params = "ii"};
+db_stmt sql_exp_template_values = {.sql = "DELETE FROM template_values WHERE service_id = ?1 AND window_start = ?2",
                                    .params = "ii"};
 db_stmt sql_exp_window = {.sql = "DELETE FROM windows WHERE id = ?1", .params = "i"};
 /* one row per (service, type): a small table, read whole */

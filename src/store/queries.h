@@ -59,6 +59,11 @@ extern db_stmt sql_tpl_load,
     sql_tpl_evict,
     sql_tpl_expire;
 
+/* templates' duration summaries (values.c) */
+extern db_stmt sql_val_insert,
+    sql_val_prune,
+    sql_val_history;
+
 /* suppression and the outbox (outbox.c) */
 extern db_stmt sql_out_suppression_get,
     sql_out_suppression_open,
@@ -97,6 +102,7 @@ extern db_stmt sql_exp_lines_next,
     sql_exp_anomalies,
     sql_exp_prompt,
     sql_exp_template_counts,
+    sql_exp_template_values,
     sql_exp_window,
     sql_exp_suppressions;
 

@@ -98,6 +98,7 @@ static void count(const store_expired *e, store_expired *sum)
         {"template_counts", offsetof(store_expired, template_counts)},
         {"suppressions", offsetof(store_expired, suppressions)},
         {"templates", offsetof(store_expired, templates)},
+        {"template_values", offsetof(store_expired, template_values)},
     };
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         int64_t v = *(const int64_t *)((const char *)e + cols[i].off);

@@ -1,7 +1,8 @@
 """The baseline detector alone (`anomalog replay` with no model) on logs made
 for it: a service's first window judged on its own, attack shapes hidden in
 the values of ordinary request lines, a configuration change logged at INFO
-that keeps recurring, and an ordinary quiet log that must give no finding."""
+that keeps recurring, latency creeping up against a template's history, and
+an ordinary quiet log that must give no finding."""
 import os
 import random
 import re
@@ -9,7 +10,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import ndjson, run_cli
+from harness import db_rows, ndjson, run_cli
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 
@@ -125,6 +126,51 @@ class BaselineAloneTest(unittest.TestCase):
         self.assertEqual(cfg[0][0], "10:03", out)
         self.assertIn("feature flag fast_checkout disabled", cfg[0][1][2], out)
         self.assertEqual([len(w[2]) for w in ws[:3]], [0, 0, 0], out)
+
+    def test_latency_creeping_up_is_a_latency_finding_and_a_steady_one_is_not(self):
+        """Two services log the same `request took N ms` line: api's durations creep from ~20 ms to ~200 ms over
+        windows, steady's stay at ~20 ms. Only api gets `latency` findings, naming the template, once its history
+        has three windows; the summaries the store keeps stay bounded by the history the baseline reads."""
+        rng = random.Random(6)
+        medians = [20, 21, 20, 22, 30, 45, 70, 100, 140, 200]
+        rows = []
+        for k, med in enumerate(medians):
+            t = T0 + 60 * k
+            for svc, m in (("api", med), ("steady", 20)):
+                extra = [(i * 0.5, "info", "request took %d ms" % max(1, round(rng.gauss(m, m * 0.15))))
+                         for i in range(100)]
+                rows += window(t, 150, rng, svc, extra)
+        db = os.path.join(self.dir, "latency.db")
+        path = os.path.join(self.dir, "in.ndjson")
+        with open(path, "w") as f:
+            f.write(ndjson(rows))
+        code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none", "--db", db,
+                                  "--history-windows", "6"], timeout=300)
+        self.assertEqual(code, 1, err)
+        lat, other = {}, []
+        service = None
+        for line in out.splitlines():
+            m = re.match(r"^(\S+) \d{4}-\d\d-\d\dT(\d\d:\d\d)", line)
+            if m:
+                service = (m.group(1), m.group(2))
+                continue
+            m = re.match(r"^  \[(\w+)\] (\w+): (.*)$", line)
+            if m and m.group(2) == "latency":
+                lat[service] = m.group(3)
+            elif m:
+                other.append((service, m.groups()))
+        self.assertEqual({s for s, _ in lat}, {"api"}, out)  # never the steady service
+        # api: found once the creep has doubled its lowest median (10:05 on, 45 ms against ~20), and not before
+        self.assertTrue({"10:05", "10:06", "10:07", "10:08", "10:09"} <= {w for _, w in lat}, out)
+        self.assertFalse({"10:00", "10:01", "10:02", "10:03", "10:04"} & {w for _, w in lat}, out)
+        for summary in lat.values():
+            self.assertIn('"request took <NUM> ms"', summary, out)
+            self.assertIn("drifting up", summary, out)
+        self.assertEqual(other, [], out)
+        # summaries are kept only as far back as the history the baseline reads: the last window and 6 before it
+        per = db_rows(db, "SELECT s.name, count(DISTINCT v.window_start), min(v.window_start), max(v.window_start) "
+                          "FROM template_values v JOIN services s ON s.id = v.service_id GROUP BY s.name ORDER BY s.name")
+        self.assertEqual(per, [(name, 7, (T0 + 180) * 1000, (T0 + 540) * 1000) for name in ("api", "steady")])
 
     def test_an_ordinary_quiet_log_gives_no_finding(self):
         rng = random.Random(4)

@@ -130,12 +130,15 @@ class SnippetTest(ShipperTest):
         self.assertIn(503, codes)  # what anomalog answers under pressure and while it stops
         user = re.search(r"username (\S+)", s).group(1)
         self.assertIn("#{ENV['ANOMALOG_AUTH_INGEST_TOKEN']}", s)
-        fmt = re.search(r"time_format (\S+)", s).group(1)
-        self.assertEqual(fmt, "%Y-%m-%dT%H:%M:%S.%NZ")
+        # the filter before the match adds the event time (out_http sends the record alone, no <inject>)
+        self.assertRegex(s, r"@type record_transformer\s+enable_ruby true")
+        fmt = re.search(r"^\s*time \$\{time\.utc\.strftime\('([^']+)'\)\}$", s, re.M).group(1)
+        self.assertEqual(fmt, "%Y-%m-%dT%H:%M:%S.%NZ")  # Ruby: %N is nanoseconds, 9 digits
+        self.assertNotIn("<inject>", s)
         sent = lines(40)
         # out_http: the chunk's records, each formatted by the json formatter (one object and "\n"),
-        # Content-Type application/x-ndjson (json without json_array), basic auth; the <inject> section
-        # adds the event time under "time" as a string in time_format (%N: nanoseconds), in UTC
+        # Content-Type application/x-ndjson (json without json_array), basic auth; each record holds
+        # the "time" the filter added, in the format above
         tag = "app.checkout"
         url = endpoint.replace("${tag[1]}", tag.split(".")[1])
         body = "".join(json.dumps({"message": text, "time": "2026-11-24T10:00:%02d.%09dZ" % (i % 60, i * 1000001)}) +
