@@ -162,6 +162,7 @@ function timeline(name, windows, t0, span, maxLines, marks) {
 }
 
 async function loadTimelines(names) {
+  const gen = refreshGen;
   const q = new URLSearchParams();
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   q.set('limit', String(WINDOWS_PER_SERVICE));
@@ -175,6 +176,7 @@ async function loadTimelines(names) {
       return {name, windows: windows.slice().reverse()};   // oldest on the left
     })));
   }
+  if (gen !== refreshGen) return;   // a newer refresh draws instead
   const all = rows.flatMap((r) => r.windows);
   const box = $('timelines');
   $('timelines-more').textContent = wanted.length > MAX_ROWS ? 'The first ' + MAX_ROWS + ' of ' + wanted.length +
@@ -200,6 +202,7 @@ async function loadTimelines(names) {
 }
 
 async function loadServices() {
+  const gen = refreshGen;
   const services = [];
   for (let cursor = ''; ;) {   // every page of the listing
     const page = await api('/services?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
@@ -207,6 +210,7 @@ async function loadServices() {
     if (!(cursor = page.next_cursor)) break;
   }
   const sel = $('f-service');
+  if (gen !== refreshGen) return services.map((s) => s.name);
   while (sel.options.length > 1) sel.remove(1);
   for (const s of services) sel.append(el('option', {value: s.name, text: s.name}));
   setSelect(sel, state.service);
@@ -255,7 +259,9 @@ async function loadAnomalies() {
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   if (state.severity) q.set('severity', state.severity);
   q.set('limit', '50');
+  const gen = refreshGen;
   const {anomalies} = await api('/anomalies?' + q);
+  if (gen !== refreshGen) return;
   const box = $('anomalies');
   box.replaceChildren(...anomalies.map(anomalyCard));
   if (!anomalies.length) box.append(el('p', {class: 'empty', text: 'No anomalies match.'}));
@@ -342,7 +348,9 @@ async function loadIncidents(more) {
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   if (state.istatus) q.set('status', state.istatus);
   if (more && incidentsCursor) q.set('cursor', incidentsCursor);
+  const gen = refreshGen;
   const {incidents, next_cursor: next} = await api('/incidents?' + q);
+  if (gen !== refreshGen) return;
   const body = $('incidents').tBodies[0];
   if (!more) body.replaceChildren();
   body.append(...incidents.map(incidentRow));
@@ -383,7 +391,9 @@ async function showIncident(id) {
 
 
 async function loadSuppressions() {
+  const gen = refreshGen;
   const {suppressions} = await api('/suppressions');
+  if (gen !== refreshGen) return;
   const rank = (sev) => SEVERITIES.indexOf(sev);
   const rows = suppressions.filter((s) => (!state.service || s.service === state.service) &&
     (!state.severity || rank(s.severity) >= rank(state.severity)));
@@ -406,7 +416,9 @@ async function loadNotifications(more) {
   const q = new URLSearchParams({limit: '50'});
   if (state.nstatus) q.set('status', state.nstatus);
   if (more && notifCursor) q.set('cursor', notifCursor);
+  const gen = refreshGen;
   const {notifications, next_cursor: next, counters} = await api('/notifications?' + q);
+  if (gen !== refreshGen) return;
   const body = $('notifications').tBodies[0];
   if (!more) body.replaceChildren();
   body.append(...notifications.map(notificationRow));
@@ -419,7 +431,14 @@ async function loadNotifications(more) {
 
 // ---- putting it together ---------------------------------------------------------------------------
 
+// Reloads what the view shows. Refreshes may overlap (a filter changed while one ran): each loader draws
+// only while its refresh is the newest (refreshGen), so an older answer never paints over a newer one.
+// body.dataset.loaded counts the newest refreshes that finished, dataset.busy the ones in flight.
+let refreshGen = 0, inFlight = 0;
+
 async function refresh() {
+  const gen = ++refreshGen;
+  document.body.dataset.busy = String(++inFlight);
   status('loading…');
   try {
     const names = await loadServices();
@@ -427,10 +446,13 @@ async function refresh() {
     else if (state.view === 'incidents') await loadIncidents(false);
     else if (state.view === 'suppressions') await loadSuppressions();
     else await loadNotifications(false);
-    status('updated ' + new Date().toLocaleTimeString());
-    document.body.dataset.view = state.view;
-    bump('loaded');
+    if (gen === refreshGen) {
+      status('updated ' + new Date().toLocaleTimeString());
+      document.body.dataset.view = state.view;
+      bump('loaded');
+    }
   } catch (e) { status(e.message); }
+  document.body.dataset.busy = String(--inFlight);
 }
 
 // Shows what the URL says: on load, on back/forward, on an edited fragment, after go().
