@@ -35,4 +35,27 @@ json_t *verdict_schema(void);
 /** Rank of a severity: low 1, medium 2, high 3, critical 4; 0 when unknown. */
 int verdict_severity_rank(const char *severity);
 
+/** Which analysis of a window a verdict is for. */
+typedef enum verdict_pass {
+    VERDICT_FIRST,  /**< the window's first analysis (or one retried after a failure) */
+    VERDICT_REREAD, /**< the model reads again a window the baseline covered: findings were recorded then */
+    VERDICT_LATE,   /**< the late lines of an analysed window: its health only gets worse */
+} verdict_pass;
+
+/**
+ * The window's verdict, assembled in one place whatever the path: the
+ * model's anomalies (marked "analyzer": "llm"; their evidence checked by the
+ * caller), then the baseline's findings of types the model did not report,
+ * each marked "baseline" and verified (all of them without a model; none on
+ * a re-read, which recorded them the first time); the health is the
+ * model's, or the anomalies', made worse by the anomalies kept beside the
+ * model's (on a re-read, by prior_health), and on a late pass by
+ * prior_health.
+ * @param[in] model        the model's validated answer (stolen), or NULL: the baseline alone
+ * @param[in] findings     the baseline's findings (digest.findings, copied), or NULL
+ * @param[in] prior_health the window's health from its earlier analysis, or NULL / ""
+ * @return a new {"health", "anomalies"}, or NULL when out of memory (model freed either way)
+ */
+json_t *verdict_assemble(json_t *model, const json_t *findings, verdict_pass pass, const char *prior_health);
+
 #endif

@@ -1,19 +1,22 @@
 /*
  * analyzer.c — the analysis workers.
  *
- * Threads: cfg->workers worker threads, started by analyzer_start(). They share the store (each claim, record, finish and
- * fail is one transaction there), the per-service miners (svccache.c: at
+ * Threads: cfg->workers worker threads, started by analyzer_start(). They
+ * share the store (each claim, record, finish and fail is one transaction
+ * there), the per-service miners (svccache.c: at
  * most analysis.max_services_in_memory, least recently used evicted and
  * restored from the store on return; each behind its own mutex, so one
  * window of a service is digested at a time) and a
  * condition variable that the window scheduler (src/window/) and
  * POST /windows/flush use, through analyzer_wake(), to wake idle workers.
  *
- * One analysis: claim (closed → analyzing; a service's windows in order, so
- * each one's history is complete), stream up to max_lines lines from the
- * store through the digest (the service's miner and history; the lines are
- * not held, store_window_read pages them) and record its templates
- * (redacted), then:
+ * One analysis, a function per step (analyze() runs them): claim() (closed
+ * → analyzing; a service's windows in order, so each one's history is
+ * complete); digest_window(): stream up to max_lines lines from the store
+ * through the digest (the service's miner and history; the lines are not
+ * held, store_window_read pages them) and record its templates (redacted);
+ * ask() the model and check its evidence; judge(): the verdict, assembled in
+ * one place (verdict_assemble, verdict.c); record() it. What they decide:
  *  - no model configured, or a quiet window (nothing new or unusual) with
  *    skip_quiet_windows: the baseline's findings are the result;
  *  - otherwise ask the model with the digest; an answer that fails the schema
@@ -31,8 +34,8 @@
  * Late lines: when nothing else is due, a worker claims an analysed window
  * with late lines its analysis did not read (grace after that analysis, so
  * once per window per grace) and analyses the lines above the last one read
- * (store_window_read above analyzed_line_id); its findings are added, the earlier ones are
- * not recorded again, and the health is the worse of the two.
+ * (store_window_read above analyzed_line_id); its findings are added, the
+ * earlier ones are not recorded again, and the health is the worse of the two.
  * Incidents: before recording, each finding is annotated with what ties it to
  * others (incident_annotate); the store joins it into an incident in the
  * finish transaction. A worker with nothing to analyse resolves the
@@ -330,25 +333,6 @@ out:
     return rc;
 }
 
-/* critical > degraded > normal (anything else: below normal) */
-static int health_rank(const char *h)
-{
-    return !h ? -1 : !strcmp(h, "critical") ? 2 : !strcmp(h, "degraded") ? 1 : !strcmp(h, "normal") ? 0 : -1;
-}
-
-static const char *health_of(const json_t *anomalies)
-{
-    int worst = 0;
-    size_t i;
-    json_t *x;
-    json_array_foreach(anomalies, i, x)
-    {
-        int r = verdict_severity_rank(json_string_value(json_object_get(x, "severity")));
-        worst = r > worst ? r : worst;
-    }
-    return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";
-}
-
 /* One evidence line of a model anomaly, looked for among the window's lines. */
 typedef struct quote_ref {
     digest_quote q;
@@ -466,13 +450,6 @@ static int check_evidence(analyzer *a, const window_work *w, digest *d, json_t *
     return rc;
 }
 
-/* A baseline finding: built from the window's own lines, verified by construction. */
-static void mark_baseline(json_t *finding)
-{
-    json_object_set_new(finding, "analyzer", json_string("baseline"));
-    json_object_set_new(finding, "evidence_verified", json_true());
-}
-
 /* Replaces the string v (if it is one) by its redacted text. */
 static int redact_string(const redactor *red, redact_session *rs, json_t *v)
 {
@@ -511,31 +488,6 @@ static int redact_answer(const redactor *red, json_t *verdict)
     }
     redact_session_free(rs);
     return rc;
-}
-
-/* The model's anomalies, then the baseline's findings of a type the model did not report. */
-static json_t *merge(json_t *verdict, digest *d, int baseline_stored)
-{
-    json_t *list = json_object_get(verdict, "anomalies");
-    size_t i, j;
-    json_t *x, *y;
-    json_array_foreach(list, i, x) json_object_set_new(x, "analyzer", json_string("llm"));
-    size_t n_model = json_array_size(list);
-    if (baseline_stored) /* a re-analysis: the baseline's findings were recorded the first time */
-        return verdict;
-    json_array_foreach(d->findings, i, x)
-    {
-        const char *type = json_string_value(json_object_get(x, "type"));
-        int covered = 0;
-        for (j = 0; j < n_model && (y = json_array_get(list, j)); j++)
-            covered |= strcmp(type, json_string_value(json_object_get(y, "type"))) == 0;
-        if (!covered) {
-            json_t *c = json_deep_copy(x);
-            mark_baseline(c);
-            json_array_append_new(list, c);
-        }
-    }
-    return verdict;
 }
 
 typedef struct incident_feed {
@@ -712,163 +664,212 @@ static llm_rc ask_model(analyzer *a, const atomic_int *cancel, prompt_input *in,
     return LLM_OK;
 }
 
+/* ---- one analysis: claim, digest, ask the model, judge, record ------------------------------ */
+
+/* One analysis in progress: what its steps share. */
+typedef struct analysis {
+    window_work w;
+    verdict_pass pass;
+    int use_model;         /* the model is asked (configured, and the window is not quiet) */
+    llm_plan plan;
+    size_t budget;         /* the digest's token budget */
+    digest d;
+    prompt p;
+    json_t *schema;
+    json_t *answer;        /* the model's validated answer, evidence checked; NULL when it gave none */
+    json_t *verdict;       /* what is recorded (verdict_assemble) */
+    json_t *calls;         /* the services the window's lines name (annotate_incidents) */
+    analysis_meta m;
+    char reason[768];      /* why the model gave no answer, or why the analysis failed */
+    char err[512];
+} analysis;
+
+/* Claims the next window due (a closed one, a failed one due for retry, an analysed one due to be read by the
+ * model again; with none, an analysed window's late lines). 1 claimed, 0 none. */
+static int claim(analyzer *a, int retry_failed, analysis *an)
+{
+    const config *cfg = a->cfg;
+    store_rc rc = store_window_claim(a->st, time_now_ms(), cfg->lease_ms, retry_failed, &an->w, an->err,
+                                     sizeof an->err);
+    if (rc == STORE_NOTFOUND && retry_failed) /* nothing else due: an analysed window's late lines */
+        rc = store_window_claim_late(a->st, time_now_ms(), cfg->lease_ms, cfg->grace_ms, &an->w, an->err,
+                                     sizeof an->err);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        log_msg(LOG_ERROR, "analysis", "claim: %s", an->err);
+    if (rc != STORE_OK)
+        return 0;
+    /* the late part of an analysed window: its lines are the window's as far as this analysis goes */
+    an->pass = an->w.reanalysis ? VERDICT_REREAD : an->w.after_line_id > 0 ? VERDICT_LATE : VERDICT_FIRST;
+    return 1;
+}
+
+/* Digests the window's lines (streamed) and records its templates. 0; 1 when a late pass finds nothing the
+ * analysis before did not read; -1 failed (reason). */
+static int digest_window(analyzer *a, analysis *an)
+{
+    const config *cfg = a->cfg;
+    window_work *w = &an->w;
+    an->budget = model_configured(cfg) ? plan_window(a, w, &an->plan) : cfg->token_budget;
+    if (build_digest(a, w, an->pass == VERDICT_LATE ? 0 : w->line_count, an->budget, &an->d, an->err,
+                     sizeof an->err) != 0) {
+        snprintf(an->reason, sizeof an->reason, "digest: %s", an->err);
+        return -1;
+    }
+    if (an->pass == VERDICT_LATE)
+        w->line_count = (int64_t)an->d.n_lines;
+    if (an->pass == VERDICT_LATE && an->d.n_lines == 0)
+        return 1;
+    if (record_templates(a, w, &an->d, an->err, sizeof an->err) != 0) {
+        snprintf(an->reason, sizeof an->reason, "digest: %s", an->err);
+        return -1;
+    }
+    an->m.digest = an->d.text;
+    an->m.redactions = an->d.redactions;
+    an->use_model = model_configured(cfg) && (w->reanalysis || !(cfg->skip_quiet && an->d.quiet && an->d.n_lines > 0));
+    return 0;
+}
+
+/* Asks the model about the digest and checks the evidence of its answer (an->answer, or NULL with reason).
+ * ANALYSIS_ANALYZED to go on, ANALYSIS_INTERRUPTED, or ANALYSIS_FAILED (reason). */
+static analysis_outcome ask(analyzer *a, const atomic_int *cancel, analysis *an)
+{
+    const config *cfg = a->cfg;
+    window_work *w = &an->w;
+    size_t n = an->d.n_lines;
+    prompt_input in = {
+        .service = w->service,
+        .context = w->context,
+        .start_ms = w->start_ms,
+        .end_ms = w->end_ms,
+        .total_lines = (size_t)w->line_count > n ? (size_t)w->line_count : n,
+        .max_bytes = cfg->max_prompt_bytes,
+        .digest = an->d.text,
+    };
+    if (an->plan.max_prompt_bytes > 0) /* the digest's estimate is a guess: the context is the bound */
+        in.max_bytes = fit_user_bytes(in.max_bytes, an->plan.max_prompt_bytes, prompt_system_bytes());
+    if (prompt_build(&in, &an->p) != 0) {
+        snprintf(an->reason, sizeof an->reason, "out of memory building the prompt");
+        return ANALYSIS_FAILED;
+    }
+    an->m.analyzer = "llm";
+    an->m.model = cfg->llm_model;
+    an->schema = verdict_schema();
+    if (ask_model(a, cancel, &in, &an->plan, an->schema, &an->p, &an->m, &an->answer, an->reason,
+                  sizeof an->reason) == LLM_CANCELLED)
+        return ANALYSIS_INTERRUPTED;
+    if (an->answer &&
+        check_evidence(a, w, &an->d, json_object_get(an->answer, "anomalies"), an->err, sizeof an->err) != 0) {
+        snprintf(an->reason, sizeof an->reason, "checking the evidence: %s", an->err);
+        return ANALYSIS_FAILED;
+    }
+    return ANALYSIS_ANALYZED;
+}
+
+/*
+ * The verdict (verdict_assemble): the model's answer with the baseline's
+ * findings beside it; without an answer, the baseline's findings stand on
+ * their own when no model was asked, with on_model_failure baseline, or on a
+ * re-read (the baseline's verdict stands until the model is back). 0, or -1
+ * when the window fails (reason).
+ */
+static int judge(analyzer *a, analysis *an)
+{
+    const config *cfg = a->cfg;
+    window_work *w = &an->w;
+    int nothing_new = an->pass == VERDICT_LATE && an->d.n_lines == 0;
+    if (!an->answer && an->use_model && !cfg->fallback_baseline && !w->reanalysis)
+        return -1; /* the model failed and the window is retried (reason) */
+    if (!an->answer) {
+        an->m.analyzer = "baseline";
+        an->m.model = NULL;
+        an->m.note = an->use_model ? an->reason : NULL;
+        if (an->use_model && (cfg->reanalyze || w->reanalysis)) /* read it again once the model is back */
+            an->m.reanalyze_at = time_now_ms() + retry_delay(cfg, w->attempts);
+        if (!an->use_model)
+            an->m.system_prompt = an->m.user_prompt = NULL;
+    }
+    json_t *answer = an->answer;
+    an->answer = NULL;
+    an->verdict = verdict_assemble(answer, nothing_new ? NULL : an->d.findings, an->pass, w->health);
+    if (!an->verdict) {
+        snprintf(an->reason, sizeof an->reason, "out of memory assembling the verdict");
+        return -1;
+    }
+    /* a late pass keeps a model re-read the window was waiting for */
+    if (an->pass == VERDICT_LATE && an->m.reanalyze_at <= 0 && w->next_attempt_at > 0)
+        an->m.reanalyze_at = w->next_attempt_at;
+    return 0;
+}
+
+/* Records the verdict with its findings' ties (one transaction in the store), and counts them. 0, or -1
+ * (reason). */
+static int record(analyzer *a, analysis *an)
+{
+    const config *cfg = a->cfg;
+    an->m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
+    an->m.incidents = &cfg->incidents;
+    an->calls = annotate_incidents(a, &an->w, an->verdict, &an->d);
+    an->m.calls = an->calls;
+    if (store_window_finish(a->st, &an->w, an->verdict, &an->m, an->err, sizeof an->err) != STORE_OK) {
+        snprintf(an->reason, sizeof an->reason, "storing the result: %s", an->err);
+        return -1;
+    }
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(an->verdict, "anomalies"), i, x)
+    {
+        metrics_anomaly(json_string_value(json_object_get(x, "severity")),
+                        json_string_value(json_object_get(x, "type")));
+        if (!json_is_true(json_object_get(x, "evidence_verified")))
+            metrics_evidence_unverified();
+    }
+    return 0;
+}
+
+/* The steps after the claim. */
+static analysis_outcome run(analyzer *a, const atomic_int *cancel, analysis *an)
+{
+    int dg = digest_window(a, an);
+    if (dg < 0)
+        return ANALYSIS_FAILED;
+    if (dg == 0 && an->use_model) {
+        analysis_outcome o = ask(a, cancel, an);
+        if (o != ANALYSIS_ANALYZED)
+            return o;
+    }
+    if (judge(a, an) != 0 || record(a, an) != 0)
+        return ANALYSIS_FAILED;
+    return ANALYSIS_ANALYZED;
+}
+
 static analysis_outcome analyze(analyzer *a, const atomic_int *cancel, int retry_failed)
 {
-    store *st = a->st;
-    const config *cfg = a->cfg;
-    char err[512];
-    window_work w;
-    store_rc rc = store_window_claim(st, time_now_ms(), cfg->lease_ms, retry_failed, &w, err, sizeof err);
-    if (rc == STORE_NOTFOUND && retry_failed) /* nothing else due: an analysed window's late lines */
-        rc = store_window_claim_late(st, time_now_ms(), cfg->lease_ms, cfg->grace_ms, &w, err, sizeof err);
-    if (rc == STORE_NOTFOUND)
+    analysis an = {.m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1}};
+    if (!claim(a, retry_failed, &an))
         return ANALYSIS_NONE;
-    if (rc != STORE_OK) {
-        log_msg(LOG_ERROR, "analysis", "claim: %s", err);
-        return ANALYSIS_NONE;
-    }
-
-    analysis_outcome out = ANALYSIS_FAILED;
-    struct timespec t0;
+    struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    char reason[768] = "";
-    size_t n = 0;
-    prompt p = {0};
-    digest d = {0};
-    json_t *schema = NULL, *verdict = NULL, *calls = NULL;
-    analysis_meta m = {.prompt_tokens = -1, .completion_tokens = -1, .latency_ms = -1};
-
-    /* the late part of an analysed window: its lines are the window's as far as this analysis goes, and its
-     * health can only get worse than the analysis before found */
-    int late_part = w.after_line_id > 0 && !w.reanalysis;
-    llm_plan plan;
-    size_t budget = model_configured(cfg) ? plan_window(a, &w, &plan) : cfg->token_budget;
-    if (build_digest(a, &w, late_part ? 0 : w.line_count, budget, &d, err, sizeof err) != 0) {
-        snprintf(reason, sizeof reason, "digest: %s", err);
-        goto out;
-    }
-    n = d.n_lines;
-    if (late_part)
-        w.line_count = (int64_t)n;
-    if (late_part && n == 0) { /* its late lines were read by the analysis before: nothing to add */
-        verdict = json_pack("{s:s, s:[]}", "health", w.health[0] ? w.health : "normal", "anomalies");
-        m.analyzer = "baseline";
-        goto record;
-    }
-    if (record_templates(a, &w, &d, err, sizeof err) != 0) {
-        snprintf(reason, sizeof reason, "digest: %s", err);
-        goto out;
-    }
-    m.digest = d.text;
-    m.redactions = d.redactions;
-
-    int use_model = model_configured(cfg) && (w.reanalysis || !(cfg->skip_quiet && d.quiet && n > 0));
-    if (use_model) {
-        prompt_input in = {
-            .service = w.service,
-            .context = w.context,
-            .start_ms = w.start_ms,
-            .end_ms = w.end_ms,
-            .total_lines = (size_t)w.line_count > n ? (size_t)w.line_count : n,
-            .max_bytes = cfg->max_prompt_bytes,
-            .digest = d.text,
-        };
-        if (plan.max_prompt_bytes > 0) /* the digest's estimate is a guess: the context is the bound */
-            in.max_bytes = fit_user_bytes(in.max_bytes, plan.max_prompt_bytes, prompt_system_bytes());
-        if (prompt_build(&in, &p) != 0) {
-            snprintf(reason, sizeof reason, "out of memory building the prompt");
-            goto out;
-        }
-        m.analyzer = "llm";
-        m.model = cfg->llm_model;
-        schema = verdict_schema();
-        if (ask_model(a, cancel, &in, &plan, schema, &p, &m, &verdict, reason, sizeof reason) == LLM_CANCELLED) {
-            out = ANALYSIS_INTERRUPTED;
-            goto out;
-        }
-        if (verdict && check_evidence(a, &w, &d, json_object_get(verdict, "anomalies"), err, sizeof err) != 0) {
-            snprintf(reason, sizeof reason, "checking the evidence: %s", err);
-            goto out;
-        }
-        if (verdict) {
-            merge(verdict, &d, w.reanalysis);
-            /* baseline findings kept beside the model's can only make the health worse */
-            const char *mh = json_string_value(json_object_get(verdict, "health"));
-            const char *bh = w.reanalysis && w.health[0] ? w.health : health_of(json_object_get(verdict, "anomalies"));
-            int rank_m = !strcmp(mh, "critical") ? 2 : !strcmp(mh, "degraded") ? 1 : 0;
-            int rank_b = !strcmp(bh, "critical") ? 2 : !strcmp(bh, "degraded") ? 1 : 0;
-            if (rank_b > rank_m)
-                json_object_set_new(verdict, "health", json_string(bh));
-        }
-    }
-    if (!verdict && (!use_model || cfg->fallback_baseline || w.reanalysis)) {
-        /* the baseline's findings stand on their own (recorded once: a re-analysis adds none) */
-        json_t *list = w.reanalysis ? json_array() : json_deep_copy(d.findings);
-        size_t i;
-        json_t *x;
-        json_array_foreach(list, i, x) mark_baseline(x);
-        verdict = json_pack("{s:s, s:o}", "health", w.reanalysis && w.health[0] ? w.health : health_of(list),
-                            "anomalies", list);
-        m.analyzer = "baseline";
-        m.model = NULL;
-        m.note = !model_configured(cfg) ? NULL : !use_model ? NULL : reason;
-        if (use_model && (cfg->reanalyze || w.reanalysis)) /* the model failed: read it again once it is back */
-            m.reanalyze_at = time_now_ms() + retry_delay(cfg, w.attempts);
-        if (!use_model) {
-            m.system_prompt = m.user_prompt = NULL;
-        }
-    }
-    if (verdict && late_part && w.health[0] && json_is_string(json_object_get(verdict, "health"))) {
-        const char *nh = json_string_value(json_object_get(verdict, "health"));
-        if (health_rank(w.health) > health_rank(nh))
-            json_object_set_new(verdict, "health", json_string(w.health));
-    }
-record:
-    /* a late pass keeps a model re-read the window was waiting for */
-    if (verdict && late_part && m.reanalyze_at <= 0 && w.next_attempt_at > 0)
-        m.reanalyze_at = w.next_attempt_at;
-    if (verdict) {
-        m.routing = cfg->routing.enabled ? &cfg->routing : NULL;
-        m.incidents = &cfg->incidents;
-        calls = annotate_incidents(a, &w, verdict, &d);
-        m.calls = calls;
-        rc = store_window_finish(st, &w, verdict, &m, err, sizeof err);
-        if (rc == STORE_OK) {
-            out = ANALYSIS_ANALYZED;
-            size_t i;
-            json_t *x;
-            json_array_foreach(json_object_get(verdict, "anomalies"), i, x)
-            {
-                metrics_anomaly(json_string_value(json_object_get(x, "severity")),
-                                json_string_value(json_object_get(x, "type")));
-                if (!json_is_true(json_object_get(x, "evidence_verified")))
-                    metrics_evidence_unverified();
-            }
-        } else {
-            snprintf(reason, sizeof reason, "storing the result: %s", err);
-            out = ANALYSIS_FAILED;
-        }
-    }
-out:
-    if (out != ANALYSIS_INTERRUPTED) {
-        struct timespec t1;
+    analysis_outcome out = run(a, cancel, &an);
+    window_work *w = &an.w;
+    if (out == ANALYSIS_INTERRUPTED) {
+        store_window_release(a->st, w, an.err, sizeof an.err);
+    } else {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         metrics_analysis_observe((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     }
-    if (out == ANALYSIS_INTERRUPTED) {
-        store_window_release(st, &w, err, sizeof err);
-    } else if (out == ANALYSIS_FAILED) {
-        int64_t next = time_now_ms() + retry_delay(cfg, w.attempts);
-        if (store_window_fail(st, &w, reason, next, &m, err, sizeof err) != STORE_OK)
-            log_msg(LOG_ERROR, "analysis", "window %lld: cannot record failure: %s", (long long)w.id, err);
-        log_msg(LOG_WARN, "analysis", "window %lld (%s) failed: %s", (long long)w.id, w.service, reason);
+    if (out == ANALYSIS_FAILED) {
+        int64_t next = time_now_ms() + retry_delay(a->cfg, w->attempts);
+        if (store_window_fail(a->st, w, an.reason, next, &an.m, an.err, sizeof an.err) != STORE_OK)
+            log_msg(LOG_ERROR, "analysis", "window %lld: cannot record failure: %s", (long long)w->id, an.err);
+        log_msg(LOG_WARN, "analysis", "window %lld (%s) failed: %s", (long long)w->id, w->service, an.reason);
     }
-    json_decref(verdict);
-    json_decref(calls);
-    json_decref(schema);
-    prompt_free(&p);
-    digest_free(&d);
-    window_work_free(&w);
+    json_decref(an.answer);
+    json_decref(an.verdict);
+    json_decref(an.calls);
+    json_decref(an.schema);
+    prompt_free(&an.p);
+    digest_free(&an.d);
+    window_work_free(w);
     return out;
 }
 

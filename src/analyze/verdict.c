@@ -22,6 +22,12 @@
  * the caller decides what that means. Every error names its JSON path:
  * `anomalies[2].type: "oops" is not one of ...`.
  *
+ * Assembly: verdict_assemble() makes the window's verdict, the one place
+ * that does, whatever the path: the model's answer with the baseline's
+ * findings it did not report, or the baseline alone; its health, the worse
+ * of what the model said, the findings kept and (a re-read, a late pass) the
+ * window's earlier health.
+ *
  * Threads: pure functions over their arguments; any thread may call them.
  *
  * Invariants: the result holds only the fields above, and parsing its own
@@ -543,4 +549,80 @@ int verdict_severity_rank(const char *severity)
             return i + 1;
     }
     return 0;
+}
+
+/* ---- the window's verdict, assembled once ------------------------------------------------ */
+
+/* critical 2 > degraded 1 > normal 0; anything else -1 */
+static int health_rank(const char *h)
+{
+    return !h ? -1 : !strcmp(h, "critical") ? 2 : !strcmp(h, "degraded") ? 1 : !strcmp(h, "normal") ? 0 : -1;
+}
+
+static const char *worse_health(const char *a, const char *b)
+{
+    return health_rank(b) > health_rank(a) ? b : a;
+}
+
+/* The health a list of anomalies makes: critical with a critical one, degraded with a medium or high one. */
+static const char *health_of(const json_t *anomalies)
+{
+    int worst = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(anomalies, i, x)
+    {
+        int r = verdict_severity_rank(json_string_value(json_object_get(x, "severity")));
+        worst = r > worst ? r : worst;
+    }
+    return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";
+}
+
+/* A baseline finding: built from the window's own lines, verified by construction. */
+static int mark_baseline(json_t *finding)
+{
+    return json_object_set_new(finding, "analyzer", json_string("baseline")) |
+           json_object_set_new(finding, "evidence_verified", json_true());
+}
+
+json_t *verdict_assemble(json_t *model, const json_t *findings, verdict_pass pass, const char *prior_health)
+{
+    const char *prior = prior_health && *prior_health ? prior_health : NULL;
+    json_t *v = model ? model : json_pack("{s:s, s:[]}", "health", "normal", "anomalies");
+    json_t *list = json_object_get(v, "anomalies");
+    if (!v || !json_is_array(list)) {
+        json_decref(v);
+        return NULL;
+    }
+    int rc = 0;
+    size_t i, j, n_model = json_array_size(list);
+    json_t *x, *y;
+    json_array_foreach(list, i, x) rc |= json_object_set_new(x, "analyzer", json_string("llm"));
+    /* the baseline's findings of types the model did not report (all of them without a model): the baseline
+     * is never talked out of a finding; a re-read recorded them the first time */
+    if (pass != VERDICT_REREAD) {
+        json_array_foreach(findings, i, x)
+        {
+            const char *type = json_string_value(json_object_get(x, "type"));
+            int covered = 0;
+            for (j = 0; j < n_model && (y = json_array_get(list, j)); j++)
+                covered |= type && strcmp(type, json_string_value(json_object_get(y, "type"))) == 0;
+            if (covered)
+                continue;
+            json_t *c = json_deep_copy(x);
+            rc |= !c || mark_baseline(c) || json_array_append_new(list, c);
+        }
+    }
+    /* the health: the model's, made worse by the findings kept beside its own (on a re-read, by the health
+     * the first analysis found); a late part's can only be worse than the analysis before found */
+    const char *base = pass == VERDICT_REREAD && prior ? prior : health_of(list);
+    const char *h = model ? worse_health(json_string_value(json_object_get(v, "health")), base) : base;
+    if (pass == VERDICT_LATE && prior)
+        h = worse_health(h, prior);
+    rc |= json_object_set_new(v, "health", json_string(h));
+    if (rc) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
 }

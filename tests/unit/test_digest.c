@@ -122,6 +122,34 @@ static void test_budget_keeps_every_notable_template(void **state)
     lines_free(&l);
 }
 
+/* A line stored without a level is read for one the way ingestion reads it (ingest_level_sniff). */
+static void test_levels_read_from_lines_without_one(void **state)
+{
+    (void)state;
+    miner_opts mo = miner_opts_defaults();
+    miner *m = miner_new(&mo);
+    lines l = {0};
+    add(&l, T0 + 1, NULL, "level=error msg=\"payment declined\" order=%d", 7);
+    add(&l, T0 + 2, NULL, "{\"level\":\"fatal\",\"msg\":\"out of file descriptors\"}");
+    add(&l, T0 + 3, NULL, "[warn] disk at 91%%");
+    add(&l, T0 + 4, NULL, "2026-11-24 10:00:04 error: replica lag 45s");
+    add(&l, T0 + 5, NULL, "ERROR:root:connection reset");
+    add(&l, T0 + 6, NULL, "an error count of 0 is fine"); /* a word in the text is not a level */
+    digest_opts o;
+    digest_opts_defaults(&o);
+    digest_input in = input(&l, m, NULL);
+    digest d;
+    assert_int_equal(digest_build(&in, &o, &d), 0);
+    assert_int_equal(d.level_totals[6], 1);
+    assert_int_equal(d.level_totals[5], 3);
+    assert_int_equal(d.level_totals[4], 1);
+    assert_int_equal(d.level_totals[0], 1);
+    assert_int_equal(d.error_lines, 4);
+    digest_free(&d);
+    miner_free(m);
+    lines_free(&l);
+}
+
 static void test_unusual_value_is_shown(void **state)
 {
     (void)state;
@@ -615,6 +643,7 @@ int main(void)
         cmocka_unit_test(test_stack_trace_keeps_head_and_cause),
         cmocka_unit_test(test_quotes_are_found_only_in_the_window),
         cmocka_unit_test(test_streamed_lines_kept_are_bounded),
+        cmocka_unit_test(test_levels_read_from_lines_without_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,7 +94,11 @@ void fi_miner_foreach(const miner *m, miner_each_fn fn, void *arg);
 int fi_miner_restore(miner *m, int64_t id, const char *template_text, uint64_t count);
 int64_t fi_miner_resolve(const miner *m, int64_t id);
 void fi_miner_reserve_ids(miner *m, int64_t id);
+/* every file of the miner, so that each of its allocations can be made to fail */
 #include "analyze/miner.c"
+#include "analyze/miner_mask.c"
+#include "analyze/miner_tokens.c"
+#include "analyze/miner_tree.c"
 #undef malloc
 #undef calloc
 #undef realloc

@@ -447,12 +447,82 @@ static void test_severity_rank(void **state)
     assert_true(verdict_severity_rank("critical") > verdict_severity_rank("high"));
 }
 
+/* "health|analyzer:type:severity,..." of an assembled verdict, for one-line comparisons. */
+static const char *shape(json_t *v, char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "%s|", json_string_value(json_object_get(v, "health")));
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(v, "anomalies"), i, x)
+    {
+        o += (size_t)snprintf(buf + o, len - o, "%s%s:%s:%s%s", i ? "," : "",
+                              json_string_value(json_object_get(x, "analyzer")),
+                              json_string_value(json_object_get(x, "type")),
+                              json_string_value(json_object_get(x, "severity")),
+                              json_is_true(json_object_get(x, "evidence_verified")) ? "+" : "");
+    }
+    return buf;
+}
+
+/* verdict_assemble: one assembly for every path (the model's answer with the baseline beside it, the
+ * baseline alone, a re-read, a late pass), and the health each makes. */
+static void test_assemble(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *model;   /* the model's answer, or NULL */
+        verdict_pass pass;
+        const char *prior;
+        const char *want;
+    } cases[] = {
+        /* the baseline alone: its findings, verified; health from their severities */
+        {NULL, VERDICT_FIRST, NULL, "degraded|baseline:error_spike:high+,baseline:config:low+"},
+        /* the model's anomalies first, the baseline's of other types after; the model's normal made worse */
+        {"{\"health\":\"normal\",\"anomalies\":[{\"type\":\"error_spike\",\"severity\":\"low\"}]}", VERDICT_FIRST,
+         NULL, "normal|llm:error_spike:low,baseline:config:low+"},
+        {"{\"health\":\"normal\",\"anomalies\":[{\"type\":\"latency\",\"severity\":\"low\"}]}", VERDICT_FIRST, NULL,
+         "degraded|llm:latency:low,baseline:error_spike:high+,baseline:config:low+"},
+        /* a model's worse health stands */
+        {"{\"health\":\"critical\",\"anomalies\":[]}", VERDICT_FIRST, NULL,
+         "critical|baseline:error_spike:high+,baseline:config:low+"},
+        /* a re-read: no baseline finding again; the health the first analysis found is the floor */
+        {"{\"health\":\"normal\",\"anomalies\":[]}", VERDICT_REREAD, "degraded", "degraded|"},
+        {"{\"health\":\"critical\",\"anomalies\":[]}", VERDICT_REREAD, "degraded", "critical|"},
+        {NULL, VERDICT_REREAD, "critical", "critical|"},
+        {NULL, VERDICT_REREAD, NULL, "normal|"},
+        /* a late pass: never better than before */
+        {NULL, VERDICT_LATE, "critical", "critical|baseline:error_spike:high+,baseline:config:low+"},
+        {NULL, VERDICT_LATE, "normal", "degraded|baseline:error_spike:high+,baseline:config:low+"},
+    };
+    json_t *findings = json_loads("[{\"type\":\"error_spike\",\"severity\":\"high\"},"
+                                  "{\"type\":\"config\",\"severity\":\"low\"}]", 0, NULL);
+    assert_non_null(findings);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *model = cases[i].model ? json_loads(cases[i].model, 0, NULL) : NULL;
+        json_t *v = verdict_assemble(model, findings, cases[i].pass, cases[i].prior);
+        assert_non_null(v);
+        char buf[512];
+        assert_string_equal(shape(v, buf, sizeof buf), cases[i].want);
+        json_decref(v);
+    }
+    /* a late pass with no new line and no finding keeps the window's health */
+    json_t *v = verdict_assemble(NULL, NULL, VERDICT_LATE, "degraded");
+    char buf[512];
+    assert_string_equal(shape(v, buf, sizeof buf), "degraded|");
+    json_decref(v);
+    /* the findings are copied, never taken */
+    assert_int_equal(json_array_size(findings), 2);
+    assert_null(json_object_get(json_array_get(findings, 0), "analyzer"));
+    json_decref(findings);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recovery),      cmocka_unit_test(test_schema_failures),
         cmocka_unit_test(test_limits),        cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_schema),        cmocka_unit_test(test_severity_rank),
+        cmocka_unit_test(test_assemble),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
