@@ -58,6 +58,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anomalog/backoff.h"
 #include "anomalog/breaker.h"
 #include "anomalog/digest.h"
 #include "anomalog/incident.h"
@@ -67,6 +68,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
+#include "anomalog/severity.h"
 #include "anomalog/prompt.h"
 #include "anomalog/svccache.h"
 #include "anomalog/timeutil.h"
@@ -75,10 +77,7 @@
 
 static int64_t retry_delay(const config *cfg, int attempts)
 {
-    int64_t d = cfg->retry_base_ms;
-    for (int i = 1; i < attempts && d < cfg->retry_max_ms; i++)
-        d *= 2;
-    return d < cfg->retry_max_ms ? d : cfg->retry_max_ms;
+    return backoff_ms(cfg->retry_base_ms, cfg->retry_max_ms, attempts, 0); /* no jitter: a time the store keeps */
 }
 
 static void restore_one(void *arg, int64_t id, const char *text, uint64_t total)
