@@ -744,10 +744,10 @@ static void resolve_incidents(analyzer *a)
 static void summarize_incident(analyzer *a, const atomic_int *cancel)
 {
     const config *cfg = a->cfg;
-    if (!cfg->incidents.enabled || !model_configured(cfg))
+    if (!cfg->incidents.enabled || !analyzer_model_configured(cfg))
         return;
     llm_opts lo;
-    model_opts(cfg, cancel, &lo);
+    analyzer_model_opts(cfg, cancel, &lo);
     size_t cap = cfg->token_budget * 4; /* the digest's budget, at about 4 bytes a token */
     incident_model_opts o = {.llm = &lo, .red = a->red, .brk = a->brk,
                              .max_bytes = cfg->max_prompt_bytes && cfg->max_prompt_bytes < cap ? cfg->max_prompt_bytes : cap,
