@@ -275,6 +275,26 @@ static int raw_exec(sqlite3 *db, const char *sql, raw_result *res)
     return 0;
 }
 
+/* One row into logs through ins ("INSERT INTO logs(window_id, ts, level, message, attributes, received_at)"). */
+static int raw_insert(sqlite3 *db, sqlite3_stmt *ins, int64_t window_id, const row *r, int64_t ts, int64_t received,
+                      raw_result *res)
+{
+    sqlite3_reset(ins);
+    sqlite3_bind_int64(ins, 1, window_id);
+    sqlite3_bind_int64(ins, 2, ts);
+    sqlite3_bind_text(ins, 3, r->level, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 4, r->message, r->message_len, SQLITE_STATIC);
+    if (r->attributes)
+        sqlite3_bind_text(ins, 5, r->attributes, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(ins, 5);
+    sqlite3_bind_int64(ins, 6, received);
+    if (sqlite3_step(ins) == SQLITE_DONE)
+        return 0;
+    snprintf(res->err, sizeof res->err, "insert: %s", sqlite3_errmsg(db));
+    return -1;
+}
+
 static int raw_sqlite(const char *path, const row *rows, size_t nrows, double duration, raw_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -344,20 +364,8 @@ static int raw_sqlite(const char *path, const row *rows, size_t nrows, double du
             const row *r = &rows[next];
             next = next + 1 == nrows ? 0 : next + 1;
             int64_t w = (r->ts_ms - base_ms) / WINDOW_MS; /* window id from memory, as the server's cache does */
-            sqlite3_reset(ins);
-            sqlite3_bind_int64(ins, 1, win_id[r->service][w]);
-            sqlite3_bind_int64(ins, 2, r->ts_ms);
-            sqlite3_bind_text(ins, 3, r->level, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 4, r->message, r->message_len, SQLITE_STATIC);
-            if (r->attributes)
-                sqlite3_bind_text(ins, 5, r->attributes, -1, SQLITE_STATIC);
-            else
-                sqlite3_bind_null(ins, 5);
-            sqlite3_bind_int64(ins, 6, received);
-            if (sqlite3_step(ins) != SQLITE_DONE) {
-                snprintf(res->err, sizeof res->err, "insert: %s", sqlite3_errmsg(db));
+            if (raw_insert(db, ins, win_id[r->service][w], r, r->ts_ms, received, res))
                 goto out;
-            }
         }
         if (raw_exec(db, "COMMIT", res))
             goto out;
@@ -926,20 +934,8 @@ static int prefill(const char *path, const row *rows, size_t nrows, long long n,
             const row *r = &rows[i];
             int w = (int)((r->ts_ms - base_ms) / WINDOW_MS);
             lines[r->service][w]++;
-            sqlite3_reset(ins);
-            sqlite3_bind_int64(ins, 1, win[r->service][w]);
-            sqlite3_bind_int64(ins, 2, r->ts_ms + shift);
-            sqlite3_bind_text(ins, 3, r->level, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ins, 4, r->message, r->message_len, SQLITE_STATIC);
-            if (r->attributes)
-                sqlite3_bind_text(ins, 5, r->attributes, -1, SQLITE_STATIC);
-            else
-                sqlite3_bind_null(ins, 5);
-            sqlite3_bind_int64(ins, 6, now);
-            if (sqlite3_step(ins) != SQLITE_DONE) {
-                snprintf(res.err, sizeof res.err, "insert: %s", sqlite3_errmsg(db));
+            if (raw_insert(db, ins, win[r->service][w], r, r->ts_ms + shift, now, &res))
                 goto fail;
-            }
         }
         for (int k = 0; k < NSERVICES; k++)
             for (int w = 0; w < NWIN; w++) {

@@ -1,6 +1,9 @@
 /*
  * digest.c — a closed window compressed to what matters, under a token
- * budget, and the baseline detector that reads the same statistics.
+ * budget: the build and the digest's public surface (digest.h). The
+ * baseline's judgements of the same statistics are in digest_baseline.c,
+ * the text the model reads is written by digest_render.c; what the three
+ * share is digest_int.h.
  *
  * Threads: called by an analysis worker holding its service's miner lock;
  * no state of its own outside the digest being built.
@@ -10,7 +13,8 @@
  * template, its count, time span, highest level, up to K distinct exemplars,
  * and the shapes of its variable values; (2) look each template up in the
  * service's history: new, rate against the trailing average, windows seen;
- * (3) derive the baseline's findings; (4) render, then shrink to the budget by
+ * (3) derive the baseline's findings (digest_baseline); (4) render
+ * (digest_render), then shrink to the budget by
  * dropping the least informative parts first: extra exemplars of notable
  * templates, then common templates themselves (folded into one line with
  * their count); a notable template (warning or higher, new, rare, rate
@@ -26,18 +30,10 @@
  * carried by under 1% of its lines is shown verbatim with its line: an attack
  * hides in the value of an ordinary-looking line.
  *
- * The baseline judges a service's first window on its own (fatal lines, a
- * high share of errors, failed logins), finds attack shapes in lines
- * (attack_shape(): traversal, SQL, script, JNDI, shell) and odd values of
- * rare shape, and configuration messages at info level that recur
- * (baseline_first_window, baseline_values, baseline_config). Templates the
- * miner merges while the window is mined count as the one that holds them
- * (digest_merge_absorbed). Durations among a template's values (latency.h:
- * `took 23 ms`, `latency=0.4s`) are summarised per position, kept in
- * d->values for the windows after, and a median that has crept up against the
- * template's history is a `latency` finding (baseline_latency). Salient attributes (put_fields: by name, error,
- * reason, status, alert, stack…, or by shape, a long text or a trace) are
- * shown under exemplars of notable templates, at most FIELDS_SHOWN a line.
+ * Templates the miner merges while the window is mined count as the one that
+ * holds them (digest_merge_absorbed). Durations among a template's values
+ * (latency.h: `took 23 ms`, `latency=0.4s`) are gathered per position for
+ * the baseline's latency rule.
  *
  * Every line and value shown passes through redaction first. The window's
  * redaction session outlives the build (it is the digest's), so that
@@ -68,9 +64,8 @@
  * evidence check) and 32 bytes per distinct template id (the map).
  * digest_build() runs the same steps over an array of lines.
  */
-#include "anomalog/digest.h"
+#include "digest_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,16 +73,6 @@
 
 #include "anomalog/ingest.h"
 #include "anomalog/timeutil.h"
-
-#define MAX_PARAMS 16
-#define PARAM_POSITIONS 4
-#define SHAPES_MAX 8
-#define SHAPE_LEN 24
-#define EXEMPLAR_MAX 1500
-#define UNUSUAL_MIN_COUNT 20
-#define RATE_MIN_COUNT 10
-#define RATE_FACTOR 5.0
-#define TOKENS_PER_BYTE_DIV 3 /* logs tokenise worse than prose: ~3 bytes a token */
 
 static const char *const level_names[] = {"", "trace", "debug", "info", "warn", "error", "fatal"};
 
@@ -129,34 +114,6 @@ static int infer_level(const char *msg, size_t len)
 {
     return digest_level_rank(ingest_level_sniff(msg, len));
 }
-
-typedef struct shape_slot {
-    char shape[SHAPE_LEN];
-    uint32_t count;
-    size_t line;       /* first line carrying it */
-} shape_slot;
-
-typedef struct tstat {
-    int64_t id;
-    uint64_t count;
-    int max_level;
-    int64_t first_ts, last_ts;
-    size_t ex[8];        /* exemplar line indices (distinct messages) */
-    size_t n_ex;
-    shape_slot shapes[PARAM_POSITIONS][SHAPES_MAX];
-    int n_shapes[PARAM_POSITIONS];
-    int overflow[PARAM_POSITIONS];
-    digest_history h;
-    int has_h;
-    uint32_t attack_lines; /* lines whose message carries an attack shape (attack_shape()) */
-    size_t attack_ex[3];   /* the first of them */
-    const char *attack_what[3];
-    latency_acc *lat;      /* durations among its values (latency.h), NULL when none */
-    /* derived */
-    int is_new, rare, changed, unusual, notable, benign;
-    double ratio;
-    char *text;          /* redacted template text */
-} tstat;
 
 static void shape_of(const char *v, size_t len, char *out)
 {
@@ -215,150 +172,7 @@ static size_t tmap_slot(const tmap *m, int64_t id)
     return j;
 }
 
-static size_t first_line_len(const char *msg)
-{
-    const char *nl = strchr(msg, '\n');
-    return nl ? (size_t)(nl - msg) : strlen(msg);
-}
-
-/* ---- growable text with a hard cap ---------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_printf(b, "%.*s", (int)n, s);
-}
-
-/* ---- exemplars ------------------------------------------------------------ */
-
-/* Writes one line as the window shows it, shortened: a long stack trace keeps
- * its first line and its last exception line. Continuation lines are indented. */
-static void put_line(sbuf *b, const prompt_line *l, const char *msg, size_t max)
-{
-    char ts[40];
-    sb_printf(b, "    %s %s ", time_format_rfc3339(l->ts_ms, ts, sizeof ts), l->level && *l->level ? l->level : "-");
-    size_t len = strlen(msg);
-    size_t head = first_line_len(msg);
-    if (len <= max) {
-        for (size_t i = 0; i < len; i++) {
-            if (msg[i] == '\n')
-                sb_put(b, "\n        ", 9);
-            else
-                sb_put(b, &msg[i], 1);
-        }
-        sb_put(b, "\n", 1);
-        return;
-    }
-    /* the tail: the last line that names the exception ("Caused by:", "Error:", "Exception") */
-    const char *tail = NULL;
-    for (const char *p = msg + len; p > msg + head;) {
-        const char *e = p;
-        while (p > msg && p[-1] != '\n')
-            p--;
-        size_t n = (size_t)(e - p);
-        if (n && (memmem(p, n, "Caused by:", 10) || memmem(p, n, "Exception", 9) || memmem(p, n, "Error", 5))) {
-            tail = p;
-            break;
-        }
-        if (p > msg)
-            p--;
-    }
-    size_t hn = head < max ? head : max;
-    sb_put(b, msg, hn);
-    if (hn < head)
-        sb_put(b, "…", 3);
-    if (tail) {
-        size_t tn = first_line_len(tail);
-        sb_printf(b, "\n        … (%zu bytes omitted) …\n        %.*s", len - head - tn, (int)(tn < max ? tn : max), tail);
-    } else if (head < len) {
-        sb_printf(b, "\n        … (%zu more bytes)", len - head);
-    }
-    sb_put(b, "\n", 1);
-}
-
 /* ---- the build ------------------------------------------------------------ */
-
-/* Lines of templates past the window's cap (see the opening comment). */
-typedef struct rare_group {
-    uint64_t lines;
-    size_t templates;        /* distinct template ids among them */
-    int max_level;
-    int64_t first_ts, last_ts;
-    size_t ex[8];            /* exemplar line indices, distinct messages, higher levels preferred */
-    int ex_level[8];
-    size_t n_ex;
-    size_t *fifo;            /* ring of cap stats slots, oldest first: who gives its place up */
-    size_t fifo_head, fifo_len, fifo_cap;
-} rare_group;
-
-#define RARE_SLOT SIZE_MAX /* tmap value of a template whose lines go to the rare group */
-
-/* A line the digest keeps (an exemplar, the line of a value or of an attack shape, an early error line),
- * copied when first referred to, freed when the last reference goes (a slot given up past the cap). */
-typedef struct kline {
-    prompt_line l;        /* level and message owned */
-    char *attrs;          /* owned, or NULL */
-    char *red;            /* the redacted message, on demand */
-    uint32_t refs;
-    size_t next_free;     /* when refs is 0: the next free slot */
-} kline;
-
-#define EARLY_LINES 3 /* early fatal / error lines kept as evidence of the window-wide findings */
-
-typedef struct ctx {
-    const digest_input *in;
-    const digest_opts *o;
-    redact_session *rs;
-    tstat *t;
-    size_t nt, capt;
-    rare_group rare;
-    size_t *order;        /* render order */
-    kline *kl;            /* the kept lines; indices into it stand for lines everywhere */
-    size_t nkl, capkl, free_kl;
-    const prompt_line *cur; /* the line being added, and its attributes */
-    const char *cur_attrs;
-    size_t cur_kept;      /* its slot once kept, else SIZE_MAX */
-    size_t n_lines;       /* lines added */
-    int64_t *tids;        /* template id of each line added */
-    size_t cap_tids;
-    size_t fatal_ex[EARLY_LINES], error_ex[EARLY_LINES], err_ex[EARLY_LINES]; /* level 6, 5, >= 5 */
-    size_t n_fatal_ex, n_error_ex, n_err_ex;
-} ctx;
 
 static char *dup_or_null(const char *s)
 {
@@ -420,7 +234,7 @@ static void drop(ctx *c, size_t k)
     c->free_kl = k;
 }
 
-static const char *line_text(ctx *c, size_t k)
+const char *digest_line_text(ctx *c, size_t k)
 {
     kline *l = &c->kl[k];
     if (!c->o->redact)
@@ -428,423 +242,6 @@ static const char *line_text(ctx *c, size_t k)
     if (!l->red)
         l->red = redact_text(c->o->redact, c->rs, l->l.message, strlen(l->l.message), NULL);
     return l->red ? l->red : "<redaction failed>";
-}
-
-static const char *classify(const char *text)
-{
-    static const struct {
-        const char *kw;
-        const char *type;
-    } rules[] = {
-        {"password", "auth_failure"},   {"authentication", "auth_failure"}, {"unauthorized", "auth_failure"},
-        {"invalid user", "auth_failure"}, {"login", "auth_failure"},       {"denied", "auth_failure"},
-        {"forbidden", "auth_failure"},  {"injection", "security"},          {"traversal", "security"},
-        {"attack", "security"},         {"timeout", "latency"},             {"timed out", "latency"},
-        {"slow", "latency"},            {"latency", "latency"},             {"out of memory", "resource"},
-        {"no space", "resource"},       {"disk full", "resource"},          {"too many open files", "resource"},
-        {"exhausted", "resource"},      {"quota", "resource"},              {"certificate", "config"},
-        {"config", "config"},           {"version", "config"},
-    };
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-        if (strcasestr(text, rules[i].kw))
-            return rules[i].type;
-    return "error_spike";
-}
-
-static void add_finding(ctx *c, json_t *findings, const char *severity, const char *type, const tstat *t,
-                        const char *summary)
-{
-    json_t *ev = json_array();
-    if (t) {
-        for (size_t k = 0; k < t->n_ex && k < 3; k++) {
-            const prompt_line *l = &c->kl[t->ex[k]].l;
-            const char *msg = line_text(c, t->ex[k]);
-            char ts[40];
-            json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
-                                                   l->level && *l->level ? l->level : "-",
-                                                   (int)first_line_len(msg), msg));
-        }
-    }
-    json_t *ids = json_array();
-    if (t)
-        json_array_append_new(ids, json_integer(t->id));
-    json_array_append_new(findings, json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "severity", severity, "type", type,
-                                              "summary", summary, "evidence", ev, "recommended_action",
-                                              t ? "Look at the lines of this template and what changed before it appeared."
-                                                : "Look at the error lines of this window and what changed before them.",
-                                              "template_ids", ids));
-}
-
-/* ---- the baseline's own judgements -------------------------------------- */
-
-/* Does s (n bytes) start with the lower-case word w, in any case? */
-static int starts_ci(const char *s, size_t n, const char *w)
-{
-    size_t k = 0;
-    for (; w[k]; k++)
-        if (k >= n || (s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]) != w[k])
-            return 0;
-    return 1;
-}
-
-/*
- * The attack shape a message carries, or NULL: what a probe leaves in the
- * value of an ordinary request or login line (path traversal, SQL, script or
- * command injection, JNDI lookups), plain or URL-encoded. One pass over the
- * bytes, a few comparisons at the bytes that can start a shape.
- */
-static const char *attack_shape(const char *s, size_t n)
-{
-    static const struct {
-        char first;
-        const char *w;
-        const char *what;
-    } shapes[] = {
-        {'.', "../../", "path traversal"},       {'.', "..%2f", "path traversal"},
-        {'.', "..\\..\\", "path traversal"},    {'%', "%2e%2e", "path traversal"},
-        {'/', "/etc/passwd", "path traversal"},  {'/', "/etc/shadow", "path traversal"},
-        {'/', "/bin/sh", "command injection"},   {'/', "/bin/bash", "command injection"},
-        {'%', "%27", "SQL injection"},           {'\'', "' or ", "SQL injection"},
-        {'\'', "'or'", "SQL injection"},         {'\'', "'--", "SQL injection"},
-        {'\'', "' --", "SQL injection"},         {'\'', "';", "SQL injection"},
-        {'\'', "'/**/", "SQL injection"},        {'u', "union select", "SQL injection"},
-        {'u', "union+select", "SQL injection"},  {'u', "union%20select", "SQL injection"},
-        {'u', "union/**/select", "SQL injection"}, {'o', "or 1=1", "SQL injection"},
-        {'o', "or+1=1", "SQL injection"},        {'s', "sleep(", "SQL injection"},
-        {'<', "<script", "script injection"},    {'%', "%3cscript", "script injection"},
-        {'j', "javascript:", "script injection"},
-        {'$', "${jndi:", "JNDI lookup"},         {'%', "%24%7bjndi", "JNDI lookup"},
-        {';', ";cat ", "command injection"},     {'|', "|cat ", "command injection"},
-        {'$', "$(", "command injection"},        {'`', "`id`", "command injection"},
-        {'c', "cmd.exe", "command injection"},   {'x', "xp_cmdshell", "SQL injection"},
-    };
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
-        switch (ch) {
-        case '.': case '%': case '/': case '\'': case 'u': case 'o': case 's': case '<': case 'j': case '$':
-        case ';': case '|': case '`': case 'c': case 'x':
-            break;
-        default:
-            continue;
-        }
-        /* a word shape starts a word */
-        if (ch >= 'a' && ch <= 'z' && i > 0 &&
-            ((s[i - 1] >= 'a' && s[i - 1] <= 'z') || (s[i - 1] >= 'A' && s[i - 1] <= 'Z')))
-            continue;
-        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
-            if (shapes[k].first == ch && starts_ci(s + i, n - i, shapes[k].w))
-                return shapes[k].what;
-    }
-    return NULL;
-}
-
-/* A template about a failed authentication: a word of failure and a word of
- * authentication (`Failed password`, `authentication failure`, `invalid
- * user`, `login denied`, `401 Unauthorized`). */
-static int is_auth_failure(const char *text)
-{
-    static const char *const fail[] = {"fail", "invalid", "denied", "unauthori", "reject", "incorrect", "wrong",
-                                       "bad ", "refused", "not allowed"};
-    static const char *const auth[] = {"password", "auth", "login", "logon", "log in", "credential", "user",
-                                       "token", "sign in", "sign-in", "unauthori"};
-    int f = 0, a = 0;
-    for (size_t i = 0; i < sizeof fail / sizeof fail[0] && !f; i++)
-        f = strcasestr(text, fail[i]) != NULL;
-    for (size_t i = 0; i < sizeof auth / sizeof auth[0] && f && !a; i++)
-        a = strcasestr(text, auth[i]) != NULL;
-    return f && a;
-}
-
-/* A template about configuration, versions or flags changing or falling back:
- * the kind of INFO line that is harmless at start-up and a change of
- * behaviour when it keeps appearing afterwards. */
-static int is_config_change(const char *text)
-{
-    static const char *const words[] = {"disabled", "missing", "default", "fallback", "falling back", "fell back",
-                                        "changed", "version", "deprecated", "overrid", "reloaded", "not set",
-                                        "feature flag", "unset", "downgrad"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strcasestr(text, words[i]))
-            return 1;
-    return 0;
-}
-
-/* Appends "ts LEVEL first line" of kept line i to the evidence array ev. */
-static void add_evidence(ctx *c, json_t *ev, size_t i)
-{
-    const prompt_line *l = &c->kl[i].l;
-    const char *msg = line_text(c, i);
-    char ts[40];
-    json_array_append_new(ev, json_sprintf("%s %s %.*s", time_format_rfc3339(l->ts_ms, ts, sizeof ts),
-                                           l->level && *l->level ? l->level : "-", (int)first_line_len(msg), msg));
-}
-
-/* The last finding's evidence, emptied: for findings whose evidence is not a template's exemplars. */
-static json_t *last_evidence(digest *d)
-{
-    json_t *ev = json_object_get(json_array_get(d->findings, json_array_size(d->findings) - 1), "evidence");
-    json_array_clear(ev);
-    return ev;
-}
-
-#define FIRST_ERROR_MIN 10      /* error lines that make a first window's error finding ... */
-#define FIRST_ERROR_SHARE 0.05  /* ... when they are also this share of its lines */
-#define AUTH_MIN 5              /* failed logins of one template that make an auth finding on their own */
-#define CONFIG_MIN 2            /* lines of a new config template in one window: it recurs */
-
-/*
- * A service's first window (no history): judged on its own. Fatal lines, a
- * high share of errors, and repeated authentication failures are findings
- * without anything to compare with.
- */
-static void baseline_first_window(ctx *c, digest *d)
-{
-    const digest_input *in = c->in;
-    char s[600];
-    long fatal = d->level_totals[6];
-    long errors = d->error_lines - fatal;
-    if (fatal > 0) {
-        snprintf(s, sizeof s, "%ld fatal line%s in the first window of %s (no history yet).", fatal,
-                 fatal == 1 ? "" : "s", in->service);
-        add_finding(c, d->findings, fatal >= 10 ? "critical" : "high", "error_spike", NULL, s);
-        json_t *ev = last_evidence(d);
-        for (size_t i = 0; i < c->n_fatal_ex; i++)
-            add_evidence(c, ev, c->fatal_ex[i]);
-    }
-    if (errors >= FIRST_ERROR_MIN && (double)errors >= FIRST_ERROR_SHARE * (double)c->n_lines) {
-        snprintf(s, sizeof s, "%ld error lines (%.0f%% of %zu) in the first window of %s (no history yet).", errors,
-                 100.0 * (double)errors / (double)(c->n_lines ? c->n_lines : 1), c->n_lines, in->service);
-        add_finding(c, d->findings, errors >= 100 ? "high" : "medium", "error_spike", NULL, s);
-        json_t *ev = last_evidence(d);
-        for (size_t i = 0; i < c->n_error_ex; i++)
-            add_evidence(c, ev, c->error_ex[i]);
-    }
-    /* authentication failures: one finding for all their templates, the largest named, a line of each as evidence */
-    uint64_t auth = 0;
-    size_t nauth = 0, top = SIZE_MAX;
-    for (size_t i = 0; i < c->nt; i++) {
-        tstat *t = &c->t[i];
-        if (t->benign || !t->text || !is_auth_failure(t->text))
-            continue;
-        auth += t->count;
-        nauth++;
-        if (top == SIZE_MAX || t->count > c->t[top].count)
-            top = i;
-    }
-    if (auth < AUTH_MIN)
-        return;
-    tstat *t = &c->t[top];
-    if (nauth == 1)
-        snprintf(s, sizeof s, "%llu authentication failures in the first window of %s: \"%.300s\".",
-                 (unsigned long long)auth, in->service, t->text);
-    else
-        snprintf(s, sizeof s, "%llu authentication failures in %zu templates in the first window of %s, the most "
-                 "\"%.300s\" (%llu).", (unsigned long long)auth, nauth, in->service, t->text,
-                 (unsigned long long)t->count);
-    add_finding(c, d->findings, auth >= 20 ? "high" : "medium", "auth_failure", t, s);
-    json_t *f = json_array_get(d->findings, json_array_size(d->findings) - 1);
-    json_t *ev = last_evidence(d), *ids = json_object_get(f, "template_ids");
-    json_array_clear(ids);
-    for (size_t i = 0; i < c->nt; i++) {
-        tstat *u = &c->t[i];
-        if (u->benign || !u->text || !is_auth_failure(u->text))
-            continue;
-        json_array_append_new(ids, json_integer(u->id));
-        if (json_array_size(ev) < 3 && u->n_ex)
-            add_evidence(c, ev, u->ex[0]);
-    }
-}
-
-/*
- * Attack shapes in values: a template whose lines carry a probe (traversal,
- * injection) in some of their values is a security finding with those lines,
- * history or not, at any level. A template whose every line carries the shape
- * is taken as that shape being its normal content once it is known or has
- * many lines. Also: a value of a rare shape (the unusual values of the
- * digest) with a quote, `;`, `..`, `<`, `|` or `$` in it.
- */
-static void baseline_values(ctx *c, digest *d)
-{
-    char s[700];
-    for (size_t i = 0; i < c->nt; i++) {
-        tstat *t = &c->t[i];
-        if (t->benign)
-            continue;
-        if (t->attack_lines > 0 && (t->attack_lines < t->count || (t->is_new && t->count <= 20))) {
-            snprintf(s, sizeof s, "%s in %u of %llu line%s of \"%.300s\" in %s.", t->attack_what[0], t->attack_lines,
-                     (unsigned long long)t->count, t->count == 1 ? "" : "s", t->text ? t->text : "", c->in->service);
-            add_finding(c, d->findings, t->attack_lines >= 10 ? "high" : "medium", "security", t, s);
-            json_t *ev = last_evidence(d);
-            for (size_t k = 0; k < t->attack_lines && k < 3; k++)
-                add_evidence(c, ev, t->attack_ex[k]);
-            continue;
-        }
-        if (!t->unusual)
-            continue;
-        for (int pos = 0; pos < PARAM_POSITIONS; pos++) {
-            if (t->overflow[pos])
-                continue;
-            for (int k = 0; k < t->n_shapes[pos]; k++) {
-                shape_slot *sl = &t->shapes[pos][k];
-                if ((uint64_t)sl->count * 100 >= t->count ||
-                    (!strpbrk(sl->shape, "'\";<>|$`") && !strstr(sl->shape, "..")))
-                    continue;
-                snprintf(s, sizeof s, "A value of a rare shape (%u of %llu lines) in \"%.300s\" in %s: a probe "
-                         "hidden in an ordinary line?", sl->count, (unsigned long long)t->count,
-                         t->text ? t->text : "", c->in->service);
-                add_finding(c, d->findings, "medium", "security", t, s);
-                json_t *ev = last_evidence(d);
-                add_evidence(c, ev, sl->line);
-                pos = PARAM_POSITIONS; /* one finding per template */
-                break;
-            }
-        }
-    }
-}
-
-/*
- * Configuration: a template at info level or below about configuration,
- * versions or flags (disabled, missing, default, fallback, changed, version)
- * that is new after the service's first window and recurs in it, or that
- * appeared recently and keeps recurring: a change of behaviour nobody logged
- * as a warning.
- */
-static void baseline_config(ctx *c, digest *d)
-{
-    const digest_input *in = c->in;
-    char s[600];
-    if (in->history_depth <= 0)
-        return; /* a first window's configuration lines are its start-up */
-    for (size_t i = 0; i < c->nt; i++) {
-        tstat *t = &c->t[i];
-        if (t->benign || t->max_level >= 4 || !t->text || !is_config_change(t->text))
-            continue;
-        int fresh = t->is_new && t->count >= CONFIG_MIN;
-        int young = !t->is_new && t->has_h && t->h.windows_seen <= 2 && in->history_depth >= 3;
-        if (!fresh && !young)
-            continue;
-        snprintf(s, sizeof s, "Configuration message %s in %s: \"%.300s\" (%llu line%s in this window).",
-                 fresh ? "new and recurring" : "recent and recurring", in->service, t->text,
-                 (unsigned long long)t->count, t->count == 1 ? "" : "s");
-        add_finding(c, d->findings, "low", "config", t, s);
-    }
-}
-
-static int by_count_desc(const void *a, const void *b)
-{
-    const latency_summary *x = a, *y = b;
-    return (x->count < y->count) - (x->count > y->count);
-}
-
-/* v to at most one decimal: "182", "7.5". buf holds 40 bytes. */
-static const char *duration_text(double v, char *buf)
-{
-    snprintf(buf, 40, v >= 10 || v == (double)(long long)v ? "%.0f" : "%.1f", v);
-    return buf;
-}
-
-/*
- * Latency drift: a template whose durations (latency.h) have grown, window
- * after window, to LATENCY_DRIFT_FACTOR times their lowest median over the
- * history, past their highest and to their usual p95, is a `latency` finding. The window's own
- * summaries go to d->values (the templates with the most lines first) for
- * the store to keep for the windows after it. Out of memory: no summaries.
- */
-static void baseline_latency(ctx *c, digest *d)
-{
-    const digest_input *in = c->in;
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < c->nt; i++)
-        cap += c->t[i].lat ? LATENCY_POSITIONS : 0;
-    if (!cap || !(d->values = calloc(cap, sizeof *d->values)))
-        return;
-    for (size_t i = 0; i < c->nt; i++) {
-        tstat *t = &c->t[i];
-        if (!t->lat)
-            continue;
-        size_t got = latency_summarise(t->lat, t->id, in->start_ms, d->values + n, cap - n);
-        for (size_t k = n; k < n + got && !t->benign; k++) {
-            const latency_summary *cur = &d->values[k];
-            latency_summary key = {.template_id = cur->template_id, .pos = cur->pos, .window_start = INT64_MIN};
-            size_t lo = 0, hi = in->value_history ? in->n_value_history : 0;
-            while (lo < hi) { /* the first of the history's rows of this template and position */
-                size_t mid = lo + (hi - lo) / 2;
-                if (latency_summary_cmp(&in->value_history[mid], &key) < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            size_t end = lo;
-            while (end < in->n_value_history && in->value_history[end].template_id == cur->template_id &&
-                   in->value_history[end].pos == cur->pos)
-                end++;
-            latency_judgement j;
-            if (!latency_drift(cur, in->value_history + lo, end - lo, &j))
-                continue;
-            char s[700], a[40], b[40], e[40], f[40], g[40];
-            snprintf(s, sizeof s, "Latency of \"%.300s\" in %s drifting up: median %s over %llu lines now (p95 %s), "
-                     "%.1fx its lowest (%s), above its highest (%s) and its usual p95 (%s) in the last %d windows.",
-                     t->text ? t->text : "", in->service, duration_text(cur->median, a),
-                     (unsigned long long)cur->count, duration_text(cur->p95, b), j.factor,
-                     duration_text(j.lowest, e), duration_text(j.highest, f), duration_text(j.usual_p95, g), j.windows);
-            add_finding(c, d->findings, j.factor >= 5 ? "high" : "medium", "latency", t, s);
-            break; /* one finding per template */
-        }
-        n += got;
-    }
-    if (n > LATENCY_MAX_SUMMARIES) {
-        qsort(d->values, n, sizeof *d->values, by_count_desc);
-        n = LATENCY_MAX_SUMMARIES;
-    }
-    d->n_values = n;
-}
-
-static void baseline(ctx *c, digest *d)
-{
-    const digest_input *in = c->in;
-    int n = c->o->history_windows;
-    char s[600];
-    /* error burst against the service's usual */
-    if (d->error_lines >= 10 && in->history_depth > 0 && in->trailing_error_avg >= 0 &&
-        d->error_lines >= RATE_FACTOR * (in->trailing_error_avg + 1)) {
-        snprintf(s, sizeof s, "Burst of %ld error lines in %s, against %.1f per window over the last %d windows.",
-                 d->error_lines, in->service, in->trailing_error_avg, in->history_depth < n ? in->history_depth : n);
-        int crit = d->error_lines >= 100 && d->error_lines >= 20 * (in->trailing_error_avg + 1);
-        add_finding(c, d->findings, crit ? "critical" : "high", "error_spike", NULL, s);
-        /* evidence: the first error lines of the window */
-        json_t *ev = last_evidence(d);
-        for (size_t i = 0; i < c->n_err_ex; i++)
-            add_evidence(c, ev, c->err_ex[i]);
-    }
-    for (size_t i = 0; i < c->nt; i++) {
-        tstat *t = &c->t[i];
-        if (t->benign)
-            continue;
-        const char *text = t->text ? t->text : "";
-        const char *type = classify(text);
-        if (t->is_new && t->max_level >= 4 && in->history_depth > 0) {
-            snprintf(s, sizeof s, "New %s message in %s: \"%.300s\" (%llu line%s).", digest_level_name(t->max_level),
-                     in->service, text, (unsigned long long)t->count, t->count == 1 ? "" : "s");
-            add_finding(c, d->findings, t->max_level >= 6 ? "high" : t->max_level == 5 ? "medium" : "low", type, t, s);
-        } else if (t->changed && (t->max_level >= 4 || t->ratio >= 4 * RATE_FACTOR)) {
-            snprintf(s, sizeof s, "\"%.300s\" in %s: %llu lines, %.1fx its usual %.1f per window.", text, in->service,
-                     (unsigned long long)t->count, t->ratio, t->h.trailing_avg);
-            add_finding(c, d->findings, t->max_level >= 5 ? "high" : "medium", type, t, s);
-        } else if (!t->is_new && t->has_h && t->count <= 5 && t->h.windows_seen + 1 >= 3 &&
-                   (t->max_level >= 4 || strcmp(type, "auth_failure") == 0 || strcmp(type, "security") == 0) &&
-                   t->h.windows_seen * 2 <= (in->history_depth > n ? n : in->history_depth)) {
-            snprintf(s, sizeof s,
-                     "\"%.300s\" keeps recurring in %s: %llu line(s) now, in %d of the last %d windows: a slow, "
-                     "persistent failure or probe.",
-                     text, in->service, (unsigned long long)t->count, t->h.windows_seen + 1, n + 1);
-            add_finding(c, d->findings, "medium", type, t, s);
-        }
-    }
-    if (in->history_depth <= 0)
-        baseline_first_window(c, d);
-    baseline_values(c, d);
-    baseline_config(c, d);
-    baseline_latency(c, d);
 }
 
 static int by_priority(const void *a, const void *b, void *arg)
@@ -858,200 +255,6 @@ static int by_priority(const void *a, const void *b, void *arg)
     if (x->is_new != y->is_new)
         return y->is_new - x->is_new;
     return x->count < y->count ? 1 : x->count > y->count ? -1 : (x->id > y->id) - (x->id < y->id);
-}
-
-typedef struct render_plan {
-    size_t common_ex;     /* exemplars per common template */
-    size_t notable_ex;    /* exemplars per notable template (>= 1) */
-    size_t level_ex;      /* of those, per template notable only for its level, at its usual rate */
-    size_t common_shown;  /* common templates listed; the rest folded */
-    size_t line_max;      /* bytes of an exemplar */
-} render_plan;
-
-/* v >= 0 to one decimal, without a trailing ".0": 513, 9.5. buf holds 40 bytes. */
-static const char *tenths(double v, char *buf)
-{
-    unsigned long long k = v > 0 && v < 1e15 ? (unsigned long long)(v * 10 + 0.5) : 0;
-    if (k % 10)
-        snprintf(buf, 40, "%llu.%llu", k / 10, k % 10);
-    else
-        snprintf(buf, 40, "%llu", k / 10);
-    return buf;
-}
-
-/* ms as seconds with the milliseconds only when there are some: 24.606, 295, -1.5. buf holds 40 bytes. */
-static const char *offset_s(int64_t ms, char *buf)
-{
-    uint64_t a = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    int n = snprintf(buf, 40, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(a / 1000));
-    unsigned frac = (unsigned)(a % 1000);
-    if (frac) {
-        snprintf(buf + n, 40 - (size_t)n, ".%03u", frac);
-        for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
-            *e = '\0';
-    }
-    return buf;
-}
-
-static void render_rare(ctx *c, const render_plan *p, sbuf *b);
-
-/* ---- salient fields ------------------------------------------------------ */
-
-#define FIELDS_SHOWN 4     /* salient attributes shown under one exemplar */
-#define FIELD_LONG 120     /* a string this long is salient whatever its name (a text, a trace) */
-
-/* Is an attribute salient by its name: it carries an error, its reason or a status? */
-static int salient_name(const char *k)
-{
-    static const char *const names[] = {"error", "err", "exception", "exc", "reason", "cause", "status", "alert",
-                                        "stack", "trace", "fault", "failure", "panic", "fatal"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcasestr(k, names[i]))
-            return 1;
-    return 0;
-}
-
-/* Is a string value salient by its shape: a long text or a stack trace? */
-static int salient_shape(const char *v, size_t n)
-{
-    return n >= FIELD_LONG || memmem(v, n, "\n\tat ", 5) || memmem(v, n, "Traceback", 9) ||
-           memmem(v, n, "Exception", 9);
-}
-
-/*
- * Under an exemplar, the salient attributes of its line (digest_input.attrs):
- * by name or by shape, at most FIELDS_SHOWN, each value redacted and cut to
- * max bytes (a stack trace keeps its first and its exception line, as
- * put_line does). Attributes that are not a JSON object are left out.
- */
-static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
-{
-    const char *a = c->kl[line].attrs;
-    if (!a || !*a)
-        return;
-    json_t *o = json_loads(a, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return;
-    }
-    const char *k;
-    json_t *v;
-    int shown = 0;
-    json_object_foreach(o, k, v)
-    {
-        if (shown == FIELDS_SHOWN)
-            break;
-        char *text = json_is_string(v) ? strdup(json_string_value(v))
-                                       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!text)
-            continue;
-        size_t n = strlen(text);
-        if (n && (salient_name(k) || (json_is_string(v) && salient_shape(text, n)))) {
-            char *red = c->o->redact ? redact_text(c->o->redact, c->rs, text, n, NULL) : NULL;
-            char *kred = c->o->redact ? redact_text(c->o->redact, c->rs, k, strlen(k), NULL) : NULL;
-            sb_printf(b, "      field %s:\n", kred ? kred : k);
-            prompt_line pl = c->kl[line].l;
-            /* the value as a line of its own: put_line's shortening, its indent for continuations */
-            size_t mark = b->len;
-            put_line(b, &pl, red ? red : c->o->redact ? "<redaction failed>" : text, max);
-            /* put_line wrote "    ts level value": keep the value alone, further indented */
-            if (!b->oom) {
-                char *sp = memchr(b->p + mark + 4, ' ', b->len - mark - 4);
-                char *sp2 = sp ? memchr(sp + 1, ' ', b->len - (size_t)(sp + 1 - b->p)) : NULL;
-                if (sp2) {
-                    size_t cut = (size_t)(sp2 + 1 - (b->p + mark + 4));
-                    memmove(b->p + mark + 8, b->p + mark + 4 + cut, b->len - mark - 4 - cut);
-                    memset(b->p + mark, ' ', 8);
-                    b->len = b->len - cut + 4;
-                    b->p[b->len] = '\0';
-                }
-            }
-            free(red);
-            free(kred);
-            shown++;
-        }
-        free(text);
-    }
-    json_decref(o);
-}
-
-static void render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
-{
-    const digest_input *in = c->in;
-    char s1[40], s2[40];
-    /* the service and the span are in the prompt's header, and in the window the digest is stored with */
-    size_t total = in->total_lines > c->n_lines ? in->total_lines : c->n_lines;
-    sb_printf(b, "Digest: %zu lines", total);
-    if (total > c->n_lines)
-        sb_printf(b, " (the first %zu summarised)", c->n_lines);
-    sb_printf(b, ", %zu templates (%zu new, %zu at an unusual rate).\n", c->nt, d->n_new, d->n_changed);
-    sb_printf(b, "Lines by level:");
-    for (int r = 6; r >= 0; r--)
-        if (d->level_totals[r])
-            sb_printf(b, " %s %ld", r ? level_names[r] : "unknown", d->level_totals[r]);
-    sb_printf(b, "\nHistory: %d earlier window(s) of this service", in->history_depth);
-    if (in->trailing_error_avg >= 0)
-        sb_printf(b, ", %.1f error lines per window on average", in->trailing_error_avg);
-    sb_printf(b, ".\n");
-    size_t nf = json_array_size(d->findings);
-    if (nf) {
-        sb_printf(b, "Baseline findings (statistics, no model; hints to check against the lines):\n");
-        for (size_t i = 0; i < nf; i++) {
-            json_t *f = json_array_get(d->findings, i);
-            sb_printf(b, "- [%s] %s: %s\n", json_string_value(json_object_get(f, "severity")),
-                      json_string_value(json_object_get(f, "type")), json_string_value(json_object_get(f, "summary")));
-        }
-    }
-    render_rare(c, p, b); /* before the templates: a cut at the budget never drops it */
-    sb_printf(b, "Templates, most informative first:\n");
-    size_t common_listed = 0, folded = 0;
-    uint64_t folded_lines = 0;
-    for (size_t k = 0; k < c->nt; k++) {
-        tstat *t = &c->t[c->order[k]];
-        if (!t->notable && common_listed >= p->common_shown) {
-            folded++;
-            folded_lines += t->count;
-            continue;
-        }
-        if (!t->notable)
-            common_listed++;
-        /* "T<id> LEVEL x<count> first..last" (seconds after the window's start) then NEW, or "usual R xF in S/H": R lines per earlier
-         * window, this window F times that, seen in S of the last H windows (the system prompt says so);
-         * the count covers every line, so lines not shown as exemplars are not mentioned again */
-        sb_printf(b, "T%lld %s x%llu %s..%ss", (long long)t->id, t->max_level ? level_names[t->max_level] : "-",
-                  (unsigned long long)t->count, offset_s(t->first_ts - in->start_ms, s1),
-                  offset_s(t->last_ts - in->start_ms, s2));
-        if (t->is_new)
-            sb_printf(b, " NEW");
-        else if (t->has_h)
-            sb_printf(b, " usual %s x%s in %d/%d", tenths(t->h.trailing_avg, s1), tenths(t->ratio, s2),
-                      t->h.windows_seen, c->o->history_windows);
-        if (t->benign)
-            sb_printf(b, " known-benign");
-        sb_printf(b, ": %s\n", t->text ? t->text : "");
-        int changed = t->is_new || t->rare || t->changed || t->unusual;
-        size_t want = !t->notable ? p->common_ex : changed ? p->notable_ex : p->level_ex;
-        for (size_t e = 0; e < t->n_ex && e < want; e++)
-        {
-            put_line(b, &c->kl[t->ex[e]].l, line_text(c, t->ex[e]), p->line_max);
-            put_fields(c, b, t->ex[e], p->line_max);
-        }
-        if (t->unusual) {
-            for (int pos = 0; pos < PARAM_POSITIONS; pos++) {
-                for (int k2 = 0; k2 < t->n_shapes[pos]; k2++) {
-                    shape_slot *sl = &t->shapes[pos][k2];
-                    if ((uint64_t)sl->count * 100 >= t->count || t->overflow[pos])
-                        continue;
-                    const char *msg = line_text(c, sl->line);
-                    sb_printf(b, "    unusual value (%u of %llu lines):\n", sl->count, (unsigned long long)t->count);
-                    put_line(b, &c->kl[sl->line].l, msg, p->line_max);
-                }
-            }
-        }
-    }
-    if (folded)
-        sb_printf(b, "… and %zu more common template%s (%llu lines), nothing new or unusual in them.\n", folded,
-                  folded == 1 ? "" : "s", (unsigned long long)folded_lines);
 }
 
 /* ---- the window's cap on distinct templates -------------------------------------------------------- */
@@ -1193,21 +396,6 @@ static int window_template(ctx *c, tmap *map, int64_t id, int64_t ts, tstat **ou
     return 0;
 }
 
-/* The rare group's lines in the digest, before the templates. */
-static void render_rare(ctx *c, const render_plan *p, sbuf *b)
-{
-    const rare_group *r = &c->rare;
-    char s1[40], s2[40];
-    if (!r->lines)
-        return;
-    sb_printf(b, "RARE %s x%llu %s..%ss: rare, unclustered: %zu more distinct templates past the window's cap of %zu, "
-              "counted together\n", r->max_level ? level_names[r->max_level] : "-", (unsigned long long)r->lines,
-              offset_s(r->first_ts - c->in->start_ms, s1), offset_s(r->last_ts - c->in->start_ms, s2), r->templates,
-              c->nt);
-    for (size_t e = 0; e < r->n_ex && e < p->notable_ex; e++)
-        put_line(b, &c->kl[r->ex[e]].l, line_text(c, r->ex[e]), p->line_max);
-}
-
 /*
  * The miner may merge templates while the window is mined (a position of
  * plain words turns out to hold values): lines counted under an absorbed id
@@ -1307,7 +495,7 @@ static int add_line(digest_builder *db, const prompt_line *l)
         c->tids = nt;
         c->cap_tids = nc;
     }
-    size_t len = first_line_len(l->message);
+    size_t len = digest_first_line_len(l->message);
     size_t np = 0;
     miner_param params[MAX_PARAMS];
     int64_t id = miner_add(db->in.m, l->message, len, NULL, params, MAX_PARAMS, &np);
@@ -1330,7 +518,7 @@ static int add_line(digest_builder *db, const prompt_line *l)
         return placed < 0 ? -1 : rare_add(c, l, SIZE_MAX, lvl);
     t->count++;
     t->last_ts = l->ts_ms;
-    const char *what = attack_shape(l->message, len);
+    const char *what = digest_attack_shape(l->message, len);
     if (what) {
         if (t->attack_lines < 3) {
             if ((t->attack_ex[t->attack_lines] = keep(c)) == SIZE_MAX)
@@ -1468,7 +656,7 @@ int digest_end(digest_builder *db, digest *d)
         d->n_new += (size_t)t->is_new;
         d->n_changed += (size_t)t->changed;
     }
-    baseline(c, d);
+    digest_baseline(c, d);
     d->quiet = d->n_new == 0 && d->n_changed == 0 && json_array_size(d->findings) == 0;
     for (size_t i = 0; i < c->nt; i++)
         d->quiet = d->quiet && !c->t[i].unusual;
@@ -1493,7 +681,7 @@ int digest_end(digest_builder *db, digest *d)
     };
     for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
         b.len = 0;
-        render(c, d, &plans[k], &b);
+        digest_render(c, d, &plans[k], &b);
         if (b.oom)
             goto out;
         if (b.len <= budget_bytes)
@@ -1505,7 +693,7 @@ int digest_end(digest_builder *db, digest *d)
         while (cut > 0 && b.p[cut] != '\n')
             cut--;
         b.len = cut;
-        sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
+        digest_sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
     }
     d->text = b.p;
     b.p = NULL;

@@ -1,6 +1,6 @@
 /*
- * expire.c — retention's deletes (store_expire_lines, store_expire_windows);
- * the thread that calls them is retention.c.
+ * expire.c — retention's deletes (store_expire_lines, store_expire_windows,
+ * store_expire_templates); the thread that calls them is retention.c.
  *
  * Threads: the background connection, each call one short transaction: at
  * most max_rows rows deleted and EXPIRE_VISITS windows looked at, each found
@@ -28,7 +28,7 @@ typedef struct expire_arg {
 static int64_t expired_total(const store_expired *e)
 {
     return e->logs + e->windows + e->anomalies + e->outbox + e->delivery_attempts + e->window_prompts +
-           e->template_counts + e->suppressions + e->template_values;
+           e->template_counts + e->suppressions + e->templates + e->template_values;
 }
 
 /* st with ?1 = a (and ?2 = b); adds the rows it deleted to *total. */
@@ -130,6 +130,16 @@ static store_rc windows_tx(store *s, db_conn *c, void *p, char *err, size_t errl
     return rc;
 }
 
+/* templates no window recorded since the cutoff (wall-clock: templates.recorded_at, migration 014) */
+static store_rc templates_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
+{
+    expire_arg *x = p;
+    store_expired *out = batch_start(x);
+    store_rc rc = del(s, c, &sql_exp_templates, x->before, x->max_rows, &out->templates, err, errlen);
+    *x->more = rc == STORE_OK && out->templates >= x->max_rows;
+    return rc;
+}
+
 static store_rc expire(store *s, db_tx_fn fn, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                        char *err, size_t errlen)
 {
@@ -153,4 +163,10 @@ store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, sto
                               char *err, size_t errlen)
 {
     return expire(s, windows_tx, before_ms, max_rows, out, more, err, errlen);
+}
+
+store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                char *err, size_t errlen)
+{
+    return expire(s, templates_tx, before_ms, max_rows, out, more, err, errlen);
 }

@@ -211,9 +211,7 @@ db_stmt sql_tpl_count = {.sql = "SELECT count(*) FROM templates WHERE service_id
 db_stmt sql_tpl_evict = {.sql = "DELETE FROM templates WHERE service_id = ?1 AND id IN (SELECT id FROM templates "
                                 "WHERE service_id = ?1 ORDER BY last_seen, id LIMIT ?2)",
                          .params = "ii"};
-db_stmt sql_tpl_expire = {.sql = "DELETE FROM templates WHERE (service_id, id) IN (SELECT service_id, id FROM "
-                                 "templates WHERE recorded_at <= ?1 ORDER BY recorded_at LIMIT ?2)",
-                          .params = "ii"};
+
 db_stmt sql_tpl_count_insert = {.sql = "INSERT INTO template_counts(service_id, window_start, template_id, count) "
                                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                                 .params = "iiii"};
@@ -369,6 +367,10 @@ db_stmt sql_exp_template_counts = {.sql = "DELETE FROM template_counts WHERE ser
 db_stmt sql_exp_template_values = {.sql = "DELETE FROM template_values WHERE service_id = ?1 AND window_start = ?2",
                                    .params = "ii"};
 db_stmt sql_exp_window = {.sql = "DELETE FROM windows WHERE id = ?1", .params = "i"};
+/* templates last recorded before the cutoff, oldest first, by templates_by_recorded (migration 014) */
+db_stmt sql_exp_templates = {.sql = "DELETE FROM templates WHERE (service_id, id) IN (SELECT service_id, id FROM "
+                                    "templates WHERE recorded_at <= ?1 ORDER BY recorded_at LIMIT ?2)",
+                             .params = "ii"};
 /* one row per (service, type): a small table, read whole */
 db_stmt sql_exp_suppressions = {.sql = "DELETE FROM suppressions WHERE until_ms < ?1", .params = "i"};
 #undef LINES_NEXT

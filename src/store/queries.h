@@ -56,8 +56,7 @@ extern db_stmt sql_tpl_load,
     sql_tpl_id_max_get,
     sql_tpl_id_max_set,
     sql_tpl_count,
-    sql_tpl_evict,
-    sql_tpl_expire;
+    sql_tpl_evict;
 
 /* templates' duration summaries (values.c) */
 extern db_stmt sql_val_insert,
@@ -104,7 +103,8 @@ extern db_stmt sql_exp_lines_next,
     sql_exp_template_counts,
     sql_exp_template_values,
     sql_exp_window,
-    sql_exp_suppressions;
+    sql_exp_suppressions,
+    sql_exp_templates;
 
 /* schema_version (migrate.c) */
 extern db_stmt sql_mig_create,

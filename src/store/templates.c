@@ -1,11 +1,11 @@
 /*
  * templates.c — a service's templates: loading them into its miner, the
  * history of each over earlier windows (for digests and the baseline),
- * recording a digested window (within the service's bound), marking
- * templates known-benign, and retention's deletes of templates.
+ * recording a digested window (within the service's bound) and marking
+ * templates known-benign.
  *
- * Threads: reads on a borrowed read connection; recording, marking and
- * expiring on the background connection, one transaction each. Recording the
+ * Threads: reads on a borrowed read connection; recording and marking on
+ * the background connection, one transaction each. Recording the
  * same window again changes no total: a template's count for a window is
  * inserted once (ON CONFLICT DO NOTHING) and only a new row adds to the total.
  *
@@ -13,7 +13,8 @@
  * miner keeps at most that many templates: recording a window evicts the
  * least recently seen past the bound, in the same transaction. Retention
  * deletes templates not recorded for retention.windows (wall-clock time, in
- * batches), so no template text outlives the windows it came from.
+ * batches: store_expire_templates, expire.c), so no template text outlives
+ * the windows it came from.
  *
  * A pruned template may still be live in a miner (analysis' cache keeps
  * miners between windows): the next window that sees it records it again
@@ -24,10 +25,8 @@
  * assigns above it (store_templates_load hands it out), so a new template
  * never inherits an evicted one's counts or an old anomaly's feedback.
  */
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "anomalog/timeutil.h"
 #include "store/db.h"
@@ -134,35 +133,6 @@ store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id,
 {
     record_arg r = {service_id, window_id, window_start, t, n, error_lines, max_templates};
     return db_tx(s, record_tx, &r, err, errlen);
-}
-
-typedef struct expire_arg {
-    int64_t before, max_rows;
-    store_expired *out;
-    int *more;
-} expire_arg;
-
-static store_rc expire_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
-{
-    expire_arg *x = p;
-    memset(x->out, 0, sizeof *x->out);
-    store_rc rc = db_run(s, c, &sql_tpl_expire, DB_ARGS(db_int(x->before), db_int(x->max_rows)), NULL, NULL,
-                         &x->out->templates, err, errlen);
-    *x->more = rc == STORE_OK && x->out->templates >= x->max_rows;
-    return rc;
-}
-
-store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
-                                char *err, size_t errlen)
-{
-    assert(max_rows > 0);
-    expire_arg x = {before_ms, max_rows, out, more};
-    store_rc rc = db_tx(s, expire_tx, &x, err, errlen);
-    if (rc != STORE_OK) {
-        memset(out, 0, sizeof *out);
-        *more = 0;
-    }
-    return rc;
 }
 
 store_rc templates_mark_benign(store *s, db_conn *c, int64_t service_id, const int64_t *ids, size_t n, char *err,

@@ -56,7 +56,11 @@ class EvidenceQueryTest(ServerTest):
     def llm_anomalies(self):
         return [a for a in self.srv.get("/anomalies?limit=100")[1]["anomalies"] if a["analyzer"] == "llm"]
 
-    def benign(self):
+    def benign_after_feedback(self, anomaly):
+        """The templates known-benign once the anomaly is marked a false positive."""
+        st, b, _ = self.srv.request("POST", "/anomalies/%d/feedback" % anomaly["id"],
+                                    json.dumps({"verdict": "false_positive"}), J)
+        self.assertEqual(st, 200, b)
         return sorted(t for (t,) in db_rows(self.srv.db, "SELECT text FROM templates WHERE benign = 1"))
 
     def test_quoted_lines_are_found_by_their_millisecond(self):
@@ -67,10 +71,7 @@ class EvidenceQueryTest(ServerTest):
         wait_for(lambda: self.llm_anomalies(), what="the model's anomaly recorded")
         a = self.llm_anomalies()[0]
         self.assertTrue(a["evidence_verified"], a)
-        st, b, _ = self.srv.request("POST", "/anomalies/%d/feedback" % a["id"],
-                                    json.dumps({"verdict": "false_positive"}), J)
-        self.assertEqual(st, 200, b)
-        got = self.benign()
+        got = self.benign_after_feedback(a)
         self.assertEqual(len(got), 2, got)
         self.assertTrue(got[0].startswith("disk") and got[1].startswith("payment gateway timeout"), got)
 
@@ -101,10 +102,7 @@ class EvidenceQueryTest(ServerTest):
         wait_for(lambda: len(self.llm_anomalies()) == 2, timeout=60, what="the late pass's anomaly")
         a = self.llm_anomalies()[0]
         self.assertTrue(a["evidence_verified"], a)
-        st, b, _ = self.srv.request("POST", "/anomalies/%d/feedback" % a["id"],
-                                    json.dumps({"verdict": "false_positive"}), J)
-        self.assertEqual(st, 200, b)
-        got = self.benign()
+        got = self.benign_after_feedback(a)
         self.assertEqual(len(got), 1, got)
         self.assertTrue(got[0].startswith("ledger out of balance"), got)
         # a line the first analysis read is not among the next late pass's lines

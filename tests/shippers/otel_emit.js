@@ -5,7 +5,7 @@
 // Record i has the body "otel line NNNN" and is ERROR when i % 5 == 0, else INFO.
 // Prints "emitted N" when all are emitted and "shutdown ok" once flushed.
 const { NodeSDK } = require('@opentelemetry/sdk-node');
-const { logs } = require('@opentelemetry/api');
+const { logs } = require('@opentelemetry/api-logs');
 
 const count = parseInt(process.argv[2] || '10', 10);
 const interval = parseInt(process.argv[3] || '0', 10);
