@@ -435,16 +435,15 @@ static int cmd_serve(const config *cfg)
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
         goto out;
     }
-    char host[256];
-    snprintf(host, sizeof host, "%.*s", (int)(strrchr(cfg->listen, ':') - cfg->listen), cfg->listen);
+    int v6 = strchr(cfg->listen_host, ':') != NULL; /* an IPv6 host is written in brackets */
     if (cfg->routing.n_dests || cfg->routing.dry_run)
         log_msg(LOG_INFO | LOG_BARE, "notify", "%zu destination(s), %zu route(s)%s, suppressing repeats for %llds%s",
                 cfg->routing.n_dests, cfg->routing.n_rules, cfg->routing.n_rules ? "" : " (the defaults)",
                 (long long)cfg->routing.suppress_ms / 1000, cfg->routing.dry_run ? "; dry run: nothing is sent" : "");
     /* LOG_NOTICE: never filtered; the harness and supervisors read the port from this line */
     char where[sizeof cfg->db];
-    log_msg(LOG_NOTICE | LOG_BARE | LOG_VERSIONED, "main", "listening on %s:%d (db %s, schema %d, window %llds, grace %llds)",
-            host, port, store_location(cfg->db, where, sizeof where), store_schema_version(st), (long long)cfg->window_ms / 1000,
+    log_msg(LOG_NOTICE | LOG_BARE | LOG_VERSIONED, "main", "listening on %s%s%s:%d (db %s, schema %d, window %llds, grace %llds)",
+            v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", port, store_location(cfg->db, where, sizeof where), store_schema_version(st), (long long)cfg->window_ms / 1000,
             (long long)cfg->grace_ms / 1000);
 
     int sig = 0;
@@ -666,7 +665,7 @@ static int run_healthcheck(const command *c, config *cfg, int argc, char **argv)
     char err[512];
     if (argc > 1)
         return usage_error(c, "unknown argument \"%s\"", argv[1]);
-    if (http_healthcheck(cfg->listen, err, sizeof err)) {
+    if (http_healthcheck(cfg, err, sizeof err)) {
         fprintf(stderr, "anomalog: not ready: %s\n", err);
         return 1;
     }

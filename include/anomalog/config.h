@@ -32,7 +32,9 @@
 #define CONFIG_SCOPE_WRITE 4u
 
 typedef struct config {
-    char listen[256];            /**< host:port */
+    char listen[256];            /**< host:port or [v6]:port, as given */
+    char listen_host[256];       /**< its host, without brackets; empty: every address */
+    char listen_port[6];         /**< its port, digits */
     char db[4096];               /**< SQLite file, or postgres:// / postgresql:// URI */
     int64_t window_ms;           /**< window length */
     int64_t grace_ms;            /**< lateness allowed before a window closes */

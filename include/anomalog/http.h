@@ -139,10 +139,6 @@ void http_root_get(const app *a, const http_request *rq, http_response *rs);
 /** Gunzips the body when Content-Encoding says so; *owned (caller frees) holds the inflated copy or NULL. */
 int http_ingest_inflate(const app *a, const http_request *rq, http_response *rs, const char **body, size_t *len,
                        char **owned);
-/** The service of entries without one: ?service=, then X-Service, then "default". */
-int http_ingest_default_service(const http_request *rq, http_response *rs, const char **out);
-/** Parser options from the config for a request. */
-ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service);
 /** Turns the default answer to a stored batch (202 {"accepted",...}) into an endpoint's own answer. */
 typedef void (*http_ingest_answer_fn)(http_response *rs, void *arg);
 /**
@@ -154,6 +150,22 @@ typedef void (*http_ingest_answer_fn)(http_response *rs, void *arg);
  */
 int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint, batch *b,
                        int prc, const ingest_error *perr, http_ingest_answer_fn answer, void *arg);
+/** An endpoint's parser: body into b, returning as ingest_parse does; arg is the endpoint's own state. */
+typedef int (*http_ingest_parse_fn)(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                                    void *arg);
+/**
+ * The steps every ingest endpoint takes once its body is decompressed: the default service of entries
+ * without one (?service=, then X-Service, then "default"; a bad one is a 400), the parser's options from the
+ * config, a batch parsed by parse(arg), then http_ingest_commit() under endpoint with answer(arg) (NULL:
+ * the default answer). Frees owned (the decompressed copy, or NULL).
+ */
+void http_ingest_parse_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint,
+                              const char *body, size_t len, char *owned, http_ingest_parse_fn parse,
+                              http_ingest_answer_fn answer, void *arg);
+/** 1 when the media type of Content-Type ct (parameters aside, case ignored) is want. */
+int http_content_type_is(const char *ct, const char *want);
+/** 415 unsupported_media_type quoting ctype (or "missing") and naming what to use instead. */
+void http_unsupported_type(http_response *rs, const char *ctype, const char *use);
 /** Counts rs in anomalog_ingest_rejected_batches_total{endpoint} when it is a refusal (status >= 400). */
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs);
 /** The metrics endpoint label of an ingest path ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk" for
@@ -174,10 +186,10 @@ void http_es_product(http_response *rs);
 int http_es_probe_wanted(const http_request *rq);
 
 /**
- * GETs /readyz from the service on listen (0.0.0.0 and :: mean loopback).
+ * GETs /readyz from the service on cfg's listen address (0.0.0.0 and :: mean loopback).
  * @return 0 when it answers 200, -1 otherwise with err filled.
  */
-int http_healthcheck(const char *listen, char *err, size_t errlen);
+int http_healthcheck(const config *cfg, char *err, size_t errlen);
 
 /* Shared parameter parsing of the read endpoints (src/http/params.c). Each
  * returns 0, or -1 after filling rs with a 400 invalid_parameter naming it. */
@@ -189,6 +201,8 @@ int http_param_enum(const http_request *rq, http_response *rs, const char *name,
 json_t *http_bad_param(http_response *rs, const char *name, const char *value, const char *why);
 /** 503 storage_unavailable with Retry-After: 1, err as the message. */
 void http_storage_unavailable(http_response *rs, const char *err);
+/** The positive integer id of a /{id} path (rq->params[0]), or 0 after answering 400 "is not <what> id". */
+long long http_param_id(const http_request *rq, http_response *rs, const char *what);
 int http_valid_service(const char *s);
 
 /* GET /services' cursor: a service name in lowercase hex (src/http/services.c). */

@@ -32,8 +32,6 @@ json_t *verdict_parse(const char *text, size_t len, char *err, size_t errlen);
 /** The JSON schema of the answer, for response_format (new reference). */
 json_t *verdict_schema(void);
 
-/** Rank of a severity: low 1, medium 2, high 3, critical 4; 0 when unknown. */
-int verdict_severity_rank(const char *severity);
 
 /** Which analysis of a window a verdict is for. */
 typedef enum verdict_pass {

@@ -56,6 +56,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anomalog/backoff.h"
 #include "anomalog/breaker.h"
 #include "anomalog/digest.h"
 #include "anomalog/incident.h"
@@ -65,6 +66,7 @@
 #include "anomalog/log.h"
 #include "anomalog/miner.h"
 #include "anomalog/redact.h"
+#include "anomalog/severity.h"
 #include "anomalog/prompt.h"
 #include "anomalog/svccache.h"
 #include "anomalog/timeutil.h"
@@ -92,10 +94,7 @@ static int model_configured(const config *cfg)
 
 static int64_t retry_delay(const config *cfg, int attempts)
 {
-    int64_t d = cfg->retry_base_ms;
-    for (int i = 1; i < attempts && d < cfg->retry_max_ms; i++)
-        d *= 2;
-    return d < cfg->retry_max_ms ? d : cfg->retry_max_ms;
+    return backoff_ms(cfg->retry_base_ms, cfg->retry_max_ms, attempts, 0); /* no jitter: a time the store keeps */
 }
 
 /* The client's options from the configuration. */

@@ -27,18 +27,18 @@
  * context_refused / context_limit / context_prompt for llm_fit.c.
  *
  * Retries: connection failures, timeouts, broken transfers, 408, 429 and
- * 5xx are retried up to o->retries times. Between attempts the wait is full
- * jitter, uniform in [0, min(backoff_max, backoff_base * 2^attempt)]; after
- * a 429 or 503 carrying Retry-After (seconds or an HTTP date, which curl
- * turns into seconds) it is max(Retry-After, jitter), capped at backoff_max.
+ * 5xx are retried up to o->retries times. Between attempts the wait is
+ * backoff.h's: backoff_base doubling per attempt up to backoff_max, ±20%
+ * jitter; after a 429 or 503 carrying Retry-After (seconds or an HTTP date,
+ * which curl turns into seconds) it is max(Retry-After, that), capped at
+ * backoff_max.
  * Any other 4xx is LLM_REJECTED at once (bad key, unknown model), a 2xx
  * that is not a chat-completions envelope is LLM_BAD_RESPONSE (the caller
  * decides whether to ask again), and redirects are not followed.
  *
  * Threads: any number of threads may call llm_chat() at once: each call has
- * its own easy handle, buffers and result, and the jitter comes from a
- * per-thread xorshift generator seeded from getrandom() (or the clock and
- * the thread's address when that fails). llm_global_init() must have run
+ * its own easy handle, buffers and result (the jitter's generator is
+ * per thread, backoff.c). llm_global_init() must have run
  * before the first thread starts.
  *
  * Cancellation: when o->cancel is set, a backoff wait ends within
@@ -67,10 +67,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "anomalog/backoff.h"
 #include "anomalog/timeutil.h"
+#include "anomalog/utf8.h"
 
 #define LLM_SLEEP_STEP_MS 20
 #define LLM_BODY_QUOTE 200
@@ -80,39 +81,6 @@
 #ifndef ANOMALOG_VERSION
 #define ANOMALOG_VERSION "dev"
 #endif
-
-/* ---- randomness ------------------------------------------------------------ */
-
-static _Thread_local uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    if (rng_state == 0) {
-        uint64_t seed = 0;
-        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed || seed == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            seed = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
-                   ((uint64_t)(uintptr_t)&rng_state * UINT64_C(0x9e3779b97f4a7c15));
-            if (seed == 0)
-                seed = UINT64_C(0x2545f4914f6cdd1d);
-        }
-        rng_state = seed;
-    }
-    /* xorshift64* */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * UINT64_C(0x2545f4914f6cdd1d);
-}
-
-/* Uniform in [0, max] (modulo bias is irrelevant for a backoff). */
-static int64_t rng_upto(int64_t max)
-{
-    if (max <= 0)
-        return 0;
-    return (int64_t)(rng_next() % ((uint64_t)max + 1));
-}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -127,10 +95,7 @@ static void set_err(llm_result *r, const char *fmt, ...)
     /* a cut may have split a character */
     size_t n = strlen(r->error);
     if (n == sizeof r->error - 1) {
-        while (n > 0 && ((unsigned char)r->error[n - 1] & 0xC0) == 0x80)
-            n--;
-        if (n > 0 && ((unsigned char)r->error[n - 1] & 0xC0) == 0xC0)
-            n--;
+        n = utf8_whole(r->error, n);
         r->error[n] = '\0';
     }
 }
@@ -493,16 +458,11 @@ static int sleep_cancellable(const llm_opts *o, int64_t ms)
     }
 }
 
-/* The wait before attempt `attempt + 1`. */
-static int64_t backoff_ms(const llm_opts *o, int attempt, int status, long retry_after_s)
+/* The wait before attempt `attempt + 1`: backoff.h's, or a longer Retry-After of a 429 or 503, capped at backoff_max. */
+static int64_t retry_wait_ms(const llm_opts *o, int attempt, int status, long retry_after_s)
 {
     int64_t max = o->backoff_max_ms > 0 ? o->backoff_max_ms : 0;
-    int64_t cap = o->backoff_base_ms > 0 ? o->backoff_base_ms : 0;
-    for (int i = 0; i < attempt && cap < max; i++)
-        cap *= 2;
-    if (cap > max)
-        cap = max;
-    int64_t wait = rng_upto(cap);
+    int64_t wait = backoff_ms(o->backoff_base_ms, max, attempt + 1, 1);
     if ((status == 429 || status == 503) && retry_after_s > 0) {
         int64_t ra = retry_after_s > INT64_MAX / 1000 ? INT64_MAX : (int64_t)retry_after_s * 1000;
         if (ra > wait)
@@ -756,7 +716,7 @@ llm_rc llm_chat(const llm_opts *o, const char *system, const char *user, const j
             set_err(out, "%d attempt(s) failed, the last with %s", out->attempts, last);
             goto out;
         }
-        if (sleep_cancellable(o, backoff_ms(o, i, out->http_status, retry_after_s))) {
+        if (sleep_cancellable(o, retry_wait_ms(o, i, out->http_status, retry_after_s))) {
             set_err(out, "cancelled");
             rc = LLM_CANCELLED;
             goto out;

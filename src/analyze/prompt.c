@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "anomalog/timeutil.h"
+#include "anomalog/utf8.h"
 
 #define PROMPT_SERVICE_MAX 128
 #define PROMPT_LEVEL_MAX 32
@@ -126,42 +127,6 @@ static char *sb_steal(sbuf *b)
 
 /* ---- text cleaning ------------------------------------------------------- */
 
-/* Length (1..4) of the valid UTF-8 sequence at s, or 0 when s[0..n) does not start with one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /*
  * Length of the line break at s (1..3 bytes: CR LF, CR, LF, VT, FF, NEL,
  * U+2028, U+2029), or 0.
@@ -202,7 +167,7 @@ static sb_rc sb_clean(sbuf *b, const char *str, size_t n, const char *brk, const
         } else if (s[i] < 0x20 ? s[i] != '\t' : s[i] == 0x7f) {
             repl = "?";
             k = 1;
-        } else if ((k = utf8_len(s + i, n - i)) == 0) {
+        } else if ((k = utf8_seq_len(s + i, n - i)) == 0) {
             repl = "\xEF\xBF\xBD";
             k = 1;
         }
@@ -221,16 +186,6 @@ static sb_rc sb_clean(sbuf *b, const char *str, size_t n, const char *brk, const
     if (rc == SB_OK && run)
         rc = sb_add(b, str + i - run, run);
     return rc;
-}
-
-/* s cut to at most max bytes without splitting a (valid) UTF-8 character. */
-static size_t cut_len(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
 }
 
 /* ---- nonce ---------------------------------------------------------------- */
@@ -367,7 +322,7 @@ static sb_rc build_header(sbuf *b, const prompt_input *in, const char *nonce, si
     time_format_rfc3339(in->end_ms, end, sizeof end);
     rc = sb_str(b, "Service: ");
     if (rc == SB_OK)
-        rc = sb_clean(b, service, cut_len(service, strlen(service), PROMPT_SERVICE_MAX), " ", NULL);
+        rc = sb_clean(b, service, utf8_cut(service, strlen(service), PROMPT_SERVICE_MAX), " ", NULL);
     if (rc == SB_OK)
         rc = sb_printf(b, "\nWindow: %s to %s (UTC, %llu s)\n", start, end, (unsigned long long)span_s);
     if (rc == SB_OK && !in->digest) /* a digest states its line count itself */
@@ -375,7 +330,7 @@ static sb_rc build_header(sbuf *b, const prompt_input *in, const char *nonce, si
                        bound || included < total ? " (the rest are left out of this prompt)" : "");
     if (rc == SB_OK && in->context && in->context[0]) {
         size_t clen = strlen(in->context), cmax = in->max_bytes ? in->max_bytes / 2 : clen;
-        size_t keep = cut_len(in->context, clen, cmax);
+        size_t keep = utf8_cut(in->context, clen, cmax);
         rc = sb_printf(b, "\nService context (the operator's description of normal behaviour):\n"
                           "<<<CONTEXT nonce=%s>>>\n", nonce);
         if (rc == SB_OK)
@@ -478,7 +433,7 @@ int prompt_build(const prompt_input *in, prompt *out)
         /* the digest is already within its own budget; the byte cap still holds. Its LFs are its
          * own lines (log text's LFs are indented by it); any other line break comes from log
          * text and becomes an indented continuation, so log text never starts a line here either */
-        size_t dl = strlen(in->digest), keep = cut_len(in->digest, dl, body.max > 128 ? body.max - 128 : 0);
+        size_t dl = strlen(in->digest), keep = utf8_cut(in->digest, dl, body.max > 128 ? body.max - 128 : 0);
         if (keep < dl) /* shortened (for the model's context): at a line end, the least notable templates go */
             while (keep > 0 && in->digest[keep - 1] != '\n')
                 keep--;

@@ -50,14 +50,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#include "anomalog/severity.h"
+#include "anomalog/type_phrase.h"
+#include "anomalog/utf8.h"
 
 #define VERDICT_WORK_PER_BYTE 16
 #define VERDICT_WORK_FIXED ((size_t)1 << 20)
 #define VERDICT_SNIPPET_MAX 40
 
 static const char *const HEALTH_VALUES[] = {"normal", "degraded", "critical", NULL};
-static const char *const SEVERITY_VALUES[] = {"low", "medium", "high", "critical", NULL};
 static const char *const TYPE_VALUES[] = {"error_spike", "auth_failure", "latency", "security",
                                           "resource",    "config",       "unknown", NULL};
 
@@ -79,10 +81,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     /* vsnprintf may have cut inside a character: back off to a boundary */
     size_t n = strlen(err);
     if (n == errlen - 1) {
-        while (n > 0 && ((unsigned char)err[n - 1] & 0xC0) == 0x80)
-            n--;
-        if (n > 0 && ((unsigned char)err[n - 1] & 0xC0) == 0xC0)
-            n--;
+        n = utf8_whole(err, n);
         err[n] = '\0';
     }
 }
@@ -101,21 +100,10 @@ static void trim(const char *s, size_t *start, size_t *end)
         (*end)--;
 }
 
-/* Largest length <= max that does not split a UTF-8 character of valid s[0..len). */
-static size_t utf8_cut_len(const char *s, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    size_t n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 /* A quotable copy of a (valid UTF-8) value: cut, control bytes and quotes replaced. */
 static void snippet(char dst[VERDICT_SNIPPET_MAX + 4], const char *s)
 {
-    size_t len = strlen(s), n = utf8_cut_len(s, len, VERDICT_SNIPPET_MAX), o = 0;
+    size_t len = strlen(s), n = utf8_cut(s, len, VERDICT_SNIPPET_MAX), o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         dst[o++] = (c < 0x20 || c == 0x7f || c == '"') ? '?' : (char)c;
@@ -125,27 +113,6 @@ static void snippet(char dst[VERDICT_SNIPPET_MAX + 4], const char *s)
         o += 3;
     }
     dst[o] = '\0';
-}
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
 }
 
 /* ---- recovery ----------------------------------------------------------- */
@@ -273,7 +240,7 @@ static const json_t *typed_field(const json_t *obj, const char *prefix, const ch
         set_err(err, errlen, "%s: missing", path);
     else if (json_typeof(v) != type)
         set_err(err, errlen, "%s: expected %s, got %s", path, type == JSON_ARRAY ? "an array" : "a string",
-                type_name(v));
+                type_phrase(v));
     else
         return v;
     return NULL;
@@ -284,7 +251,7 @@ static json_t *clean_string(const char *s, size_t len)
 {
     size_t a = 0, b = len;
     trim(s, &a, &b);
-    b = a + utf8_cut_len(s + a, b - a, VERDICT_MAX_TEXT);
+    b = a + utf8_cut(s + a, b - a, VERDICT_MAX_TEXT);
     trim(s, &a, &b); /* the cut may have left space at the end */
     return json_stringn(s + a, b - a);
 }
@@ -361,7 +328,7 @@ static json_t *check_evidence(const json_t *obj, const char *prefix, char *err, 
     const json_t *line;
     json_array_foreach(v, i, line) {
         if (!json_is_string(line)) {
-            set_err(err, errlen, "%s[%zu]: expected a string, got %s", path, i, type_name(line));
+            set_err(err, errlen, "%s[%zu]: expected a string, got %s", path, i, type_phrase(line));
             goto fail;
         }
         if (json_array_size(out) >= VERDICT_MAX_EVIDENCE)
@@ -396,10 +363,10 @@ static json_t *check_anomaly(const json_t *a, size_t index, char *err, size_t er
 
     snprintf(prefix, sizeof prefix, "anomalies[%zu]", index);
     if (!json_is_object(a)) {
-        set_err(err, errlen, "%s: expected an object, got %s", prefix, type_name(a));
+        set_err(err, errlen, "%s: expected an object, got %s", prefix, type_phrase(a));
         goto out;
     }
-    if (!(severity = check_enum(a, prefix, "severity", SEVERITY_VALUES, err, errlen)) ||
+    if (!(severity = check_enum(a, prefix, "severity", SEVERITY_NAMES, err, errlen)) ||
         !(type = check_enum(a, prefix, "type", TYPE_VALUES, err, errlen)) ||
         !(summary = check_text(a, prefix, "summary", 0, err, errlen)) ||
         !(evidence = check_evidence(a, prefix, err, errlen)) ||
@@ -448,7 +415,7 @@ static json_t *validate(const json_t *root, char *err, size_t errlen)
         goto out;
     }
     if (!json_is_array(anomalies)) {
-        set_err(err, errlen, "anomalies: expected an array, got %s", type_name(anomalies));
+        set_err(err, errlen, "anomalies: expected an array, got %s", type_phrase(anomalies));
         goto out;
     }
     if (json_array_size(anomalies) > VERDICT_MAX_ANOMALIES) {
@@ -540,17 +507,6 @@ json_t *verdict_schema(void)
     return json_loads(VERDICT_SCHEMA, 0, NULL);
 }
 
-int verdict_severity_rank(const char *severity)
-{
-    if (!severity)
-        return 0;
-    for (int i = 0; SEVERITY_VALUES[i]; i++) {
-        if (strcasecmp(severity, SEVERITY_VALUES[i]) == 0)
-            return i + 1;
-    }
-    return 0;
-}
-
 /* ---- the window's verdict, assembled once ------------------------------------------------ */
 
 /* critical 2 > degraded 1 > normal 0; anything else -1 */
@@ -572,7 +528,7 @@ static const char *health_of(const json_t *anomalies)
     json_t *x;
     json_array_foreach(anomalies, i, x)
     {
-        int r = verdict_severity_rank(json_string_value(json_object_get(x, "severity")));
+        int r = severity_rank(json_string_value(json_object_get(x, "severity")));
         worst = r > worst ? r : worst;
     }
     return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "anomalog/timeutil.h"
+#include "anomalog/utf8.h"
 
 static int g_json = 0;
 static int g_min = LOG_INFO;
@@ -67,35 +68,6 @@ static void put(buf *b, const char *s, size_t n)
 
 static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0xff >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 static void put_json_string(buf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -118,7 +90,7 @@ static void put_json_string(buf *b, const char *s)
             }
             i++;
         } else {
-            size_t l = utf8_len(u + i, n - i);
+            size_t l = utf8_seq_len(u + i, n - i);
             if (l) {
                 put(b, s + i, l);
                 i += l;

@@ -362,6 +362,15 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter with one label: name{label="values[i]"} counts[i], for each of the n values. */
+static void render_by(FILE *f, const char *name, const char *help, const char *label, const char *const *values,
+                      atomic_ullong *counts, size_t n)
+{
+    head(f, name, "counter", help);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, values[i], get(&counts[i]));
+}
+
 /* The series of one histogram; label is "" or `route="/x",` (with its trailing comma) */
 static void render_hist_series(FILE *f, const char *name, const char *label, mhist *h)
 {
@@ -419,36 +428,23 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
     head(f, "anomalog_ingest_rejected_batches_total", "counter",
          "Batches refused whole, by endpoint and reason (the error code of the answer).");
     render_pairs(f, &reject_t, "anomalog_ingest_rejected_batches_total", "endpoint", "reason", 0);
-    head(f, "anomalog_ingest_replayed_batches_total", "counter",
-         "Batches answered from the record of an earlier request with the same Idempotency-Key (a retry), "
-         "not stored again, by endpoint.");
-    for (size_t i = 0; i < N_REPLAY; i++)
-        fprintf(f, "anomalog_ingest_replayed_batches_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
-                get(&replayed[i]));
+    render_by(f, "anomalog_ingest_replayed_batches_total",
+              "Batches answered from the record of an earlier request with the same Idempotency-Key (a retry), "
+              "not stored again, by endpoint.", "endpoint", replay_endpoints, replayed, N_REPLAY);
     head(f, "anomalog_ingest_idempotency_keys_in_flight", "gauge",
          "Idempotency-Keys of requests in progress now (the same key again meanwhile gets 409).");
     fprintf(f, "anomalog_ingest_idempotency_keys_in_flight %lld\n", (long long)atomic_load(&idem_in_flight));
 
-    head(f, "anomalog_ingest_timestamps_clamped_total", "counter",
-         "Lines whose event time was more than ingest.max_future ahead of their receive time, or before 2000, "
-         "stored at the receive time instead, by endpoint.");
-    for (size_t i = 0; i < N_REPLAY; i++)
-        fprintf(f, "anomalog_ingest_timestamps_clamped_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
-                get(&clamped[i]));
-
-    head(f, "anomalog_ingest_late_lines_total", "counter",
-         "Lines acknowledged for a window that was no longer open (closed, being analysed, analysed or failed): "
-         "stored, counted in the window's late_count and analysed by a later pass, by endpoint.");
-    for (size_t i = 0; i < N_REPLAY; i++)
-        fprintf(f, "anomalog_ingest_late_lines_total{endpoint=\"%s\"} %llu\n", replay_endpoints[i],
-                get(&late_lines[i]));
-
-    head(f, "anomalog_ingest_rejected_items_total", "counter",
-         "Items of a bulk request (/_bulk) or records of an OTLP export (/v1/logs) refused while the rest of "
-         "the request was stored, by endpoint.");
-    for (size_t i = 0; i < 2; i++)
-        fprintf(f, "anomalog_ingest_rejected_items_total{endpoint=\"%s\"} %llu\n", item_endpoints[i],
-                get(&items_rejected[i]));
+    render_by(f, "anomalog_ingest_timestamps_clamped_total",
+              "Lines whose event time was more than ingest.max_future ahead of their receive time, or before 2000, "
+              "stored at the receive time instead, by endpoint.", "endpoint", replay_endpoints, clamped, N_REPLAY);
+    render_by(f, "anomalog_ingest_late_lines_total",
+              "Lines acknowledged for a window that was no longer open (closed, being analysed, analysed or failed): "
+              "stored, counted in the window's late_count and analysed by a later pass, by endpoint.", "endpoint",
+              replay_endpoints, late_lines, N_REPLAY);
+    render_by(f, "anomalog_ingest_rejected_items_total",
+              "Items of a bulk request (/_bulk) or records of an OTLP export (/v1/logs) refused while the rest of "
+              "the request was stored, by endpoint.", "endpoint", item_endpoints, items_rejected, 2);
 
     head(f, "anomalog_http_requests_total", "counter",
          "HTTP requests answered, by route pattern (unmatched: no route) and status.");
@@ -484,9 +480,8 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
         fprintf(f, "anomalog_analysis_oldest_waiting_seconds %.3f\n", g->oldest_waiting_seconds);
     }
 
-    head(f, "anomalog_model_calls_total", "counter", "Calls to the model, by outcome.");
-    for (size_t i = 0; i < N_MODEL; i++)
-        fprintf(f, "anomalog_model_calls_total{outcome=\"%s\"} %llu\n", model_outcomes[i], get(&model_calls[i]));
+    render_by(f, "anomalog_model_calls_total", "Calls to the model, by outcome.", "outcome", model_outcomes, model_calls,
+              N_MODEL);
     int ms = atomic_load_explicit(&model_state, memory_order_relaxed);
     if (ms) {
         head(f, "anomalog_model_up", "gauge",
@@ -522,10 +517,8 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
         fprintf(f, "anomalog_outbox_pending %lld\n", (long long)g->outbox_pending);
     }
 
-    head(f, "anomalog_retention_deleted_rows_total", "counter", "Rows deleted by retention, by table.");
-    for (size_t i = 0; i < N_RETENTION; i++)
-        fprintf(f, "anomalog_retention_deleted_rows_total{table=\"%s\"} %llu\n", retention_tables[i],
-                get(&retention_rows[i]));
+    render_by(f, "anomalog_retention_deleted_rows_total", "Rows deleted by retention, by table.", "table",
+              retention_tables, retention_rows, N_RETENTION);
     render_hist(f, "anomalog_retention_batch_seconds", "Duration of one retention batch (one transaction).",
                 &retention_h);
 

@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "anomalog/http.h"
-#include "anomalog/verdict.h"
+#include "anomalog/severity.h"
 
 static const char *const severities[] = {"low", "medium", "high", "critical", NULL};
 static const char *const types[] = {"error_spike", "auth_failure", "latency", "security",
@@ -26,7 +26,7 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
         http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
         return;
-    q.min_severity = sev ? verdict_severity_rank(sev) : 0;
+    q.min_severity = sev ? severity_rank(sev) : 0;
     json_t *arr;
     char cursor[64], err[256];
     if (store_anomalies_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
@@ -44,12 +44,9 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
  */
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs)
 {
-    char *end;
-    long long id = strtoll(rq->params[0], &end, 10);
-    if (*end || id < 1) {
-        http_bad_param(rs, "id", rq->params[0], "is not an anomaly id");
+    long long id = http_param_id(rq, rs, "an anomaly");
+    if (!id)
         return;
-    }
     const char *ctype = rq->header(rq, "Content-Type");
     if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
         http_error(rs, 415, "unsupported_media_type", "send application/json {\"verdict\": ..., \"note\": ...}");

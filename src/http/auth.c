@@ -26,6 +26,7 @@
  *
  * Threads: pure functions over the read-only config.
  */
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -42,30 +43,22 @@ static int same(const char *a, size_t an, const char *b)
     return diff == 0;
 }
 
-/* Decodes standard base64 into out (at most outlen bytes). Its length, or -1 when malformed or too long. */
+/* Decodes base64 (standard or URL-safe alphabet, padding optional) into out with libcrypto.
+ * Its length, or -1 when malformed or longer than outlen. */
 static long b64_decode(const char *s, size_t n, char *out, size_t outlen)
 {
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
+    char in[700];
     while (n && s[n - 1] == '=')
         n--;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
-              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= outlen)
-                return -1;
-            out[o++] = (char)(acc >> bits & 0xff);
-        }
-    }
-    return (long)o;
+    size_t padded = (n + 3) / 4 * 4;
+    if (n % 4 == 1 || padded >= sizeof in || padded / 4 * 3 > outlen)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        in[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    memset(in + n, '=', padded - n);
+    /* EVP_DecodeBlock decodes whole quads, the padding as zero bytes: they are not counted */
+    int got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in, (int)padded);
+    return got < 0 ? -1 : got - (long)(padded - n);
 }
 
 /* Does the header carry token? */

@@ -28,12 +28,6 @@
 
 #define ES_VERSION "8.11.0"
 
-void http_es_product(http_response *rs)
-{
-    rs->extra_header[0] = "X-Elastic-Product";
-    rs->extra_header[1] = "Elasticsearch";
-}
-
 int http_es_probe_wanted(const http_request *rq)
 {
     const char *accept = rq->header(rq, "Accept");
@@ -86,6 +80,7 @@ void http_es_license(const app *a, const http_request *rq, http_response *rs)
 typedef struct bulk_answer {
     json_t *items;
     int64_t t0;
+    const char *index; /* the path's {index}, or NULL */
 } bulk_answer;
 
 /* {"took", "errors", "items"}: one item per action, in order */
@@ -108,33 +103,22 @@ static void answer_items(http_response *rs, void *arg)
     metrics_items_rejected("/_bulk", refused);
 }
 
-static void es_bulk(const app *a, const http_request *rq, http_response *rs)
+static int parse_bulk(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err, void *arg)
 {
-    const char *body, *service;
-    size_t len;
-    char *owned = NULL;
-    int64_t t0 = time_mono_ms();
-    http_es_product(rs);
-    if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0)
-        return;
-    if (http_ingest_default_service(rq, rs, &service) != 0) {
-        free(owned);
-        return;
-    }
-    ingest_opts o = http_ingest_opts(a, rq, service);
-    batch *b = batch_new(rq->received_ms);
-    json_t *items = json_array();
-    ingest_error perr = {.index = -1};
-    int prc = !b || !items ? -2 : ingest_parse_es_bulk(body, len, &o, rq->params[0], b, &perr, items);
-    free(owned);
-    bulk_answer ba = {.items = items, .t0 = t0};
-    http_ingest_commit(a, rq, rs, "/_bulk", b, prc, &perr, answer_items, &ba);
-    json_decref(items);
-    batch_free(b);
+    bulk_answer *ba = arg;
+    return ba->items ? ingest_parse_es_bulk(body, len, o, ba->index, b, err, ba->items) : -2;
 }
 
 void http_es_bulk(const app *a, const http_request *rq, http_response *rs)
 {
-    es_bulk(a, rq, rs);
-    http_ingest_count_rejection("/_bulk", rs);
+    const char *body;
+    size_t len;
+    char *owned = NULL;
+    bulk_answer ba = {.t0 = time_mono_ms(), .index = rq->params[0]};
+    http_es_product(rs);
+    if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0)
+        return;
+    ba.items = json_array();
+    http_ingest_parse_commit(a, rq, rs, "/_bulk", body, len, owned, parse_bulk, answer_items, &ba);
+    json_decref(ba.items);
 }

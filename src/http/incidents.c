@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "anomalog/http.h"
-#include "anomalog/verdict.h"
+#include "anomalog/severity.h"
 
 static const char *const severities[] = {"low", "medium", "high", "critical", NULL};
 static const char *const statuses[] = {"open", "resolved", NULL};
@@ -29,7 +29,7 @@ void http_incidents_list(const app *a, const http_request *rq, http_response *rs
         http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
         return;
-    q.min_severity = sev ? verdict_severity_rank(sev) : 0;
+    q.min_severity = sev ? severity_rank(sev) : 0;
     json_t *arr;
     char cursor[64], err[256];
     if (store_incidents_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
@@ -42,13 +42,9 @@ void http_incidents_list(const app *a, const http_request *rq, http_response *rs
 
 void http_incident_get(const app *a, const http_request *rq, http_response *rs)
 {
-    char *end;
-    errno = 0;
-    long long id = strtoll(rq->params[0], &end, 10);
-    if (errno || *end || id < 1) {
-        http_bad_param(rs, "id", rq->params[0], "is not an incident id");
+    long long id = http_param_id(rq, rs, "an incident");
+    if (!id)
         return;
-    }
     json_t *out = NULL;
     char err[256];
     switch (store_incident_get(a->st, id, &out, err, sizeof err)) {

@@ -112,7 +112,8 @@ int http_ingest_inflate(const app *a, const http_request *rq, http_response *rs,
     return -1;
 }
 
-int http_ingest_default_service(const http_request *rq, http_response *rs, const char **out)
+/* The service of entries without one: ?service=, then X-Service, then "default". 0, or -1 after answering. */
+static int default_service(const http_request *rq, http_response *rs, const char **out)
 {
     const char *service = rq->query(rq, "service");
     const char *where = "query parameter service";
@@ -132,7 +133,8 @@ int http_ingest_default_service(const http_request *rq, http_response *rs, const
     return 0;
 }
 
-ingest_opts http_ingest_opts(const app *a, const http_request *rq, const char *service)
+/* Parser options from the config for a request. */
+static ingest_opts ingest_opts_for(const app *a, const http_request *rq, const char *service)
 {
     ingest_opts o = {
         .default_service = service,
@@ -219,7 +221,30 @@ int http_ingest_commit(const app *a, const http_request *rq, http_response *rs, 
     return -1;
 }
 
-static void ingest_post(const app *a, const http_request *rq, http_response *rs)
+void http_ingest_parse_commit(const app *a, const http_request *rq, http_response *rs, const char *endpoint,
+                              const char *body, size_t len, char *owned, http_ingest_parse_fn parse,
+                              http_ingest_answer_fn answer, void *arg)
+{
+    const char *service;
+    if (default_service(rq, rs, &service) != 0) {
+        free(owned);
+        return;
+    }
+    ingest_opts o = ingest_opts_for(a, rq, service);
+    batch *b = batch_new(rq->received_ms);
+    ingest_error perr = {.index = -1};
+    int prc = b ? parse(body, len, &o, b, &perr, arg) : -2;
+    free(owned);
+    http_ingest_commit(a, rq, rs, endpoint, b, prc, &perr, answer, arg);
+    batch_free(b);
+}
+
+static int parse_format(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err, void *arg)
+{
+    return ingest_parse(*(const ingest_format *)arg, body, len, o, b, err);
+}
+
+void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
     ingest_format fmt = ingest_format_from_content_type(ctype);
@@ -234,52 +259,14 @@ static void ingest_post(const app *a, const http_request *rq, http_response *rs)
         fmt = INGEST_SYSLOG; /* ingest.text_format: syslog makes every text/plain body syslog */
     }
     if (fmt == INGEST_UNKNOWN) {
-        http_error(rs, 415, "unsupported_media_type",
-                   "Content-Type %s%s%s is not understood (use text/plain, application/x-ndjson or application/json)",
-                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
+        http_unsupported_type(rs, ctype, "text/plain, application/x-ndjson or application/json");
         return;
     }
 
-    const char *body, *service;
+    const char *body;
     size_t len;
     char *inflated = NULL;
-    if (http_ingest_inflate(a, rq, rs, &body, &len, &inflated) != 0)
-        return;
-    if (http_ingest_default_service(rq, rs, &service) != 0) {
-        free(inflated);
-        return;
-    }
-    ingest_opts o = http_ingest_opts(a, rq, service);
-    batch *b = batch_new(rq->received_ms);
-    ingest_error perr = {.index = -1};
-    int prc = b ? ingest_parse(fmt, body, len, &o, b, &perr) : -2;
-    free(inflated);
-    http_ingest_commit(a, rq, rs, "/ingest", b, prc, &perr, NULL, NULL);
-    batch_free(b);
+    if (http_ingest_inflate(a, rq, rs, &body, &len, &inflated) == 0)
+        http_ingest_parse_commit(a, rq, rs, "/ingest", body, len, inflated, parse_format, NULL, &fmt);
 }
 
-void http_ingest_post(const app *a, const http_request *rq, http_response *rs)
-{
-    ingest_post(a, rq, rs);
-    http_ingest_count_rejection("/ingest", rs);
-}
-
-void http_ingest_count_rejection(const char *endpoint, const http_response *rs)
-{
-    if (rs->status >= 400) /* every refusal counts once, by its error code */
-        metrics_rejected(endpoint, json_string_value(json_object_get(json_object_get(rs->json, "error"), "code")));
-}
-
-const char *http_ingest_endpoint(const char *path)
-{
-    static const char *const fixed[] = {"/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk"};
-    if (!path)
-        return NULL;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (strcmp(path, fixed[i]) == 0)
-            return fixed[i];
-    size_t n = strlen(path);
-    if (n > 7 && path[0] == '/' && strcmp(path + n - 6, "/_bulk") == 0 && !memchr(path + 1, '/', n - 7))
-        return "/_bulk"; /* /{index}/_bulk: one series whatever the index */
-    return NULL;
-}

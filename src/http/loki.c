@@ -18,16 +18,6 @@
 #include "anomalog/http.h"
 #include "anomalog/ingest.h"
 
-static int is_type(const char *ct, const char *want)
-{
-    if (!ct)
-        return 0;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    return strlen(want) == n && strncasecmp(ct, want, n) == 0;
-}
-
 static void answer_204(http_response *rs, void *arg)
 {
     (void)arg;
@@ -36,18 +26,20 @@ static void answer_204(http_response *rs, void *arg)
     rs->json = NULL;
 }
 
-static void loki_push(const app *a, const http_request *rq, http_response *rs)
+static int parse_push(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err, void *arg)
+{
+    return *(const int *)arg ? ingest_parse_loki_proto(body, len, o, b, err) : ingest_parse_loki_json(body, len, o, b, err);
+}
+
+void http_loki_push(const app *a, const http_request *rq, http_response *rs)
 {
     const char *ctype = rq->header(rq, "Content-Type");
-    int proto = is_type(ctype, "application/x-protobuf");
-    if (!proto && !is_type(ctype, "application/json")) {
-        http_error(rs, 415, "unsupported_media_type",
-                   "Content-Type %s%s%s is not understood (use application/x-protobuf with snappy, or "
-                   "application/json)",
-                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
+    int proto = http_content_type_is(ctype, "application/x-protobuf");
+    if (!proto && !http_content_type_is(ctype, "application/json")) {
+        http_unsupported_type(rs, ctype, "application/x-protobuf with snappy, or application/json");
         return;
     }
-    const char *body, *service;
+    const char *body;
     size_t len;
     char *owned = NULL;
     const char *enc = rq->header(rq, "Content-Encoding");
@@ -75,22 +67,5 @@ static void loki_push(const app *a, const http_request *rq, http_response *rs)
     } else if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0) {
         return;
     }
-    if (http_ingest_default_service(rq, rs, &service) != 0) {
-        free(owned);
-        return;
-    }
-    ingest_opts o = http_ingest_opts(a, rq, service);
-    batch *b = batch_new(rq->received_ms);
-    ingest_error perr = {.index = -1};
-    int prc = !b ? -2 : proto ? ingest_parse_loki_proto(body, len, &o, b, &perr)
-                              : ingest_parse_loki_json(body, len, &o, b, &perr);
-    free(owned);
-    http_ingest_commit(a, rq, rs, "/loki/api/v1/push", b, prc, &perr, answer_204, NULL);
-    batch_free(b);
-}
-
-void http_loki_push(const app *a, const http_request *rq, http_response *rs)
-{
-    loki_push(a, rq, rs);
-    http_ingest_count_rejection("/loki/api/v1/push", rs);
+    http_ingest_parse_commit(a, rq, rs, "/loki/api/v1/push", body, len, owned, parse_push, answer_204, &proto);
 }

@@ -22,16 +22,6 @@
 #include "anomalog/metrics.h"
 #include "anomalog/ingest.h"
 
-static int is_type(const char *ct, const char *want)
-{
-    if (!ct)
-        return 0;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    return strlen(want) == n && strncasecmp(ct, want, n) == 0;
-}
-
 static size_t put_varint(unsigned char *p, uint64_t v)
 {
     size_t n = 0;
@@ -69,59 +59,45 @@ static void answer_proto(http_response *rs, const ingest_rejects *rej)
 
 typedef struct otlp_answer {
     int proto;
-    const ingest_rejects *rej;
+    ingest_rejects rej;
 } otlp_answer;
 
 /* 200 with an ExportLogsServiceResponse in the request's encoding */
 static void answer_export(http_response *rs, void *arg)
 {
     const otlp_answer *o = arg;
-    metrics_items_rejected("/v1/logs", o->rej->count);
+    metrics_items_rejected("/v1/logs", o->rej.count);
     json_decref(rs->json);
     rs->json = NULL;
     if (o->proto) {
-        answer_proto(rs, o->rej);
+        answer_proto(rs, &o->rej);
     } else {
         rs->status = 200;
-        rs->json = o->rej->count ? json_pack("{s:{s:I, s:s}}", "partialSuccess", "rejectedLogRecords",
-                                             (json_int_t)o->rej->count, "errorMessage", o->rej->message)
+        rs->json = o->rej.count ? json_pack("{s:{s:I, s:s}}", "partialSuccess", "rejectedLogRecords",
+                                            (json_int_t)o->rej.count, "errorMessage", o->rej.message)
                                  : json_object();
     }
 }
 
-static void otlp_logs(const app *a, const http_request *rq, http_response *rs)
+static int parse_export(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err, void *arg)
 {
-    const char *ctype = rq->header(rq, "Content-Type");
-    int proto = is_type(ctype, "application/x-protobuf");
-    if (!proto && !is_type(ctype, "application/json")) {
-        http_error(rs, 415, "unsupported_media_type",
-                   "Content-Type %s%s%s is not understood (use application/x-protobuf or application/json)",
-                   ctype ? "\"" : "", ctype ? ctype : "missing", ctype ? "\"" : "");
-        return;
-    }
-    const char *body, *service;
-    size_t len;
-    char *owned = NULL;
-    if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) != 0)
-        return;
-    if (http_ingest_default_service(rq, rs, &service) != 0) {
-        free(owned);
-        return;
-    }
-    ingest_opts o = http_ingest_opts(a, rq, service);
-    batch *b = batch_new(rq->received_ms);
-    ingest_error perr = {.index = -1};
-    ingest_rejects rej = {0};
-    int prc = !b ? -2 : proto ? ingest_parse_otlp_proto(body, len, &o, b, &perr, &rej)
-                              : ingest_parse_otlp_json(body, len, &o, b, &perr, &rej);
-    free(owned);
-    otlp_answer ans = {.proto = proto, .rej = &rej};
-    http_ingest_commit(a, rq, rs, "/v1/logs", b, prc, &perr, answer_export, &ans);
-    batch_free(b);
+    otlp_answer *ans = arg;
+    return ans->proto ? ingest_parse_otlp_proto(body, len, o, b, err, &ans->rej)
+                      : ingest_parse_otlp_json(body, len, o, b, err, &ans->rej);
 }
 
 void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
 {
-    otlp_logs(a, rq, rs);
-    http_ingest_count_rejection("/v1/logs", rs);
+    const char *ctype = rq->header(rq, "Content-Type");
+    int proto = http_content_type_is(ctype, "application/x-protobuf");
+    if (!proto && !http_content_type_is(ctype, "application/json")) {
+        http_unsupported_type(rs, ctype, "application/x-protobuf or application/json");
+        return;
+    }
+    const char *body;
+    size_t len;
+    char *owned = NULL;
+    otlp_answer ans = {.proto = proto};
+    if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) == 0)
+        http_ingest_parse_commit(a, rq, rs, "/v1/logs", body, len, owned, parse_export, answer_export, &ans);
 }

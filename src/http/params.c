@@ -27,6 +27,20 @@ void http_storage_unavailable(http_response *rs, const char *err)
     snprintf(rs->retry_after, sizeof rs->retry_after, "1");
 }
 
+long long http_param_id(const http_request *rq, http_response *rs, const char *what)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(rq->params[0], &end, 10);
+    if (errno || *end || id < 1) {
+        char why[64];
+        snprintf(why, sizeof why, "is not %s id", what);
+        http_bad_param(rs, "id", rq->params[0], why);
+        return 0;
+    }
+    return id;
+}
+
 int http_valid_service(const char *s)
 {
     size_t n = strlen(s);

@@ -194,20 +194,6 @@ static int page_route(const char *pattern)
     return 0;
 }
 
-json_t *http_error(http_response *r, int status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_decref(r->json);
-    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
-    r->json = json_pack("{s:o}", "error", e);
-    r->status = status;
-    return e;
-}
-
 /* Matches path against pattern; fills params with pointers into scratch. */
 static int match(const char *pattern, const char *path, const char **params, char *scratch, size_t scratch_len)
 {
@@ -276,6 +262,8 @@ void http_dispatch(const app *a, http_request *rq, http_response *rs)
                 routes[i].fn != http_metrics_get)
                 writer_wait(a->wr, WRITER_READ_WAIT_MS);
             routes[i].fn(a, rq, rs);
+            if (routes[i].access == HTTP_ACCESS_INGEST) /* every refusal of an ingest endpoint counts once */
+                http_ingest_count_rejection(http_ingest_endpoint(rq->path), rs);
             if (keyed)
                 http_idem_end(&key);
             return;
@@ -333,28 +321,6 @@ static void request_id_for(struct MHD_Connection *c, char out[REQUEST_ID_MAX + 1
     for (size_t i = 0; i < 16; i++)
         out[i] = hex[(v >> (60 - 4 * i)) & 15];
     out[16] = '\0';
-}
-
-char *http_json_text(const json_t *j, size_t *len)
-{
-    char *text = json_dumps(j, JSON_COMPACT);
-    if (!text)
-        return NULL;
-    *len = strlen(text);
-    text[(*len)++] = '\n'; /* dumps' NUL becomes a trailing newline: curl prints nicely */
-    return text;
-}
-
-void http_response_clear(http_response *r)
-{
-    json_decref(r->json);
-    r->json = NULL;
-    if (r->body && !r->body_static)
-        free((char *)r->body);
-    r->body = NULL;
-    r->body_len = 0;
-    r->body_static = 0;
-    r->content_type = NULL;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *rs, int close_conn,
@@ -798,18 +764,8 @@ __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char 
 http_server *http_start(const app *a, int *port, char *err, size_t errlen)
 {
     const config *cfg = a->cfg;
-    char host[256];
-    const char *colon = strrchr(cfg->listen, ':');
-    size_t hl = (size_t)(colon - cfg->listen);
-    if (cfg->listen[0] == '[') { /* [::1]:8080 */
-        memcpy(host, cfg->listen + 1, hl - 2);
-        host[hl - 2] = '\0';
-    } else {
-        memcpy(host, cfg->listen, hl);
-        host[hl] = '\0';
-    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
-    int gai = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(cfg->listen_host[0] ? cfg->listen_host : NULL, cfg->listen_port, &hints, &ai);
     if (gai) {
         snprintf(err, errlen, "listen address %s: %s", cfg->listen, gai_strerror(gai));
         return NULL;

@@ -76,22 +76,9 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
     rs->json = json_pack("{s:o, s:o}", "windows", arr, "next_cursor", cursor);
 }
 
-/* The window id of a /windows/{id}... path: 0 after answering 400 when it is not one. */
-static long long window_id_param(const http_request *rq, http_response *rs)
-{
-    char *end;
-    errno = 0;
-    long long id = strtoll(rq->params[0], &end, 10);
-    if (errno || *end || id < 1) {
-        http_bad_param(rs, "id", rq->params[0], "is not a window id");
-        return 0;
-    }
-    return id;
-}
-
 void http_window_get(const app *a, const http_request *rq, http_response *rs)
 {
-    long long id = window_id_param(rq, rs);
+    long long id = http_param_id(rq, rs, "a window");
     if (!id)
         return;
     window_info w;
@@ -137,7 +124,7 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
 
 void http_window_lines(const app *a, const http_request *rq, http_response *rs)
 {
-    line_page_query q = {.window_id = window_id_param(rq, rs), .max_bytes = LINES_PAGE_BYTES};
+    line_page_query q = {.window_id = http_param_id(rq, rs, "a window"), .max_bytes = LINES_PAGE_BYTES};
     if (!q.window_id || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_ts, &q.cursor_id))
         return;

@@ -21,7 +21,7 @@
  * Threads: the HTTP thread that owns the batch. Limits: max_entries
  * documents (413), max_line per message, index names to 255 bytes.
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <jansson.h>
 #include <stdio.h>

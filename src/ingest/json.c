@@ -23,7 +23,7 @@
  * object without a message field stays the whole message.
  *
  * Threads: runs on the HTTP thread that owns the batch; jansson values are
- * local to the call. NDJSON is read in a line arena (ingest_internal.h):
+ * local to the call. NDJSON is read in a line arena (common.h):
  * jansson's allocations for a line are pointer bumps, released together.
  *
  * Invariants: a body is parsed whole or refused; an error names the field
@@ -37,7 +37,7 @@
  * control characters, unknown level words cut to 32 bytes; nesting depth is
  * jansson's (2048).
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -47,6 +47,10 @@
 #include <yajl/yajl_parse.h>
 
 #include "anomalog/timeutil.h"
+#include "anomalog/type_phrase.h"
+
+/* How many JSON objects, one the message of the other, are read into an entry. */
+#define INGEST_JSON_MESSAGE_DEPTH 2
 
 static const char *const TS_ALIASES[] = {"timestamp", "@timestamp", "time", "ts", "date", "datetime", NULL};
 static const char *const MSG_ALIASES[] = {"message", "msg", "log", "body", "text", NULL};
@@ -510,6 +514,25 @@ out:
     return rc;
 }
 
+/* Every parser's last step on an entry it built (common.h). */
+int ingest_entry_finish(ingest_ctx *c, log_entry *e, unsigned given)
+{
+    /* twice: Fluent Bit wraps a JSON line in {"log": "<the line>", "stream": ...} */
+    for (int depth = 0; depth < INGEST_JSON_MESSAGE_DEPTH; depth++) {
+        const char *msg = e->message, *svc = e->service;
+        int64_t ts = e->ts_ms;
+        int rc = ingest_json_message(c, e, given);
+        if (rc != 0)
+            return rc;
+        if (e->message == msg)
+            break;
+        given |= (e->ts_ms != ts ? INGEST_GIVEN_TS : 0) | (e->service != svc ? INGEST_GIVEN_SERVICE : 0);
+    }
+    if (!e->level)
+        e->level = ingest_level_sniff(e->message, e->message_len);
+    return 0;
+}
+
 int ingest_json_entry(ingest_ctx *c, json_t *obj, long line)
 {
     entry_pos at = {.line = line, .index = -1};
@@ -751,27 +774,6 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
     return ingest_parse_ndjson_with(body, len, o, b, err, 1);
 }
 
-static const char *json_type_name(json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "a value";
-}
-
 int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
     ingest_ctx c;
@@ -800,7 +802,7 @@ int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch 
         entry_pos at = {.line = 0, .index = (long)i};
         if (!json_is_object(el))
             rc = ingest_err_set(err, 400, "invalid_entry", 0, (long)i,
-                                "entry %zu: expected a JSON object, got %s", i, json_type_name(el));
+                                "entry %zu: expected a JSON object, got %s", i, type_phrase(el));
         else
             rc = entry_from_object(&c, el, &at, (long)i + 1);
     }

@@ -26,29 +26,25 @@
  * message), and only the words a level is spelled with in logs count in
  * lower case (not `alert`, `notice`, `fine`: those are ordinary words).
  *
- * ingest_entry_finish() is what every parser calls on an entry it built:
- * a JSON object message is read into fields (json.c), and the message of
- * that once more when it is an object too (Fluent Bit's {"log": "{...}"}),
- * then a level the shipper did not send is taken from the line. A level
- * sent as a label or field always wins.
+ * ingest_level_canonical() and ingest_level_word() map a level word a
+ * shipper sent to one of the canonical names (or keep it, lower-cased and
+ * cut at INGEST_LEVEL_MAX bytes). ingest_entry_finish() (json.c) calls the
+ * sniffer for an entry whose shipper sent no level: a level sent as a label
+ * or field always wins.
  *
- * Threads: pure functions of their input (sniff) or of the batch being
- * built (finish); any number of threads at once.
+ * Threads: pure functions of their input, or of the batch being built
+ * (ingest_level_word); any number of threads at once.
  *
  * Invariants: ingest_level_sniff() allocates nothing and reads at most
  * INGEST_SNIFF_BYTES bytes of its input; what it returns is a static
  * canonical name (trace|debug|info|warn|error|fatal) or NULL.
  *
- * Limits: INGEST_SNIFF_BYTES bytes, INGEST_SNIFF_TOKENS words for rule 4,
- * INGEST_JSON_MESSAGE_DEPTH objects read into one entry.
+ * Limits: INGEST_SNIFF_BYTES bytes, INGEST_SNIFF_TOKENS words for rule 4.
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <string.h>
 #include <strings.h>
-
-/* How many JSON objects, one the message of the other, are read into an entry. */
-#define INGEST_JSON_MESSAGE_DEPTH 2
 
 /* ----------------------------------------------------------- helpers */
 
@@ -415,22 +411,71 @@ const char *ingest_level_sniff(const char *s, size_t len)
     return by_word;
 }
 
-/* ---------------------------------------------------- every parser */
+/* ---------------------------------------------------------------- levels */
 
-int ingest_entry_finish(ingest_ctx *c, log_entry *e, unsigned given)
+const char *ingest_level_canonical(const char *word, size_t len)
 {
-    /* twice: Fluent Bit wraps a JSON line in {"log": "<the line>", "stream": ...} */
-    for (int depth = 0; depth < INGEST_JSON_MESSAGE_DEPTH; depth++) {
-        const char *msg = e->message, *svc = e->service;
-        int64_t ts = e->ts_ms;
-        int rc = ingest_json_message(c, e, given);
-        if (rc != 0)
-            return rc;
-        if (e->message == msg)
-            break;
-        given |= (e->ts_ms != ts ? INGEST_GIVEN_TS : 0) | (e->service != svc ? INGEST_GIVEN_SERVICE : 0);
+#define LW(w, c) {w, sizeof w - 1, c}
+    static const struct {
+        const char *word;
+        size_t len;
+        const char *canon;
+    } words[] = {
+        LW("trace", "trace"),
+        LW("debug", "debug"),     LW("dbg", "debug"),       LW("fine", "debug"),
+        LW("finer", "debug"),     LW("finest", "debug"),
+        LW("info", "info"),       LW("information", "info"), LW("informational", "info"),
+        LW("notice", "info"),     LW("inf", "info"),
+        LW("warn", "warn"),       LW("warning", "warn"),    LW("wrn", "warn"),
+        LW("error", "error"),     LW("err", "error"),       LW("severe", "error"),
+        LW("fatal", "fatal"),     LW("crit", "fatal"),      LW("critical", "fatal"),
+        LW("alert", "fatal"),     LW("emerg", "fatal"),     LW("emergency", "fatal"),
+        LW("panic", "fatal"),     LW("ftl", "fatal"),
+    };
+#undef LW
+    if (!word || len < 3 || len > 13)
+        return NULL;
+    /* the level reader asks for every short word of a line: length and first letter first */
+    char first = (char)(word[0] | 0x20);
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (words[i].len == len && words[i].word[0] == first && strncasecmp(word, words[i].word, len) == 0)
+            return words[i].canon;
     }
-    if (!e->level)
-        e->level = ingest_level_sniff(e->message, e->message_len);
+    return NULL;
+}
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f' || ch == '\v';
+}
+
+int ingest_level_word(ingest_ctx *c, const char *s, size_t len, const char **out)
+{
+    while (len && is_space(*s)) {
+        s++;
+        len--;
+    }
+    while (len && is_space(s[len - 1]))
+        len--;
+    if (len == 0) {
+        *out = NULL;
+        return 0;
+    }
+    const char *canon = ingest_level_canonical(s, len);
+    if (canon) {
+        if (strlen(canon) != len || strncasecmp(canon, s, len) != 0)
+            c->b->stats.level_normalized++;
+        *out = canon;
+        return 0;
+    }
+    len = utf8_cut(s, len, INGEST_LEVEL_MAX);
+    char *w = batch_strndup(c->b, s, len);
+    if (!w)
+        return -2;
+    for (size_t i = 0; i < len; i++) {
+        if (w[i] >= 'A' && w[i] <= 'Z')
+            w[i] = (char)(w[i] - 'A' + 'a');
+    }
+    *out = w;
     return 0;
 }

@@ -33,7 +33,7 @@
  * most 10 bytes, a label string is parsed within its own length; the body
  * was decompressed within max_body by ingest_unsnappy().
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <jansson.h>
 #include <snappy-c.h>

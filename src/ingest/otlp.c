@@ -41,7 +41,7 @@
  * Threads: the HTTP thread that owns the batch. Limits: OTLP_MAX_DEPTH
  * nested AnyValues (recursion is bounded by it), max_entries, max_line.
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <jansson.h>
 #include <stdio.h>

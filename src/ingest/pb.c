@@ -7,7 +7,7 @@
  *
  * Threads: pure functions over caller-owned memory.
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 int pb_varint(pb *r, uint64_t *v)
 {

@@ -24,7 +24,7 @@
  * (413), max_line per message, service names of 1..128 bytes without
  * control characters (else the default service).
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <jansson.h>
 #include <stdio.h>

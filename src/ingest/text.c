@@ -31,7 +31,7 @@
  * Limits: max_entries entries (the next one is a 413 naming its line),
  * max_line bytes per message (longer ones are cut and counted once each).
  */
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 
 #include <stdlib.h>
 #include <string.h>

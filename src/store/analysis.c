@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anomalog/severity.h"
 #include "anomalog/timeutil.h"
 #include "store/db.h"
 #include "store/queries.h"
@@ -99,7 +100,7 @@ static store_rc insert_anomaly(store *s, db_conn *c, const window_work *w, const
     store_rc rc = db_int_of(
         s, c, &sql_ana_insert,
         DB_ARGS(db_int(w->id), db_int(w->service_id), db_int(w->start_ms), db_int(w->end_ms), db_text(sev),
-                db_int(severity_rank_of(sev)), db_text(json_string_value(json_object_get(a, "type"))),
+                db_int(severity_rank(sev)), db_text(json_string_value(json_object_get(a, "type"))),
                 db_text(json_string_value(json_object_get(a, "summary"))), db_text(evidence ? evidence : "[]"),
                 db_text(json_string_value(json_object_get(a, "recommended_action"))), db_int(now),
                 db_text(an ? an : m && m->analyzer ? m->analyzer : "llm"), db_text(tids_text),

@@ -1,6 +1,6 @@
 /*
- * db.c — the dialect-free half of the store's SQL layer (see db.h): opening
- * a store (choosing the driver by the location), the reader pool, the
+ * db.c — the dialect-free half of the store's SQL layer (see db.h): the
+ * reader pool, the
  * background connection and its transactions with retry, statement slots;
  * and the store.h functions that are the same for every backend.
  *
@@ -17,43 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int is_pg(const char *path)
-{
-    return !strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13);
-}
-
-store_rc store_open(const char *path, store_durability durability, store **out, char *err, size_t errlen)
-{
-    return is_pg(path) ? store_pg_open(path, durability, out, err, errlen)
-                       : store_sqlite_open(path, durability, out, err, errlen);
-}
-
-const char *store_location(const char *path, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", path);
-    if (!is_pg(path))
-        return buf;
-    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
-    char *auth = strstr(buf, "://") + 3, *at = strchr(auth, '@'), *slash = strchr(auth, '/');
-    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (at && colon && (!slash || at < slash)) {
-        char rest[1024];
-        snprintf(rest, sizeof rest, "%s", at);
-        snprintf(colon, len - (size_t)(colon - buf), ":***%s", rest);
-    }
-    /* ...?password=secret&... */
-    for (char *p = strstr(buf, "password="); p; p = strstr(p, "password=")) {
-        p += 9;
-        char *end = p + strcspn(p, "&");
-        if (end - p != 3 || strncmp(p, "***", 3)) {
-            char rest[1024];
-            snprintf(rest, sizeof rest, "%s", end);
-            snprintf(p, len - (size_t)(p - buf), "***%s", rest);
-        }
-    }
-    return buf;
-}
 
 void db_store_init(store *s, const db_driver *drv)
 {
@@ -78,11 +41,6 @@ void db_store_free(store *s)
     pthread_mutex_destroy(&s->bg_mu);
     pthread_mutex_destroy(&s->pool_mu);
     free(s);
-}
-
-void store_close(store *s)
-{
-    db_store_free(s);
 }
 
 int store_schema_latest(void)

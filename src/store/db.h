@@ -150,6 +150,8 @@ int db_row_i64(const store_row *r, void *arg);
 /* The driver open functions (db_sqlite.c, db_pg.c). */
 store_rc store_sqlite_open(const char *path, store_durability durability, store **out, char *err, size_t errlen);
 store_rc store_pg_open(const char *url, store_durability durability, store **out, char *err, size_t errlen);
+/* A PostgreSQL URI as it may be shown: read by libpq, written again with "***" for its password. */
+const char *store_pg_location(const char *url, char *buf, size_t len);
 
 /* Applies the migrations the database lacks on c, each in its own transaction (migrate.c). */
 int db_migrate(store *s, db_conn *c, const struct migration *m, int n, char *err, size_t errlen);

@@ -37,6 +37,47 @@
 #define OID_INT8 20
 #define OID_TEXT 25
 
+const char *store_pg_location(const char *url, char *buf, size_t len)
+{
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    const char *user = NULL, *password = NULL, *host = "", *port = NULL, *dbname = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!o->val)
+            continue; /* only what the URI names has a value: libpq adds no defaults here */
+        if (!strcmp(o->keyword, "user"))
+            user = o->val;
+        else if (!strcmp(o->keyword, "password"))
+            password = o->val;
+        else if (!strcmp(o->keyword, "host"))
+            host = o->val;
+        else if (!strcmp(o->keyword, "port"))
+            port = o->val;
+        else if (!strcmp(o->keyword, "dbname"))
+            dbname = o->val;
+    }
+    const char *scheme_end = strstr(url, "://");
+    int scheme = scheme_end ? (int)(scheme_end - url) : 0;
+    if (!opts) {
+        snprintf(buf, len, "%.*s://(a URI libpq cannot read)", scheme, url);
+    } else if (!password) {
+        snprintf(buf, len, "%s", url);
+    } else {
+        /* written again from its parts: user:***@host:port/dbname?the other options */
+        size_t n = (size_t)snprintf(buf, len, "%.*s://%s:***@%s%s%s/%s", scheme, url, user ? user : "", host,
+                                    port ? ":" : "", port ? port : "", dbname ? dbname : "");
+        char sep = '?';
+        for (PQconninfoOption *o = opts; o->keyword && n < len; o++) {
+            if (!o->val || !strcmp(o->keyword, "user") || !strcmp(o->keyword, "password") ||
+                !strcmp(o->keyword, "host") || !strcmp(o->keyword, "port") || !strcmp(o->keyword, "dbname"))
+                continue;
+            n += (size_t)snprintf(buf + n, len - n, "%c%s=%s", sep, o->keyword, o->val);
+            sep = '&';
+        }
+    }
+    PQconninfoFree(opts);
+    return buf;
+}
+
 store_rc pg_fail(db_conn *c, PGresult *r, const char *what, char *err, size_t errlen)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;

@@ -39,46 +39,11 @@
 #define CKPT_PAGES 1000          /* the checkpointer runs from this WAL size (SQLite's auto-checkpoint default) */
 #define CKPT_WRITER_PAGES 20000  /* the writer checkpoints itself past this (80 MB of 4 KiB pages) */
 
-void sq_set_err(char *err, size_t errlen, const char *what, sqlite3 *db)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
-}
-
-store_rc sq_rc(int src)
-{
-    switch (src & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW:
-        return STORE_OK;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return STORE_BUSY;
-    default:
-        return STORE_ERROR;
-    }
-}
-
 static store_rc sq_fail(db_conn *c, int src, const char *what, char *err, size_t errlen)
 {
     sq_set_err(err, errlen, what, c->db);
     store_rc rc = sq_rc(src);
     return rc == STORE_OK ? STORE_ERROR : rc;
-}
-
-sqlite3_stmt *sq_stmt(db_conn *c, db_stmt *st)
-{
-    int slot = db_slot(st);
-    if (!c->st[slot]) {
-        const char *sql = st->sqlite ? st->sqlite : st->sql;
-        if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st[slot], NULL) != SQLITE_OK)
-            return NULL;
-    } else {
-        sqlite3_reset(c->st[slot]);
-        sqlite3_clear_bindings(c->st[slot]);
-    }
-    return c->st[slot];
 }
 
 /* A row of a stepped statement, read through store_row (rows.h). */

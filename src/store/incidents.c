@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "anomalog/route_incident.h"
+#include "anomalog/severity.h"
 #include "anomalog/timeutil.h"
 #include "store/db.h"
 #include "store/queries.h"
@@ -226,7 +227,7 @@ store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t 
     const char *sev = json_string_value(json_object_get(a, "severity"));
     incident_member f = {.anomaly_id = anomaly_id, .service = w->service,
                          .type = json_string_value(json_object_get(a, "type")), .severity = sev,
-                         .severity_rank = severity_rank_of(sev), .first_ts = first, .last_ts = last, .mentions = men,
+                         .severity_rank = severity_rank(sev), .first_ts = first, .last_ts = last, .mentions = men,
                          .trace_ids = ids};
     int64_t tied[1 + sizeof out->merged / sizeof out->merged[0]];
     size_t nt = incident_choose(&f, near.v, near.n, e.v, e.n, ic->gap_ms, tied, sizeof tied / sizeof tied[0]);
@@ -397,7 +398,7 @@ store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t
     int news = ch->new_service || ch->n_merged > 0 || ch->rank > ch->prev_rank;
     outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
     route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
-    int rank = severity_rank_of(json_string_value(json_object_get(a, "severity")));
+    int rank = severity_rank(json_string_value(json_object_get(a, "severity")));
     int queued = rc == STORE_OK ? route_incident_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, &st.ri,
                                                                news, names, had.n, outbox_put, &pa)
                                 : 0;

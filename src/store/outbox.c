@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "anomalog/route_decide.h"
+#include "anomalog/severity.h"
 #include "store/db.h"
 #include "store/queries.h"
 
@@ -50,7 +51,7 @@ store_rc outbox_pair_decide(store *s, db_conn *c, const window_work *w, const js
     *d = (route_decision){.suppress = 1};
     if (!type || !sev)
         return STORE_OK;
-    int rank = severity_rank_of(sev);
+    int rank = severity_rank(sev);
     route_open open = {0};
     store_rc rc = db_run(s, c, &sql_out_suppression_get, DB_ARGS(db_int(w->service_id), db_text(type)), open_row, &open,
                          NULL, err, errlen);
@@ -75,7 +76,7 @@ store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const 
         return rc;
     outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
     route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
-    int rank = severity_rank_of(json_string_value(json_object_get(a, "severity")));
+    int rank = severity_rank(json_string_value(json_object_get(a, "severity")));
     if (route_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, outbox_put, &pa)) {
         if (!*err)
             snprintf(err, errlen, "out of memory");

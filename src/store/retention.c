@@ -40,6 +40,7 @@
 
 #include "anomalog/log.h"
 #include "anomalog/metrics.h"
+#include "anomalog/stopper.h"
 #include "anomalog/timeutil.h"
 
 #define PAUSE_MIN_MS 5
@@ -52,9 +53,7 @@ struct retention {
     int64_t period_ms;
     pthread_t th;
     int running;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_int stop;      /* set under mu (so a waiter cannot miss it), read anywhere */
+    stopper stop;
 };
 
 static double mono_seconds(void)
@@ -62,25 +61,6 @@ static double mono_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits ms or until stopped; returns 1 when stopped. */
-static int wait_ms(retention *r, int64_t ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&r->mu);
-    while (!atomic_load(&r->stop) && pthread_cond_timedwait(&r->cv, &r->mu, &until) != ETIMEDOUT)
-        ;
-    int stop = atomic_load(&r->stop);
-    pthread_mutex_unlock(&r->mu);
-    return stop;
 }
 
 static void count(const store_expired *e, store_expired *sum)
@@ -114,7 +94,7 @@ typedef store_rc (*expire_fn)(store *, int64_t, int64_t, store_expired *, int *,
 static int drain(retention *r, expire_fn fn, int64_t age_ms, store_expired *sum)
 {
     int batches = 0, more = 1;
-    while (more && !atomic_load(&r->stop)) {
+    while (more && !stopper_stopped(&r->stop)) {
         char err[256];
         store_expired e;
         double t0 = mono_seconds();
@@ -130,7 +110,7 @@ static int drain(retention *r, expire_fn fn, int64_t age_ms, store_expired *sum)
         metrics_retention_batch(took);
         count(&e, sum);
         int64_t pause = (int64_t)(took * 1000) + 1;
-        if (more && wait_ms(r, pause > PAUSE_MIN_MS ? pause : PAUSE_MIN_MS))
+        if (more && stopper_sleep(&r->stop, pause > PAUSE_MIN_MS ? pause : PAUSE_MIN_MS))
             break;
     }
     return batches;
@@ -139,7 +119,7 @@ static int drain(retention *r, expire_fn fn, int64_t age_ms, store_expired *sum)
 static void *retention_main(void *arg)
 {
     retention *r = arg;
-    while (!wait_ms(r, r->period_ms)) {
+    while (!stopper_sleep(&r->stop, r->period_ms)) {
         store_expired sum = {0};
         int batches = 0;
         if (r->o.lines_ms > 0)
@@ -169,8 +149,7 @@ retention *retention_start(store *st, const retention_opts *o, char *err, size_t
     r->o = *o;
     if (r->o.batch_rows < 1)
         r->o.batch_rows = 1;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    stopper_init(&r->stop);
     if (o->lines_ms <= 0 && o->windows_ms <= 0)
         return r; /* both disabled: no thread */
     int64_t shortest = o->lines_ms > 0 && (o->windows_ms <= 0 || o->lines_ms < o->windows_ms) ? o->lines_ms
@@ -190,13 +169,9 @@ void retention_stop(retention *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->mu);
-    atomic_store(&r->stop, 1);
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    stopper_stop(&r->stop);
     if (r->running)
         pthread_join(r->th, NULL);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
+    stopper_destroy(&r->stop);
     free(r);
 }

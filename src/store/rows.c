@@ -226,8 +226,3 @@ int suppression_row(const store_row *q, void *arg)
         json_array_append_new(arg, o);
     return 0;
 }
-
-int severity_rank_of(const char *sev)
-{
-    return !sev ? 0 : !strcmp(sev, "critical") ? 4 : !strcmp(sev, "high") ? 3 : !strcmp(sev, "medium") ? 2 : 1;
-}

@@ -85,7 +85,4 @@ int notification_row(const store_row *q, void *arg);
 int count_row(const store_row *q, void *arg);
 int suppression_row(const store_row *q, void *arg);
 
-/* low 1 .. critical 4; 0 for none */
-int severity_rank_of(const char *sev);
-
 #endif

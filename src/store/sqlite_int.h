@@ -46,7 +46,7 @@ typedef struct sq {
     size_t svc_ndirty, win_ndirty;
 } sq;
 
-/* The statement st of c, prepared on first use, reset and unbound; NULL on error. */
+/* sqlite_stmt.c: the statement st of c, prepared on first use, reset and unbound; NULL on error. */
 sqlite3_stmt *sq_stmt(db_conn *c, db_stmt *st);
 /* STORE_OK, STORE_BUSY or STORE_ERROR for a SQLite result code. */
 store_rc sq_rc(int src);

@@ -11,8 +11,8 @@
  *
  * Threads: one, started by window_scheduler_start(). It shares only the
  * store (itself thread-safe: each close is one transaction) and its stop
- * flag, guarded by mu; window_scheduler_stop() signals cv so that a
- * sleeping tick ends at once rather than after tick_ms.
+ * flag (stopper.h), which wakes a sleeping tick at once rather than after
+ * tick_ms.
  *
  * Invariants: window state lives only in the database, so a crash between
  * ticks loses nothing; the next start closes what came due meanwhile.
@@ -24,9 +24,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "anomalog/log.h"
+#include "anomalog/stopper.h"
 #include "anomalog/timeutil.h"
 
 struct window_scheduler {
@@ -34,30 +34,9 @@ struct window_scheduler {
     int64_t grace_ms, tick_ms;
     window_wake_fn wake;
     void *wake_arg;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;               /* under mu */
+    stopper stop;
     pthread_t thread;
 };
-
-/* Sleeps tick_ms or until stopped. @return nonzero when stopped. */
-static int window_sleep(window_scheduler *ws)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ws->tick_ms / 1000;
-    ts.tv_nsec += (ws->tick_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&ws->mu);
-    if (!ws->stop)
-        pthread_cond_timedwait(&ws->cv, &ws->mu, &ts);
-    int stop = ws->stop;
-    pthread_mutex_unlock(&ws->mu);
-    return stop;
-}
 
 static void *window_scheduler_main(void *arg)
 {
@@ -69,7 +48,7 @@ static void *window_scheduler_main(void *arg)
             log_msg(LOG_ERROR, "scheduler", "%s", err);
         else if (closed && ws->wake)
             ws->wake(ws->wake_arg);
-    } while (!window_sleep(ws));
+    } while (!stopper_sleep(&ws->stop, ws->tick_ms));
     return NULL;
 }
 
@@ -86,11 +65,9 @@ window_scheduler *window_scheduler_start(store *st, int64_t grace_ms, int64_t ti
         return NULL;
     }
     *ws = (window_scheduler){.st = st, .grace_ms = grace_ms, .tick_ms = tick_ms, .wake = wake, .wake_arg = arg};
-    pthread_mutex_init(&ws->mu, NULL);
-    pthread_cond_init(&ws->cv, NULL);
+    stopper_init(&ws->stop);
     if (pthread_create(&ws->thread, NULL, window_scheduler_main, ws) != 0) {
-        pthread_mutex_destroy(&ws->mu);
-        pthread_cond_destroy(&ws->cv);
+        stopper_destroy(&ws->stop);
         free(ws);
         snprintf(err, errlen, "cannot start the window scheduler");
         return NULL;
@@ -102,12 +79,8 @@ void window_scheduler_stop(window_scheduler *ws)
 {
     if (!ws)
         return;
-    pthread_mutex_lock(&ws->mu);
-    ws->stop = 1;
-    pthread_cond_signal(&ws->cv);
-    pthread_mutex_unlock(&ws->mu);
+    stopper_stop(&ws->stop);
     pthread_join(ws->thread, NULL);
-    pthread_mutex_destroy(&ws->mu);
-    pthread_cond_destroy(&ws->cv);
+    stopper_destroy(&ws->stop);
     free(ws);
 }

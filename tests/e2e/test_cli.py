@@ -20,7 +20,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 def settings_table():
     """(key, env, flag or None) of every row of config.c's settings table."""
-    with open(os.path.join(ROOT, "src", "core", "config.c"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "src", "config", "config.c"), encoding="utf-8") as f:
         code = f.read()
     return re.findall(r'\{"([a-z_.]+)", "(ANOMALOG_[A-Z_]+)", (?:"(--[a-z-]+)"|NULL)', code)
 
@@ -127,6 +127,20 @@ class PrecedenceTest(ServerTest):
         code, _, err = run_cli(["healthcheck", "--listen", "127.0.0.1:%d" % srv.port])
         self.assertEqual(code, 1)
         self.assertIn("not ready", err)
+
+    def test_healthcheck_address_forms(self):
+        srv = self.start_server()
+        # 0.0.0.0 (every address) is asked on loopback
+        code, _, err = run_cli(["healthcheck", "--listen", "0.0.0.0:%d" % srv.port])
+        self.assertEqual(code, 0, err)
+        # an IPv6 host in brackets is asked there (nothing serves on ::1 here) and named in the error
+        code, _, err = run_cli(["healthcheck", "--listen", "[::1]:%d" % srv.port])
+        self.assertEqual(code, 1)
+        self.assertIn("not ready: [::1]:%d" % srv.port, err)
+        # an address that is not host:port is refused before any request
+        code, _, err = run_cli(["healthcheck", "--listen", "::1:80"])
+        self.assertEqual(code, 2)
+        self.assertIn("invalid address", err)
 
     def test_health_endpoints(self):
         srv = self.start_server()

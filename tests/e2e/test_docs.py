@@ -57,11 +57,10 @@ def src_text():
 
 
 def config_source():
-    """The file holding the settings table, wherever src/ keeps it."""
+    """The folder holding the settings table, wherever src/ keeps it: its .c files, one text."""
     for p in src_files():
-        text = read(os.path.relpath(p, ROOT))
-        if re.search(r"static const setting settings\[\]", text):
-            return text
+        if re.search(r"static const setting settings\[\]", read(os.path.relpath(p, ROOT))):
+            return "\n".join(read(os.path.relpath(q, ROOT)) for q in sorted(glob.glob(os.path.join(os.path.dirname(p), "*.c"))))
     raise AssertionError("no file in src/ holds `static const setting settings[]`")
 
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "anomalog/ingest.h"
-#include "ingest/ingest_internal.h"
+#include "ingest/common.h"
 #include "fuzz_assert.h"
 
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "anomalog/verdict.h"
+#include "anomalog/severity.h"
 
 #include "fuzz_assert.h"
 
@@ -68,7 +69,7 @@ static void check_verdict(const json_t *v)
     json_array_foreach(list, i, a) {
         FUZZ_ASSERT(json_is_object(a) && json_object_size(a) == 5);
         FUZZ_ASSERT(one_of(json_object_get(a, "severity"), severity));
-        FUZZ_ASSERT(verdict_severity_rank(json_string_value(json_object_get(a, "severity"))) > 0);
+        FUZZ_ASSERT(severity_rank(json_string_value(json_object_get(a, "severity"))) > 0);
         FUZZ_ASSERT(one_of(json_object_get(a, "type"), type));
         check_text(json_object_get(a, "summary"), 0);
         check_text(json_object_get(a, "recommended_action"), 1);

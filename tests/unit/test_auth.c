@@ -30,6 +30,10 @@ static void test_forms(void **state)
         {"Basic OnMzY3JldA==", 1},       /* :s3cret */
         {"ApiKey s3cret", 1},
         {"ApiKey aWQ6czNjcmV0", 1},      /* id:s3cret */
+        {"Basic dXNlcjpzM2NyZXQ", 1},    /* user:s3cret, unpadded */
+        {"Basic YT4-PzpzM2NyZXQ=", 1},   /* a>>?:s3cret, URL-safe alphabet */
+        {"Basic -_86czNjcmV0", 1},       /* 0xfb 0xff:s3cret, URL-safe */
+        {"Basic +/86czNjcmV0", 1},       /* the same, standard */
         {"Bearer s3cre", 0},
         {"Bearer s3cret2", 0},
         {"Bearer ", 0},
@@ -37,6 +41,8 @@ static void test_forms(void **state)
         {"Basic czNjcmV0", 0},           /* s3cret without a user: no colon */
         {"Basic dXNlcjpvdGhlcg==", 0},   /* user:other */
         {"Basic !!!!", 0},
+        {"Basic dXNlcjpzM2NyZXQ=x", 0},  /* text after the padding */
+        {"Basic dXNlc jpzM2NyZXQ=", 0},  /* a space inside */
         {"Digest s3cret", 0},
         {NULL, 0},
     };
@@ -44,6 +50,11 @@ static void test_forms(void **state)
         if (http_authorized(&cfg, HTTP_ACCESS_INGEST, cases[i].header, &bound, &tok) != cases[i].ok)
             fail_msg("%s: expected %d", cases[i].header ? cases[i].header : "(none)", cases[i].ok);
     }
+    /* a Basic value longer than the decoder's bound carries nothing */
+    char longh[1100] = "Basic ";
+    memset(longh + 6, 'A', 1000);
+    longh[1006] = '\0';
+    assert_false(http_authorized(&cfg, HTTP_ACCESS_INGEST, longh, &bound, &tok));
     /* the read token is not set: reading is open; health and probes always are */
     assert_true(http_authorized(&cfg, HTTP_ACCESS_READ, NULL, &bound, &tok));
     assert_true(http_authorized(&cfg, HTTP_ACCESS_OPEN, NULL, &bound, &tok));

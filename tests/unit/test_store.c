@@ -1049,8 +1049,14 @@ static void test_location_hides_password(void **state)
     assert_string_equal(store_location("postgresql://app:s3cret@db:5432/logs", buf, sizeof buf),
                         "postgresql://app:***@db:5432/logs");
     assert_string_equal(store_location("postgres://db/logs?user=app&password=s3cret&sslmode=require", buf, sizeof buf),
-                        "postgres://db/logs?user=app&password=***&sslmode=require");
+                        "postgres://app:***@db/logs?sslmode=require");
+    /* percent-encoded (libpq decodes it), and a password alone */
+    assert_string_equal(store_location("postgresql://app:s%40cret@db/logs", buf, sizeof buf), "postgresql://app:***@db/logs");
+    assert_null(strstr(store_location("postgresql://:s3cret@db/logs", buf, sizeof buf), "s3cret"));
     assert_string_equal(store_location("postgres://app@db/logs", buf, sizeof buf), "postgres://app@db/logs");
+    /* what libpq cannot read is not shown at all */
+    assert_string_equal(store_location("postgres://db/logs?password=s3cret&bogus=1", buf, sizeof buf),
+                        "postgres://(a URI libpq cannot read)");
     assert_string_equal(store_location("./a:b@c.db", buf, sizeof buf), "./a:b@c.db");
 }
 

@@ -433,20 +433,6 @@ static void test_schema(void **state)
     json_decref(s);
 }
 
-static void test_severity_rank(void **state)
-{
-    (void)state;
-    assert_int_equal(verdict_severity_rank("low"), 1);
-    assert_int_equal(verdict_severity_rank("medium"), 2);
-    assert_int_equal(verdict_severity_rank("high"), 3);
-    assert_int_equal(verdict_severity_rank("critical"), 4);
-    assert_int_equal(verdict_severity_rank("Critical"), 4);
-    assert_int_equal(verdict_severity_rank("urgent"), 0);
-    assert_int_equal(verdict_severity_rank(""), 0);
-    assert_int_equal(verdict_severity_rank(NULL), 0);
-    assert_true(verdict_severity_rank("critical") > verdict_severity_rank("high"));
-}
-
 /* "health|analyzer:type:severity,..." of an assembled verdict, for one-line comparisons. */
 static const char *shape(json_t *v, char *buf, size_t len)
 {
@@ -521,8 +507,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recovery),      cmocka_unit_test(test_schema_failures),
         cmocka_unit_test(test_limits),        cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_schema),        cmocka_unit_test(test_severity_rank),
-        cmocka_unit_test(test_assemble),
+        cmocka_unit_test(test_schema),        cmocka_unit_test(test_assemble),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

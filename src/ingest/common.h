@@ -1,9 +1,10 @@
 /*
- * ingest_internal.h — helpers shared by the ingest parsers (text.c, json.c,
- * ingest.c). Not part of the public surface: include only from src/ingest/.
+ * common.h — what the ingest parsers share (text.c, json.c, syslog.c, loki.c,
+ * otlp.c, esbulk.c; defined in common.c, level.c and json.c). Not part of
+ * the public surface: include only from src/ingest/.
  */
-#ifndef ANOMALOG_INGEST_INTERNAL_H
-#define ANOMALOG_INGEST_INTERNAL_H
+#ifndef ANOMALOG_INGEST_COMMON_H
+#define ANOMALOG_INGEST_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 
 #include "anomalog/batch.h"
 #include "anomalog/ingest.h"
+#include "anomalog/utf8.h"
 
 /** Longest unknown level word kept, in bytes. */
 #define INGEST_LEVEL_MAX 32
@@ -57,18 +59,6 @@ int ingest_err_set(ingest_error *err, int status, const char *code, long line, l
  */
 void ingest_snippet(char *dst, size_t dstlen, const char *s, size_t len);
 
-/** Length (1..4) of the valid UTF-8 sequence at s, or 0 when s[0..n) does not start with one. */
-size_t utf8_seq_len(const unsigned char *s, size_t n);
-
-/** Largest cut <= max of valid UTF-8 s[0..len) that does not split a character. */
-size_t utf8_cut(const char *s, size_t len, size_t max);
-
-/** 1 when s[0..len) is valid UTF-8 (NUL bytes included), else 0. */
-int utf8_valid(const char *s, size_t len);
-
-/** Length of the longest prefix of s[0..len) that is valid UTF-8 without NUL bytes. */
-size_t utf8_clean_prefix(const char *s, size_t len);
-
 /**
  * Log text as it comes (text/plain and syslog lines): copies s[0..len) into the
  * batch's arena with each byte that is not part of valid UTF-8, and each NUL,
@@ -78,9 +68,6 @@ size_t utf8_clean_prefix(const char *s, size_t len);
  * @return the NUL-terminated copy, or NULL when out of memory
  */
 char *ingest_text_copy(batch *b, const char *s, size_t len, size_t max, size_t *out_len, int *cut);
-
-/** U+FFFD, what ingest_text_copy() puts for a bad byte. */
-#define UTF8_REPLACEMENT "\xEF\xBF\xBD"
 
 /**
  * The level word s[0..len), normalised: a known word gives its canonical name

@@ -1,5 +1,5 @@
 /*
- * outbox.c — the sender thread: delivers the notifications the store wrote
+ * sender.c — the sender threads: deliver the notifications the store wrote
  * into its outbox, in the same transaction as their anomalies.
  *
  * Threads: notify.senders sender threads (4), started by notifier_start().
@@ -34,14 +34,16 @@
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "anomalog/backoff.h"
 #include "anomalog/metrics.h"
+#include "anomalog/stopper.h"
 #include "anomalog/log.h"
 #include "anomalog/timeutil.h"
 
@@ -51,7 +53,6 @@
 typedef struct sender {
     struct notifier *nt;
     pthread_t thread;
-    unsigned seed; /* for the jitter of retries */
 } sender;
 
 struct notifier {
@@ -59,9 +60,7 @@ struct notifier {
     const config *cfg;
     sender senders[NOTIFY_MAX_SENDERS];
     size_t started;
-    atomic_int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    stopper stop;
     atomic_ullong sent, retried, failed;
 };
 
@@ -75,7 +74,6 @@ typedef struct attempt {
 typedef struct resp_buf {
     char body[256];
     size_t len;
-    int64_t retry_after_ms;
 } resp_buf;
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
@@ -89,30 +87,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
-{
-    resp_buf *r = arg;
-    size_t n = size * nmemb;
-    if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-        char v[128];
-        size_t k = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, p + 12, k);
-        v[k] = '\0';
-        char *s = v + strspn(v, " \t");
-        s[strcspn(s, "\r\n")] = '\0';
-        char *end;
-        long secs = strtol(s, &end, 10);
-        if (end != s && !*end && secs >= 0) {
-            r->retry_after_ms = (int64_t)secs * 1000;
-        } else {
-            time_t t = curl_getdate(s, NULL);
-            if (t > 0)
-                r->retry_after_ms = ((int64_t)t * 1000 - time_now_ms()) > 0 ? (int64_t)t * 1000 - time_now_ms() : 0;
-        }
-    }
-    return n;
-}
-
 /* Aborts a delivery in progress when the service stops; the row is retried at the next start. */
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
@@ -120,7 +94,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     (void)dn;
     (void)ut;
     (void)un;
-    return atomic_load(&((notifier *)arg)->stop) ? 1 : 0;
+    return stopper_stopped(&((notifier *)arg)->stop);
 }
 
 static void hmac_hex(const char *key, const char *body, size_t len, char *out /* 65 */)
@@ -159,7 +133,7 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
     }
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    resp_buf rb = {.retry_after_ms = -1};
+    resp_buf rb = {0};
     if (!c) {
         snprintf(at->error, sizeof at->error, "cannot start an HTTP client");
         free(owned);
@@ -189,8 +163,6 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
     curl_easy_setopt(c, CURLOPT_USERAGENT, "anomalog/" ANOMALOG_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &rb);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &rb);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -200,9 +172,11 @@ static void post(notifier *nt, const route_dest *d, const outbox_item *it, attem
         snprintf(at->error, sizeof at->error, "%s", curl_easy_strerror(cc));
     } else {
         long st = 0;
+        curl_off_t ra = 0; /* curl reads Retry-After's seconds or HTTP date; 0 when absent */
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
         at->http_status = (int)st;
-        at->retry_after_ms = rb.retry_after_ms;
+        if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            at->retry_after_ms = ra > INT64_MAX / 1000 ? INT64_MAX : (int64_t)ra * 1000;
         if (st < 200 || st >= 300) {
             snprintf(at->error, sizeof at->error, "HTTP %ld: %.200s", st, rb.body);
             at->permanent = !(st == 408 || st == 425 || st == 429 || st >= 500);
@@ -236,18 +210,6 @@ static void append_file(const route_dest *d, const outbox_item *it, attempt *at)
     close(fd);
 }
 
-static int64_t backoff(notifier *nt, unsigned *seed, int attempts, int64_t retry_after_ms)
-{
-    int64_t d = nt->cfg->notify_retry_base_ms;
-    for (int i = 1; i < attempts && d < nt->cfg->notify_retry_max_ms; i++)
-        d *= 2;
-    if (d > nt->cfg->notify_retry_max_ms)
-        d = nt->cfg->notify_retry_max_ms;
-    double jitter = 0.8 + 0.4 * ((double)rand_r(seed) / RAND_MAX);
-    d = (int64_t)((double)d * jitter);
-    return retry_after_ms > d ? retry_after_ms : d;
-}
-
 static void deliver(sender *se, outbox_item *it)
 {
     notifier *nt = se->nt;
@@ -265,8 +227,9 @@ static void deliver(sender *se, outbox_item *it)
     char msg[640];
     snprintf(msg, sizeof msg, "%s", at.error);
     if (at.error[0]) {
-        next = now + backoff(nt, &se->seed, it->attempts + 1, at.retry_after_ms);
-        if (atomic_load(&nt->stop)) {
+        int64_t wait = backoff_ms(nt->cfg->notify_retry_base_ms, nt->cfg->notify_retry_max_ms, it->attempts + 1, 1);
+        next = now + (at.retry_after_ms > wait ? at.retry_after_ms : wait); /* never sooner than Retry-After */
+        if (stopper_stopped(&nt->stop)) {
             outcome = "retry"; /* interrupted by shutdown: due again at the next start */
             next = now;
         } else if (at.permanent) {
@@ -294,25 +257,11 @@ static void deliver(sender *se, outbox_item *it)
     }
 }
 
-static void idle(notifier *nt, int64_t ms)
-{
-    pthread_mutex_lock(&nt->mu);
-    if (!atomic_load(&nt->stop)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-        ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&nt->cv, &nt->mu, &ts);
-    }
-    pthread_mutex_unlock(&nt->mu);
-}
-
 static void *sender_main(void *arg)
 {
     sender *se = arg;
     notifier *nt = se->nt;
-    while (!atomic_load(&nt->stop)) {
+    while (!stopper_stopped(&nt->stop)) {
         outbox_item it;
         char err[256];
         store_rc rc = store_outbox_claim(nt->st, time_now_ms(), nt->cfg->notify_timeout_ms + LEASE_EXTRA_MS, &it, err,
@@ -324,7 +273,7 @@ static void *sender_main(void *arg)
         }
         if (rc != STORE_NOTFOUND)
             log_msg(LOG_ERROR, "notify", "%s", err);
-        idle(nt, IDLE_POLL_MS);
+        stopper_sleep(&nt->stop, IDLE_POLL_MS);
     }
     return NULL;
 }
@@ -343,13 +292,11 @@ notifier *notifier_start(store *st, const config *cfg, char *err, size_t errlen)
     }
     nt->st = st;
     nt->cfg = cfg;
-    pthread_mutex_init(&nt->mu, NULL);
-    pthread_cond_init(&nt->cv, NULL);
+    stopper_init(&nt->stop);
     size_t want = cfg->notify_senders < 1 ? 1 : cfg->notify_senders > NOTIFY_MAX_SENDERS ? NOTIFY_MAX_SENDERS : cfg->notify_senders;
     for (; nt->started < want; nt->started++) {
         sender *se = &nt->senders[nt->started];
         se->nt = nt;
-        se->seed = (unsigned)time_now_ms() ^ (unsigned)getpid() ^ (unsigned)(nt->started * 2654435761u);
         if (pthread_create(&se->thread, NULL, sender_main, se) != 0) {
             snprintf(err, errlen, "cannot start notification sender %zu", nt->started + 1);
             notifier_stop(nt);
@@ -363,14 +310,10 @@ void notifier_stop(notifier *nt)
 {
     if (!nt)
         return;
-    pthread_mutex_lock(&nt->mu);
-    atomic_store(&nt->stop, 1);
-    pthread_cond_broadcast(&nt->cv);
-    pthread_mutex_unlock(&nt->mu);
+    stopper_stop(&nt->stop);
     for (size_t i = 0; i < nt->started; i++)
         pthread_join(nt->senders[i].thread, NULL);
-    pthread_mutex_destroy(&nt->mu);
-    pthread_cond_destroy(&nt->cv);
+    stopper_destroy(&nt->stop);
     free(nt);
 }
 

@@ -11,9 +11,14 @@
  *
  * The file is YAML, read with libyaml into a document; nested mappings
  * flatten to dotted keys (`limits.max_body`). An unknown key is an error, so
- * a typo is never a silently ignored setting.
+ * a typo is never a silently ignored setting. The sections that are lists or
+ * maps of their own are read beside this file: routing (routes.c), auth.tokens
+ * (tokens.c), services (services.c).
+ *
+ * Room: src/config/ sits beside main.c, above every module whose settings it
+ * fills: the modules below read the finished struct and never parse.
  */
-#include "anomalog/config.h"
+#include "config/config_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -254,10 +259,12 @@ static const struct config_help {
     {"digest.max_window_templates", "N", "distinct templates of a window listed one by one; the rest are one \"rare, unclustered\" group", "2000"},
 };
 
+static int listen_parse(config *c, const char *v);
+
 void config_defaults(config *c)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    listen_parse(c, "127.0.0.1:8080");
     snprintf(c->db, sizeof c->db, "./anomalog.db");
     snprintf(c->loki_service_labels, sizeof c->loki_service_labels, "service_name,service,app,job");
     c->window_ms = 5 * 60 * 1000;
@@ -350,28 +357,27 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-static int valid_listen(const char *v)
+/* Splits host:port or [v6]:port into c's listen fields: the one place the address is parsed. */
+static int listen_parse(config *c, const char *v)
 {
     const char *colon = strrchr(v, ':');
-    if (!colon || colon == v)
-        return 0;
     uint64_t port;
-    if (parse_u64(colon + 1, &port) || port > 65535)
-        return 0;
-    if (v[0] == '[') /* [::1]:8080 */
-        return colon[-1] == ']';
-    return memchr(v, ':', (size_t)(colon - v)) == NULL;
-}
-
-/* A duration, where zero ("0", "0s", "0m") is allowed: a suppression interval of none. */
-static int parse_duration0(const char *v, int64_t *ms)
-{
-    size_t z = strspn(v, "0");
-    if (z > 0 && (!v[z] || !strcmp(v + z, "s") || !strcmp(v + z, "ms") || !strcmp(v + z, "m") || !strcmp(v + z, "h"))) {
-        *ms = 0;
-        return 0;
+    if (!colon || colon == v || strlen(v) >= sizeof c->listen || parse_u64(colon + 1, &port) || port > 65535)
+        return -1;
+    const char *host = v;
+    size_t hl = (size_t)(colon - v);
+    if (v[0] == '[') { /* [::1]:8080 */
+        if (colon[-1] != ']')
+            return -1;
+        host++;
+        hl -= 2;
+    } else if (memchr(v, ':', hl)) {
+        return -1;
     }
-    return duration_parse_ms(v, ms);
+    snprintf(c->listen, sizeof c->listen, "%s", v);
+    snprintf(c->listen_host, sizeof c->listen_host, "%.*s", (int)hl, host);
+    snprintf(c->listen_port, sizeof c->listen_port, "%u", (unsigned)port);
+    return 0;
 }
 
 /* Sets one setting from text; `where` names the source for the error. */
@@ -380,11 +386,10 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
     char *field = (char *)c + st->off;
     switch (st->kind) {
     case K_LISTEN:
-        if (!valid_listen(v) || strlen(v) >= sizeof c->listen) {
+        if (listen_parse(c, v)) {
             snprintf(err, errlen, "%s: invalid address \"%s\" (expected host:port, e.g. 127.0.0.1:8080)", where, v);
             return -1;
         }
-        snprintf(c->listen, sizeof c->listen, "%s", v);
         return 0;
     case K_PATH:
         if (!*v || strlen(v) >= sizeof c->db) {
@@ -400,7 +405,7 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
             snprintf(err, errlen, "%s: duration \"%s\" has no unit (write %ss, %sm, %sh or %sms)", where, v, v, v, v, v);
             return -1;
         }
-        if (parse_duration0(v, &ms) || (uint64_t)ms < st->min || (uint64_t)ms > st->max) {
+        if (config_duration0(v, &ms) || (uint64_t)ms < st->min || (uint64_t)ms > st->max) {
             snprintf(err, errlen,
                      "%s: invalid duration \"%s\" (expected e.g. 5m, 300s, 1h; between %llu ms and %llu ms)", where,
                      v, (unsigned long long)st->min, (unsigned long long)st->max);
@@ -531,363 +536,6 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
 /* ---- YAML file ------------------------------------------------------------ */
 
 /* services: {name: {context: "..."}} */
-static int load_services(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
-                         size_t errlen)
-{
-    unsigned long line = (unsigned long)node->start_mark.line + 1;
-    if (node->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "%s:%lu: services: expected a mapping of service names", file, line);
-        return -1;
-    }
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        line = (unsigned long)k->start_mark.line + 1;
-        const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
-        if (!*name || strlen(name) > 128 || !v || v->type != YAML_MAPPING_NODE) {
-            snprintf(err, errlen, "%s:%lu: services: each entry is a service name (1-128 bytes) with a mapping",
-                     file, line);
-            return -1;
-        }
-        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-            yaml_node_t *kk = yaml_document_get_node(doc, q->key);
-            yaml_node_t *vv = yaml_document_get_node(doc, q->value);
-            line = (unsigned long)kk->start_mark.line + 1;
-            if (kk->type != YAML_SCALAR_NODE || strcmp((const char *)kk->data.scalar.value, "context") != 0) {
-                snprintf(err, errlen, "%s:%lu: services.%s: unknown setting (a service takes: context)", file, line,
-                         name);
-                return -1;
-            }
-            if (vv->type != YAML_SCALAR_NODE || vv->data.scalar.length > 16384) {
-                snprintf(err, errlen, "%s:%lu: services.%s.context: expected text of at most 16384 bytes", file,
-                         line, name);
-                return -1;
-            }
-            struct service_context *n = realloc(c->contexts, (c->n_contexts + 1) * sizeof *n);
-            if (!n) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-            c->contexts = n;
-            n[c->n_contexts].name = strdup(name);
-            n[c->n_contexts].context = strdup((const char *)vv->data.scalar.value);
-            c->n_contexts++;
-        }
-    }
-    return 0;
-}
-
-/* One scope word, or -1. */
-static int scope_bit(const char *w)
-{
-    return !strcmp(w, "ingest") ? (int)CONFIG_SCOPE_INGEST : !strcmp(w, "read") ? (int)CONFIG_SCOPE_READ
-         : !strcmp(w, "write") ? (int)CONFIG_SCOPE_WRITE : -1;
-}
-
-/* scopes: [ingest, read, write] (a list, or one word). 0 and *out set, or -1. */
-static int load_scopes(yaml_document_t *doc, yaml_node_t *v, unsigned *out)
-{
-    *out = 0;
-    if (v->type == YAML_SCALAR_NODE) {
-        int b = scope_bit((const char *)v->data.scalar.value);
-        return b < 0 ? -1 : (*out = (unsigned)b, 0);
-    }
-    if (v->type != YAML_SEQUENCE_NODE)
-        return -1;
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-        yaml_node_t *w = yaml_document_get_node(doc, *it);
-        int b = w && w->type == YAML_SCALAR_NODE ? scope_bit((const char *)w->data.scalar.value) : -1;
-        if (b < 0)
-            return -1;
-        *out |= (unsigned)b;
-    }
-    return *out ? 0 : -1;
-}
-
-/* auth.tokens: [{token: "...", service: "...", scopes: [...]}]: more tokens, ingest-only unless scoped,
- * each optionally bound to a service (which only ingestion uses) */
-static int load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
-                       size_t errlen)
-{
-    unsigned long line = (unsigned long)node->start_mark.line + 1;
-    if (node->type != YAML_SEQUENCE_NODE) {
-        snprintf(err, errlen, "%s:%lu: auth.tokens: expected a list of {token, service}", file, line);
-        return -1;
-    }
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
-        yaml_node_t *m = yaml_document_get_node(doc, *it);
-        const char *token = NULL, *service = NULL;
-        unsigned scopes = CONFIG_SCOPE_INGEST;
-        line = m ? (unsigned long)m->start_mark.line + 1 : line;
-        if (!m || m->type != YAML_MAPPING_NODE) {
-            snprintf(err, errlen, "%s:%lu: auth.tokens: each item is a mapping with token and optional service",
-                     file, line);
-            return -1;
-        }
-        for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < m->data.mapping.pairs.top; q++) {
-            yaml_node_t *kk = yaml_document_get_node(doc, q->key), *vv = yaml_document_get_node(doc, q->value);
-            const char *k = kk->type == YAML_SCALAR_NODE ? (const char *)kk->data.scalar.value : "";
-            const char *v = vv->type == YAML_SCALAR_NODE ? (const char *)vv->data.scalar.value : NULL;
-            line = (unsigned long)kk->start_mark.line + 1;
-            if (strcmp(k, "token") == 0 && v && *v && strlen(v) < 256) {
-                token = v;
-            } else if (strcmp(k, "service") == 0 && v && *v && strlen(v) <= 128) {
-                service = v;
-            } else if (strcmp(k, "scopes") == 0) {
-                if (load_scopes(doc, vv, &scopes) != 0) {
-                    snprintf(err, errlen, "%s:%lu: auth.tokens.scopes: a list of ingest, read, write", file, line);
-                    return -1;
-                }
-            } else {
-                snprintf(err, errlen,
-                         "%s:%lu: auth.tokens.%s: a token is 1-255 bytes, a service 1-128, scopes a list "
-                         "(and nothing else)", file,
-                         line, k);
-                return -1;
-            }
-        }
-        if (!token) {
-            snprintf(err, errlen, "%s:%lu: auth.tokens: an item has no token", file, line);
-            return -1;
-        }
-        struct ingest_token *n = realloc(c->tokens, (c->n_tokens + 1) * sizeof *n);
-        if (!n) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        c->tokens = n;
-        n[c->n_tokens].token = strdup(token);
-        n[c->n_tokens].service = service ? strdup(service) : NULL;
-        n[c->n_tokens].scopes = scopes;
-        c->n_tokens++;
-    }
-    return 0;
-}
-
-/* ---- routing: destinations, routes, suppression intervals ------------------- */
-
-static const char *scalar(yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static int severity_rank(const char *s)
-{
-    return !s ? -1 : !strcmp(s, "low") ? 1 : !strcmp(s, "medium") ? 2 : !strcmp(s, "high") ? 3
-                                                                  : !strcmp(s, "critical") ? 4 : -1;
-}
-
-/* destinations: {name: {type, url, routing_key, secret, path}} */
-static int load_destinations(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err,
-                             size_t errlen)
-{
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
-        unsigned long line = (unsigned long)k->start_mark.line + 1;
-        const char *name = scalar(k);
-        if (!name || !*name || strlen(name) > 128 || !v || v->type != YAML_MAPPING_NODE) {
-            snprintf(err, errlen, "%s:%lu: destinations: each entry is a name (1-128 bytes) with a mapping", file, line);
-            return -1;
-        }
-        const char *fields[5] = {0}; /* type url routing_key secret path */
-        static const char *const names[5] = {"type", "url", "routing_key", "secret", "path"};
-        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-            const char *fk = scalar(yaml_document_get_node(doc, q->key));
-            const char *fv = scalar(yaml_document_get_node(doc, q->value));
-            int found = -1;
-            for (int i = 0; i < 5 && fk; i++)
-                if (!strcmp(fk, names[i]))
-                    found = i;
-            if (found < 0 || !fv) {
-                snprintf(err, errlen, "%s:%lu: destinations.%s: unknown or empty setting \"%s\" (a destination "
-                         "takes: type, url, routing_key, secret, path)", file, line, name, fk ? fk : "");
-                return -1;
-            }
-            fields[found] = fv;
-        }
-        int dk = dest_kind_parse(fields[0]);
-        if (dk < 0) {
-            snprintf(err, errlen, "%s:%lu: destinations.%s.type: expected pagerduty, slack, alertmanager, webhook or "
-                     "file", file, line, name);
-            return -1;
-        }
-        route_dest *d = route_dest_add(&c->routing, name, (dest_kind)dk);
-        if (!d || (fields[1] && !(d->url = strdup(fields[1]))) || (fields[2] && !(d->routing_key = strdup(fields[2]))) ||
-            (fields[3] && !(d->secret = strdup(fields[3]))) || (fields[4] && !(d->path = strdup(fields[4])))) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        if (dk == DEST_PAGERDUTY && !d->url && !(d->url = strdup("https://events.pagerduty.com/v2/enqueue"))) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* routes: [{match: {severity, severity_at_least, service, type}, to: [names] or name}] */
-static int load_routes(config *c, yaml_document_t *doc, yaml_node_t *node, const char *file, char *err, size_t errlen)
-{
-    if (node->type != YAML_SEQUENCE_NODE) {
-        snprintf(err, errlen, "%s:%lu: routes: expected a list of {match: ..., to: [...]}", file,
-                 (unsigned long)node->start_mark.line + 1);
-        return -1;
-    }
-    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
-        yaml_node_t *r = yaml_document_get_node(doc, *it);
-        unsigned long line = (unsigned long)r->start_mark.line + 1;
-        route_rule *nr = realloc(c->routing.rules, (c->routing.n_rules + 1) * sizeof *nr);
-        if (!nr) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        c->routing.rules = nr;
-        route_rule *rule = &nr[c->routing.n_rules++];
-        memset(rule, 0, sizeof *rule);
-        if (r->type != YAML_MAPPING_NODE) {
-            snprintf(err, errlen, "%s:%lu: routes: each route is a mapping {match: ..., to: [...]}", file, line);
-            return -1;
-        }
-        for (yaml_node_pair_t *p = r->data.mapping.pairs.start; p < r->data.mapping.pairs.top; p++) {
-            const char *k = scalar(yaml_document_get_node(doc, p->key));
-            yaml_node_t *v = yaml_document_get_node(doc, p->value);
-            if (k && !strcmp(k, "match") && v->type == YAML_MAPPING_NODE) {
-                for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-                    const char *mk = scalar(yaml_document_get_node(doc, q->key));
-                    const char *mv = scalar(yaml_document_get_node(doc, q->value));
-                    int bad = !mk || !mv;
-                    for (yaml_node_pair_t *e = v->data.mapping.pairs.start; !bad && e < q; e++) {
-                        const char *ek = scalar(yaml_document_get_node(doc, e->key));
-                        if (ek && !strcmp(ek, mk)) {
-                            snprintf(err, errlen, "%s:%lu: routes: match.%s is given twice", file, line, mk);
-                            return -1;
-                        }
-                    }
-                    if (!bad && !strcmp(mk, "severity"))
-                        bad = (rule->severity = severity_rank(mv)) < 0;
-                    else if (!bad && !strcmp(mk, "severity_at_least"))
-                        bad = (rule->severity_min = severity_rank(mv)) < 0;
-                    else if (!bad && !strcmp(mk, "service"))
-                        bad = !(rule->service = strdup(mv));
-                    else if (!bad && !strcmp(mk, "type"))
-                        bad = !(rule->type = strdup(mv));
-                    else
-                        bad = 1;
-                    if (bad) {
-                        snprintf(err, errlen, "%s:%lu: routes: match takes severity or severity_at_least "
-                                 "(low, medium, high, critical), service and type; got \"%s\"", file, line,
-                                 mk ? mk : "");
-                        return -1;
-                    }
-                }
-            } else if (k && !strcmp(k, "to")) {
-                yaml_node_item_t *a = NULL, *b = NULL;
-                yaml_node_item_t one = p->value;
-                if (v->type == YAML_SEQUENCE_NODE) {
-                    a = v->data.sequence.items.start;
-                    b = v->data.sequence.items.top;
-                } else {
-                    a = &one;
-                    b = &one + 1;
-                }
-                for (; a < b; a++) {
-                    const char *name = scalar(yaml_document_get_node(doc, *a));
-                    char **nt = realloc(rule->to, (rule->n_to + 1) * sizeof *nt);
-                    if (nt)
-                        rule->to = nt;
-                    if (!name || !nt || !(nt[rule->n_to] = strdup(name))) {
-                        snprintf(err, errlen, "%s:%lu: routes: to is a destination name or a list of them", file, line);
-                        return -1;
-                    }
-                    rule->n_to++;
-                }
-            } else {
-                snprintf(err, errlen, "%s:%lu: routes: a route takes match (a mapping) and to", file, line);
-                return -1;
-            }
-        }
-        if (!rule->n_to) {
-            snprintf(err, errlen, "%s:%lu: routes: a route needs to: [destination, ...]", file, line);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int load_intervals(route_interval **v, size_t *n, yaml_document_t *doc, yaml_node_t *node, const char *key,
-                          const char *file, char *err, size_t errlen)
-{
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key);
-        const char *name = scalar(k), *val = scalar(yaml_document_get_node(doc, p->value));
-        int64_t ms;
-        if (!name || !val || parse_duration0(val, &ms) || ms < 0 || ms > 7LL * 86400 * 1000) {
-            snprintf(err, errlen, "%s:%lu: %s: expected name: duration (e.g. 30m, at most 7d)", file,
-                     (unsigned long)k->start_mark.line + 1, key);
-            return -1;
-        }
-        route_interval *nv = realloc(*v, (*n + 1) * sizeof *nv);
-        if (!nv || !(nv[*n].name = strdup(name))) {
-            if (nv)
-                *v = nv;
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        *v = nv;
-        nv[(*n)++].ms = ms;
-    }
-    return 0;
-}
-
-static int load_routing(config *c, yaml_document_t *doc, const char *key, yaml_node_t *v, const char *file,
-                        char *err, size_t errlen)
-{
-    if (!strcmp(key, "routes"))
-        return load_routes(c, doc, v, file, err, errlen);
-    if (v->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "%s:%lu: %s: expected a mapping", file, (unsigned long)v->start_mark.line + 1, key);
-        return -1;
-    }
-    if (!strcmp(key, "destinations"))
-        return load_destinations(c, doc, v, file, err, errlen);
-    if (!strcmp(key, "suppress_per_service"))
-        return load_intervals(&c->routing.per_service, &c->routing.n_per_service, doc, v, key, file, err, errlen);
-    return load_intervals(&c->routing.per_type, &c->routing.n_per_type, doc, v, key, file, err, errlen);
-}
-
-/* Destinations enabled by the environment alone (named after their kind). */
-static int env_destinations(config *c, char *err, size_t errlen)
-{
-    static const struct {
-        const char *env;
-        dest_kind kind;
-    } envs[] = {{"ANOMALOG_PAGERDUTY_ROUTING_KEY", DEST_PAGERDUTY}, {"ANOMALOG_SLACK_WEBHOOK_URL", DEST_SLACK},
-                {"ANOMALOG_ALERTMANAGER_URL", DEST_ALERTMANAGER},   {"ANOMALOG_WEBHOOK_URL", DEST_WEBHOOK},
-                {"ANOMALOG_ALERT_FILE", DEST_FILE}};
-    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
-        const char *v = getenv(envs[i].env);
-        if (!v || !*v)
-            continue;
-        route_dest *d = route_dest_add(&c->routing, dest_kind_name(envs[i].kind), envs[i].kind);
-        int oom = !d;
-        if (d && envs[i].kind == DEST_PAGERDUTY) {
-            const char *u = getenv("ANOMALOG_PAGERDUTY_URL");
-            oom = !(d->routing_key = strdup(v)) ||
-                  !(d->url = strdup(u && *u ? u : "https://events.pagerduty.com/v2/enqueue"));
-        } else if (d && envs[i].kind == DEST_FILE) {
-            oom = !(d->path = strdup(v));
-        } else if (d) {
-            const char *sec = envs[i].kind == DEST_WEBHOOK ? getenv("ANOMALOG_WEBHOOK_SECRET") : NULL;
-            oom = !(d->url = strdup(v)) || (sec && *sec && !(d->secret = strdup(sec)));
-        }
-        if (oom) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *prefix, const char *file,
                 char *err, size_t errlen)
 {
@@ -907,10 +555,8 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
         unsigned long line = (unsigned long)k->start_mark.line + 1;
         if (strcmp(key, "redaction.patterns") == 0) {
-            if (v->type != YAML_SEQUENCE_NODE) {
-                snprintf(err, errlen, "%s:%lu: redaction.patterns: expected a list of regular expressions", file, line);
+            if (config_expect(v, YAML_SEQUENCE_NODE, file, key, "a list of regular expressions", err, errlen))
                 return -1;
-            }
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
                 yaml_node_t *pn = yaml_document_get_node(doc, *it);
                 char **np = realloc(c->redact_patterns, (c->n_redact_patterns + 1) * sizeof *np);
@@ -928,17 +574,17 @@ static int walk(config *c, yaml_document_t *doc, yaml_node_t *node, const char *
         }
         if (strcmp(key, "destinations") == 0 || strcmp(key, "routes") == 0 ||
             strcmp(key, "suppress_per_service") == 0 || strcmp(key, "suppress_per_type") == 0) {
-            if (load_routing(c, doc, key, v, file, err, errlen))
+            if (config_load_routing(c, doc, key, v, file, err, errlen))
                 return -1;
             continue;
         }
         if (strcmp(key, "auth.tokens") == 0) {
-            if (load_tokens(c, doc, v, file, err, errlen))
+            if (config_load_tokens(c, doc, v, file, err, errlen))
                 return -1;
             continue;
         }
         if (strcmp(key, "services") == 0) {
-            if (load_services(c, doc, v, file, err, errlen))
+            if (config_load_services(c, doc, v, file, err, errlen))
                 return -1;
             continue;
         }
@@ -1126,7 +772,7 @@ int config_load_for(config *c, int *argc, char **argv, const char *const *groups
     }
     *argc = out;
     argv[out] = NULL;
-    if (env_destinations(c, err, errlen) || route_config_check(&c->routing, err, errlen))
+    if (config_env_destinations(c, err, errlen) || route_config_check(&c->routing, err, errlen))
         return -1;
     if (!c->routing.public_url[0])
         snprintf(c->routing.public_url, sizeof c->routing.public_url, "http://%s", c->listen);
