@@ -15,8 +15,10 @@
  * complete); digest_window(): stream up to max_lines lines from the store
  * through the digest (the service's miner and history; the lines are not
  * held, store_window_read pages them) and record its templates (redacted);
- * ask() the model and check its evidence; judge(): the verdict, assembled in
- * one place (verdict_assemble, verdict.c); record() it. What they decide:
+ * ask() the model (analyzer_model.c: the context plan, the call and its
+ * retries, the answer redacted) and check its evidence; judge(): the
+ * verdict, assembled in one place (verdict_assemble, verdict.c); record()
+ * it. What they decide:
  *  - no model configured, or a quiet window (nothing new or unusual) with
  *    skip_quiet_windows: the baseline's findings are the result;
  *  - otherwise ask the model with the digest; an answer that fails the schema
@@ -71,49 +73,11 @@
 #include "anomalog/svccache.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/verdict.h"
-
-struct analyzer {
-    store *st;
-    const config *cfg;
-    redactor *red;
-    atomic_int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int wakeups;           /* bumped on every wake, under mu */
-    pthread_t *workers;
-    size_t n_workers;
-    svccache *miners;      /* each service's miner, bounded */
-    llm_fit *fit;           /* the model server's context and bytes per token, shared (llm_fit.h) */
-    breaker *brk;           /* the model's circuit breaker (breaker.h); NULL without a model */
-};
-
-static int model_configured(const config *cfg)
-{
-    return cfg->llm_url[0] && strcmp(cfg->llm_url, "none") != 0;
-}
+#include "analyzer_int.h"
 
 static int64_t retry_delay(const config *cfg, int attempts)
 {
     return backoff_ms(cfg->retry_base_ms, cfg->retry_max_ms, attempts, 0); /* no jitter: a time the store keeps */
-}
-
-/* The client's options from the configuration. */
-static void model_opts(const config *cfg, const atomic_int *cancel, llm_opts *o)
-{
-    llm_opts_defaults(o);
-    o->base_url = cfg->llm_url;
-    o->model = cfg->llm_model;
-    o->api_key = cfg->llm_api_key;
-    o->timeout_ms = cfg->llm_timeout_ms;
-    o->retries = (int)cfg->llm_retries;
-    o->format = (llm_format)cfg->llm_format;
-    o->cancel = cancel;
-}
-
-static void add_usage(int64_t *acc, long v)
-{
-    if (v >= 0)
-        *acc = (*acc < 0 ? 0 : *acc) + v;
 }
 
 static void restore_one(void *arg, int64_t id, const char *text, uint64_t total)
@@ -449,46 +413,6 @@ static int check_evidence(analyzer *a, const window_work *w, digest *d, json_t *
     return rc;
 }
 
-/* Replaces the string v (if it is one) by its redacted text. */
-static int redact_string(const redactor *red, redact_session *rs, json_t *v)
-{
-    if (!json_is_string(v))
-        return 0;
-    char *t = redact_text(red, rs, json_string_value(v), json_string_length(v), NULL);
-    int rc = t && json_string_set(v, t) == 0 ? 0 : -1;
-    free(t);
-    return rc;
-}
-
-/*
- * Redacts the model's words before they are stored or routed. The model only
- * ever saw redacted text, but it can still write a secret (invented,
- * remembered, or spelled out from a hint), and what it writes goes to
- * PagerDuty, Slack and the database. Returns -1 when out of memory.
- */
-static int redact_answer(const redactor *red, json_t *verdict)
-{
-    static const char *const fields[] = {"summary", "recommended_action"};
-    if (!red)
-        return 0;
-    redact_session *rs = redact_session_new();
-    int rc = rs ? 0 : -1;
-    size_t i, k;
-    json_t *an, *ev;
-    json_array_foreach(json_object_get(verdict, "anomalies"), i, an)
-    {
-        for (k = 0; rc == 0 && k < sizeof fields / sizeof fields[0]; k++)
-            rc = redact_string(red, rs, json_object_get(an, fields[k]));
-        json_array_foreach(json_object_get(an, "evidence"), k, ev)
-        {
-            if (rc == 0)
-                rc = redact_string(red, rs, ev);
-        }
-    }
-    redact_session_free(rs);
-    return rc;
-}
-
 typedef struct incident_feed {
     incident_annotator *an;
     const digest *d;
@@ -545,124 +469,6 @@ static json_t *annotate_incidents(analyzer *a, const window_work *w, json_t *ver
     return calls;
 }
 
-/* ---- fitting the model's context (llm_fit.h) ------------------------------------ */
-
-/* The user message's byte cap when both messages must stay under total. */
-static size_t fit_user_bytes(size_t cap, size_t total, size_t system_bytes)
-{
-    size_t room = total > system_bytes + 1024 ? total - system_bytes : 1024;
-    return cap == 0 || room < cap ? room : cap;
-}
-
-/*
- * The plan for a window's model call, and the digest budget it leaves: the
- * server's context (probed once) less the system prompt, the user message's
- * fixed parts (measured on an empty digest) and the answer's room.
- */
-static size_t plan_window(analyzer *a, const window_work *w, llm_plan *plan)
-{
-    const config *cfg = a->cfg;
-    prompt fixed = {0};
-    prompt_input in = {.service = w->service, .context = w->context, .start_ms = w->start_ms, .end_ms = w->end_ms,
-                       .max_bytes = cfg->max_prompt_bytes, .digest = ""};
-    size_t fixed_bytes = prompt_build(&in, &fixed) == 0 ? strlen(fixed.system) + strlen(fixed.user) : 4096;
-    prompt_free(&fixed);
-    llm_opts o;
-    model_opts(cfg, NULL, &o);
-    llm_fit_plan(a->fit, &o, fixed_bytes, plan);
-    return plan->digest_budget < cfg->token_budget ? plan->digest_budget : cfg->token_budget;
-}
-
-/*
- * Asks the model for the window's verdict: up to schema_retries more calls
- * for answers that fail the schema, and up to two more when the server cut
- * or refused the prompt (sent again, shortened to what the server showed it
- * takes) or the answer ran out of room (more room). *p is rebuilt for each
- * shortening and m points at the prompt last sent. The reasoning a model
- * wrote (llm_result.reasoning) is dropped here: it reaches neither the
- * verdict, the store nor a notification. @return LLM_CANCELLED when
- * interrupted, else LLM_OK (*verdict set, or NULL with reason).
- */
-static llm_rc ask_model(analyzer *a, const atomic_int *cancel, prompt_input *in, llm_plan *plan, const json_t *schema,
-                        prompt *p, analysis_meta *m, json_t **verdict, char *reason, size_t reason_len)
-{
-    const config *cfg = a->cfg;
-    llm_opts o;
-    int refits = 0, quick = 0;
-    model_opts(cfg, cancel, &o);
-    if (a->brk && !breaker_allow(a->brk, time_now_ms(), &quick)) { /* down: straight to the baseline */
-        snprintf(reason, reason_len, "model: down after %llu consecutive failed calls (circuit open; next probe in "
-                 "%llds)", (unsigned long long)cfg->breaker_failures,
-                 (long long)(breaker_wait_ms(a->brk, time_now_ms()) + 999) / 1000);
-        return LLM_OK;
-    }
-    if (quick) /* a failure was seen since the last success: a dead model is found out in one timeout */
-        o.retries = 0;
-    for (uint64_t attempt = 0; attempt <= cfg->schema_retries; attempt++) {
-        llm_result r;
-        m->system_prompt = p->system;
-        m->user_prompt = p->user;
-        llm_fit_apply(plan, strlen(p->system) + strlen(p->user), &o);
-        llm_rc lrc = llm_chat(&o, p->system, p->user, schema, &r);
-        if (a->brk)
-            breaker_record(a->brk, lrc == LLM_CANCELLED ? -1 : lrc == LLM_OK, time_now_ms());
-        add_usage(&m->prompt_tokens, r.prompt_tokens);
-        add_usage(&m->completion_tokens, r.completion_tokens);
-        add_usage(&m->latency_ms, (long)r.latency_ms);
-        metrics_tokens(r.prompt_tokens, r.completion_tokens);
-        free(r.reasoning); /* never stored, never routed */
-        r.reasoning = NULL;
-        size_t retry_bytes = 0;
-        llm_fit_verdict fv = llm_fit_observe(a->fit, plan, lrc, &r, &retry_bytes);
-        if (fv != LLM_FIT_OK && refits < 2) {
-            refits++;
-            log_msg(LOG_WARN, "analysis", "%s: %s (%ld prompt tokens counted, %zu bytes): sending it again%s",
-                    in->service, fv == LLM_FIT_PROMPT_CUT ? "the model server cut or refused the prompt"
-                                                            : "the answer ran out of room",
-                    r.prompt_tokens, r.prompt_bytes, retry_bytes ? " shorter" : " with more room");
-            llm_result_free(&r);
-            if (retry_bytes) {
-                prompt np;
-                in->max_bytes = fit_user_bytes(in->max_bytes, retry_bytes, strlen(p->system));
-                if (prompt_build(in, &np) == 0) {
-                    prompt_free(p);
-                    *p = np;
-                }
-            }
-            attempt--; /* a refit is not a schema retry */
-            continue;
-        }
-        if (lrc != LLM_OK)
-            metrics_model_call(lrc == LLM_CANCELLED     ? "cancelled"
-                               : lrc == LLM_REJECTED    ? "rejected"
-                               : lrc == LLM_BAD_RESPONSE ? "bad_response"
-                                                         : "unavailable");
-        if (lrc == LLM_CANCELLED) {
-            llm_result_free(&r);
-            return LLM_CANCELLED;
-        }
-        if (lrc != LLM_OK) {
-            snprintf(reason, reason_len, "model: %s", r.error);
-            llm_result_free(&r);
-            break;
-        }
-        char verr[512];
-        *verdict = verdict_parse(r.content, strlen(r.content), verr, sizeof verr);
-        if (*verdict && redact_answer(a->red, *verdict) != 0) {
-            json_decref(*verdict);
-            *verdict = NULL;
-            snprintf(verr, sizeof verr, "out of memory redacting the answer");
-        }
-        metrics_model_call(*verdict ? "ok" : "invalid_answer");
-        llm_result_free(&r);
-        if (*verdict)
-            break;
-        snprintf(reason, reason_len, "answer failed the schema after %llu call(s): %s",
-                 (unsigned long long)attempt + 1, verr);
-    }
-    return LLM_OK;
-}
-
 /* ---- one analysis: claim, digest, ask the model, judge, record ------------------------------ */
 
 /* One analysis in progress: what its steps share. */
@@ -708,7 +514,7 @@ static int digest_window(analyzer *a, analysis *an)
 {
     const config *cfg = a->cfg;
     window_work *w = &an->w;
-    an->budget = model_configured(cfg) ? plan_window(a, w, &an->plan) : cfg->token_budget;
+    an->budget = analyzer_model_configured(cfg) ? analyzer_plan_window(a, w, &an->plan) : cfg->token_budget;
     if (build_digest(a, w, an->pass == VERDICT_LATE ? 0 : w->line_count, an->budget, &an->d, an->err,
                      sizeof an->err) != 0) {
         snprintf(an->reason, sizeof an->reason, "digest: %s", an->err);
@@ -724,7 +530,7 @@ static int digest_window(analyzer *a, analysis *an)
     }
     an->m.digest = an->d.text;
     an->m.redactions = an->d.redactions;
-    an->use_model = model_configured(cfg) && (w->reanalysis || !(cfg->skip_quiet && an->d.quiet && an->d.n_lines > 0));
+    an->use_model = analyzer_model_configured(cfg) && (w->reanalysis || !(cfg->skip_quiet && an->d.quiet && an->d.n_lines > 0));
     return 0;
 }
 
@@ -745,7 +551,7 @@ static analysis_outcome ask(analyzer *a, const atomic_int *cancel, analysis *an)
         .digest = an->d.text,
     };
     if (an->plan.max_prompt_bytes > 0) /* the digest's estimate is a guess: the context is the bound */
-        in.max_bytes = fit_user_bytes(in.max_bytes, an->plan.max_prompt_bytes, prompt_system_bytes());
+        in.max_bytes = analyzer_fit_user_bytes(in.max_bytes, an->plan.max_prompt_bytes, prompt_system_bytes());
     if (prompt_build(&in, &an->p) != 0) {
         snprintf(an->reason, sizeof an->reason, "out of memory building the prompt");
         return ANALYSIS_FAILED;
@@ -753,7 +559,7 @@ static analysis_outcome ask(analyzer *a, const atomic_int *cancel, analysis *an)
     an->m.analyzer = "llm";
     an->m.model = cfg->llm_model;
     an->schema = verdict_schema();
-    if (ask_model(a, cancel, &in, &an->plan, an->schema, &an->p, &an->m, &an->answer, an->reason,
+    if (analyzer_ask_model(a, cancel, &in, &an->plan, an->schema, &an->p, &an->m, &an->answer, an->reason,
                   sizeof an->reason) == LLM_CANCELLED)
         return ANALYSIS_INTERRUPTED;
     if (an->answer &&
@@ -992,7 +798,8 @@ analyzer *analyzer_start(store *st, const config *cfg, size_t threads, char *err
         analyzer_stop(a);
         return NULL;
     }
-    if (model_configured(cfg) && !(a->brk = breaker_new((unsigned)cfg->breaker_failures, cfg->breaker_cooldown_ms))) {
+    if (analyzer_model_configured(cfg) &&
+        !(a->brk = breaker_new((unsigned)cfg->breaker_failures, cfg->breaker_cooldown_ms))) {
         snprintf(err, errlen, "out of memory");
         analyzer_stop(a);
         return NULL;

@@ -184,7 +184,7 @@ static const route routes[] = {
 
 /* GET routes whose navigation by a browser (http_page_wanted) gets the dashboard, which opens what the path
  * names: a notification's link. The page itself is open; its API calls need the read token as always. */
-static const char *const page_routes[] = {"/windows/{id}"};
+static const char *const page_routes[] = {"/windows/{id}", "/incidents/{id}"};
 
 static int page_route(const char *pattern)
 {

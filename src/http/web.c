@@ -4,7 +4,8 @@
  * styles), served from arrays compiled into the binary (src/web/, embedded
  * by cmake/embed_web.cmake): no file beside the executable, no CDN.
  *
- * Deep links: a route listed in server.c's page_routes (GET /windows/{id})
+ * Deep links: a route listed in server.c's page_routes (GET /windows/{id},
+ * GET /incidents/{id})
  * answers a browser's navigation (http_page_wanted: Accept names text/html
  * ahead of JSON) with the page, without a token; the page reads the path and
  * opens what it names through the API, which needs the token as always.

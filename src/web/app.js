@@ -1,19 +1,22 @@
 // anomalog's built-in dashboard. Reads only the public API (/services, /windows, /windows/{id},
-// /windows/{id}/lines, /anomalies, /suppressions, /notifications) and writes only feedback. Every value
+// /windows/{id}/lines, /anomalies, /incidents, /incidents/{id}, /suppressions, /notifications) and writes
+// only feedback. Every value
 // that came from logs or from the model is put on the page with textContent, never as HTML.
 //
 // Its state lives in the URL, so a reload or a shared link shows the same thing: the view and the
 // filters in the query string (?view=notifications&service=api&severity=high&range=3600&nstatus=pending),
-// the open window in the fragment (#window-12). The server answers a browser's /windows/{id} with this
-// page, which opens that window.
+// the open window or incident in the fragment (#window-12, #incident-3). The server answers a browser's
+// /windows/{id} and /incidents/{id} with this page, which opens what the path names.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['overview', 'suppressions', 'notifications'];
-const FILTERS = {service: 'f-service', severity: 'f-severity', range: 'f-range', nstatus: 'f-nstatus'};
+const VIEWS = ['overview', 'incidents', 'suppressions', 'notifications'];
+const FILTERS = {service: 'f-service', severity: 'f-severity', range: 'f-range', nstatus: 'f-nstatus',
+  istatus: 'f-istatus'};
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 const LINES_PAGE = 100;         // lines fetched per page in a window's view
 const WINDOWS_PER_SERVICE = 200;
+const MAX_ROWS = 50;            // service rows on the overview; the Service filter reaches the others
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
@@ -71,22 +74,27 @@ function bump(key) { document.body.dataset[key] = String(Number(document.body.da
 
 // ---- the URL is the state ------------------------------------------------------------------------
 
-const state = {view: 'overview', service: '', severity: '', range: '', nstatus: '', window: 0};
+const state = {view: 'overview', service: '', severity: '', range: '', nstatus: '', istatus: '', window: 0, incident: 0};
 
 function readUrl() {
   const q = new URLSearchParams(location.search);
   state.view = VIEWS.includes(q.get('view')) ? q.get('view') : 'overview';
   for (const k of Object.keys(FILTERS)) state[k] = q.get(k) || '';
-  const m = /^\/windows\/(\d+)\/?$/.exec(location.pathname) || /^#window-(\d+)$/.exec(location.hash);
-  state.window = m ? Number(m[1]) : 0;
+  const w = /^\/windows\/(\d+)\/?$/.exec(location.pathname) || /^#window-(\d+)$/.exec(location.hash);
+  const i = /^\/incidents\/(\d+)\/?$/.exec(location.pathname) || /^#incident-(\d+)$/.exec(location.hash);
+  state.window = w ? Number(w[1]) : 0;
+  state.incident = i && !w ? Number(i[1]) : 0;
+  if (state.window) state.view = 'overview';
+  if (state.incident) state.view = 'incidents';
 }
 
-// The canonical address of the state: / with the query, and #window-N for the open window.
+// The canonical address of the state: / with the query, and #window-N or #incident-N for what is open.
 function writeUrl(push) {
   const q = new URLSearchParams();
   if (state.view !== 'overview') q.set('view', state.view);
   for (const k of Object.keys(FILTERS)) if (state[k]) q.set(k, state[k]);
-  const url = '/' + (String(q) ? '?' + q : '') + (state.window ? '#window-' + state.window : '');
+  const frag = state.window ? '#window-' + state.window : state.incident ? '#incident-' + state.incident : '';
+  const url = '/' + (String(q) ? '?' + q : '') + frag;
   if (url !== location.pathname + location.search + location.hash) {
     history[push ? 'pushState' : 'replaceState'](null, '', url);
   }
@@ -106,7 +114,7 @@ function showView() {
     if (a.dataset.view === state.view) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   $('f-severity').disabled = state.view === 'notifications';
-  $('f-range').disabled = state.view !== 'overview';
+  $('f-range').disabled = state.view !== 'overview' && state.view !== 'incidents';
   $('f-service').disabled = state.view === 'notifications';
 }
 
@@ -154,18 +162,25 @@ function timeline(name, windows, t0, span, maxLines, marks) {
 }
 
 async function loadTimelines(names) {
+  const gen = refreshGen;
   const q = new URLSearchParams();
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   q.set('limit', String(WINDOWS_PER_SERVICE));
+  const wanted = state.service ? [state.service] : names;
   const rows = [];
-  for (const name of state.service ? [state.service] : names) {
-    const p = new URLSearchParams(q);
-    p.set('service', name);
-    const {windows} = await api('/windows?' + p);
-    rows.push({name, windows: windows.slice().reverse()});   // oldest on the left
+  for (let i = 0; i < Math.min(wanted.length, MAX_ROWS); i += 6) {   // six requests at a time
+    rows.push(...await Promise.all(wanted.slice(i, Math.min(i + 6, MAX_ROWS)).map(async (name) => {
+      const p = new URLSearchParams(q);
+      p.set('service', name);
+      const {windows} = await api('/windows?' + p);
+      return {name, windows: windows.slice().reverse()};   // oldest on the left
+    })));
   }
+  if (gen !== refreshGen) return;   // a newer refresh draws instead
   const all = rows.flatMap((r) => r.windows);
   const box = $('timelines');
+  $('timelines-more').textContent = wanted.length > MAX_ROWS ? 'The first ' + MAX_ROWS + ' of ' + wanted.length +
+    ' services, by name: pick one with the Service filter for the others.' : '';
   if (!rows.length) {
     box.replaceChildren(el('p', {class: 'empty', text: 'No services yet: POST some logs to /ingest.'}));
     return;
@@ -187,6 +202,7 @@ async function loadTimelines(names) {
 }
 
 async function loadServices() {
+  const gen = refreshGen;
   const services = [];
   for (let cursor = ''; ;) {   // every page of the listing
     const page = await api('/services?limit=1000' + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
@@ -194,6 +210,7 @@ async function loadServices() {
     if (!(cursor = page.next_cursor)) break;
   }
   const sel = $('f-service');
+  if (gen !== refreshGen) return services.map((s) => s.name);
   while (sel.options.length > 1) sel.remove(1);
   for (const s of services) sel.append(el('option', {value: s.name, text: s.name}));
   setSelect(sel, state.service);
@@ -242,7 +259,9 @@ async function loadAnomalies() {
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   if (state.severity) q.set('severity', state.severity);
   q.set('limit', '50');
+  const gen = refreshGen;
   const {anomalies} = await api('/anomalies?' + q);
+  if (gen !== refreshGen) return;
   const box = $('anomalies');
   box.replaceChildren(...anomalies.map(anomalyCard));
   if (!anomalies.length) box.append(el('p', {class: 'empty', text: 'No anomalies match.'}));
@@ -305,28 +324,76 @@ async function showWindow(id) {
   }
 }
 
-function openWindow(id) {
-  state.window = id;
-  state.view = 'overview';
-  writeUrl(true);
-  showView();
-  showWindow(id);
+// ---- incidents: the list, and one with the timeline of its findings --------------------------------
+
+// Table cells: text, or an element (a link).
+function cells(...values) { return values.map((v) => (v instanceof Node ? el('td', {}, v) : el('td', {text: v}))); }
+
+let incidentsCursor = null, shownIncident = 0;
+
+function incidentLink(id) {
+  return el('a', {href: '#incident-' + id, text: '#' + id, onclick: (e) => { e.preventDefault(); openIncident(id); }});
 }
 
-function closeWindow() {
-  state.window = 0;
-  shown = {id: 0, cursor: null};
-  $('detail-section').hidden = true;
-  delete document.body.dataset.window;
-  writeUrl(true);
+function incidentRow(i) {
+  return el('tr', {class: 'i-' + i.status + ' sev-' + i.severity, 'data-id': String(i.id), 'data-status': i.status},
+    ...cells(incidentLink(i.id), i.status, i.severity, i.root_service, i.services.join(', '), fmt(i.start),
+      fmt(i.end), i.summary));
+}
+
+async function loadIncidents(more) {
+  const q = new URLSearchParams({limit: '50'});
+  if (state.service) q.set('service', state.service);
+  if (state.severity) q.set('severity', state.severity);
+  if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
+  if (state.istatus) q.set('status', state.istatus);
+  if (more && incidentsCursor) q.set('cursor', incidentsCursor);
+  const gen = refreshGen;
+  const {incidents, next_cursor: next} = await api('/incidents?' + q);
+  if (gen !== refreshGen) return;
+  const body = $('incidents').tBodies[0];
+  if (!more) body.replaceChildren();
+  body.append(...incidents.map(incidentRow));
+  if (!body.rows.length) body.append(el('tr', {}, el('td', {colspan: '8', class: 'empty', text: 'No incidents.'})));
+  incidentsCursor = next;
+  $('incidents-more').hidden = !next;
+}
+
+async function showIncident(id) {
+  shownIncident = id;
+  $('incident-section').hidden = false;
+  $('incident-title').textContent = '#' + id;
+  try {
+    const i = await api('/incidents/' + id);
+    if (shownIncident !== id) return;
+    $('incident-title').textContent = '#' + i.id + ' ' + i.severity + ', ' + i.status + ', began at ' + i.root_service;
+    $('incident-meta').replaceChildren(...[['from', fmt(i.start)], ['to', fmt(i.end)], ['services', i.services.join(', ')],
+      ['findings', String(i.members)], ['summary by', i.summary_by]].map(([k, v]) =>
+      el('span', {class: 'kv'}, el('span', {class: 'k', text: k}), el('span', {text: v}))));
+    $('incident-summary').textContent = i.summary;
+    $('incident-cause').replaceChildren(...[['Why there', i.root_reason], ['Root cause', i.root_cause],
+      ['First action', i.first_action]].filter(([, v]) => v).map(([k, v]) =>
+      el('span', {class: 'line'}, el('b', {text: k + ': '}), v)));
+    const body = $('incident-timeline').tBodies[0];
+    body.replaceChildren(...(i.timeline || []).map((t) => el('tr', {class: 'sev-' + t.severity,
+      'data-window': String(t.window_id)}, ...cells(fmt(t.first), fmt(t.last), t.service, t.severity, t.type, t.summary,
+      windowLink(t.window_id, '#' + t.window_id)))));
+    document.body.dataset.incident = String(id);
+    $('incident-section').scrollIntoView({block: 'nearest'});
+  } catch (e) {
+    $('incident-meta').replaceChildren();
+    $('incident-timeline').tBodies[0].replaceChildren();
+    status(e.message);
+  }
 }
 
 // ---- suppressions and notifications ----------------------------------------------------------------
 
-function cells(...values) { return values.map((v) => (v instanceof Node ? el('td', {}, v) : el('td', {text: v}))); }
 
 async function loadSuppressions() {
+  const gen = refreshGen;
   const {suppressions} = await api('/suppressions');
+  if (gen !== refreshGen) return;
   const rank = (sev) => SEVERITIES.indexOf(sev);
   const rows = suppressions.filter((s) => (!state.service || s.service === state.service) &&
     (!state.severity || rank(s.severity) >= rank(state.severity)));
@@ -349,7 +416,9 @@ async function loadNotifications(more) {
   const q = new URLSearchParams({limit: '50'});
   if (state.nstatus) q.set('status', state.nstatus);
   if (more && notifCursor) q.set('cursor', notifCursor);
+  const gen = refreshGen;
   const {notifications, next_cursor: next, counters} = await api('/notifications?' + q);
+  if (gen !== refreshGen) return;
   const body = $('notifications').tBodies[0];
   if (!more) body.replaceChildren();
   body.append(...notifications.map(notificationRow));
@@ -362,46 +431,73 @@ async function loadNotifications(more) {
 
 // ---- putting it together ---------------------------------------------------------------------------
 
+// Reloads what the view shows. Refreshes may overlap (a filter changed while one ran): each loader draws
+// only while its refresh is the newest (refreshGen), so an older answer never paints over a newer one.
+// body.dataset.loaded counts the newest refreshes that finished, dataset.busy the ones in flight.
+let refreshGen = 0, inFlight = 0;
+
 async function refresh() {
+  const gen = ++refreshGen;
+  document.body.dataset.busy = String(++inFlight);
   status('loading…');
   try {
     const names = await loadServices();
     if (state.view === 'overview') await Promise.all([loadTimelines(names), loadAnomalies()]);
+    else if (state.view === 'incidents') await loadIncidents(false);
     else if (state.view === 'suppressions') await loadSuppressions();
     else await loadNotifications(false);
-    status('updated ' + new Date().toLocaleTimeString());
-    document.body.dataset.view = state.view;
-    bump('loaded');
+    if (gen === refreshGen) {
+      status('updated ' + new Date().toLocaleTimeString());
+      document.body.dataset.view = state.view;
+      bump('loaded');
+    }
   } catch (e) { status(e.message); }
+  document.body.dataset.busy = String(--inFlight);
 }
 
-// Shows what the URL says: on load, on back/forward, on an edited fragment.
+// Shows what the URL says: on load, on back/forward, on an edited fragment, after go().
 function apply() {
   readUrl();
   for (const [k, id] of Object.entries(FILTERS)) setSelect($(id), state[k]);
   showView();
   if (state.window && state.window !== shown.id) showWindow(state.window);
-  if (!state.window && shown.id) { shown = {id: 0, cursor: null}; $('detail-section').hidden = true; }
-  writeUrl(false);   // /windows/12 and friends become /#window-12
+  if (!state.window && shown.id) {
+    shown = {id: 0, cursor: null};
+    $('detail-section').hidden = true;
+    delete document.body.dataset.window;
+  }
+  if (state.incident && state.incident !== shownIncident) showIncident(state.incident);
+  if (!state.incident && shownIncident) {
+    shownIncident = 0;
+    $('incident-section').hidden = true;
+    delete document.body.dataset.incident;
+  }
+  writeUrl(false);   // /windows/12 and /incidents/3 become /#window-12 and /#incident-3
   return refresh();
 }
 
-for (const [k, id] of Object.entries(FILTERS)) {
-  $(id).addEventListener('change', () => { state[k] = $(id).value; writeUrl(false); refresh(); });
+// Changes the state, puts it in the address (a new history entry when push) and shows it. A window is open
+// only on the overview, an incident only on the incidents view.
+function go(changes, push) {
+  Object.assign(state, changes);
+  if (state.view !== 'overview') state.window = 0;
+  if (state.view !== 'incidents') state.incident = 0;
+  writeUrl(push);
+  return apply();
 }
+function openWindow(id) { return go({view: 'overview', window: id}, true); }
+function openIncident(id) { return go({view: 'incidents', incident: id}, true); }
+
+for (const [k, id] of Object.entries(FILTERS)) $(id).addEventListener('change', () => go({[k]: $(id).value}, false));
 for (const a of document.querySelectorAll('#views a')) {
-  a.addEventListener('click', (e) => {
-    e.preventDefault();
-    state.view = a.dataset.view;
-    writeUrl(true);
-    showView();
-    refresh();
-  });
+  a.addEventListener('click', (e) => { e.preventDefault(); go({view: a.dataset.view}, true); });
 }
 $('refresh').addEventListener('click', refresh);
-$('detail-close').addEventListener('click', closeWindow);
+$('detail-close').addEventListener('click', () => go({window: 0}, true));
+$('incident-close').addEventListener('click', () => go({incident: 0}, true));
 $('lines-more').addEventListener('click', () => moreLines().catch((e) => status(e.message)));
 $('notif-more').addEventListener('click', () => loadNotifications(true).catch((e) => status(e.message)));
+$('incidents-more').addEventListener('click', () => loadIncidents(true).catch((e) => status(e.message)));
 window.addEventListener('popstate', apply);
 window.addEventListener('hashchange', apply);
 apply();

@@ -159,6 +159,7 @@ class ContractTest(ServerTest):
         self.check("GET", "/incidents?status=open&service=auth&severity=low&limit=5&since=2026-11-24T00:00:00Z", 200)
         self.check("GET", "/incidents?status=closed", 400)
         self.check("GET", "/incidents/%d" % incidents[0]["id"], 200)
+        self.check("GET", "/incidents/%d" % incidents[0]["id"], 200, headers={"Accept": "text/html"})  # the page
         self.check("GET", "/incidents/999999", 404)
         self.check("GET", "/incidents/x", 400)
 

@@ -1,5 +1,6 @@
 """GET /windows/{id}/lines: a window's stored lines, paged by event time, and
-GET /windows/{id} opened by a browser (the page) or an API client (JSON).
+GET /windows/{id} (and /incidents/{id}) opened by a browser (the page) or an
+API client (JSON).
 
 Runs on SQLite and, as e2e-pg.test_window_lines, on PostgreSQL."""
 import datetime
@@ -153,6 +154,11 @@ class WindowLinkTest(ServerTest):
         self.assertIn(b'src="/ui/app.js"', page)
         # an unknown window's link is the page too: it says there is no such window
         self.assertEqual(self.srv.request("GET", "/windows/999999", headers={"Accept": browser})[0], 200)
+        # an incident's link as well; its JSON stays behind the token
+        st, inc, hdrs = self.srv.request("GET", "/incidents/7", headers={"Accept": browser})
+        self.assertEqual((st, inc, hdrs.get("vary")), (200, page, "Accept"))
+        self.assertError(self.srv.request("GET", "/incidents/7"), 401, "unauthorized")
+        self.assertError(self.srv.request("GET", "/incidents/7", headers=auth), 404, "not_found")
         # API clients: JSON (with the token), 401 without it
         for accept in ({}, {"Accept": "application/json"}, {"Accept": "*/*"},
                        {"Accept": "application/json, text/html"}):

@@ -4,10 +4,11 @@ through the fake model (one PagerDuty delivery stays pending: its port refuses),
 then tests/ui/dashboard.mjs checks the page: no console errors; one time axis
 with ticks shared by every service's row; bar heights that follow line counts;
 health colours; the anomalies; a window's view with its lines (paged) and
-digest; deep links (/windows/{id} and #window-N) and filters kept in the URL
-across a reload; the suppressions and notifications views; feedback; and log
-text with HTML in it shown as text. Screenshots of the four views land at
-$UI_SCREENSHOTS-{overview,window,suppressions,notifications}.png
+digest; deep links (/windows/{id}, /incidents/{id}, #window-N) and filters
+kept in the URL across a reload; the incidents, suppressions and
+notifications views; feedback; and log
+text with HTML in it shown as text. Screenshots of the five views land at
+$UI_SCREENSHOTS-{overview,window,incident,suppressions,notifications}.png
 (build/dashboard-*.png), each decoded in the browser and checked not blank."""
 import json
 import os
@@ -87,6 +88,9 @@ class DashboardTest(ServerTest):
         self.assertTrue(notes and supp, (notes, supp))
         with open(os.path.join(self.dir, "alerts.jsonl")) as f:  # the file destination's notification
             alert = json.loads(f.readline())
+        incidents = srv.get("/incidents?limit=100")[1]["incidents"]
+        self.assertTrue(incidents, "the seeded findings make no incident")
+        incident = srv.get("/incidents/%d" % max(incidents, key=lambda i: i["members"])["id"])[1]
         anomalies = srv.get("/anomalies?limit=100")[1]["anomalies"]  # the model's four and the baseline's
         expect = {"services": {"api": 4, "db": 2}, "anomalies": len(anomalies), "critical": 1, "html_evidence": HTML,
                   "unverified": ["low", "medium"],
@@ -97,6 +101,8 @@ class DashboardTest(ServerTest):
                   "notifications": len(notes), "notification_statuses": sorted({n["status"] for n in notes}),
                   "suppressions": len(supp),
                   "alert_link": alert["link"], "alert_window": windows[("db", "10:01")]["id"],
+                  "incidents": len(incidents), "incident": incident["id"], "incident_root": incident["root_service"],
+                  "incident_timeline": [t["window_id"] for t in incident["timeline"]],
                   "critical_suppressions": len([x for x in supp if x["severity"] == "critical"])}
         p = subprocess.run(["node", os.path.join(HERE, "..", "ui", "dashboard.mjs"), TOOLS,
                             "http://127.0.0.1:%d" % srv.port, PREFIX, json.dumps(expect)],
@@ -104,7 +110,7 @@ class DashboardTest(ServerTest):
         out = p.stdout.decode() + p.stderr.decode()
         print(out)
         self.assertEqual(p.returncode, 0, out)
-        for view in ("overview", "window", "suppressions", "notifications"):
+        for view in ("overview", "window", "incident", "suppressions", "notifications"):
             self.assertIn("screenshot %s-%s.png" % (PREFIX, view), out)
             self.assertTrue(os.path.getsize("%s-%s.png" % (PREFIX, view)) > 10000, view)
         m = re.search(r"feedback-sent (\d+)", out)

@@ -4,8 +4,10 @@
 //   "html_evidence": "...", "unverified": [severities marked "unverified evidence"], "critical_window": id,
 //   "big_window": id, "big_lines": N, "small_window": id, "same_start": [api id, db id],
 //   "notifications": N, "notification_statuses": [...], "suppressions": N, "critical_suppressions": N,
-//   "alert_link": the link in the alert file's notification, "alert_window": its window's id}
-// Screenshots: PREFIX-overview.png, -window.png, -suppressions.png, -notifications.png, each checked here
+//   "alert_link": the link in the alert file's notification, "alert_window": its window's id,
+//   "incidents": N, "incident": an incident's id, "incident_root": its root service,
+//   "incident_timeline": its findings' window ids}
+// Screenshots: PREFIX-overview.png, -window.png, -incident.png, -suppressions.png, -notifications.png, each checked here
 // (decoded in the browser: not blank, and the colours the view must show). Prints one line per check;
 // exits 1 when any failed.
 import {createRequire} from 'node:module';
@@ -79,19 +81,23 @@ try {
   page.on('pageerror', (e) => errors.push(String(e)));
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
-  // body.dataset.loaded counts finished refreshes; body.dataset.window is the window whose view is loaded
-  const loaded = async (n) => {
-    await page.waitForFunction((k) => Number(document.body.dataset.loaded || 0) >= k, n || 1, {timeout: 15000});
+  // body.dataset.loaded counts the page's finished refreshes (the newest ones only), dataset.busy those in
+  // flight; body.dataset.window / .incident: the window or incident whose view is loaded.
+  const settled = (before) => page.waitForFunction((b) => Number(document.body.dataset.loaded || 0) > b &&
+    document.body.dataset.busy === '0', before, {timeout: 15000});
+  const fresh = () => settled(0);   // after a navigation: its first refresh done
+  const act = async (fn) => {       // an action that refreshes: its refresh done, none other pending
+    const before = Number(await page.evaluate(() => document.body.dataset.loaded || 0));
+    await fn();
+    await settled(before);
   };
-  let loads = 0;
-  const next = async () => { loads++; await loaded(loads); };
   const windowShown = (id) => page.waitForFunction((w) => document.body.dataset.window === String(w), id,
     {timeout: 15000});
   const box = async (sel) => page.locator(sel).first().boundingBox();
 
   // ---- the overview --------------------------------------------------------------------------------
   await page.goto(base + '/');
-  await next();
+  await fresh();
   for (const [svc, n] of Object.entries(expect.services)) {
     const cells = await page.locator(`.timeline[data-service="${svc}"] .cell`).count();
     check(cells === n, `timeline of ${svc} shows ${n} windows (saw ${cells})`);
@@ -158,8 +164,7 @@ try {
   // a notification's link, /windows/{id}, opened in the browser: the page, on that window
   await page.goto(base + '/windows/' + expect.critical_window);
   await windowShown(expect.critical_window);
-  loads = 0;
-  await next();
+  await fresh();
   check(new URL(page.url()).hash === '#window-' + expect.critical_window, '/windows/N becomes /#window-N');
   const title = await page.locator('#detail-title').textContent();
   check(title.startsWith('#' + expect.critical_window + ' api'), 'the deep link opened its window: ' + title);
@@ -184,37 +189,30 @@ try {
 
   // ---- filters live in the URL -------------------------------------------------------------------------
   await page.goto(base + '/');
-  loads = 0;
-  await next();
-  await page.selectOption('#f-severity', 'critical');
-  await next();
+  await fresh();
+  await act(() => page.selectOption('#f-severity', 'critical'));
   check(new URL(page.url()).searchParams.get('severity') === 'critical', 'the severity filter is in the URL');
   let sevs = await page.locator('.anomaly').evaluateAll((as) => as.map((x) => x.dataset.severity));
   check(sevs.length === expect.critical && sevs.every((s) => s === 'critical'), 'severity filter: ' + sevs.join(','));
   await page.reload();
-  loads = 0;
-  await next();
+  await fresh();
   sevs = await page.locator('.anomaly').evaluateAll((as) => as.map((x) => x.dataset.severity));
   check(await page.locator('#f-severity').inputValue() === 'critical' && sevs.length === expect.critical,
     'a reload keeps the severity filter');
   const one = Object.keys(expect.services)[1];
   await page.goto(base + '/?service=' + one);
-  loads = 0;
-  await next();
+  await fresh();
   const shown = await page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
   check(shown.length === 1 && shown[0] === one && await page.locator('#f-service').inputValue() === one,
     'a shared link with ?service= shows one timeline: ' + shown.join(','));
   const svcs = await page.locator('.anomaly .service').allTextContents();
   check(svcs.every((s) => s === one), 'the service filter applies to anomalies');
-  await page.selectOption('#f-service', '');
-  await next();
-  await page.selectOption('#f-range', '3600');   // the seeded windows are older than an hour
-  await next();
+  await act(() => page.selectOption('#f-service', ''));
+  await act(() => page.selectOption('#f-range', '3600'));   // the seeded windows are older than an hour
   check(new URL(page.url()).searchParams.get('range') === '3600', 'the time filter is in the URL');
   check(await page.locator('.anomaly').count() === 0 && await page.locator('.cell').count() === 0,
     'time filter hides older windows and anomalies');
-  await page.selectOption('#f-range', '');
-  await next();
+  await act(() => page.selectOption('#f-range', ''));
   check(new URL(page.url()).search === '', 'filters back to all: a clean URL');
 
   // feedback
@@ -225,24 +223,44 @@ try {
   console.log('feedback-sent ' + id);
   check(true, 'false positive button answers');
 
+  // ---- incidents ---------------------------------------------------------------------------------------------
+  await act(() => page.locator('#views a[data-view="incidents"]').click());
+  const incs = await page.locator('#incidents tbody tr[data-id]').count();
+  check(incs === expect.incidents, `${expect.incidents} incidents listed (saw ${incs})`);
+  await page.locator(`#incidents tbody tr[data-id="${expect.incident}"] a`).click();
+  await page.waitForFunction((i) => document.body.dataset.incident === String(i), expect.incident, {timeout: 15000});
+  check(new URL(page.url()).hash === '#incident-' + expect.incident, 'opening an incident puts #incident-N in the URL');
+  const tl = await page.locator('#incident-timeline tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.dataset.window)));
+  check(tl.join(',') === expect.incident_timeline.join(','), 'the incident\'s timeline: windows ' + tl.join(','));
+  check((await page.locator('#incident-title').textContent()).includes('began at ' + expect.incident_root),
+    'the incident names its root service');
+  await shot(page, 'incident');
+  // an incident's link opened in the browser, and back to its list
+  await page.goto(base + '/incidents/' + expect.incident);
+  await page.waitForFunction((i) => document.body.dataset.incident === String(i), expect.incident, {timeout: 15000});
+  check(new URL(page.url()).hash === '#incident-' + expect.incident && await page.locator('#view-incidents').isVisible(),
+    '/incidents/N opens the incident in the page');
+  await fresh();
+  // a finding of the timeline opens its window
+  await page.locator('#incident-timeline tbody tr a').first().click();
+  await windowShown(expect.incident_timeline[0]);
+  check(await page.locator('#view-overview').isVisible() && new URL(page.url()).hash === '#window-' +
+    expect.incident_timeline[0], 'a finding of the incident links to its window');
+
   // ---- suppressions and notifications -------------------------------------------------------------------
-  await page.locator('#views a[data-view="suppressions"]').click();
-  await next();
+  await act(() => page.locator('#views a[data-view="suppressions"]').click());
   check(new URL(page.url()).searchParams.get('view') === 'suppressions', 'the view is in the URL');
   const supp = await page.locator('#suppressions tbody tr[data-service]').count();
   check(supp === expect.suppressions && supp > 0, `${expect.suppressions} open suppressions listed (saw ${supp})`);
-  await page.selectOption('#f-severity', 'critical');
-  await next();
+  await act(() => page.selectOption('#f-severity', 'critical'));
   const crit = await page.locator('#suppressions tbody tr[data-service] td:nth-child(3)').allTextContents();
   check(crit.length === expect.critical_suppressions && crit.every((s) => s === 'critical'),
     'the severity filter applies to suppressions: ' + crit.join(','));
-  await page.selectOption('#f-severity', '');
-  await next();
+  await act(() => page.selectOption('#f-severity', ''));
   check(await page.locator('#view-overview').isHidden(), 'one view at a time');
   await shot(page, 'suppressions');
 
-  await page.locator('#views a[data-view="notifications"]').click();
-  await next();
+  await act(() => page.locator('#views a[data-view="notifications"]').click());
   const notes = await page.locator('#notifications tbody tr[data-status]').evaluateAll((rs) =>
     rs.map((r) => r.dataset.status));
   check(notes.length === expect.notifications && [...new Set(notes)].sort().join(',') ===
@@ -250,14 +268,12 @@ try {
   check(/pending \d+ · sent \d+/.test(await page.locator('#notif-counters').textContent()), 'delivery counters shown');
   await shot(page, 'notifications');
   const pending = expect.notification_statuses.find((s) => s !== 'sent') || 'sent';
-  await page.selectOption('#f-nstatus', pending);
-  await next();
+  await act(() => page.selectOption('#f-nstatus', pending));
   const only = await page.locator('#notifications tbody tr[data-status]').evaluateAll((rs) =>
     rs.map((r) => r.dataset.status));
   check(only.length > 0 && only.every((s) => s === pending), `the status filter shows ${pending} only`);
   await page.reload();
-  loads = 0;
-  await next();
+  await fresh();
   check(await page.locator('#view-notifications').isVisible() && await page.locator('#f-nstatus').inputValue() === pending,
     'a reload keeps the view and its filter');
   // a notification's window link opens the window's view
@@ -271,6 +287,18 @@ try {
   await page.waitForFunction(() => !document.getElementById('view-notifications').hidden, null, {timeout: 10000})
     .catch(() => {});
   check(await page.locator('#view-notifications').isVisible(), 'Back returns to the notifications');
+
+  // the overview's bound: 50 service rows at most, and a note on the rest
+  const names = Array.from({length: 50}, (_, i) => 'svc-' + String(i).padStart(2, '0'));
+  const sent = await page.request.post(base + '/ingest', {headers: {'Content-Type': 'application/x-ndjson'},
+    data: names.map((n) => JSON.stringify({ts: 1795514400, service: n, message: 'hello'})).join('\n') + '\n'});
+  check(sent.status() === 202, 'fifty more services ingested');
+  await page.goto(base + '/');
+  await fresh();
+  const rowsShown = await page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
+  check(rowsShown.length === 50 && rowsShown[0] === 'api' && rowsShown[49] === 'svc-47',
+    `50 service rows of 52 (${rowsShown.length}: ${rowsShown[0]} .. ${rowsShown[rowsShown.length - 1]})`);
+  check((await page.locator('#timelines-more').textContent()).includes('50 of 52'), 'the rest are named by a note');
 
   check(errors.length === 0, 'no console errors: ' + errors.join(' | '));
   check(external.length === 0, 'no request leaves the service: ' + external.join(' '));
