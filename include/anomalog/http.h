@@ -203,6 +203,8 @@ json_t *http_bad_param(http_response *rs, const char *name, const char *value, c
 void http_storage_unavailable(http_response *rs, const char *err);
 /** The positive integer id of a /{id} path (rq->params[0]), or 0 after answering 400 "is not <what> id". */
 long long http_param_id(const http_request *rq, http_response *rs, const char *what);
+/** 0 when rc is STORE_OK; else -1 after answering 404 "no <what> <id>" (STORE_NOTFOUND) or 503 with err. */
+int http_store_found(http_response *rs, store_rc rc, const char *what, long long id, const char *err);
 int http_valid_service(const char *s);
 
 /* GET /services' cursor: a service name in lowercase hex (src/http/services.c). */

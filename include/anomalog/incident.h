@@ -154,4 +154,19 @@ int incident_describe(const incident_member *members, size_t n, const incident_e
 
 void incident_view_free(incident_view *v);
 
+/** Bytes of each field of the model's answer for an incident. */
+#define INCIDENT_ANSWER_MAX 2000
+
+/**
+ * The model's answer for an incident (answer.c): the JSON object in text
+ * (bare, fenced or among prose) with "summary", "root_cause" and
+ * "first_action", each a non-empty string of at most INCIDENT_ANSWER_MAX
+ * bytes once trimmed. @return a new object of just those three, or NULL with
+ * err saying what was wrong.
+ */
+json_t *incident_answer_parse(const char *text, size_t len, char *err, size_t errlen);
+
+/** The JSON schema of that answer, for response_format (new reference). */
+json_t *incident_answer_schema(void);
+
 #endif

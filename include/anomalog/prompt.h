@@ -51,4 +51,30 @@ int prompt_build(const prompt_input *in, prompt *out);
 
 void prompt_free(prompt *p);
 
+/** One member of an incident as its prompt shows it (strings redacted by the caller). */
+typedef struct prompt_finding {
+    const char *service, *severity, *type, *summary;
+    int64_t first_ms, last_ms;
+    const char *const *evidence;  /**< its key lines */
+    size_t n_evidence;
+} prompt_finding;
+
+/** An incident's prompt: its members, and what the correlation made of them. */
+typedef struct prompt_incident {
+    const prompt_finding *findings;  /**< by first anomalous line */
+    size_t n_findings;
+    const char *root_service, *root_reason;
+    size_t max_bytes;                /**< cap of the user message (0: none); findings past it are counted */
+} prompt_incident;
+
+/**
+ * Builds the one prompt of an incident: the system prompt asks for
+ * {"summary", "root_cause", "first_action"}; the user message holds the
+ * members' findings and key lines between data markers with a fresh nonce,
+ * as a window's lines are (log text is indented, never starts a line, and is
+ * data, never instructions). out->lines_included counts the findings included.
+ * @return 0, or -1 when out of memory.
+ */
+int prompt_build_incident(const prompt_incident *in, prompt *out);
+
 #endif

@@ -615,6 +615,24 @@ store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_
 store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config *ic, const route_config *rt,
                                  int *resolved, char *err, size_t errlen);
 
+/**
+ * Takes the next incident for the model's one call: unmerged, more than one
+ * member, not taken before, and resolved or without a new member for
+ * settle_ms; it is marked taken in the same statement, so it is read once.
+ * @param[out] out  the incident with its timeline (store_incident_get)
+ * @return STORE_OK, STORE_NOTFOUND when none is due, or an error
+ */
+store_rc store_incident_to_summarize(store *s, int64_t now_ms, int64_t settle_ms, json_t **out, char *err,
+                                     size_t errlen);
+
+/**
+ * Records the model's answer for an incident ({"summary", "root_cause",
+ * "first_action"}: summary_by becomes "llm"), or, with answer NULL, why there
+ * is none (note; the correlation's summary stands).
+ */
+store_rc store_incident_summary_set(store *s, int64_t id, const json_t *answer, const char *note, char *err,
+                                    size_t errlen);
+
 /** Names of up to max services (the first created first), as a new JSON array. */
 store_rc store_service_names(store *s, size_t max, json_t **out, char *err, size_t errlen);
 

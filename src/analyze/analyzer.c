@@ -41,7 +41,8 @@
  * Incidents: before recording, each finding is annotated with what ties it to
  * others (incident_annotate); the store joins it into an incident in the
  * finish transaction. A worker with nothing to analyse resolves the
- * incidents that have been quiet long enough.
+ * incidents that have been quiet long enough, then gives the next settled
+ * incident of more than one member its one model call (incident_model.h).
  * Window state lives only in the database: a crash leaves at most an
  * 'analyzing' window, put back to 'closed' at the next start; a finish only
  * applies to a window still 'analyzing', so none is recorded twice.
@@ -62,6 +63,7 @@
 #include "anomalog/breaker.h"
 #include "anomalog/digest.h"
 #include "anomalog/incident.h"
+#include "anomalog/incident_model.h"
 #include "anomalog/llm.h"
 #include "anomalog/llm_fit.h"
 #include "anomalog/metrics.h"
@@ -738,6 +740,21 @@ static void resolve_incidents(analyzer *a)
         log_msg(LOG_ERROR, "analysis", "resolving incidents: %s", err);
 }
 
+/* The model's one call for the next incident due (incident_model.h), when a model is configured. */
+static void summarize_incident(analyzer *a, const atomic_int *cancel)
+{
+    const config *cfg = a->cfg;
+    if (!cfg->incidents.enabled || !analyzer_model_configured(cfg))
+        return;
+    llm_opts lo;
+    analyzer_model_opts(cfg, cancel, &lo);
+    size_t cap = cfg->token_budget * 4; /* the digest's budget, at about 4 bytes a token */
+    incident_model_opts o = {.llm = &lo, .red = a->red, .brk = a->brk,
+                             .max_bytes = cfg->max_prompt_bytes && cfg->max_prompt_bytes < cap ? cfg->max_prompt_bytes : cap,
+                             .schema_retries = (unsigned)cfg->schema_retries, .settle_ms = cfg->incidents.gap_ms};
+    incident_model_next(a->st, &o);
+}
+
 static void *worker_main(void *arg)
 {
     analyzer *a = arg;
@@ -746,6 +763,7 @@ static void *worker_main(void *arg)
         analysis_outcome o = analyze(a, &a->stop, 1);
         if (o == ANALYSIS_NONE) {
             resolve_incidents(a); /* nothing left to analyse: a quiet incident will get no member now */
+            summarize_incident(a, &a->stop);
             wait_for_work(a, &seen, 1000); /* failed windows come due without a wakeup */
         }
     }

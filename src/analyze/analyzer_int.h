@@ -41,6 +41,9 @@ static inline int analyzer_model_configured(const config *cfg)
     return cfg->llm_url[0] && strcmp(cfg->llm_url, "none") != 0;
 }
 
+/* The model client's options from the configuration (analyzer_model.c). */
+void analyzer_model_opts(const config *cfg, const atomic_int *cancel, llm_opts *o);
+
 /* The user message's byte cap when both messages must stay under total (analyzer_model.c). */
 size_t analyzer_fit_user_bytes(size_t cap, size_t total, size_t system_bytes);
 

@@ -22,7 +22,7 @@
 #include "anomalog/verdict.h"
 
 /* The client's options from the configuration. */
-static void model_opts(const config *cfg, const atomic_int *cancel, llm_opts *o)
+void analyzer_model_opts(const config *cfg, const atomic_int *cancel, llm_opts *o)
 {
     llm_opts_defaults(o);
     o->base_url = cfg->llm_url;
@@ -103,7 +103,7 @@ size_t analyzer_plan_window(analyzer *a, const window_work *w, llm_plan *plan)
     size_t fixed_bytes = prompt_build(&in, &fixed) == 0 ? strlen(fixed.system) + strlen(fixed.user) : 4096;
     prompt_free(&fixed);
     llm_opts o;
-    model_opts(cfg, NULL, &o);
+    analyzer_model_opts(cfg, NULL, &o);
     llm_fit_plan(a->fit, &o, fixed_bytes, plan);
     return plan->digest_budget < cfg->token_budget ? plan->digest_budget : cfg->token_budget;
 }
@@ -124,7 +124,7 @@ llm_rc analyzer_ask_model(analyzer *a, const atomic_int *cancel, prompt_input *i
     const config *cfg = a->cfg;
     llm_opts o;
     int refits = 0, quick = 0;
-    model_opts(cfg, cancel, &o);
+    analyzer_model_opts(cfg, cancel, &o);
     if (a->brk && !breaker_allow(a->brk, time_now_ms(), &quick)) { /* down: straight to the baseline */
         snprintf(reason, reason_len, "model: down after %llu consecutive failed calls (circuit open; next probe in "
                  "%llds)", (unsigned long long)cfg->breaker_failures,

@@ -11,7 +11,8 @@
  *   - a run of key=value tokens that ends a message after two or more other
  *     tokens is one token `<*>=<*>` (optional trailing fields), and a message
  *     without one joins a template that has one (or gives one to the template
- *     of its words, which keeps its id);
+ *     of its words, which keeps its id); not after a key printed with no
+ *     value (`ruser= rhost=…`), a fixed record layout;
  *   - a number followed by a measurement unit (`5 ms`, `1.2 KB`, `2717
  *     bytes`) is one token, `<NUM> KB`;
  *   - a parenthesised value right after a value restates it (`2717 bytes
@@ -305,7 +306,10 @@ static void collapse_dates(miner *m, obuf *o)
  * key=value tokens that ends a message, after two or more other tokens,
  * becomes one token `<*>=<*>`, whatever its keys; and a message without
  * such a run may join a template that has one (see miner_add()). A message
- * made of key=value fields only (logfmt) keeps them all as they are.
+ * made of key=value fields only (logfmt) keeps them all as they are, and so
+ * does one that prints a key with no value before the run (`ruser=
+ * rhost=… user=…`): a fixed record layout, whose fields are not optional
+ * additions, and whose key set tells its events apart.
  */
 static void collapse_fields(miner *m, obuf *o)
 {
@@ -315,6 +319,12 @@ static void collapse_fields(miner *m, obuf *o)
     m->kv_tail = false;
     if (a == m->ntok || a < 2)
         return;
+    for (size_t i = 0; i < a; i++) { /* a key printed without a value (`ruser= rhost=…`): a fixed record layout */
+        const char *k = m->scratch + m->tok[i].off;
+        uint32_t kl = m->tok[i].len;
+        if (kl >= 2 && k[kl - 1] == '=' && is_alpha((unsigned char)k[kl - 2]))
+            return;
+    }
     mtok *f = &m->tok[a];
     const mtok *l = &m->tok[m->ntok - 1];
     uint32_t rend = l->roff + l->rlen;

@@ -71,16 +71,10 @@ void http_anomaly_feedback(const app *a, const http_request *rq, http_response *
     }
     json_t *out = NULL;
     char err[256];
-    switch (store_anomaly_feedback(a->st, id, verdict, json_string_value(note), &out, err, sizeof err)) {
-    case STORE_OK:
+    store_rc rc = store_anomaly_feedback(a->st, id, verdict, json_string_value(note), &out, err, sizeof err);
+    if (http_store_found(rs, rc, "anomaly", id, err) == 0) {
         rs->status = 200;
         rs->json = out;
-        break;
-    case STORE_NOTFOUND:
-        http_error(rs, 404, "not_found", "no anomaly %lld", id);
-        break;
-    default:
-        http_storage_unavailable(rs, err);
     }
     json_decref(body);
 }

@@ -47,15 +47,8 @@ void http_incident_get(const app *a, const http_request *rq, http_response *rs)
         return;
     json_t *out = NULL;
     char err[256];
-    switch (store_incident_get(a->st, id, &out, err, sizeof err)) {
-    case STORE_OK:
+    if (http_store_found(rs, store_incident_get(a->st, id, &out, err, sizeof err), "incident", id, err) == 0) {
         rs->status = 200;
         rs->json = out;
-        break;
-    case STORE_NOTFOUND:
-        http_error(rs, 404, "not_found", "no incident %lld", id);
-        break;
-    default:
-        http_storage_unavailable(rs, err);
     }
 }

@@ -41,6 +41,17 @@ long long http_param_id(const http_request *rq, http_response *rs, const char *w
     return id;
 }
 
+int http_store_found(http_response *rs, store_rc rc, const char *what, long long id, const char *err)
+{
+    if (rc == STORE_OK)
+        return 0;
+    if (rc == STORE_NOTFOUND)
+        http_error(rs, 404, "not_found", "no %s %lld", what, id);
+    else
+        http_storage_unavailable(rs, err);
+    return -1;
+}
+
 int http_valid_service(const char *s)
 {
     size_t n = strlen(s);

@@ -83,16 +83,8 @@ void http_window_get(const app *a, const http_request *rq, http_response *rs)
         return;
     window_info w;
     char err[256];
-    switch (store_window_get(a->st, id, &w, err, sizeof err)) {
-    case STORE_OK:
-        break;
-    case STORE_NOTFOUND:
-        http_error(rs, 404, "not_found", "no window %lld", id);
+    if (http_store_found(rs, store_window_get(a->st, id, &w, err, sizeof err), "window", id, err))
         return;
-    default:
-        http_storage_unavailable(rs, err);
-        return;
-    }
     json_t *anomalies = NULL, *prompt = NULL;
     store_rc prc;
     if (store_window_anomalies(a->st, id, &anomalies, err, sizeof err) != STORE_OK ||

@@ -171,8 +171,11 @@ int ingest_json_oom(const json_error_t *jerr)
     return json_error_code(jerr) == json_error_out_of_memory || jerr->text[0] == '\0';
 }
 
-int ingest_json_body(const char *body, size_t len, ingest_error *err, json_t **root)
+int ingest_json_begin(ingest_ctx *c, const ingest_opts *o, batch *b, ingest_error *err, const char *body, size_t len,
+                      json_t **root)
 {
+    ingest_ctx_init(c, o, b, err);
+    ingest_skip_bom(&body, &len);
     json_error_t jerr;
     if ((*root = json_loadb(body, len, 0, &jerr)))
         return 0;

@@ -135,11 +135,13 @@ void ingest_skip_bom(const char **body, size_t *len);
 int ingest_json_oom(const json_error_t *jerr);
 
 /**
- * Loads a whole body as one JSON object or array.
+ * How every whole-body JSON parser starts: c set up (ingest_ctx_init), a
+ * byte order mark skipped, the body loaded as one JSON object or array.
  * @return 0 with *root set (caller decrefs), -2 when out of memory, or -1
  *         with err set: 400 invalid_json, "line N: invalid JSON: …".
  */
-int ingest_json_body(const char *body, size_t len, ingest_error *err, json_t **root);
+int ingest_json_begin(ingest_ctx *c, const ingest_opts *o, batch *b, ingest_error *err, const char *body, size_t len,
+                      json_t **root);
 
 /** Writes v as JSON text (json_dumpb flags) into the batch's arena; NULL when out of memory. */
 const char *ingest_dump_json(batch *b, struct json_t *v, size_t flags);

@@ -777,12 +777,9 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
 int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
     ingest_ctx c;
-    int rc = 0;
-
-    ingest_ctx_init(&c, o, b, err);
-    ingest_skip_bom(&body, &len);
     json_t *root;
-    if ((rc = ingest_json_body(body, len, err, &root)) != 0)
+    int rc = ingest_json_begin(&c, o, b, err, body, len, &root);
+    if (rc != 0)
         return rc;
     if (json_is_object(root)) {
         entry_pos at = {.line = 0, .index = -1};

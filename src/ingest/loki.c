@@ -233,12 +233,9 @@ static int labels_are_strings(json_t *obj)
 int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
     ingest_ctx c;
-    int rc = 0;
-
-    ingest_ctx_init(&c, o, b, err);
-    ingest_skip_bom(&body, &len);
     json_t *root;
-    if ((rc = ingest_json_body(body, len, err, &root)) != 0)
+    int rc = ingest_json_begin(&c, o, b, err, body, len, &root);
+    if (rc != 0)
         return rc;
     json_t *streams = json_object_get(root, "streams");
     if (!json_is_array(streams)) {

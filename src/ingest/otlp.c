@@ -366,13 +366,10 @@ int ingest_parse_otlp_json(const char *body, size_t len, const ingest_opts *o, b
                            ingest_rejects *rej)
 {
     ingest_ctx c;
-    int rc = 0;
-
-    ingest_ctx_init(&c, o, b, err);
-    memset(rej, 0, sizeof *rej);
-    ingest_skip_bom(&body, &len);
     json_t *root;
-    if ((rc = ingest_json_body(body, len, err, &root)) != 0)
+    memset(rej, 0, sizeof *rej);
+    int rc = ingest_json_begin(&c, o, b, err, body, len, &root);
+    if (rc != 0)
         return rc;
     json_t *rls = json_object_get(root, "resourceLogs");
     if (!json_is_object(root) || (rls && !json_is_array(rls))) {

@@ -3,9 +3,10 @@
  * one) inside the transaction that records it, the call graph learned from
  * each analysed window, resolving quiet incidents, and reading them back.
  *
- * Threads: incident_join and incident_calls_record inside the finish
- * transaction (analysis.c) on the background connection; resolving on the
- * background connection (the scheduler), one transaction per incident;
+ * Threads: incident_join, incident_route and incident_calls_record inside
+ * the finish transaction (analysis.c) on the background connection;
+ * resolving and the model's summary on the background connection (an idle
+ * analysis worker), one transaction per incident;
  * reads on a borrowed read connection.
  *
  * Joining: the anomaly's features (first/last anomalous line, services named,
@@ -524,7 +525,10 @@ static int incident_row(const store_row *r, void *arg)
                           json_time(row_i64(r, 14)), "resolved_at", json_time_or_null(r, 15), "anomaly_ids",
                           id_list(row_text(r, 16)));
     if (o)
+    {
         json_object_set_new(o, "merged_into", row_null(r, 17) ? json_null() : json_integer(row_i64(r, 17)));
+        json_object_set_new(o, "summary_note", json_text_or_null(r, 18));
+    }
     if (o)
         json_array_append_new(a->arr, o);
     a->last_start = row_i64(r, 2);
@@ -563,9 +567,12 @@ static int timeline_row(const store_row *r, void *arg)
                           "severity", row_text(r, 4), "first", json_time(row_i64(r, 7)), "last",
                           json_time(row_i64(r, 8)), "summary", row_text(r, 5));
     if (o) {
-        const char *mt = row_text(r, 9);
-        json_t *m = mt ? json_loads(mt, 0, NULL) : NULL;
+        const char *mt = row_text(r, 9), *ev = row_text(r, 12);
+        json_t *m = mt ? json_loads(mt, 0, NULL) : NULL, *e = ev ? json_loads(ev, 0, NULL) : NULL;
         json_object_set_new(o, "mentions", m ? m : json_array());
+        json_object_set_new(o, "evidence", json_is_array(e) ? e : json_array());
+        if (e && !json_is_array(e))
+            json_decref(e);
     }
     return o ? json_array_append_new(arg, o) : 1;
 }
@@ -630,4 +637,28 @@ store_rc store_incidents_open(store *s, int64_t *open, int64_t *members, char *e
     *open = o.open;
     *members = o.members;
     return rc;
+}
+
+/* ---- the model's one call per incident --------------------------------------------------- */
+
+store_rc store_incident_to_summarize(store *s, int64_t now_ms, int64_t settle_ms, json_t **out, char *err,
+                                     size_t errlen)
+{
+    *out = NULL;
+    int64_t id = 0;
+    store_rc rc = db_bg(s, &sql_inc_summary_claim, DB_ARGS(db_int(now_ms), db_int(settle_ms)), db_row_i64, &id, NULL,
+                        err, errlen);
+    if (rc != STORE_OK)
+        return rc;
+    return id ? store_incident_get(s, id, out, err, errlen) : STORE_NOTFOUND;
+}
+
+store_rc store_incident_summary_set(store *s, int64_t id, const json_t *answer, const char *note, char *err,
+                                    size_t errlen)
+{
+    return db_bg(s, &sql_inc_summary_set,
+                 DB_ARGS(db_int(id), db_text(json_string_value(json_object_get(answer, "summary"))),
+                         db_text(json_string_value(json_object_get(answer, "root_cause"))),
+                         db_text(json_string_value(json_object_get(answer, "first_action"))), db_text(note)),
+                 NULL, NULL, NULL, err, errlen);
 }

@@ -458,7 +458,7 @@ db_stmt sql_inc_features = {.sql = "UPDATE anomalies SET first_ts = ?2, last_ts 
 #define MEMBER_COLS                                                                                     \
     "SELECT a.id, a.incident_id, s.name, a.type, a.severity, a.summary, a.severity_rank, "                \
     "coalesce(a.first_ts, a.window_start), coalesce(a.last_ts, a.window_end), a.mentions, a.trace_ids, "  \
-    "a.window_id FROM anomalies a JOIN services s ON s.id = a.service_id "
+    "a.window_id, a.evidence FROM anomalies a JOIN services s ON s.id = a.service_id "
 /* members of open incidents whose span comes within the gap (?3) of [?1, ?2] */
 db_stmt sql_inc_near = {.sql = MEMBER_COLS "JOIN incidents i ON i.id = a.incident_id WHERE i.status = 'open' "
                                            "AND i.start_ms <= ?2 + ?3 AND i.end_ms >= ?1 - ?3 ORDER BY a.id LIMIT 500",
@@ -509,7 +509,7 @@ db_stmt sql_inc_resolve = {.sql = "UPDATE incidents SET status = 'resolved', res
 #define INCIDENT_COLS(ids)                                                                              \
     "SELECT i.id, i.status, i.start_ms, i.end_ms, i.severity, i.services, i.members, i.root_service, "   \
     "i.root_reason, i.summary, i.root_cause, i.first_action, i.summary_by, i.created_at, i.updated_at, "  \
-    "i.resolved_at, " ids ", i.merged_into FROM incidents i "
+    "i.resolved_at, " ids ", i.merged_into, i.summary_note FROM incidents i "
 #define IDS_SQLITE "(SELECT group_concat(a.id) FROM anomalies a WHERE a.incident_id = i.id)"
 #define IDS_PG "(SELECT string_agg(a.id::text, ',' ORDER BY a.id) FROM anomalies a WHERE a.incident_id = i.id)"
 /* overlapping [since, until), at least a severity, a status, a member service; newest first by start */
@@ -531,6 +531,20 @@ db_stmt sql_inc_notified = {.sql = "UPDATE incidents SET notified_by = ?2 WHERE 
 /* where an incident's notifications went: its resolve goes there too */
 db_stmt sql_inc_dests = {.sql = "SELECT DISTINCT destination, kind FROM outbox WHERE dedup_key = ?1 ORDER BY destination",
                          .params = "t"};
+/* the model's one call per incident (migration 017): an unmerged incident of more than one member, resolved
+ * or without a new member for ?2, taken once (summarized_at set in the same statement) */
+#define SUMMARY_NEXT                                                                                    \
+    "SELECT id FROM incidents WHERE summarized_at IS NULL AND merged_into IS NULL AND members > 1 "      \
+    "AND (status = 'resolved' OR updated_at <= ?1 - ?2) ORDER BY id LIMIT 1"
+db_stmt sql_inc_summary_claim = {
+    .sqlite = "UPDATE incidents SET summarized_at = ?1 WHERE id = (" SUMMARY_NEXT ") RETURNING id",
+    .pg = "UPDATE incidents SET summarized_at = ?1 WHERE id = (" SUMMARY_NEXT " FOR UPDATE SKIP LOCKED) RETURNING id",
+    .params = "ii"};
+#undef SUMMARY_NEXT
+db_stmt sql_inc_summary_set = {.sql = "UPDATE incidents SET summary = coalesce(?2, summary), root_cause = ?3, "
+                                      "first_action = ?4, summary_by = CASE WHEN ?2 IS NULL THEN summary_by "
+                                      "ELSE 'llm' END, summary_note = ?5 WHERE id = ?1",
+                               .params = "itttt"};
 db_stmt sql_inc_open_count = {.sql = "SELECT count(*), coalesce(sum(members), 0) FROM incidents WHERE status = 'open'"};
 #undef INCIDENT_COLS
 #undef IDS_SQLITE

@@ -151,7 +151,9 @@ extern db_stmt sql_inc_lock,
     sql_inc_open_count,
     sql_inc_state,
     sql_inc_notified,
-    sql_inc_dests;
+    sql_inc_dests,
+    sql_inc_summary_claim,
+    sql_inc_summary_set;
 
 /* evidence: the lines a quote names (evidence.c) */
 extern db_stmt sql_ev_before,

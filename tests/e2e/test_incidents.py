@@ -4,17 +4,22 @@ generated multi-service log (incident_log.py) with a cascade down a call graph
 credential-stuffing run on auth at the same time. The cascade must come out as
 one incident rooted at db, the stuffing as its own, every anomaly carrying its
 incident; incidents stay open until a quiet period has passed in event time,
-then resolve; the listing filters and pages like /anomalies."""
+then resolve; the listing filters and pages like /anomalies. With the fake
+OpenAI-compatible model, an incident of more than one member gets one model
+call, delimited and checked; without a usable answer the correlation's
+summary stands."""
 import unittest
 
-from harness import ServerTest, ndjson, slow, wait_for
+import json
+
+from harness import FakeLLM, ServerTest, ndjson, slow, wait_for
 from incident_log import generate
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 CASCADE = {"db", "payments", "checkout", "edge"}
 
 
-class IncidentTest(ServerTest):
+class IncidentBase(ServerTest):
     autostart = False
 
     def serve(self, *extra, db=None):
@@ -48,6 +53,9 @@ class IncidentTest(ServerTest):
         self.assertEqual(len(big), 1, incs)
         return big[0], stuffing[0]
 
+
+
+class IncidentTest(IncidentBase):
     def test_a_cascade_is_one_incident_rooted_at_db_and_the_stuffing_beside_it_is_another(self):
         srv = self.serve("--incident-quiet", "3m")
         self.load(srv, generate(seed=1, minutes=20, t0=T0))
@@ -172,6 +180,76 @@ class IncidentTest(ServerTest):
         an = self.anomalies(srv)
         self.assertTrue(an)
         self.assertTrue(all(a["incident_id"] is None for a in an))
+
+
+ANSWER = {"health": "normal", "anomalies": [],  # a window's answer and an incident's at once: each takes its fields
+          "summary": "Row locks in db stalled payments, then checkout and the edge.",
+          "root_cause": "Lock contention on the orders table in db",
+          "first_action": "Find the transaction holding the orders locks"}
+
+
+class IncidentModelTest(IncidentBase):
+    def setUp(self):
+        super().setUp()
+        self.llm = FakeLLM().start()
+        self.addCleanup(self.llm.stop)
+
+    def serve(self, *extra, db=None):
+        return self.start_server(args=["--llm-url", self.llm.url, "--window", "1m", "--incident-quiet", "3m"] +
+                                 list(extra), db=db)
+
+    def incident_calls(self):
+        calls = []
+        for r in self.llm.requests():
+            msgs = r["body"]["messages"] if isinstance(r["body"], dict) else []
+            if msgs and msgs[0]["content"].startswith("You are a senior SRE reading one incident"):
+                calls.append((msgs[0]["content"], msgs[1]["content"]))
+        return calls
+
+    def test_the_model_reads_an_incident_once_and_writes_its_summary(self):
+        self.llm.script([], then={"mode": "fixed", "content": json.dumps(ANSWER)})
+        srv = self.serve()
+        self.load(srv, generate(seed=1, minutes=20, t0=T0))
+        cascade, stuffing = self.cascade_and_stuffing(self.incidents(srv))
+
+        def summarized():
+            incs = self.incidents(srv)
+            return all(i["summary_by"] == "llm" for i in incs if i["members"] > 1) and incs
+        incs = wait_for(summarized, timeout=slow(30), what="the model's summaries")
+        got = [i for i in incs if i["id"] == cascade["id"]][0]
+        self.assertEqual((got["summary"], got["root_cause"], got["first_action"], got["summary_note"]),
+                         (ANSWER["summary"], ANSWER["root_cause"], ANSWER["first_action"], None))
+        self.assertEqual(got["root_service"], "db")  # the correlation's root is kept beside the model's words
+        for i in incs:
+            if i["members"] == 1:  # one finding: its summary is the finding's, no call
+                self.assertEqual((i["summary_by"], i["root_cause"]), ("correlation", None))
+        # one call per incident of more than one member, its findings delimited as data by a fresh nonce
+        calls = self.incident_calls()
+        self.assertEqual(len(calls), len([i for i in incs if i["members"] > 1]), [c[1][:200] for c in calls])
+        cascade_call = [u for _, u in calls if "lock wait timeout exceeded" in u]
+        self.assertEqual(len(cascade_call), 1)
+        system, user = [c for c in calls if c[1] == cascade_call[0]][0]
+        nonce = user.split("<<<INCIDENT nonce=")[1].split(">>>")[0]
+        self.assertEqual(len(nonce), 32)
+        self.assertIn("<<<END INCIDENT nonce=%s>>>" % nonce, system)
+        body = user.split("<<<INCIDENT nonce=%s>>>" % nonce)[1].split("<<<END INCIDENT nonce=%s>>>" % nonce)[0]
+        for service in CASCADE:
+            self.assertIn(" %s " % service, body)
+        self.assertIn("Correlation's root guess: db", body)
+        # a window's answer went on as before: the baseline's findings stand beside the model's empty list
+        self.assertTrue(srv.get("/anomalies?limit=1")[1]["anomalies"])
+
+    def test_without_a_usable_answer_the_correlation_s_summary_stands(self):
+        self.llm.script([], then={"mode": "fixed", "content": "I think the database is slow."})
+        srv = self.serve("--analysis-schema-retries", "1")
+        self.load(srv, generate(seed=1, minutes=20, t0=T0))
+        cascade, _ = self.cascade_and_stuffing(self.incidents(srv))
+        got = wait_for(lambda: (lambda i: i if i["summary_note"] else None)(
+            srv.get("/incidents/%d" % cascade["id"])[1]), timeout=slow(30), what="the model's attempt")
+        self.assertEqual((got["summary_by"], got["root_cause"]), ("correlation", None))
+        self.assertEqual(got["summary"], cascade["summary"])
+        self.assertIn("failed the check after 2 call(s)", got["summary_note"])
+        self.assertEqual(len([u for _, u in self.incident_calls() if "lock wait timeout exceeded" in u]), 2)
 
 
 if __name__ == "__main__":
