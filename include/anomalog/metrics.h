@@ -66,6 +66,8 @@ typedef struct metrics_gauges {
     int64_t database_bytes;      /**< -1 when unknown */
     double oldest_waiting_seconds; /**< age of the oldest window without a result; 0: none; < 0 unknown */
     int64_t outbox_pending;      /**< notifications not delivered yet; -1 unknown */
+    int64_t incidents_open;      /**< incidents open; -1 unknown */
+    int64_t incident_members_open; /**< findings in the open incidents; -1 unknown */
 } metrics_gauges;
 
 extern const char *const metrics_window_statuses[5];

@@ -517,6 +517,14 @@ char *metrics_render(const metrics_gauges *g, size_t *len)
         fprintf(f, "anomalog_outbox_pending %lld\n", (long long)g->outbox_pending);
     }
 
+    if (g->incidents_open >= 0) {
+        head(f, "anomalog_incidents_open", "gauge", "Incidents open (findings joined into one problem, not resolved).");
+        fprintf(f, "anomalog_incidents_open %lld\n", (long long)g->incidents_open);
+        head(f, "anomalog_incident_members_open", "gauge",
+             "Findings in the open incidents (divided by anomalog_incidents_open: members per incident).");
+        fprintf(f, "anomalog_incident_members_open %lld\n", (long long)g->incident_members_open);
+    }
+
     render_by(f, "anomalog_retention_deleted_rows_total", "Rows deleted by retention, by table.", "table",
               retention_tables, retention_rows, N_RETENTION);
     render_hist(f, "anomalog_retention_batch_seconds", "Duration of one retention batch (one transaction).",

@@ -2,10 +2,10 @@
  * metrics.c — GET /metrics: the counters of src/core/metrics.c plus the
  * gauges read at scrape time (writer queue, windows by status, the
  * backlog: the oldest window without a result and the outbox's pending
- * notifications, database size) and the connection table's (server.c), in
+ * notifications, incidents open and their findings, database size) and the connection table's (server.c), in
  * the Prometheus text format 0.0.4.
  *
- * Threads: the connection's thread; three short reads on a pooled reader
+ * Threads: the connection's thread; four short reads on a pooled reader
  * connection. A database that does not answer leaves its gauges out of the
  * scrape rather than failing it, so the counters stay visible when it breaks.
  */
@@ -22,7 +22,8 @@ void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
 {
     (void)rq;
     metrics_gauges g = {
-        .database_bytes = -1, .windows = {-1, -1, -1, -1, -1}, .oldest_waiting_seconds = -1, .outbox_pending = -1};
+        .database_bytes = -1, .windows = {-1, -1, -1, -1, -1}, .oldest_waiting_seconds = -1, .outbox_pending = -1,
+        .incidents_open = -1, .incident_members_open = -1};
     writer_stats ws;
     writer_get_stats(a->wr, &ws);
     g.writer_queue_depth = (int64_t)ws.queued;
@@ -41,6 +42,10 @@ void http_metrics_get(const app *a, const http_request *rq, http_response *rs)
         g.oldest_waiting_seconds = age > 0 ? (double)age / 1000.0 : 0;
         g.outbox_pending = b.outbox_pending;
     } else {
+        log_msg(LOG_ERROR, "metrics", "%s", err);
+    }
+    if (store_incidents_open(a->st, &g.incidents_open, &g.incident_members_open, err, sizeof err) != STORE_OK) {
+        g.incidents_open = g.incident_members_open = -1;
         log_msg(LOG_ERROR, "metrics", "%s", err);
     }
     size_t len = 0, clen = 0;

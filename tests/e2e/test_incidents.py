@@ -110,11 +110,15 @@ class IncidentTest(IncidentBase):
         cascade, stuffing = self.cascade_and_stuffing(self.incidents(srv))
         self.assertEqual((cascade["status"], stuffing["status"]), ("open", "open"))
         self.assertIsNone(cascade["resolved_at"])
+        open_now = self.incidents(srv, "&status=open")
+        self.assertEqual(srv.metric("anomalog_incidents_open"), len(open_now))
+        self.assertEqual(srv.metric("anomalog_incident_members_open"), sum(i["members"] for i in open_now))
         # twelve more quiet minutes of every service's routine lines: past 15 minutes after the cascade
         more = [r for r in generate(seed=2, minutes=32, t0=T0) if r["ts"] >= T0 + 20 * 60 and
                 r["level"] == "info"]
         self.load(srv, more)
         wait_for(lambda: self.incidents(srv, "&status=open") == [], timeout=slow(20), what="resolved")
+        self.assertEqual((srv.metric("anomalog_incidents_open"), srv.metric("anomalog_incident_members_open")), (0, 0))
         got = srv.get("/incidents/%d" % cascade["id"])[1]
         self.assertEqual(got["status"], "resolved")
         self.assertIsNotNone(got["resolved_at"])
