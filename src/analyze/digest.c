@@ -174,6 +174,20 @@ static size_t tmap_slot(const tmap *m, int64_t id)
 
 /* ---- the build ------------------------------------------------------------ */
 
+/* Room for one more of n elements of size bytes in *v (capacity *cap, doubling from first): 0, or -1. */
+static int grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *nv = realloc(*v, nc * size);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -188,14 +202,8 @@ static size_t keep(ctx *c)
     }
     size_t k = c->free_kl;
     if (k == SIZE_MAX) {
-        if (c->nkl == c->capkl) {
-            size_t nc = c->capkl ? c->capkl * 2 : 64;
-            kline *nk = realloc(c->kl, nc * sizeof *nk);
-            if (!nk)
-                return SIZE_MAX;
-            c->kl = nk;
-            c->capkl = nc;
-        }
+        if (grow((void **)&c->kl, &c->capkl, c->nkl, sizeof *c->kl, 64))
+            return SIZE_MAX;
         k = c->nkl++;
     } else {
         c->free_kl = c->kl[k].next_free;
@@ -346,14 +354,8 @@ static int window_template(ctx *c, tmap *map, int64_t id, int64_t ts, tstat **ou
     rare_group *r = &c->rare;
     size_t idx;
     if (c->nt < cap) {
-        if (c->nt == c->capt) {
-            size_t nc = c->capt ? c->capt * 2 : 64;
-            tstat *nt = realloc(c->t, nc * sizeof *nt);
-            if (!nt)
-                return -1;
-            c->t = nt;
-            c->capt = nc;
-        }
+        if (grow((void **)&c->t, &c->capt, c->nt, sizeof *c->t, 64))
+            return -1;
         idx = c->nt++;
     } else {
         if (!r->fifo) { /* at the cap for the first time: every slot, in the order they were made */
@@ -487,14 +489,8 @@ static int add_line(digest_builder *db, const prompt_line *l)
 {
     ctx *c = &db->c;
     const digest_opts *o = &db->o;
-    if (c->n_lines == c->cap_tids) {
-        size_t nc = c->cap_tids ? c->cap_tids * 2 : 1024;
-        int64_t *nt = realloc(c->tids, nc * sizeof *nt);
-        if (!nt)
-            return -1;
-        c->tids = nt;
-        c->cap_tids = nc;
-    }
+    if (grow((void **)&c->tids, &c->cap_tids, c->n_lines, sizeof *c->tids, 1024))
+        return -1;
     size_t len = digest_first_line_len(l->message);
     size_t np = 0;
     miner_param params[MAX_PARAMS];
