@@ -423,12 +423,14 @@ store_rc store_template_history(store *s, int64_t service_id, int64_t from_ms, i
 /**
  * Records a digested window in one transaction: templates upserted (text,
  * level, first/last seen, totals), their counts in this window, the window's
- * error lines. Recording the same window again changes no total. A template
- * pruned earlier is inserted again under its id. Past max_templates rows
- * for the service (0: no bound), the least recently seen are deleted.
+ * error lines. Recording the same window again changes no total; with late
+ * set (the lines of a late pass, which the analysis before did not read) the
+ * counts and error lines add to the window's. A template pruned earlier is
+ * inserted again under its id. Past max_templates rows for the service (0: no
+ * bound), the least recently seen are deleted.
  */
 store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
-                                const store_template *t, size_t n, long error_lines, size_t max_templates,
+                                const store_template *t, size_t n, long error_lines, size_t max_templates, int late,
                                 char *err, size_t errlen);
 
 /** One template position's durations over one window (see anomalog/latency.h): thousandths of the unit. */

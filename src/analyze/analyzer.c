@@ -178,7 +178,7 @@ static int record_values(analyzer *a, const window_work *w, const digest *d, cha
  * the templates table; then the durations its templates carried. 0, or -1
  * with err.
  */
-static int record_templates(analyzer *a, const window_work *w, const digest *d, char *err, size_t errlen)
+static int record_templates(analyzer *a, const window_work *w, const digest *d, int late, char *err, size_t errlen)
 {
     int rc = -1;
     size_t n = d->n_templates, done = 0;
@@ -200,7 +200,7 @@ static int record_templates(analyzer *a, const window_work *w, const digest *d, 
                                    .max_level = d->templates[done].max_level};
     }
     rc = store_templates_record(a->st, w->service_id, w->id, w->start_ms, t, n, d->error_lines,
-                                (size_t)a->cfg->max_templates, err, errlen) ==
+                                (size_t)a->cfg->max_templates, late, err, errlen) ==
                  STORE_OK ? 0 : -1;
     if (rc == 0)
         rc = record_values(a, w, d, err, errlen);
@@ -526,7 +526,7 @@ static int digest_window(analyzer *a, analysis *an)
         w->line_count = (int64_t)an->d.n_lines;
     if (an->pass == VERDICT_LATE && an->d.n_lines == 0)
         return 1;
-    if (record_templates(a, w, &an->d, an->err, sizeof an->err) != 0) {
+    if (record_templates(a, w, &an->d, an->pass == VERDICT_LATE, an->err, sizeof an->err) != 0) {
         snprintf(an->reason, sizeof an->reason, "digest: %s", an->err);
         return -1;
     }
@@ -702,7 +702,7 @@ char *analyzer_digest_text(analyzer *a, int64_t window_id, char *err, size_t err
     digest d = {0};
     if (store_window_service_id(a->st, window_id, &w.service_id, err, errlen) == STORE_OK &&
         build_digest(a, &w, w.line_count, a->cfg->token_budget, &d, err, errlen) == 0 &&
-        record_templates(a, &w, &d, err, errlen) == 0) {
+        record_templates(a, &w, &d, 0, err, errlen) == 0) {
         text = d.text;
         d.text = NULL;
     }

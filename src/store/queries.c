@@ -217,7 +217,15 @@ db_stmt sql_tpl_count_insert = {.sql = "INSERT INTO template_counts(service_id, 
                                 .params = "iiii"};
 db_stmt sql_tpl_total = {.sql = "UPDATE templates SET total = total + ?3 WHERE service_id = ?1 AND id = ?2",
                          .params = "iii"};
+/* a late pass reads only the lines above the last analysis: its counts add to the window's (a late pass
+ * redone after a crash before its finish adds them twice) */
+db_stmt sql_tpl_count_add = {.sql = "INSERT INTO template_counts(service_id, window_start, template_id, count) "
+                                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service_id, window_start, template_id) "
+                                    "DO UPDATE SET count = template_counts.count + excluded.count",
+                             .params = "iiii"};
 db_stmt sql_tpl_window_errors = {.sql = "UPDATE windows SET error_lines = ?2 WHERE id = ?1", .params = "ii"};
+db_stmt sql_tpl_window_errors_add = {.sql = "UPDATE windows SET error_lines = coalesce(error_lines, 0) + ?2 WHERE id = ?1",
+                                     .params = "ii"};
 db_stmt sql_tpl_benign = {.sql = "UPDATE templates SET benign = 1 WHERE service_id = ?1 AND id = ?2",
                           .params = "ii"};
 #undef UPSERT_HEAD

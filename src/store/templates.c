@@ -79,6 +79,7 @@ typedef struct record_arg {
     size_t n;
     long error_lines;
     size_t max_templates;
+    int late; /* the late part of an analysed window: its counts add to the window's */
 } record_arg;
 
 /* Past the bound, the service's least recently seen templates go (the miner's order: last_seen, then the older id). */
@@ -109,10 +110,10 @@ static store_rc record_tx(store *s, db_conn *c, void *p, char *err, size_t errle
                             db_int(r->window_start), db_int(now)),
                     NULL, NULL, NULL, err, errlen);
         if (rc == STORE_OK)
-            rc = db_run(s, c, &sql_tpl_count_insert,
+            rc = db_run(s, c, r->late ? &sql_tpl_count_add : &sql_tpl_count_insert,
                         DB_ARGS(db_int(r->service_id), db_int(r->window_start), db_int(t->id), db_int((int64_t)t->count)),
                         NULL, NULL, &added, err, errlen);
-        if (rc == STORE_OK && added == 1) /* first time this window is recorded */
+        if (rc == STORE_OK && (added == 1 || r->late)) /* first time this window is recorded, or its late lines */
             rc = db_run(s, c, &sql_tpl_total, DB_ARGS(db_int(r->service_id), db_int(t->id), db_int((int64_t)t->count)),
                         NULL, NULL, NULL, err, errlen);
     }
@@ -122,16 +123,16 @@ static store_rc record_tx(store *s, db_conn *c, void *p, char *err, size_t errle
     if (rc == STORE_OK && r->n > 0)
         rc = evict_tx(s, c, r, err, errlen);
     if (rc == STORE_OK)
-        rc = db_run(s, c, &sql_tpl_window_errors, DB_ARGS(db_int(r->window_id), db_int(r->error_lines)), NULL, NULL, NULL,
+        rc = db_run(s, c, r->late ? &sql_tpl_window_errors_add : &sql_tpl_window_errors, DB_ARGS(db_int(r->window_id), db_int(r->error_lines)), NULL, NULL, NULL,
                     err, errlen);
     return rc;
 }
 
 store_rc store_templates_record(store *s, int64_t service_id, int64_t window_id, int64_t window_start,
-                                const store_template *t, size_t n, long error_lines, size_t max_templates, char *err,
-                                size_t errlen)
+                                const store_template *t, size_t n, long error_lines, size_t max_templates, int late,
+                                char *err, size_t errlen)
 {
-    record_arg r = {service_id, window_id, window_start, t, n, error_lines, max_templates};
+    record_arg r = {service_id, window_id, window_start, t, n, error_lines, max_templates, late};
     return db_tx(s, record_tx, &r, err, errlen);
 }
 

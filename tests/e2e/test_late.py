@@ -4,7 +4,7 @@ the ingest answer and /metrics count them."""
 import time
 import unittest
 
-from harness import FakeLLM, ServerTest, ndjson, wait_for
+from harness import FakeLLM, ServerTest, db_rows, ndjson, wait_for
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z, long past: windows close on the wall clock after the grace
 
@@ -81,6 +81,22 @@ class LateTest(ServerTest):
         time.sleep(5)
         w2 = self.window(wid)
         self.assertEqual((w2["status"], w2["anomaly_count"], w2["health"]), ("analyzed", first, w["health"]), w2)
+
+    def test_a_late_pass_adds_to_the_windows_history(self):
+        # the window's error lines and template counts are the baseline's history for later windows: the late
+        # pass adds its lines to them rather than putting its own in their place
+        st, b, _ = self.srv.ingest(ndjson(info_lines() + fatal_lines(10)))
+        self.assertEqual(st, 202, b)
+        wid = self.only_window()
+        wait_for(lambda: self.window(wid)["status"] == "analyzed", timeout=30, what="window analysed")
+        counts = lambda: db_rows(self.srv.db, "SELECT w.error_lines, (SELECT sum(c.count) FROM template_counts c "
+                                 "WHERE c.service_id = w.service_id AND c.window_start = w.start_ms) "
+                                 "FROM windows w WHERE w.id = ?", (wid,))[0]
+        self.assertEqual(counts(), (10, 30))
+        st, b, _ = self.srv.ingest(ndjson(fatal_lines(5)))
+        self.assertEqual((st, b["late"]), (202, 5), b)
+        wait_for(lambda: counts() == (15, 35), timeout=30, what="the late lines counted in the window's history")
+        self.assertEqual(self.window(wid)["line_count"], 35)
 
     def test_lines_for_an_open_window_are_not_late(self):
         # the watermark is far ahead of these lines, but their window is still open: not late

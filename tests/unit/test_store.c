@@ -789,7 +789,7 @@ static void test_pg_transaction_retried_on_a_lost_connection(void **state)
     }
     PQfinish(c);
     store_template t = {.id = 1, .text = "GET /<*>", .count = 3, .max_level = 3};
-    assert_int_equal(store_templates_record(f->st, service_id, window_id, T0, &t, 1, 0, 0, err, sizeof err), STORE_OK);
+    assert_int_equal(store_templates_record(f->st, service_id, window_id, T0, &t, 1, 0, 0, 0, err, sizeof err), STORE_OK);
     assert_int_equal(scalar(f->path, "SELECT total FROM templates WHERE id = 1"), 3);
 }
 
@@ -899,7 +899,7 @@ static void test_templates_bounded_and_expired(void **state)
             snprintf(text[i], sizeof text[i], "event %d of kind <NUM>", w * 8 + i + 1);
             t[i] = (store_template){.id = w * 8 + i + 1, .text = text[i], .count = 1, .max_level = 3};
         }
-        assert_int_equal(store_templates_record(f->st, api, window_id, T0 + w * 5 * MIN, t, 8, 0, 10, err, sizeof err),
+        assert_int_equal(store_templates_record(f->st, api, window_id, T0 + w * 5 * MIN, t, 8, 0, 10, 0, err, sizeof err),
                          STORE_OK);
         assert_int_equal(scalar(f->path, sql), w < 1 ? 8 : 10);
     }
@@ -909,12 +909,12 @@ static void test_templates_bounded_and_expired(void **state)
     assert_int_equal(scalar(f->path, sql), 15);
     /* another service's templates do not count against api's bound */
     store_template one = {.id = 1, .text = "connection <*> ok", .count = 4, .max_level = 3};
-    assert_int_equal(store_templates_record(f->st, db, window_id, T0, &one, 1, 0, 10, err, sizeof err), STORE_OK);
+    assert_int_equal(store_templates_record(f->st, db, window_id, T0, &one, 1, 0, 10, 0, err, sizeof err), STORE_OK);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM templates WHERE service_id = %lld", (long long)api);
     assert_int_equal(scalar(f->path, sql), 10);
     /* an evicted id seen again by a live miner is recorded again, under its id */
     store_template back = {.id = 3, .text = "event 3 of kind <NUM>", .count = 2, .max_level = 3};
-    assert_int_equal(store_templates_record(f->st, api, window_id, T0 + 15 * MIN, &back, 1, 0, 10, err, sizeof err),
+    assert_int_equal(store_templates_record(f->st, api, window_id, T0 + 15 * MIN, &back, 1, 0, 10, 0, err, sizeof err),
                      STORE_OK);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM templates WHERE service_id = %lld AND id = 3", (long long)api);
     assert_int_equal(scalar(f->path, sql), 1);
