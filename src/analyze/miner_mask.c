@@ -429,6 +429,8 @@ static size_t hostname_at(const char *s, size_t n, size_t i)
     }
     if (labels < 2 || (j < n && (is_name_char((unsigned char)s[j]) && s[j] != '.')))
         return 0;
+    if (j + 1 < n && s[j] == '.' && s[j + 1] == '<') /* `co.<NUM>`: a value's label follows, as in the raw */
+        return 0;                                    /* `co.4`, which is no host name either */
     for (size_t k = last; k < j; k++)
         if (!is_alpha((unsigned char)s[k]))
             return 0;

@@ -61,6 +61,20 @@ def parse_replay(out):
     return windows
 
 
+def findings_of(out):
+    """[((service, window start HH:MM), type, summary)] from replay's output, in its order."""
+    found, service = [], None
+    for line in out.splitlines():
+        m = re.match(r"^(\S+) \d{4}-\d\d-\d\dT(\d\d:\d\d)", line)
+        if m:
+            service = (m.group(1), m.group(2))
+            continue
+        m = re.match(r"^  \[(\w+)\] (\w+): (.*)$", line)
+        if m:
+            found.append((service, m.group(2), m.group(3)))
+    return found
+
+
 class BaselineAloneTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="anomalog-baseline-")
@@ -147,18 +161,9 @@ class BaselineAloneTest(unittest.TestCase):
         code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none", "--db", db,
                                   "--history-windows", "6"], timeout=300)
         self.assertEqual(code, 1, err)
-        lat, other = {}, []
-        service = None
-        for line in out.splitlines():
-            m = re.match(r"^(\S+) \d{4}-\d\d-\d\dT(\d\d:\d\d)", line)
-            if m:
-                service = (m.group(1), m.group(2))
-                continue
-            m = re.match(r"^  \[(\w+)\] (\w+): (.*)$", line)
-            if m and m.group(2) == "latency":
-                lat[service] = m.group(3)
-            elif m:
-                other.append((service, m.groups()))
+        findings = findings_of(out)
+        lat = {service: summary for service, kind, summary in findings if kind == "latency"}
+        other = [f for f in findings if f[1] != "latency"]
         self.assertEqual({s for s, _ in lat}, {"api"}, out)  # never the steady service
         # api: found once the creep has doubled its lowest median (10:05 on, 45 ms against ~20), and not before
         self.assertTrue({"10:05", "10:06", "10:07", "10:08", "10:09"} <= {w for _, w in lat}, out)
@@ -222,20 +227,13 @@ class BaselineAloneTest(unittest.TestCase):
         code, out, err = run_cli(["replay", path, "--window", "1m", "--llm-url", "none"], timeout=300)
         self.assertEqual(code, 1, err)  # replay's exit status: 1, incidents were found
         found, outside = set(), []
-        service = None
-        for line in out.splitlines():
-            m = re.match(r"^(\S+) \d{4}-\d\d-\d\dT(\d\d:\d\d)", line)
-            if m:
-                service = (m.group(1), m.group(2))
-                continue
-            m = re.match(r"^  \[(\w+)\] (\w+): (.*)$", line)
-            if m:
-                if service in incidents:
-                    found.add(service)
-                elif service[0] == "shop" and service[1] > "10:02" and m.group(2) == "config":
-                    pass  # the configuration change goes on: the same incident
-                else:
-                    outside.append((service, m.group(2), m.group(3)))
+        for service, kind, summary in findings_of(out):
+            if service in incidents:
+                found.add(service)
+            elif service[0] == "shop" and service[1] > "10:02" and kind == "config":
+                pass  # the configuration change goes on: the same incident
+            else:
+                outside.append((service, kind, summary))
         print("\nbaseline alone: %d of %d incidents found, %d finding(s) outside them %s"
               % (len(found), len(incidents), len(outside), outside))
         self.assertEqual(found, incidents, out)
