@@ -493,14 +493,15 @@ db_stmt sql_inc_call = {.sql = "INSERT INTO service_calls(caller_id, callee_id, 
                         .params = "itii"};
 db_stmt sql_inc_names = {.sql = "SELECT name FROM services ORDER BY id LIMIT ?1", .params = "i"};
 /* open incidents quiet for ?2: no member joined for ?2 of wall-clock time (?1 now), or, in event time,
- * every member service's watermark is ?2 past the incident's end and none of their windows before that
- * waits for analysis */
+ * every member service's watermark is ?2 past the incident's end and no window of any service within ?2
+ * of the incident waits for analysis: a service not yet a member may still join (the edge of a cascade
+ * analysed after its middle was found), so its windows count too */
 #define QUIET_NEXT                                                                                      \
     "SELECT i.id FROM incidents i WHERE i.status = 'open' AND (i.updated_at + ?2 <= ?1 OR ("            \
     "NOT EXISTS (SELECT 1 FROM anomalies a JOIN services s ON s.id = a.service_id WHERE a.incident_id = i.id " \
     "AND coalesce(s.watermark, 0) < i.end_ms + ?2) AND NOT EXISTS (SELECT 1 FROM windows w WHERE "        \
-    "w.service_id IN (SELECT a.service_id FROM anomalies a WHERE a.incident_id = i.id) "                 \
-    "AND w.status IN ('open', 'closed', 'analyzing') AND w.start_ms < i.end_ms + ?2))) ORDER BY i.id LIMIT 50"
+    "w.status IN ('open', 'closed', 'analyzing') AND w.start_ms < i.end_ms + ?2 "                        \
+    "AND w.end_ms + ?2 > i.start_ms))) ORDER BY i.id LIMIT 50"
 db_stmt sql_inc_quiet = {.sqlite = QUIET_NEXT, .pg = QUIET_NEXT " FOR UPDATE OF i SKIP LOCKED", .params = "ii"};
 #undef QUIET_NEXT
 db_stmt sql_inc_resolve = {.sql = "UPDATE incidents SET status = 'resolved', resolved_at = ?2 "
