@@ -364,15 +364,21 @@ out:
 static int cmd_migrate(const config *cfg)
 {
     char err[512];
-    store *st;
-    if (store_open(cfg->db, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK) {
+    store *st = NULL;
+    lockfile *lk = NULL; /* a served database is migrated by its serve when it starts, not beside it */
+    int rc = 1;
+    if (lockfile_take(cfg->db, &lk, err, sizeof err) != 0 ||
+        store_open(cfg->db, STORE_DURABLE_NORMAL, &st, err, sizeof err) != STORE_OK) {
         log_msg(LOG_ERROR | LOG_BARE, "main", "%s", err);
-        return 1;
+        goto out;
     }
     char where[sizeof cfg->db];
     printf("%s: schema version %d\n", store_location(cfg->db, where, sizeof where), store_schema_version(st));
+    rc = 0;
+out:
     store_close(st);
-    return 0;
+    lockfile_release(lk);
+    return rc;
 }
 
 /* The window scheduler's wake function: closed windows wake the analysis workers. */

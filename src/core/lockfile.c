@@ -1,10 +1,10 @@
 /*
- * lockfile.c — the exclusive lock that keeps a second `anomalog serve` off a
- * SQLite database and its ingest journal.
+ * lockfile.c — the exclusive lock that keeps a second `anomalog serve` (or a
+ * `migrate`) off a SQLite database and its ingest journal.
  *
  * Purpose: two processes on one database lose acknowledged lines (the second
  * replays and deletes the first one's live journal files) and store others
- * twice. So `serve` takes a lock on `<db>.lock`, a file beside the database,
+ * twice. So `serve` (and `migrate`) takes a lock on `<db>.lock`, a file beside the database,
  * before the database is opened or the journal read, and keeps it for its
  * whole life; a second process is refused at once, with the holder's pid.
  *

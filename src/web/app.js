@@ -17,6 +17,7 @@ const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 const LINES_PAGE = 100;         // lines fetched per page in a window's view
 const WINDOWS_PER_SERVICE = 200;
 const MAX_ROWS = 50;            // service rows on the overview; the Service filter reaches the others
+const BANDS_MAX = 200;          // incidents drawn as bands on the overview (the newest)
 
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
@@ -140,7 +141,19 @@ function ticks(t0, t1) {
   });
 }
 
-function timeline(name, windows, t0, span, maxLines, marks) {
+// An incident's band on one service's row: a translucent strip over its start..end (clamped to the axis),
+// coloured by severity, drawn over the windows without taking their clicks; its grip along the top opens it.
+function band(i, t0, span) {
+  const s = Math.max(Date.parse(i.start), t0), e = Math.min(Math.max(Date.parse(i.end), s), t0 + span);
+  return el('button', {type: 'button', class: 'band sev-' + i.severity, 'data-incident': String(i.id),
+    'data-start': i.start, 'data-end': i.end,
+    style: {left: ((s - t0) / span * 100).toFixed(4) + '%', width: ((e - s) / span * 100).toFixed(4) + '%'},
+    title: 'incident #' + i.id + ' (' + i.severity + ', ' + i.status + '), began at ' + i.root_service + ': ' +
+      i.services.join(', ') + ', ' + fmt(i.start) + ' .. ' + fmt(i.end),
+    onclick: () => openIncident(i.id)}, el('span', {class: 'grip'}));
+}
+
+function timeline(name, windows, t0, span, maxLines, marks, incidents) {
   const pos = (t) => ((t - t0) / span * 100).toFixed(4) + '%';
   const track = el('div', {class: 'track'});
   for (const m of marks) track.append(el('span', {class: 'grid', style: {left: pos(m.t)}}));
@@ -157,6 +170,7 @@ function timeline(name, windows, t0, span, maxLines, marks) {
       onclick: () => openWindow(w.id),
     }));
   }
+  for (const i of incidents) if (i.services.includes(name)) track.append(band(i, t0, span));
   return el('div', {class: 'timeline', 'data-service': name}, el('span', {class: 'name', text: name, title: name}),
     windows.length ? track : el('span', {class: 'empty', text: 'no windows'}));
 }
@@ -186,19 +200,31 @@ async function loadTimelines(names) {
     return;
   }
   if (!all.length) {
-    box.replaceChildren(...rows.map((r) => timeline(r.name, [], 0, 1, 0, [])));
+    box.replaceChildren(...rows.map((r) => timeline(r.name, [], 0, 1, 0, [], [])));
     return;
   }
   // one axis for every row: from the earliest start to the latest end shown
   const t0 = Math.min(...all.map((w) => Date.parse(w.start)));
   const t1 = Math.max(...all.map((w) => Date.parse(w.end)));
   const span = Math.max(t1 - t0, 1);
+  const incidents = await incidentsBetween(t0, t1);
+  if (gen !== refreshGen) return;
   const maxLines = Math.max(...all.map((w) => w.line_count));
   const marks = ticks(t0, t1);
   const axis = el('div', {class: 'timeline axis'}, el('span', {class: 'name', text: 'UTC'}), el('div', {class: 'track'},
     ...marks.map((m) => el('span', {class: (m.t - t0) / span > 0.9 ? 'tick end' : 'tick',   // label inside the edge
       'data-ts': new Date(m.t).toISOString(), text: m.label, style: {left: ((m.t - t0) / span * 100).toFixed(4) + '%'}}))));
-  box.replaceChildren(axis, ...rows.map((r) => timeline(r.name, r.windows, t0, span, maxLines, marks)));
+  box.replaceChildren(axis, ...rows.map((r) => timeline(r.name, r.windows, t0, span, maxLines, marks, incidents)));
+}
+
+// The incidents whose span overlaps the axis [t0, t1], under the service and severity filters: the
+// BANDS_MAX newest (one page).
+async function incidentsBetween(t0, t1) {
+  const q = new URLSearchParams({since: new Date(t0).toISOString(), until: new Date(t1 + 1).toISOString(),
+    limit: String(BANDS_MAX)});
+  if (state.service) q.set('service', state.service);
+  if (state.severity) q.set('severity', state.severity);
+  return (await api('/incidents?' + q)).incidents;
 }
 
 async function loadServices() {

@@ -8,6 +8,8 @@ database, or on the same port, must not start.
   on stderr: lines acknowledged vs stored).
 - One port: a second instance on the first one's port (its own database) fails
   to start with a clear error, and every request still reaches the first.
+- `anomalog migrate` on a served database is refused the same way (the serve
+  migrates it when it starts); once the serve has stopped it runs.
 - The lock goes with the process: after the first is killed with SIGKILL the
   database can be served again at once.
 """
@@ -76,6 +78,20 @@ class DoubleStartTest(ServerTest):
         self.assertGreater(len(acked), 0)
         self.assertEqual(stored[0], len(acked))
         self.assertEqual(stored[1], len(acked))
+
+    @sqlite_only
+    def test_migrate_waits_for_the_serve_that_holds_the_database(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANOMALOG_")}
+        migrate = lambda: subprocess.run([BIN, "migrate", "--db", self.srv.db], env=env, capture_output=True,
+                                         timeout=15)
+        p = migrate()
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("pid %d" % self.srv.proc.pid, p.stderr.decode())
+        self.assertEqual(p.stdout, b"")
+        self.assertEqual(self.srv.stop(), 0)
+        p = migrate()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"schema version", p.stdout)
 
     @sqlite_only
     def test_lock_goes_with_a_killed_process(self):

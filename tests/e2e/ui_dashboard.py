@@ -6,9 +6,12 @@ with ticks shared by every service's row; bar heights that follow line counts;
 health colours; the anomalies; a window's view with its lines (paged) and
 digest; deep links (/windows/{id}, /incidents/{id}, #window-N) and filters
 kept in the URL across a reload; the incidents, suppressions and
-notifications views; feedback; and log
-text with HTML in it shown as text. Screenshots of the five views land at
-$UI_SCREENSHOTS-{overview,window,incident,suppressions,notifications}.png
+notifications views; feedback; incidents drawn as bands on the overview (a
+second server, the baseline alone, fed incident_log.py's cascade: its band
+spans the incident's start..end on the axis, lies on exactly the rows of its
+services, and opens the incident when clicked); and log
+text with HTML in it shown as text. Screenshots of the five views and the bands land at
+$UI_SCREENSHOTS-{overview,window,incident,suppressions,notifications,bands}.png
 (build/dashboard-*.png), each decoded in the browser and checked not blank."""
 import json
 import os
@@ -18,7 +21,8 @@ import socket
 import subprocess
 import unittest
 
-from harness import FakeLLM, ServerTest, ndjson, needs, wait_for
+from harness import FakeLLM, ServerTest, ndjson, needs, slow, wait_for
+from incident_log import generate
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -104,13 +108,14 @@ class DashboardTest(ServerTest):
                   "incidents": len(incidents), "incident": incident["id"], "incident_root": incident["root_service"],
                   "incident_timeline": [t["window_id"] for t in incident["timeline"]],
                   "critical_suppressions": len([x for x in supp if x["severity"] == "critical"])}
+        expect["bands"] = self.cascade_server()
         p = subprocess.run(["node", os.path.join(HERE, "..", "ui", "dashboard.mjs"), TOOLS,
                             "http://127.0.0.1:%d" % srv.port, PREFIX, json.dumps(expect)],
-                           capture_output=True, timeout=120)
+                           capture_output=True, timeout=slow(180))
         out = p.stdout.decode() + p.stderr.decode()
         print(out)
         self.assertEqual(p.returncode, 0, out)
-        for view in ("overview", "window", "incident", "suppressions", "notifications"):
+        for view in ("overview", "window", "incident", "suppressions", "notifications", "bands"):
             self.assertIn("screenshot %s-%s.png" % (PREFIX, view), out)
             self.assertTrue(os.path.getsize("%s-%s.png" % (PREFIX, view)) > 10000, view)
         m = re.search(r"feedback-sent (\d+)", out)
@@ -118,6 +123,27 @@ class DashboardTest(ServerTest):
         st, a, _ = srv.get("/anomalies?limit=100")
         fb = {x["id"]: x["feedback"] for x in a["anomalies"]}
         self.assertEqual(fb[int(m.group(1))], "false_positive", fb)
+
+    def cascade_server(self):
+        """A second server, the baseline alone, fed the generated cascade (db -> payments -> checkout -> edge)
+        and the credential stuffing beside it: what the page's bands are checked against."""
+        srv = self.start_server(args=["--llm-url", "none", "--window", "1m", "--incident-quiet", "3m"],
+                                db=os.path.join(self.dir, "cascade.db"))
+        rows = generate(seed=1, minutes=20, t0=T0)
+        for i in range(0, len(rows), 2000):
+            self.assertEqual(srv.ingest(ndjson(rows[i:i + 2000]))[0], 202)
+        self.assertEqual(srv.request("POST", "/windows/flush")[0], 200)
+
+        def analysed():
+            w = srv.get("/windows?limit=1000")[1]["windows"]
+            return w and all(x["status"] in ("analyzed", "failed") for x in w)
+        wait_for(analysed, timeout=slow(60), what="every window of the cascade analysed")
+        incs = srv.get("/incidents?limit=1000")[1]["incidents"]
+        cascade = [i for i in incs if i["root_service"] == "db" and i["members"] > 1]
+        self.assertEqual(len(cascade), 1, incs)
+        services = sorted(x["name"] for x in srv.get("/services?limit=1000")[1]["services"])
+        return {"base": "http://127.0.0.1:%d" % srv.port, "incident": cascade[0], "services": services,
+                "incidents": incs}
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@
 //   "notifications": N, "notification_statuses": [...], "suppressions": N, "critical_suppressions": N,
 //   "alert_link": the link in the alert file's notification, "alert_window": its window's id,
 //   "incidents": N, "incident": an incident's id, "incident_root": its root service,
-//   "incident_timeline": its findings' window ids}
-// Screenshots: PREFIX-overview.png, -window.png, -incident.png, -suppressions.png, -notifications.png, each checked here
+//   "incident_timeline": its findings' window ids,
+//   "bands": {"base": a second server's URL, "incident": its cascade incident, "incidents": all of its incidents,
+//             "services": its service names}}
+// Screenshots: PREFIX-overview.png, -window.png, -incident.png, -suppressions.png, -notifications.png, -bands.png,
+// each checked here
 // (decoded in the browser: not blank, and the colours the view must show). Prints one line per check;
 // exits 1 when any failed.
 import {createRequire} from 'node:module';
@@ -80,7 +83,8 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   const external = [];
-  page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
+  const ours = [base + '/', expect.bands.base + '/'];   // the seeded server and the cascade's
+  page.on('request', (r) => { if (!ours.some((b) => r.url().startsWith(b))) external.push(r.url()); });
   // body.dataset.loaded counts the page's finished refreshes (the newest ones only), dataset.busy those in
   // flight; body.dataset.window / .incident: the window or incident whose view is loaded.
   const settled = (before) => page.waitForFunction((b) => Number(document.body.dataset.loaded || 0) > b &&
@@ -299,6 +303,54 @@ try {
   check(rowsShown.length === 50 && rowsShown[0] === 'api' && rowsShown[49] === 'svc-47',
     `50 service rows of 52 (${rowsShown.length}: ${rowsShown[0]} .. ${rowsShown[rowsShown.length - 1]})`);
   check((await page.locator('#timelines-more').textContent()).includes('50 of 52'), 'the rest are named by a note');
+
+  // ---- incidents as bands on the overview (the second server: a generated cascade) ----------------------
+  const cas = expect.bands.incident;
+  await page.goto(expect.bands.base + '/');
+  await fresh();
+  const rowNames = await page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
+  check(rowNames.join(',') === expect.bands.services.join(','), 'the cascade\'s services have rows: ' + rowNames);
+  // where a time falls on the axis: the line through the first and last tick (their left edge is their time)
+  const ax = await page.locator('.axis .tick:not(.end)').evaluateAll((ts) => ts.map((t) => ({
+    t: Date.parse(t.dataset.ts), x: t.getBoundingClientRect().left})));
+  const [p0, p1] = [ax[0], ax[ax.length - 1]];
+  const xAt = (t) => p0.x + (t - p0.t) * (p1.x - p0.x) / (p1.t - p0.t);
+  check(ax.length >= 2 && p1.x > p0.x, 'the cascade\'s axis has ticks to measure against');
+  for (const inc of expect.bands.incidents) {
+    const bands = await page.locator(`.band[data-incident="${inc.id}"]`).evaluateAll((bs) => bs.map((b) => {
+      const track = b.closest('.track'), r = b.getBoundingClientRect(), tr = track.getBoundingClientRect();
+      return {service: b.closest('.timeline').dataset.service, left: r.left, right: r.right, top: r.top,
+        bottom: r.bottom, trackTop: tr.top, trackBottom: tr.top + track.clientHeight, title: b.title,   // above its rule
+        bg: getComputedStyle(b).backgroundColor};
+    }));
+    const on = bands.map((b) => b.service).sort().join(',');
+    check(on === inc.services.slice().sort().join(','),
+      `incident #${inc.id}'s band lies on exactly the rows of ${inc.services.join(', ')} (saw ${on})`);
+    const x0 = xAt(Date.parse(inc.start)), x1 = xAt(Date.parse(inc.end));
+    check(bands.length && bands.every((b) => Math.abs(b.left - x0) < 3 && Math.abs(b.right - Math.max(x1, x0 + 4)) < 3),
+      `incident #${inc.id}'s band spans ${inc.start} .. ${inc.end} on the axis (${x0.toFixed(1)} .. ${x1.toFixed(1)}; ` +
+      `saw ${bands.map((b) => b.left.toFixed(1) + ' .. ' + b.right.toFixed(1)).join(', ')})`);
+    check(bands.every((b) => Math.abs(b.top - b.trackTop) < 1 && Math.abs(b.bottom - b.trackBottom) < 1),
+      `incident #${inc.id}'s band covers its rows top to bottom (${bands.map((b) => b.top + ".." + b.bottom + " in " + b.trackTop + ".." + b.trackBottom)})`);
+    check(bands.every((b) => b.title.includes('began at ' + inc.root_service)),
+      `incident #${inc.id}'s band names its root (${inc.root_service}) in its title`);
+  }
+  const casBg = await page.locator(`.band[data-incident="${cas.id}"]`).first().evaluate((b) =>
+    getComputedStyle(b).backgroundColor);
+  check(cas.severity === 'high' && /^rgba\(232, 103, 58, 0\.\d+\)$/.test(casBg),
+    `the cascade's band is translucent in its severity's colour (${cas.severity}: ${casBg})`);
+  await shot(page, 'bands', 'the cascade\'s (high) band', [232, 103, 58]);
+  // a band lets the windows under it take their clicks, and opens its incident from its grip
+  const inside = await page.locator('.timeline[data-service="db"] .cell').evaluateAll((cs, [s, e]) => cs.map((c) =>
+    c.dataset.start).find((t) => Date.parse(t) >= s && Date.parse(t) + 60000 <= e), [Date.parse(cas.start), Date.parse(cas.end)]);
+  const takes = inside && await page.locator(`.timeline[data-service="db"] .cell[data-start="${inside}"]`)
+    .click({trial: true, timeout: 5000}).then(() => true, () => false);
+  check(takes, `a window under a band (db's at ${inside}) still takes clicks`);
+  await page.locator(`.timeline[data-service="db"] .band[data-incident="${cas.id}"] .grip`).click();
+  await page.waitForFunction((i) => document.body.dataset.incident === String(i), cas.id, {timeout: 15000});
+  check(new URL(page.url()).hash === '#incident-' + cas.id && await page.locator('#incident-section').isVisible() &&
+    (await page.locator('#incident-title').textContent()).includes('began at db'),
+    'clicking the cascade\'s band opens its incident');
 
   check(errors.length === 0, 'no console errors: ' + errors.join(' | '));
   check(external.length === 0, 'no request leaves the service: ' + external.join(' '));
