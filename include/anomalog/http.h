@@ -116,6 +116,15 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs);
 void http_incidents_list(const app *a, const http_request *rq, http_response *rs);
 void http_incident_get(const app *a, const http_request *rq, http_response *rs);
+void http_incident_feedback(const app *a, const http_request *rq, http_response *rs);
+
+/**
+ * The body of a feedback POST (src/http/anomalies.c): {"verdict": "false_positive"|"true_positive",
+ * "note": text of at most 4096 bytes, or null}. @return 0 with *body (caller decrefs) and *verdict, *note
+ * (NULL when absent) borrowed from it; or -1 after answering 415, or 400 naming the field in "field".
+ */
+int http_feedback_body(const http_request *rq, http_response *rs, json_t **body, const char **verdict,
+                       const char **note);
 void http_services_list(const app *a, const http_request *rq, http_response *rs);
 void http_service_put(const app *a, const http_request *rq, http_response *rs);
 void http_notifications_list(const app *a, const http_request *rq, http_response *rs);

@@ -609,6 +609,16 @@ store_rc store_incidents_list(store *s, const incident_query *q, json_t **out, c
 store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_t errlen);
 
 /**
+ * Feedback on an incident: the verdict and note are recorded on it and given
+ * to each of its members as store_anomaly_feedback would (a false positive
+ * marks their templates benign), all in one transaction.
+ * @param[out] out  the incident as store_incident_get gives it (new reference)
+ * @return STORE_NOTFOUND when there is no such incident
+ */
+store_rc store_incident_feedback(store *s, int64_t id, const char *verdict, const char *note, json_t **out,
+                                 char *err, size_t errlen);
+
+/**
  * Resolves open incidents quiet for ic->quiet_ms (incident.h), at most 50 per
  * call, each in its own transaction; with rt, an incident that notified
  * queues its resolve to every destination its notifications went to

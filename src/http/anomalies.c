@@ -1,7 +1,11 @@
 /*
  * anomalies.c — GET /anomalies: filtered by service, severity (at least),
  * type and time (the anomaly's window overlapping [since, until)), newest
- * first by window start, cursor paging like /windows.
+ * first by window start, cursor paging like /windows; POST
+ * /anomalies/{id}/feedback, and the feedback body it shares with POST
+ * /incidents/{id}/feedback.
+ *
+ * Threads: HTTP threads. Limits: a feedback note of at most 4096 bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,43 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
     rs->json = json_pack("{s:o, s:o}", "anomalies", arr, "next_cursor", cursor[0] ? json_string(cursor) : json_null());
 }
 
+int http_feedback_body(const http_request *rq, http_response *rs, json_t **body, const char **verdict,
+                       const char **note)
+{
+    *body = NULL;
+    const char *ctype = rq->header(rq, "Content-Type");
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+        http_error(rs, 415, "unsupported_media_type", "send application/json {\"verdict\": ..., \"note\": ...}");
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *b = json_loadb(rq->body ? rq->body : "", rq->body_len, 0, &jerr);
+    if (!b) {
+        json_t *e = http_error(rs, 400, "invalid_json", "invalid JSON: %s", jerr.text);
+        json_object_set_new(e, "line", json_integer(jerr.line));
+        return -1;
+    }
+    const char *v = json_string_value(json_object_get(b, "verdict"));
+    json_t *n = json_object_get(b, "note");
+    const char *field = !json_is_object(b) ? NULL
+                        : !v || (strcmp(v, "false_positive") != 0 && strcmp(v, "true_positive") != 0) ? "verdict"
+                        : (n && !json_is_string(n) && !json_is_null(n)) || json_string_length(n) > 4096 ? "note"
+                                                                                                        : "";
+    if (!field || *field) {
+        json_t *e = http_error(rs, 400, "invalid_entry",
+                               "%s: expected {\"verdict\": \"false_positive\" or \"true_positive\", "
+                               "\"note\": text of at most 4096 bytes}",
+                               field ? field : "body");
+        json_object_set_new(e, "field", field ? json_string(field) : json_null());
+        json_decref(b);
+        return -1;
+    }
+    *body = b;
+    *verdict = v;
+    *note = json_string_value(n);
+    return 0;
+}
+
 /*
  * POST /anomalies/{id}/feedback {"verdict": "false_positive"|"true_positive", "note": "..."}:
  * a false positive marks the templates behind the anomaly known-benign for its
@@ -45,33 +86,12 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs)
 {
     long long id = http_param_id(rq, rs, "an anomaly");
-    if (!id)
+    json_t *body, *out = NULL;
+    const char *verdict, *note;
+    if (!id || http_feedback_body(rq, rs, &body, &verdict, &note))
         return;
-    const char *ctype = rq->header(rq, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
-        http_error(rs, 415, "unsupported_media_type", "send application/json {\"verdict\": ..., \"note\": ...}");
-        return;
-    }
-    json_error_t jerr;
-    json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, 0, &jerr);
-    if (!body) {
-        json_t *e = http_error(rs, 400, "invalid_json", "invalid JSON: %s", jerr.text);
-        json_object_set_new(e, "line", json_integer(jerr.line));
-        return;
-    }
-    const char *verdict = json_string_value(json_object_get(body, "verdict"));
-    json_t *note = json_object_get(body, "note");
-    if (!json_is_object(body) || !verdict ||
-        (strcmp(verdict, "false_positive") != 0 && strcmp(verdict, "true_positive") != 0) ||
-        (note && !json_is_string(note) && !json_is_null(note)) || json_string_length(note) > 4096) {
-        http_error(rs, 400, "invalid_entry",
-                   "expected {\"verdict\": \"false_positive\" or \"true_positive\", \"note\": text of at most 4096 bytes}");
-        json_decref(body);
-        return;
-    }
-    json_t *out = NULL;
     char err[256];
-    store_rc rc = store_anomaly_feedback(a->st, id, verdict, json_string_value(note), &out, err, sizeof err);
+    store_rc rc = store_anomaly_feedback(a->st, id, verdict, note, &out, err, sizeof err);
     if (http_store_found(rs, rc, "anomaly", id, err) == 0) {
         rs->status = 200;
         rs->json = out;

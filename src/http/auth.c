@@ -10,7 +10,8 @@
  *           /readyz, the page and the Elasticsearch probes): closed once a
  *           read token is set; a read or a write token opens it.
  *   write   what changes state (PUT /services/{name}, POST
- *           /anomalies/{id}/feedback, POST /windows/flush): closed once a
+ *           /anomalies/{id}/feedback, POST /incidents/{id}/feedback,
+ *           POST /windows/flush): closed once a
  *           read or a write token is set (a read token must never change
  *           state); only a write token opens it.
  * With no token configured everything is open, as before scopes existed. The forms shippers

@@ -2,10 +2,12 @@
  * incidents.c — GET /incidents (filtered by status, service, severity (at
  * least) and time (the incident's span overlapping [since, until)), newest
  * first by start, cursor paging like /anomalies) and GET /incidents/{id}
- * (the incident with the timeline of its members).
+ * (the incident with the timeline of its members), and POST
+ * /incidents/{id}/feedback (the anomaly feedback body, given to every member).
  *
  * Threads: HTTP threads; each handler is one or two reads on a borrowed read
- * connection. Limits: a page holds at most 1000 incidents (http_param_limit).
+ * connection; feedback is one transaction on the background connection.
+ * Limits: a page holds at most 1000 incidents (http_param_limit).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,4 +53,25 @@ void http_incident_get(const app *a, const http_request *rq, http_response *rs)
         rs->status = 200;
         rs->json = out;
     }
+}
+
+/*
+ * POST /incidents/{id}/feedback, the body of POST /anomalies/{id}/feedback:
+ * recorded on the incident and given to each member as its own feedback (a
+ * false positive marks every member's templates known-benign).
+ */
+void http_incident_feedback(const app *a, const http_request *rq, http_response *rs)
+{
+    long long id = http_param_id(rq, rs, "an incident");
+    json_t *body, *out = NULL;
+    const char *verdict, *note;
+    if (!id || http_feedback_body(rq, rs, &body, &verdict, &note))
+        return;
+    char err[256];
+    store_rc rc = store_incident_feedback(a->st, id, verdict, note, &out, err, sizeof err);
+    if (http_store_found(rs, rc, "incident", id, err) == 0) {
+        rs->status = 200;
+        rs->json = out;
+    }
+    json_decref(body);
 }

@@ -172,6 +172,7 @@ static const route routes[] = {
     {"POST", "/anomalies/{id}/feedback", http_anomaly_feedback, WRITE},
     {"GET", "/incidents", http_incidents_list, READ},
     {"GET", "/incidents/{id}", http_incident_get, READ},
+    {"POST", "/incidents/{id}/feedback", http_incident_feedback, WRITE},
     {"GET", "/notifications", http_notifications_list, READ},
     {"GET", "/suppressions", http_suppressions_list, READ},
     {"GET", "/services", http_services_list, READ},

@@ -216,26 +216,30 @@ static int feedback_row(const store_row *r, void *p)
     return 1;
 }
 
+store_rc anomaly_feedback_apply(store *s, db_conn *c, int64_t anomaly_id, const char *verdict, const char *note,
+                                char *err, size_t errlen)
+{
+    feedback_arg f = {.anomaly_id = anomaly_id, .verdict = verdict, .note = note};
+    store_rc rc = db_run(s, c, &sql_ana_feedback,
+                         DB_ARGS(db_int(f.anomaly_id), db_text(f.verdict), db_text(f.note), db_int(time_now_ms())),
+                         feedback_row, &f, NULL, err, errlen);
+    if (rc == STORE_OK && !f.found)
+        rc = STORE_NOTFOUND;
+    if (rc == STORE_OK && strcmp(f.verdict, "false_positive") == 0 && json_array_size(f.template_ids)) {
+        int64_t v[64];
+        size_t i, n = 0;
+        json_t *x;
+        json_array_foreach(f.template_ids, i, x) if (n < 64 && json_is_integer(x)) v[n++] = json_integer_value(x);
+        rc = templates_mark_benign(s, c, f.service_id, v, n, err, errlen);
+    }
+    json_decref(f.template_ids);
+    return rc;
+}
+
 static store_rc feedback_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
 {
     feedback_arg *f = p;
-    json_decref(f->template_ids);
-    f->template_ids = NULL;
-    f->found = 0;
-    store_rc rc = db_run(s, c, &sql_ana_feedback,
-                         DB_ARGS(db_int(f->anomaly_id), db_text(f->verdict), db_text(f->note), db_int(time_now_ms())),
-                         feedback_row, f, NULL, err, errlen);
-    if (rc != STORE_OK)
-        return rc;
-    if (!f->found)
-        return STORE_NOTFOUND;
-    if (strcmp(f->verdict, "false_positive") != 0 || !json_array_size(f->template_ids))
-        return STORE_OK;
-    int64_t v[64];
-    size_t i, n = 0;
-    json_t *x;
-    json_array_foreach(f->template_ids, i, x) if (n < 64 && json_is_integer(x)) v[n++] = json_integer_value(x);
-    return templates_mark_benign(s, c, f->service_id, v, n, err, errlen);
+    return anomaly_feedback_apply(s, c, f->anomaly_id, f->verdict, f->note, err, errlen);
 }
 
 store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdict, const char *note, json_t **out,
@@ -244,7 +248,6 @@ store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdic
     *out = NULL;
     feedback_arg f = {.anomaly_id = anomaly_id, .verdict = verdict, .note = note};
     store_rc rc = db_tx(s, feedback_tx, &f, err, errlen);
-    json_decref(f.template_ids);
     if (rc != STORE_OK)
         return rc;
     anomalies_acc a = {.arr = json_array(), .limit = -1};

@@ -165,6 +165,11 @@ store_rc idem_put(store *s, db_conn *c, const batch_idempotency *k, char *err, s
 store_rc templates_mark_benign(store *s, db_conn *c, int64_t service_id, const int64_t *ids, size_t n, char *err,
                                size_t errlen);
 
+/* Feedback on one anomaly: its verdict and note, and a false positive marks its templates benign
+ * (analysis.c). STORE_NOTFOUND: no such anomaly. */
+store_rc anomaly_feedback_apply(store *s, db_conn *c, int64_t anomaly_id, const char *verdict, const char *note,
+                                char *err, size_t errlen);
+
 /* The suppression decision of anomaly a (id anomaly_id) of window w, recorded: suppressed (marked so), or
  * opening its (service, type) interval until d->until_ms (outbox.c). An anomaly without type or severity
  * comes back suppressed, unmarked. */

@@ -1,12 +1,15 @@
 /*
  * incidents.c — incidents in the store: an anomaly joining one (or opening
  * one) inside the transaction that records it, the call graph learned from
- * each analysed window, resolving quiet incidents, and reading them back.
+ * each analysed window, resolving quiet incidents, feedback on an incident
+ * (given to each member through the anomaly's own step, analysis.c), and
+ * reading them back.
  *
  * Threads: incident_join, incident_route and incident_calls_record inside
  * the finish transaction (analysis.c) on the background connection;
  * resolving and the model's summary on the background connection (an idle
- * analysis worker), one transaction per incident;
+ * analysis worker), one transaction per incident; feedback (an HTTP thread)
+ * one transaction on the background connection;
  * reads on a borrowed read connection.
  *
  * Joining: the anomaly's features (first/last anomalous line, services named,
@@ -22,7 +25,8 @@
  *
  * Limits: 500 candidate members and 2000 call-graph edges read per join,
  * 1000 members described per incident (an incident keeps growing past it;
- * its description is then of its first 1000), 256 service names.
+ * its description is then of its first 1000), 256 service names; feedback
+ * reads members 500 ids at a time (every member gets it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,6 +532,8 @@ static int incident_row(const store_row *r, void *arg)
     {
         json_object_set_new(o, "merged_into", row_null(r, 17) ? json_null() : json_integer(row_i64(r, 17)));
         json_object_set_new(o, "summary_note", json_text_or_null(r, 18));
+        json_object_set_new(o, "feedback", json_text_or_null(r, 19));
+        json_object_set_new(o, "feedback_note", json_text_or_null(r, 20));
     }
     if (o)
         json_array_append_new(a->arr, o);
@@ -598,6 +604,59 @@ store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_
     json_object_set_new(inc, "timeline", tl);
     *out = inc;
     return STORE_OK;
+}
+
+/* ---- feedback on an incident ---------------------------------------------------------------- */
+
+typedef struct incident_feedback_arg {
+    int64_t id;
+    const char *verdict, *note;
+} incident_feedback_arg;
+
+typedef struct member_page {
+    int64_t ids[500]; /* sql_inc_member_ids' LIMIT */
+    size_t n;
+} member_page;
+
+static int member_id_row(const store_row *r, void *arg)
+{
+    member_page *p = arg;
+    p->ids[p->n++] = row_i64(r, 0);
+    return p->n == sizeof p->ids / sizeof p->ids[0];
+}
+
+/* Records the verdict on the incident, then gives it to each member through the anomaly's own feedback step. */
+static store_rc incident_feedback_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
+{
+    incident_feedback_arg *f = p;
+    int found = 0;
+    int64_t id;
+    store_rc rc = db_int_of(s, c, &sql_inc_feedback,
+                            DB_ARGS(db_int(f->id), db_text(f->verdict), db_text(f->note), db_int(time_now_ms())),
+                            &id, &found, err, errlen);
+    if (rc == STORE_OK && !found)
+        return STORE_NOTFOUND;
+    member_page pg;
+    int64_t after = 0;
+    do {
+        pg.n = 0;
+        rc = db_run(s, c, &sql_inc_member_ids, DB_ARGS(db_int(f->id), db_int(after)), member_id_row, &pg, NULL, err,
+                    errlen);
+        for (size_t i = 0; rc == STORE_OK && i < pg.n; i++)
+            rc = anomaly_feedback_apply(s, c, pg.ids[i], f->verdict, f->note, err, errlen);
+        if (pg.n)
+            after = pg.ids[pg.n - 1];
+    } while (rc == STORE_OK && pg.n == sizeof pg.ids / sizeof pg.ids[0]);
+    return rc;
+}
+
+store_rc store_incident_feedback(store *s, int64_t id, const char *verdict, const char *note, json_t **out,
+                                 char *err, size_t errlen)
+{
+    *out = NULL;
+    incident_feedback_arg f = {.id = id, .verdict = verdict, .note = note};
+    store_rc rc = db_tx(s, incident_feedback_tx, &f, err, errlen);
+    return rc == STORE_OK ? store_incident_get(s, id, out, err, errlen) : rc;
 }
 
 static int name_row(const store_row *r, void *arg)

@@ -518,7 +518,7 @@ db_stmt sql_inc_resolve = {.sql = "UPDATE incidents SET status = 'resolved', res
 #define INCIDENT_COLS(ids)                                                                              \
     "SELECT i.id, i.status, i.start_ms, i.end_ms, i.severity, i.services, i.members, i.root_service, "   \
     "i.root_reason, i.summary, i.root_cause, i.first_action, i.summary_by, i.created_at, i.updated_at, "  \
-    "i.resolved_at, " ids ", i.merged_into, i.summary_note FROM incidents i "
+    "i.resolved_at, " ids ", i.merged_into, i.summary_note, i.feedback, i.feedback_note FROM incidents i "
 #define IDS_SQLITE "(SELECT group_concat(a.id) FROM anomalies a WHERE a.incident_id = i.id)"
 #define IDS_PG "(SELECT string_agg(a.id::text, ',' ORDER BY a.id) FROM anomalies a WHERE a.incident_id = i.id)"
 /* overlapping [since, until), at least a severity, a status, a member service; newest first by start */
@@ -531,6 +531,12 @@ db_stmt sql_inc_list = {.sqlite = INCIDENT_COLS(IDS_SQLITE) INCIDENTS_WHERE,
                         .pg = INCIDENT_COLS(IDS_PG) INCIDENTS_WHERE, .params = "iiittiii"};
 db_stmt sql_inc_get = {.sqlite = INCIDENT_COLS(IDS_SQLITE) "WHERE i.id = ?1",
                        .pg = INCIDENT_COLS(IDS_PG) "WHERE i.id = ?1", .params = "i"};
+/* feedback on an incident (migration 018): recorded on it, then its members a page at a time (after id ?2) */
+db_stmt sql_inc_feedback = {.sql = "UPDATE incidents SET feedback = ?2, feedback_note = ?3, feedback_at = ?4 "
+                                   "WHERE id = ?1 RETURNING id",
+                            .params = "itti"};
+db_stmt sql_inc_member_ids = {.sql = "SELECT id FROM anomalies WHERE incident_id = ?1 AND id > ?2 ORDER BY id LIMIT 500",
+                              .params = "ii"};
 /* routing by incident (migration 015) */
 db_stmt sql_inc_state = {.sql = "SELECT id, severity, services, root_service, root_reason, summary, start_ms, end_ms, "
                                 "members, notified_by, merged_into FROM incidents WHERE id = ?1",

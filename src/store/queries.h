@@ -155,7 +155,9 @@ extern db_stmt sql_inc_lock,
     sql_inc_notified,
     sql_inc_dests,
     sql_inc_summary_claim,
-    sql_inc_summary_set;
+    sql_inc_summary_set,
+    sql_inc_feedback,
+    sql_inc_member_ids;
 
 /* evidence: the lines a quote names (evidence.c) */
 extern db_stmt sql_ev_before,

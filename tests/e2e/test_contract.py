@@ -162,6 +162,12 @@ class ContractTest(ServerTest):
         self.check("GET", "/incidents/%d" % incidents[0]["id"], 200, headers={"Accept": "text/html"})  # the page
         self.check("GET", "/incidents/999999", 404)
         self.check("GET", "/incidents/x", 400)
+        self.check("POST", "/incidents/%d/feedback" % incidents[0]["id"], 200, '{"verdict": "true_positive"}', j)
+        self.check("POST", "/incidents/%d/feedback" % incidents[0]["id"], 400, '{"verdict": "true_positive", "note": 1}', j)
+        self.check("POST", "/incidents/%d/feedback" % incidents[0]["id"], 400, '[1]', j)
+        self.check("POST", "/incidents/%d/feedback" % incidents[0]["id"], 415, '{}', {"Content-Type": "text/plain"})
+        self.check("POST", "/incidents/999999/feedback", 404, '{"verdict": "true_positive"}', j)
+        self.check("POST", "/incidents/x/feedback", 400, '{"verdict": "true_positive"}', j)
 
         wait_for(lambda: self.srv.get("/notifications")[1]["notifications"], what="a notification")
         self.check("GET", "/notifications", 200)
