@@ -15,7 +15,6 @@
 #include "anomalog/http.h"
 #include "anomalog/severity.h"
 
-static const char *const severities[] = {"low", "medium", "high", "critical", NULL};
 static const char *const types[] = {"error_spike", "auth_failure", "latency", "security",
                                     "resource",    "config",       "unknown", NULL};
 
@@ -25,7 +24,7 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
     const char *sev = NULL;
     const char *v = rq->query(rq, "service");
     q.service = v && *v ? v : NULL;
-    if (http_param_enum(rq, rs, "severity", severities, &sev) || http_param_enum(rq, rs, "type", types, &q.type) ||
+    if (http_param_enum(rq, rs, "severity", SEVERITY_NAMES, &sev) || http_param_enum(rq, rs, "type", types, &q.type) ||
         http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
         http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
