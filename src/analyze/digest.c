@@ -620,7 +620,7 @@ int digest_end(digest_builder *db, digest *d)
     const digest_input *in = &db->in;
     const digest_opts *o = &db->o;
     int rc = -1;
-    sbuf b = {0};
+    strbuf b = STRBUF_INIT(STRBUF_UNBOUNDED);
     if (db->oom)
         goto out;
     d->findings = db->findings;
@@ -676,7 +676,7 @@ int digest_end(digest_builder *db, digest *d)
         {0, 1, 1, 0, 200},
     };
     for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
-        b.len = 0;
+        strbuf_truncate(&b, 0);
         digest_render(c, d, &plans[k], &b);
         if (b.oom)
             goto out;
@@ -688,11 +688,11 @@ int digest_end(digest_builder *db, digest *d)
         size_t cut = budget_bytes > 80 ? budget_bytes - 80 : budget_bytes;
         while (cut > 0 && b.p[cut] != '\n')
             cut--;
-        b.len = cut;
-        digest_sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
+        strbuf_truncate(&b, cut);
+        strbuf_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
     }
-    d->text = b.p;
-    b.p = NULL;
+    if (!(d->text = strbuf_steal(&b)))
+        goto out;
     d->est_tokens = (strlen(d->text) + TOKENS_PER_BYTE_DIV - 1) / TOKENS_PER_BYTE_DIV;
     d->redactions = c->rs ? redact_session_counts(c->rs) : json_object();
     if (!(d->templates = calloc(c->nt ? c->nt : 1, sizeof *d->templates)))
@@ -710,7 +710,7 @@ int digest_end(digest_builder *db, digest *d)
 out:
     if (rc)
         digest_free(d);
-    free(b.p);
+    strbuf_free(&b);
     if (rc == 0 && c->rs) { /* kept for the quotes */
         d->red = o->redact;
         d->rs = c->rs;

@@ -15,6 +15,7 @@
 
 #include "anomalog/digest.h"
 #include "anomalog/latency.h"
+#include "anomalog/strbuf.h"
 
 #define MAX_PARAMS 16
 #define PARAM_POSITIONS 4
@@ -101,12 +102,6 @@ typedef struct ctx {
     size_t n_fatal_ex, n_error_ex, n_err_ex;
 } ctx;
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
 typedef struct render_plan {
     size_t common_ex;     /* exemplars per common template */
     size_t notable_ex;    /* exemplars per notable template (>= 1) */
@@ -131,10 +126,7 @@ const char *digest_attack_shape(const char *s, size_t n);
 /* The baseline's findings from the window's statistics, into d->findings (and d->values) (digest_baseline.c). */
 void digest_baseline(ctx *c, digest *d);
 
-/* Appends to b, growing it; b->oom once out of memory (digest_render.c). */
-__attribute__((format(printf, 2, 3))) void digest_sb_printf(sbuf *b, const char *fmt, ...);
-
 /* The digest's text for one plan of what to show (digest_render.c). */
-void digest_render(ctx *c, const digest *d, const render_plan *p, sbuf *b);
+void digest_render(ctx *c, const digest *d, const render_plan *p, strbuf *b);
 
 #endif
