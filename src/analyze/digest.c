@@ -74,32 +74,6 @@
 #include "anomalog/ingest.h"
 #include "anomalog/timeutil.h"
 
-static const char *const level_names[] = {"", "trace", "debug", "info", "warn", "error", "fatal"};
-
-int digest_level_rank(const char *level)
-{
-    if (!level || !*level)
-        return 0;
-    for (int i = 1; i < 7; i++)
-        if (strcasecmp(level, level_names[i]) == 0)
-            return i;
-    if (!strcasecmp(level, "warning"))
-        return 4;
-    if (!strcasecmp(level, "critical") || !strcasecmp(level, "crit") || !strcasecmp(level, "emerg") ||
-        !strcasecmp(level, "alert") || !strcasecmp(level, "panic"))
-        return 6;
-    if (!strcasecmp(level, "err") || !strcasecmp(level, "severe"))
-        return 5;
-    if (!strcasecmp(level, "notice"))
-        return 3;
-    return 0;
-}
-
-const char *digest_level_name(int rank)
-{
-    return rank > 0 && rank < 7 ? level_names[rank] : "-";
-}
-
 void digest_opts_defaults(digest_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -240,16 +214,6 @@ static void drop(ctx *c, size_t k)
     kline_clear(&c->kl[k]);
     c->kl[k].next_free = c->free_kl;
     c->free_kl = k;
-}
-
-const char *digest_line_text(ctx *c, size_t k)
-{
-    kline *l = &c->kl[k];
-    if (!c->o->redact)
-        return l->l.message;
-    if (!l->red)
-        l->red = redact_text(c->o->redact, c->rs, l->l.message, strlen(l->l.message), NULL);
-    return l->red ? l->red : "<redaction failed>";
 }
 
 static int by_priority(const void *a, const void *b, void *arg)

@@ -1,9 +1,10 @@
 /*
- * digest_int.h — what the digest's three files share; private to
+ * digest_int.h — what the digest's four files share; private to
  * src/analyze/. digest.c builds a window's statistics a line at a time and
  * finishes the digest (the public surface, digest.h); digest_baseline.c
  * judges those statistics without a model (the baseline's findings);
- * digest_render.c writes the text the model reads. A "line" here is an index
+ * digest_render.c writes the text the model reads; digest_line.c is how all
+ * three read a line (its level, its redacted text). A "line" here is an index
  * into ctx.kl, the lines the digest keeps (see digest.c).
  */
 #ifndef ANOMALOG_DIGEST_INT_H
@@ -117,7 +118,7 @@ static inline size_t digest_first_line_len(const char *msg)
     return nl ? (size_t)(nl - msg) : strlen(msg);
 }
 
-/* Kept line k's message as the digest shows it (redacted, on demand; digest.c). */
+/* Kept line k's message as the digest shows it (redacted, on demand; digest_line.c). */
 const char *digest_line_text(ctx *c, size_t k);
 
 /* The attack shape a message carries (traversal, SQL, script, JNDI, shell), or NULL (digest_baseline.c). */
