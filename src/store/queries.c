@@ -387,6 +387,20 @@ db_stmt sql_exp_templates = {.sql = "DELETE FROM templates WHERE (service_id, id
                              .params = "ii"};
 /* one row per (service, type): a small table, read whole */
 db_stmt sql_exp_suppressions = {.sql = "DELETE FROM suppressions WHERE until_ms < ?1", .params = "i"};
+/* a resolved incident that ended and was resolved by the cutoff and has no member left (window retention
+ * took them), by incidents_open (status, end_ms); merged pointers go with the incident they point at */
+#define INCIDENT_NEXT                                                                                   \
+    "SELECT i.id FROM incidents i WHERE i.status = 'resolved' AND i.end_ms <= ?1 AND i.resolved_at <= ?1 " \
+    "AND i.merged_into IS NULL AND NOT EXISTS (SELECT 1 FROM anomalies a WHERE a.incident_id = i.id) "      \
+    "ORDER BY i.end_ms LIMIT 1"
+db_stmt sql_exp_incident_next = {.sqlite = INCIDENT_NEXT, .pg = INCIDENT_NEXT " FOR UPDATE OF i SKIP LOCKED",
+                                 .params = "i"};
+#undef INCIDENT_NEXT
+/* incident ?1 and every incident merged into it, at any depth (by incidents_by_merged, migration 019) */
+db_stmt sql_exp_incident = {.sql = "WITH RECURSIVE gone(id) AS (SELECT id FROM incidents WHERE id = ?1 UNION "
+                                   "SELECT i.id FROM incidents i JOIN gone g ON i.merged_into = g.id) "
+                                   "DELETE FROM incidents WHERE id IN (SELECT id FROM gone)",
+                            .params = "i"};
 #undef LINES_NEXT
 #undef WINDOW_NEXT
 
