@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "anomalog/http.h"
+#include "anomalog/severity.h"
 #include "anomalog/timeutil.h"
 
 static const char *const statuses[] = {"open", "closed", "analyzing", "analyzed", "failed", NULL};
-static const char *const healths[] = {"normal", "degraded", "critical", "unknown", NULL};
 
 static json_t *text_or_null(const char *s)
 {
@@ -48,7 +48,7 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
     const char *v = rq->query(rq, "service");
     q.service = v && *v ? v : NULL;
     if (http_param_enum(rq, rs, "status", statuses, &q.status) ||
-        http_param_enum(rq, rs, "health", healths, &q.health) ||
+        http_param_enum(rq, rs, "health", HEALTH_STATES, &q.health) ||
         http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
         http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
         http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
