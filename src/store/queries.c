@@ -268,7 +268,7 @@ db_stmt sql_out_insert = {.sql = "INSERT INTO outbox(anomaly_id, destination, ki
                                  "CASE WHEN ?8 > ?7 THEN ?8 ELSE ?7 END, ?7)",
                           .params = "itttttii"};
 /* the next due row, in order per (dedup key, destination): none while an earlier one of the same pair is
- * pending, so an update or a resolve never overtakes the open it follows (outbox_by_dedup_key, migration 019) */
+ * pending, so an update or a resolve never overtakes the open it follows (outbox_by_dedup_key, migration 020) */
 #define CLAIM_NEXT                                                                                      \
     "SELECT id FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ?1 AND NOT EXISTS ("        \
     "SELECT 1 FROM outbox p WHERE p.dedup_key = o.dedup_key AND p.destination = o.destination "          \
@@ -567,7 +567,7 @@ db_stmt sql_inc_member_ids = {.sql = "SELECT id FROM anomalies WHERE incident_id
 db_stmt sql_inc_state = {.sql = "SELECT id, severity, services, root_service, root_reason, summary, start_ms, end_ms, "
                                 "members, notified_by, merged_into, created_at FROM incidents WHERE id = ?1",
                          .params = "i"};
-/* an open held for incident.group_wait (migration 019): queued, never claimed, not due yet at ?now */
+/* an open held for incident.group_wait (migration 020): queued, never claimed, not due yet at ?now */
 #define HELD(now)                                                                                       \
     "(status IN ('pending', 'dry_run') AND attempts = 0 AND claimed_at IS NULL "                          \
     "AND coalesce(next_attempt_at, 0) > " now ")"

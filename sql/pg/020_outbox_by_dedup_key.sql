@@ -1,4 +1,4 @@
--- 019_outbox_by_dedup_key (PostgreSQL twin of sql/019_outbox_by_dedup_key.sql):
+-- 020_outbox_by_dedup_key (PostgreSQL twin of sql/020_outbox_by_dedup_key.sql):
 -- an incident's notifications are read by their dedup key at every member
 -- that joins (where the incident went, its opens held for
 -- incident.group_wait), and the sender claims a row only when no earlier row
