@@ -148,10 +148,6 @@ int route_incident_notifications(const route_config *rt, const route_window *w, 
                                  void *arg)
 {
     const char *type = json_string_value(json_object_get(a, "type"));
-    const char *sev = json_string_value(json_object_get(a, "severity"));
-    const char *summary = json_string_value(json_object_get(a, "summary"));
-    const char *action = json_string_value(json_object_get(a, "recommended_action"));
-    json_t *ev_lines = json_object_get(a, "evidence");
     const route_dest *dests[ROUTE_MAX_DESTS];
     size_t nd = route_match(rt, w->service, type, severity_rank, dests, ROUTE_MAX_DESTS);
     char key[48], wlink[1200], ilink[1200];
@@ -159,11 +155,9 @@ int route_incident_notifications(const route_config *rt, const route_window *w, 
     snprintf(wlink, sizeof wlink, "%s/windows/%lld", rt->public_url, (long long)w->id);
     link_of(rt->public_url, inc->id, ilink, sizeof ilink);
     json_t *empty = json_array();
-    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type,
-                      .severity = sev, .summary = summary ? summary : "", .recommended_action = action ? action : "",
-                      .analyzer = json_string_value(json_object_get(a, "analyzer")),
-                      .evidence = json_is_array(ev_lines) ? ev_lines : empty, .window_start_ms = w->start_ms,
-                      .window_end_ms = w->end_ms, .until_ms = until_ms, .dedup_key = key, .link = wlink};
+    notification n = route_notification_of(w, a, anomaly_id, until_ms, empty);
+    n.dedup_key = key;
+    n.link = wlink;
     int rc = 0, queued = 0;
     for (size_t i = 0; i < nd && rc == 0; i++) {
         int h = 0;
