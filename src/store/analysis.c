@@ -26,8 +26,7 @@
 store_rc store_anomalies_list(store *s, const anomaly_query *aq, json_t **out, char *next_cursor, size_t curlen,
                               char *err, size_t errlen)
 {
-    anomalies_acc a = {.arr = json_array(), .limit = aq->limit};
-    next_cursor[0] = '\0';
+    json_page a = {.arr = json_array(), .limit = aq->limit};
     int64_t up_start, up_id;
     list_upper(aq->has_until, aq->until_ms, aq->has_cursor, aq->cursor_start, aq->cursor_id, &up_start, &up_id);
     store_rc rc = db_read(s, aq->service ? &sql_ana_list_service : &sql_ana_list_all,
@@ -35,26 +34,14 @@ store_rc store_anomalies_list(store *s, const anomaly_query *aq, json_t **out, c
                                   db_text(aq->type), db_int(up_start), db_int(up_id), db_int(aq->limit + 1),
                                   db_text(aq->service)),
                           anomaly_row, &a, err, errlen);
-    if (rc != STORE_OK) {
-        json_decref(a.arr);
-        return rc;
-    }
-    if (a.more)
-        snprintf(next_cursor, curlen, "%lld:%lld", (long long)a.last_start, (long long)a.last_id);
-    *out = a.arr;
-    return STORE_OK;
+    return json_page_end(&a, rc, "listing anomalies", out, next_cursor, curlen, err, errlen);
 }
 
 store_rc store_window_anomalies(store *s, int64_t window_id, json_t **out, char *err, size_t errlen)
 {
-    anomalies_acc a = {.arr = json_array(), .limit = -1};
+    json_page a = {.arr = json_array(), .limit = -1};
     store_rc rc = db_read(s, &sql_ana_of_window, DB_ARGS(db_int(window_id)), anomaly_row, &a, err, errlen);
-    if (rc != STORE_OK) {
-        json_decref(a.arr);
-        return rc;
-    }
-    *out = a.arr;
-    return STORE_OK;
+    return json_page_end(&a, rc, "reading anomalies", out, NULL, 0, err, errlen);
 }
 
 store_rc store_window_prompt(store *s, int64_t window_id, json_t **out, char *err, size_t errlen)
@@ -250,7 +237,7 @@ store_rc store_anomaly_feedback(store *s, int64_t anomaly_id, const char *verdic
     store_rc rc = db_tx(s, feedback_tx, &f, err, errlen);
     if (rc != STORE_OK)
         return rc;
-    anomalies_acc a = {.arr = json_array(), .limit = -1};
+    json_page a = {.arr = json_array(), .limit = -1};
     rc = db_read(s, &sql_ana_get, DB_ARGS(db_int(anomaly_id)), anomaly_row, &a, err, errlen);
     if (rc == STORE_OK)
         *out = json_incref(json_array_get(a.arr, 0));

@@ -470,13 +470,6 @@ store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
-typedef struct incident_acc {
-    json_t *arr;
-    int limit;
-    int64_t last_start, last_id;
-    int more;
-} incident_acc;
-
 static int ids_cmp(const void *x, const void *y)
 {
     json_int_t a = json_integer_value(*(json_t *const *)x), b = json_integer_value(*(json_t *const *)y);
@@ -513,11 +506,9 @@ static json_t *id_list(const char *s)
 
 static int incident_row(const store_row *r, void *arg)
 {
-    incident_acc *a = arg;
-    if (a->limit >= 0 && (int)json_array_size(a->arr) == a->limit) {
-        a->more = 1;
+    json_page *a = arg;
+    if (json_page_full(a))
         return 1;
-    }
     json_t *services = json_loads(row_text(r, 5) ? row_text(r, 5) : "[]", 0, NULL);
     json_t *o = json_pack("{s:I, s:s, s:o, s:o, s:s, s:o, s:I, s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}",
                           "id", (json_int_t)row_i64(r, 0), "status", row_text(r, 1), "start", json_time(row_i64(r, 2)),
@@ -545,8 +536,7 @@ static int incident_row(const store_row *r, void *arg)
 store_rc store_incidents_list(store *s, const incident_query *q, json_t **out, char *next_cursor, size_t curlen,
                               char *err, size_t errlen)
 {
-    incident_acc a = {.arr = json_array(), .limit = q->limit};
-    next_cursor[0] = '\0';
+    json_page a = {.arr = json_array(), .limit = q->limit};
     int64_t up_start, up_id;
     list_upper(q->has_until, q->until_ms, q->has_cursor, q->cursor_start, q->cursor_id, &up_start, &up_id);
     store_rc rc = db_read(s, &sql_inc_list,
@@ -555,14 +545,7 @@ store_rc store_incidents_list(store *s, const incident_query *q, json_t **out, c
                                   db_text(q->status), db_text(q->service), db_int(up_start), db_int(up_id),
                                   db_int(q->limit + 1)),
                           incident_row, &a, err, errlen);
-    if (rc != STORE_OK) {
-        json_decref(a.arr);
-        return rc;
-    }
-    if (a.more)
-        snprintf(next_cursor, curlen, "%lld:%lld", (long long)a.last_start, (long long)a.last_id);
-    *out = a.arr;
-    return STORE_OK;
+    return json_page_end(&a, rc, "listing incidents", out, next_cursor, curlen, err, errlen);
 }
 
 /* One member of the timeline. */
@@ -586,7 +569,7 @@ static int timeline_row(const store_row *r, void *arg)
 store_rc store_incident_get(store *s, int64_t id, json_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    incident_acc a = {.arr = json_array(), .limit = 1};
+    json_page a = {.arr = json_array(), .limit = 1};
     store_rc rc = db_read(s, &sql_inc_get, DB_ARGS(db_int(id)), incident_row, &a, err, errlen);
     json_t *inc = json_incref(json_array_get(a.arr, 0));
     json_decref(a.arr);

@@ -159,19 +159,15 @@ store_rc store_outbox_recover(store *s, int64_t now_ms, int *recovered, char *er
 store_rc store_notifications_list(store *s, const char *status, int64_t cursor, int limit, json_t **out,
                                   int64_t *next_cursor, char *err, size_t errlen)
 {
-    notif_acc a = {.arr = json_array(), .limit = limit};
+    json_page a = {.arr = json_array(), .limit = limit};
     *next_cursor = 0;
     store_rc rc = db_read(s, &sql_out_list, DB_ARGS(db_text(status), db_int_or_null(cursor > 0 ? cursor : -1),
                                                db_int(limit + 1)),
                           notification_row, &a, err, errlen);
-    if (rc != STORE_OK) {
-        json_decref(a.arr);
-        return rc;
-    }
-    if (a.more)
+    rc = json_page_end(&a, rc, "listing notifications", out, NULL, 0, err, errlen);
+    if (rc == STORE_OK && a.more)
         *next_cursor = a.last_id;
-    *out = a.arr;
-    return STORE_OK;
+    return rc;
 }
 
 store_rc store_outbox_counts(store *s, json_t **out, char *err, size_t errlen)

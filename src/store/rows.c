@@ -1,5 +1,6 @@
 /*
- * rows.c — rows into the store's structures and API objects, for every backend (see rows.h).
+ * rows.c — rows into the store's structures and API objects, and the pages every list of the API
+ * is read into (json_page), for every backend (see rows.h).
  */
 #include "store/rows.h"
 
@@ -59,13 +60,62 @@ json_t *json_time(int64_t ms)
     return json_string(time_format_rfc3339(ms, buf, sizeof buf));
 }
 
-int anomaly_row(const store_row *q, void *arg)
+int json_page_full(json_page *p)
 {
-    anomalies_acc *a = arg;
-    if (a->limit >= 0 && (int)json_array_size(a->arr) == a->limit) {
-        a->more = 1;
+    if (p->limit < 0 || (int)json_array_size(p->arr) != p->limit)
+        return 0;
+    p->more = 1;
+    return 1;
+}
+
+int json_page_add_new(json_page *p, json_t *o, int64_t start, int64_t id)
+{
+    if (!o) {
+        p->oom = 1;
         return 1;
     }
+    size_t row = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1;
+    if (json_array_size(p->arr) && p->bytes + row > p->max_bytes) {
+        json_decref(o); /* over the budget: this row opens the next page */
+        p->more = 1;
+        return 1;
+    }
+    if (json_array_append_new(p->arr, o) != 0) {
+        p->oom = 1;
+        return 1;
+    }
+    p->bytes += row;
+    p->last_start = start;
+    p->last_id = id;
+    return 0;
+}
+
+store_rc json_page_end(json_page *p, store_rc rc, const char *what, json_t **out, char *cursor, size_t curlen,
+                       char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cursor)
+        cursor[0] = '\0';
+    if (rc == STORE_OK && (p->oom || !p->arr)) {
+        snprintf(err, errlen, "out of memory %s", what);
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK) {
+        json_decref(p->arr);
+        p->arr = NULL;
+        return rc;
+    }
+    if (cursor && p->more)
+        snprintf(cursor, curlen, "%lld:%lld", (long long)p->last_start, (long long)p->last_id);
+    *out = p->arr;
+    return STORE_OK;
+}
+
+int anomaly_row(const store_row *q, void *arg)
+{
+    json_page *a = arg;
+    if (json_page_full(a))
+        return 1;
     json_t *ev = json_loads(row_text(q, 8), 0, NULL);
     json_t *o = json_pack("{s:I, s:I, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:s, s:o}", "id",
                           (json_int_t)row_i64(q, 0), "window_id", (json_int_t)row_i64(q, 1),
@@ -111,13 +161,18 @@ int prompt_row(const store_row *q, void *arg)
     return 1;
 }
 
+json_t *service_json(const store_row *q)
+{
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", row_text(q, 0),
+                     "context", json_text_or_null(q, 1), "context_source", json_text_or_null(q, 2), "watermark",
+                     row_null(q, 3) ? json_null() : json_time(row_i64(q, 3)),
+                     "last_seen", json_time(row_i64(q, 4)), "created_at",
+                     json_time(row_i64(q, 5)));
+}
+
 int service_row(const store_row *q, void *arg)
 {
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", row_text(q, 0),
-                          "context", json_text_or_null(q, 1), "context_source", json_text_or_null(q, 2), "watermark",
-                          row_null(q, 3) ? json_null() : json_time(row_i64(q, 3)),
-                          "last_seen", json_time(row_i64(q, 4)), "created_at",
-                          json_time(row_i64(q, 5)));
+    json_t *o = service_json(q);
     if (o)
         json_array_append_new(arg, o);
     return 0;
@@ -182,11 +237,9 @@ json_t *json_time_or_null(const store_row *q, int col)
 
 int notification_row(const store_row *q, void *arg)
 {
-    notif_acc *a = arg;
-    if ((int)json_array_size(a->arr) == a->limit) {
-        a->more = 1;
+    json_page *a = arg;
+    if (json_page_full(a))
         return 1;
-    }
     const char *p = row_text(q, 11);
     json_t *payload = p ? json_loads(p, 0, NULL) : NULL;
     json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id",

@@ -37,12 +37,30 @@ void row_copy(const store_row *r, int col, char *buf, size_t len);
 /* Column col, or dflt when NULL. */
 int64_t row_i64_or(const store_row *r, int col, int64_t dflt);
 
-typedef struct anomalies_acc {
+/* A page of API objects being read from rows, newest first or oldest first by a keyset (start, id): up to
+ * limit rows (-1: every row), one more row read to tell that more follow, and, for the pages that set
+ * max_bytes (json_page_add_new), no more than max_bytes of compact JSON (one row at least). Every list of the
+ * API is one. */
+typedef struct json_page {
     json_t *arr;
-    int limit;          /* rows wanted; one more tells that more follow */
-    int64_t last_start, last_id;
-    int more;
-} anomalies_acc;
+    int limit;                    /* rows wanted, -1: all */
+    size_t max_bytes;             /* what json_page_add_new keeps */
+    size_t bytes;                 /* compact JSON of the rows kept, with their commas */
+    int64_t last_start, last_id;  /* the keyset of the last row kept: the next page's cursor */
+    int more, oom;
+} json_page;
+
+/* The row callback's first step: 1 (more follow: stop) when the page already holds its limit. */
+int json_page_full(json_page *p);
+/* Keeps o (its reference taken; NULL: no memory, the read stops) as the page's next row, whose keyset is
+ * (start, id), unless it would take the page past max_bytes: then o is dropped and opens the next page.
+ * Returns the row callback's answer (0: go on, 1: stop). */
+int json_page_add_new(json_page *p, json_t *o, int64_t start, int64_t id);
+/* The end of the read that filled p, whose result was rc: on failure, or when a row found no memory (err
+ * names what), the array is freed and the failure returned; else *out takes it, and cursor (NULL: none
+ * wanted) gets "start:id" of the last row kept when more follow, "" when none do. */
+store_rc json_page_end(json_page *p, store_rc rc, const char *what, json_t **out, char *cursor, size_t curlen,
+                       char *err, size_t errlen);
 
 typedef struct load_arg {
     void (*fn)(void *, int64_t, const char *, uint64_t);
@@ -60,19 +78,13 @@ typedef struct depth_out {
     double avg;
 } depth_out;
 
-typedef struct notif_acc {
-    json_t *arr;
-    int limit;
-    int64_t last_id;
-    int more;
-} notif_acc;
-
 
 void window_from_row(const store_row *q, window_info *w);
 json_t *json_time(int64_t ms);
 int anomaly_row(const store_row *q, void *arg);
 json_t *json_text_or_null(const store_row *q, int col);
 int prompt_row(const store_row *q, void *arg);
+json_t *service_json(const store_row *q);
 int service_row(const store_row *q, void *arg);
 int template_load_row(const store_row *q, void *p);
 int hist_known_row(const store_row *q, void *p);

@@ -21,59 +21,24 @@
 #include "store/db.h"
 #include "store/queries.h"
 
-/* A page being filled: rows until the limit or the byte budget, one more row read to know whether more follow. */
-typedef struct services_acc {
-    const service_query *q;
-    json_t *arr;
-    size_t bytes; /* compact JSON of the rows kept, with their commas */
-    int more, oom;
-} services_acc;
-
 static int service_page_row(const store_row *r, void *arg)
 {
-    services_acc *a = arg;
-    size_t n = json_array_size(a->arr);
-    if ((int)n == a->q->limit) {
-        a->more = 1;
-        return 1;
-    }
-    service_row(r, a->arr);
-    if (json_array_size(a->arr) == n) {
-        a->oom = 1;
-        return 1;
-    }
-    size_t row = json_dumpb(json_array_get(a->arr, n), NULL, 0, JSON_COMPACT) + 1;
-    if (n && a->bytes + row > a->q->max_bytes) {
-        json_array_remove(a->arr, n); /* over the budget: this row opens the next page */
-        a->more = 1;
-        return 1;
-    }
-    a->bytes += row;
-    return 0;
+    return json_page_full(arg) ? 1 : json_page_add_new(arg, service_json(r), 0, 0);
 }
 
 store_rc store_services_list(store *s, const service_query *q, json_t **out, char *last, size_t lastlen, char *err,
                              size_t errlen)
 {
     assert(q->limit >= 1);
-    *out = NULL;
     last[0] = '\0';
-    services_acc a = {.q = q, .arr = json_array()};
+    json_page a = {.arr = json_array(), .limit = q->limit, .max_bytes = q->max_bytes};
     store_rc rc = db_read(s, &sql_svc_services, DB_ARGS(db_text(q->after ? q->after : ""), db_int(q->limit + 1)),
                           service_page_row, &a, err, errlen);
-    if (rc == STORE_OK && (a.oom || !a.arr)) {
-        snprintf(err, errlen, "out of memory listing services");
-        rc = STORE_ERROR;
-    }
-    if (rc != STORE_OK) {
-        json_decref(a.arr);
-        return rc;
-    }
-    size_t n = json_array_size(a.arr);
+    rc = json_page_end(&a, rc, "listing services", out, NULL, 0, err, errlen);
+    size_t n = rc == STORE_OK ? json_array_size(*out) : 0;
     if (a.more && n)
-        snprintf(last, lastlen, "%s", json_string_value(json_object_get(json_array_get(a.arr, n - 1), "name")));
-    *out = a.arr;
-    return STORE_OK;
+        snprintf(last, lastlen, "%s", json_string_value(json_object_get(json_array_get(*out, n - 1), "name")));
+    return rc;
 }
 
 store_rc store_service_set_context(store *s, const char *name, const char *context, const char *source,

@@ -170,29 +170,17 @@ static int page_row(const store_row *r, void *arg)
     return p->left == 0;
 }
 
-/* GET /windows/{id}/lines: one page of a window's lines as API objects, in (ts, id) order */
-typedef struct lines_page_acc {
-    const line_page_query *q;
-    json_t *arr;
-    size_t bytes;       /* compact JSON of the lines kept, with their commas */
-    int64_t last_ts, last_id;
-    int more, oom;
-} lines_page_acc;
-
 static json_t *text_json(const char *t)
 {
     json_t *v = json_string(t ? t : "");
     return v ? v : json_string("(not valid UTF-8)"); /* ingest stores valid UTF-8: only a hand-edited row */
 }
 
+/* GET /windows/{id}/lines: one line as an API object into the page, whose keyset is (ts, id) */
 static int line_page_row(const store_row *r, void *arg)
 {
-    lines_page_acc *a = arg;
-    size_t n = json_array_size(a->arr);
-    if ((int)n == a->q->limit) {
-        a->more = 1;
+    if (json_page_full(arg))
         return 1;
-    }
     int64_t id = row_i64(r, 0), ts = row_i64(r, 1);
     const char *attrs = row_text(r, 4);
     json_t *at = attrs ? json_loads(attrs, 0, NULL) : NULL;
@@ -201,51 +189,19 @@ static int line_page_row(const store_row *r, void *arg)
                           text_json(row_text(r, 3)), "attributes", json_is_object(at) ? at : json_null());
     if (at && !json_is_object(at))
         json_decref(at);
-    if (!o) {
-        a->oom = 1;
-        return 1;
-    }
-    size_t row = json_dumpb(o, NULL, 0, JSON_COMPACT) + 1;
-    if (n && a->bytes + row > a->q->max_bytes) {
-        json_decref(o); /* over the budget: this line opens the next page */
-        a->more = 1;
-        return 1;
-    }
-    if (json_array_append_new(a->arr, o) != 0) {
-        a->oom = 1;
-        return 1;
-    }
-    a->bytes += row;
-    a->last_id = id;
-    a->last_ts = ts;
-    return 0;
+    return json_page_add_new(arg, o, ts, id);
 }
 
 store_rc store_window_lines_page(store *s, const line_page_query *q, json_t **out, char *next_cursor,
                                  size_t curlen, char *err, size_t errlen)
 {
-    *out = NULL;
-    next_cursor[0] = '\0';
     assert(q->limit >= 1);
-    lines_page_acc a = {.q = q, .arr = json_array()};
-    store_rc rc = a.arr ? STORE_OK : STORE_ERROR;
-    if (rc == STORE_OK)
-        rc = db_read(s, &sql_win_lines_page,
-                     DB_ARGS(db_int(q->window_id), db_int(q->has_cursor ? q->cursor_ts : INT64_MIN),
-                             db_int(q->has_cursor ? q->cursor_id : 0), db_int(q->limit + 1)),
-                     line_page_row, &a, err, errlen);
-    if (rc == STORE_OK && (a.oom || !a.arr)) {
-        snprintf(err, errlen, "out of memory reading window lines");
-        rc = STORE_ERROR;
-    }
-    if (rc != STORE_OK) {
-        json_decref(a.arr);
-        return rc;
-    }
-    if (a.more)
-        snprintf(next_cursor, curlen, "%lld:%lld", (long long)a.last_ts, (long long)a.last_id);
-    *out = a.arr;
-    return STORE_OK;
+    json_page a = {.arr = json_array(), .limit = q->limit, .max_bytes = q->max_bytes};
+    store_rc rc = db_read(s, &sql_win_lines_page,
+                          DB_ARGS(db_int(q->window_id), db_int(q->has_cursor ? q->cursor_ts : INT64_MIN),
+                                  db_int(q->has_cursor ? q->cursor_id : 0), db_int(q->limit + 1)),
+                          line_page_row, &a, err, errlen);
+    return json_page_end(&a, rc, "reading window lines", out, next_cursor, curlen, err, errlen);
 }
 
 /* Pages by (ts, id) after the last row handed over: each page is one indexed range read (logs_by_window,
