@@ -148,13 +148,13 @@ int http_list_params(const http_request *rq, http_response *rs, http_list_fields
 {
     const char *v = rq->query(rq, "service");
     *f.service = v && *v ? v : NULL;
-    return http_param_enum(rq, rs, first.name, first.allowed, first.out) ||
-                   http_param_enum(rq, rs, second.name, second.allowed, second.out) ||
-                   http_param_time(rq, rs, "since", f.has_since, f.since_ms) ||
-                   http_param_time(rq, rs, "until", f.has_until, f.until_ms) || http_param_limit(rq, rs, f.limit) ||
-                   http_param_cursor(rq, rs, f.has_cursor, f.cursor_start, f.cursor_id)
-               ? -1
-               : 0;
+    if (http_param_enum(rq, rs, first.name, first.allowed, first.out) ||
+        http_param_enum(rq, rs, second.name, second.allowed, second.out) ||
+        http_param_time(rq, rs, "since", f.has_since, f.since_ms) ||
+        http_param_time(rq, rs, "until", f.has_until, f.until_ms) || http_param_limit(rq, rs, f.limit) ||
+        http_param_cursor(rq, rs, f.has_cursor, f.cursor_start, f.cursor_id))
+        return -1;
+    return 0;
 }
 
 void http_list_answer(http_response *rs, const char *key, json_t *rows, const char *cursor)
