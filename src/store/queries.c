@@ -19,6 +19,8 @@
     "w.anomaly_count, w.analyzer, w.model, w.prompt_tokens, w.completion_tokens, w.latency_ms, w.error "  \
     "FROM windows w JOIN services s ON s.id = w.service_id "
 
+/* the lower bound of a newest-first list (windows here, anomalies below): rows that end after ?1 (since),
+ * with start > since - (the longest window) so that an index on start bounds the read (see windows.c) */
 #define SINCE_BOUND(start, end)                                                                         \
     start " > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) "      \
           "AND (?1 IS NULL OR " end " > ?1) "
@@ -109,7 +111,6 @@ db_stmt sql_win_release = {
           "WHERE id = ?1 AND status = 'analyzing' AND attempts = ?2",
     .params = "ii"};
 #undef WINDOW_COLS
-#undef SINCE_BOUND
 #undef WINDOWS_WHERE
 #undef LIST_PARAMS
 #undef NO_EARLIER_PENDING
@@ -124,8 +125,7 @@ db_stmt sql_win_release = {
     "a.suppressed_by, a.evidence_verified, a.incident_id FROM anomalies a JOIN services s ON s.id = a.service_id "
 /* newest first between two bounds, as windows are listed (see windows.c) */
 #define ANOMALIES_WHERE                                                                                 \
-    "a.window_start > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) " \
-    "AND (?1 IS NULL OR a.window_end > ?1) "                                                           \
+    SINCE_BOUND("a.window_start", "a.window_end")                                                       \
     "AND (a.window_start, a.id) < (?5, ?6) AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "   \
     "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7"
 /* since, (unused), min severity, type, upper start, upper id, limit, service */
@@ -173,6 +173,7 @@ db_stmt sql_ana_feedback = {.sql = "UPDATE anomalies SET feedback = ?2, feedback
                                    "WHERE id = ?1 RETURNING service_id, template_ids",
                             .params = "itti"};
 #undef ANOMALY_COLS
+#undef SINCE_BOUND
 #undef ANOMALIES_WHERE
 #undef LIST_PARAMS
 #undef META_SET

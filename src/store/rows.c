@@ -40,8 +40,7 @@ void window_from_row(const store_row *q, window_info *w)
     row_copy(q, 14, w->error, sizeof w->error);
 }
 
-/* Room for one more of n elements of size bytes in *v (capacity *cap, doubling from 256): 0, or -1. */
-static int grow(void **v, size_t n, size_t *cap, size_t size)
+int rows_grow(void **v, size_t n, size_t *cap, size_t size)
 {
     if (n < *cap)
         return 0;
@@ -189,7 +188,7 @@ int template_load_row(const store_row *q, void *p)
 int hist_known_row(const store_row *q, void *p)
 {
     hist_acc *a = p;
-    if (grow((void **)&a->v, a->n, &a->cap, sizeof *a->v)) {
+    if (rows_grow((void **)&a->v, a->n, &a->cap, sizeof *a->v)) {
         a->oom = 1;
         return 1;
     }
@@ -221,12 +220,6 @@ int depth_row(const store_row *q, void *p)
     depth_out *d = p;
     d->depth = (int)row_i64(q, 0);
     d->avg = row_null(q, 1) ? -1 : row_f64(q, 1);
-    return 1;
-}
-
-int id_row(const store_row *q, void *arg)
-{
-    *(int64_t *)arg = row_i64(q, 0);
     return 1;
 }
 

@@ -36,6 +36,9 @@ static inline char *row_blob_dup(const store_row *r, int col, size_t *len) { ret
 void row_copy(const store_row *r, int col, char *buf, size_t len);
 /* Column col, or dflt when NULL. */
 int64_t row_i64_or(const store_row *r, int col, int64_t dflt);
+/* Room for one more of n elements of size bytes in the array *v that rows are read into (capacity *cap,
+ * doubling from 256; *v and *cap are updated): 0, or -1 when there is no memory (*v is left as it was). */
+int rows_grow(void **v, size_t n, size_t *cap, size_t size);
 
 /* A page of API objects being read from rows, newest first or oldest first by a keyset (start, id): up to
  * limit rows (-1: every row), one more row read to tell that more follow, and, for the pages that set
@@ -91,7 +94,6 @@ int hist_known_row(const store_row *q, void *p);
 int hist_cmp(const void *x, const void *y);
 int hist_count_row(const store_row *q, void *p);
 int depth_row(const store_row *q, void *p);
-int id_row(const store_row *q, void *arg);
 json_t *json_time_or_null(const store_row *q, int col);
 int notification_row(const store_row *q, void *arg);
 int count_row(const store_row *q, void *arg);

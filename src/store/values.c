@@ -60,15 +60,9 @@ typedef struct values_acc {
 static int value_row(const store_row *q, void *p)
 {
     values_acc *a = p;
-    if (a->n == a->cap) {
-        size_t ncap = a->cap ? a->cap * 2 : 64;
-        store_value_summary *nv = realloc(a->v, ncap * sizeof *nv);
-        if (!nv) {
-            a->oom = 1;
-            return 1;
-        }
-        a->v = nv;
-        a->cap = ncap;
+    if (rows_grow((void **)&a->v, a->n, &a->cap, sizeof *a->v)) {
+        a->oom = 1;
+        return 1;
     }
     a->v[a->n++] = (store_value_summary){.template_id = row_i64(q, 0), .pos = (int)row_i64(q, 1),
                                          .window_start = row_i64(q, 2), .count = row_i64(q, 3),
