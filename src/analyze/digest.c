@@ -74,32 +74,6 @@
 #include "anomalog/ingest.h"
 #include "anomalog/timeutil.h"
 
-static const char *const level_names[] = {"", "trace", "debug", "info", "warn", "error", "fatal"};
-
-int digest_level_rank(const char *level)
-{
-    if (!level || !*level)
-        return 0;
-    for (int i = 1; i < 7; i++)
-        if (strcasecmp(level, level_names[i]) == 0)
-            return i;
-    if (!strcasecmp(level, "warning"))
-        return 4;
-    if (!strcasecmp(level, "critical") || !strcasecmp(level, "crit") || !strcasecmp(level, "emerg") ||
-        !strcasecmp(level, "alert") || !strcasecmp(level, "panic"))
-        return 6;
-    if (!strcasecmp(level, "err") || !strcasecmp(level, "severe"))
-        return 5;
-    if (!strcasecmp(level, "notice"))
-        return 3;
-    return 0;
-}
-
-const char *digest_level_name(int rank)
-{
-    return rank > 0 && rank < 7 ? level_names[rank] : "-";
-}
-
 void digest_opts_defaults(digest_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -240,16 +214,6 @@ static void drop(ctx *c, size_t k)
     kline_clear(&c->kl[k]);
     c->kl[k].next_free = c->free_kl;
     c->free_kl = k;
-}
-
-const char *digest_line_text(ctx *c, size_t k)
-{
-    kline *l = &c->kl[k];
-    if (!c->o->redact)
-        return l->l.message;
-    if (!l->red)
-        l->red = redact_text(c->o->redact, c->rs, l->l.message, strlen(l->l.message), NULL);
-    return l->red ? l->red : "<redaction failed>";
 }
 
 static int by_priority(const void *a, const void *b, void *arg)
@@ -620,7 +584,7 @@ int digest_end(digest_builder *db, digest *d)
     const digest_input *in = &db->in;
     const digest_opts *o = &db->o;
     int rc = -1;
-    sbuf b = {0};
+    strbuf b = STRBUF_INIT(STRBUF_UNBOUNDED);
     if (db->oom)
         goto out;
     d->findings = db->findings;
@@ -676,7 +640,7 @@ int digest_end(digest_builder *db, digest *d)
         {0, 1, 1, 0, 200},
     };
     for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
-        b.len = 0;
+        strbuf_truncate(&b, 0);
         digest_render(c, d, &plans[k], &b);
         if (b.oom)
             goto out;
@@ -688,11 +652,11 @@ int digest_end(digest_builder *db, digest *d)
         size_t cut = budget_bytes > 80 ? budget_bytes - 80 : budget_bytes;
         while (cut > 0 && b.p[cut] != '\n')
             cut--;
-        b.len = cut;
-        digest_sb_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
+        strbuf_truncate(&b, cut);
+        strbuf_printf(&b, "\n… digest cut at the token budget; %zu templates in all.\n", c->nt);
     }
-    d->text = b.p;
-    b.p = NULL;
+    if (!(d->text = strbuf_steal(&b)))
+        goto out;
     d->est_tokens = (strlen(d->text) + TOKENS_PER_BYTE_DIV - 1) / TOKENS_PER_BYTE_DIV;
     d->redactions = c->rs ? redact_session_counts(c->rs) : json_object();
     if (!(d->templates = calloc(c->nt ? c->nt : 1, sizeof *d->templates)))
@@ -710,7 +674,7 @@ int digest_end(digest_builder *db, digest *d)
 out:
     if (rc)
         digest_free(d);
-    free(b.p);
+    strbuf_free(&b);
     if (rc == 0 && c->rs) { /* kept for the quotes */
         d->red = o->redact;
         d->rs = c->rs;

@@ -1,9 +1,10 @@
 /*
- * digest_int.h — what the digest's three files share; private to
+ * digest_int.h — what the digest's four files share; private to
  * src/analyze/. digest.c builds a window's statistics a line at a time and
  * finishes the digest (the public surface, digest.h); digest_baseline.c
  * judges those statistics without a model (the baseline's findings);
- * digest_render.c writes the text the model reads. A "line" here is an index
+ * digest_render.c writes the text the model reads; digest_line.c is how all
+ * three read a line (its level, its redacted text). A "line" here is an index
  * into ctx.kl, the lines the digest keeps (see digest.c).
  */
 #ifndef ANOMALOG_DIGEST_INT_H
@@ -15,6 +16,7 @@
 
 #include "anomalog/digest.h"
 #include "anomalog/latency.h"
+#include "anomalog/strbuf.h"
 
 #define MAX_PARAMS 16
 #define PARAM_POSITIONS 4
@@ -101,12 +103,6 @@ typedef struct ctx {
     size_t n_fatal_ex, n_error_ex, n_err_ex;
 } ctx;
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
 typedef struct render_plan {
     size_t common_ex;     /* exemplars per common template */
     size_t notable_ex;    /* exemplars per notable template (>= 1) */
@@ -122,7 +118,7 @@ static inline size_t digest_first_line_len(const char *msg)
     return nl ? (size_t)(nl - msg) : strlen(msg);
 }
 
-/* Kept line k's message as the digest shows it (redacted, on demand; digest.c). */
+/* Kept line k's message as the digest shows it (redacted, on demand; digest_line.c). */
 const char *digest_line_text(ctx *c, size_t k);
 
 /* The attack shape a message carries (traversal, SQL, script, JNDI, shell), or NULL (digest_baseline.c). */
@@ -131,10 +127,7 @@ const char *digest_attack_shape(const char *s, size_t n);
 /* The baseline's findings from the window's statistics, into d->findings (and d->values) (digest_baseline.c). */
 void digest_baseline(ctx *c, digest *d);
 
-/* Appends to b, growing it; b->oom once out of memory (digest_render.c). */
-__attribute__((format(printf, 2, 3))) void digest_sb_printf(sbuf *b, const char *fmt, ...);
-
 /* The digest's text for one plan of what to show (digest_render.c). */
-void digest_render(ctx *c, const digest *d, const render_plan *p, sbuf *b);
+void digest_render(ctx *c, const digest *d, const render_plan *p, strbuf *b);
 
 #endif

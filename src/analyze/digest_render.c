@@ -10,73 +10,37 @@
  * Threads: called by digest_end() on the analysis worker building the
  * digest; no state of its own.
  *
- * Bounds: every buffer is an sbuf that grows (digest_end() cuts the text at
+ * Bounds: the text is a strbuf without a bound of its own (digest_end() cuts it at
  * the budget); an exemplar or value is shortened to the plan's line_max (a
  * stack trace keeps its first line and its last exception / "Caused by:"
  * line); FIELDS_SHOWN attributes a line.
  */
 #include "digest_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 
 #include "anomalog/timeutil.h"
 
-void digest_sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->len + (size_t)n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    digest_sb_printf(b, "%.*s", (int)n, s);
-}
-
 /* ---- exemplars ------------------------------------------------------------ */
 
 /* Writes one line as the window shows it, shortened: a long stack trace keeps
  * its first line and its last exception line. Continuation lines are indented. */
-static void put_line(sbuf *b, const prompt_line *l, const char *msg, size_t max)
+static void put_line(strbuf *b, const prompt_line *l, const char *msg, size_t max)
 {
     char ts[40];
-    digest_sb_printf(b, "    %s %s ", time_format_rfc3339(l->ts_ms, ts, sizeof ts), l->level && *l->level ? l->level : "-");
+    strbuf_printf(b, "    %s %s ", time_format_rfc3339(l->ts_ms, ts, sizeof ts), l->level && *l->level ? l->level : "-");
     size_t len = strlen(msg);
     size_t head = digest_first_line_len(msg);
     if (len <= max) {
         for (size_t i = 0; i < len; i++) {
             if (msg[i] == '\n')
-                sb_put(b, "\n        ", 9);
+                strbuf_add(b, "\n        ", 9);
             else
-                sb_put(b, &msg[i], 1);
+                strbuf_add(b, &msg[i], 1);
         }
-        sb_put(b, "\n", 1);
+        strbuf_add(b, "\n", 1);
         return;
     }
     /* the tail: the last line that names the exception ("Caused by:", "Error:", "Exception") */
@@ -94,16 +58,16 @@ static void put_line(sbuf *b, const prompt_line *l, const char *msg, size_t max)
             p--;
     }
     size_t hn = head < max ? head : max;
-    sb_put(b, msg, hn);
+    strbuf_add(b, msg, hn);
     if (hn < head)
-        sb_put(b, "…", 3);
+        strbuf_add(b, "…", 3);
     if (tail) {
         size_t tn = digest_first_line_len(tail);
-        digest_sb_printf(b, "\n        … (%zu bytes omitted) …\n        %.*s", len - head - tn, (int)(tn < max ? tn : max), tail);
+        strbuf_printf(b, "\n        … (%zu bytes omitted) …\n        %.*s", len - head - tn, (int)(tn < max ? tn : max), tail);
     } else if (head < len) {
-        digest_sb_printf(b, "\n        … (%zu more bytes)", len - head);
+        strbuf_printf(b, "\n        … (%zu more bytes)", len - head);
     }
-    sb_put(b, "\n", 1);
+    strbuf_add(b, "\n", 1);
 }
 
 /* v >= 0 to one decimal, without a trailing ".0": 513, 9.5. buf holds 40 bytes. */
@@ -131,7 +95,7 @@ static const char *offset_s(int64_t ms, char *buf)
     return buf;
 }
 
-static void render_rare(ctx *c, const render_plan *p, sbuf *b);
+static void render_rare(ctx *c, const render_plan *p, strbuf *b);
 
 /* ---- salient fields ------------------------------------------------------ */
 
@@ -162,7 +126,7 @@ static int salient_shape(const char *v, size_t n)
  * max bytes (a stack trace keeps its first and its exception line, as
  * put_line does). Attributes that are not a JSON object are left out.
  */
-static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
+static void put_fields(ctx *c, strbuf *b, size_t line, size_t max)
 {
     const char *a = c->kl[line].attrs;
     if (!a || !*a)
@@ -187,7 +151,7 @@ static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
         if (n && (salient_name(k) || (json_is_string(v) && salient_shape(text, n)))) {
             char *red = c->o->redact ? redact_text(c->o->redact, c->rs, text, n, NULL) : NULL;
             char *kred = c->o->redact ? redact_text(c->o->redact, c->rs, k, strlen(k), NULL) : NULL;
-            digest_sb_printf(b, "      field %s:\n", kred ? kred : k);
+            strbuf_printf(b, "      field %s:\n", kred ? kred : k);
             prompt_line pl = c->kl[line].l;
             /* the value as a line of its own: put_line's shortening, its indent for continuations */
             size_t mark = b->len;
@@ -213,35 +177,35 @@ static void put_fields(ctx *c, sbuf *b, size_t line, size_t max)
     json_decref(o);
 }
 
-void digest_render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
+void digest_render(ctx *c, const digest *d, const render_plan *p, strbuf *b)
 {
     const digest_input *in = c->in;
     char s1[40], s2[40];
     /* the service and the span are in the prompt's header, and in the window the digest is stored with */
     size_t total = in->total_lines > c->n_lines ? in->total_lines : c->n_lines;
-    digest_sb_printf(b, "Digest: %zu lines", total);
+    strbuf_printf(b, "Digest: %zu lines", total);
     if (total > c->n_lines)
-        digest_sb_printf(b, " (the first %zu summarised)", c->n_lines);
-    digest_sb_printf(b, ", %zu templates (%zu new, %zu at an unusual rate).\n", c->nt, d->n_new, d->n_changed);
-    digest_sb_printf(b, "Lines by level:");
+        strbuf_printf(b, " (the first %zu summarised)", c->n_lines);
+    strbuf_printf(b, ", %zu templates (%zu new, %zu at an unusual rate).\n", c->nt, d->n_new, d->n_changed);
+    strbuf_printf(b, "Lines by level:");
     for (int r = 6; r >= 0; r--)
         if (d->level_totals[r])
-            digest_sb_printf(b, " %s %ld", r ? digest_level_name(r) : "unknown", d->level_totals[r]);
-    digest_sb_printf(b, "\nHistory: %d earlier window(s) of this service", in->history_depth);
+            strbuf_printf(b, " %s %ld", r ? digest_level_name(r) : "unknown", d->level_totals[r]);
+    strbuf_printf(b, "\nHistory: %d earlier window(s) of this service", in->history_depth);
     if (in->trailing_error_avg >= 0)
-        digest_sb_printf(b, ", %.1f error lines per window on average", in->trailing_error_avg);
-    digest_sb_printf(b, ".\n");
+        strbuf_printf(b, ", %.1f error lines per window on average", in->trailing_error_avg);
+    strbuf_printf(b, ".\n");
     size_t nf = json_array_size(d->findings);
     if (nf) {
-        digest_sb_printf(b, "Baseline findings (statistics, no model; hints to check against the lines):\n");
+        strbuf_printf(b, "Baseline findings (statistics, no model; hints to check against the lines):\n");
         for (size_t i = 0; i < nf; i++) {
             json_t *f = json_array_get(d->findings, i);
-            digest_sb_printf(b, "- [%s] %s: %s\n", json_string_value(json_object_get(f, "severity")),
+            strbuf_printf(b, "- [%s] %s: %s\n", json_string_value(json_object_get(f, "severity")),
                       json_string_value(json_object_get(f, "type")), json_string_value(json_object_get(f, "summary")));
         }
     }
     render_rare(c, p, b); /* before the templates: a cut at the budget never drops it */
-    digest_sb_printf(b, "Templates, most informative first:\n");
+    strbuf_printf(b, "Templates, most informative first:\n");
     size_t common_listed = 0, folded = 0;
     uint64_t folded_lines = 0;
     for (size_t k = 0; k < c->nt; k++) {
@@ -256,17 +220,17 @@ void digest_render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
         /* "T<id> LEVEL x<count> first..last" (seconds after the window's start) then NEW, or "usual R xF in S/H": R lines per earlier
          * window, this window F times that, seen in S of the last H windows (the system prompt says so);
          * the count covers every line, so lines not shown as exemplars are not mentioned again */
-        digest_sb_printf(b, "T%lld %s x%llu %s..%ss", (long long)t->id, digest_level_name(t->max_level),
+        strbuf_printf(b, "T%lld %s x%llu %s..%ss", (long long)t->id, digest_level_name(t->max_level),
                   (unsigned long long)t->count, offset_s(t->first_ts - in->start_ms, s1),
                   offset_s(t->last_ts - in->start_ms, s2));
         if (t->is_new)
-            digest_sb_printf(b, " NEW");
+            strbuf_printf(b, " NEW");
         else if (t->has_h)
-            digest_sb_printf(b, " usual %s x%s in %d/%d", tenths(t->h.trailing_avg, s1), tenths(t->ratio, s2),
+            strbuf_printf(b, " usual %s x%s in %d/%d", tenths(t->h.trailing_avg, s1), tenths(t->ratio, s2),
                       t->h.windows_seen, c->o->history_windows);
         if (t->benign)
-            digest_sb_printf(b, " known-benign");
-        digest_sb_printf(b, ": %s\n", t->text ? t->text : "");
+            strbuf_printf(b, " known-benign");
+        strbuf_printf(b, ": %s\n", t->text ? t->text : "");
         int changed = t->is_new || t->rare || t->changed || t->unusual;
         size_t want = !t->notable ? p->common_ex : changed ? p->notable_ex : p->level_ex;
         for (size_t e = 0; e < t->n_ex && e < want; e++)
@@ -281,25 +245,25 @@ void digest_render(ctx *c, const digest *d, const render_plan *p, sbuf *b)
                     if ((uint64_t)sl->count * 100 >= t->count || t->overflow[pos])
                         continue;
                     const char *msg = digest_line_text(c, sl->line);
-                    digest_sb_printf(b, "    unusual value (%u of %llu lines):\n", sl->count, (unsigned long long)t->count);
+                    strbuf_printf(b, "    unusual value (%u of %llu lines):\n", sl->count, (unsigned long long)t->count);
                     put_line(b, &c->kl[sl->line].l, msg, p->line_max);
                 }
             }
         }
     }
     if (folded)
-        digest_sb_printf(b, "… and %zu more common template%s (%llu lines), nothing new or unusual in them.\n", folded,
+        strbuf_printf(b, "… and %zu more common template%s (%llu lines), nothing new or unusual in them.\n", folded,
                   folded == 1 ? "" : "s", (unsigned long long)folded_lines);
 }
 
 /* The rare group's lines in the digest, before the templates. */
-static void render_rare(ctx *c, const render_plan *p, sbuf *b)
+static void render_rare(ctx *c, const render_plan *p, strbuf *b)
 {
     const rare_group *r = &c->rare;
     char s1[40], s2[40];
     if (!r->lines)
         return;
-    digest_sb_printf(b, "RARE %s x%llu %s..%ss: rare, unclustered: %zu more distinct templates past the window's cap of %zu, "
+    strbuf_printf(b, "RARE %s x%llu %s..%ss: rare, unclustered: %zu more distinct templates past the window's cap of %zu, "
               "counted together\n", digest_level_name(r->max_level), (unsigned long long)r->lines,
               offset_s(r->first_ts - c->in->start_ms, s1), offset_s(r->last_ts - c->in->start_ms, s2), r->templates,
               c->nt);

@@ -70,6 +70,7 @@
 #include <time.h>
 
 #include "anomalog/backoff.h"
+#include "anomalog/strbuf.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/utf8.h"
 
@@ -130,36 +131,19 @@ static void quote(char *dst, size_t dstlen, const char *s, size_t len, size_t ma
 
 /* ---- response buffer ------------------------------------------------------------ */
 
+/* The answer as it arrives, within its maximum (llm_opts.max_response). */
 typedef struct body_buf {
-    char *p;
-    size_t len, cap, max;
-    int too_big;
+    strbuf s;
+    int too_big; /* the answer went past the maximum */
 } body_buf;
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     body_buf *b = userp;
     size_t n = size * nmemb;
-    if (n > b->max - b->len) {
-        b->too_big = 1;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 16384;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        if (ncap > b->max + 1)
-            ncap = b->max + 1;
-        char *np = realloc(b->p, ncap);
-        if (!np)
-            return 0;
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
+    strbuf_rc rc = strbuf_add(&b->s, data, n);
+    b->too_big |= rc == STRBUF_FULL;
+    return rc == STRBUF_OK ? n : 0; /* 0 aborts the transfer with CURLE_WRITE_ERROR */
 }
 
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
@@ -317,7 +301,7 @@ static void context_refusal(const json_t *root, const char *msg, llm_result *r)
 static void http_error(llm_result *r, int status, const body_buf *b)
 {
     char q[LLM_BODY_QUOTE + 1] = "";
-    json_t *root = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
+    json_t *root = b->s.len ? json_loadb(b->s.p, b->s.len, 0, NULL) : NULL;
     const char *msg = NULL;
     if (json_is_object(root)) {
         json_t *e = json_object_get(root, "error");
@@ -332,8 +316,8 @@ static void http_error(llm_result *r, int status, const body_buf *b)
     }
     if (msg)
         quote(q, sizeof q, msg, strlen(msg), LLM_BODY_QUOTE);
-    else if (b->len)
-        quote(q, sizeof q, b->p, b->len, LLM_BODY_QUOTE);
+    else if (b->s.len)
+        quote(q, sizeof q, b->s.p, b->s.len, LLM_BODY_QUOTE);
     if (status == 400 || status == 413)
         context_refusal(root, msg, r);
     json_decref(root);
@@ -346,10 +330,10 @@ static llm_rc parse_envelope(const body_buf *b, llm_result *r)
     llm_rc rc = LLM_BAD_RESPONSE;
     json_error_t je;
     char q[64];
-    json_t *root = json_loadb(b->p ? b->p : "", b->len, 0, &je);
+    json_t *root = json_loadb(b->s.p ? b->s.p : "", b->s.len, 0, &je);
 
     if (!json_is_object(root)) {
-        quote(q, sizeof q, b->p ? b->p : "", b->len, 40);
+        quote(q, sizeof q, b->s.p ? b->s.p : "", b->s.len, 40);
         set_err(r, "the answer is not a JSON object (%s): \"%s\"", root ? "other JSON" : je.text, q);
         goto out;
     }
@@ -510,7 +494,7 @@ static CURLcode setup_handle(CURL *h, const llm_opts *o, const char *url, const 
     SETOPT(CURLOPT_POSTFIELDS, body);
     SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     SETOPT(CURLOPT_ACCEPT_ENCODING, "");
-    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(resp->max > (size_t)INT64_MAX ? INT64_MAX : resp->max));
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(resp->s.max > (size_t)INT64_MAX ? INT64_MAX : resp->s.max));
     SETOPT(CURLOPT_TIMEOUT_MS, (long)(o->timeout_ms > 0 ? o->timeout_ms : 0));
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 0));
     SETOPT(CURLOPT_NOPROGRESS, 0L);
@@ -529,10 +513,8 @@ static attempt_kind attempt(CURL *h, body_buf *resp, char *curl_err, llm_result 
     long status = 0;
     int64_t t0 = time_mono_ms();
 
-    resp->len = 0;
+    strbuf_free(&resp->s); /* an earlier attempt's answer, or its failure, goes */
     resp->too_big = 0;
-    if (resp->p)
-        resp->p[0] = '\0';
     curl_err[0] = '\0';
     *retry_after_s = 0;
     r->attempts++;
@@ -548,7 +530,7 @@ static attempt_kind attempt(CURL *h, body_buf *resp, char *curl_err, llm_result 
         return ATTEMPT_DONE;
     }
     if (resp->too_big || c == CURLE_FILESIZE_EXCEEDED) {
-        set_err(r, "the answer is larger than %zu bytes", resp->max);
+        set_err(r, "the answer is larger than %zu bytes", resp->s.max);
         *rc = LLM_BAD_RESPONSE;
         return ATTEMPT_DONE;
     }
@@ -616,7 +598,7 @@ llm_rc llm_chat(const llm_opts *o, const char *system, const char *user, const j
     struct curl_slist *hdrs = NULL, *tmp;
     char *body = NULL, url[LLM_URL_MAX], curl_err[CURL_ERROR_SIZE];
     char auth[LLM_KEY_MAX + 32];
-    body_buf resp = {NULL, 0, 0, 0, 0};
+    body_buf resp = {STRBUF_INIT(0), 0};
     size_t base_len;
     long retry_after_s;
 
@@ -624,9 +606,9 @@ llm_rc llm_chat(const llm_opts *o, const char *system, const char *user, const j
     memset(out, 0, sizeof *out);
     out->prompt_tokens = out->completion_tokens = -1;
     auth[0] = '\0';
-    resp.max = o->max_response ? o->max_response : ((size_t)4 << 20);
-    if (resp.max > SIZE_MAX / 2)
-        resp.max = SIZE_MAX / 2;
+    resp.s.max = o->max_response ? o->max_response : ((size_t)4 << 20);
+    if (resp.s.max > SIZE_MAX / 2)
+        resp.s.max = SIZE_MAX / 2;
 
     if (!o->base_url || !o->base_url[0]) {
         set_err(out, "no base URL given");
@@ -733,7 +715,7 @@ out:
     curl_slist_free_all(hdrs);
     explicit_bzero(auth, sizeof auth);
     free(body);
-    free(resp.p);
+    strbuf_free(&resp.s);
     return rc;
 }
 
@@ -813,7 +795,7 @@ int llm_fetch(const llm_opts *o, const char *path, const char *body, int *status
 {
     int rc = -1;
     char url[LLM_URL_MAX], auth[LLM_KEY_MAX + 32] = "", curl_err[CURL_ERROR_SIZE] = "";
-    body_buf resp = {NULL, 0, 0, (size_t)1 << 20, 0};
+    body_buf resp = {STRBUF_INIT((size_t)1 << 20), 0};
     struct curl_slist *hdrs = NULL, *tmp;
     CURL *h = NULL;
     CURLcode c = CURLE_OK;
@@ -868,13 +850,13 @@ int llm_fetch(const llm_opts *o, const char *path, const char *body, int *status
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
     *status = (int)st;
-    if (resp.len)
-        *json = json_loadb(resp.p, resp.len, 0, NULL);
+    if (resp.s.len)
+        *json = json_loadb(resp.s.p, resp.s.len, 0, NULL);
     rc = 0;
 out:
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     explicit_bzero(auth, sizeof auth);
-    free(resp.p);
+    strbuf_free(&resp.s);
     return rc;
 }

@@ -143,7 +143,7 @@ static node *leaf_make(miner *m, const ttok *tt, uint32_t n)
  * memory, with nothing changed. */
 static tmpl *tmpl_create(miner *m, const ttok *tt, const char *src, uint32_t n, int64_t id, uint64_t count)
 {
-    if (m->ids_n + 1 > m->ids_cap / 2 && tree_id_grow(m) != 0)
+    if (m->ids.n + 1 > m->ids.cap / 2 && idmap_resize(&m->ids, m->ids.cap * 2) != 0)
         return NULL;
     tmpl *t = malloc(sizeof *t + (size_t)n * sizeof(ttok));
     if (!t)
@@ -179,8 +179,8 @@ static tmpl *tmpl_create(miner *m, const ttok *tt, const char *src, uint32_t n, 
     t->leaf = leaf;
     t->leaf_idx = leaf->ntl;
     leaf->tl[leaf->ntl++] = t;
-    tree_id_put(m, t);
-    tree_lru_push(m, t);
+    idmap_put(&m->ids, t->id)->t = t;
+    lru_push(&m->lru, &t->lru);
     m->n_tmpl++;
     return t;
 }
@@ -442,9 +442,9 @@ static int fields_extend(miner *m, tmpl *t)
         return -1;
     int64_t id = t->id;
     tree_tmpl_remove(m, t);
-    tree_id_del(m, -1);
+    idmap_del(&m->ids, -1);
     nt->id = id;
-    tree_id_put(m, nt);
+    idmap_put(&m->ids, id)->t = nt;
     return 0;
 }
 
@@ -557,64 +557,23 @@ static size_t siblings(node *const *leaves, const tmpl *t, uint32_t p, tmpl **ou
 
 /* ---- aliases: ids of templates absorbed into another ---------------------- */
 
-static size_t alias_home(const miner *m, int64_t id)
-{
-    return (size_t)mix64((uint64_t)id ^ UINT64_C(0x5bd1e995)) & (m->alias_cap - 1);
-}
-
 /* Records that id now counts as `to`. When the map holds max_templates
  * entries it starts again empty (the oldest aliases are the least likely to be
  * asked about). Returns 0, or -1 when out of memory (nothing recorded). */
 static int alias_put(miner *m, int64_t id, int64_t to)
 {
-    if (m->alias_n + 1 > m->o.max_templates || m->alias_n + 1 > m->alias_cap / 2) {
-        size_t ncap = m->alias_cap ? m->alias_cap : 64;
-        if (m->alias_n + 1 > m->o.max_templates) {
-            m->alias_n = 0;
-            if (m->alias)
-                memset(m->alias, 0, m->alias_cap * sizeof *m->alias);
-        } else {
-            ncap *= 2;
-        }
-        if (ncap != m->alias_cap || !m->alias) {
-            idalias *na = calloc(ncap, sizeof *na);
-            if (!na)
-                return -1;
-            idalias *old = m->alias;
-            size_t ocap = m->alias_cap;
-            m->alias = na;
-            m->alias_cap = ncap;
-            m->alias_n = 0;
-            for (size_t i = 0; i < ocap; i++)
-                if (old[i].id) {
-                    size_t j = alias_home(m, old[i].id);
-                    while (m->alias[j].id)
-                        j = (j + 1) & (m->alias_cap - 1);
-                    m->alias[j] = old[i];
-                    m->alias_n++;
-                }
-            free(old);
-        }
-    }
-    size_t j = alias_home(m, id);
-    while (m->alias[j].id && m->alias[j].id != id)
-        j = (j + 1) & (m->alias_cap - 1);
-    m->alias_n += m->alias[j].id == 0;
-    m->alias[j].id = id;
-    m->alias[j].to = to;
+    if (m->alias.n + 1 > m->o.max_templates)
+        idmap_clear(&m->alias);
+    if (m->alias.n + 1 > m->alias.cap / 2 && idmap_resize(&m->alias, m->alias.cap ? m->alias.cap * 2 : 64) != 0)
+        return -1;
+    idmap_put(&m->alias, id)->to = to;
     return 0;
 }
 
 static int64_t alias_get(const miner *m, int64_t id)
 {
-    if (!m->alias_n)
-        return 0;
-    for (size_t j = alias_home(m, id);; j = (j + 1) & (m->alias_cap - 1)) {
-        if (m->alias[j].id == 0)
-            return 0;
-        if (m->alias[j].id == id)
-            return m->alias[j].to;
-    }
+    const idslot *s = idmap_find(&m->alias, id);
+    return s ? s->to : 0;
 }
 
 /* Absorbs the siblings sib[0..n) other than t into t: their counts join it,
@@ -653,19 +612,17 @@ miner *miner_new(const miner_opts *opts)
     m->next_id = 1;
     m->h_any = mask_hash_bytes(mask_ph_text[PH_ANY].s, mask_ph_text[PH_ANY].n);
     m->hs_any = mask_skel_hash(mask_ph_text[PH_ANY].s, mask_ph_text[PH_ANY].n);
-    m->ids_cap = 64;
     m->scratch_cap = 6 * o.max_bytes + 64;
     m->h_fields = mask_hash_bytes(FIELDS_TEXT, FIELDS_LEN);
     m->hs_fields = mask_skel_hash(FIELDS_TEXT, FIELDS_LEN);
     m->fields_off = m->scratch_cap;
-    m->ids = calloc(m->ids_cap, sizeof *m->ids);
     m->bylen = calloc(o.max_tokens + 1, sizeof *m->bylen);
     m->scratch = malloc(m->scratch_cap + FIELDS_LEN);
     m->tok = malloc(o.max_tokens * sizeof *m->tok);
     m->ttmp = malloc(o.max_tokens * sizeof *m->ttmp);
     m->offs = malloc(o.max_tokens * sizeof *m->offs);
     m->tbuf = malloc(m->scratch_cap);
-    if (!m->ids || !m->bylen || !m->scratch || !m->tok || !m->ttmp || !m->offs || !m->tbuf)
+    if (idmap_resize(&m->ids, 64) != 0 || !m->bylen || !m->scratch || !m->tok || !m->ttmp || !m->offs || !m->tbuf)
         goto oom;
     memcpy(m->scratch + m->fields_off, FIELDS_TEXT, FIELDS_LEN);
     return m;
@@ -679,8 +636,9 @@ void miner_free(miner *m)
 {
     if (!m)
         return;
-    for (tmpl *t = m->lru_head, *next; t; t = next) {
-        next = t->next;
+    for (lru_link *k = m->lru.head, *next; k; k = next) {
+        next = k->next;
+        tmpl *t = LRU_ENTRY(k, tmpl, lru);
         free(t->text);
         free(t);
     }
@@ -688,13 +646,13 @@ void miner_free(miner *m)
         for (size_t i = 0; i <= m->o.max_tokens; i++)
             tree_node_free(m->bylen[i]);
     free(m->bylen);
-    free(m->ids);
+    free(m->ids.s);
     free(m->scratch);
     free(m->tok);
     free(m->ttmp);
     free(m->offs);
     free(m->tbuf);
-    free(m->alias);
+    free(m->alias.s);
     free(m);
 }
 
@@ -765,7 +723,7 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
             return -1;
         if (nsib > 1 && (widen(m, best, sib, nsib) != 0 || absorb(m, best, sib, nsib) != 0))
             return -1;
-        tree_lru_touch(m, best);
+        lru_touch(&m->lru, &best->lru);
         best->count++;
     } else {
         tokens_to_ttok(m);
@@ -820,8 +778,10 @@ size_t miner_size(const miner *m)
 
 void miner_foreach(const miner *m, miner_each_fn fn, void *arg)
 {
-    for (const tmpl *t = m->lru_head; t; t = t->next)
+    for (const lru_link *k = m->lru.head; k; k = k->next) {
+        const tmpl *t = LRU_ENTRY(k, const tmpl, lru);
         fn(t->id, t->text, t->count, arg);
+    }
 }
 
 void miner_reserve_ids(miner *m, int64_t id)

@@ -9,7 +9,8 @@
  *                   the rules over the token sequence (dates, fields, units,
  *                   restatements, lists, runs)
  *   miner_tree.c    where templates live: the id map, the prefix tree's
- *                   nodes, the LRU list, a template's text
+ *                   nodes, eviction from the recency list (core/lru.c), a
+ *                   template's text
  *   miner.c         the walk, matching and generalising, event words,
  *                   aliases, and the public functions
  */
@@ -21,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "anomalog/lru.h"
 #include "anomalog/miner.h"
 
 #define QUOTE_MAX 512
@@ -163,7 +165,7 @@ struct node;
 typedef struct tmpl {
     int64_t id;
     uint64_t count;
-    struct tmpl *prev, *next; /* LRU list, most recent at m->lru_head */
+    lru_link lru; /* in m->lru, the most recently seen at its head */
     struct node *leaf;
     uint32_t leaf_idx;
     uint32_t n;
@@ -188,23 +190,28 @@ typedef struct node {
     uint32_t ntl, tlcap;
 } node;
 
-typedef struct idalias {
-    int64_t id; /* 0: empty */
-    int64_t to;
-} idalias;
-
+/* A slot of an id map: a template's id, and its template (m->ids) or the id an absorbed template now counts
+ * as (m->alias). */
 typedef struct idslot {
     int64_t id; /* 0: empty */
-    tmpl *t;
+    union {
+        tmpl *t;
+        int64_t to;
+    };
 } idslot;
+
+/* An id map: open addressing with linear probing, kept at most half full by its user (miner_tree.c). */
+typedef struct idmap {
+    idslot *s;     /* [cap], cap a power of two; NULL while cap is 0 */
+    size_t cap, n; /* slots, and ids held */
+} idmap;
 
 struct miner {
     miner_opts o;
     size_t path_len; /* depth - 2 */
     node **bylen;    /* [max_tokens + 1] */
-    idslot *ids;
-    size_t ids_cap, ids_n;
-    tmpl *lru_head, *lru_tail;
+    idmap ids;       /* every live template by id (and a provisional -1 while one is re-created) */
+    lru_list lru; /* every template, the most recently seen first */
     size_t n_tmpl;
     int64_t next_id;
     /* scratch, sized at creation */
@@ -220,8 +227,7 @@ struct miner {
     bool kv_tail;    /* the last tokens_read() ended in a run of trailing fields, made one token */
     uint64_t h_fields, hs_fields; /* hashes of FIELDS_TEXT */
     size_t fields_off; /* FIELDS_TEXT in the scratch buffer, at its end (never overwritten by a message) */
-    struct idalias *alias; /* ids absorbed into another template (open addressing) */
-    size_t alias_cap, alias_n;
+    idmap alias;     /* ids absorbed into another template, to the id that absorbed them */
     bool full;      /* the last tokens_read() ran out of scratch */
 };
 
@@ -263,16 +269,22 @@ void tokens_fields_append(miner *m, uint32_t msg_len);
 
 /* ---- miner_tree.c ---------------------------------------------------------- */
 
+/* The slot holding id, or NULL. */
+idslot *idmap_find(const idmap *im, int64_t id);
+/* Moves the ids into a table of cap slots (a power of two, at least twice n); -1 when out of memory (unchanged). */
+int idmap_resize(idmap *im, size_t cap);
+/* The slot of id (not 0), taken when id is new; the caller made room (n + 1 <= cap / 2). */
+idslot *idmap_put(idmap *im, int64_t id);
+/* Drops id, if held. */
+void idmap_del(idmap *im, int64_t id);
+/* Drops every id, keeping the table. */
+void idmap_clear(idmap *im);
+/* The live template of id, or NULL. */
 tmpl *tree_id_get(const miner *m, int64_t id);
-int tree_id_grow(miner *m);
-void tree_id_put(miner *m, tmpl *t);
-void tree_id_del(miner *m, int64_t id);
 node *tree_kid_get(const node *p, uint64_t key);
 int tree_kid_put(node *p, node *k);
 void tree_node_free(node *nd);
 void tree_node_prune(miner *m, node *nd);
-void tree_lru_push(miner *m, tmpl *t);
-void tree_lru_touch(miner *m, tmpl *t);
 void tree_tmpl_remove(miner *m, tmpl *t);
 void tree_evict_to(miner *m, size_t cap);
 char *tree_render(const ttok *tt, const char *src, uint32_t n, size_t *len_out, uint32_t *offs);

@@ -211,17 +211,26 @@ static inline bool ends_run(const char *s, size_t n, size_t j)
     return j >= n || (!is_alnum((unsigned char)s[j]) && !(s[j] == '<' && mask_ph_at(s + j, n - j) != PH_NONE));
 }
 
+/* Groups joined by c: after the first group (g > 0), steps *j past the c that must come first; false when it is
+ * not there. */
+static inline bool group_sep(const char *s, size_t n, size_t g, size_t *j, char c)
+{
+    if (g == 0)
+        return true;
+    if (*j >= n || s[*j] != c)
+        return false;
+    ++*j;
+    return true;
+}
+
 /* UUID 8-4-4-4-12 at i; returns its length or 0. */
 static size_t uuid_at(const char *s, size_t n, size_t i)
 {
     static const size_t groups[] = {8, 4, 4, 4, 12};
     size_t j = i;
     for (size_t g = 0; g < 5; g++) {
-        if (g) {
-            if (j >= n || s[j] != '-')
-                return 0;
-            j++;
-        }
+        if (!group_sep(s, n, g, &j, '-'))
+            return 0;
         if (hex_at(s, n, j) != groups[g])
             return 0;
         j += groups[g];
@@ -234,11 +243,8 @@ static size_t ipv4_at(const char *s, size_t n, size_t i)
 {
     size_t j = i;
     for (int g = 0; g < 4; g++) {
-        if (g) {
-            if (j >= n || s[j] != '.')
-                return 0;
-            j++;
-        }
+        if (!group_sep(s, n, (size_t)g, &j, '.'))
+            return 0;
         size_t d = digits_at(s, n, j);
         if (d == 0 || d > 3)
             return 0;
@@ -258,13 +264,11 @@ static size_t ipv6_mac_at(const char *s, size_t n, size_t i, ph_kind *kind)
 {
     /* MAC */
     size_t j = i;
+    char sep = i + 2 < n ? s[i + 2] : '\0'; /* the one separator: ':' or '-' */
     int g;
     for (g = 0; g < 6; g++) {
-        if (g) {
-            if (j >= n || (s[j] != ':' && s[j] != '-') || s[j] != s[i + 2])
-                break;
-            j++;
-        }
+        if ((sep != ':' && sep != '-') || !group_sep(s, n, (size_t)g, &j, sep))
+            break;
         if (hex_at(s, n, j) != 2)
             break;
         j += 2;
@@ -437,6 +441,27 @@ static size_t hostname_at(const char *s, size_t n, size_t i)
     return in_list(TLDS, sizeof TLDS / sizeof TLDS[0], s + last, j - last) ? j - i : 0;
 }
 
+/* A variable run written as placeholder k and counted; field: it is a field's value (a placeholder
+ * already in the text is not). */
+static void put_var(obuf *o, ph_kind k, bool field, tokinfo *ti, int *nph, ph_kind *last_kind)
+{
+    out_ph(o, k);
+    ti->var = true;
+    if (field)
+        ti->field = true;
+    ++*nph;
+    *last_kind = k;
+}
+
+/* A number's glued unit s[j, u) (none when u == j): a constant word, written as it is. */
+static void put_unit(obuf *o, const char *s, size_t j, size_t u, bool *literal_alnum)
+{
+    if (u > j) {
+        out_bytes(o, s + j, u - j);
+        *literal_alnum = true;
+    }
+}
+
 /*
  * Masks the core s[0..n) into o: placeholders for variable runs, literal bytes
  * otherwise. Sets var/weight/field in ti; counts placeholders in *nph and
@@ -451,18 +476,14 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
         if (c == '<') {
             ph_kind k = mask_ph_at(s + i, n - i);
             if (k != PH_NONE) {
-                out_ph(o, k);
+                put_var(o, k, false, ti, nph, last_kind);
                 i += mask_ph_text[k].n;
-                ti->var = true;
-                ++*nph;
-                *last_kind = k;
                 /* `<NUM>ms` reads back as `160ms` did: the unit stays glued
                  * (else `<NUM>d:b8::1` would start a new run, an address) */
                 size_t u;
                 if (k == PH_NUM && i < n && is_alpha((unsigned char)s[i]) &&
                     (u = glued_unit(s, n, i)) != (size_t)-1) {
-                    out_bytes(o, s + i, u - i);
-                    *literal_alnum = true;
+                    put_unit(o, s, i, u, literal_alnum);
                     i = u;
                 }
                 continue;
@@ -477,14 +498,8 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
                 size_t j;
                 size_t u = number_at(s, n, i + 1, &j);
                 if (u != (size_t)-1) {
-                    out_ph(o, PH_NUM);
-                    if (u > j) {
-                        out_bytes(o, s + j, u - j);
-                        *literal_alnum = true; /* the unit is a constant word */
-                    }
-                    ti->var = ti->field = true;
-                    ++*nph;
-                    *last_kind = PH_NUM;
+                    put_var(o, PH_NUM, true, ti, nph, last_kind);
+                    put_unit(o, s, j, u, literal_alnum);
                     i = u;
                     continue;
                 }
@@ -512,10 +527,7 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
                 len = 2 + hex_at(s, n, i + 2);
             }
             if (k != PH_NONE) {
-                out_ph(o, k);
-                ti->var = ti->field = true;
-                ++*nph;
-                *last_kind = k;
+                put_var(o, k, true, ti, nph, last_kind);
                 i += len;
                 continue;
             }
@@ -525,14 +537,8 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
             size_t j;
             size_t u = number_at(s, n, i, &j);
             if (u != (size_t)-1) {
-                out_ph(o, PH_NUM);
-                if (u > j) {
-                    out_bytes(o, s + j, u - j);
-                    *literal_alnum = true; /* the unit is a constant word */
-                }
-                ti->var = ti->field = true;
-                ++*nph;
-                *last_kind = PH_NUM;
+                put_var(o, PH_NUM, true, ti, nph, last_kind);
+                put_unit(o, s, j, u, literal_alnum);
                 i = u;
                 continue;
             }
@@ -551,10 +557,7 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
         size_t hl;
         if (j < n && (s[j] == '.' || s[j] == '-') && (i == 0 || (!is_name_char((unsigned char)s[i - 1]) && s[i - 1] != '@')) &&
             (hl = hostname_at(s, n, i)) != 0) {
-            out_ph(o, PH_ANY);
-            ti->var = ti->field = true;
-            ++*nph;
-            *last_kind = PH_ANY;
+            put_var(o, PH_ANY, true, ti, nph, last_kind);
             i += hl;
             continue;
         }
@@ -565,10 +568,7 @@ static void mask_runs(const char *s, size_t n, obuf *o, tokinfo *ti, int *nph, b
                 letters = !is_digit((unsigned char)s[k]);
         }
         if (letters && ends_run(s, n, j)) {
-            out_ph(o, PH_HEX);
-            ti->var = ti->field = true;
-            ++*nph;
-            *last_kind = PH_HEX;
+            put_var(o, PH_HEX, true, ti, nph, last_kind);
             i = j;
             continue;
         }

@@ -1,11 +1,11 @@
 /*
  * miner_tree.c — where the template miner keeps its templates: the id map
- * (open addressing), the prefix tree's nodes and their children, the LRU list
- * and eviction, and a template's text.
+ * (open addressing), the prefix tree's nodes and their children, eviction
+ * from the recency list (m->lru, core/lru.c), and a template's text.
  *
  * Threads: the caller's, holding the miner (one thread at a time).
  *
- * Invariants: every live template is in the id map, in the LRU list and in
+ * Invariants: every live template is in the id map, in the recency list and in
  * exactly one leaf; a tree node exists only while it has a template or a
  * child below it (tree_node_prune); ids are never reused.
  *
@@ -13,87 +13,92 @@
  * recently seen); max_children children per node (the walk in miner.c sends
  * the rest to the `<*>` child).
  */
+#include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "analyze/miner_int.h"
 
 /* ---- id map --------------------------------------------------------------- */
 
-static size_t id_home(const miner *m, int64_t id)
+static size_t id_home(const idmap *im, int64_t id)
 {
-    return (size_t)mix64((uint64_t)id) & (m->ids_cap - 1);
+    return (size_t)mix64((uint64_t)id) & (im->cap - 1);
+}
+
+idslot *idmap_find(const idmap *im, int64_t id)
+{
+    if (!im->n)
+        return NULL;
+    for (size_t i = id_home(im, id);; i = (i + 1) & (im->cap - 1)) {
+        if (im->s[i].id == 0)
+            return NULL;
+        if (im->s[i].id == id)
+            return &im->s[i];
+    }
+}
+
+int idmap_resize(idmap *im, size_t cap)
+{
+    assert(cap && (cap & (cap - 1)) == 0 && cap >= 2 * im->n);
+    idslot *ns = calloc(cap, sizeof *ns);
+    if (!ns)
+        return -1;
+    idmap old = *im;
+    *im = (idmap){.s = ns, .cap = cap};
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.s[i].id != 0)
+            *idmap_put(im, old.s[i].id) = old.s[i];
+    free(old.s);
+    return 0;
+}
+
+idslot *idmap_put(idmap *im, int64_t id)
+{
+    assert(id != 0 && im->n + 1 <= im->cap / 2);
+    size_t i = id_home(im, id);
+    while (im->s[i].id != 0 && im->s[i].id != id)
+        i = (i + 1) & (im->cap - 1);
+    if (im->s[i].id == 0) {
+        im->s[i].id = id;
+        im->n++;
+    }
+    return &im->s[i];
+}
+
+void idmap_del(idmap *im, int64_t id)
+{
+    idslot *s = idmap_find(im, id);
+    if (!s)
+        return;
+    /* backward-shift deletion keeps every probe sequence unbroken */
+    size_t mask = im->cap - 1, i = (size_t)(s - im->s), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (im->s[j].id == 0)
+            break;
+        size_t h = id_home(im, im->s[j].id);
+        /* move j to i when h is cyclically outside (i, j] */
+        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+            im->s[i] = im->s[j];
+            i = j;
+        }
+    }
+    im->s[i] = (idslot){0};
+    im->n--;
+}
+
+void idmap_clear(idmap *im)
+{
+    if (im->s)
+        memset(im->s, 0, im->cap * sizeof *im->s);
+    im->n = 0;
 }
 
 tmpl *tree_id_get(const miner *m, int64_t id)
 {
-    if (id <= 0)
-        return NULL;
-    for (size_t i = id_home(m, id);; i = (i + 1) & (m->ids_cap - 1)) {
-        if (m->ids[i].id == 0)
-            return NULL;
-        if (m->ids[i].id == id)
-            return m->ids[i].t;
-    }
-}
-
-int tree_id_grow(miner *m)
-{
-    size_t ncap = m->ids_cap * 2;
-    idslot *n = calloc(ncap, sizeof *n);
-    if (!n)
-        return -1;
-    idslot *old = m->ids;
-    size_t ocap = m->ids_cap;
-    m->ids = n;
-    m->ids_cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        if (old[i].id == 0)
-            continue;
-        size_t j = id_home(m, old[i].id);
-        while (m->ids[j].id != 0)
-            j = (j + 1) & (ncap - 1);
-        m->ids[j] = old[i];
-    }
-    free(old);
-    return 0;
-}
-
-/* Caller made room (ids_n + 1 <= ids_cap / 2). */
-void tree_id_put(miner *m, tmpl *t)
-{
-    size_t i = id_home(m, t->id);
-    while (m->ids[i].id != 0)
-        i = (i + 1) & (m->ids_cap - 1);
-    m->ids[i].id = t->id;
-    m->ids[i].t = t;
-    m->ids_n++;
-}
-
-void tree_id_del(miner *m, int64_t id)
-{
-    size_t mask = m->ids_cap - 1;
-    size_t i = id_home(m, id);
-    while (m->ids[i].id != id) {
-        if (m->ids[i].id == 0)
-            return;
-        i = (i + 1) & mask;
-    }
-    /* backward-shift deletion keeps every probe sequence unbroken */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->ids[j].id == 0)
-            break;
-        size_t h = id_home(m, m->ids[j].id);
-        /* move j to i when h is cyclically outside (i, j] */
-        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
-            m->ids[i] = m->ids[j];
-            i = j;
-        }
-    }
-    m->ids[i].id = 0;
-    m->ids[i].t = NULL;
-    m->ids_n--;
+    idslot *s = id > 0 ? idmap_find(&m->ids, id) : NULL;
+    return s ? s->t : NULL;
 }
 
 /* ---- tree nodes ----------------------------------------------------------- */
@@ -197,40 +202,6 @@ void tree_node_prune(miner *m, node *nd)
     }
 }
 
-/* ---- LRU ------------------------------------------------------------------ */
-
-static void lru_unlink(miner *m, tmpl *t)
-{
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        m->lru_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        m->lru_tail = t->prev;
-    t->prev = t->next = NULL;
-}
-
-void tree_lru_push(miner *m, tmpl *t)
-{
-    t->prev = NULL;
-    t->next = m->lru_head;
-    if (m->lru_head)
-        m->lru_head->prev = t;
-    m->lru_head = t;
-    if (!m->lru_tail)
-        m->lru_tail = t;
-}
-
-void tree_lru_touch(miner *m, tmpl *t)
-{
-    if (m->lru_head == t)
-        return;
-    lru_unlink(m, t);
-    tree_lru_push(m, t);
-}
-
 /* ---- templates ------------------------------------------------------------ */
 
 void tree_tmpl_remove(miner *m, tmpl *t)
@@ -242,8 +213,8 @@ void tree_tmpl_remove(miner *m, tmpl *t)
     leaf->ntl--;
     for (uint32_t k = i; k < leaf->ntl; k++)
         leaf->tl[k]->leaf_idx = k;
-    lru_unlink(m, t);
-    tree_id_del(m, t->id);
+    lru_unlink(&m->lru, &t->lru);
+    idmap_del(&m->ids, t->id);
     m->n_tmpl--;
     tree_node_prune(m, leaf);
     free(t->text);
@@ -252,8 +223,8 @@ void tree_tmpl_remove(miner *m, tmpl *t)
 
 void tree_evict_to(miner *m, size_t cap)
 {
-    while (m->n_tmpl > cap && m->lru_tail)
-        tree_tmpl_remove(m, m->lru_tail);
+    while (m->n_tmpl > cap && m->lru.tail)
+        tree_tmpl_remove(m, LRU_ENTRY(m->lru.tail, tmpl, lru));
 }
 
 /* Builds t's text from token texts held in src (template text or scratch)

@@ -60,6 +60,7 @@
  * unmetered.
  */
 #include "anomalog/redact.h"
+#include "anomalog/strbuf.h"
 #include "anomalog/utf8.h"
 #include "analyze/redact_int.h"
 
@@ -553,33 +554,9 @@ json_t *redact_session_counts(const redact_session *s)
 /* ------------------------------------------------------------------------ */
 /* Redaction. */
 
-typedef struct outbuf {
-    char *p;
-    size_t len, cap;
-} outbuf;
-
-/* Appends n bytes, keeping room for the NUL; -1 when out of memory. The
- * caller checked that the worst case (37 bytes per input byte) fits a size_t. */
-static int out_put(outbuf *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 64;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p)
-            return -1;
-        o->p = p;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    return 0;
-}
-
 /* Writes the placeholder of value t[a, b) of redactor kind rk. */
 static int emit_piece(const redactor *r, redact_session *s, long *kmap, unsigned rk, const char *t, size_t a,
-                      size_t b, outbuf *o)
+                      size_t b, strbuf *o)
 {
     if (kmap[rk] < 0 && (kmap[rk] = session_kind(s, r->kinds[rk])) < 0)
         return -1;
@@ -590,7 +567,7 @@ static int emit_piece(const redactor *r, redact_session *s, long *kmap, unsigned
     char ph[REDACT_PLACEHOLDER_MAX + 1];
     int k = snprintf(ph, sizeof ph, "<%s:%" PRIu32 ">", r->kinds[rk], num);
     assert(k > 0 && (size_t)k < sizeof ph);
-    return out_put(o, ph, (size_t)k);
+    return strbuf_add(o, ph, (size_t)k) == STRBUF_OK ? 0 : -1;
 }
 
 char *redact_text(const redactor *r, redact_session *s, const char *text, size_t len, size_t *out_len)
@@ -600,7 +577,7 @@ char *redact_text(const redactor *r, redact_session *s, const char *text, size_t
     if (!text)
         text = empty;
     span_list sp = {0}, prot = {0};
-    outbuf o = {NULL, 0, 0};
+    strbuf o = STRBUF_INIT(STRBUF_UNBOUNDED);
     long *kmap = NULL;
     char *masked = NULL;
     int result = -1;
@@ -635,8 +612,7 @@ char *redact_text(const redactor *r, redact_session *s, const char *text, size_t
         qsort(sp.v, sp.n, sizeof *sp.v, span_cmp);
 
     /* room for the text and a few placeholders; grows when there are many */
-    o.cap = len + 1 + (sp.n < 64 ? sp.n : 64) * REDACT_PLACEHOLDER_MAX;
-    if (!(o.p = malloc(o.cap)))
+    if (strbuf_reserve(&o, len + (sp.n < 64 ? sp.n : 64) * REDACT_PLACEHOLDER_MAX) != STRBUF_OK)
         goto out;
     size_t pos = 0, pi = 0;
     for (size_t i = 0; i < sp.n;) {
@@ -660,19 +636,13 @@ char *redact_text(const redactor *r, redact_session *s, const char *text, size_t
                 continue;
             }
             size_t b = (pi < prot.n && prot.v[pi].start < ce) ? prot.v[pi].start : ce;
-            if (out_put(&o, text + pos, a - pos) || emit_piece(r, s, kmap, kind, text, a, b, &o))
+            if (strbuf_add(&o, text + pos, a - pos) != STRBUF_OK || emit_piece(r, s, kmap, kind, text, a, b, &o))
                 goto out;
             pos = a = b;
         }
     }
-    if (out_put(&o, text + pos, len - pos))
+    if (strbuf_add(&o, text + pos, len - pos) != STRBUF_OK)
         goto out;
-    o.p[o.len] = '\0';
-    if (o.cap > o.len + 1 + 4096) {
-        char *shrunk = realloc(o.p, o.len + 1);
-        if (shrunk)
-            o.p = shrunk;
-    }
     result = 0;
 out:
     free(sp.v);
@@ -680,10 +650,14 @@ out:
     free(kmap);
     free(masked);
     if (result) {
-        free(o.p);
+        strbuf_free(&o);
         return NULL;
     }
     if (out_len)
         *out_len = o.len;
-    return o.p;
+    size_t olen = o.len, spare = o.cap - o.len;
+    char *p = strbuf_steal(&o), *shrunk;
+    if (spare > 1 + 4096 && (shrunk = realloc(p, olen + 1)) != NULL)
+        p = shrunk;
+    return p;
 }

@@ -29,6 +29,14 @@ static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t'; }
 
 #define AT(t, i) ((unsigned char)(t)[i])
 
+/* The first position at or after j of t[0..n) that is not a space or tab (n when none). */
+static inline size_t skip_blanks(const char *t, size_t n, size_t j)
+{
+    while (j < n && is_blank(AT(t, j)))
+        j++;
+    return j;
+}
+
 /* A value to redact: [start, end) of the scanned text, its kind and priority (lower wins). */
 typedef struct span {
     size_t start, end;

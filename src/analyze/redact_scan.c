@@ -334,12 +334,10 @@ static size_t try_key_value(const char *t, size_t n, size_t ks, size_t ke, span_
     int key_quoted = b < n && (t[b] == '"' || t[b] == '\'');
     if (key_quoted)
         j = b + 1;
-    int space_before = 0, space_after = 0;
+    size_t past = skip_blanks(t, n, j);
+    int space_before = past > j, space_after;
     char sep;
-    while (j < n && is_blank(AT(t, j))) {
-        j++;
-        space_before = 1;
-    }
+    j = past;
     if (j >= n)
         return ke;
     sep = t[j];
@@ -356,10 +354,9 @@ static size_t try_key_value(const char *t, size_t n, size_t ks, size_t ke, span_
     } else {
         return ke;
     }
-    while (j < n && is_blank(AT(t, j))) {
-        j++;
-        space_after = 1;
-    }
+    past = skip_blanks(t, n, j);
+    space_after = past > j;
+    j = past;
     if (j >= n)
         return j;
     /* opening quote */
@@ -455,8 +452,7 @@ static void scan_bearer(const char *t, size_t n, span_list *out)
         size_t j = i + 6;
         if (!is_blank(AT(t, j)))
             continue;
-        while (j < n && is_blank(AT(t, j)))
-            j++;
+        j = skip_blanks(t, n, j);
         size_t s = j;
         int digit = 0, punct = 0, upper = 0, lower = 0;
         while (j < n) {

@@ -24,6 +24,8 @@
  */
 #include "anomalog/svccache.h"
 
+#include "anomalog/lru.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,7 @@ struct svccache_entry {
     pthread_mutex_t mu;       /* held by the user between acquire and release */
     unsigned users;           /* acquired or waiting to; guarded by the cache's mu */
     svccache_entry *hnext;    /* bucket chain */
-    svccache_entry *prev, *next; /* LRU list: head is the most recently used */
+    lru_link lru;             /* in the cache's lru: the most recently used at its head */
 };
 
 struct svccache {
@@ -43,7 +45,7 @@ struct svccache {
     svccache_entry **buckets;
     size_t nbuckets; /* a power of two */
     size_t size, max;
-    svccache_entry *head, *tail;
+    lru_list lru; /* every entry */
     miner_opts mo;
     svccache_load_fn load;
     void *load_arg;
@@ -87,9 +89,9 @@ void svccache_free(svccache *c)
 {
     if (!c)
         return;
-    for (svccache_entry *e = c->head, *next; e; e = next) {
-        next = e->next;
-        entry_free(e);
+    for (lru_link *k = c->lru.head, *next; k; k = next) {
+        next = k->next;
+        entry_free(LRU_ENTRY(k, svccache_entry, lru));
     }
     free(c->buckets);
     pthread_mutex_destroy(&c->mu);
@@ -103,32 +105,9 @@ static void unlink_entry(svccache *c, svccache_entry *e)
     while (*pp != e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = e->hnext = NULL;
+    e->hnext = NULL;
+    lru_unlink(&c->lru, &e->lru);
     c->size--;
-}
-
-/* mu held: e becomes the most recently used. */
-static void to_front(svccache *c, svccache_entry *e)
-{
-    if (c->head == e)
-        return;
-    e->prev->next = e->next; /* e is not the head, so it has a prev */
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = NULL;
-    e->next = c->head;
-    c->head->prev = e;
-    c->head = e;
 }
 
 /* mu held: doubles the table when it holds as many entries as buckets (a failure leaves it as it is). */
@@ -177,10 +156,11 @@ miner *svccache_acquire(svccache *c, int64_t service_id, svccache_entry **out, c
     while (e && e->service_id != service_id)
         e = e->hnext;
     if (e) {
-        to_front(c, e);
+        lru_touch(&c->lru, &e->lru);
     } else {
-        for (svccache_entry *v = c->tail, *prev; v && c->size >= c->max; v = prev) {
-            prev = v->prev;
+        for (lru_link *k = c->lru.tail, *prev; k && c->size >= c->max; k = prev) {
+            prev = k->prev;
+            svccache_entry *v = LRU_ENTRY(k, svccache_entry, lru);
             if (v->users)
                 continue;
             unlink_entry(c, v);
@@ -204,12 +184,7 @@ miner *svccache_acquire(svccache *c, int64_t service_id, svccache_entry **out, c
         size_t k = bucket_of(c, service_id);
         e->hnext = c->buckets[k];
         c->buckets[k] = e;
-        e->next = c->head;
-        if (c->head)
-            c->head->prev = e;
-        c->head = e;
-        if (!c->tail)
-            c->tail = e;
+        lru_push(&c->lru, &e->lru);
         c->size++;
     }
     e->users++;

@@ -59,7 +59,6 @@
 #define VERDICT_WORK_FIXED ((size_t)1 << 20)
 #define VERDICT_SNIPPET_MAX 40
 
-static const char *const HEALTH_VALUES[] = {"normal", "degraded", "critical", NULL};
 static const char *const TYPE_VALUES[] = {"error_spike", "auth_failure", "latency", "security",
                                           "resource",    "config",       "unknown", NULL};
 
@@ -407,7 +406,7 @@ static json_t *validate(const json_t *root, char *err, size_t errlen)
     size_t i;
     int failed;
 
-    if (!(health = check_enum(root, "", "health", HEALTH_VALUES, err, errlen)))
+    if (!(health = check_enum(root, "", "health", HEALTH_NAMES, err, errlen)))
         goto out;
     anomalies = json_object_get(root, "anomalies");
     if (!anomalies) {
@@ -509,17 +508,6 @@ json_t *verdict_schema(void)
 
 /* ---- the window's verdict, assembled once ------------------------------------------------ */
 
-/* critical 2 > degraded 1 > normal 0; anything else -1 */
-static int health_rank(const char *h)
-{
-    return !h ? -1 : !strcmp(h, "critical") ? 2 : !strcmp(h, "degraded") ? 1 : !strcmp(h, "normal") ? 0 : -1;
-}
-
-static const char *worse_health(const char *a, const char *b)
-{
-    return health_rank(b) > health_rank(a) ? b : a;
-}
-
 /* The health a list of anomalies makes: critical with a critical one, degraded with a medium or high one. */
 static const char *health_of(const json_t *anomalies)
 {
@@ -531,7 +519,7 @@ static const char *health_of(const json_t *anomalies)
         int r = severity_rank(json_string_value(json_object_get(x, "severity")));
         worst = r > worst ? r : worst;
     }
-    return worst >= 4 ? "critical" : worst >= 2 ? "degraded" : "normal";
+    return health_of_severity(worst);
 }
 
 /* A baseline finding: built from the window's own lines, verified by construction. */
@@ -572,9 +560,9 @@ json_t *verdict_assemble(json_t *model, const json_t *findings, verdict_pass pas
     /* the health: the model's, made worse by the findings kept beside its own (on a re-read, by the health
      * the first analysis found); a late part's can only be worse than the analysis before found */
     const char *base = pass == VERDICT_REREAD && prior ? prior : health_of(list);
-    const char *h = model ? worse_health(json_string_value(json_object_get(v, "health")), base) : base;
+    const char *h = model ? health_worse(json_string_value(json_object_get(v, "health")), base) : base;
     if (pass == VERDICT_LATE && prior)
-        h = worse_health(h, prior);
+        h = health_worse(h, prior);
     rc |= json_object_set_new(v, "health", json_string(h));
     if (rc) {
         json_decref(v);

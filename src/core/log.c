@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anomalog/strbuf.h"
 #include "anomalog/timeutil.h"
 #include "anomalog/utf8.h"
 
@@ -39,68 +40,39 @@ int log_enabled(int level)
     return level >= LOG_NOTICE || level >= g_min;
 }
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_json_string(buf *b, const char *s)
+static void put_json_string(strbuf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t n = strlen(s);
-    put(b, "\"", 1);
+    strbuf_add(b, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            put(b, e, 2);
+            strbuf_add(b, e, 2);
             i++;
         } else if (c < 0x20 || c == 0x7f) {
             char e[8];
             const char *sh = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
             if (sh)
-                puts_(b, sh);
+                strbuf_str(b, sh);
             else {
                 snprintf(e, sizeof e, "\\u%04x", c);
-                puts_(b, e);
+                strbuf_str(b, e);
             }
             i++;
         } else {
             size_t l = utf8_seq_len(u + i, n - i);
             if (l) {
-                put(b, s + i, l);
+                strbuf_add(b, s + i, l);
                 i += l;
             } else {
-                puts_(b, "\\ufffd");
+                strbuf_str(b, "\\ufffd");
                 i++;
             }
         }
     }
-    put(b, "\"", 1);
+    strbuf_add(b, "\"", 1);
 }
 
 static void write_all(const char *p, size_t n)
@@ -147,33 +119,33 @@ void log_vmsg(int level, const char *component, const char *fmt, va_list ap)
     while (ml > 0 && msg[ml - 1] == '\n') /* callers need not end with a newline; a trailing one is not doubled */
         msg[--ml] = '\0';
 
-    buf b = {0};
+    strbuf b = STRBUF_INIT(STRBUF_UNBOUNDED);
     if (g_json) {
         char ts[40];
         time_format_rfc3339(time_now_ms(), ts, sizeof ts);
-        puts_(&b, "{\"ts\":\"");
-        puts_(&b, ts);
-        puts_(&b, "\",\"level\":\"");
-        puts_(&b, level_names[level]);
-        puts_(&b, "\",\"component\":");
+        strbuf_str(&b, "{\"ts\":\"");
+        strbuf_str(&b, ts);
+        strbuf_str(&b, "\",\"level\":\"");
+        strbuf_str(&b, level_names[level]);
+        strbuf_str(&b, "\",\"component\":");
         put_json_string(&b, component);
-        puts_(&b, ",\"msg\":");
+        strbuf_str(&b, ",\"msg\":");
         put_json_string(&b, msg);
-        puts_(&b, "}\n");
+        strbuf_str(&b, "}\n");
     } else {
-        puts_(&b, versioned ? "anomalog " ANOMALOG_VERSION ": " : "anomalog: ");
+        strbuf_str(&b, versioned ? "anomalog " ANOMALOG_VERSION ": " : "anomalog: ");
         if (!bare) {
-            puts_(&b, component);
-            puts_(&b, ": ");
+            strbuf_str(&b, component);
+            strbuf_str(&b, ": ");
         }
-        puts_(&b, msg);
-        puts_(&b, "\n");
+        strbuf_str(&b, msg);
+        strbuf_str(&b, "\n");
     }
     if (!b.oom && b.p)
         write_all(b.p, b.len);
     else /* no memory for the line: the message alone, still one write */
         write_all(msg, strlen(msg)), write_all("\n", 1);
-    free(b.p);
+    strbuf_free(&b);
     if (msg != small)
         free(msg);
 }

@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "anomalog/http.h"
+#include "anomalog/severity.h"
 #include "anomalog/timeutil.h"
 
 static const char *const statuses[] = {"open", "closed", "analyzing", "analyzed", "failed", NULL};
-static const char *const healths[] = {"normal", "degraded", "critical", "unknown", NULL};
 
 static json_t *text_or_null(const char *s)
 {
@@ -46,7 +46,7 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
 {
     window_query q = {0};
     if (http_list_params(rq, rs, HTTP_LIST_FIELDS(q), (http_list_enum){"status", statuses, &q.status},
-                         (http_list_enum){"health", healths, &q.health}))
+                         (http_list_enum){"health", HEALTH_STATES, &q.health}))
         return;
 
     window_info *rows;
