@@ -525,7 +525,7 @@ store_rc store_suppressions_list(store *s, int64_t now_ms, json_t **out, char *e
 /** Rows deleted by one retention batch, by table. */
 typedef struct store_expired {
     int64_t logs, windows, anomalies, outbox, delivery_attempts, window_prompts, template_counts, suppressions,
-        templates, template_values;
+        templates, template_values, incidents;
 } store_expired;
 
 /**
@@ -562,6 +562,19 @@ store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, sto
  * @param[out] more  1 when the batch stopped at its bound: call again
  */
 store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                char *err, size_t errlen);
+
+/**
+ * One batch of incident retention, one short transaction: deletes resolved
+ * incidents that ended (event time) and were resolved (wall-clock time) at or
+ * before before_ms and have no member anomaly left (window retention took
+ * them), each with the incidents once merged into it (which point at it).
+ * An open incident is never deleted, nor one with a member left. About
+ * max_rows incidents at most (a deleted incident's merged ones go with it).
+ * @param[out] out   rows deleted (only incidents); zeroed on failure
+ * @param[out] more  1 when the batch stopped at its bound: call again
+ */
+store_rc store_expire_incidents(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                                 char *err, size_t errlen);
 
 /* ---- evidence: the lines a model's quote names (evidence.c) ---------------- */

@@ -113,7 +113,7 @@ static atomic_ullong items_rejected[2];
 
 static const char *const retention_tables[] = {"logs", "windows", "anomalies", "outbox", "delivery_attempts",
                                                "window_prompts", "template_counts", "suppressions", "templates",
-                                               "template_values"};
+                                               "template_values", "incidents"};
 #define N_RETENTION (sizeof retention_tables / sizeof retention_tables[0])
 static atomic_ullong retention_rows[N_RETENTION];
 static const double retention_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};

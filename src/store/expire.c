@@ -1,12 +1,14 @@
 /*
  * expire.c — retention's deletes (store_expire_lines, store_expire_windows,
- * store_expire_templates); the thread that calls them is retention.c.
+ * store_expire_templates, store_expire_incidents); the thread that calls
+ * them is retention.c.
  *
  * Threads: the background connection, each call one short transaction: at
  * most max_rows rows deleted and EXPIRE_VISITS windows looked at, each found
  * through an index (windows_lines_kept, windows_by_start, logs_by_window,
  * anomalies_by_window, outbox_by_anomaly, delivery_attempts_by_outbox, the
- * primary keys of template_counts and template_values; see 008_retention.sql). The writer waits
+ * primary keys of template_counts and template_values; see 008_retention.sql;
+ * incidents_open and incidents_by_merged for incidents). The writer waits
  * for one such batch at most; the caller pauses between batches so the
  * writer gets the lock. On PostgreSQL replicas skip the windows another one
  * is expiring (FOR UPDATE SKIP LOCKED).
@@ -28,7 +30,7 @@ typedef struct expire_arg {
 static int64_t expired_total(const store_expired *e)
 {
     return e->logs + e->windows + e->anomalies + e->outbox + e->delivery_attempts + e->window_prompts +
-           e->template_counts + e->suppressions + e->templates + e->template_values;
+           e->template_counts + e->suppressions + e->templates + e->template_values + e->incidents;
 }
 
 /* st with ?1 = a (and ?2 = b); adds the rows it deleted to *total. */
@@ -59,16 +61,23 @@ static int batch_spent(expire_arg *x, int64_t rows, int visits)
     return 1;
 }
 
+/* The id st (?1 = the cutoff) finds next: 0 when none is left, or on failure (*rc says which). */
+static int64_t next_id(store *s, db_conn *c, db_stmt *st, const expire_arg *x, store_rc *rc, char *err, size_t errlen)
+{
+    int64_t id = 0;
+    int found = 0;
+    *rc = db_int_of(s, c, st, DB_ARGS(db_int(x->before)), &id, &found, err, errlen);
+    return *rc == STORE_OK && found ? id : 0;
+}
+
 static store_rc lines_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
 {
     expire_arg *x = p;
     store_expired *out = batch_start(x);
     store_rc rc = STORE_OK;
     for (int visits = 0; rc == STORE_OK && !batch_spent(x, out->logs, visits); visits++) {
-        int64_t id = 0;
-        int found = 0;
-        if ((rc = db_int_of(s, c, &sql_exp_lines_next, DB_ARGS(db_int(x->before)), &id, &found, err, errlen)) != STORE_OK ||
-            !found)
+        int64_t id = next_id(s, c, &sql_exp_lines_next, x, &rc, err, errlen);
+        if (!id)
             break;
         int64_t want = x->max_rows - out->logs, got = 0;
         rc = del(s, c, &sql_exp_window_lines, id, want, &got, err, errlen);
@@ -140,6 +149,22 @@ static store_rc templates_tx(store *s, db_conn *c, void *p, char *err, size_t er
     return rc;
 }
 
+/* resolved incidents whose members window retention took, each with the incidents merged into it: an incident
+ * outlives its findings only while it is open */
+static store_rc incidents_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
+{
+    expire_arg *x = p;
+    store_expired *out = batch_start(x);
+    store_rc rc = STORE_OK;
+    for (int visits = 0; rc == STORE_OK && !batch_spent(x, out->incidents, visits); visits++) {
+        int64_t id = next_id(s, c, &sql_exp_incident_next, x, &rc, err, errlen);
+        if (!id)
+            break;
+        rc = del(s, c, &sql_exp_incident, id, 0, &out->incidents, err, errlen);
+    }
+    return rc;
+}
+
 static store_rc expire(store *s, db_tx_fn fn, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                        char *err, size_t errlen)
 {
@@ -169,4 +194,10 @@ store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, s
                                 char *err, size_t errlen)
 {
     return expire(s, templates_tx, before_ms, max_rows, out, more, err, errlen);
+}
+
+store_rc store_expire_incidents(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
+                                char *err, size_t errlen)
+{
+    return expire(s, incidents_tx, before_ms, max_rows, out, more, err, errlen);
 }

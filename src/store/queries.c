@@ -19,15 +19,20 @@
     "w.anomaly_count, w.analyzer, w.model, w.prompt_tokens, w.completion_tokens, w.latency_ms, w.error "  \
     "FROM windows w JOIN services s ON s.id = w.service_id "
 
-/* the lower bound of a newest-first list (windows here, anomalies below): rows that end after ?1 (since),
- * with start > since - (the longest window) so that an index on start bounds the read (see windows.c) */
+/* the lower bound of a newest-first list of windows or anomalies: rows that end after ?1 (since), with
+ * start > since - (the longest window) so that an index on start bounds the read (see windows.c) */
 #define SINCE_BOUND(start, end)                                                                         \
     start " > coalesce(?1 - (SELECT max(end_ms - start_ms) FROM windows), -9223372036854775807) "      \
           "AND (?1 IS NULL OR " end " > ?1) "
+/* the end of every newest-first list (windows, anomalies, incidents): the rows below the (start, id) pair
+ * the caller bound (list_upper, windows.c), down an index in (start, id) order, limit rows (one more than
+ * a page, to tell that more follow) */
+#define NEWEST_BELOW(start, id, up_start, up_id, limit)                                                 \
+    "AND (" start ", " id ") < (" up_start ", " up_id ") ORDER BY " start " DESC, " id " DESC LIMIT " limit
 #define WINDOWS_WHERE                                                                                   \
     SINCE_BOUND("w.start_ms", "w.end_ms")                                                                \
-    "AND (w.start_ms, w.id) < (?4, ?5) AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) " \
-    "ORDER BY w.start_ms DESC, w.id DESC LIMIT ?6"
+    "AND (?3 IS NULL OR w.status = ?3) AND (?8 IS NULL OR w.health = ?8) "                               \
+    NEWEST_BELOW("w.start_ms", "w.id", "?4", "?5", "?6")
 /* since, (unused), status, upper start, upper id, limit, service, health */
 #define LIST_PARAMS "iitiiitt"
 
@@ -126,8 +131,8 @@ db_stmt sql_win_release = {
 /* newest first between two bounds, as windows are listed (see windows.c) */
 #define ANOMALIES_WHERE                                                                                 \
     SINCE_BOUND("a.window_start", "a.window_end")                                                       \
-    "AND (a.window_start, a.id) < (?5, ?6) AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "   \
-    "ORDER BY a.window_start DESC, a.id DESC LIMIT ?7"
+    "AND a.severity_rank >= ?3 AND (?4 IS NULL OR a.type = ?4) "                                          \
+    NEWEST_BELOW("a.window_start", "a.id", "?5", "?6", "?7")
 /* since, (unused), min severity, type, upper start, upper id, limit, service */
 #define LIST_PARAMS "iiitiiit"
 
@@ -382,6 +387,20 @@ db_stmt sql_exp_templates = {.sql = "DELETE FROM templates WHERE (service_id, id
                              .params = "ii"};
 /* one row per (service, type): a small table, read whole */
 db_stmt sql_exp_suppressions = {.sql = "DELETE FROM suppressions WHERE until_ms < ?1", .params = "i"};
+/* a resolved incident that ended and was resolved by the cutoff and has no member left (window retention
+ * took them), by incidents_open (status, end_ms); merged pointers go with the incident they point at */
+#define INCIDENT_NEXT                                                                                   \
+    "SELECT i.id FROM incidents i WHERE i.status = 'resolved' AND i.end_ms <= ?1 AND i.resolved_at <= ?1 " \
+    "AND i.merged_into IS NULL AND NOT EXISTS (SELECT 1 FROM anomalies a WHERE a.incident_id = i.id) "      \
+    "ORDER BY i.end_ms LIMIT 1"
+db_stmt sql_exp_incident_next = {.sqlite = INCIDENT_NEXT, .pg = INCIDENT_NEXT " FOR UPDATE OF i SKIP LOCKED",
+                                 .params = "i"};
+#undef INCIDENT_NEXT
+/* incident ?1 and every incident merged into it, at any depth (by incidents_by_merged, migration 019) */
+db_stmt sql_exp_incident = {.sql = "WITH RECURSIVE gone(id) AS (SELECT id FROM incidents WHERE id = ?1 UNION "
+                                   "SELECT i.id FROM incidents i JOIN gone g ON i.merged_into = g.id) "
+                                   "DELETE FROM incidents WHERE id IN (SELECT id FROM gone)",
+                            .params = "i"};
 #undef LINES_NEXT
 #undef WINDOW_NEXT
 
@@ -526,8 +545,8 @@ db_stmt sql_inc_resolve = {.sql = "UPDATE incidents SET status = 'resolved', res
 #define INCIDENTS_WHERE                                                                                 \
     "WHERE i.merged_into IS NULL AND (?1 IS NULL OR i.end_ms >= ?1) AND (?2 IS NULL OR i.start_ms < ?2) AND i.severity_rank >= ?3 " \
     "AND (?4 IS NULL OR i.status = ?4) AND (?5 IS NULL OR EXISTS (SELECT 1 FROM anomalies a JOIN services s " \
-    "ON s.id = a.service_id WHERE a.incident_id = i.id AND s.name = ?5)) AND (i.start_ms, i.id) < (?6, ?7) " \
-    "ORDER BY i.start_ms DESC, i.id DESC LIMIT ?8"
+    "ON s.id = a.service_id WHERE a.incident_id = i.id AND s.name = ?5)) "                               \
+    NEWEST_BELOW("i.start_ms", "i.id", "?6", "?7", "?8")
 db_stmt sql_inc_list = {.sqlite = INCIDENT_COLS(IDS_SQLITE) INCIDENTS_WHERE,
                         .pg = INCIDENT_COLS(IDS_PG) INCIDENTS_WHERE, .params = "iiittiii"};
 db_stmt sql_inc_get = {.sqlite = INCIDENT_COLS(IDS_SQLITE) "WHERE i.id = ?1",
@@ -566,6 +585,7 @@ db_stmt sql_inc_open_count = {.sql = "SELECT count(*), coalesce(sum(members), 0)
 #undef IDS_SQLITE
 #undef IDS_PG
 #undef INCIDENTS_WHERE
+#undef NEWEST_BELOW
 
 /* ---- evidence: the lines a quote names (evidence.c) -------------------------------------------- */
 

@@ -106,7 +106,9 @@ extern db_stmt sql_exp_lines_next,
     sql_exp_template_values,
     sql_exp_window,
     sql_exp_suppressions,
-    sql_exp_templates;
+    sql_exp_templates,
+    sql_exp_incident_next,
+    sql_exp_incident;
 
 /* schema_version (migrate.c) */
 extern db_stmt sql_mig_create,

@@ -18,8 +18,10 @@
  * 1 s .. 1 min) it runs line retention until nothing is left, then window
  * retention the same way, then template retention (templates not recorded
  * for retention.windows: no template text outlives the windows it came
- * from), counting rows per table in the metrics and logging one line per
- * cycle that deleted something.
+ * from), then incident retention (resolved incidents whose members window
+ * retention took, with the ones merged into them; an open incident stays),
+ * counting rows per table in the metrics and logging one line per cycle
+ * that deleted something.
  *
  * Space: deleted rows free pages onto SQLite's freelist and new rows reuse
  * them, so the file stops growing once retention keeps up; it is not
@@ -79,6 +81,7 @@ static void count(const store_expired *e, store_expired *sum)
         {"suppressions", offsetof(store_expired, suppressions)},
         {"templates", offsetof(store_expired, templates)},
         {"template_values", offsetof(store_expired, template_values)},
+        {"incidents", offsetof(store_expired, incidents)},
     };
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         int64_t v = *(const int64_t *)((const char *)e + cols[i].off);
@@ -127,13 +130,14 @@ static void *retention_main(void *arg)
         if (r->o.windows_ms > 0) {
             batches += drain(r, store_expire_windows, r->o.windows_ms, &sum);
             batches += drain(r, store_expire_templates, r->o.windows_ms, &sum);
+            batches += drain(r, store_expire_incidents, r->o.windows_ms, &sum);
         }
-        if (sum.logs || sum.windows || sum.suppressions || sum.templates)
+        if (sum.logs || sum.windows || sum.suppressions || sum.templates || sum.incidents)
             log_msg(LOG_INFO, "retention",
                     "deleted %lld line(s), %lld window(s), %lld anomaly(ies), %lld notification(s), "
-                    "%lld template(s) in %d batch(es)",
+                    "%lld template(s), %lld incident(s) in %d batch(es)",
                     (long long)sum.logs, (long long)sum.windows, (long long)sum.anomalies, (long long)sum.outbox,
-                    (long long)sum.templates, batches);
+                    (long long)sum.templates, (long long)sum.incidents, batches);
     }
     return NULL;
 }

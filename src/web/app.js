@@ -1,10 +1,11 @@
 // anomalog's built-in dashboard. Reads only the public API (/services, /windows, /windows/{id},
 // /windows/{id}/lines, /anomalies, /incidents, /incidents/{id}, /suppressions, /notifications) and writes
-// only feedback. Every value
+// only feedback (on an anomaly, or on an incident and so on each of its members). Every value
 // that came from logs or from the model is put on the page with textContent, never as HTML.
 //
-// Its state lives in the URL, so a reload or a shared link shows the same thing: the view and the
-// filters in the query string (?view=notifications&service=api&severity=high&range=3600&nstatus=pending),
+// Its state lives in the URL, so a reload or a shared link shows the same thing: the view, the filters and the
+// overview's page of service rows in the query string
+// (?view=notifications&service=api&severity=high&range=3600&nstatus=pending, ?rows=<GET /services cursor>),
 // the open window or incident in the fragment (#window-12, #incident-3). The server answers a browser's
 // /windows/{id} and /incidents/{id} with this page, which opens what the path names.
 'use strict';
@@ -16,7 +17,7 @@ const FILTERS = {service: 'f-service', severity: 'f-severity', range: 'f-range',
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 const LINES_PAGE = 100;         // lines fetched per page in a window's view
 const WINDOWS_PER_SERVICE = 200;
-const MAX_ROWS = 50;            // service rows on the overview; the Service filter reaches the others
+const ROWS_PAGE = 50;           // service rows on the overview per page (GET /services' cursor pages them)
 const BANDS_MAX = 200;          // incidents drawn as bands on the overview (the newest)
 
 function el(tag, props, ...children) {
@@ -75,12 +76,14 @@ function bump(key) { document.body.dataset[key] = String(Number(document.body.da
 
 // ---- the URL is the state ------------------------------------------------------------------------
 
-const state = {view: 'overview', service: '', severity: '', range: '', nstatus: '', istatus: '', window: 0, incident: 0};
+const state = {view: 'overview', service: '', severity: '', range: '', nstatus: '', istatus: '', rows: '', window: 0,
+  incident: 0};
 
 function readUrl() {
   const q = new URLSearchParams(location.search);
   state.view = VIEWS.includes(q.get('view')) ? q.get('view') : 'overview';
   for (const k of Object.keys(FILTERS)) state[k] = q.get(k) || '';
+  state.rows = q.get('rows') || '';
   const w = /^\/windows\/(\d+)\/?$/.exec(location.pathname) || /^#window-(\d+)$/.exec(location.hash);
   const i = /^\/incidents\/(\d+)\/?$/.exec(location.pathname) || /^#incident-(\d+)$/.exec(location.hash);
   state.window = w ? Number(w[1]) : 0;
@@ -94,6 +97,7 @@ function writeUrl(push) {
   const q = new URLSearchParams();
   if (state.view !== 'overview') q.set('view', state.view);
   for (const k of Object.keys(FILTERS)) if (state[k]) q.set(k, state[k]);
+  if (state.rows) q.set('rows', state.rows);
   const frag = state.window ? '#window-' + state.window : state.incident ? '#incident-' + state.incident : '';
   const url = '/' + (String(q) ? '?' + q : '') + frag;
   if (url !== location.pathname + location.search + location.hash) {
@@ -170,20 +174,35 @@ function timeline(name, windows, t0, span, maxLines, marks, incidents) {
       onclick: () => openWindow(w.id),
     }));
   }
+  // a row without a window in range still shows the incidents it is in (its windows are older, or gone)
   for (const i of incidents) if (i.services.includes(name)) track.append(band(i, t0, span));
+  if (!windows.length) track.append(el('span', {class: 'empty', text: 'no windows'}));
   return el('div', {class: 'timeline', 'data-service': name}, el('span', {class: 'name', text: name, title: name}),
-    windows.length ? track : el('span', {class: 'empty', text: 'no windows'}));
+    track);
 }
 
-async function loadTimelines(names) {
+// The overview's rows: the Service filter's service, or the page of ROWS_PAGE services (by name) that state.rows
+// names (a GET /services cursor; '' for the first page); next: the cursor of the page after it, or null.
+async function rowNames() {
+  if (state.service) return {names: [state.service], next: null};
+  const q = new URLSearchParams({limit: String(ROWS_PAGE)});
+  if (state.rows) q.set('cursor', state.rows);
+  const page = await api('/services?' + q);
+  return {names: page.services.map((s) => s.name), next: page.next_cursor};
+}
+
+let rowsNext = null;   // the cursor of the next page of service rows, or null
+
+// all: every service's name, by name (the Service filter's list)
+async function loadTimelines(all) {
   const gen = refreshGen;
   const q = new URLSearchParams();
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   q.set('limit', String(WINDOWS_PER_SERVICE));
-  const wanted = state.service ? [state.service] : names;
+  const {names, next} = await rowNames();
   const rows = [];
-  for (let i = 0; i < Math.min(wanted.length, MAX_ROWS); i += 6) {   // six requests at a time
-    rows.push(...await Promise.all(wanted.slice(i, Math.min(i + 6, MAX_ROWS)).map(async (name) => {
+  for (let i = 0; i < names.length; i += 6) {   // six requests at a time
+    rows.push(...await Promise.all(names.slice(i, i + 6).map(async (name) => {
       const p = new URLSearchParams(q);
       p.set('service', name);
       const {windows} = await api('/windows?' + p);
@@ -191,25 +210,31 @@ async function loadTimelines(names) {
     })));
   }
   if (gen !== refreshGen) return;   // a newer refresh draws instead
-  const all = rows.flatMap((r) => r.windows);
+  const windows = rows.flatMap((r) => r.windows);
   const box = $('timelines');
-  $('timelines-more').textContent = wanted.length > MAX_ROWS ? 'The first ' + MAX_ROWS + ' of ' + wanted.length +
-    ' services, by name: pick one with the Service filter for the others.' : '';
+  const paged = !state.service && (state.rows || next);
+  const from = names.length ? all.indexOf(names[0]) + 1 : 0;
+  $('timelines-more').textContent = paged && names.length ? 'Services ' + from + '–' + (from + names.length - 1) +
+    ' of ' + all.length + ', by name.' : '';
+  rowsNext = state.service ? null : next;
+  $('rows-next').hidden = !rowsNext;
+  $('rows-first').hidden = Boolean(state.service) || !state.rows;
   if (!rows.length) {
-    box.replaceChildren(el('p', {class: 'empty', text: 'No services yet: POST some logs to /ingest.'}));
+    box.replaceChildren(el('p', {class: 'empty', text: state.rows && !state.service ? 'No services on this page.'
+      : 'No services yet: POST some logs to /ingest.'}));
     return;
   }
-  if (!all.length) {
+  if (!windows.length) {
     box.replaceChildren(...rows.map((r) => timeline(r.name, [], 0, 1, 0, [], [])));
     return;
   }
   // one axis for every row: from the earliest start to the latest end shown
-  const t0 = Math.min(...all.map((w) => Date.parse(w.start)));
-  const t1 = Math.max(...all.map((w) => Date.parse(w.end)));
+  const t0 = Math.min(...windows.map((w) => Date.parse(w.start)));
+  const t1 = Math.max(...windows.map((w) => Date.parse(w.end)));
   const span = Math.max(t1 - t0, 1);
   const incidents = await incidentsBetween(t0, t1);
   if (gen !== refreshGen) return;
-  const maxLines = Math.max(...all.map((w) => w.line_count));
+  const maxLines = Math.max(...windows.map((w) => w.line_count));
   const marks = ticks(t0, t1);
   const axis = el('div', {class: 'timeline axis'}, el('span', {class: 'name', text: 'UTC'}), el('div', {class: 'track'},
     ...marks.map((m) => el('span', {class: (m.t - t0) / span > 0.9 ? 'tick end' : 'tick',   // label inside the edge
@@ -243,11 +268,13 @@ async function loadServices() {
   return services.map((s) => s.name);
 }
 
-function feedbackBox(a) {
-  const st = el('span', {class: 'state', text: a.feedback ? 'marked ' + a.feedback.replace('_', ' ') : ''});
+// The false / true positive buttons of an anomaly or an incident (path: /anomalies/N or /incidents/N; feedback:
+// its verdict so far). Sending needs the write token: api() asks for it on a 401.
+function feedbackBox(path, feedback) {
+  const st = el('span', {class: 'state', text: feedback ? 'marked ' + feedback.replace('_', ' ') : ''});
   const send = async (verdict) => {
     try {
-      const upd = await api('/anomalies/' + a.id + '/feedback', {
+      const upd = await api(path + '/feedback', {
         method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({verdict}),
       });
       st.textContent = 'marked ' + upd.feedback.replace('_', ' ');
@@ -276,7 +303,7 @@ function anomalyCard(a) {
     el('div', {class: 'summary', text: a.summary}),
     el('pre', {class: 'evidence', text: (a.evidence || []).join('\n')}),
     el('div', {class: 'action', text: a.recommended_action ? 'Action: ' + a.recommended_action : ''}),
-    feedbackBox(a));
+    feedbackBox('/anomalies/' + a.id, a.feedback));
 }
 
 async function loadAnomalies() {
@@ -355,7 +382,30 @@ async function showWindow(id) {
 // Table cells: text, or an element (a link).
 function cells(...values) { return values.map((v) => (v instanceof Node ? el('td', {}, v) : el('td', {text: v}))); }
 
-let incidentsCursor = null, shownIncident = 0;
+// A paged list in a table (the incidents, the notifications): load(q, more) fetches the first page (or, when more,
+// the one after the last shown) under query q, draws its rows (empty: a row saying so) and shows its More button
+// while there is a next page. It returns the answer, or null when a newer refresh began meanwhile.
+function pagedTable(path, key, table, rowOf, empty, button) {
+  let cursor = null;
+  return async (q, more) => {
+    if (more && cursor) q.set('cursor', cursor);
+    const gen = refreshGen;
+    const page = await api(path + '?' + q);
+    if (gen !== refreshGen) return null;
+    const body = $(table).tBodies[0];
+    if (!more) body.replaceChildren();
+    body.append(...page[key].map(rowOf));
+    if (!body.rows.length) {
+      body.append(el('tr', {}, el('td', {colspan: String($(table).tHead.rows[0].cells.length), class: 'empty',
+        text: empty})));
+    }
+    cursor = page.next_cursor;
+    $(button).hidden = !cursor;
+    return page;
+  };
+}
+
+let shownIncident = 0;
 
 function incidentLink(id) {
   return el('a', {href: '#incident-' + id, text: '#' + id, onclick: (e) => { e.preventDefault(); openIncident(id); }});
@@ -367,22 +417,15 @@ function incidentRow(i) {
       fmt(i.end), i.summary));
 }
 
+const incidentsPage = pagedTable('/incidents', 'incidents', 'incidents', incidentRow, 'No incidents.', 'incidents-more');
+
 async function loadIncidents(more) {
   const q = new URLSearchParams({limit: '50'});
   if (state.service) q.set('service', state.service);
   if (state.severity) q.set('severity', state.severity);
   if (state.range) q.set('since', String(Math.floor(Date.now() / 1000) - Number(state.range)));
   if (state.istatus) q.set('status', state.istatus);
-  if (more && incidentsCursor) q.set('cursor', incidentsCursor);
-  const gen = refreshGen;
-  const {incidents, next_cursor: next} = await api('/incidents?' + q);
-  if (gen !== refreshGen) return;
-  const body = $('incidents').tBodies[0];
-  if (!more) body.replaceChildren();
-  body.append(...incidents.map(incidentRow));
-  if (!body.rows.length) body.append(el('tr', {}, el('td', {colspan: '8', class: 'empty', text: 'No incidents.'})));
-  incidentsCursor = next;
-  $('incidents-more').hidden = !next;
+  await incidentsPage(q, more);
 }
 
 async function showIncident(id) {
@@ -397,6 +440,7 @@ async function showIncident(id) {
       ['findings', String(i.members)], ['summary by', i.summary_by]].map(([k, v]) =>
       el('span', {class: 'kv'}, el('span', {class: 'k', text: k}), el('span', {text: v}))));
     $('incident-summary').textContent = i.summary;
+    $('incident-feedback').replaceChildren(feedbackBox('/incidents/' + i.id, i.feedback));
     $('incident-cause').replaceChildren(...[['Why there', i.root_reason], ['Root cause', i.root_cause],
       ['First action', i.first_action]].filter(([, v]) => v).map(([k, v]) =>
       el('span', {class: 'line'}, el('b', {text: k + ': '}), v)));
@@ -408,6 +452,7 @@ async function showIncident(id) {
     $('incident-section').scrollIntoView({block: 'nearest'});
   } catch (e) {
     $('incident-meta').replaceChildren();
+    $('incident-feedback').replaceChildren();
     $('incident-timeline').tBodies[0].replaceChildren();
     status(e.message);
   }
@@ -430,29 +475,23 @@ async function loadSuppressions() {
   if (!rows.length) body.append(el('tr', {}, el('td', {colspan: '7', class: 'empty', text: 'No open suppressions.'})));
 }
 
-let notifCursor = null;
-
 function notificationRow(n) {
   return el('tr', {class: 'n-' + n.status, 'data-id': String(n.id), 'data-status': n.status},
     ...cells(fmt(n.created_at), n.service, n.severity, n.type, n.destination + ' (' + n.kind + ')', n.status,
       String(n.attempts), n.last_error || '', windowLink(n.window_id, '#' + n.window_id)));
 }
 
+const notificationsPage = pagedTable('/notifications', 'notifications', 'notifications', notificationRow,
+  'No notifications.', 'notif-more');
+
 async function loadNotifications(more) {
   const q = new URLSearchParams({limit: '50'});
   if (state.nstatus) q.set('status', state.nstatus);
-  if (more && notifCursor) q.set('cursor', notifCursor);
-  const gen = refreshGen;
-  const {notifications, next_cursor: next, counters} = await api('/notifications?' + q);
-  if (gen !== refreshGen) return;
-  const body = $('notifications').tBodies[0];
-  if (!more) body.replaceChildren();
-  body.append(...notifications.map(notificationRow));
-  if (!body.rows.length) body.append(el('tr', {}, el('td', {colspan: '9', class: 'empty', text: 'No notifications.'})));
-  notifCursor = next;
-  $('notif-more').hidden = !next;
-  $('notif-counters').textContent = 'pending ' + counters.pending + ' · sent ' + counters.sent + ' · failed ' +
-    counters.failed + ' · dry run ' + counters.dry_run;
+  const page = await notificationsPage(q, more);
+  if (!page) return;
+  const c = page.counters;
+  $('notif-counters').textContent = 'pending ' + c.pending + ' · sent ' + c.sent + ' · failed ' + c.failed +
+    ' · dry run ' + c.dry_run;
 }
 
 // ---- putting it together ---------------------------------------------------------------------------
@@ -524,6 +563,8 @@ $('incident-close').addEventListener('click', () => go({incident: 0}, true));
 $('lines-more').addEventListener('click', () => moreLines().catch((e) => status(e.message)));
 $('notif-more').addEventListener('click', () => loadNotifications(true).catch((e) => status(e.message)));
 $('incidents-more').addEventListener('click', () => loadIncidents(true).catch((e) => status(e.message)));
+$('rows-next').addEventListener('click', () => rowsNext && go({rows: rowsNext}, true));
+$('rows-first').addEventListener('click', () => go({rows: ''}, true));
 window.addEventListener('popstate', apply);
 window.addEventListener('hashchange', apply);
 apply();

@@ -1,7 +1,8 @@
 """Retention end to end: raw lines older than retention.lines go in small
 batches while ingestion keeps being answered; their windows stay; windows
 with their anomalies, notifications, delivery attempts and ended suppression
-intervals go after retention.windows; 0 disables either.
+intervals go after retention.windows; 0 disables either. A resolved incident
+goes once its members have gone with their windows, and a newer one stays.
 
 Ages are seconds here so that a test sees several retention cycles; lines
 are old by their event time (an hour ago), so their windows are due as soon
@@ -13,6 +14,8 @@ import time
 import unittest
 
 from harness import FakeLLM, ServerTest, db_rows, ndjson, slow, wait_for
+from incident_log import generate
+from test_incidents import IncidentBase, T0
 from test_metrics import parse, val
 
 
@@ -155,6 +158,41 @@ class RetentionTest(ServerTest):
         m = self.metrics(srv)
         self.assertEqual(val(m, "anomalog_retention_deleted_rows_total", table="logs"), 100)
         self.assertEqual(val(m, "anomalog_retention_deleted_rows_total", table="windows"), 2)
+
+
+class IncidentRetentionTest(IncidentBase):
+    def test_an_incident_goes_once_resolved_and_its_members_gone_and_a_newer_one_stays(self):
+        keep = slow(30)  # retention.windows: longer than loading a log takes, so no window goes mid-load
+        srv = self.serve("--incident-quiet", "3m", "--retention-lines", "1s", "--retention-windows", "%ds" % keep)
+        db = lambda sql: db_rows(srv.db, sql)[0][0]  # noqa: E731
+
+        def resolved():
+            return self.incidents(srv) and not self.incidents(srv, "&status=open")
+        # an old cascade (and the credential stuffing beside it), resolved: quiet for 3 minutes of event time
+        self.load(srv, generate(seed=1, minutes=20, t0=T0))
+        wait_for(resolved, timeout=slow(20), what="the old incidents resolved")
+        old = self.incidents(srv)
+        old_rows = db("SELECT count(*) FROM incidents")  # with those merged into them
+        cascade, _ = self.cascade_and_stuffing(old)
+        # the same a day later, well after: its windows expire later than the old ones
+        time.sleep(slow(8))
+        self.load(srv, generate(seed=1, minutes=20, t0=T0 + 86400))
+        wait_for(lambda: len(self.incidents(srv)) > len(old) and resolved(), timeout=slow(20),
+                 what="the new incidents resolved")
+        new = [i for i in self.incidents(srv) if i["id"] not in {o["id"] for o in old}]
+        new_cascade = max(new, key=lambda i: i["members"])
+        # the old windows go with their anomalies, and then the old incidents
+        wait_for(lambda: not {o["id"] for o in old} & {i["id"] for i in self.incidents(srv)},
+                 timeout=keep + slow(30), what="the old incidents deleted")
+        st, body, _ = srv.get("/incidents/%d" % cascade["id"])
+        self.assertEqual(st, 404, body)
+        self.assertEqual(db("SELECT count(*) FROM incidents WHERE start_ms < %d" % ((T0 + 86400) * 1000)), 0)
+        self.assertEqual(srv.metric("anomalog_retention_deleted_rows_total", table="incidents"), old_rows)
+        # the newer ones stay, whole, members and all
+        self.assertEqual(sorted(i["id"] for i in self.incidents(srv)), sorted(i["id"] for i in new))
+        st, body, _ = srv.get("/incidents/%d" % new_cascade["id"])
+        self.assertEqual((st, body["anomaly_ids"]), (200, new_cascade["anomaly_ids"]), body)
+        self.assertTrue(all(a["incident_id"] in {i["id"] for i in new} for a in self.anomalies(srv)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ kept in the URL across a reload; the incidents, suppressions and
 notifications views; feedback; incidents drawn as bands on the overview (a
 second server, the baseline alone, fed incident_log.py's cascade: its band
 spans the incident's start..end on the axis, lies on exactly the rows of its
-services, and opens the incident when clicked); and log
+services, also on the row of a service whose windows are gone, and opens the
+incident when clicked); feedback on that incident from its view, which asks
+for the write token on the 401 and reaches every member anomaly; and log
 text with HTML in it shown as text. Screenshots of the five views and the bands land at
 $UI_SCREENSHOTS-{overview,window,incident,suppressions,notifications,bands}.png
 (build/dashboard-*.png), each decoded in the browser and checked not blank."""
@@ -21,7 +23,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import FakeLLM, ServerTest, ndjson, needs, slow, wait_for
+from harness import FakeLLM, ServerTest, db_exec, ndjson, needs, slow, wait_for
 from incident_log import generate
 
 T0 = 1795514400  # 2026-11-24T10:00:00Z
@@ -30,6 +32,7 @@ TOOLS = os.environ.get("UI_TOOLS") or os.path.join(HERE, "..", "..", "build", "t
 # the screenshots: PREFIX-overview.png, -window.png, -suppressions.png, -notifications.png
 PREFIX = os.environ.get("UI_SCREENSHOTS") or os.path.join(HERE, "..", "..", "build", "dashboard")
 HTML = '<img src=x onerror="window.__xss=1"><b>bold</b>'
+WRITE_TOKEN = "w-7c1e-cascade"  # the cascade server's write token, typed into the page's prompt
 
 
 def verdict(health, *anomalies):
@@ -123,16 +126,29 @@ class DashboardTest(ServerTest):
         st, a, _ = srv.get("/anomalies?limit=100")
         fb = {x["id"]: x["feedback"] for x in a["anomalies"]}
         self.assertEqual(fb[int(m.group(1))], "false_positive", fb)
+        # the incident's feedback reached the store: on it, and on each of its members (no other anomaly)
+        m = re.search(r"incident-feedback-sent (\d+)", out)
+        self.assertTrue(m, out)
+        cas = self.cascade
+        self.assertEqual(int(m.group(1)), expect["bands"]["incident"]["id"])
+        members = set(expect["bands"]["incident"]["anomaly_ids"])
+        got = {x["id"]: x["feedback"] for x in cas.get("/anomalies?limit=1000")[1]["anomalies"]}
+        self.assertTrue(members and members <= set(got), (members, got))
+        self.assertEqual({i: f for i, f in got.items() if f}, {i: "false_positive" for i in members})
+        self.assertEqual(cas.get("/incidents/%s" % m.group(1))[1]["feedback"], "false_positive")
 
     def cascade_server(self):
         """A second server, the baseline alone, fed the generated cascade (db -> payments -> checkout -> edge)
         and the credential stuffing beside it: what the page's bands are checked against."""
         srv = self.start_server(args=["--llm-url", "none", "--window", "1m", "--incident-quiet", "3m"],
-                                db=os.path.join(self.dir, "cascade.db"))
+                                db=os.path.join(self.dir, "cascade.db"),
+                                env={"ANOMALOG_AUTH_WRITE_TOKEN": WRITE_TOKEN})
+        self.cascade = srv
         rows = generate(seed=1, minutes=20, t0=T0)
         for i in range(0, len(rows), 2000):
             self.assertEqual(srv.ingest(ndjson(rows[i:i + 2000]))[0], 202)
-        self.assertEqual(srv.request("POST", "/windows/flush")[0], 200)
+        self.assertEqual(srv.request("POST", "/windows/flush", headers={"Authorization": "Bearer " + WRITE_TOKEN})[0],
+                         200)
 
         def analysed():
             w = srv.get("/windows?limit=1000")[1]["windows"]
@@ -142,8 +158,12 @@ class DashboardTest(ServerTest):
         cascade = [i for i in incs if i["root_service"] == "db" and i["members"] > 1]
         self.assertEqual(len(cascade), 1, incs)
         services = sorted(x["name"] for x in srv.get("/services?limit=1000")[1]["services"])
+        # edge's windows gone (as when its row's windows are older than the range shown, or expired), its
+        # incidents not: its row has no window, and still its bands
+        db_exec(srv.db, "DELETE FROM windows WHERE service_id = (SELECT id FROM services WHERE name = 'edge')")
+        self.assertFalse(srv.get("/windows?service=edge")[1]["windows"])
         return {"base": "http://127.0.0.1:%d" % srv.port, "incident": cascade[0], "services": services,
-                "incidents": incs}
+                "incidents": incs, "bare": "edge", "write_token": WRITE_TOKEN}
 
 
 if __name__ == "__main__":

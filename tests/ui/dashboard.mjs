@@ -8,7 +8,10 @@
 //   "incidents": N, "incident": an incident's id, "incident_root": its root service,
 //   "incident_timeline": its findings' window ids,
 //   "bands": {"base": a second server's URL, "incident": its cascade incident, "incidents": all of its incidents,
-//             "services": its service names}}
+//             "services": its service names, "bare": a service of the cascade whose windows were deleted,
+//             "write_token": the token its POST /incidents/{id}/feedback needs}}
+// Prints "feedback-sent <anomaly id>" and "incident-feedback-sent <incident id>" for ui_dashboard.py to check in the
+// store.
 // Screenshots: PREFIX-overview.png, -window.png, -incident.png, -suppressions.png, -notifications.png, -bands.png,
 // each checked here
 // (decoded in the browser: not blank, and the colours the view must show). Prints one line per check;
@@ -292,7 +295,7 @@ try {
     .catch(() => {});
   check(await page.locator('#view-notifications').isVisible(), 'Back returns to the notifications');
 
-  // the overview's bound: 50 service rows at most, and a note on the rest
+  // the overview's rows, 50 at a time: the page after is GET /services' next cursor
   const names = Array.from({length: 50}, (_, i) => 'svc-' + String(i).padStart(2, '0'));
   const sent = await page.request.post(base + '/ingest', {headers: {'Content-Type': 'application/x-ndjson'},
     data: names.map((n) => JSON.stringify({ts: 1795514400, service: n, message: 'hello'})).join('\n') + '\n'});
@@ -301,8 +304,28 @@ try {
   await fresh();
   const rowsShown = await page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
   check(rowsShown.length === 50 && rowsShown[0] === 'api' && rowsShown[49] === 'svc-47',
-    `50 service rows of 52 (${rowsShown.length}: ${rowsShown[0]} .. ${rowsShown[rowsShown.length - 1]})`);
-  check((await page.locator('#timelines-more').textContent()).includes('50 of 52'), 'the rest are named by a note');
+    `the first page: 50 service rows of 52 (${rowsShown.length}: ${rowsShown[0]} .. ${rowsShown[rowsShown.length - 1]})`);
+  const note = () => page.locator('#timelines-more').textContent();
+  check((await note()).includes('Services 1–50 of 52') && await page.locator('#rows-next').isVisible() &&
+    await page.locator('#rows-first').isHidden(), 'a note names the page of rows, and Next services leads on: ' +
+    await note());
+  const rowsNow = () => page.locator('.timeline[data-service]').evaluateAll((ts) => ts.map((t) => t.dataset.service));
+  await act(() => page.locator('#rows-next').click());
+  const cursor = new URL(page.url()).searchParams.get('rows');
+  check((await rowsNow()).join(',') === 'svc-48,svc-49' && (await note()).includes('Services 51–52 of 52'),
+    `Next services shows the last two rows (${(await rowsNow()).join(',')}; ${await note()})`);
+  check(cursor && await page.locator('#rows-next').isHidden() && await page.locator('#rows-first').isVisible(),
+    'the page of rows is in the URL (rows=' + cursor + '), and it is the last');
+  await page.reload();
+  await fresh();
+  check((await rowsNow()).join(',') === 'svc-48,svc-49', 'a reload keeps the page of rows');
+  check(await page.locator('.axis .tick').count() > 0 && await page.locator('.timeline[data-service] .cell').count() === 2,
+    'the page has its own axis and its rows\' windows');
+  await act(() => page.locator('#rows-first').click());
+  check((await rowsNow()).length === 50 && !new URL(page.url()).searchParams.get('rows'),
+    'First services goes back to the first page');
+  await act(() => page.goBack());
+  check((await rowsNow()).join(',') === 'svc-48,svc-49', 'Back returns to the second page');
 
   // ---- incidents as bands on the overview (the second server: a generated cascade) ----------------------
   const cas = expect.bands.incident;
@@ -335,6 +358,14 @@ try {
     check(bands.every((b) => b.title.includes('began at ' + inc.root_service)),
       `incident #${inc.id}'s band names its root (${inc.root_service}) in its title`);
   }
+  // the row of a service without windows still shows the bands of the incidents it is in
+  const bare = expect.bands.bare;
+  const bareWant = expect.bands.incidents.filter((i) => i.services.includes(bare)).map((i) => String(i.id)).sort();
+  const bareBands = await page.locator(`.timeline[data-service="${bare}"] .band`).evaluateAll((bs) =>
+    bs.map((b) => b.dataset.incident).sort());
+  check(await page.locator(`.timeline[data-service="${bare}"] .cell`).count() === 0 && bareWant.length > 0 &&
+    bareBands.join(',') === bareWant.join(','),
+    `${bare}'s row has no window and the bands of its incidents (${bareWant.join(',')}; saw ${bareBands.join(',')})`);
   const casBg = await page.locator(`.band[data-incident="${cas.id}"]`).first().evaluate((b) =>
     getComputedStyle(b).backgroundColor);
   check(cas.severity === 'high' && /^rgba\(232, 103, 58, 0\.\d+\)$/.test(casBg),
@@ -351,6 +382,24 @@ try {
   check(new URL(page.url()).hash === '#incident-' + cas.id && await page.locator('#incident-section').isVisible() &&
     (await page.locator('#incident-title').textContent()).includes('began at db'),
     'clicking the cascade\'s band opens its incident');
+  // feedback on the incident, from its view: the server wants the write token, the page asks for it once
+  const asked = [];
+  page.on('dialog', (dlg) => { asked.push(dlg.message()); dlg.accept(expect.bands.write_token); });
+  check((await page.locator('#incident-feedback .state').textContent()) === '', 'the incident has no feedback yet');
+  const quiet = errors.length;
+  await page.locator('#incident-feedback button.fp').click();
+  await page.locator('#incident-feedback .state', {hasText: 'marked false positive'}).waitFor({timeout: 10000})
+    .catch(() => {});
+  const said = errors.splice(quiet);   // the browser logs the 401 that made the page ask; nothing else
+  check(said.length === 1 && said[0].includes('401'), 'one 401 on the way: ' + said.join(' | '));
+  check((await page.locator('#incident-feedback .state').textContent()) === 'marked false positive',
+    'the incident\'s False positive button answers');
+  check(asked.length === 1 && asked[0].includes('write token'), 'it asked for the write token: ' + asked.join(' | '));
+  console.log('incident-feedback-sent ' + cas.id);
+  await page.reload();
+  await page.waitForFunction((i) => document.body.dataset.incident === String(i), cas.id, {timeout: 15000});
+  check((await page.locator('#incident-feedback .state').textContent()) === 'marked false positive',
+    'the incident\'s verdict shows when it is opened again');
 
   check(errors.length === 0, 'no console errors: ' + errors.join(' | '));
   check(external.length === 0, 'no request leaves the service: ' + external.join(' '));

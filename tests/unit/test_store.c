@@ -947,6 +947,79 @@ static void test_templates_bounded_and_expired(void **state)
     assert_int_equal(id_max, 1);
 }
 
+/* Incident retention: a resolved incident that ended and was resolved by the cutoff and has no member left goes,
+ * with the incidents merged into it (at any depth); an open one, one with a member left, and one resolved or ended
+ * after the cutoff stay; a batch stops at its bound and says there is more. */
+static void test_incidents_expire_once_resolved_and_their_members_gone(void **state)
+{
+    fixture *f = *state;
+    char err[256], sql[640];
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    int64_t svc = scalar(f->path, "SELECT id FROM services WHERE name = 'api'");
+    int64_t win = scalar(f->path, "SELECT min(id) FROM windows");
+    const int64_t cut = T0 + 60 * MIN;
+    static const struct {
+        int id;
+        const char *status;
+        int64_t end, resolved;
+        int merged_into;
+    } incs[] = {
+        {1, "resolved", T0 + MIN, T0 + 2 * MIN, 0},      /* goes */
+        {2, "resolved", T0 + MIN, T0 + 2 * MIN, 1},      /* merged into 1: goes with it */
+        {3, "resolved", T0 + MIN, T0 + 2 * MIN, 2},      /* merged into 2: so does it */
+        {4, "open", T0 + MIN, 0, 0},                     /* open: stays, members or not */
+        {5, "resolved", T0 + MIN, T0 + 2 * MIN, 0},      /* a member left: stays */
+        {6, "resolved", T0 + MIN, cut + 1, 0},           /* resolved after the cutoff: stays */
+        {7, "resolved", cut + 1, T0 + 2 * MIN, 0},       /* ended after the cutoff: stays */
+        {8, "resolved", T0 + 2 * MIN, T0 + 3 * MIN, 0},  /* goes, in a second batch */
+    };
+    for (size_t i = 0; i < sizeof incs / sizeof incs[0]; i++) {
+        char merged[24] = "NULL", resolved[24] = "NULL";
+        if (incs[i].merged_into)
+            snprintf(merged, sizeof merged, "%d", incs[i].merged_into);
+        if (incs[i].resolved)
+            snprintf(resolved, sizeof resolved, "%lld", (long long)incs[i].resolved);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO incidents(id, status, start_ms, end_ms, severity, severity_rank, services, members, "
+                 "root_service, root_reason, summary, created_at, updated_at, resolved_at, merged_into) VALUES "
+                 "(%d, '%s', %lld, %lld, 'low', 1, '[\"api\"]', 1, 'api', 'r', 's', %lld, %lld, %s, %s)",
+                 incs[i].id, incs[i].status, (long long)T0, (long long)incs[i].end, (long long)T0, (long long)T0,
+                 resolved, merged);
+        exec_sql(f->path, sql);
+    }
+    snprintf(sql, sizeof sql,
+             "INSERT INTO anomalies(window_id, service_id, window_start, window_end, severity, severity_rank, type, "
+             "summary, evidence, recommended_action, created_at, incident_id) VALUES (%lld, %lld, %lld, %lld, 'low', "
+             "1, 'config', 's', '[]', 'a', %lld, 5)",
+             (long long)win, (long long)svc, (long long)T0, (long long)(T0 + 5 * MIN), (long long)T0);
+    exec_sql(f->path, sql);
+
+    store_expired e;
+    int more = 0;
+    /* a batch of one incident: 1 goes with the two merged into it, and there is more */
+    assert_int_equal(store_expire_incidents(f->st, cut, 1, &e, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(e.incidents, 3);
+    assert_int_equal(e.anomalies + e.windows, 0);
+    assert_int_equal(more, 1);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id IN (1, 2, 3)"), 0);
+    assert_int_equal(store_expire_incidents(f->st, cut, 100, &e, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(e.incidents, 1);
+    assert_int_equal(more, 0);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents"), 4);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id IN (4, 5, 6, 7)"), 4);
+    assert_int_equal(store_expire_incidents(f->st, cut, 100, &e, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(e.incidents, 0);
+    /* once window retention took 5's member, 5 goes too; the open one still stays */
+    exec_sql(f->path, "DELETE FROM anomalies");
+    assert_int_equal(store_expire_incidents(f->st, cut, 100, &e, &more, err, sizeof err), STORE_OK);
+    assert_int_equal(e.incidents, 1);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id = 5"), 0);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id IN (4, 6, 7)"), 3);
+}
+
 static void test_pg_window_lease(void **state)
 {
     fixture *f = *state;
@@ -1188,6 +1261,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paging_with_service_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_templates_bounded_and_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incidents_expire_once_resolved_and_their_members_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_lines_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
