@@ -234,7 +234,8 @@ void window_work_free(window_work *w);
 /**
  * Whether the window of service starting at start_ms exists and is no longer
  * open (closed, analyzing, analyzed or failed): a line for it now is late.
- * Read on a borrowed read connection.
+ * Read on a borrowed read connection, and the answer kept for a second unless
+ * this store closes or deletes a window meanwhile (src/store/late.c).
  */
 store_rc store_window_is_late(store *s, const char *service, int64_t start_ms, int *late, char *err, size_t errlen);
 

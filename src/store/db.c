@@ -23,6 +23,7 @@ void db_store_init(store *s, const db_driver *drv)
     s->drv = drv;
     pthread_mutex_init(&s->bg_mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
+    s->late = late_new(); /* without it every question goes to the database */
 }
 
 void db_store_free(store *s)
@@ -38,6 +39,7 @@ void db_store_free(store *s)
     if (s->bg)
         s->drv->conn_close(s->bg);
     free(s->target);
+    late_free(s->late);
     pthread_mutex_destroy(&s->bg_mu);
     pthread_mutex_destroy(&s->pool_mu);
     free(s);

@@ -109,7 +109,15 @@ struct store {
     pthread_mutex_t pool_mu;
     db_conn *pool[DB_READ_POOL_MAX];
     int pool_n;
+    struct late_cache *late; /* store_window_is_late's answers (late.c); NULL: none kept */
 };
+
+/* late.c: the answers of store_window_is_late, kept a moment. late_forget drops them all: call it after closing
+ * or deleting windows. Both accept NULL. */
+typedef struct late_cache late_cache;
+late_cache *late_new(void);
+void late_free(late_cache *c);
+void late_forget(late_cache *c);
 
 /* Sets up the common part of a store the driver allocated (calloc'd, struct store first). */
 void db_store_init(store *s, const db_driver *drv);

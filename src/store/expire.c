@@ -187,7 +187,10 @@ store_rc store_expire_lines(store *s, int64_t before_ms, int64_t max_rows, store
 store_rc store_expire_windows(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
                               char *err, size_t errlen)
 {
-    return expire(s, windows_tx, before_ms, max_rows, out, more, err, errlen);
+    store_rc rc = expire(s, windows_tx, before_ms, max_rows, out, more, err, errlen);
+    if (out->windows > 0)
+        late_forget(s->late); /* a line for a deleted window makes a new, open one (late.c) */
+    return rc;
 }
 
 store_rc store_expire_templates(store *s, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,

@@ -242,6 +242,8 @@ store_rc store_windows_close(store *s, int64_t now_ms, int64_t grace_ms, int for
     else
         rc = db_bg(s, &sql_win_close_all, DB_ARGS(db_int(now_ms)), NULL, NULL, &n, err, errlen);
     *closed = rc == STORE_OK ? (int)n : 0;
+    if (n > 0)
+        late_forget(s->late); /* store_window_is_late's answers about open windows (late.c) */
     return rc;
 }
 
@@ -356,15 +358,6 @@ store_rc store_window_claim_late(store *s, int64_t now_ms, int64_t lease_ms, int
 store_rc store_window_release(store *s, const window_work *w, char *err, size_t errlen)
 {
     return db_bg(s, &sql_win_release, DB_ARGS(db_int(w->id), db_int(w->attempts)), NULL, NULL, NULL, err, errlen);
-}
-
-store_rc store_window_is_late(store *s, const char *service, int64_t start_ms, int *late, char *err, size_t errlen)
-{
-    int64_t n = 0;
-    store_rc rc = db_read(s, &sql_late_window_closed, DB_ARGS(db_text(service), db_int(start_ms)), db_row_i64, &n, err,
-                          errlen);
-    *late = rc == STORE_OK && n > 0;
-    return rc;
 }
 
 void window_work_free(window_work *w)

@@ -392,6 +392,53 @@ static void test_late_lines_are_counted_not_dropped(void **state)
     assert_int_equal(store_window_get(f->st, 99, &w, err, sizeof err), STORE_NOTFOUND);
 }
 
+static int is_late(fixture *f, const char *service, int64_t start)
+{
+    char err[256];
+    int late = -1;
+    assert_int_equal(store_window_is_late(f->st, service, start, &late, err, sizeof err), STORE_OK);
+    return late;
+}
+
+/* store_window_is_late keeps an answer a moment (late.c): a window closed behind the store's back (as another
+ * replica would) still reads open within the second, since the database is not asked again; a close or a deletion
+ * of windows through the store is seen at once; after the second the database is asked again. */
+static void test_late_answers_kept_a_moment(void **state)
+{
+    fixture *f = *state;
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    add(b, "db", T0, "y");
+    char err[256];
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    assert_int_equal(is_late(f, "api", T0), 0);
+    assert_int_equal(is_late(f, "api", T0 + 5 * MIN), 0); /* no such window: not late */
+    exec_sql(f->path, "UPDATE windows SET status = 'closed'");
+    assert_int_equal(is_late(f, "api", T0), 0); /* kept */
+    assert_int_equal(is_late(f, "db", T0), 1);  /* never asked: the database */
+    usleep(1100 * 1000);
+    assert_int_equal(is_late(f, "api", T0), 1); /* a second later: the database */
+
+    b = batch_new(T0);
+    add(b, "api", T0 + 10 * MIN, "z");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    assert_int_equal(is_late(f, "api", T0 + 10 * MIN), 0);
+    int closed = 0;
+    assert_int_equal(store_windows_close(f->st, time_now_ms(), 0, 1, NULL, &closed, err, sizeof err), STORE_OK);
+    assert_int_equal(closed, 1);
+    assert_int_equal(is_late(f, "api", T0 + 10 * MIN), 1); /* closed through the store: seen at once */
+
+    store_expired out;
+    int more = 0;
+    assert_int_equal(store_expire_windows(f->st, time_now_ms() + 60 * MIN, 1000, &out, &more, err, sizeof err),
+                     STORE_OK);
+    assert_int_equal(out.windows, 3);
+    assert_int_equal(is_late(f, "api", T0), 0); /* deleted through the store: a line for it opens a new window */
+    assert_int_equal(is_late(f, "api", T0 + 10 * MIN), 0);
+}
+
 /* More distinct windows in one transaction than the caches hold. */
 static void test_many_windows_in_one_transaction(void **state)
 {
@@ -1255,6 +1302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_fields_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_lines_are_counted_not_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_answers_kept_a_moment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_windows_in_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_group_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_keys, setup, teardown),
