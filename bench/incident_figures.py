@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Incident figures on a generated multi-service log (tests/e2e/incident_log.py):
 findings formed, incidents formed, notifications sent, roots named, with
-incidents on and, for comparison, off (every finding routed on its own).
+incidents on and, for comparison, off (every finding routed on its own),
+and on with incident.group_wait (30s, the default) instead of 0.
 
     nice -n 10 python3 bench/incident_figures.py [--bin build/anomalog] [--seed 1] [--minutes 40] [--cascades 2]
 
 Runs the real binary with the baseline alone (no model), one-minute windows,
 incident.quiet 3m, and one webhook destination taking every severity (a
-receiver in this process). Prints one line per mode and the incidents of the
+receiver in this process); every window is closed at once, so services are
+analysed in whatever order the workers take them. Prints one line per mode and the incidents of the
 run with incidents on, each with its services and root, against the labels
 of the generator (which problems it planted, and where each began)."""
 import argparse
@@ -46,12 +48,12 @@ class Hook:
         self.url = "http://127.0.0.1:%d/h" % self.httpd.server_address[1]
 
 
-def run(binary, rows, incidents_on):
+def run(binary, rows, incidents_on, group_wait):
     d = tempfile.mkdtemp(prefix="anomalog-incident-figures-")
     hook = Hook()
     os.environ["ANOMALOG_BIN"] = binary
     srv = Server(d, ["--llm-url", "none", "--window", "1m", "--incident-quiet", "3m",
-                     "--incident-enabled", "true" if incidents_on else "false"],
+                     "--incident-enabled", "true" if incidents_on else "false", "--incident-group-wait", group_wait],
                  env={"ANOMALOG_WEBHOOK_URL": hook.url}).start()
     try:
         for i in range(0, len(rows), 2000):
@@ -85,9 +87,10 @@ def main():
     print("log: %d lines, %d services, %d minutes, %d planted problems (%s)" % (
         len(rows), len({r["service"] for r in rows}), args.minutes, len(planted),
         ", ".join("%s root %s" % (p["id"], p["root"]) for p in planted)))
-    for on in (False, True):
-        findings, incs, sent = run(os.path.abspath(args.bin), rows, on)
-        line = "incidents %-3s: %d findings, %d notifications sent" % ("on" if on else "off", len(findings), len(sent))
+    for on, wait in ((False, "0s"), (True, "0s"), (True, "30s")):
+        findings, incs, sent = run(os.path.abspath(args.bin), rows, on, wait)
+        mode = "on, group wait %s" % wait if on else "off"
+        line = "incidents %-19s: %d findings, %d notifications sent" % (mode, len(findings), len(sent))
         if on:
             multi = [i for i in incs if i["members"] > 1]
             named = []

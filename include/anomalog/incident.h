@@ -33,10 +33,12 @@ typedef struct incident_config {
     int enabled;        /**< incident.enabled: correlate findings into incidents (default 1) */
     int64_t gap_ms;     /**< incident.gap: findings whose anomalous lines are further apart never join (5m) */
     int64_t quiet_ms;   /**< incident.quiet: an incident with no new member this long is resolved (15m) */
+    int64_t group_wait_ms; /**< incident.group_wait: an incident's opens are held this long after it opened (30s) */
 } incident_config;
 
 #define INCIDENT_GAP_DEFAULT_MS (5 * 60 * 1000)
 #define INCIDENT_QUIET_DEFAULT_MS (15 * 60 * 1000)
+#define INCIDENT_GROUP_WAIT_DEFAULT_MS (30 * 1000)
 /** A call-graph edge counts once its caller named its callee in this many windows. */
 #define INCIDENT_CALL_MIN_WINDOWS 2
 /** Bounds of what a finding records: services named, ids, lines read per finding. */

@@ -137,6 +137,8 @@ static const setting settings[] = {
     {"incident.gap", "ANOMALOG_INCIDENT_GAP", "--incident-gap", K_DURATION, OFF(incidents.gap_ms), 0, 86400ULL * 1000},
     {"incident.quiet", "ANOMALOG_INCIDENT_QUIET", "--incident-quiet", K_DURATION, OFF(incidents.quiet_ms), 1000,
      7ULL * 86400 * 1000},
+    {"incident.group_wait", "ANOMALOG_INCIDENT_GROUP_WAIT", "--incident-group-wait", K_DURATION,
+     OFF(incidents.group_wait_ms), 0, 3600ULL * 1000},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -252,6 +254,7 @@ static const struct config_help {
     {"incident.enabled", "B", "join findings of several services into incidents", "true"},
     {"incident.gap", "DUR", "findings whose anomalous lines are further apart never join one incident", "5m"},
     {"incident.quiet", "DUR", "an incident with no new member this long (event or wall-clock time) is resolved", "15m"},
+    {"incident.group_wait", "DUR", "an incident's first notification to a destination is held this long after it opened, so a cascade analysed out of order pages once; 0 sends at once", "30s"},
     {"ingest.max_future", "DUR", "an event time further ahead than this of its receive time is stored at the receive time, as one before 2000 is", "10m"},
     {"analysis.max_services_in_memory", "N", "services whose template miner stays in memory, least recently used evicted and reloaded", "1000"},
     {"llm.breaker_failures", "N", "consecutive failed model calls after which windows go to the baseline", "3"},
@@ -308,7 +311,8 @@ void config_defaults(config *c)
     c->max_window_templates = 2000;
     c->routing.suppress_ms = 20 * 60 * 1000;
     c->incidents = (incident_config){.enabled = 1, .gap_ms = INCIDENT_GAP_DEFAULT_MS,
-                                     .quiet_ms = INCIDENT_QUIET_DEFAULT_MS};
+                                     .quiet_ms = INCIDENT_QUIET_DEFAULT_MS,
+                                     .group_wait_ms = INCIDENT_GROUP_WAIT_DEFAULT_MS};
     c->routing.match_all = 1;
     c->notify_retry_base_ms = 5 * 1000;
     c->notify_retry_max_ms = 5 * 60 * 1000;

@@ -15,6 +15,11 @@
  * /notifications), so a receiver drops a repeat by that id; the dedup key
  * folds repeats of the same (service, type) interval.
  *
+ * Order: the claim (store/outbox.c) hands out the rows of one dedup key and
+ * destination in the order they were queued, one at a time, so senders side
+ * by side never deliver an incident's update or resolve before its open (an
+ * open held for incident.group_wait is simply not due yet).
+ *
  * Outcomes: 2xx is sent. No answer (refused, timeout), 408, 425, 429 and 5xx
  * are retried after retry_base doubling per attempt up to retry_max, with
  * ±20% jitter, and never sooner than Retry-After says. Any other status is a

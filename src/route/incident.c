@@ -3,7 +3,9 @@
  * member makes its incident send, and the bodies of an incident's
  * notifications: the opening member's (or the joining member's) own body
  * (payload.c) under the incident's dedup key with the incident added, and the
- * resolve.
+ * resolve. While a destination's open is held (incident.group_wait, the
+ * store's part) a member with news is handed over as HELD: the open takes it
+ * instead of an update following it.
  *
  * Each destination hears of an incident once it matches one of its members:
  * the first member it matches opens the incident there, later ones update it
@@ -28,9 +30,13 @@
 #define ROUTE_MAX_DESTS 32
 #define AM_OPEN_MS (24LL * 3600 * 1000) /* an open incident's Alertmanager alert lasts this long unless resolved */
 
-route_incident_event route_incident_event_of(int had, int news)
+route_incident_event route_incident_event_of(int had, int held, int news)
 {
-    return !had ? ROUTE_INCIDENT_OPEN : news ? ROUTE_INCIDENT_UPDATE : ROUTE_INCIDENT_NONE;
+    if (!had)
+        return ROUTE_INCIDENT_OPEN;
+    if (!news)
+        return ROUTE_INCIDENT_NONE;
+    return held ? ROUTE_INCIDENT_HELD : ROUTE_INCIDENT_UPDATE;
 }
 
 const char *route_incident_key(int64_t id, char *buf, size_t len)
@@ -141,51 +147,70 @@ static int add_incident(dest_kind k, json_t *body, const route_incident *inc, co
     return rc ? -1 : 0;
 }
 
-int route_incident_notifications(const route_config *rt, const route_window *w, const json_t *a, int severity_rank,
-                                 int64_t anomaly_id, int64_t now_ms, int64_t until_ms, const route_incident *inc,
-                                 int news, const char *const *had, size_t n_had,
-                                 int (*put)(void *arg, const route_dest *d, const char *dedup, const char *body),
-                                 void *arg)
+char *route_incident_body(const route_config *rt, dest_kind k, const route_window *w, const json_t *a,
+                          int64_t anomaly_id, int64_t now_ms, int64_t until_ms, const route_incident *inc,
+                          route_incident_event ev)
 {
     const char *type = json_string_value(json_object_get(a, "type"));
     const char *sev = json_string_value(json_object_get(a, "severity"));
     const char *summary = json_string_value(json_object_get(a, "summary"));
     const char *action = json_string_value(json_object_get(a, "recommended_action"));
     json_t *ev_lines = json_object_get(a, "evidence");
-    const route_dest *dests[ROUTE_MAX_DESTS];
-    size_t nd = route_match(rt, w->service, type, severity_rank, dests, ROUTE_MAX_DESTS);
     char key[48], wlink[1200], ilink[1200];
     route_incident_key(inc->id, key, sizeof key);
     snprintf(wlink, sizeof wlink, "%s/windows/%lld", rt->public_url, (long long)w->id);
     link_of(rt->public_url, inc->id, ilink, sizeof ilink);
     json_t *empty = json_array();
-    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type,
-                      .severity = sev, .summary = summary ? summary : "", .recommended_action = action ? action : "",
+    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type ? type : "",
+                      .severity = sev ? sev : "low", .summary = summary ? summary : "",
+                      .recommended_action = action ? action : "",
                       .analyzer = json_string_value(json_object_get(a, "analyzer")),
                       .evidence = json_is_array(ev_lines) ? ev_lines : empty, .window_start_ms = w->start_ms,
                       .window_end_ms = w->end_ms, .until_ms = until_ms, .dedup_key = key, .link = wlink};
+    json_t *body = empty ? route_payload(k, &n) : NULL;
+    char *text = NULL;
+    if (body && add_incident(k, body, inc, ev == ROUTE_INCIDENT_UPDATE ? "update" : "open", ilink, now_ms) == 0)
+        text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    json_decref(empty);
+    return text;
+}
+
+int route_incident_notifications(const route_config *rt, const route_window *w, const json_t *a, int severity_rank,
+                                 int64_t anomaly_id, int64_t now_ms, int64_t until_ms, const route_incident *inc,
+                                 int news, const char *const *had, const int *held, size_t n_had,
+                                 int (*put)(void *arg, const route_dest *d, route_incident_event ev, const char *dedup,
+                                            const char *body),
+                                 void *arg)
+{
+    const char *type = json_string_value(json_object_get(a, "type"));
+    const route_dest *dests[ROUTE_MAX_DESTS];
+    size_t nd = route_match(rt, w->service, type, severity_rank, dests, ROUTE_MAX_DESTS);
+    char key[48];
+    route_incident_key(inc->id, key, sizeof key);
     int rc = 0, queued = 0;
     for (size_t i = 0; i < nd && rc == 0; i++) {
-        int h = 0;
+        int h = 0, hd = 0;
         for (size_t k = 0; k < n_had && !h; k++)
-            h = strcmp(had[k], dests[i]->name) == 0;
-        route_incident_event ev = route_incident_event_of(h, news);
+            if (strcmp(had[k], dests[i]->name) == 0) {
+                h = 1;
+                hd = held[k];
+            }
+        route_incident_event ev = route_incident_event_of(h, hd, news);
         if (ev == ROUTE_INCIDENT_NONE)
             continue;
-        json_t *body = route_payload(dests[i]->kind, &n);
-        if (!body || add_incident(dests[i]->kind, body, inc, ev == ROUTE_INCIDENT_OPEN ? "open" : "update", ilink,
-                                  now_ms) != 0) {
-            json_decref(body);
-            rc = -1;
-            break;
+        char *text = NULL;
+        if (ev != ROUTE_INCIDENT_HELD) {
+            text = route_incident_body(rt, dests[i]->kind, w, a, anomaly_id, now_ms, until_ms, inc, ev);
+            if (!text) {
+                rc = -1;
+                break;
+            }
         }
-        char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(body);
-        rc = text ? put(arg, dests[i], key, text) : -1;
+        rc = put(arg, dests[i], ev, key, text);
         free(text);
         queued += rc == 0;
     }
-    json_decref(empty);
     return rc ? rc : queued;
 }
 

@@ -133,7 +133,7 @@ static store_rc finish_tx(store *s, db_conn *c, void *p, char *err, size_t errle
         if (rc == STORE_OK && ic && evidence_verified(a)) /* an unverified finding joins no incident either */
             rc = incident_join(s, c, w, a, id, now, ic, &ch, err, errlen);
         if (rc == STORE_OK && rt && evidence_verified(a))
-            rc = ic ? incident_route(s, c, w, a, id, now, rt, &ch, err, errlen)
+            rc = ic ? incident_route(s, c, w, a, id, now, rt, ic, &ch, err, errlen)
                     : outbox_route_anomaly(s, c, w, a, id, now, rt, err, errlen);
     }
     if (rc == STORE_OK && ic && m->calls)
@@ -150,6 +150,8 @@ static store_rc finish_tx(store *s, db_conn *c, void *p, char *err, size_t errle
         snprintf(err, errlen, "window %lld is no longer being analysed by this claim", (long long)w->id);
         return STORE_NOTFOUND;
     }
+    if (rc != STORE_OK)
+        return rc; /* the first error, not the aborted transaction's answer to the next statement */
     /* how far this analysis read, and the late lines it answers for (migration 010) */
     rc = db_run(s, c, &sql_late_done, DB_ARGS(db_int(w->id), db_int(w->read_line_id), db_int(w->late_seen)), NULL,
                 NULL, NULL, err, errlen);

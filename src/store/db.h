@@ -192,6 +192,7 @@ typedef struct outbox_put_arg {
     const char *status;   /* pending, or dry_run */
     char *err;
     size_t errlen;
+    int64_t due;          /* later than now: held until then (an incident's open, incident.group_wait) */
 } outbox_put_arg;
 int outbox_put(void *arg, const route_dest *d, const char *dedup, const char *body);
 
@@ -217,10 +218,12 @@ store_rc incident_join(store *s, db_conn *c, const window_work *w, const json_t 
                        const incident_config *ic, incident_change *out, char *err, size_t errlen);
 
 /* Routes anomaly a by its incident (ch, from incident_join): the (service, type) suppression decides
- * whether it notifies at all, then route_incident.h what its incident sends; incidents it merged are
- * resolved at their destinations (incidents.c). */
+ * whether it notifies at all, then route_incident.h what its incident sends; an open is held until the
+ * incident is ic->group_wait old, and the held opens carry the incident as it is after this member;
+ * incidents it merged give it their held opens and are resolved where they were heard of (incidents.c). */
 store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
-                        const route_config *rt, const incident_change *ch, char *err, size_t errlen);
+                        const route_config *rt, const incident_config *ic, const incident_change *ch, char *err,
+                        size_t errlen);
 
 /* Counts the window's calls ({service: lines}) in the call graph (incidents.c). */
 store_rc incident_calls_record(store *s, db_conn *c, const window_work *w, const json_t *calls, char *err,

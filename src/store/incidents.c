@@ -23,10 +23,22 @@
  * transaction-scoped advisory lock makes joins one at a time across replicas,
  * so two related findings cannot each open an incident.
  *
- * Limits: 500 candidate members and 2000 call-graph edges read per join,
- * 1000 members described per incident (an incident keeps growing past it;
- * its description is then of its first 1000), 256 service names; feedback
- * reads members 500 ids at a time (every member gets it).
+ * The group wait (incident.group_wait): an incident's open to a destination
+ * is an outbox row due when the incident is group_wait old ("held": queued,
+ * never claimed, not due yet). Until then a member with news makes no
+ * update: the held open is made from it; after every join each destination
+ * keeps one held open at most, made again from its member and the incident
+ * as it is then (settle_held). A merge moves the merged incident's held opens
+ * to the incident that took its members, in the same transaction, so nothing
+ * of it is sent and no resolve follows where nothing was sent. Every change
+ * of a held row re-checks that it is still held, so a row a sender claimed
+ * meanwhile (another replica) goes out as it was.
+ *
+ * Limits: 500 candidate members and 2000 call-graph edges read per join, 512
+ * destinations and held opens of an incident read per join (32 destinations
+ * routed), 1000 members described per incident (an incident keeps growing
+ * past it; its description is then of its first 1000), 256 service names;
+ * feedback reads members 500 ids at a time (every member gets it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +307,7 @@ store_rc incident_calls_record(store *s, db_conn *c, const window_work *w, const
 typedef struct state {
     route_incident ri;
     int64_t notified_by;  /* 0: never notified */
+    int64_t created_at;
     json_t *keep;
 } state;
 
@@ -315,6 +328,7 @@ static int state_row(const store_row *r, void *arg)
                               .start_ms = row_i64(r, 6), .end_ms = row_i64(r, 7), .members = row_i64(r, 8),
                               .merged_into = row_i64_or(r, 10, 0)};
     st->notified_by = row_i64_or(r, 9, 0);
+    st->created_at = row_i64(r, 11);
     return 1;
 }
 
@@ -349,7 +363,8 @@ static int dest_row(const store_row *r, void *arg)
     return 0;
 }
 
-/* Queues the resolve of incident id (if it ever notified) to every destination its notifications went to. */
+/* Queues the resolve of incident id (if it ever notified) to every destination its notifications went to
+ * (an open still held there goes first: the claim keeps each destination's rows of a key in order). */
 static store_rc queue_resolve(store *s, db_conn *c, int64_t id, int64_t now, const route_config *rt, char *err,
                               size_t errlen)
 {
@@ -360,7 +375,7 @@ static store_rc queue_resolve(store *s, db_conn *c, int64_t id, int64_t now, con
     route_incident_key(id, key, sizeof key);
     if (rc == STORE_OK && st.notified_by)
         rc = db_run(s, c, &sql_inc_dests, DB_ARGS(db_text(key)), dest_row, &d, NULL, err, errlen);
-    outbox_put_arg pa = {s, c, st.notified_by, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
+    outbox_put_arg pa = {s, c, st.notified_by, now, rt->dry_run ? "dry_run" : "pending", err, errlen, 0};
     for (size_t i = 0; rc == STORE_OK && st.notified_by && i < d.n; i++) {
         json_t *body = route_incident_resolve_payload(d.v[i].kind, &st.ri, rt->public_url, now);
         char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -376,37 +391,230 @@ static store_rc queue_resolve(store *s, db_conn *c, int64_t id, int64_t now, con
     return rc;
 }
 
-store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
-                        const route_config *rt, const incident_change *ch, char *err, size_t errlen)
+/* Where an incident's notifications went (sql_inc_rows): per destination, one row if some were released
+ * (sent or due), then its opens still held, the earliest due first. */
+typedef struct out_row {
+    int64_t id, anomaly_id;
+    char destination[129], kind[16];
+    int held;
+} out_row;
+
+typedef struct out_rows {
+    out_row v[512]; /* sql_inc_rows' LIMIT */
+    size_t n;
+} out_rows;
+
+static int out_row_read(const store_row *r, void *arg)
 {
+    out_rows *o = arg;
+    if (o->n == sizeof o->v / sizeof o->v[0])
+        return 1;
+    out_row *x = &o->v[o->n++];
+    x->id = row_i64(r, 0);
+    row_copy(r, 1, x->destination, sizeof x->destination);
+    row_copy(r, 2, x->kind, sizeof x->kind);
+    x->anomaly_id = row_i64(r, 3);
+    x->held = row_i64(r, 4) != 0;
+    return 0;
+}
+
+static store_rc read_rows(store *s, db_conn *c, int64_t id, int64_t now, out_rows *o, char *err, size_t errlen)
+{
+    char key[48];
+    o->n = 0;
+    return db_run(s, c, &sql_inc_rows, DB_ARGS(db_text(route_incident_key(id, key, sizeof key)), db_int(now)),
+                  out_row_read, o, NULL, err, errlen);
+}
+
+/* The member a held open is made from, read back as routing reads a new one. */
+typedef struct held_member {
+    route_window w;
+    json_t *a;         /* type, severity, summary, evidence, recommended_action, analyzer; owns the strings */
+    int64_t until_ms;
+} held_member;
+
+static int held_member_row(const store_row *r, void *arg)
+{
+    held_member *m = arg;
+    const char *ev = row_text(r, 7);
+    json_t *evidence = ev ? json_loads(ev, 0, NULL) : NULL;
+    m->a = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:o}", "service", row_text(r, 1), "type", row_text(r, 4),
+                     "severity", row_text(r, 5), "summary", row_text(r, 6), "recommended_action", row_text(r, 8),
+                     "analyzer", row_text(r, 9), "evidence", json_is_array(evidence) ? evidence : json_array());
+    if (evidence && !json_is_array(evidence))
+        json_decref(evidence);
+    m->w = (route_window){.id = row_i64(r, 0), .service = json_string_value(json_object_get(m->a, "service")),
+                          .start_ms = row_i64(r, 2), .end_ms = row_i64(r, 3)};
+    if (!m->w.service)
+        m->w.service = "";
+    m->until_ms = row_i64(r, 10);
+    return 1;
+}
+
+/* Makes held open r again from its member and the incident as it is now; when the destination already
+ * has the incident (r is an open of a merged incident moved here), r becomes an update queued now, after
+ * what the destination has. */
+static store_rc held_rebuild(store *s, db_conn *c, const out_row *r, const state *st, int as_update, int64_t now,
+                             const route_config *rt, char *err, size_t errlen)
+{
+    held_member m = {0};
+    int kind = dest_kind_parse(r->kind);
+    store_rc rc = db_run(s, c, &sql_inc_held_member, DB_ARGS(db_int(r->anomaly_id)), held_member_row, &m, NULL, err,
+                         errlen);
+    if (rc != STORE_OK || kind < 0 || !m.a) {
+        json_decref(m.a);
+        if (rc == STORE_OK && kind >= 0) {
+            snprintf(err, errlen, "anomaly %lld of notification %lld: not found or out of memory",
+                     (long long)r->anomaly_id, (long long)r->id);
+            rc = STORE_ERROR;
+        }
+        return rc; /* a destination kind this build does not know: the row stays as it was */
+    }
+    char *text = route_incident_body(rt, (dest_kind)kind, &m.w, m.a, r->anomaly_id, now, m.until_ms, &st->ri,
+                                     as_update ? ROUTE_INCIDENT_UPDATE : ROUTE_INCIDENT_OPEN);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    } else if (as_update) {
+        char key[48], name[sizeof r->destination];
+        snprintf(name, sizeof name, "%s", r->destination);
+        route_dest d = {.name = name, .kind = (dest_kind)kind};
+        outbox_put_arg pa = {s, c, r->anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen, 0};
+        rc = db_run(s, c, &sql_inc_held_drop, DB_ARGS(db_int(r->id), db_int(now)), NULL, NULL, NULL, err, errlen);
+        if (rc == STORE_OK && outbox_put(&pa, &d, route_incident_key(st->ri.id, key, sizeof key), text) != 0)
+            rc = STORE_ERROR;
+    } else {
+        rc = db_run(s, c, &sql_inc_held_set, DB_ARGS(db_int(r->id), db_text(text), db_int(now)), NULL, NULL, NULL,
+                    err, errlen);
+    }
+    free(text);
+    json_decref(m.a);
+    return rc;
+}
+
+/*
+ * After a member joined incident id: at each destination one held open at most, made from its member and
+ * the incident now (so when the wait ends the destination gets one open carrying the current state). An
+ * open moved here from a merged incident, at a destination that already has this one, becomes an update
+ * due now, unless this member's own update went there (updated[]).
+ */
+static store_rc settle_held(store *s, db_conn *c, int64_t id, int64_t now, const route_config *rt,
+                            const dest_acc *updated, char *err, size_t errlen)
+{
+    out_rows *o = malloc(sizeof *o);
+    state st = {0};
+    if (!o) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ERROR;
+    }
+    store_rc rc = read_rows(s, c, id, now, o, err, errlen);
+    for (size_t i = 0; rc == STORE_OK && i < o->n; i++) {
+        if (!o->v[i].held)
+            continue;
+        const out_row *keep = &o->v[i];
+        int released = i > 0 && strcmp(o->v[i - 1].destination, keep->destination) == 0; /* released rows sort first */
+        for (; i + 1 < o->n && rc == STORE_OK && strcmp(o->v[i + 1].destination, keep->destination) == 0; i++)
+            rc = db_run(s, c, &sql_inc_held_drop, DB_ARGS(db_int(o->v[i + 1].id), db_int(now)), NULL, NULL, NULL, err,
+                        errlen);
+        int went = 0;
+        for (size_t k = 0; released && k < updated->n && !went; k++)
+            went = strcmp(updated->names[k], keep->destination) == 0;
+        if (rc == STORE_OK && went)
+            rc = db_run(s, c, &sql_inc_held_drop, DB_ARGS(db_int(keep->id), db_int(now)), NULL, NULL, NULL, err,
+                        errlen);
+        else if (rc == STORE_OK && !st.keep)
+            rc = read_state(s, c, id, &st, err, errlen);
+        if (rc == STORE_OK && !went)
+            rc = held_rebuild(s, c, keep, &st, released, now, rt, err, errlen);
+        if (rc == STORE_OK && !went && !st.notified_by)
+            rc = db_run(s, c, &sql_inc_notified, DB_ARGS(db_int(id), db_int(keep->anomaly_id)), NULL, NULL, NULL, err,
+                        errlen);
+    }
+    json_decref(st.keep);
+    free(o);
+    return rc;
+}
+
+/* put for route_incident_notifications: an open is held until the incident is group_wait old, an update
+ * is due now, a member with news for a held open is what that open is made from. */
+typedef struct incident_put_arg {
+    outbox_put_arg pa;
+    int64_t held_until;
+    dest_acc *updated;  /* destinations this member's update went to */
+} incident_put_arg;
+
+static int incident_put(void *arg, const route_dest *d, route_incident_event ev, const char *dedup, const char *body)
+{
+    incident_put_arg *ip = arg;
+    outbox_put_arg *pa = &ip->pa;
+    if (ev == ROUTE_INCIDENT_HELD)
+        return db_run(pa->s, pa->c, &sql_inc_held_take,
+                      DB_ARGS(db_text(dedup), db_text(d->name), db_int(pa->anomaly_id), db_int(pa->now)), NULL, NULL,
+                      NULL, pa->err, pa->errlen) == STORE_OK
+                   ? 0
+                   : -1;
+    pa->due = ev == ROUTE_INCIDENT_OPEN ? ip->held_until : 0;
+    if (ev == ROUTE_INCIDENT_UPDATE && ip->updated->n < sizeof ip->updated->v / sizeof ip->updated->v[0]) {
+        dest_acc *u = ip->updated;
+        snprintf(u->names[u->n++], sizeof u->names[0], "%s", d->name);
+    }
+    return outbox_put(pa, d, dedup, body);
+}
+
+store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t *a, int64_t anomaly_id, int64_t now,
+                        const route_config *rt, const incident_config *ic, const incident_change *ch, char *err,
+                        size_t errlen)
+{
+    char key[48], mkey[48];
+    route_incident_key(ch->id, key, sizeof key);
     store_rc rc = STORE_OK;
-    for (size_t i = 0; rc == STORE_OK && i < ch->n_merged; i++)
-        rc = queue_resolve(s, c, ch->merged[i], now, rt, err, errlen);
-    route_decision d;
+    /* a merged incident's opens still held come here; where it was heard of, it is resolved */
+    for (size_t i = 0; rc == STORE_OK && i < ch->n_merged; i++) {
+        rc = db_run(s, c, &sql_inc_held_move,
+                    DB_ARGS(db_text(route_incident_key(ch->merged[i], mkey, sizeof mkey)), db_text(key), db_int(now)),
+                    NULL, NULL, NULL, err, errlen);
+        if (rc == STORE_OK)
+            rc = queue_resolve(s, c, ch->merged[i], now, rt, err, errlen);
+    }
+    route_decision d = {.suppress = 1};
     if (rc == STORE_OK)
         rc = outbox_pair_decide(s, c, w, a, anomaly_id, now, rt, &d, err, errlen);
+    dest_acc updated = {.n = 0};
+    state st = {0};
+    out_rows *o = NULL;
     if (rc != STORE_OK || d.suppress)
-        return rc;
-    state st;
+        goto settle;
     rc = read_state(s, c, ch->id, &st, err, errlen);
+    o = rc == STORE_OK ? malloc(sizeof *o) : NULL;
+    if (rc == STORE_OK && !o) {
+        snprintf(err, errlen, "out of memory");
+        rc = STORE_ERROR;
+    }
+    if (rc == STORE_OK)
+        rc = read_rows(s, c, ch->id, now, o, err, errlen);
     if (rc != STORE_OK)
-        return rc;
-    /* where it went so far: those destinations get updates, the others an open */
-    char key[48];
-    dest_acc had = {.n = 0};
-    rc = db_run(s, c, &sql_inc_dests, DB_ARGS(db_text(route_incident_key(ch->id, key, sizeof key))), dest_row, &had,
-                NULL, err, errlen);
-    const char *names[sizeof had.v / sizeof had.v[0]];
-    for (size_t i = 0; i < had.n; i++)
-        names[i] = had.names[i];
+        goto settle;
+    /* where it went so far (a destination once, with whether all it has is a held open): those get updates
+     * or give their held open this member's news, the others an open */
+    const char *names[32];
+    int held[32];
+    size_t nh = 0;
+    for (size_t i = 0; i < o->n; i++) {
+        if (nh > 0 && strcmp(names[nh - 1], o->v[i].destination) == 0)
+            continue; /* released rows sort first: the first row says whether it was heard of */
+        if (nh == sizeof names / sizeof names[0])
+            break;
+        names[nh] = o->v[i].destination;
+        held[nh++] = o->v[i].held;
+    }
     /* a merge brings the other incidents' services: news as well */
     int news = ch->new_service || ch->n_merged > 0 || ch->rank > ch->prev_rank;
-    outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
+    incident_put_arg ip = {.pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen, 0},
+                           .held_until = st.created_at + ic->group_wait_ms, .updated = &updated};
     route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
     int rank = severity_rank(json_string_value(json_object_get(a, "severity")));
-    int queued = rc == STORE_OK ? route_incident_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, &st.ri,
-                                                               news, names, had.n, outbox_put, &pa)
-                                : 0;
+    int queued = route_incident_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, &st.ri, news, names, held,
+                                              nh, incident_put, &ip);
     if (queued < 0) {
         if (!*err)
             snprintf(err, errlen, "out of memory");
@@ -415,6 +623,11 @@ store_rc incident_route(store *s, db_conn *c, const window_work *w, const json_t
     if (rc == STORE_OK && !st.notified_by && queued > 0)
         rc = db_run(s, c, &sql_inc_notified, DB_ARGS(db_int(ch->id), db_int(anomaly_id)), NULL, NULL, NULL, err,
                     errlen);
+settle:
+    /* held opens carry the incident as it is now (this member, merged members), suppressed or not */
+    if (rc == STORE_OK)
+        rc = settle_held(s, c, ch->id, now, rt, &updated, err, errlen);
+    free(o);
     json_decref(st.keep);
     return rc;
 }

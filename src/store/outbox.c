@@ -8,6 +8,10 @@
  *
  * Claims: a claimed notification is leased: its next_attempt_at moves to
  * now + lease, so one whose sender died is due again once the lease ran out.
+ * The rows of one (dedup key, destination) are claimed in the order they were
+ * queued: none while an earlier one is pending (in its retries, leased, or an
+ * incident's open held for incident.group_wait), so an update or a resolve
+ * never overtakes the open it follows.
  * On PostgreSQL the claim skips rows another replica holds (SKIP LOCKED) and
  * start-up recovery releases only leases that ran out; on SQLite (one
  * process) recovery makes every claimed notification due now.
@@ -29,7 +33,7 @@ int outbox_put(void *arg, const route_dest *d, const char *dedup, const char *bo
     outbox_put_arg *pa = arg;
     return db_run(pa->s, pa->c, &sql_out_insert,
                   DB_ARGS(db_int(pa->anomaly_id), db_text(d->name), db_text(dest_kind_name(d->kind)), db_text(dedup),
-                          db_text(body), db_text(pa->status), db_int(pa->now)),
+                          db_text(body), db_text(pa->status), db_int(pa->now), db_int(pa->due)),
                   NULL, NULL, NULL, pa->err, pa->errlen) == STORE_OK
                ? 0
                : -1;
@@ -74,7 +78,7 @@ store_rc outbox_route_anomaly(store *s, db_conn *c, const window_work *w, const 
     store_rc rc = outbox_pair_decide(s, c, w, a, anomaly_id, now, rt, &d, err, errlen);
     if (rc != STORE_OK || d.suppress)
         return rc;
-    outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen};
+    outbox_put_arg pa = {s, c, anomaly_id, now, rt->dry_run ? "dry_run" : "pending", err, errlen, 0};
     route_window rw = {.id = w->id, .service = w->service, .start_ms = w->start_ms, .end_ms = w->end_ms};
     int rank = severity_rank(json_string_value(json_object_get(a, "severity")));
     if (route_notifications(rt, &rw, a, rank, anomaly_id, now, d.until_ms, outbox_put, &pa)) {

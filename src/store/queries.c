@@ -262,11 +262,17 @@ db_stmt sql_out_suppression_open = {
     .params = "itiiii"};
 db_stmt sql_out_suppress = {.sql = "UPDATE anomalies SET suppressed = 1, suppressed_by = ?2 WHERE id = ?1",
                             .params = "ii"};
+/* due at ?7 (now), or at ?8 when later: an incident's open held for incident.group_wait (incidents.c) */
 db_stmt sql_out_insert = {.sql = "INSERT INTO outbox(anomaly_id, destination, kind, dedup_key, payload, status, "
-                                 "next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                          .params = "ittttti"};
+                                 "next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                                 "CASE WHEN ?8 > ?7 THEN ?8 ELSE ?7 END, ?7)",
+                          .params = "itttttii"};
+/* the next due row, in order per (dedup key, destination): none while an earlier one of the same pair is
+ * pending, so an update or a resolve never overtakes the open it follows (outbox_by_dedup_key, migration 020) */
 #define CLAIM_NEXT                                                                                      \
-    "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT 1"
+    "SELECT id FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ?1 AND NOT EXISTS ("        \
+    "SELECT 1 FROM outbox p WHERE p.dedup_key = o.dedup_key AND p.destination = o.destination "          \
+    "AND p.status = 'pending' AND p.id < o.id) ORDER BY next_attempt_at, id LIMIT 1"
 db_stmt sql_out_claim = {
     .sqlite = "UPDATE outbox SET claimed_at = ?1, next_attempt_at = ?1 + ?2 WHERE id = (" CLAIM_NEXT ") "
               "RETURNING id, anomaly_id, destination, kind, dedup_key, payload, attempts, created_at",
@@ -559,8 +565,37 @@ db_stmt sql_inc_member_ids = {.sql = "SELECT id FROM anomalies WHERE incident_id
                               .params = "ii"};
 /* routing by incident (migration 015) */
 db_stmt sql_inc_state = {.sql = "SELECT id, severity, services, root_service, root_reason, summary, start_ms, end_ms, "
-                                "members, notified_by, merged_into FROM incidents WHERE id = ?1",
+                                "members, notified_by, merged_into, created_at FROM incidents WHERE id = ?1",
                          .params = "i"};
+/* an open held for incident.group_wait (migration 020): queued, never claimed, not due yet at ?now */
+#define HELD(now)                                                                                       \
+    "(status IN ('pending', 'dry_run') AND attempts = 0 AND claimed_at IS NULL "                          \
+    "AND coalesce(next_attempt_at, 0) > " now ")"
+/* where an incident's notifications went: one row per destination that has had some released (sent or
+ * due), then its held opens, the earliest due first; at most 512 (one held open per destination is kept) */
+db_stmt sql_inc_rows = {.sql = "SELECT min(id), destination, min(kind), 0, 0, 0 FROM outbox WHERE dedup_key = ?1 "
+                               "AND NOT " HELD("?2") " GROUP BY destination UNION ALL "
+                               "SELECT id, destination, kind, anomaly_id, 1, next_attempt_at FROM outbox "
+                               "WHERE dedup_key = ?1 AND " HELD("?2") " ORDER BY 2, 5, 6, 1 LIMIT 512",
+                        .params = "ti"};
+/* a merged incident's held opens go to the incident that took its members (key ?2) */
+db_stmt sql_inc_held_move = {.sql = "UPDATE outbox SET dedup_key = ?2 WHERE dedup_key = ?1 AND " HELD("?3"),
+                             .params = "tti"};
+/* a member with news for a destination whose open is held: the open is made from it */
+db_stmt sql_inc_held_take = {.sql = "UPDATE outbox SET anomaly_id = ?3 WHERE dedup_key = ?1 AND destination = ?2 AND "
+                                    HELD("?4"),
+                             .params = "ttii"};
+db_stmt sql_inc_held_drop = {.sql = "DELETE FROM outbox WHERE id = ?1 AND " HELD("?2"), .params = "ii"};
+/* a held open made again from its member and the incident as it is now */
+db_stmt sql_inc_held_set = {.sql = "UPDATE outbox SET payload = ?2 WHERE id = ?1 AND " HELD("?3"), .params = "iti"};
+/* the member a held open is made from, as routing reads it, with its pair's suppression interval */
+db_stmt sql_inc_held_member = {.sql = "SELECT a.window_id, s.name, a.window_start, a.window_end, a.type, a.severity, "
+                                      "a.summary, a.evidence, a.recommended_action, a.analyzer, "
+                                      "coalesce(p.until_ms, 0) FROM anomalies a JOIN services s ON s.id = a.service_id "
+                                      "LEFT JOIN suppressions p ON p.service_id = a.service_id AND p.type = a.type "
+                                      "WHERE a.id = ?1",
+                               .params = "i"};
+#undef HELD
 db_stmt sql_inc_notified = {.sql = "UPDATE incidents SET notified_by = ?2 WHERE id = ?1 AND notified_by IS NULL",
                             .params = "ii"};
 /* where an incident's notifications went: its resolve goes there too */

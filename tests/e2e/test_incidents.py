@@ -148,6 +148,52 @@ class IncidentTest(IncidentBase):
         an = self.anomalies(srv)
         self.assertEqual(sorted(a["id"] for a in an if a["incident_id"] == cascade["id"]), cascade["anomaly_ids"])
 
+    def flush(self, srv, service):
+        """Closes one service's open windows and waits until every window of it is analysed."""
+        self.assertEqual(srv.request("POST", "/windows/flush?service=" + service)[0], 200)
+
+        def done():
+            w = srv.get("/windows?limit=1000&service=" + service)[1]["windows"]
+            return w and all(x["status"] in ("analyzed", "failed") for x in w)
+        wait_for(done, timeout=slow(60), what="%s's windows analysed" % service)
+
+    def test_an_incident_waits_for_every_service_s_windows_near_it_before_resolving_in_event_time(self):
+        """a601ace: the members' watermarks are far past the cascade and their windows analysed, but edge's
+        windows near it still wait: the incident stays open and edge joins it once analysed. A control
+        incident far from edge's lines shows that the resolver ran after the members were analysed."""
+        # a long grace: no window closes by itself; each service's are closed (flushed) in the test's order
+        srv = self.serve("--incident-quiet", "3m", "--grace", "1h")
+        rows = generate(seed=1, minutes=20, t0=T0)
+        # edge's lines start at 10:00, more than the quiet period after the control (search, 10:05..10:06:40)
+        rows = [r for r in rows if r["service"] != "edge" or r["ts"] >= T0 + 600]
+        rows += [{"ts": T0 + 300 + i * 2.0, "service": "search", "level": "error",
+                  "message": "shard %d unavailable: index segment read failed (I/O error)" % (i % 3)}
+                 for i in range(50)]
+        rows.sort(key=lambda r: r["ts"])
+        for i in range(0, len(rows), 2000):
+            self.assertEqual(srv.ingest(ndjson(rows[i:i + 2000]))[0], 202)
+        for service in ("db", "payments", "checkout", "auth", "inventory"):
+            self.flush(srv, service)
+        cascade = [i for i in self.incidents(srv) if "payments" in i["services"]]
+        self.assertEqual(len(cascade), 1, cascade)
+        self.assertEqual(set(cascade[0]["services"]), {"db", "payments", "checkout"}, cascade)
+        # search last: once its incident is resolved, the resolver has run with every member of the cascade
+        # analysed and their watermarks (10:20) far past its end plus the quiet period
+        self.flush(srv, "search")
+        control = [i for i in self.incidents(srv) if i["services"] == ["search"]]
+        self.assertEqual(len(control), 1, self.incidents(srv))
+        wait_for(lambda: srv.get("/incidents/%d" % control[0]["id"])[1]["status"] == "resolved", timeout=slow(20),
+                 what="the control incident resolved")
+        got = srv.get("/incidents/%d" % cascade[0]["id"])[1]
+        self.assertEqual(got["status"], "open", got)  # edge's windows near it wait for analysis
+        # edge analysed: it joins the cascade instead of opening an incident of its own
+        self.flush(srv, "edge")
+        got = srv.get("/incidents/%d" % cascade[0]["id"])[1]
+        self.assertEqual(set(got["services"]), CASCADE, got)
+        self.assertFalse([i for i in self.incidents(srv) if i["services"] == ["edge"]], self.incidents(srv))
+        wait_for(lambda: srv.get("/incidents/%d" % cascade[0]["id"])[1]["status"] == "resolved",
+                 timeout=slow(20), what="the cascade resolved once edge was analysed")
+
     def test_listing_filters_pages_and_refuses_bad_parameters(self):
         srv = self.serve("--incident-quiet", "3m")
         self.load(srv, generate(seed=1, minutes=20, t0=T0))

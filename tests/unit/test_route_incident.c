@@ -16,24 +16,29 @@
 static void test_open_once_then_updates_only_for_news(void **state)
 {
     (void)state;
-    assert_int_equal(route_incident_event_of(0, 0), ROUTE_INCIDENT_OPEN);
-    assert_int_equal(route_incident_event_of(0, 1), ROUTE_INCIDENT_OPEN);
-    assert_int_equal(route_incident_event_of(1, 1), ROUTE_INCIDENT_UPDATE);
-    assert_int_equal(route_incident_event_of(1, 0), ROUTE_INCIDENT_NONE);
+    assert_int_equal(route_incident_event_of(0, 0, 0), ROUTE_INCIDENT_OPEN);
+    assert_int_equal(route_incident_event_of(0, 0, 1), ROUTE_INCIDENT_OPEN);
+    assert_int_equal(route_incident_event_of(1, 0, 1), ROUTE_INCIDENT_UPDATE);
+    assert_int_equal(route_incident_event_of(1, 0, 0), ROUTE_INCIDENT_NONE);
+    /* all the destination has is an open still held: news goes into it, never an update after it */
+    assert_int_equal(route_incident_event_of(1, 1, 1), ROUTE_INCIDENT_HELD);
+    assert_int_equal(route_incident_event_of(1, 1, 0), ROUTE_INCIDENT_NONE);
 }
 
 typedef struct got {
     int n;
     char *bodies[8];
     char keys[8][64];
+    route_incident_event ev[8];
 } got;
 
-static int put(void *arg, const route_dest *d, const char *dedup, const char *body)
+static int put(void *arg, const route_dest *d, route_incident_event ev, const char *dedup, const char *body)
 {
     (void)d;
     got *g = arg;
     snprintf(g->keys[g->n], sizeof g->keys[g->n], "%s", dedup);
-    g->bodies[g->n++] = strdup(body);
+    g->ev[g->n] = ev;
+    g->bodies[g->n++] = body ? strdup(body) : NULL;
     return 0;
 }
 
@@ -54,7 +59,9 @@ static void test_bodies_carry_the_incident_under_its_key(void **state)
     route_window w = {.id = 3, .service = "payments", .start_ms = NOW - 60000, .end_ms = NOW};
     got g = {0};
     const char *had[] = {"hook", "chat", "am"};
-    assert_int_equal(route_incident_notifications(&rc, &w, a, 3, 11, NOW, NOW + 1000, &inc, 1, had, 3, put, &g), 3);
+    const int sent[] = {0, 0, 0}, held[] = {0, 1, 0};
+    assert_int_equal(route_incident_notifications(&rc, &w, a, 3, 11, NOW, NOW + 1000, &inc, 1, had, sent, 3, put, &g),
+                     3);
     for (int i = 0; i < g.n; i++)
         assert_string_equal(g.keys[i], "anomalog:incident:7");
     int seen = 0;
@@ -83,13 +90,23 @@ static void test_bodies_carry_the_incident_under_its_key(void **state)
     assert_int_equal(seen, 7);
     /* no news: nothing for the destinations that have it, an open for the one that had nothing of it */
     memset(&g, 0, sizeof g);
-    assert_int_equal(route_incident_notifications(&rc, &w, a, 3, 11, NOW, NOW, &inc, 0, had, 2, put, &g), 1);
+    assert_int_equal(route_incident_notifications(&rc, &w, a, 3, 11, NOW, NOW, &inc, 0, had, sent, 2, put, &g), 1);
     json_t *b = json_loads(g.bodies[0], 0, NULL);
     assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(b, 0), "annotations"),
                                                           "incident")),
                         "Incident #7 opened: db, <payments> (likely root db)");
     json_decref(b);
     free(g.bodies[0]);
+    /* news while chat's open is held: handed over as HELD without a body (the held open takes the member) */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(route_incident_notifications(&rc, &w, a, 3, 11, NOW, NOW, &inc, 1, had, held, 3, put, &g), 3);
+    int helds = 0;
+    for (int i = 0; i < g.n; i++) {
+        helds += g.ev[i] == ROUTE_INCIDENT_HELD;
+        assert_true((g.ev[i] == ROUTE_INCIDENT_HELD) == (g.bodies[i] == NULL));
+        free(g.bodies[i]);
+    }
+    assert_int_equal(helds, 1);
     json_decref(a);
     json_decref(services);
     route_config_free(&rc);
