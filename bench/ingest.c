@@ -22,8 +22,17 @@
  *
  * The rows are deterministic and realistic: 8 services, levels mostly info,
  * access-log/cache/upstream/payment/auth messages of ~120 bytes, a third with
- * an attributes object, event times spread over one hour (so about 100
- * five-minute windows), ~220 bytes per NDJSON line. The client threads run on
+ * an attributes object, ~220 bytes per NDJSON line. Event times
+ * (--event-times): live (the default), as shippers tailing logs send them,
+ * each connection's lines in time order, a batch's spread from the
+ * connection's previous send to its own (at most a second), so they land in
+ * each service's open window, at the end of its index range (windows
+ * close during a run that crosses a window's end plus the grace, as they
+ * would in service); or replay, the pool's own hour of event times (about
+ * 100 five-minute windows) sent again and again, so after the first pass
+ * every line is late and lands in the middle of a closed window (a shipper
+ * catching up, a replayed file). The raw SQLite limit inserts the same
+ * event times as the phases it is compared with. The client threads run on
  * the same cores as the server; on a small machine they take a share of the
  * CPU the server could otherwise use, which the paced phase also reports as
  * the p99 from the actual send (service time without schedule lag).
@@ -92,6 +101,7 @@
 #define SMALL_BATCH 10
 #define MAX_REPEAT 9
 #define MAX_STORED 6
+#define LIVE_SPREAD_MS 1000         /* live event times: a batch spans at most the second before its send */
 
 /* ---- options ------------------------------------------------------------- */
 
@@ -106,6 +116,7 @@ typedef struct options {
     int json_only;
     int keep;
     int curl;          /* --client curl */
+    int live;          /* --event-times live (1, the default) or replay (0) */
     int repeat;        /* pairs of batch=N and batch=10 phases */
     long long stored[MAX_STORED]; /* --stored: the series of lines already stored, instead of the usual run */
     int nstored;
@@ -115,7 +126,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_ingest [--duration S] [--connections N] [--batch N] [--repeat N] [--rate F] [--client lean|curl]\n"
-            "                    [--bin PATH] [--pg URL] [--pg-copy-rows N] [--json-only] [--keep]\n"
+            "                    [--event-times live|replay] [--bin PATH] [--pg URL] [--pg-copy-rows N] [--json-only] [--keep]\n"
             "  --duration S     seconds per phase (default 2; 2 x repeat + 1 phases after the raw one)\n"
             "  --connections N  client connections, one thread each (default 4)\n"
             "  --batch N        lines per request in the peak phase (default 1000)\n"
@@ -124,6 +135,10 @@ static void usage(FILE *f)
             "  --rate F         paced phase at F times the last peak phase's rate (default 0.8)\n"
             "  --client K       lean (default): HTTP/1.1 keep-alive written by hand, little client CPU;\n"
             "                   curl: a libcurl easy handle per connection\n"
+            "  --event-times M  live (default): each connection's lines in time order, a batch's from its previous\n"
+            "                   send to its own, into the open windows, as a shipper tailing logs sends them;\n"
+            "                   replay: one hour of event times sent again and again, every line after the first\n"
+            "                   pass late, in the middle of a closed window (the raw SQLite limit's rows follow)\n"
             "  --bin PATH       anomalog binary (default $ANOMALOG_BIN, else ../anomalog beside this program)\n"
             "  --pg URL         also on PostgreSQL, 1 and 3 replicas (default $ANOMALOG_TEST_PG_URL; \"\" for none)\n"
             "  --pg-copy-rows N rows per COPY and transaction of the raw PostgreSQL limit (default 1000, as the batches)\n"
@@ -148,6 +163,7 @@ typedef struct row {
 } row;
 
 static int64_t base_ms; /* 2026-11-24T10:00:00Z */
+static int live_times;  /* --event-times live: set once in main, before any thread */
 
 static const char *const users[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
 static const char *const upstreams[] = {"payments", "inventory", "search", "recommendations"};
@@ -221,6 +237,8 @@ typedef struct bodyset {
     size_t n;
     int lines;        /* lines per body */
     double avg_line;  /* bytes */
+    uint32_t *ts_at;  /* [body * lines + line]: offset of the line's event time in its body */
+    size_t max_len;   /* the longest body */
 } bodyset;
 
 /* Cuts the pool into bodies of `lines` consecutive rows each. */
@@ -230,6 +248,8 @@ static void bodies_build(bodyset *bs, const row *rows, size_t nrows, int lines)
     bs->lines = lines;
     bs->body = xmalloc(bs->n * sizeof *bs->body);
     bs->len = xmalloc(bs->n * sizeof *bs->len);
+    bs->ts_at = xmalloc(bs->n * (size_t)lines * sizeof *bs->ts_at);
+    bs->max_len = 0;
     size_t total = 0;
     for (size_t b = 0; b < bs->n; b++) {
         size_t cap = (size_t)lines * 512, used = 0;
@@ -240,10 +260,13 @@ static void bodies_build(bodyset *bs, const row *rows, size_t nrows, int lines)
                 fprintf(stderr, "bench_ingest: line too long\n");
                 exit(1);
             }
+            bs->ts_at[b * (size_t)lines + (size_t)k] = (uint32_t)(used + strlen("{\"timestamp\":\""));
             used += w;
         }
         bs->body[b] = p;
         bs->len[b] = used;
+        if (used > bs->max_len)
+            bs->max_len = used;
         total += used;
     }
     bs->avg_line = (double)total / (double)(bs->n * (size_t)lines);
@@ -255,6 +278,43 @@ static void bodies_free(bodyset *bs)
         free(bs->body[b]);
     free(bs->body);
     free(bs->len);
+    free(bs->ts_at);
+}
+
+/* Live event times, as a shipper tailing a log sends them: the n lines of a batch sent at send_ms, whose sender
+ * sent its previous batch at prev_ms, are timed evenly from just after prev_ms to send_ms (a span of at most
+ * LIVE_SPREAD_MS), so each sender's lines are in time order from one batch to the next; line k's lag. */
+static int64_t live_lag_ms(int k, int n, int64_t prev_ms, int64_t send_ms)
+{
+    int64_t span = send_ms - prev_ms;
+    span = span < 0 ? 0 : span > LIVE_SPREAD_MS ? LIVE_SPREAD_MS : span;
+    return (int64_t)(n - 1 - k) * span / n;
+}
+
+/* Body b of bs copied into out (bs->max_len bytes) with its lines' event times live (live_lag_ms) for a send at
+ * send_ms after one at prev_ms: the times are fixed width ("2026-11-24T10:00:00.000Z"), so only their digits are
+ * rewritten. */
+static void live_body(const bodyset *bs, size_t b, int64_t prev_ms, int64_t send_ms, char *out)
+{
+    memcpy(out, bs->body[b], bs->len[b]);
+    char sec[2][64]; /* "YYYY-MM-DDTHH:MM:SS." of the send's second and the one before: a lag is under 1 s */
+    int64_t s0 = send_ms / 1000;
+    for (int i = 0; i < 2; i++) {
+        time_t t = (time_t)(s0 - i);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(sec[i], sizeof sec[i], "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
+    for (int k = 0; k < bs->lines; k++) {
+        int64_t ts = send_ms - live_lag_ms(k, bs->lines, prev_ms, send_ms);
+        char *p = out + bs->ts_at[b * (size_t)bs->lines + (size_t)k];
+        int ms = (int)(ts % 1000);
+        memcpy(p, sec[s0 - ts / 1000], 20);
+        p[20] = (char)('0' + ms / 100);
+        p[21] = (char)('0' + ms / 10 % 10);
+        p[22] = (char)('0' + ms % 10);
+    }
 }
 
 /* ---- 1. the limit: raw SQLite ------------------------------------------- */
@@ -318,16 +378,19 @@ static int raw_sqlite(const char *path, const row *rows, size_t nrows, double du
     sqlite3_busy_timeout(db, 5000);
     int rc = -1;
     sqlite3_stmt *ins = NULL;
-    enum { NWIN = SPAN_MS / WINDOW_MS + 1 };
-    static int64_t win_id[NSERVICES][NWIN];
+    enum { NWIN = SPAN_MS / WINDOW_MS + 1, MAXWIN = 3600 * 1000 / WINDOW_MS + 3 /* live, --duration 3600 */ };
+    static int64_t win_id[NSERVICES][MAXWIN];
     if (raw_exec(db, "PRAGMA journal_mode = WAL", res) || raw_exec(db, "PRAGMA synchronous = NORMAL", res))
         goto out;
+    /* the windows the rows fall into: the pool's hour, or (live) from a second before now to the deadline */
+    int64_t now = wall_ms();
+    int64_t first = live_times ? (now - LIVE_SPREAD_MS) / WINDOW_MS * WINDOW_MS : base_ms;
+    int nwin = live_times ? (int)((now + (int64_t)(duration * 1000) - first) / WINDOW_MS) + 1 : NWIN;
 
     /* what the server does first: one service row per name, one window per
      * (service, start) the rows fall into */
     if (raw_exec(db, "BEGIN IMMEDIATE", res))
         goto out;
-    int64_t now = wall_ms();
     for (int s = 0; s < NSERVICES; s++) {
         char sql[512];
         snprintf(sql, sizeof sql, "INSERT INTO services(name, last_seen, created_at) VALUES ('svc-%d', %lld, %lld)",
@@ -335,8 +398,8 @@ static int raw_sqlite(const char *path, const row *rows, size_t nrows, double du
         if (raw_exec(db, sql, res))
             goto out;
         int64_t sid = sqlite3_last_insert_rowid(db);
-        for (int w = 0; w < NWIN; w++) {
-            int64_t start = base_ms + (int64_t)w * WINDOW_MS;
+        for (int w = 0; w < nwin; w++) {
+            int64_t start = first + (int64_t)w * WINDOW_MS;
             snprintf(sql, sizeof sql, "INSERT INTO windows(service_id, start_ms, end_ms) VALUES (%lld, %lld, %lld)",
                      (long long)sid, (long long)start, (long long)(start + WINDOW_MS));
             if (raw_exec(db, sql, res))
@@ -358,6 +421,7 @@ static int raw_sqlite(const char *path, const row *rows, size_t nrows, double du
     size_t next = 0, ntx = 0, captx = 0;
     double *txms = NULL;
     long long n = 0;
+    int64_t prev = wall_ms(); /* live: a transaction's rows timed from the previous one's to its own */
     while (t1 < deadline) {
         double tb = t1;
         if (raw_exec(db, "BEGIN", res))
@@ -366,12 +430,18 @@ static int raw_sqlite(const char *path, const row *rows, size_t nrows, double du
         for (int k = 0; k < RAW_TXN_ROWS; k++) {
             const row *r = &rows[next];
             next = next + 1 == nrows ? 0 : next + 1;
-            int64_t w = (r->ts_ms - base_ms) / WINDOW_MS; /* window id from memory, as the server's cache does */
-            if (raw_insert(db, ins, win_id[r->service][w], r, r->ts_ms, received, res))
+            int64_t ts = live_times ? received - live_lag_ms(k, RAW_TXN_ROWS, prev, received) : r->ts_ms;
+            int64_t w = (ts - first) / WINDOW_MS; /* window id from memory, as the server's cache does */
+            if (w < 0 || w >= nwin) {
+                snprintf(res->err, sizeof res->err, "event time %lld outside the windows made", (long long)ts);
+                goto out;
+            }
+            if (raw_insert(db, ins, win_id[r->service][w], r, ts, received, res))
                 goto out;
         }
         if (raw_exec(db, "COMMIT", res))
             goto out;
+        prev = received;
         n += RAW_TXN_ROWS;
         t1 = now_s();
         if (ntx == captx) {
@@ -586,6 +656,8 @@ static void *client_main(void *arg)
     const bodyset *bs = ph->bs;
     size_t next = (size_t)c->idx * (bs->n / (size_t)ph->connections);
     double sched = ph->t0 + (ph->interval > 0 ? ph->interval * c->idx / ph->connections : 0);
+    char *live = live_times ? xmalloc(bs->max_len) : NULL; /* this connection's copy of a body, times rewritten */
+    int64_t prev_ms = wall_ms(); /* live: this connection's previous send */
     sleep_until(ph->t0);
     for (;;) {
         double start, sent;
@@ -605,8 +677,15 @@ static void *client_main(void *arg)
         next = next + 1 == bs->n ? 0 : next + 1;
         long status = 0;
         char why[200];
-        int rc = c->h ? curl_post(c, bs->body[b], bs->len[b], &status, why, sizeof why)
-                      : lean_post(c, bs->body[b], bs->len[b], &status, why, sizeof why);
+        const char *body = bs->body[b];
+        if (live) {
+            int64_t ms = wall_ms();
+            live_body(bs, b, prev_ms, ms, live);
+            prev_ms = ms;
+            body = live;
+        }
+        int rc = c->h ? curl_post(c, body, bs->len[b], &status, why, sizeof why)
+                      : lean_post(c, body, bs->len[b], &status, why, sizeof why);
         double done = now_s();
         c->requests++;
         if (rc) {
@@ -646,6 +725,7 @@ static void *client_main(void *arg)
         c->lat[c->nlat++] = (done - start) * 1000;
     }
     c->end = now_s();
+    free(live);
     return NULL;
 }
 
@@ -1125,14 +1205,15 @@ static int stored_series(const options *o, const char *dir, const row *rows, siz
                    p->peak.lines_per_s, p->paced.p50, p->paced.p99, p->paced.svc_p99, p->paced.max, p->rss_mib,
                    p->ok ? "OK" : "FAILED");
         }
-        printf("(batch=%d, %d connections; latencies in ms from the scheduled send, \"from send\" from the actual one;"
-               " each N the median of %d rounds taken in turns with the other Ns)\n",
-               o->batch, o->connections, o->repeat);
+        printf("(batch=%d, %d connections, %s event times; latencies in ms from the scheduled send, \"from send\" from"
+               " the actual one; each N the median of %d rounds taken in turns with the other Ns)\n",
+               o->batch, o->connections, o->live ? "live" : "replayed", o->repeat);
         printf("flat: p99 at %s / at %s = %.2f (target <= 2), peak lines/s %.2f (target >= 0.8): %s\n\n", z->label,
                a->label, p99_ratio, peak_ratio, flat ? "yes" : "no");
     }
-    printf("{\"bench\":\"ingest_stored\",\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,\"repeat\":%d,"
-           "\"rate_fraction\":%.2f,\"points\":[", o->connections, o->batch, o->duration, o->repeat, o->rate);
+    printf("{\"bench\":\"ingest_stored\",\"event_times\":\"%s\",\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,"
+           "\"repeat\":%d,\"rate_fraction\":%.2f,\"points\":[", o->live ? "live" : "replay", o->connections, o->batch,
+           o->duration, o->repeat, o->rate);
     for (int i = 0; i < n; i++) {
         const stored_point *p = &pts[i];
         printf("%s{\"stored\":%lld,\"fill_s\":%.1f,\"peak_lines_per_s\":%.0f,\"p50_at_80_ms\":%.2f,\"p99_at_80_ms\":%.2f,"
@@ -1426,7 +1507,7 @@ static int parse_args(int argc, char **argv, options *o)
         }
         int takes = !strcmp(name, "--duration") || !strcmp(name, "--connections") || !strcmp(name, "--batch") || !strcmp(name, "--rate") || !strcmp(name, "--repeat") ||
                     !strcmp(name, "--client") || !strcmp(name, "--bin") || !strcmp(name, "--pg") ||
-                    !strcmp(name, "--pg-copy-rows") || !strcmp(name, "--stored");
+                    !strcmp(name, "--pg-copy-rows") || !strcmp(name, "--stored") || !strcmp(name, "--event-times");
         if (takes && !v) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "bench_ingest: %s needs a value\n", name);
@@ -1474,6 +1555,12 @@ static int parse_args(int argc, char **argv, options *o)
                 return -1;
             }
             o->curl = !strcmp(v, "curl");
+        } else if (!strcmp(name, "--event-times")) {
+            if (strcmp(v, "live") && strcmp(v, "replay")) {
+                fprintf(stderr, "bench_ingest: --event-times: \"%s\" is not live or replay\n", v);
+                return -1;
+            }
+            o->live = !strcmp(v, "live");
         } else if (!strcmp(name, "--bin")) {
             o->bin = v;
         } else if (!strcmp(name, "--pg-copy-rows")) {
@@ -1509,7 +1596,8 @@ static int parse_args(int argc, char **argv, options *o)
 int main(int argc, char **argv)
 {
     bench_name = "bench_ingest";
-    options o = {.duration = 2, .connections = 4, .batch = 1000, .rate = 0.8, .repeat = 3, .pg_copy_rows = 1000};
+    options o = {.duration = 2, .connections = 4, .batch = 1000, .rate = 0.8, .repeat = 3, .pg_copy_rows = 1000,
+                 .live = 1};
     o.pg = getenv("ANOMALOG_TEST_PG_URL");
     if (o.pg && !*o.pg)
         o.pg = NULL;
@@ -1526,6 +1614,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    live_times = o.live;
 
     struct tm tm = {.tm_year = 2026 - 1900, .tm_mon = 10, .tm_mday = 24, .tm_hour = 10};
     base_ms = (int64_t)timegm(&tm) * 1000;
@@ -1558,9 +1647,10 @@ int main(int argc, char **argv)
     }
     /* the machine's load beside the figures: on a shared machine it, not the code, often decides the latencies */
     double load_start = load_average();
-    progress("%zu distinct rows, %.0f bytes per NDJSON line, %d connections (%s client), %.1f s per phase, server %s, dir %s"
-             ", load average %.2f",
-             nrows, big.avg_line, o.connections, o.curl ? "libcurl" : "lean", o.duration, o.bin, dir, load_start);
+    progress("%zu distinct rows, %.0f bytes per NDJSON line, %s event times, %d connections (%s client), %.1f s per "
+             "phase, server %s, dir %s, load average %.2f",
+             nrows, big.avg_line, o.live ? "live" : "replayed", o.connections, o.curl ? "libcurl" : "lean", o.duration,
+             o.bin, dir, load_start);
 
     if (o.nstored) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1784,6 +1874,8 @@ int main(int argc, char **argv)
         char b1[32], b2[32];
         snprintf(b1, sizeof b1, "ingest batch=%d", o.batch);
         snprintf(b2, sizeof b2, "ingest batch=%d", SMALL_BATCH);
+        printf("event times: %s\n", o.live ? "live (each connection's in time order, in the open windows)"
+                                            : "replay (one hour again and again: late lines, closed windows)");
         printf("%-22s %-15s %-22s %-7s %-10s %s\n", "benchmark", "figure", "limit (same run)", "ratio", "target",
                "met");
         printf("%-22s %-15s %-22s %-7.3f %-10s %s\n", b1, f1, l1, ratio, ">= 0.75", ratio >= 0.75 ? "yes" : "no");
@@ -1832,7 +1924,7 @@ int main(int argc, char **argv)
         printf("server: SIGTERM to exit %.2f s, %s; %ld log lines after ready\n\n", sr.seconds,
                clean_exit ? "exit 0" : "NOT a clean exit", lines_during);
     }
-    printf("{\"bench\":\"ingest\",\"client\":\"%s\",\"repeat\":%d,\"batch_ratios\":[%s],\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,"
+    printf("{\"bench\":\"ingest\",\"event_times\":\"%s\",\"client\":\"%s\",\"repeat\":%d,\"batch_ratios\":[%s],\"connections\":%d,\"batch\":%d,\"duration_s\":%.1f,"
            "\"raw_sqlite_rows_per_s\":%.0f,\"raw_txn_p99_ms\":%.2f,\"raw_txn_max_ms\":%.2f,\"ingest_1000_lines_per_s\":%.0f,\"ratio\":%.4f,"
            "\"ingest_10_lines_per_s\":%.0f,\"batch_ratio\":%.4f,"
            "\"latency_1000_p50_ms\":%.2f,\"latency_1000_p99_ms\":%.2f,\"latency_1000_max_ms\":%.2f,"
@@ -1847,7 +1939,7 @@ int main(int argc, char **argv)
            "\"raw_pg_one_copy_rows_per_s\":%.0f,\"pg_one_copy_ratio\":%.4f,\"rate_80_reached\":%.3f,"
            "\"load_start\":%.2f,\"load_end\":%.2f,"
            "\"pg_verify\":\"%s\"}\n",
-           o.curl ? "curl" : "lean", o.repeat, ratios, o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
+           o.live ? "live" : "replay", o.curl ? "curl" : "lean", o.repeat, ratios, o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
            batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99,
            peak.commits > 0 ? (double)peak.requests / (double)peak.commits : 0,
            tiny.commits > 0 ? (double)tiny.requests / (double)tiny.commits : 0,

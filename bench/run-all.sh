@@ -86,7 +86,8 @@ def row(b; what; figure; limit; ratio; target; met): {bench: b, what: what, figu
 def failed(b): row(b; "(failed)"; (.[b].error // "no result"); ""; null; ""; false);
 [
   (if .bench_ingest.ratio then .bench_ingest as $i |
-     row("ingest"; "NDJSON batch=\($i.batch), \($i.connections) connections"; "\($i.ingest_1000_lines_per_s) lines/s";
+     row("ingest"; "NDJSON batch=\($i.batch), \($i.connections) connections, \($i.event_times // "replay") event times";
+         "\($i.ingest_1000_lines_per_s) lines/s";
          "raw sqlite \($i.raw_sqlite_rows_per_s) rows/s"; r($i.ratio; 3); ">= 0.75"; $i.ratio >= 0.75),
      row("ingest"; "NDJSON batch=10"; "\($i.ingest_10_lines_per_s) lines/s";
          "batch=\($i.batch) \($i.ingest_1000_lines_per_s) lines/s"; r($i.batch_ratio; 3); ">= 0.50"; $i.batch_ratio >= 0.5),
