@@ -200,6 +200,18 @@ long proc_status_kb(pid_t pid, const char *key)
     return v;
 }
 
+double load_average(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double v = -1;
+    if (f) {
+        if (fscanf(f, "%lf", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
 double proc_cpu_s(pid_t pid)
 {
     char path[64], buf[1024];

@@ -34,6 +34,7 @@ double pct(const double *v, size_t n, double p); /* nearest rank of sorted v; 0 
 const char *default_bin(char *buf, size_t cap);
 long proc_status_kb(pid_t pid, const char *key);  /* a kB field of /proc/PID/status; -1 if unreadable */
 double proc_cpu_s(pid_t pid);                    /* CPU seconds (user + system) PID used so far; -1 if unreadable */
+double load_average(void);                       /* the machine's 1-minute load average; -1 if unreadable */
 
 /* The server under test: `BIN serve --listen 127.0.0.1:0 --db DB --window 5m`,
  * its stdout+stderr copied to a log file by a thread, its VmRSS sampled every 100 ms. */

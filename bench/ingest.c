@@ -1556,8 +1556,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ingest: mkdtemp %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    progress("%zu distinct rows, %.0f bytes per NDJSON line, %d connections (%s client), %.1f s per phase, server %s, dir %s",
-             nrows, big.avg_line, o.connections, o.curl ? "libcurl" : "lean", o.duration, o.bin, dir);
+    /* the machine's load beside the figures: on a shared machine it, not the code, often decides the latencies */
+    double load_start = load_average();
+    progress("%zu distinct rows, %.0f bytes per NDJSON line, %d connections (%s client), %.1f s per phase, server %s, dir %s"
+             ", load average %.2f",
+             nrows, big.avg_line, o.connections, o.curl ? "libcurl" : "lean", o.duration, o.bin, dir, load_start);
 
     if (o.nstored) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1677,9 +1680,17 @@ int main(int argc, char **argv)
         double target = o.rate * last->lines_per_s;
         double interval = (double)o.connections * (double)o.batch / target;
         run_phase(cl, o.connections, &big, o.duration, interval, &paced);
+        long long c = server_commits(srv.port);
+        double u = proc_cpu_s(srv.pid);
+        paced.commits = cprev >= 0 && c >= 0 ? c - cprev : -1;
+        paced.cpu_s = uprev >= 0 && u >= 0 ? u - uprev : -1;
         paced.target_lines_per_s = target;
         snprintf(name, sizeof name, "@%.0f%% of peak", o.rate * 100);
         phase_report(name, &paced);
+        if (paced.lines_per_s < 0.95 * target) /* the p99 from the scheduled send is then a growing queue's */
+            progress("the paced phase took only %.0f%% of the rate offered: the server fell behind (less CPU to be had "
+                     "than in the peak phase, or a stall), and its p99 from the scheduled send is the backlog's",
+                     100 * paced.lines_per_s / target);
     }
 
     sampler_stop(&srv); /* then VmHWM, which covers every sample */
@@ -1739,6 +1750,7 @@ int main(int argc, char **argv)
     curl_slist_free_all(hdrs);
     curl_global_cleanup();
     int clean_exit = sr.exited && WIFEXITED(sr.status) && WEXITSTATUS(sr.status) == 0;
+    double load_end = load_average();
     progress("server stopped %s in %.2f s%s", clean_exit ? "cleanly" : "UNCLEANLY", sr.seconds,
              !sr.exited ? " (killed after 30 s)" : "");
 
@@ -1807,6 +1819,7 @@ int main(int argc, char **argv)
         printf("latency @%.0f%% (%.0f lines/s offered, %.0f achieved), from the scheduled send: p50 %.1f ms"
                "  p99 %.1f ms  max %.1f ms; from the actual send: p99 %.1f ms\n",
                o.rate * 100, paced.target_lines_per_s, paced.lines_per_s, paced.p50, paced.p99, paced.max, paced.svc_p99);
+        printf("load average (1 min): %.2f at the start, %.2f at the end\n", load_start, load_end);
         printf("raw sqlite, per %d-row transaction: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", RAW_TXN_ROWS,
                raw.txn_p50, raw.txn_p99, raw.txn_max);
         printf("RSS: VmHWM %.1f MiB, VmRSS sampled every 100 ms max %.1f MiB\n", hwm_mib, sampled_mib);
@@ -1831,7 +1844,8 @@ int main(int argc, char **argv)
            "\"errors\":%lld,\"acknowledged\":%lld,\"stored\":%lld,\"verify\":\"%s\","
            "\"shutdown_s\":%.2f,\"clean_exit\":%s,"
            "\"pg_1_lines_per_s\":%.0f,\"pg_3_lines_per_s\":%.0f,\"raw_pg_copy_rows_per_s\":%.0f,\"raw_pg_copy_rows\":%d,\"pg_ratio\":%.4f,"
-           "\"raw_pg_one_copy_rows_per_s\":%.0f,\"pg_one_copy_ratio\":%.4f,"
+           "\"raw_pg_one_copy_rows_per_s\":%.0f,\"pg_one_copy_ratio\":%.4f,\"rate_80_reached\":%.3f,"
+           "\"load_start\":%.2f,\"load_end\":%.2f,"
            "\"pg_verify\":\"%s\"}\n",
            o.curl ? "curl" : "lean", o.repeat, ratios, o.connections, o.batch, o.duration, raw.rows_per_s, raw.txn_p99, raw.txn_max, peak.lines_per_s, ratio, tiny.lines_per_s,
            batch_ratio, peak.p50, peak.p99, peak.max, tiny.p99,
@@ -1843,6 +1857,7 @@ int main(int argc, char **argv)
            sr.seconds, clean_exit ? "true" : "false", pgr[0].peak.lines_per_s, pgr[1].peak.lines_per_s,
            rawpg.rows_per_s, o.pg_copy_rows, rawpg.rows_per_s > 0 ? pgr[0].peak.lines_per_s / rawpg.rows_per_s : 0,
            bigpg.rows_per_s, bigpg.rows_per_s > 0 ? pgr[0].peak.lines_per_s / bigpg.rows_per_s : 0,
+           paced.target_lines_per_s > 0 ? paced.lines_per_s / paced.target_lines_per_s : 0, load_start, load_end,
            !o.pg ? "not run" : pg_ok ? "OK" : "MISMATCH");
     fflush(stdout);
 

@@ -9,34 +9,28 @@
  * Threads: the analysis worker building the digest; a kept line's redacted
  * text is made on demand and cached in it (the builder is one thread's).
  *
- * Invariants: a level rank is 0 (unknown) to 6 (fatal), as digest.h says;
+ * Invariants: a level rank is 0 (unknown) to 6 (fatal), as digest.h says,
+ * of the level word's canonical name as ingestion reads it, so the digest
+ * and ingestion know the same level words;
  * with a redactor set, a kept line's text is its redacted message (or
  * "<redaction failed>"), never the raw one. Limits: none of its own.
  */
 #include "digest_int.h"
 
+#include "anomalog/ingest.h"
+
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *const level_names[] = {"", "trace", "debug", "info", "warn", "error", "fatal"};
 
+/* A level word's rank: its canonical name as ingestion reads level words (ingest_level_canonical). */
 int digest_level_rank(const char *level)
 {
-    if (!level || !*level)
-        return 0;
-    for (int i = 1; i < 7; i++)
-        if (strcasecmp(level, level_names[i]) == 0)
+    const char *canon = level ? ingest_level_canonical(level, strlen(level)) : NULL;
+    for (int i = 1; canon && i < 7; i++)
+        if (strcmp(canon, level_names[i]) == 0)
             return i;
-    if (!strcasecmp(level, "warning"))
-        return 4;
-    if (!strcasecmp(level, "critical") || !strcasecmp(level, "crit") || !strcasecmp(level, "emerg") ||
-        !strcasecmp(level, "alert") || !strcasecmp(level, "panic"))
-        return 6;
-    if (!strcasecmp(level, "err") || !strcasecmp(level, "severe"))
-        return 5;
-    if (!strcasecmp(level, "notice"))
-        return 3;
     return 0;
 }
 

@@ -66,6 +66,8 @@
  */
 #include "analyze/miner_int.h"
 
+#include "anomalog/utf8.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -666,13 +668,7 @@ int64_t miner_add(miner *m, const char *msg, size_t len, int *is_new, miner_para
         *n_params = 0;
     if (!msg)
         len = 0;
-    if (len > m->o.max_bytes) {
-        /* cut at a character boundary: back over at most 3 continuation bytes */
-        size_t cut = m->o.max_bytes;
-        for (int k = 0; k < 3 && cut > 0 && ((unsigned char)msg[cut] & 0xC0) == 0x80; k++)
-            cut--;
-        len = cut;
-    }
+    len = utf8_cut(msg, len, m->o.max_bytes); /* at a character boundary */
     tokens_read(m, msg, len, TOK_MESSAGE);
     assert(!m->full); /* the scratch buffer is sized for any message */
     uint32_t n = (uint32_t)m->ntok;

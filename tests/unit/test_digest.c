@@ -12,6 +12,7 @@
 #include <malloc.h>
 
 #include "anomalog/digest.h"
+#include "anomalog/ingest.h"
 
 #define T0 1795514400000LL
 
@@ -123,6 +124,27 @@ static void test_budget_keeps_every_notable_template(void **state)
 }
 
 /* A line stored without a level is read for one the way ingestion reads it (ingest_level_sniff). */
+/* The digest ranks a level word as ingestion reads it: one list of level words. */
+static void test_level_words_are_ingestions(void **state)
+{
+    (void)state;
+    static const char *const words[] = {"trace", "DEBUG", "dbg", "finest", "info", "Notice", "inf", "warn", "WARNING",
+                                        "wrn", "error", "err", "severe", "fatal", "crit", "EMERG", "panic", "ftl"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        int r = digest_level_rank(words[i]);
+        assert_in_range(r, 1, 6);
+        assert_string_equal(digest_level_name(r), ingest_level_canonical(words[i], strlen(words[i])));
+    }
+    assert_int_equal(digest_level_rank("dbg"), 2);
+    assert_int_equal(digest_level_rank("notice"), 3);
+    assert_int_equal(digest_level_rank("wrn"), 4);
+    assert_int_equal(digest_level_rank("critical"), 6);
+    assert_int_equal(digest_level_rank("bogus"), 0);
+    assert_int_equal(digest_level_rank(""), 0);
+    assert_int_equal(digest_level_rank(NULL), 0);
+    assert_string_equal(digest_level_name(0), "-");
+}
+
 static void test_levels_read_from_lines_without_one(void **state)
 {
     (void)state;
@@ -644,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_quotes_are_found_only_in_the_window),
         cmocka_unit_test(test_streamed_lines_kept_are_bounded),
         cmocka_unit_test(test_levels_read_from_lines_without_one),
+        cmocka_unit_test(test_level_words_are_ingestions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
