@@ -125,6 +125,15 @@ void http_incident_feedback(const app *a, const http_request *rq, http_response 
  */
 int http_feedback_body(const http_request *rq, http_response *rs, json_t **body, const char **verdict,
                        const char **note);
+/** How a feedback POST records its verdict: store_anomaly_feedback or store_incident_feedback. */
+typedef store_rc (*http_feedback_fn)(store *s, int64_t id, const char *verdict, const char *note, json_t **out,
+                                     char *err, size_t errlen);
+/**
+ * POST /{anomalies|incidents}/{id}/feedback: the id (400 "is not <an_what> id"), the body
+ * (http_feedback_body), then record(); 200 with what it gives, 404 "no <what> <id>", or 503.
+ */
+void http_feedback_post(const app *a, const http_request *rq, http_response *rs, const char *an_what,
+                        const char *what, http_feedback_fn record);
 void http_services_list(const app *a, const http_request *rq, http_response *rs);
 void http_service_put(const app *a, const http_request *rq, http_response *rs);
 void http_notifications_list(const app *a, const http_request *rq, http_response *rs);
@@ -175,6 +184,9 @@ void http_ingest_parse_commit(const app *a, const http_request *rq, http_respons
 int http_content_type_is(const char *ct, const char *want);
 /** 415 unsupported_media_type quoting ctype (or "missing") and naming what to use instead. */
 void http_unsupported_type(http_response *rs, const char *ctype, const char *use);
+/** 1 for a Content-Type of application/x-protobuf, 0 for application/json; else -1 after
+ *  http_unsupported_type() naming `use`. */
+int http_proto_or_json(const http_request *rq, http_response *rs, const char *use);
 /** Counts rs in anomalog_ingest_rejected_batches_total{endpoint} when it is a refusal (status >= 400). */
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs);
 /** The metrics endpoint label of an ingest path ("/ingest", "/loki/api/v1/push", "/v1/logs", "/_bulk" for
@@ -208,6 +220,34 @@ int http_param_cursor(const http_request *rq, http_response *rs, int *has, int64
 int http_param_enum(const http_request *rq, http_response *rs, const char *name, const char *const *allowed,
                     const char **out);
 json_t *http_bad_param(http_response *rs, const char *name, const char *value, const char *why);
+
+/** Where a list's query (window_query, anomaly_query, incident_query) keeps what every list takes. */
+typedef struct http_list_fields {
+    const char **service;
+    int *has_since, *has_until;
+    int64_t *since_ms, *until_ms;
+    int *limit, *has_cursor;
+    int64_t *cursor_start, *cursor_id;
+} http_list_fields;
+/** The http_list_fields of a query q: the three queries name these fields alike. */
+#define HTTP_LIST_FIELDS(q)                                                                                        \
+    ((http_list_fields){&(q).service, &(q).has_since, &(q).has_until, &(q).since_ms, &(q).until_ms, &(q).limit,  \
+                        &(q).has_cursor, &(q).cursor_start, &(q).cursor_id})
+/** A list's filter by one of a few words: ?name=, one of allowed (NULL-ended), into *out (NULL when absent). */
+typedef struct http_list_enum {
+    const char *name;
+    const char *const *allowed;
+    const char **out;
+} http_list_enum;
+/**
+ * The parameters of a list (GET /windows, /anomalies, /incidents), in the order they are checked: service
+ * (empty is none), the list's two word filters, since, until, limit and cursor. 0, or -1 after answering
+ * 400 invalid_parameter naming the first bad one.
+ */
+int http_list_params(const http_request *rq, http_response *rs, http_list_fields f, http_list_enum first,
+                     http_list_enum second);
+/** Answers a page of a list: 200 {key: rows (taken), "next_cursor": cursor, or null when it is empty}. */
+void http_list_answer(http_response *rs, const char *key, json_t *rows, const char *cursor);
 /** 503 storage_unavailable with Retry-After: 1, err as the message. */
 void http_storage_unavailable(http_response *rs, const char *err);
 /** The positive integer id of a /{id} path (rq->params[0]), or 0 after answering 400 "is not <what> id". */

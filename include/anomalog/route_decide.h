@@ -50,6 +50,14 @@ typedef struct route_window {
 } route_window;
 
 /**
+ * What every notification of anomaly a (a verdict's anomaly object, with id anomaly_id, of window w) says
+ * of it, repeats suppressed until until_ms: its strings borrowed from a and w, its evidence a's array or
+ * `empty` (an empty array the caller keeps) when a has none. The caller sets dedup_key and link.
+ */
+notification route_notification_of(const route_window *w, const json_t *a, int64_t anomaly_id, int64_t until_ms,
+                                   const json_t *empty);
+
+/**
  * The notifications of anomaly a (a verdict's anomaly object, with id
  * anomaly_id, of window w), which opened a suppression interval until
  * `until`: calls put once per destination of rt that matches, with the

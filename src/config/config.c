@@ -31,7 +31,35 @@
 #include "anomalog/timeutil.h"
 #include "anomalog/tzone.h"
 
-typedef enum kind { K_TEXTFMT, K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_DURABILITY, K_TEXT, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE, K_LOGFMT, K_LOGLEVEL } kind;
+typedef enum kind {
+    K_LISTEN, K_PATH, K_DURATION, K_SIZE, K_COUNT, K_TZ, K_TEXT,
+    /* one of a few words (choices[] below) */
+    K_TEXTFMT, K_DURABILITY, K_FORMAT, K_BOOL, K_FALLBACK, K_ROUTE_MODE, K_LOGFMT, K_LOGLEVEL
+} kind;
+
+/* The words of a kind whose value is one of a few, each standing for a number in an int field. */
+typedef struct choice {
+    const char *what;     /* in the error: invalid <what> "<value>" (expected <expected>) */
+    const char *expected;
+    struct {
+        const char *word;
+        int value;
+    } words[9];           /* the rest zero: a NULL word ends the list */
+} choice;
+
+static const choice choices[] = {
+    [K_BOOL] = {"switch", "true or false",
+                {{"true", 1}, {"on", 1}, {"yes", 1}, {"1", 1}, {"false", 0}, {"off", 0}, {"no", 0}, {"0", 0}}},
+    [K_DURABILITY] = {"durability", "normal or full", {{"normal", 0}, {"full", 1}}},
+    [K_FORMAT] = {"response format", "json_schema, json_object or none",
+                  {{"json_schema", 0}, {"json_object", 1}, {"none", 2}}},
+    [K_TEXTFMT] = {"text format", "plain or syslog", {{"plain", 0}, {"syslog", 1}}},
+    [K_LOGFMT] = {"log format", "text or json", {{"text", 0}, {"json", 1}}},
+    [K_LOGLEVEL] = {"log level", "debug, info, warn or error", /* LOG_DEBUG … LOG_ERROR */
+                    {{"debug", 0}, {"info", 1}, {"warn", 2}, {"error", 3}}},
+    [K_FALLBACK] = {"choice", "baseline or retry", {{"baseline", 1}, {"retry", 0}}},
+    [K_ROUTE_MODE] = {"route mode", "first or all", {{"all", 1}, {"first", 0}}},
+};
 
 typedef struct setting {
     const char *key;   /* in the file */
@@ -330,22 +358,21 @@ void config_free(config *c)
         free(c->contexts[i].name);
         free(c->contexts[i].context);
     }
-    free(c->contexts);
-    c->contexts = NULL;
-    c->n_contexts = 0;
-    for (size_t i = 0; i < c->n_redact_patterns; i++)
-        free(c->redact_patterns[i]);
-    free(c->redact_patterns);
-    c->redact_patterns = NULL;
-    c->n_redact_patterns = 0;
-    route_config_free(&c->routing);
     for (size_t i = 0; i < c->n_tokens; i++) {
         free(c->tokens[i].token);
         free(c->tokens[i].service);
     }
+    for (size_t i = 0; i < c->n_redact_patterns; i++)
+        free(c->redact_patterns[i]);
+    free(c->contexts);
     free(c->tokens);
+    free(c->redact_patterns);
+    route_config_free(&c->routing);
+    /* forgotten, so that a second config_free does nothing */
+    c->contexts = NULL;
     c->tokens = NULL;
-    c->n_tokens = 0;
+    c->redact_patterns = NULL;
+    c->n_contexts = c->n_tokens = c->n_redact_patterns = 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -456,83 +483,23 @@ static int set_value(config *c, const setting *st, const char *v, const char *wh
         }
         snprintf(field, st->max, "%s", v);
         return 0;
-    case K_FORMAT:
-        if (strcmp(v, "json_schema") == 0)
-            *(int *)field = 0;
-        else if (strcmp(v, "json_object") == 0)
-            *(int *)field = 1;
-        else if (strcmp(v, "none") == 0)
-            *(int *)field = 2;
-        else {
-            snprintf(err, errlen, "%s: invalid response format \"%s\" (expected json_schema, json_object or none)",
-                     where, v);
-            return -1;
-        }
-        return 0;
     case K_TEXTFMT:
-        if (!strcmp(v, "plain") || !strcmp(v, "syslog")) {
-            *(int *)field = v[0] == 's';
-            return 0;
-        }
-        snprintf(err, errlen, "%s: invalid text format \"%s\" (expected plain or syslog)", where, v);
-        return -1;
+    case K_DURABILITY:
+    case K_FORMAT:
+    case K_BOOL:
+    case K_FALLBACK:
+    case K_ROUTE_MODE:
     case K_LOGFMT:
-        if (!strcmp(v, "text") || !strcmp(v, "json")) {
-            *(int *)field = v[0] == 'j';
-            return 0;
-        }
-        snprintf(err, errlen, "%s: invalid log format \"%s\" (expected text or json)", where, v);
-        return -1;
     case K_LOGLEVEL: {
-        static const char *const names[] = {"debug", "info", "warn", "error"}; /* LOG_DEBUG … LOG_ERROR */
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(v, names[i])) {
-                *(int *)field = i;
+        const choice *ch = &choices[st->kind];
+        for (size_t i = 0; ch->words[i].word; i++)
+            if (strcmp(v, ch->words[i].word) == 0) {
+                *(int *)field = ch->words[i].value;
                 return 0;
             }
-        snprintf(err, errlen, "%s: invalid log level \"%s\" (expected debug, info, warn or error)", where, v);
+        snprintf(err, errlen, "%s: invalid %s \"%s\" (expected %s)", where, ch->what, v, ch->expected);
         return -1;
     }
-    case K_BOOL:
-        if (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "1"))
-            *(int *)field = 1;
-        else if (!strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "0"))
-            *(int *)field = 0;
-        else {
-            snprintf(err, errlen, "%s: invalid switch \"%s\" (expected true or false)", where, v);
-            return -1;
-        }
-        return 0;
-    case K_FALLBACK:
-        if (!strcmp(v, "baseline"))
-            *(int *)field = 1;
-        else if (!strcmp(v, "retry"))
-            *(int *)field = 0;
-        else {
-            snprintf(err, errlen, "%s: invalid choice \"%s\" (expected baseline or retry)", where, v);
-            return -1;
-        }
-        return 0;
-    case K_ROUTE_MODE:
-        if (!strcmp(v, "all"))
-            *(int *)field = 1;
-        else if (!strcmp(v, "first"))
-            *(int *)field = 0;
-        else {
-            snprintf(err, errlen, "%s: invalid route mode \"%s\" (expected first or all)", where, v);
-            return -1;
-        }
-        return 0;
-    case K_DURABILITY:
-        if (strcmp(v, "normal") == 0)
-            *(int *)field = 0;
-        else if (strcmp(v, "full") == 0)
-            *(int *)field = 1;
-        else {
-            snprintf(err, errlen, "%s: invalid durability \"%s\" (expected normal or full)", where, v);
-            return -1;
-        }
-        return 0;
     }
     return -1;
 }

@@ -17,6 +17,9 @@ const char *config_scalar(yaml_node_t *n);
 /* 0 when node is of type; else -1 with err "file:line: key: expected what". */
 int config_expect(yaml_node_t *node, yaml_node_type_t type, const char *file, const char *key, const char *what,
                   char *err, size_t errlen);
+/* Room for one more element after the n of size bytes at v (realloc): the grown array, which the caller
+ * stores in place of v; or NULL with err "out of memory", v untouched and still the caller's. */
+void *config_grow(void *v, size_t n, size_t size, char *err, size_t errlen);
 /* A duration where zero ("0", "0s", "0m") is allowed. 0 and *ms set, or -1. */
 int config_duration0(const char *v, int64_t *ms);
 

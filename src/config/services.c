@@ -42,15 +42,12 @@ int config_load_services(config *c, yaml_document_t *doc, yaml_node_t *node, con
                          line, name);
                 return -1;
             }
-            struct service_context *n = realloc(c->contexts, (c->n_contexts + 1) * sizeof *n);
-            if (!n) {
-                snprintf(err, errlen, "out of memory");
+            struct service_context *n = config_grow(c->contexts, c->n_contexts, sizeof *n, err, errlen);
+            if (!n)
                 return -1;
-            }
             c->contexts = n;
-            n[c->n_contexts].name = strdup(name);
-            n[c->n_contexts].context = strdup((const char *)vv->data.scalar.value);
-            c->n_contexts++;
+            n[c->n_contexts++] = (struct service_context){.name = strdup(name),
+                                                          .context = strdup((const char *)vv->data.scalar.value)};
         }
     }
     return 0;

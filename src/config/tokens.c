@@ -84,16 +84,12 @@ int config_load_tokens(config *c, yaml_document_t *doc, yaml_node_t *node, const
             snprintf(err, errlen, "%s:%lu: auth.tokens: an item has no token", file, line);
             return -1;
         }
-        struct ingest_token *n = realloc(c->tokens, (c->n_tokens + 1) * sizeof *n);
-        if (!n) {
-            snprintf(err, errlen, "out of memory");
+        struct ingest_token *n = config_grow(c->tokens, c->n_tokens, sizeof *n, err, errlen);
+        if (!n)
             return -1;
-        }
         c->tokens = n;
-        n[c->n_tokens].token = strdup(token);
-        n[c->n_tokens].service = service ? strdup(service) : NULL;
-        n[c->n_tokens].scopes = scopes;
-        c->n_tokens++;
+        n[c->n_tokens++] = (struct ingest_token){
+            .token = strdup(token), .service = service ? strdup(service) : NULL, .scopes = scopes};
     }
     return 0;
 }

@@ -1,11 +1,13 @@
 /*
  * values.c — value readers the configuration's files share (config_int.h):
  * a YAML scalar's text, and a duration where zero is allowed (a suppression
- * interval of none). config.c and routes.c both read through them.
+ * interval of none); and the growth of a section's array by one element.
+ * config.c, routes.c, tokens.c and services.c go through them.
  *
  * Threads: pure functions, called on main's thread before any other starts.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "anomalog/timeutil.h"
@@ -34,4 +36,12 @@ int config_duration0(const char *v, int64_t *ms)
         return 0;
     }
     return duration_parse_ms(v, ms);
+}
+
+void *config_grow(void *v, size_t n, size_t size, char *err, size_t errlen)
+{
+    void *grown = realloc(v, (n + 1) * size);
+    if (!grown)
+        snprintf(err, errlen, "out of memory");
+    return grown;
 }

@@ -329,36 +329,46 @@ static int take_uint(const char **sp, uint64_t *out)
     return 0;
 }
 
-int duration_parse_ms(const char *s, int64_t *ms)
+/* A unit a number may carry, and what it multiplies the number by. */
+typedef struct unit_factor {
+    const char *name;
+    uint64_t factor;
+} unit_factor;
+
+/* v times the factor of the unit named exactly `name` in units[0..n): 0, or -1 when none is named so or the
+ * product passes max. */
+static int scale_by_unit(uint64_t v, const char *name, const unit_factor *units, size_t n, uint64_t max,
+                         uint64_t *out)
 {
-    static const struct {
-        const char *unit;
-        int64_t factor;
-    } units[] = {
-        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-    };
-    uint64_t v;
-    if (!s || take_uint(&s, &v) < 0 || v == 0)
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(s, units[i].unit) == 0) {
-            if (v > (uint64_t)(INT64_MAX / units[i].factor))
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, units[i].name) == 0) {
+            if (v > max / units[i].factor)
                 return -1;
-            *ms = (int64_t)v * units[i].factor;
+            *out = v * units[i].factor;
             return 0;
         }
     }
     return -1;
 }
 
+int duration_parse_ms(const char *s, int64_t *ms)
+{
+    static const unit_factor units[] = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+    };
+    uint64_t v, scaled;
+    if (!s || take_uint(&s, &v) < 0 || v == 0 ||
+        scale_by_unit(v, s, units, sizeof units / sizeof units[0], INT64_MAX, &scaled) < 0)
+        return -1;
+    *ms = (int64_t)scaled;
+    return 0;
+}
+
 int size_parse(const char *s, uint64_t *bytes)
 {
-    static const struct {
-        const char *unit;
-        unsigned shift;
-    } units[] = {
-        {"", 0},   {"b", 0},    {"k", 10},   {"kb", 10}, {"kib", 10}, {"m", 20},
-        {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30}, {"gib", 30},
+    static const unit_factor units[] = {
+        {"", 1},        {"b", 1},        {"k", 1 << 10},  {"kb", 1 << 10}, {"kib", 1 << 10}, {"m", 1 << 20},
+        {"mb", 1 << 20}, {"mib", 1 << 20}, {"g", 1 << 30}, {"gb", 1 << 30}, {"gib", 1 << 30},
     };
     uint64_t v;
     if (!s || take_uint(&s, &v) < 0 || v == 0)
@@ -376,15 +386,7 @@ int size_parse(const char *s, uint64_t *bytes)
     for (size_t i = 0; i < n; i++)
         unit[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
     unit[n] = '\0';
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(unit, units[i].unit) == 0) {
-            if (v > (UINT64_MAX >> units[i].shift))
-                return -1;
-            *bytes = v << units[i].shift;
-            return 0;
-        }
-    }
-    return -1;
+    return scale_by_unit(v, unit, units, sizeof units / sizeof units[0], UINT64_MAX, bytes);
 }
 
 int tz_offset_parse(const char *s, int *offset_s)

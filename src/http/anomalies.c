@@ -2,8 +2,8 @@
  * anomalies.c — GET /anomalies: filtered by service, severity (at least),
  * type and time (the anomaly's window overlapping [since, until)), newest
  * first by window start, cursor paging like /windows; POST
- * /anomalies/{id}/feedback, and the feedback body it shares with POST
- * /incidents/{id}/feedback.
+ * /anomalies/{id}/feedback, and the feedback body and steps it shares with
+ * POST /incidents/{id}/feedback.
  *
  * Threads: HTTP threads. Limits: a feedback note of at most 4096 bytes.
  */
@@ -22,22 +22,16 @@ void http_anomalies_list(const app *a, const http_request *rq, http_response *rs
 {
     anomaly_query q = {0};
     const char *sev = NULL;
-    const char *v = rq->query(rq, "service");
-    q.service = v && *v ? v : NULL;
-    if (http_param_enum(rq, rs, "severity", SEVERITY_NAMES, &sev) || http_param_enum(rq, rs, "type", types, &q.type) ||
-        http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
-        http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
-        http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
+    if (http_list_params(rq, rs, HTTP_LIST_FIELDS(q), (http_list_enum){"severity", SEVERITY_NAMES, &sev},
+                         (http_list_enum){"type", types, &q.type}))
         return;
     q.min_severity = sev ? severity_rank(sev) : 0;
     json_t *arr;
     char cursor[64], err[256];
-    if (store_anomalies_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
+    if (store_anomalies_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) == STORE_OK)
+        http_list_answer(rs, "anomalies", arr, cursor);
+    else
         http_storage_unavailable(rs, err);
-        return;
-    }
-    rs->status = 200;
-    rs->json = json_pack("{s:o, s:o}", "anomalies", arr, "next_cursor", cursor[0] ? json_string(cursor) : json_null());
 }
 
 int http_feedback_body(const http_request *rq, http_response *rs, json_t **body, const char **verdict,
@@ -84,14 +78,19 @@ int http_feedback_body(const http_request *rq, http_response *rs, json_t **body,
  */
 void http_anomaly_feedback(const app *a, const http_request *rq, http_response *rs)
 {
-    long long id = http_param_id(rq, rs, "an anomaly");
+    http_feedback_post(a, rq, rs, "an anomaly", "anomaly", store_anomaly_feedback);
+}
+
+void http_feedback_post(const app *a, const http_request *rq, http_response *rs, const char *an_what,
+                        const char *what, http_feedback_fn record)
+{
+    long long id = http_param_id(rq, rs, an_what);
     json_t *body, *out = NULL;
     const char *verdict, *note;
     if (!id || http_feedback_body(rq, rs, &body, &verdict, &note))
         return;
     char err[256];
-    store_rc rc = store_anomaly_feedback(a->st, id, verdict, note, &out, err, sizeof err);
-    if (http_store_found(rs, rc, "anomaly", id, err) == 0) {
+    if (http_store_found(rs, record(a->st, id, verdict, note, &out, err, sizeof err), what, id, err) == 0) {
         rs->status = 200;
         rs->json = out;
     }

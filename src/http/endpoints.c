@@ -2,7 +2,8 @@
  * endpoints.c — the ingest endpoints by name: which request path is one
  * (the name its metrics series, its refusals and its Idempotency-Key scope
  * carry), and the count of a refusal; and the Content-Type they take: one
- * comparison (media type only, case ignored) and one 415. The dispatcher, idempotency.c and each
+ * comparison (media type only, case ignored), one 415, and the protobuf-or-JSON
+ * choice of the Loki and OTLP endpoints. The dispatcher, idempotency.c and each
  * ingest endpoint use it, so none of them calls another for it.
  *
  * Threads: pure, or one atomic counter (metrics.c). Limits: none.
@@ -27,6 +28,17 @@ void http_unsupported_type(http_response *rs, const char *ctype, const char *use
 {
     http_error(rs, 415, "unsupported_media_type", "Content-Type %s%s%s is not understood (use %s)", ctype ? "\"" : "",
                ctype ? ctype : "missing", ctype ? "\"" : "", use);
+}
+
+int http_proto_or_json(const http_request *rq, http_response *rs, const char *use)
+{
+    const char *ctype = rq->header(rq, "Content-Type");
+    if (http_content_type_is(ctype, "application/x-protobuf"))
+        return 1;
+    if (http_content_type_is(ctype, "application/json"))
+        return 0;
+    http_unsupported_type(rs, ctype, use);
+    return -1;
 }
 
 void http_ingest_count_rejection(const char *endpoint, const http_response *rs)

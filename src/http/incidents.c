@@ -22,23 +22,16 @@ void http_incidents_list(const app *a, const http_request *rq, http_response *rs
 {
     incident_query q = {0};
     const char *sev = NULL;
-    const char *v = rq->query(rq, "service");
-    q.service = v && *v ? v : NULL;
-    if (http_param_enum(rq, rs, "severity", SEVERITY_NAMES, &sev) ||
-        http_param_enum(rq, rs, "status", statuses, &q.status) ||
-        http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
-        http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
-        http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
+    if (http_list_params(rq, rs, HTTP_LIST_FIELDS(q), (http_list_enum){"severity", SEVERITY_NAMES, &sev},
+                         (http_list_enum){"status", statuses, &q.status}))
         return;
     q.min_severity = sev ? severity_rank(sev) : 0;
     json_t *arr;
     char cursor[64], err[256];
-    if (store_incidents_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) != STORE_OK) {
+    if (store_incidents_list(a->st, &q, &arr, cursor, sizeof cursor, err, sizeof err) == STORE_OK)
+        http_list_answer(rs, "incidents", arr, cursor);
+    else
         http_storage_unavailable(rs, err);
-        return;
-    }
-    rs->status = 200;
-    rs->json = json_pack("{s:o, s:o}", "incidents", arr, "next_cursor", cursor[0] ? json_string(cursor) : json_null());
 }
 
 void http_incident_get(const app *a, const http_request *rq, http_response *rs)
@@ -61,16 +54,5 @@ void http_incident_get(const app *a, const http_request *rq, http_response *rs)
  */
 void http_incident_feedback(const app *a, const http_request *rq, http_response *rs)
 {
-    long long id = http_param_id(rq, rs, "an incident");
-    json_t *body, *out = NULL;
-    const char *verdict, *note;
-    if (!id || http_feedback_body(rq, rs, &body, &verdict, &note))
-        return;
-    char err[256];
-    store_rc rc = store_incident_feedback(a->st, id, verdict, note, &out, err, sizeof err);
-    if (http_store_found(rs, rc, "incident", id, err) == 0) {
-        rs->status = 200;
-        rs->json = out;
-    }
-    json_decref(body);
+    http_feedback_post(a, rq, rs, "an incident", "incident", store_incident_feedback);
 }

@@ -33,12 +33,9 @@ static int parse_push(const char *body, size_t len, const ingest_opts *o, batch 
 
 void http_loki_push(const app *a, const http_request *rq, http_response *rs)
 {
-    const char *ctype = rq->header(rq, "Content-Type");
-    int proto = http_content_type_is(ctype, "application/x-protobuf");
-    if (!proto && !http_content_type_is(ctype, "application/json")) {
-        http_unsupported_type(rs, ctype, "application/x-protobuf with snappy, or application/json");
+    int proto = http_proto_or_json(rq, rs, "application/x-protobuf with snappy, or application/json");
+    if (proto < 0)
         return;
-    }
     const char *body;
     size_t len;
     char *owned = NULL;

@@ -88,16 +88,13 @@ static int parse_export(const char *body, size_t len, const ingest_opts *o, batc
 
 void http_otlp_logs(const app *a, const http_request *rq, http_response *rs)
 {
-    const char *ctype = rq->header(rq, "Content-Type");
-    int proto = http_content_type_is(ctype, "application/x-protobuf");
-    if (!proto && !http_content_type_is(ctype, "application/json")) {
-        http_unsupported_type(rs, ctype, "application/x-protobuf or application/json");
+    int proto = http_proto_or_json(rq, rs, "application/x-protobuf or application/json");
+    if (proto < 0)
         return;
-    }
+    otlp_answer ans = {.proto = proto};
     const char *body;
     size_t len;
     char *owned = NULL;
-    otlp_answer ans = {.proto = proto};
     if (http_ingest_inflate(a, rq, rs, &body, &len, &owned) == 0)
         http_ingest_parse_commit(a, rq, rs, "/v1/logs", body, len, owned, parse_export, answer_export, &ans);
 }

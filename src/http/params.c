@@ -1,7 +1,8 @@
 /*
  * params.c — query parameters shared by the read endpoints: times (RFC 3339
- * or epoch), limit, cursor, enumerations. Every refusal is a 400
- * invalid_parameter that names the parameter and quotes the value.
+ * or epoch), limit, cursor, enumerations, and the filters and page every
+ * list takes, with its answer. Every refusal is a 400 invalid_parameter that
+ * names the parameter and quotes the value.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -140,4 +141,24 @@ int http_param_enum(const http_request *rq, http_response *rs, const char *name,
     snprintf(why, sizeof why, "is not one of %s", list);
     http_bad_param(rs, name, v, why);
     return -1;
+}
+
+int http_list_params(const http_request *rq, http_response *rs, http_list_fields f, http_list_enum first,
+                     http_list_enum second)
+{
+    const char *v = rq->query(rq, "service");
+    *f.service = v && *v ? v : NULL;
+    if (http_param_enum(rq, rs, first.name, first.allowed, first.out) ||
+        http_param_enum(rq, rs, second.name, second.allowed, second.out) ||
+        http_param_time(rq, rs, "since", f.has_since, f.since_ms) ||
+        http_param_time(rq, rs, "until", f.has_until, f.until_ms) || http_param_limit(rq, rs, f.limit) ||
+        http_param_cursor(rq, rs, f.has_cursor, f.cursor_start, f.cursor_id))
+        return -1;
+    return 0;
+}
+
+void http_list_answer(http_response *rs, const char *key, json_t *rows, const char *cursor)
+{
+    rs->status = 200;
+    rs->json = json_pack("{s:o, s:o}", key, rows, "next_cursor", *cursor ? json_string(cursor) : json_null());
 }

@@ -72,8 +72,7 @@ void http_services_list(const app *a, const http_request *rq, http_response *rs)
         return;
     }
     http_services_cursor_encode(last, next, sizeof next);
-    rs->status = 200;
-    rs->json = json_pack("{s:o, s:o}", "services", arr, "next_cursor", next[0] ? json_string(next) : json_null());
+    http_list_answer(rs, "services", arr, next);
 }
 
 void http_service_put(const app *a, const http_request *rq, http_response *rs)

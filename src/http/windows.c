@@ -45,13 +45,8 @@ static json_t *window_json(const window_info *w)
 void http_windows_list(const app *a, const http_request *rq, http_response *rs)
 {
     window_query q = {0};
-    const char *v = rq->query(rq, "service");
-    q.service = v && *v ? v : NULL;
-    if (http_param_enum(rq, rs, "status", statuses, &q.status) ||
-        http_param_enum(rq, rs, "health", HEALTH_STATES, &q.health) ||
-        http_param_time(rq, rs, "since", &q.has_since, &q.since_ms) ||
-        http_param_time(rq, rs, "until", &q.has_until, &q.until_ms) || http_param_limit(rq, rs, &q.limit) ||
-        http_param_cursor(rq, rs, &q.has_cursor, &q.cursor_start, &q.cursor_id))
+    if (http_list_params(rq, rs, HTTP_LIST_FIELDS(q), (http_list_enum){"status", statuses, &q.status},
+                         (http_list_enum){"health", HEALTH_STATES, &q.health}))
         return;
 
     window_info *rows;
@@ -65,15 +60,11 @@ void http_windows_list(const app *a, const http_request *rq, http_response *rs)
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, window_json(&rows[i]));
-    json_t *cursor = json_null();
-    if (more && n) {
-        char c[64];
-        snprintf(c, sizeof c, "%" PRId64 ":%" PRId64, rows[n - 1].start_ms, rows[n - 1].id);
-        cursor = json_string(c);
-    }
+    char cursor[64] = "";
+    if (more && n)
+        snprintf(cursor, sizeof cursor, "%" PRId64 ":%" PRId64, rows[n - 1].start_ms, rows[n - 1].id);
     free(rows);
-    rs->status = 200;
-    rs->json = json_pack("{s:o, s:o}", "windows", arr, "next_cursor", cursor);
+    http_list_answer(rs, "windows", arr, cursor);
 }
 
 void http_window_get(const app *a, const http_request *rq, http_response *rs)

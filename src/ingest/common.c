@@ -1,7 +1,8 @@
 /*
  * common.c — what every ingest parser shares (common.h): text
  * copied with bad UTF-8 replaced, error reports, the parse context (default
- * and bound service), JSON bodies and dumps into the batch's arena, and the
+ * and bound service), the line-by-line reading of NDJSON and syslog bodies,
+ * JSON bodies and dumps into the batch's arena, and the
  * line arena that jansson allocates from while one NDJSON line is read.
  *
  * Threads: called on the HTTP thread that owns the batch; the line arena's
@@ -158,6 +159,42 @@ const char *ingest_ctx_service(ingest_ctx *c, const char *s, size_t len)
     return p;
 }
 
+/* ----------------------------------------------------------------- entries */
+
+log_entry *ingest_entry_new(ingest_ctx *c, long line, int has_ts, int64_t ts_ms)
+{
+    log_entry *e = batch_push(c->b);
+    if (!e)
+        return NULL;
+    e->line = line;
+    e->ts_ms = has_ts ? ts_ms : c->b->received_ms;
+    if (!has_ts)
+        c->b->stats.timestamp_defaulted++;
+    return e;
+}
+
+int ingest_entry_message(ingest_ctx *c, log_entry *e, const char *s, size_t n)
+{
+    if (n > c->max_line) {
+        n = utf8_cut(s, n, c->max_line);
+        c->b->stats.truncated++;
+    }
+    e->message = batch_strndup(c->b, s, n);
+    e->message_len = n;
+    return e->message ? 0 : -2;
+}
+
+int ingest_entry_service(ingest_ctx *c, log_entry *e, const char *s, size_t len)
+{
+    if (s) {
+        e->service = ingest_ctx_service(c, s, len);
+    } else {
+        c->b->stats.service_defaulted++;
+        e->service = ingest_ctx_default_service(c);
+    }
+    return e->service ? 0 : -2;
+}
+
 void ingest_skip_bom(const char **body, size_t *len)
 {
     if (*len >= 3 && memcmp(*body, "\xEF\xBB\xBF", 3) == 0) {
@@ -166,23 +203,54 @@ void ingest_skip_bom(const char **body, size_t *len)
     }
 }
 
+int ingest_each_line(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                     ingest_line_fn fn, void *arg)
+{
+    ingest_ctx c;
+    size_t pos = 0;
+    long ln = 0;
+    int rc = 0;
+
+    ingest_ctx_init(&c, o, b, err);
+    ingest_skip_bom(&body, &len);
+    while (pos < len && rc == 0) {
+        const char *s;
+        size_t n = ingest_next_line(body, len, &pos, &s);
+        rc = fn(&c, s, n, ++ln, arg);
+    }
+    return rc;
+}
+
+int ingest_line_room(ingest_ctx *c, long ln)
+{
+    if (c->b->count < c->max_entries)
+        return 0;
+    return ingest_err_set(c->err, 413, "too_many_entries", ln, -1,
+                          "line %ld: too many entries (at most %zu in one request)", ln, c->max_entries);
+}
+
 int ingest_json_oom(const json_error_t *jerr)
 {
     return json_error_code(jerr) == json_error_out_of_memory || jerr->text[0] == '\0';
 }
 
-int ingest_json_begin(ingest_ctx *c, const ingest_opts *o, batch *b, ingest_error *err, const char *body, size_t len,
-                      json_t **root)
+int ingest_json_body(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                     ingest_json_fn fn, void *arg)
 {
-    ingest_ctx_init(c, o, b, err);
+    ingest_ctx c;
+    ingest_ctx_init(&c, o, b, err);
     ingest_skip_bom(&body, &len);
     json_error_t jerr;
-    if ((*root = json_loadb(body, len, 0, &jerr)))
-        return 0;
-    if (ingest_json_oom(&jerr))
-        return -2;
-    long line = jerr.line > 0 ? jerr.line : 0;
-    return ingest_err_set(err, 400, "invalid_json", line, -1, "line %ld: invalid JSON: %s", line, jerr.text);
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) {
+        if (ingest_json_oom(&jerr))
+            return -2;
+        long line = jerr.line > 0 ? jerr.line : 0;
+        return ingest_err_set(err, 400, "invalid_json", line, -1, "line %ld: invalid JSON: %s", line, jerr.text);
+    }
+    int rc = fn(&c, root, arg);
+    json_decref(root);
+    return rc;
 }
 
 const char *ingest_dump_json(batch *b, json_t *v, size_t flags)

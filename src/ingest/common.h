@@ -128,20 +128,51 @@ static inline size_t ingest_next_line(const char *body, size_t len, size_t *pos,
     return n;
 }
 
+/** What a line-oriented parser does with one line: s[0..n) without its '\n', ln its 1-based number. */
+typedef int (*ingest_line_fn)(ingest_ctx *c, const char *s, size_t n, long ln, void *arg);
+
+/**
+ * How every line-oriented body is read (NDJSON, syslog): c set up (ingest_ctx_init), a byte order mark
+ * skipped, and each line handed to fn(arg) until one returns non-zero.
+ * @return what the last fn returned: 0, -1 with err set, or -2.
+ */
+int ingest_each_line(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                     ingest_line_fn fn, void *arg);
+
+/** 0 while the batch has room for one more entry; else -1 with err set: 413 too_many_entries naming body line ln. */
+int ingest_line_room(ingest_ctx *c, long ln);
+
+/**
+ * A new entry at the end of the batch, for body line (or entry number) `line`: at ts_ms, or when has_ts is 0
+ * at the receive time (counted in timestamp_defaulted). NULL when out of memory.
+ */
+log_entry *ingest_entry_new(ingest_ctx *c, long line, int has_ts, int64_t ts_ms);
+
+/** Sets e's message to s[0..n), cut at max_line on a character boundary (counted in truncated), copied into the
+ *  arena. 0, or -2 when out of memory. */
+int ingest_entry_message(ingest_ctx *c, log_entry *e, const char *s, size_t n);
+
+/** Sets e's service to s[0..len), or when s is NULL to the default service (counted in service_defaulted).
+ *  0, or -2 when out of memory. */
+int ingest_entry_service(ingest_ctx *c, log_entry *e, const char *s, size_t len);
+
 /** Skips a UTF-8 byte order mark at the start of a body. */
 void ingest_skip_bom(const char **body, size_t *len);
 
 /** Whether a failed json_loadb() ran out of memory (jansson then leaves no message). */
 int ingest_json_oom(const json_error_t *jerr);
 
+/** What a whole-body JSON parser does with the loaded body (an object or an array, borrowed). */
+typedef int (*ingest_json_fn)(ingest_ctx *c, json_t *root, void *arg);
+
 /**
- * How every whole-body JSON parser starts: c set up (ingest_ctx_init), a
- * byte order mark skipped, the body loaded as one JSON object or array.
- * @return 0 with *root set (caller decrefs), -2 when out of memory, or -1
- *         with err set: 400 invalid_json, "line N: invalid JSON: …".
+ * How every whole-body JSON body is read (JSON, Loki push, OTLP): c set up (ingest_ctx_init), a byte order
+ * mark skipped, the body loaded as one JSON object or array and handed to fn(arg), then released.
+ * @return what fn returned; -2 when out of memory; or -1 with err set: 400 invalid_json, "line N: invalid
+ *         JSON: …".
  */
-int ingest_json_begin(ingest_ctx *c, const ingest_opts *o, batch *b, ingest_error *err, const char *body, size_t len,
-                      json_t **root);
+int ingest_json_body(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                     ingest_json_fn fn, void *arg);
 
 /** Writes v as JSON text (json_dumpb flags) into the batch's arena; NULL when out of memory. */
 const char *ingest_dump_json(batch *b, struct json_t *v, size_t flags);
@@ -182,5 +213,11 @@ int pb_varint(pb *r, uint64_t *v);
  * value (type 2) into *sub. 0, or -1 when malformed (groups are refused).
  */
 int pb_next(pb *r, uint32_t *field, int *wt, uint64_t *v, pb *sub);
+
+/**
+ * The next length-delimited field numbered `want` of the message r (a repeated message or string field),
+ * into *sub; every other field is skipped. 1 when found, 0 at r's end, -1 when malformed.
+ */
+int pb_field(pb *r, uint32_t want, pb *sub);
 
 #endif

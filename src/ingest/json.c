@@ -233,13 +233,7 @@ static int read_message(ingest_ctx *c, const field *f, const entry_pos *at, log_
         return ingest_err_set(c->err, 400, "invalid_entry", at->line, at->index,
                               "%sfield \"%s\": message must be a string", PREFIX(at), f->name);
     }
-    if (n > c->max_line) {
-        n = utf8_cut(s, n, c->max_line);
-        c->b->stats.truncated++;
-    }
-    e->message = batch_strndup(c->b, s, n);
-    e->message_len = n;
-    return e->message ? 0 : -2;
+    return ingest_entry_message(c, e, s, n);
 }
 
 static int read_level(ingest_ctx *c, const field *f, const entry_pos *at, log_entry *e)
@@ -716,45 +710,34 @@ static json_t *fast_read(const char *s, size_t n)
     return f.root;
 }
 
-static int ndjson_lines(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
-                        ingest_line_arena *la, int use_fast)
-{
-    ingest_ctx c;
-    size_t pos = 0;
-    long ln = 0;
-    int rc = 0;
+/* How ndjson_line reads: the line arena it rewinds, and whether it tries the fast reader first. */
+typedef struct ndjson_reader {
+    ingest_line_arena *la;
+    int use_fast;
+} ndjson_reader;
 
-    ingest_ctx_init(&c, o, b, err);
-    ingest_skip_bom(&body, &len);
-    while (pos < len && rc == 0) {
-        ingest_line_arena_next(la); /* the line before is released whole */
-        const char *s;
-        size_t n = ingest_next_line(body, len, &pos, &s);
-        ln++;
-        if (is_blank(s, n))
-            continue;
-        if (b->count >= c.max_entries)
-            return ingest_err_set(err, 413, "too_many_entries", ln, -1,
-                                  "line %ld: too many entries (at most %zu in one request)", ln,
-                                  c.max_entries);
-        json_error_t jerr;
-        json_t *obj = use_fast ? fast_read(s, n) : NULL;
-        if (!obj)
-            obj = json_loadb(s, n, 0, &jerr);
-        if (!obj) {
-            if (ingest_json_oom(&jerr))
-                return -2;
-            return ingest_err_set(err, 400, "invalid_json", ln, -1, "line %ld: invalid JSON: %s",
-                                  ln, jerr.text);
-        }
-        entry_pos at = {.line = ln, .index = -1};
-        if (!json_is_object(obj))
-            rc = ingest_err_set(err, 400, "invalid_entry", ln, -1,
-                                "line %ld: expected a JSON object, got an array", ln);
-        else
-            rc = entry_from_object(&c, obj, &at, ln);
-        json_decref(obj);
+static int ndjson_line(ingest_ctx *c, const char *s, size_t n, long ln, void *arg)
+{
+    const ndjson_reader *r = arg;
+    ingest_line_arena_next(r->la); /* the line before is released whole */
+    if (is_blank(s, n))
+        return 0;
+    if (ingest_line_room(c, ln))
+        return -1;
+    json_error_t jerr;
+    json_t *obj = r->use_fast ? fast_read(s, n) : NULL;
+    if (!obj)
+        obj = json_loadb(s, n, 0, &jerr);
+    if (!obj) {
+        if (ingest_json_oom(&jerr))
+            return -2;
+        return ingest_err_set(c->err, 400, "invalid_json", ln, -1, "line %ld: invalid JSON: %s", ln, jerr.text);
     }
+    entry_pos at = {.line = ln, .index = -1};
+    int rc = !json_is_object(obj) ? ingest_err_set(c->err, 400, "invalid_entry", ln, -1,
+                                                   "line %ld: expected a JSON object, got an array", ln)
+                                  : entry_from_object(c, obj, &at, ln);
+    json_decref(obj);
     return rc;
 }
 
@@ -764,7 +747,8 @@ int ingest_parse_ndjson_with(const char *body, size_t len, const ingest_opts *o,
     ingest_line_arena la;
     if (ingest_line_arena_begin(&la) != 0)
         return -2;
-    int rc = ndjson_lines(body, len, o, b, err, &la, use_fast);
+    ndjson_reader r = {&la, use_fast};
+    int rc = ingest_each_line(body, len, o, b, err, ndjson_line, &r);
     ingest_line_arena_end(&la);
     return rc;
 }
@@ -774,36 +758,34 @@ int ingest_parse_ndjson(const char *body, size_t len, const ingest_opts *o, batc
     return ingest_parse_ndjson_with(body, len, o, b, err, 1);
 }
 
-int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
+/* The body of an application/json batch: one entry object, or an array of them. */
+static int json_root(ingest_ctx *c, json_t *root, void *arg)
 {
-    ingest_ctx c;
-    json_t *root;
-    int rc = ingest_json_begin(&c, o, b, err, body, len, &root);
-    if (rc != 0)
-        return rc;
+    (void)arg;
     if (json_is_object(root)) {
         entry_pos at = {.line = 0, .index = -1};
-        rc = entry_from_object(&c, root, &at, 1); /* max_entries is at least 1 */
-        goto out;
+        return entry_from_object(c, root, &at, 1); /* max_entries is at least 1 */
     }
     /* json_loadb without JSON_DECODE_ANY gives an object or an array */
     size_t count = json_array_size(root);
-    if (count > c.max_entries) {
-        rc = ingest_err_set(err, 413, "too_many_entries", 0, (long)c.max_entries,
-                            "entry %zu: too many entries (at most %zu in one request)",
-                            c.max_entries, c.max_entries);
-        goto out;
-    }
+    if (count > c->max_entries)
+        return ingest_err_set(c->err, 413, "too_many_entries", 0, (long)c->max_entries,
+                              "entry %zu: too many entries (at most %zu in one request)", c->max_entries,
+                              c->max_entries);
+    int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
         json_t *el = json_array_get(root, i);
         entry_pos at = {.line = 0, .index = (long)i};
         if (!json_is_object(el))
-            rc = ingest_err_set(err, 400, "invalid_entry", 0, (long)i,
+            rc = ingest_err_set(c->err, 400, "invalid_entry", 0, (long)i,
                                 "entry %zu: expected a JSON object, got %s", i, type_phrase(el));
         else
-            rc = entry_from_object(&c, el, &at, (long)i + 1);
+            rc = entry_from_object(c, el, &at, (long)i + 1);
     }
-out:
-    json_decref(root);
     return rc;
+}
+
+int ingest_parse_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
+{
+    return ingest_json_body(body, len, o, b, err, json_root, NULL);
 }

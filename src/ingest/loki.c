@@ -118,47 +118,27 @@ static int loki_entry(ingest_ctx *c, json_t *labels, json_t *meta, int has_ts, i
     if (!utf8_valid(line, n) || memchr(line, '\0', n))
         return ingest_err_set(c->err, 400, "invalid_line", 0, -1,
                               "stream %ld: a line must be UTF-8 text without NUL bytes", stream);
-    log_entry *e = batch_push(c->b);
-    if (!e)
+    log_entry *e = ingest_entry_new(c, (long)c->b->count + 1, has_ts, ts_ms);
+    if (!e || ingest_entry_message(c, e, line, n) != 0)
         return -2;
-    e->line = (long)c->b->count;
-    if (has_ts) {
-        e->ts_ms = ts_ms;
-    } else {
-        e->ts_ms = c->b->received_ms;
-        c->b->stats.timestamp_defaulted++;
-    }
-    if (n > c->max_line) {
-        n = utf8_cut(line, n, c->max_line);
-        c->b->stats.truncated++;
-    }
-    if (!(e->message = batch_strndup(c->b, line, n)))
-        return -2;
-    e->message_len = n;
 
     const char *svc_labels = c->o->service_labels && *c->o->service_labels ? c->o->service_labels
                                                                             : DEFAULT_SERVICE_LABELS;
     json_t *sv = first_label_in(labels, svc_labels, svc_key, sizeof svc_key);
-    if (sv) {
-        const char *s = json_string_value(sv);
-        size_t sn = json_string_length(sv);
-        int ok = sn <= INGEST_SERVICE_MAX;
-        for (size_t i = 0; ok && i < sn; i++)
-            ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
-        if (!ok) {
-            char snip[64];
-            ingest_snippet(snip, sizeof snip, s, sn);
-            return ingest_err_set(c->err, 400, "invalid_service", 0, -1,
-                                  "stream %ld: label \"%s\": \"%s\" is not a service name (1..%d bytes, no "
-                                  "control characters)",
-                                  stream, svc_key, snip, INGEST_SERVICE_MAX);
-        }
-        e->service = ingest_ctx_service(c, s, sn);
-    } else {
-        c->b->stats.service_defaulted++;
-        e->service = ingest_ctx_default_service(c);
+    const char *s = json_string_value(sv); /* NULL without one */
+    size_t sn = json_string_length(sv);
+    int ok = sn <= INGEST_SERVICE_MAX;
+    for (size_t i = 0; ok && i < sn; i++)
+        ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+    if (!ok) {
+        char snip[64];
+        ingest_snippet(snip, sizeof snip, s, sn);
+        return ingest_err_set(c->err, 400, "invalid_service", 0, -1,
+                              "stream %ld: label \"%s\": \"%s\" is not a service name (1..%d bytes, no "
+                              "control characters)",
+                              stream, svc_key, snip, INGEST_SERVICE_MAX);
     }
-    if (!e->service)
+    if (ingest_entry_service(c, e, s, sn) != 0)
         return -2;
 
     const char *mlvl_key = NULL;
@@ -230,18 +210,14 @@ static int labels_are_strings(json_t *obj)
     return 1;
 }
 
-int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
+/* A push request's body: {"streams": [{"stream": {labels}, "values": [["<unix ns>", "line", {metadata}], ...]}]}. */
+static int loki_json_root(ingest_ctx *c, json_t *root, void *arg)
 {
-    ingest_ctx c;
-    json_t *root;
-    int rc = ingest_json_begin(&c, o, b, err, body, len, &root);
-    if (rc != 0)
-        return rc;
+    (void)arg;
     json_t *streams = json_object_get(root, "streams");
-    if (!json_is_array(streams)) {
-        rc = ingest_err_set(err, 400, "invalid_push", 0, -1, "\"streams\" must be an array");
-        goto out;
-    }
+    if (!json_is_array(streams))
+        return ingest_err_set(c->err, 400, "invalid_push", 0, -1, "\"streams\" must be an array");
+    int rc = 0;
     for (size_t i = 0; i < json_array_size(streams) && rc == 0; i++) {
         json_t *st = json_array_get(streams, i);
         json_t *labels = json_is_object(st) ? json_object_get(st, "stream") : NULL;
@@ -254,7 +230,7 @@ int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, b
             break;
         }
         if (!json_is_object(labels) || !labels_are_strings(labels) || !json_is_array(values)) {
-            rc = ingest_err_set(err, 400, "invalid_push", 0, (long)i,
+            rc = ingest_err_set(c->err, 400, "invalid_push", 0, (long)i,
                                 "stream %zu: needs \"stream\" (an object of string labels) and \"values\" (an array)",
                                 i);
         }
@@ -265,23 +241,26 @@ int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, b
             size_t n = json_array_size(v);
             if (!json_is_array(v) || n < 2 || n > 3 || !json_is_string(ts) || !json_is_string(line) ||
                 (meta && !json_is_null(meta) && !(json_is_object(meta) && labels_are_strings(meta)))) {
-                rc = ingest_err_set(err, 400, "invalid_push", 0, (long)i,
+                rc = ingest_err_set(c->err, 400, "invalid_push", 0, (long)i,
                                     "stream %zu, value %zu: expected [\"<unix ns>\", \"line\", {metadata}]", i, j);
             } else if (parse_ns(json_string_value(ts), json_string_length(ts), &ms) != 0) {
                 char snip[64];
                 ingest_snippet(snip, sizeof snip, json_string_value(ts), json_string_length(ts));
-                rc = ingest_err_set(err, 400, "invalid_timestamp", 0, (long)i,
+                rc = ingest_err_set(c->err, 400, "invalid_timestamp", 0, (long)i,
                                     "stream %zu, value %zu: \"%s\" is not a Unix time in nanoseconds", i, j, snip);
             } else {
-                rc = loki_entry(&c, labels, json_is_object(meta) ? meta : NULL, 1, ms, json_string_value(line),
+                rc = loki_entry(c, labels, json_is_object(meta) ? meta : NULL, 1, ms, json_string_value(line),
                                 json_string_length(line), (long)i);
             }
         }
         json_decref(empty);
     }
-out:
-    json_decref(root);
     return rc;
+}
+
+int ingest_parse_loki_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
+{
+    return ingest_json_body(body, len, o, b, err, loki_json_root, NULL);
 }
 
 /* ------------------------------------------------------------- protobuf */

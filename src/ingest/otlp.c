@@ -69,6 +69,14 @@ static void rec_clear(otlp_rec *r)
     memset(r, 0, sizeof *r);
 }
 
+/* What a resource gives each of its records. */
+typedef struct otlp_resource {
+    json_t *attrs;      /* its attributes, owned; NULL when none */
+    const char *svc;    /* its service.name, in attrs; NULL when none */
+    size_t svc_len;
+    const char *reject; /* why each of its records is rejected, or NULL */
+} otlp_resource;
+
 static void reject(ingest_rejects *rej, const char *why)
 {
     if (rej->count++ == 0)
@@ -80,9 +88,8 @@ static int text_ok(const char *s, size_t n)
     return utf8_valid(s, n) && !memchr(s, '\0', n);
 }
 
-/* Appends one record. 0 (stored or rejected), -1 (err filled) or -2. */
-static int otlp_entry(ingest_ctx *c, json_t *res_attrs, const char *svc, size_t svc_len, otlp_rec *r,
-                      ingest_rejects *rej)
+/* Appends one record of resource res. 0 (stored or rejected), -1 (err filled) or -2. */
+static int otlp_entry(ingest_ctx *c, const otlp_resource *res, otlp_rec *r, ingest_rejects *rej)
 {
     static const char *const by_number[6] = {"trace", "debug", "info", "warn", "error", "fatal"};
     int rc = 0;
@@ -107,37 +114,12 @@ static int otlp_entry(ingest_ctx *c, json_t *res_attrs, const char *svc, size_t 
         msg = dumped;
         n = strlen(dumped);
     }
-    log_entry *e = batch_push(c->b);
-    if (!e) {
-        free(dumped);
-        return -2;
-    }
-    e->line = (long)c->b->count;
-    if (r->has_ts && r->ts_ns) {
-        e->ts_ms = (int64_t)(r->ts_ns / 1000000);
-    } else if (r->has_obs && r->obs_ns) {
-        e->ts_ms = (int64_t)(r->obs_ns / 1000000);
-    } else {
-        e->ts_ms = c->b->received_ms;
-        c->b->stats.timestamp_defaulted++;
-    }
-    if (n > c->max_line) {
-        n = utf8_cut(msg, n, c->max_line);
-        c->b->stats.truncated++;
-    }
-    e->message = batch_strndup(c->b, msg, n);
-    e->message_len = n;
+    int has_ts = (r->has_ts && r->ts_ns) || (r->has_obs && r->obs_ns);
+    uint64_t ns = r->has_ts && r->ts_ns ? r->ts_ns : r->obs_ns;
+    log_entry *e = ingest_entry_new(c, (long)c->b->count + 1, has_ts, (int64_t)(ns / 1000000));
+    rc = !e ? -2 : ingest_entry_message(c, e, msg, n);
     free(dumped);
-    if (!e->message)
-        return -2;
-
-    if (svc) {
-        e->service = ingest_ctx_service(c, svc, svc_len);
-    } else {
-        c->b->stats.service_defaulted++;
-        e->service = ingest_ctx_default_service(c);
-    }
-    if (!e->service)
+    if (rc != 0 || ingest_entry_service(c, e, res->svc, res->svc_len) != 0)
         return -2;
 
     const char *canon = r->sev_len ? ingest_level_canonical(r->sev_text, r->sev_len) : NULL;
@@ -151,7 +133,7 @@ static int otlp_entry(ingest_ctx *c, json_t *res_attrs, const char *svc, size_t 
 
     const char *key;
     json_t *val;
-    if (res_attrs && json_object_size(res_attrs) > 0 && !(attrs = json_deep_copy(res_attrs)))
+    if (res->attrs && json_object_size(res->attrs) > 0 && !(attrs = json_deep_copy(res->attrs)))
         return -2;
     if (attrs)
         json_object_del(attrs, "service.name");
@@ -177,8 +159,7 @@ static int otlp_entry(ingest_ctx *c, json_t *res_attrs, const char *svc, size_t 
         rc = -2;
         goto out;
     }
-    rc = ingest_entry_finish(c, e, ((r->has_ts && r->ts_ns) || (r->has_obs && r->obs_ns) ? INGEST_GIVEN_TS : 0) |
-                                       (svc ? INGEST_GIVEN_SERVICE : 0));
+    rc = ingest_entry_finish(c, e, (has_ts ? INGEST_GIVEN_TS : 0) | (res->svc ? INGEST_GIVEN_SERVICE : 0));
 out:
     json_decref(attrs);
     return rc;
@@ -193,6 +174,31 @@ static int valid_service(const char *s, size_t n)
             return 0;
     }
     return 1;
+}
+
+/* Once res->attrs is read: the service its service.name names, or the rejection of its records when that
+ * is no service name. */
+static void resource_service(otlp_resource *res)
+{
+    json_t *sn = json_object_get(res->attrs, "service.name");
+    if (!json_is_string(sn))
+        return;
+    res->svc = json_string_value(sn);
+    res->svc_len = json_string_length(sn);
+    if (!valid_service(res->svc, res->svc_len))
+        res->reject = "service.name is not a service name (1..128 bytes, no control characters)";
+}
+
+/* One record of res, as rec_from_json or rec_from_pb read it (rc what they returned): res's rejection when
+ * the record has none of its own, then otlp_entry. rec is cleared. 0, -1 or -2. */
+static int resource_record(ingest_ctx *c, const otlp_resource *res, otlp_rec *rec, int rc, ingest_rejects *rej)
+{
+    if (rc == 0 && res->reject && !rec->reject)
+        rec->reject = res->reject;
+    if (rc == 0)
+        rc = otlp_entry(c, res, rec, rej);
+    rec_clear(rec);
+    return rc;
 }
 
 /* ----------------------------------------------------------------- JSON */
@@ -362,77 +368,59 @@ static int rec_from_json(json_t *lr, otlp_rec *r)
     return 0;
 }
 
-int ingest_parse_otlp_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
-                           ingest_rejects *rej)
+/* An export request's body: {"resourceLogs": [{"resource": {...}, "scopeLogs": [{"logRecords": [...]}]}]}. */
+static int otlp_json_root(ingest_ctx *c, json_t *root, void *arg)
 {
-    ingest_ctx c;
-    json_t *root;
-    memset(rej, 0, sizeof *rej);
-    int rc = ingest_json_begin(&c, o, b, err, body, len, &root);
-    if (rc != 0)
-        return rc;
+    ingest_rejects *rej = arg;
     json_t *rls = json_object_get(root, "resourceLogs");
-    if (!json_is_object(root) || (rls && !json_is_array(rls))) {
-        rc = ingest_err_set(err, 400, "invalid_otlp", 0, -1, "expected {\"resourceLogs\": [...]}");
-        goto out;
-    }
+    if (!json_is_object(root) || (rls && !json_is_array(rls)))
+        return ingest_err_set(c->err, 400, "invalid_otlp", 0, -1, "expected {\"resourceLogs\": [...]}");
+    int rc = 0;
     size_t i, j, k;
     json_t *rl, *sl, *lr;
     json_array_foreach(rls, i, rl) {
-        json_t *res_attrs = NULL;
+        otlp_resource res = {0};
         const char *why = NULL;
-        const char *svc = NULL;
-        size_t svc_len = 0;
-        const char *res_reject = NULL;
         json_t *ra = json_object_get(json_object_get(rl, "resource"), "attributes");
-        if (ra && !json_is_null(ra) && !(res_attrs = kvlist_from_json(ra, 0, &why))) {
-            if (!why) {
-                rc = -2;
-                goto out;
-            }
-            res_reject = why;
+        if (ra && !json_is_null(ra) && !(res.attrs = kvlist_from_json(ra, 0, &why))) {
+            if (!why)
+                return -2;
+            res.reject = why;
         }
-        json_t *sn = json_object_get(res_attrs, "service.name");
-        if (json_is_string(sn)) {
-            svc = json_string_value(sn);
-            svc_len = json_string_length(sn);
-            if (!valid_service(svc, svc_len))
-                res_reject = "service.name is not a service name (1..128 bytes, no control characters)";
-        }
+        resource_service(&res);
         json_t *sls = json_object_get(rl, "scopeLogs");
         if (!json_is_object(rl) || (sls && !json_is_array(sls))) {
-            json_decref(res_attrs);
-            rc = ingest_err_set(err, 400, "invalid_otlp", 0, (long)i, "resourceLogs[%zu]: expected {\"scopeLogs\": [...]}", i);
-            goto out;
+            json_decref(res.attrs);
+            return ingest_err_set(c->err, 400, "invalid_otlp", 0, (long)i,
+                                  "resourceLogs[%zu]: expected {\"scopeLogs\": [...]}", i);
         }
         json_array_foreach(sls, j, sl) {
             json_t *lrs = json_object_get(sl, "logRecords");
             if (!json_is_object(sl) || (lrs && !json_is_array(lrs))) {
-                rc = ingest_err_set(err, 400, "invalid_otlp", 0, (long)i,
+                rc = ingest_err_set(c->err, 400, "invalid_otlp", 0, (long)i,
                                     "resourceLogs[%zu].scopeLogs[%zu]: expected {\"logRecords\": [...]}", i, j);
                 break;
             }
             json_array_foreach(lrs, k, lr) {
                 otlp_rec r = {0};
-                rc = rec_from_json(lr, &r);
-                if (rc == 0 && res_reject && !r.reject)
-                    r.reject = res_reject;
-                if (rc == 0)
-                    rc = otlp_entry(&c, res_attrs, svc, svc_len, &r, rej);
-                rec_clear(&r);
-                if (rc)
+                if ((rc = resource_record(c, &res, &r, rec_from_json(lr, &r), rej)) != 0)
                     break;
             }
             if (rc)
                 break;
         }
-        json_decref(res_attrs);
+        json_decref(res.attrs);
         if (rc)
             break;
     }
-out:
-    json_decref(root);
     return rc;
+}
+
+int ingest_parse_otlp_json(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
+                           ingest_rejects *rej)
+{
+    memset(rej, 0, sizeof *rej);
+    return ingest_json_body(body, len, o, b, err, otlp_json_root, rej);
 }
 
 /* ------------------------------------------------------------- protobuf */
@@ -647,75 +635,54 @@ static int otlp_bad(ingest_ctx *c)
     return ingest_err_set(c->err, 400, "invalid_protobuf", 0, -1, "body is not an OTLP ExportLogsServiceRequest");
 }
 
+/* The ScopeLogs (field 2) of a ResourceLogs rl and their LogRecords (field 2 of each), as records of res. */
+static int otlp_pb_records(ingest_ctx *c, const otlp_resource *res, pb rl, ingest_rejects *rej)
+{
+    pb sl, lr;
+    int found;
+    while ((found = pb_field(&rl, 2, &sl)) > 0) {
+        while ((found = pb_field(&sl, 2, &lr)) > 0) {
+            otlp_rec rec = {0};
+            int rc = resource_record(c, res, &rec, rec_from_pb(lr, &rec), rej);
+            if (rc != 0)
+                return rc;
+        }
+        if (found < 0)
+            break;
+    }
+    return found < 0 ? otlp_bad(c) : 0;
+}
+
 int ingest_parse_otlp_proto(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err,
                             ingest_rejects *rej)
 {
     ingest_ctx c;
     pb r = {(const unsigned char *)body, (const unsigned char *)body + len}, rl;
-    uint32_t f;
-    int wt;
-    uint64_t x;
-    int rc = 0;
+    int found = 0, rc = 0;
 
     ingest_ctx_init(&c, o, b, err);
     memset(rej, 0, sizeof *rej);
-    while (rc == 0 && r.p < r.end) {
-        if (pb_next(&r, &f, &wt, &x, &rl) != 0)
-            return otlp_bad(&c);
-        if (f != 1 || wt != 2)
-            continue;
+    while (rc == 0 && (found = pb_field(&r, 1, &rl)) > 0) { /* ResourceLogs */
         /* the resource first (it may come after the scopes on the wire) */
-        json_t *res_attrs = NULL;
-        const char *res_reject = NULL, *why = NULL, *svc = NULL;
-        size_t svc_len = 0;
-        pb scan = rl, sub;
-        while (scan.p < scan.end) {
-            if (pb_next(&scan, &f, &wt, &x, &sub) != 0) {
-                json_decref(res_attrs);
-                return otlp_bad(&c);
-            }
-            if (f == 1 && wt == 2) {
-                json_decref(res_attrs);
-                res_attrs = kvlist_from_pb(sub, 1, 0, &why, json_object());
-                if (!res_attrs) {
-                    if (!why)
-                        return -2;
-                    res_reject = why;
-                }
+        otlp_resource res = {0};
+        const char *why = NULL;
+        pb scan = rl, resource;
+        while ((found = pb_field(&scan, 1, &resource)) > 0) {
+            json_decref(res.attrs);
+            res.attrs = kvlist_from_pb(resource, 1, 0, &why, json_object());
+            if (!res.attrs) {
+                if (!why)
+                    return -2;
+                res.reject = why;
             }
         }
-        json_t *sn = json_object_get(res_attrs, "service.name");
-        if (json_is_string(sn)) {
-            svc = json_string_value(sn);
-            svc_len = json_string_length(sn);
-            if (!valid_service(svc, svc_len))
-                res_reject = "service.name is not a service name (1..128 bytes, no control characters)";
+        if (found < 0) {
+            json_decref(res.attrs);
+            return otlp_bad(&c);
         }
-        while (rc == 0 && rl.p < rl.end) {
-            if (pb_next(&rl, &f, &wt, &x, &sub) != 0) {
-                rc = otlp_bad(&c);
-                break;
-            }
-            if (f != 2 || wt != 2)
-                continue;
-            pb lr;
-            while (rc == 0 && sub.p < sub.end) {
-                if (pb_next(&sub, &f, &wt, &x, &lr) != 0) {
-                    rc = otlp_bad(&c);
-                    break;
-                }
-                if (f != 2 || wt != 2)
-                    continue;
-                otlp_rec rec = {0};
-                rc = rec_from_pb(lr, &rec);
-                if (rc == 0 && res_reject && !rec.reject)
-                    rec.reject = res_reject;
-                if (rc == 0)
-                    rc = otlp_entry(&c, res_attrs, svc, svc_len, &rec, rej);
-                rec_clear(&rec);
-            }
-        }
-        json_decref(res_attrs);
+        resource_service(&res);
+        rc = otlp_pb_records(&c, &res, rl, rej);
+        json_decref(res.attrs);
     }
-    return rc;
+    return rc == 0 && found < 0 ? otlp_bad(&c) : rc;
 }

@@ -1,7 +1,8 @@
 /*
  * pb.c — a bounded reader of the protobuf wire format, shared by the Loki
  * and OTLP decoders. No generated code: each decoder walks its own schema
- * with pb_next(). A reader never moves past its end; a varint is at most 10
+ * with pb_next(), or pb_field() where it wants one repeated message field
+ * and skips the rest. A reader never moves past its end; a varint is at most 10
  * bytes; a length-delimited field must fit in what remains; groups (wire
  * types 3 and 4, unused by these schemas) are refused.
  *
@@ -67,4 +68,18 @@ int pb_next(pb *r, uint32_t *field, int *wt, uint64_t *v, pb *sub)
     default:
         return -1;
     }
+}
+
+int pb_field(pb *r, uint32_t want, pb *sub)
+{
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    while (r->p < r->end) {
+        if (pb_next(r, &f, &wt, &v, sub) != 0)
+            return -1;
+        if (f == want && wt == 2)
+            return 1;
+    }
+    return 0;
 }

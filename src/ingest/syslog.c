@@ -227,15 +227,11 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
             goto out;
     }
 
-    log_entry *e = batch_push(c->b);
+    log_entry *e = ingest_entry_new(c, ln, has_ts, ts);
     if (!e) {
         rc = -2;
         goto out;
     }
-    e->line = ln;
-    e->ts_ms = has_ts ? ts : c->b->received_ms;
-    if (!has_ts)
-        c->b->stats.timestamp_defaulted++;
     /* notice and info are what senders put when they do not know (logger, journald's stdout): the line's own
      * level, when it states one, is more precise */
     const char *pri_level = pri >= 0 ? LEVELS[pri & 7] : NULL;
@@ -246,16 +242,8 @@ static int parse_line(ingest_ctx *c, const char *s, size_t n, long ln)
         goto out;
     }
     c->b->stats.truncated += cut;
-    if (valid_service(app)) {
-        e->service = ingest_ctx_service(c, app.p, app.n);
-    } else {
-        c->b->stats.service_defaulted++;
-        e->service = ingest_ctx_default_service(c);
-    }
-    if (!e->service) {
-        rc = -2;
+    if ((rc = ingest_entry_service(c, e, valid_service(app) ? app.p : NULL, app.n)) != 0)
         goto out;
-    }
     if (attrs && !(e->attributes = ingest_dump_json(c->b, attrs, JSON_COMPACT))) {
         rc = -2;
         goto out;
@@ -268,27 +256,18 @@ out:
     return rc;
 }
 
+/* One line of the body: its trailing white space dropped; a blank line is no entry. */
+static int syslog_line(ingest_ctx *c, const char *s, size_t n, long ln, void *arg)
+{
+    (void)arg;
+    while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return 0;
+    return ingest_line_room(c, ln) ? -1 : parse_line(c, s, n, ln);
+}
+
 int ingest_parse_syslog(const char *body, size_t len, const ingest_opts *o, batch *b, ingest_error *err)
 {
-    ingest_ctx c;
-    size_t pos = 0;
-    long ln = 0;
-    int rc = 0;
-
-    ingest_ctx_init(&c, o, b, err);
-    ingest_skip_bom(&body, &len);
-    while (pos < len && rc == 0) {
-        const char *s;
-        size_t n = ingest_next_line(body, len, &pos, &s);
-        ln++;
-        while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-            n--;
-        if (n == 0)
-            continue;
-        if (b->count >= c.max_entries)
-            return ingest_err_set(err, 413, "too_many_entries", ln, -1,
-                                  "line %ld: too many entries (at most %zu in one request)", ln, c.max_entries);
-        rc = parse_line(&c, s, n, ln);
-    }
-    return rc;
+    return ingest_each_line(body, len, o, b, err, syslog_line, NULL);
 }

@@ -151,22 +151,16 @@ char *route_incident_body(const route_config *rt, dest_kind k, const route_windo
                           int64_t anomaly_id, int64_t now_ms, int64_t until_ms, const route_incident *inc,
                           route_incident_event ev)
 {
-    const char *type = json_string_value(json_object_get(a, "type"));
-    const char *sev = json_string_value(json_object_get(a, "severity"));
-    const char *summary = json_string_value(json_object_get(a, "summary"));
-    const char *action = json_string_value(json_object_get(a, "recommended_action"));
-    json_t *ev_lines = json_object_get(a, "evidence");
     char key[48], wlink[1200], ilink[1200];
     route_incident_key(inc->id, key, sizeof key);
     snprintf(wlink, sizeof wlink, "%s/windows/%lld", rt->public_url, (long long)w->id);
     link_of(rt->public_url, inc->id, ilink, sizeof ilink);
     json_t *empty = json_array();
-    notification n = {.anomaly_id = anomaly_id, .window_id = w->id, .service = w->service, .type = type ? type : "",
-                      .severity = sev ? sev : "low", .summary = summary ? summary : "",
-                      .recommended_action = action ? action : "",
-                      .analyzer = json_string_value(json_object_get(a, "analyzer")),
-                      .evidence = json_is_array(ev_lines) ? ev_lines : empty, .window_start_ms = w->start_ms,
-                      .window_end_ms = w->end_ms, .until_ms = until_ms, .dedup_key = key, .link = wlink};
+    notification n = route_notification_of(w, a, anomaly_id, until_ms, empty);
+    n.type = n.type ? n.type : "";
+    n.severity = n.severity ? n.severity : "low";
+    n.dedup_key = key;
+    n.link = wlink;
     json_t *body = empty ? route_payload(k, &n) : NULL;
     char *text = NULL;
     if (body && add_incident(k, body, inc, ev == ROUTE_INCIDENT_UPDATE ? "update" : "open", ilink, now_ms) == 0)

@@ -82,19 +82,17 @@ static json_t *slack_body(const notification *n, const char *until, const char *
     for (i = 0; n->severity[i] && i < sizeof up - 1; i++)
         up[i] = (char)(n->severity[i] >= 'a' && n->severity[i] <= 'z' ? n->severity[i] - 32 : n->severity[i]);
     up[i] = '\0';
+    /* the text in pieces; log text (service, type, summary, evidence, action) escaped */
+    const struct {
+        const char *text;
+        int escape;
+    } head[] = {{"*[", 0}, {up, 0}, {"] ", 0}, {n->service, 1}, {": ", 0}, {n->type, 1}, {"*\nWindow: ", 0},
+                {ws, 0}, {" to ", 0}, {we, 0}, {"\n", 0}, {n->summary, 1}},
+      tail[] = {{"\n*Recommended action:* ", 0}, {n->recommended_action, 1}, {"\n<", 0}, {n->link, 0},
+                {"|Open the window> (suppressing repeats until ", 0}, {until, 0}, {")", 0}};
     t[0] = '\0';
-    slack_append(t, cap, &len, "*[", 0);
-    slack_append(t, cap, &len, up, 0);
-    slack_append(t, cap, &len, "] ", 0);
-    slack_append(t, cap, &len, n->service, 1);
-    slack_append(t, cap, &len, ": ", 0);
-    slack_append(t, cap, &len, n->type, 1);
-    slack_append(t, cap, &len, "*\nWindow: ", 0);
-    slack_append(t, cap, &len, ws, 0);
-    slack_append(t, cap, &len, " to ", 0);
-    slack_append(t, cap, &len, we, 0);
-    slack_append(t, cap, &len, "\n", 0);
-    slack_append(t, cap, &len, n->summary, 1);
+    for (i = 0; i < sizeof head / sizeof head[0]; i++)
+        slack_append(t, cap, &len, head[i].text, head[i].escape);
     if (json_array_size(n->evidence)) {
         slack_append(t, cap, &len, "\n```\n", 0);
         size_t k;
@@ -108,13 +106,8 @@ static json_t *slack_body(const notification *n, const char *until, const char *
         }
         slack_append(t, cap, &len, "```", 0);
     }
-    slack_append(t, cap, &len, "\n*Recommended action:* ", 0);
-    slack_append(t, cap, &len, n->recommended_action, 1);
-    slack_append(t, cap, &len, "\n<", 0);
-    slack_append(t, cap, &len, n->link, 0);
-    slack_append(t, cap, &len, "|Open the window> (suppressing repeats until ", 0);
-    slack_append(t, cap, &len, until, 0);
-    slack_append(t, cap, &len, ")", 0);
+    for (i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        slack_append(t, cap, &len, tail[i].text, tail[i].escape);
     json_t *o = json_pack("{s:s}", "text", t);
     free(t);
     return o;

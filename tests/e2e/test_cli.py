@@ -84,6 +84,31 @@ class CliTest(unittest.TestCase):
             self.assertIn(needle, err, (env, args))
         self.assertFalse(os.path.exists(os.path.join(self.dir, "x.db")), "a bad config must not touch the db")
 
+    def test_word_settings_take_their_words_and_name_them_when_refused(self):
+        # the settings that are one of a few words: each word is taken, and anything else is refused
+        # with the setting, the value and the words it takes
+        cases = [
+            ("ANOMALOG_DURABILITY", "durability", "normal or full", ["normal", "full"]),
+            ("ANOMALOG_LLM_RESPONSE_FORMAT", "response format", "json_schema, json_object or none",
+             ["json_schema", "json_object", "none"]),
+            ("ANOMALOG_ANALYSIS_SKIP_QUIET_WINDOWS", "switch", "true or false",
+             ["true", "on", "yes", "1", "false", "off", "no", "0"]),
+            ("ANOMALOG_INGEST_TEXT_FORMAT", "text format", "plain or syslog", ["plain", "syslog"]),
+            ("ANOMALOG_LOG_FORMAT", "log format", "text or json", ["text", "json"]),
+            ("ANOMALOG_LOG_LEVEL", "log level", "debug, info, warn or error", ["debug", "info", "warn", "error"]),
+            ("ANOMALOG_ANALYSIS_ON_MODEL_FAILURE", "choice", "baseline or retry", ["baseline", "retry"]),
+            ("ANOMALOG_ROUTE_MODE", "route mode", "first or all", ["first", "all"]),
+        ]
+        db = os.path.join(self.dir, "w.db")
+        for env, what, expected, words in cases:
+            for word in words:
+                code, _, err = run_cli(["migrate", "--db", db], env={env: word})
+                self.assertEqual(code, 0, (env, word, err))
+            for bad in ("maybe", words[0].upper()):  # words are matched exactly
+                code, _, err = run_cli(["migrate", "--db", db], env={env: bad})
+                self.assertEqual(code, 2, (env, bad, err))
+                self.assertIn('%s: invalid %s "%s" (expected %s)' % (env, what, bad, expected), err)
+
     def test_config_file_errors_name_file_line_and_key(self):
         path = os.path.join(self.dir, "c.yaml")
         for text, needle in (("window: 5x\n", "c.yaml:1: window"),

@@ -104,7 +104,9 @@ class LokiPushTest(ServerTest):
         self.assertError(self.push(b"\x05\x00garbage", "application/x-protobuf"), 400, "invalid_snappy")
         self.assertError(self.push(snappy_literal(b"\x0a\x05\x01"), "application/x-protobuf"), 400,
                          "invalid_protobuf")
-        self.assertError(self.push("{}", "text/plain"), 415, "unsupported_media_type")
+        self.assertError(self.push("{}", "text/plain"), 415, "unsupported_media_type",
+                         message='Content-Type "text/plain" is not understood '
+                                 '(use application/x-protobuf with snappy, or application/json)')
         self.assertEqual(self.db_count(), 0)
 
 
@@ -246,7 +248,9 @@ class OtlpTest(ServerTest):
         self.assertError(self.post("{", "application/json"), 400, "invalid_json")
         self.assertError(self.post('{"resourceLogs": 3}', "application/json"), 400, "invalid_otlp")
         self.assertError(self.post(b"\x0a\x05\x01", "application/x-protobuf"), 400, "invalid_protobuf")
-        self.assertError(self.post("x", "text/plain"), 415, "unsupported_media_type")
+        self.assertError(self.post("x", "text/plain"), 415, "unsupported_media_type",
+                         message='Content-Type "text/plain" is not understood '
+                                 '(use application/x-protobuf or application/json)')
         self.assertEqual(self.db_count(), 0)
 
 

@@ -85,6 +85,27 @@ class WindowsTest(ServerTest):
         self.assertError(self.srv.get("/windows/abc"), 400, "invalid_parameter", parameter="id")
         self.assertError(self.srv.get("/windows/999999"), 404, "not_found")
 
+    def test_lists_check_their_parameters_in_one_order(self):
+        # /windows, /anomalies and /incidents read their parameters alike: the list's two word filters, then
+        # since, until, limit and cursor; with several bad ones, the first in that order is named
+        bad = {"since": "notatime", "until": "never", "limit": "0", "cursor": "garbage", "status": "sleepy",
+               "health": "sick", "severity": "huge", "type": "boom"}
+        orders = {"/windows": ["status", "health"], "/anomalies": ["severity", "type"],
+                  "/incidents": ["severity", "status"]}
+        for path, words in orders.items():
+            order = words + ["since", "until", "limit", "cursor"]
+            for i, first in enumerate(order):
+                query = "&".join("%s=%s" % (p, bad[p]) for p in reversed(order[i:]))
+                err = self.assertError(self.srv.get(path + "?service=api&" + query), 400, "invalid_parameter",
+                                       parameter=first)
+                self.assertTrue(err["message"].startswith('%s: "%s" ' % (first, bad[first])), (path, err))
+        err = self.assertError(self.srv.get("/windows?status=sleepy"), 400, "invalid_parameter")
+        self.assertEqual(err["message"], 'status: "sleepy" is not one of open, closed, analyzing, analyzed, failed')
+        for path in orders:
+            st, body, _ = self.srv.get(path + "?service=&limit=1")
+            self.assertEqual(st, 200, body)
+            self.assertIn("next_cursor", body)
+
 
 class WindowLengthTest(ServerTest):
     server_args = ["--window", "1m"]

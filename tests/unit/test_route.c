@@ -129,6 +129,9 @@ static void test_payloads(void **state)
     const char *t = json_string_value(json_object_get(sl, "text"));
     assert_non_null(strstr(t, "&lt;script&gt;&amp;'x'"));
     assert_non_null(strstr(t, "<http://h/windows/9|Open the window>"));
+    assert_string_equal(t, "*[HIGH] api: latency*\nWindow: 1970-01-01T00:00:00.000Z to 1970-01-01T00:01:00.000Z\n"
+                           "slow\n```\n10:00 ERROR &lt;script&gt;&amp;'x'\n```\n*Recommended action:* look\n"
+                           "<http://h/windows/9|Open the window> (suppressing repeats until 1970-01-01T00:20:00.000Z)");
     json_t *am = route_payload(DEST_ALERTMANAGER, &n);
     json_t *labels = json_object_get(json_array_get(am, 0), "labels");
     assert_string_equal(json_string_value(json_object_get(labels, "type")), "latency");
