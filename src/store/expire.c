@@ -61,31 +61,41 @@ static int batch_spent(expire_arg *x, int64_t rows, int visits)
     return 1;
 }
 
-/* The id st (?1 = the cutoff) finds next: 0 when none is left, or on failure (*rc says which). */
-static int64_t next_id(store *s, db_conn *c, db_stmt *st, const expire_arg *x, store_rc *rc, char *err, size_t errlen)
+/* One id's deletes within the batch. */
+typedef store_rc (*expire_step)(store *s, db_conn *c, expire_arg *x, int64_t id, char *err, size_t errlen);
+
+/* The steps that go an id at a time: the next id st (?1 = the cutoff) finds, handed to step, until none is left
+ * or the batch is spent (*rows: the rows deleted so far, which step adds to). */
+static store_rc each_due(store *s, db_conn *c, expire_arg *x, db_stmt *st, const int64_t *rows, expire_step step,
+                         char *err, size_t errlen)
 {
-    int64_t id = 0;
-    int found = 0;
-    *rc = db_int_of(s, c, st, DB_ARGS(db_int(x->before)), &id, &found, err, errlen);
-    return *rc == STORE_OK && found ? id : 0;
+    store_rc rc = STORE_OK;
+    for (int visits = 0; rc == STORE_OK && !batch_spent(x, *rows, visits); visits++) {
+        int64_t id = 0;
+        int found = 0;
+        rc = db_int_of(s, c, st, DB_ARGS(db_int(x->before)), &id, &found, err, errlen);
+        if (rc != STORE_OK || !found || !id)
+            break;
+        rc = step(s, c, x, id, err, errlen);
+    }
+    return rc;
+}
+
+/* a window's lines, within the budget; once none is left the window is marked done */
+static store_rc lines_step(store *s, db_conn *c, expire_arg *x, int64_t id, char *err, size_t errlen)
+{
+    int64_t want = x->max_rows - x->out->logs, got = 0;
+    store_rc rc = del(s, c, &sql_exp_window_lines, id, want, &got, err, errlen);
+    x->out->logs += got;
+    if (rc == STORE_OK && got < want) /* none left: the window is done */
+        rc = del(s, c, &sql_exp_lines_done, id, 0, NULL, err, errlen);
+    return rc;
 }
 
 static store_rc lines_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
 {
     expire_arg *x = p;
-    store_expired *out = batch_start(x);
-    store_rc rc = STORE_OK;
-    for (int visits = 0; rc == STORE_OK && !batch_spent(x, out->logs, visits); visits++) {
-        int64_t id = next_id(s, c, &sql_exp_lines_next, x, &rc, err, errlen);
-        if (!id)
-            break;
-        int64_t want = x->max_rows - out->logs, got = 0;
-        rc = del(s, c, &sql_exp_window_lines, id, want, &got, err, errlen);
-        out->logs += got;
-        if (rc == STORE_OK && got < want) /* none left: the window is done */
-            rc = del(s, c, &sql_exp_lines_done, id, 0, NULL, err, errlen);
-    }
-    return rc;
+    return each_due(s, c, x, &sql_exp_lines_next, &batch_start(x)->logs, lines_step, err, errlen);
 }
 
 typedef struct next_window {
@@ -151,18 +161,15 @@ static store_rc templates_tx(store *s, db_conn *c, void *p, char *err, size_t er
 
 /* resolved incidents whose members window retention took, each with the incidents merged into it: an incident
  * outlives its findings only while it is open */
+static store_rc incident_step(store *s, db_conn *c, expire_arg *x, int64_t id, char *err, size_t errlen)
+{
+    return del(s, c, &sql_exp_incident, id, 0, &x->out->incidents, err, errlen);
+}
+
 static store_rc incidents_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
 {
     expire_arg *x = p;
-    store_expired *out = batch_start(x);
-    store_rc rc = STORE_OK;
-    for (int visits = 0; rc == STORE_OK && !batch_spent(x, out->incidents, visits); visits++) {
-        int64_t id = next_id(s, c, &sql_exp_incident_next, x, &rc, err, errlen);
-        if (!id)
-            break;
-        rc = del(s, c, &sql_exp_incident, id, 0, &out->incidents, err, errlen);
-    }
-    return rc;
+    return each_due(s, c, x, &sql_exp_incident_next, &batch_start(x)->incidents, incident_step, err, errlen);
 }
 
 static store_rc expire(store *s, db_tx_fn fn, int64_t before_ms, int64_t max_rows, store_expired *out, int *more,
