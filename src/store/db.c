@@ -158,6 +158,14 @@ int db_row_i64(const store_row *r, void *arg)
     return 1;
 }
 
+int db_row_ids(const store_row *r, void *arg)
+{
+    db_ids *a = arg;
+    if (a->n < a->cap)
+        a->v[a->n++] = row_i64(r, 0);
+    return a->n == a->cap;
+}
+
 typedef struct int_of {
     int64_t v;
     int found;

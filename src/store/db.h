@@ -155,6 +155,14 @@ store_rc db_int_of(store *s, db_conn *c, db_stmt *st, const db_val *args, int na
 /* Row callbacks: the first column into an int64_t (stops), a count of rows. */
 int db_row_i64(const store_row *r, void *arg);
 
+/* Ids read from the first column into the caller's array v of cap (the statement's LIMIT): db_row_ids appends
+ * one a row and stops the read when v is full. */
+typedef struct db_ids {
+    int64_t *v;
+    size_t n, cap;
+} db_ids;
+int db_row_ids(const store_row *r, void *arg);
+
 /* The driver open functions (db_sqlite.c, db_pg.c). */
 store_rc store_sqlite_open(const char *path, store_durability durability, store **out, char *err, size_t errlen);
 store_rc store_pg_open(const char *url, store_durability durability, store **out, char *err, size_t errlen);

@@ -634,20 +634,6 @@ settle:
 
 /* ---- resolving ------------------------------------------------------------------------------ */
 
-typedef struct resolve_arg {
-    int64_t now, quiet;
-    int64_t ids[50];
-    size_t n;
-} resolve_arg;
-
-static int id_collect(const store_row *r, void *p)
-{
-    resolve_arg *ra = p;
-    if (ra->n < sizeof ra->ids / sizeof ra->ids[0])
-        ra->ids[ra->n++] = row_i64(r, 0);
-    return 0;
-}
-
 typedef struct resolve_one {
     int64_t id, now;
     const route_config *rt;
@@ -670,11 +656,12 @@ store_rc store_incidents_resolve(store *s, int64_t now_ms, const incident_config
                                  int *resolved, char *err, size_t errlen)
 {
     *resolved = 0;
-    resolve_arg ra = {.now = now_ms, .quiet = ic->quiet_ms};
-    store_rc rc = db_bg(s, &sql_inc_quiet, DB_ARGS(db_int(now_ms), db_int(ic->quiet_ms)), id_collect, &ra, NULL, err,
-                        errlen);
-    for (size_t i = 0; rc == STORE_OK && i < ra.n; i++) {
-        resolve_one r = {.id = ra.ids[i], .now = now_ms, .rt = rt};
+    int64_t ids[50]; /* sql_inc_quiet's LIMIT */
+    db_ids quiet = {ids, 0, sizeof ids / sizeof ids[0]};
+    store_rc rc = db_bg(s, &sql_inc_quiet, DB_ARGS(db_int(now_ms), db_int(ic->quiet_ms)), db_row_ids, &quiet, NULL,
+                        err, errlen);
+    for (size_t i = 0; rc == STORE_OK && i < quiet.n; i++) {
+        resolve_one r = {.id = ids[i], .now = now_ms, .rt = rt};
         rc = db_tx(s, resolve_tx, &r, err, errlen);
         *resolved += r.changed;
     }
@@ -809,18 +796,6 @@ typedef struct incident_feedback_arg {
     const char *verdict, *note;
 } incident_feedback_arg;
 
-typedef struct member_page {
-    int64_t ids[500]; /* sql_inc_member_ids' LIMIT */
-    size_t n;
-} member_page;
-
-static int member_id_row(const store_row *r, void *arg)
-{
-    member_page *p = arg;
-    p->ids[p->n++] = row_i64(r, 0);
-    return p->n == sizeof p->ids / sizeof p->ids[0];
-}
-
 /* Records the verdict on the incident, then gives it to each member through the anomaly's own feedback step. */
 static store_rc incident_feedback_tx(store *s, db_conn *c, void *p, char *err, size_t errlen)
 {
@@ -832,17 +807,18 @@ static store_rc incident_feedback_tx(store *s, db_conn *c, void *p, char *err, s
                             &id, &found, err, errlen);
     if (rc == STORE_OK && !found)
         return STORE_NOTFOUND;
-    member_page pg;
+    int64_t ids[500]; /* sql_inc_member_ids' LIMIT */
+    db_ids pg = {ids, 0, sizeof ids / sizeof ids[0]};
     int64_t after = 0;
     do {
         pg.n = 0;
-        rc = db_run(s, c, &sql_inc_member_ids, DB_ARGS(db_int(f->id), db_int(after)), member_id_row, &pg, NULL, err,
+        rc = db_run(s, c, &sql_inc_member_ids, DB_ARGS(db_int(f->id), db_int(after)), db_row_ids, &pg, NULL, err,
                     errlen);
         for (size_t i = 0; rc == STORE_OK && i < pg.n; i++)
-            rc = anomaly_feedback_apply(s, c, pg.ids[i], f->verdict, f->note, err, errlen);
+            rc = anomaly_feedback_apply(s, c, ids[i], f->verdict, f->note, err, errlen);
         if (pg.n)
-            after = pg.ids[pg.n - 1];
-    } while (rc == STORE_OK && pg.n == sizeof pg.ids / sizeof pg.ids[0]);
+            after = ids[pg.n - 1];
+    } while (rc == STORE_OK && pg.n == pg.cap);
     return rc;
 }
 
