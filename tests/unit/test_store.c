@@ -412,10 +412,13 @@ static void test_late_answers_kept_a_moment(void **state)
     char err[256];
     assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
     batch_free(b);
+    int64_t asked = time_mono_ms();
     assert_int_equal(is_late(f, "api", T0), 0);
     assert_int_equal(is_late(f, "api", T0 + 5 * MIN), 0); /* no such window: not late */
     exec_sql(f->path, "UPDATE windows SET status = 'closed'");
-    assert_int_equal(is_late(f, "api", T0), 0); /* kept */
+    int kept = is_late(f, "api", T0);
+    if (time_mono_ms() - asked < 900) /* a machine that stalled for the whole second proves nothing here */
+        assert_int_equal(kept, 0);
     assert_int_equal(is_late(f, "db", T0), 1);  /* never asked: the database */
     usleep(1100 * 1000);
     assert_int_equal(is_late(f, "api", T0), 1); /* a second later: the database */
