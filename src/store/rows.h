@@ -42,8 +42,8 @@ int rows_grow(void **v, size_t n, size_t *cap, size_t size);
 
 /* A page of API objects being read from rows, newest first or oldest first by a keyset (start, id): up to
  * limit rows (-1: every row), one more row read to tell that more follow, and, for the pages that set
- * max_bytes (json_page_add_new), no more than max_bytes of compact JSON (one row at least). Every list of the
- * API is one. */
+ * max_bytes (json_page_add_new), no more than max_bytes of compact JSON (one row at least). Every JSON list of
+ * the API is read into one (GET /windows reads window_info structures instead: windows.c). */
 typedef struct json_page {
     json_t *arr;
     int limit;                    /* rows wanted, -1: all */
