@@ -1070,6 +1070,48 @@ static void test_incidents_expire_once_resolved_and_their_members_gone(void **st
     assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id IN (4, 6, 7)"), 3);
 }
 
+/* The claim takes the rows of one (dedup key, destination) in the order they were queued: a resolve queued
+ * behind an incident's open held for incident.group_wait waits for it, other destinations do not. */
+static void test_outbox_claims_in_order_per_key_and_destination(void **state)
+{
+    fixture *f = *state;
+    char err[256], sql[900];
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO anomalies(id, window_id, service_id, window_start, window_end, severity, severity_rank, "
+             "type, summary, evidence, recommended_action, created_at) SELECT 1, min(id), min(service_id), %lld, "
+             "%lld, 'low', 1, 'config', 's', '[]', 'a', %lld FROM windows",
+             (long long)T0, (long long)(T0 + 5 * MIN), (long long)T0);
+    exec_sql(f->path, sql);
+    const int64_t held_until = T0 + 30000;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO outbox(id, anomaly_id, destination, kind, dedup_key, payload, status, next_attempt_at, "
+             "created_at) VALUES (1, 1, 'pd', 'pagerduty', 'anomalog:incident:1', '{}', 'pending', %lld, %lld), "
+             "(2, 1, 'pd', 'pagerduty', 'anomalog:incident:1', '{}', 'pending', %lld, %lld), "
+             "(3, 1, 'hook', 'webhook', 'anomalog:incident:1', '{}', 'pending', %lld, %lld)",
+             (long long)held_until, (long long)T0, (long long)T0, (long long)T0, (long long)T0, (long long)T0);
+    exec_sql(f->path, sql);
+    outbox_item it;
+    /* the open (1) is held; the resolve behind it (2) is due but waits; the other destination's goes */
+    assert_int_equal(store_outbox_claim(f->st, T0 + 1, 1000, &it, err, sizeof err), STORE_OK);
+    assert_int_equal(it.id, 3);
+    outbox_item_free(&it);
+    assert_int_equal(store_outbox_claim(f->st, T0 + 2, 1000, &it, err, sizeof err), STORE_NOTFOUND);
+    assert_int_equal(store_outbox_record(f->st, 3, T0 + 3, 200, "sent", NULL, 0, err, sizeof err), STORE_OK);
+    /* the wait over: the open first, and while it is out (claimed, not recorded) the resolve still waits */
+    assert_int_equal(store_outbox_claim(f->st, held_until, 1000, &it, err, sizeof err), STORE_OK);
+    assert_int_equal(it.id, 1);
+    outbox_item_free(&it);
+    assert_int_equal(store_outbox_claim(f->st, held_until + 1, 1000, &it, err, sizeof err), STORE_NOTFOUND);
+    assert_int_equal(store_outbox_record(f->st, 1, held_until + 2, 202, "sent", NULL, 0, err, sizeof err), STORE_OK);
+    assert_int_equal(store_outbox_claim(f->st, held_until + 3, 1000, &it, err, sizeof err), STORE_OK);
+    assert_int_equal(it.id, 2);
+    outbox_item_free(&it);
+}
+
 static void test_pg_window_lease(void **state)
 {
     fixture *f = *state;
@@ -1313,6 +1355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listing_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_templates_bounded_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_expire_once_resolved_and_their_members_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_claims_in_order_per_key_and_destination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_lines_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
