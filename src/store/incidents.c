@@ -346,6 +346,7 @@ static store_rc read_state(store *s, db_conn *c, int64_t id, state *st, char *er
 typedef struct dest_acc {
     route_dest v[32];
     char names[32][129];
+    int64_t anomaly[32]; /* sql_inc_dests: the anomaly a notification there may hang from */
     size_t n;
 } dest_acc;
 
@@ -359,12 +360,14 @@ static int dest_row(const store_row *r, void *arg)
         return 0;
     row_copy(r, 0, d->names[d->n], sizeof d->names[d->n]);
     d->v[d->n] = (route_dest){.name = d->names[d->n], .kind = (dest_kind)kind};
-    d->n++;
+    d->anomaly[d->n++] = row_i64(r, 2);
     return 0;
 }
 
 /* Queues the resolve of incident id (if it ever notified) to every destination its notifications went to
- * (an open still held there goes first: the claim keeps each destination's rows of a key in order). */
+ * (an open still held there goes first: the claim keeps each destination's rows of a key in order). Each
+ * resolve hangs from the newest anomaly behind a notification there: the one that opened the incident may
+ * be gone with retention while the incident stayed open, and outbox rows need their anomaly. */
 static store_rc queue_resolve(store *s, db_conn *c, int64_t id, int64_t now, const route_config *rt, char *err,
                               size_t errlen)
 {
@@ -377,6 +380,7 @@ static store_rc queue_resolve(store *s, db_conn *c, int64_t id, int64_t now, con
         rc = db_run(s, c, &sql_inc_dests, DB_ARGS(db_text(key)), dest_row, &d, NULL, err, errlen);
     outbox_put_arg pa = {s, c, st.notified_by, now, rt->dry_run ? "dry_run" : "pending", err, errlen, 0};
     for (size_t i = 0; rc == STORE_OK && st.notified_by && i < d.n; i++) {
+        pa.anomaly_id = d.anomaly[i];
         json_t *body = route_incident_resolve_payload(d.v[i].kind, &st.ri, rt->public_url, now);
         char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(body);

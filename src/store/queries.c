@@ -599,7 +599,10 @@ db_stmt sql_inc_held_member = {.sql = "SELECT a.window_id, s.name, a.window_star
 db_stmt sql_inc_notified = {.sql = "UPDATE incidents SET notified_by = ?2 WHERE id = ?1 AND notified_by IS NULL",
                             .params = "ii"};
 /* where an incident's notifications went: its resolve goes there too */
-db_stmt sql_inc_dests = {.sql = "SELECT DISTINCT destination, kind FROM outbox WHERE dedup_key = ?1 ORDER BY destination",
+/* where an incident's notifications went, each with the newest member anomaly still behind one of them there
+ * (the anomaly that opened it may have gone with retention while the incident stayed open) */
+db_stmt sql_inc_dests = {.sql = "SELECT destination, kind, max(anomaly_id) FROM outbox WHERE dedup_key = ?1 "
+                                "GROUP BY destination, kind ORDER BY destination",
                          .params = "t"};
 /* the model's one call per incident (migration 017): an unmerged incident of more than one member, resolved
  * or without a new member for ?2, taken once (summarized_at set in the same statement) */

@@ -1070,6 +1070,54 @@ static void test_incidents_expire_once_resolved_and_their_members_gone(void **st
     assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id IN (4, 6, 7)"), 3);
 }
 
+/* An incident open longer than retention.windows: the anomaly whose notification opened it is gone with its
+ * outbox rows, a later member's update is still there. The resolve goes where that update went, hanging from
+ * that member (outbox rows need their anomaly: on PostgreSQL a foreign key, which failed the resolve before). */
+static void test_incident_resolve_outlives_its_opening_anomaly(void **state)
+{
+    fixture *f = *state;
+    char err[256], sql[900];
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO anomalies(id, window_id, service_id, window_start, window_end, severity, severity_rank, "
+             "type, summary, evidence, recommended_action, created_at) SELECT v.id, min(w.id), min(w.service_id), "
+             "%lld, %lld, 'low', 1, 'config', 's', '[]', 'a', %lld FROM windows w, (SELECT 1 AS id UNION ALL "
+             "SELECT 2) v GROUP BY v.id",
+             (long long)T0, (long long)(T0 + 5 * MIN), (long long)T0);
+    exec_sql(f->path, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO incidents(id, status, start_ms, end_ms, severity, severity_rank, services, members, "
+             "root_service, root_reason, summary, created_at, updated_at, notified_by) VALUES (1, 'open', %lld, "
+             "%lld, 'low', 1, '[\"api\"]', 2, 'api', 'r', 's', %lld, %lld, 1)",
+             (long long)T0, (long long)(T0 + MIN), (long long)T0, (long long)T0);
+    exec_sql(f->path, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO outbox(anomaly_id, destination, kind, dedup_key, payload, status, next_attempt_at, "
+             "created_at) VALUES (1, 'pd', 'pagerduty', 'anomalog:incident:1', '{}', 'sent', %lld, %lld), "
+             "(2, 'pd', 'pagerduty', 'anomalog:incident:1', '{}', 'sent', %lld, %lld), "
+             "(1, 'hook', 'webhook', 'anomalog:incident:1', '{}', 'sent', %lld, %lld)",
+             (long long)T0, (long long)T0, (long long)T0, (long long)T0, (long long)T0, (long long)T0);
+    exec_sql(f->path, sql);
+    /* retention takes the opening anomaly with its notifications */
+    exec_sql(f->path, "DELETE FROM outbox WHERE anomaly_id = 1");
+    exec_sql(f->path, "DELETE FROM anomalies WHERE id = 1");
+
+    incident_config ic = {.enabled = 1, .quiet_ms = 15 * MIN};
+    route_config rt = {.enabled = 1};
+    int resolved = 0;
+    assert_int_equal(store_incidents_resolve(f->st, T0 + 16 * MIN, &ic, &rt, &resolved, err, sizeof err), STORE_OK);
+    assert_int_equal(resolved, 1);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id = 1 AND status = 'resolved'"), 1);
+    /* one resolve, to PagerDuty (where the update went), from the member still there */
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM outbox WHERE status = 'pending'"), 1);
+    assert_int_equal(scalar(f->path, "SELECT count(*) FROM outbox WHERE status = 'pending' AND destination = 'pd' "
+                                     "AND anomaly_id = 2 AND dedup_key = 'anomalog:incident:1'"),
+                     1);
+}
+
 /* The claim takes the rows of one (dedup key, destination) in the order they were queued: a resolve queued
  * behind an incident's open held for incident.group_wait waits for it, other destinations do not. */
 static void test_outbox_claims_in_order_per_key_and_destination(void **state)
@@ -1356,6 +1404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_templates_bounded_and_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_expire_once_resolved_and_their_members_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_claims_in_order_per_key_and_destination, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incident_resolve_outlives_its_opening_anomaly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_lines_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_lower_migration_is_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_in_the_background, setup, teardown),
