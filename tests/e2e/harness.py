@@ -249,7 +249,7 @@ class Server:
                 continue
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-        n = 0
+        counted = set()  # by inode: a table read while other sockets come and go can list one row twice
         for table in ("/proc/%d/net/tcp" % self.proc.pid, "/proc/%d/net/tcp6" % self.proc.pid):
             try:
                 with open(table) as f:
@@ -268,8 +268,8 @@ class Server:
                     ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (30, 28, 26, 24)) \
                         if addr[:24] == "0000000000000000FFFF0000" else addr
                 if source is None or ip == source:
-                    n += 1
-        return n
+                    counted.add(inode)
+        return len(counted)
 
     def stop(self, timeout=30):
         """SIGTERM and wait; returns the exit code."""
