@@ -1070,6 +1070,25 @@ static void test_incidents_expire_once_resolved_and_their_members_gone(void **st
     assert_int_equal(scalar(f->path, "SELECT count(*) FROM incidents WHERE id IN (4, 6, 7)"), 3);
 }
 
+/* One line of api at T0, so one window, and anomalies 1..n of that window (low, config), for the tests of
+ * incidents and the outbox that make their rows by hand. */
+static void api_window_with_anomalies(fixture *f, int n)
+{
+    char err[256], sql[512];
+    batch *b = batch_new(T0);
+    add(b, "api", T0, "x");
+    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
+    batch_free(b);
+    for (int id = 1; id <= n; id++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO anomalies(id, window_id, service_id, window_start, window_end, severity, "
+                 "severity_rank, type, summary, evidence, recommended_action, created_at) SELECT %d, min(id), "
+                 "min(service_id), %lld, %lld, 'low', 1, 'config', 's', '[]', 'a', %lld FROM windows",
+                 id, (long long)T0, (long long)(T0 + 5 * MIN), (long long)T0);
+        exec_sql(f->path, sql);
+    }
+}
+
 /* An incident open longer than retention.windows: the anomaly whose notification opened it is gone with its
  * outbox rows, a later member's update is still there. The resolve goes where that update went, hanging from
  * that member (outbox rows need their anomaly: on PostgreSQL a foreign key, which failed the resolve before). */
@@ -1077,17 +1096,7 @@ static void test_incident_resolve_outlives_its_opening_anomaly(void **state)
 {
     fixture *f = *state;
     char err[256], sql[900];
-    batch *b = batch_new(T0);
-    add(b, "api", T0, "x");
-    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
-    batch_free(b);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO anomalies(id, window_id, service_id, window_start, window_end, severity, severity_rank, "
-             "type, summary, evidence, recommended_action, created_at) SELECT v.id, min(w.id), min(w.service_id), "
-             "%lld, %lld, 'low', 1, 'config', 's', '[]', 'a', %lld FROM windows w, (SELECT 1 AS id UNION ALL "
-             "SELECT 2) v GROUP BY v.id",
-             (long long)T0, (long long)(T0 + 5 * MIN), (long long)T0);
-    exec_sql(f->path, sql);
+    api_window_with_anomalies(f, 2);
     snprintf(sql, sizeof sql,
              "INSERT INTO incidents(id, status, start_ms, end_ms, severity, severity_rank, services, members, "
              "root_service, root_reason, summary, created_at, updated_at, notified_by) VALUES (1, 'open', %lld, "
@@ -1124,16 +1133,7 @@ static void test_outbox_claims_in_order_per_key_and_destination(void **state)
 {
     fixture *f = *state;
     char err[256], sql[900];
-    batch *b = batch_new(T0);
-    add(b, "api", T0, "x");
-    assert_int_equal(store_write_batches(f->st, &b, 1, 5 * MIN, err, sizeof err), STORE_OK);
-    batch_free(b);
-    snprintf(sql, sizeof sql,
-             "INSERT INTO anomalies(id, window_id, service_id, window_start, window_end, severity, severity_rank, "
-             "type, summary, evidence, recommended_action, created_at) SELECT 1, min(id), min(service_id), %lld, "
-             "%lld, 'low', 1, 'config', 's', '[]', 'a', %lld FROM windows",
-             (long long)T0, (long long)(T0 + 5 * MIN), (long long)T0);
-    exec_sql(f->path, sql);
+    api_window_with_anomalies(f, 1);
     const int64_t held_until = T0 + 30000;
     snprintf(sql, sizeof sql,
              "INSERT INTO outbox(id, anomaly_id, destination, kind, dedup_key, payload, status, next_attempt_at, "
